@@ -1,0 +1,113 @@
+"""Input checks shared by every public function of the core.
+
+Public functions call these once and hand checked float64 arrays to private
+implementations, which assume their inputs are already valid (the pattern of
+scikit-learn's ``check_pairwise_arrays``).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["check_data", "check_pair", "check_depth", "check_real"]
+
+
+def _describe_shape(value) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"shape {tuple(shape)}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"type {type(value).__name__}"
+
+
+def check_data(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a new C-contiguous float64 array of shape (n, m0).
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+        Real, finite numbers; at least one row and one column.
+    name : str
+        Argument name used in error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is a string, bytes, a mapping, or holds non-numeric entries.
+    ValueError
+        If ``x`` is ragged, not 2-D, empty, or holds NaN or infinity.
+    """
+    if isinstance(x, (str, bytes, dict)):
+        raise TypeError(f"{name} must be a 2-D array of numbers of shape (n, m0), got {type(x).__name__}")
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got an array of dtype {x.dtype} with {_describe_shape(x)}; "
+            "convert it with np.asarray(x, dtype=float)"
+        )
+    try:
+        arr = np.array(x, dtype=np.float64, copy=True)
+    except ValueError as exc:
+        msg = str(exc)
+        if "inhomogeneous" in msg or "sequence" in msg:
+            raise ValueError(
+                f"{name} is ragged: its rows have different lengths ({_describe_shape(x)}); "
+                "every row must have the same number of features m0"
+            ) from exc
+        raise TypeError(f"{name} must hold only real numbers ({msg})") from exc
+    except TypeError as exc:
+        raise TypeError(f"{name} must hold only real numbers ({exc})") from exc
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n, m0), got {arr.ndim}-D with shape {arr.shape}; "
+            "for a single point use x.reshape(1, -1), for one feature x.reshape(-1, 1)"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one row and one column")
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} must be finite, found {arr[tuple(bad)]} at row {bad[0]}, column {bad[1]} "
+            f"(shape {arr.shape})"
+        )
+    # Scale so that squared norms cannot overflow or lose everything to underflow.
+    return np.ascontiguousarray(arr)
+
+
+def check_pair(x, x2, name: str = "x", name2: str = "x2") -> tuple[np.ndarray, np.ndarray | None]:
+    """Check ``x`` and an optional ``x2`` of the same width."""
+    x = check_data(x, name)
+    if x2 is None:
+        return x, None
+    x2 = check_data(x2, name2)
+    if x2.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{name2} has {x2.shape[1]} features (shape {x2.shape}) but {name} has {x.shape[1]} "
+            f"(shape {x.shape}); both must have the same width m0"
+        )
+    return x, x2
+
+
+def check_depth(depth, name: str = "depth") -> int:
+    """Return ``depth`` as an int >= 1 (bools and fractional numbers are refused)."""
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
+        if isinstance(depth, numbers.Real) and float(depth).is_integer():
+            depth = int(depth)
+        else:
+            raise TypeError(f"{name} must be an integer number of weight layers >= 1, got {depth!r}")
+    depth = int(depth)
+    if depth < 1:
+        raise ValueError(f"{name} must be >= 1 (the number of weight layers), got {depth}")
+    return depth
+
+
+def check_real(value, name: str) -> float:
+    """Return ``value`` as a finite float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value

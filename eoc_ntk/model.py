@@ -1,0 +1,133 @@
+"""The MLP description: depth, activation ``phi(s) = a*s + b*|s|`` and initialisation.
+
+See MATH.md §1: ``Delta = b^2 / (a^2 + b^2)``; the edge of chaos (EOC) is
+``sigma_w^2 = 1 / (a^2 + b^2)``, ``sigma_b = 0``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._validation import check_depth, check_real
+
+__all__ = ["Model", "activation_coefficients", "ACTIVATION_NAMES"]
+
+ACTIVATION_NAMES = ("relu", "abs", "linear", "leaky_relu")
+
+
+def activation_coefficients(name: str, slope: float | None = None) -> tuple[float, float]:
+    """Return ``(a, b)`` of a named activation.
+
+    ``relu`` is ``(1/2, 1/2)``, ``abs`` is ``(0, 1)``, ``linear`` is ``(1, 0)`` and
+    ``leaky_relu`` with slope ``c`` is ``((1+c)/2, (1-c)/2)`` (``c`` defaults to 0.01).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"activation name must be a string, got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    if key != "leaky_relu" and slope is not None:
+        raise ValueError(f"slope only applies to leaky_relu, not to {name!r}")
+    if key == "relu":
+        return 0.5, 0.5
+    if key in ("abs", "absolute", "absolute_value"):
+        return 0.0, 1.0
+    if key in ("linear", "identity"):
+        return 1.0, 0.0
+    if key == "leaky_relu":
+        c = 0.01 if slope is None else check_real(slope, "slope")
+        return (1.0 + c) / 2.0, (1.0 - c) / 2.0
+    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATION_NAMES)} or give (a, b)")
+
+
+@dataclass(frozen=True)
+class Model:
+    """An ``depth``-layer MLP with activation ``phi(s) = a*s + b*|s|`` in NTK parameterisation.
+
+    Parameters
+    ----------
+    depth : int
+        Number of weight layers ``l >= 1`` (``l - 1`` activations).
+    a, b : float
+        Activation coefficients, not both zero.
+    sigma_w : float or None
+        Weight standard deviation; ``None`` means the EOC value ``1/sqrt(a^2+b^2)``.
+    sigma_b : float
+        Bias standard deviation (0 at the EOC).
+    output_dim : int
+        Output dimension ``ml``; every eigenvalue of the full NTK has this multiplicity.
+    """
+
+    depth: int
+    a: float
+    b: float
+    sigma_w: float | None = None
+    sigma_b: float = 0.0
+    output_dim: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", check_depth(self.depth))
+        a = check_real(self.a, "a")
+        b = check_real(self.b, "b")
+        if a == 0.0 and b == 0.0:
+            raise ValueError("a and b are both 0: phi(s) = a*s + b*|s| would be identically zero; give a != 0 or b != 0")
+        if a * a + b * b == 0.0 or not math.isfinite(a * a + b * b):
+            raise ValueError(f"a^2 + b^2 must be a positive finite number, got a={a!r}, b={b!r}; rescale the activation")
+        object.__setattr__(self, "a", a)
+        object.__setattr__(self, "b", b)
+        if self.sigma_w is None:
+            sigma_w = 1.0 / math.sqrt(a * a + b * b)
+        else:
+            sigma_w = check_real(self.sigma_w, "sigma_w")
+            if sigma_w <= 0.0:
+                raise ValueError(f"sigma_w must be > 0, got {sigma_w}")
+        object.__setattr__(self, "sigma_w", sigma_w)
+        sigma_b = check_real(self.sigma_b, "sigma_b")
+        if sigma_b < 0.0:
+            raise ValueError(f"sigma_b must be >= 0 (it is a standard deviation), got {sigma_b}")
+        object.__setattr__(self, "sigma_b", sigma_b)
+        out = self.output_dim
+        if isinstance(out, bool) or not isinstance(out, int) or out < 1:
+            raise ValueError(f"output_dim must be an integer >= 1, got {out!r}")
+
+    @classmethod
+    def from_activation(cls, depth: int, name: str, slope: float | None = None, **kwargs) -> "Model":
+        """Build a model from a named activation (see :func:`activation_coefficients`)."""
+        a, b = activation_coefficients(name, slope)
+        return cls(depth, a, b, **kwargs)
+
+    @property
+    def delta(self) -> float:
+        """``Delta = b^2 / (a^2 + b^2)`` in [0, 1]."""
+        return self.b * self.b / (self.a * self.a + self.b * self.b)
+
+    @property
+    def chi(self) -> float:
+        """``chi = sigma_w^2 (a^2 + b^2)``; exactly 1 when sigma_w is the EOC value to rounding.
+
+        Snapping matters: ``chi^(l-1)`` multiplies the kernel, and ``(1 + 2e-16)^1000``
+        would already cost 2e-13 of relative accuracy.
+        """
+        chi = self.sigma_w * self.sigma_w * (self.a * self.a + self.b * self.b)
+        return 1.0 if abs(chi - 1.0) <= 8.9e-16 else chi
+
+    @property
+    def sigma_w2(self) -> float:
+        """``sigma_w^2``, consistent with :attr:`chi` (``1/(a^2+b^2)`` at the EOC)."""
+        return self.chi / (self.a * self.a + self.b * self.b)
+
+    @property
+    def is_eoc(self) -> bool:
+        """True at the edge of chaos (``chi == 1`` and ``sigma_b == 0``)."""
+        return self.sigma_b == 0.0 and self.chi == 1.0
+
+    def canonical(self) -> dict:
+        """Hyperparameters with defaults resolved and signs dropped (the kernel depends on a^2, b^2).
+
+        Two models with equal ``canonical()`` have identical kernels; used for cache keys.
+        """
+        return {
+            "depth": self.depth,
+            "a": abs(self.a),
+            "b": abs(self.b),
+            "sigma_w": self.sigma_w,
+            "sigma_b": self.sigma_b,
+        }

@@ -1,9 +1,26 @@
 """eoc_ntk: infinite-width NTK spectra of MLPs at the edge of chaos.
 
-Pure NumPy/SciPy. The specification is MATH.md (model of arXiv:2501.13225). All arrays
-are float64.
+Pure NumPy/SciPy (no HTTP, Redis or queues). The specification is MATH.md, the model of
+"MLPs at the EOC: Spectrum of the NTK" (arXiv:2501.13225). Every array is float64.
+
+Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
+:func:`depth_sweep`, :func:`analyze`.
 """
+from ._validation import MAX_ABS_VALUE, check_data
+from .analysis import analyze
+from .icd import IcdAnalysis, gershgorin_bounds, icd_analysis
 from .kernels import KINDS, kernel
 from .model import ACTIVATION_NAMES, Model, activation_coefficients
+from .spectra import Spectrum, singular_tolerance, spectrum
+from .sweep import DepthSweep, depth_limit_matrix, depth_sweep, limit_condition_number
 
-__all__ = ["kernel", "KINDS", "Model", "activation_coefficients", "ACTIVATION_NAMES"]
+#: Changes whenever a result could change: part of every cache key.
+ALGORITHM_VERSION = "1"
+
+__all__ = [
+    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE",
+    "Model", "Spectrum", "IcdAnalysis", "DepthSweep",
+    "activation_coefficients", "analyze", "check_data", "depth_limit_matrix", "depth_sweep",
+    "gershgorin_bounds", "icd_analysis", "kernel", "limit_condition_number",
+    "singular_tolerance", "spectrum",
+]

@@ -147,9 +147,9 @@ def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
     return sigma, one_minus, one_plus
 
 
-def general_recursion(r_i, r_j, alpha, beta, m0: int, depth: int, delta: float, a2b2: float,
-                      sw2: float, sigma_b: float) -> dict[str, np.ndarray]:
-    """Unnormalised NNGP, NTK and last angle for any ``sigma_w, sigma_b`` (MATH.md §2).
+def general_recursion_steps(r_i, r_j, alpha, beta, m0: int, max_depth: int, delta: float, a2b2: float,
+                            sw2: float, sigma_b: float):
+    """Yield ``(depth, Theta, Sigma, alpha)`` for depth = 1..max_depth, any ``sigma_w, sigma_b`` (MATH.md §2).
 
     Parameters
     ----------
@@ -157,10 +157,16 @@ def general_recursion(r_i, r_j, alpha, beta, m0: int, depth: int, delta: float, 
         Input norms ``|x|`` and ``|x'|``.
     alpha, beta : ndarray of the pair shape
         Input angles and complements.
+    sw2 : float
+        ``sigma_w^2``.
 
-    Returns
-    -------
-    dict with ``"ntk"`` (``Theta_l``), ``"nngp"`` (``Sigma_l``) and ``"alpha"`` (``alpha_l``).
+    Yields
+    ------
+    depth : int
+    Theta, Sigma : ndarray
+        Unnormalised NTK and NNGP of the ``depth``-layer network.
+    alpha : ndarray
+        Angle between the last layer's pre-activations.
     """
     sb2 = sigma_b * sigma_b
     chi = sw2 * a2b2
@@ -170,7 +176,8 @@ def general_recursion(r_i, r_j, alpha, beta, m0: int, depth: int, delta: float, 
     q_i = sw2 * r_i * r_i / m0 + sb2
     q_j = sw2 * r_j * r_j / m0 + sb2
     alpha, beta = angles_from(one_minus, one_plus)
-    for _ in range(depth - 1):
+    yield 1, theta, sigma, alpha
+    for depth in range(2, max_depth + 1):
         sigma_dot = chi * derivative_factor(alpha, beta, delta)
         om_hat, op_hat = hidden_layer(alpha, beta, delta)
         # E[phi(u)^2] = (a^2 + b^2) q, so the activations' "norms" are sqrt((a^2+b^2) q).
@@ -179,4 +186,11 @@ def general_recursion(r_i, r_j, alpha, beta, m0: int, depth: int, delta: float, 
         q_i = chi * q_i + sb2
         q_j = chi * q_j + sb2
         alpha, beta = angles_from(one_minus, one_plus)
-    return {"ntk": theta, "nngp": sigma, "alpha": alpha}
+        yield depth, theta, sigma, alpha
+
+
+def general_recursion(r_i, r_j, alpha, beta, m0, depth, delta, a2b2, sw2, sigma_b) -> dict[str, np.ndarray]:
+    """Last step of :func:`general_recursion_steps`: ``{"ntk", "nngp", "alpha"}`` at ``depth``."""
+    for _, theta, sigma, angle in general_recursion_steps(r_i, r_j, alpha, beta, m0, depth, delta, a2b2, sw2, sigma_b):
+        pass
+    return {"ntk": theta, "nngp": sigma, "alpha": angle}

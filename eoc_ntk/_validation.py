@@ -11,7 +11,10 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_data", "check_pair", "check_depth", "check_real"]
+__all__ = ["check_data", "check_pair", "check_depth", "check_real", "MAX_ABS_VALUE"]
+
+#: Largest accepted |entry| of the data: squared norms of up to 1e6 features stay finite.
+MAX_ABS_VALUE = 1e150
 
 
 def _describe_shape(value) -> str:
@@ -38,7 +41,9 @@ def check_data(x, name: str = "x") -> np.ndarray:
     TypeError
         If ``x`` is a string, bytes, a mapping, or holds non-numeric entries.
     ValueError
-        If ``x`` is ragged, not 2-D, empty, or holds NaN or infinity.
+        If ``x`` is ragged, not 2-D, empty, holds NaN or infinity, an entry larger than
+        ``MAX_ABS_VALUE`` in magnitude (its square overflows) or a subnormal entry
+        (its square underflows to 0).
     """
     if isinstance(x, (str, bytes, dict)):
         raise TypeError(f"{name} must be a 2-D array of numbers of shape (n, m0), got {type(x).__name__}")
@@ -72,7 +77,21 @@ def check_data(x, name: str = "x") -> np.ndarray:
             f"{name} must be finite, found {arr[tuple(bad)]} at row {bad[0]}, column {bad[1]} "
             f"(shape {arr.shape})"
         )
-    # Scale so that squared norms cannot overflow or lose everything to underflow.
+    absval = np.abs(arr)
+    big = absval > MAX_ABS_VALUE
+    if big.any():
+        i, j = np.argwhere(big)[0]
+        raise ValueError(
+            f"{name} has an entry of magnitude {arr[i, j]:.3g} at row {i}, column {j} (shape {arr.shape}); "
+            f"squared norms would overflow float64: rescale the data so that every |value| <= {MAX_ABS_VALUE:g}"
+        )
+    tiny = (absval > 0.0) & (absval < np.finfo(np.float64).tiny)
+    if tiny.any():
+        i, j = np.argwhere(tiny)[0]
+        raise ValueError(
+            f"{name} has a subnormal entry {arr[i, j]:.3g} at row {i}, column {j} (shape {arr.shape}); "
+            "its square underflows to 0: rescale the data or round such values to 0"
+        )
     return np.ascontiguousarray(arr)
 
 

@@ -1,0 +1,67 @@
+"""One call that answers the service's spectrum question: spectrum, ICD errors and bounds.
+
+The NTK and the ICD matrix come from one recursion pass; everything returned is JSON-safe.
+"""
+from __future__ import annotations
+
+from ._validation import check_data
+from .icd import analyse_icd
+from .kernels import ProgressFn, compute_kernels
+from .model import Model
+from .spectra import EIGENVALUE_MODES, spectrum_of_kernel
+
+__all__ = ["analyze"]
+
+
+def icd_unavailable_reason(model: Model) -> str | None:
+    """Why the ICD analysis does not apply to ``model``, or None when it does."""
+    if model.delta == 0.0:
+        return "the ICD approximation needs Delta = b^2/(a^2+b^2) > 0 (undefined for a linear activation)"
+    if model.sigma_b != 0.0:
+        return "the ICD approximation is defined for sigma_b = 0 only"
+    return None
+
+
+def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn | None = None) -> dict:
+    """Spectrum of ``K / n`` with the ICD analysis, as a JSON-safe dict.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+    model : Model
+    eigenvalues : {"all", "extremes"}
+    progress : callable, optional
+        Called with the completed fraction in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``Spectrum.to_dict()`` plus ``"m0"``, ``"model"`` (``model.canonical()`` with
+        ``"delta"`` and ``"output_dim"``), ``"icd"`` (``IcdAnalysis.to_dict()`` or None) and
+        ``"icd_unavailable"`` (the reason when ``"icd"`` is None). Non-finite numbers are None.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be an eoc_ntk.Model, got {type(model).__name__}")
+    x = check_data(x)
+    if eigenvalues not in EIGENVALUE_MODES:
+        raise ValueError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}")
+    why_not = icd_unavailable_reason(model)
+    kinds = ("ntk",) if why_not else ("ntk", "icd")
+
+    def report(fraction):
+        if progress is not None:
+            progress(fraction)
+
+    kernels = compute_kernels(x, None, model, kinds, lambda f: report(0.5 * f))
+    icd = None
+    if not why_not:
+        icd = analyse_icd(kernels["ntk"], kernels.pop("icd")).to_dict()
+        report(0.7)
+    spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True)
+    report(1.0)
+    out = spec.to_dict()
+    out["m0"] = int(x.shape[1])
+    out["model"] = {**model.canonical(), "delta": model.delta, "output_dim": model.output_dim}
+    out["icd"] = icd
+    out["icd_unavailable"] = why_not
+    return out

@@ -1,0 +1,174 @@
+"""Spectra of the paper's normalised NTK matrix ``K / n`` (MATH.md §5)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._diagnosis import Diagnosis, diagnose
+from ._eigen import all_eigenvalues, extreme_eigenvalues
+from ._jsonsafe import json_float
+from ._validation import check_data
+from .kernels import ProgressFn, compute_kernels
+from .model import Model
+
+__all__ = ["spectrum", "Spectrum", "singular_tolerance", "EIGENVALUE_MODES"]
+
+EIGENVALUE_MODES = ("all", "extremes")
+
+
+def singular_tolerance(n: int) -> float:
+    """Relative tolerance below which ``lambda_min / lambda_max`` counts as zero.
+
+    ``8 * n * eps``: the dense solver's error in ``lambda_min`` is a small multiple of
+    ``eps * lambda_max``, so a smaller ratio carries no information.
+    """
+    return float(8.0 * max(n, 1) * np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Spectrum of ``K / n`` for one model and dataset.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray of shape (n,) or None
+        Ascending eigenvalues of ``K / n`` (None when only the extremes were computed).
+        ``K`` is positive semi-definite, so rounding noise below 0 is reported as 0.
+    lambda_min, lambda_max : float
+    condition_number : float
+        ``lambda_max / lambda_min``; ``math.inf`` when singular.
+    singular : bool
+        ``lambda_min <= singular_tolerance(n) * lambda_max`` or a structural cause
+        (zero rows, duplicate directions, the abs activation with ``x, -c x``, rank bound).
+    singular_reason : str or None
+    zero_rows, duplicate_groups, antipodal_pairs : tuples of row indices
+        Offending inputs (searched for only when singular).
+    trace : float
+        ``trace(K / n)``.
+    multiplicity : int
+        Each eigenvalue's multiplicity in the full ``(n ml) x (n ml)`` NTK (``ml = output_dim``).
+    method : str
+        ``"dense"`` or ``"lanczos"`` (certified fast path for the extremes).
+    """
+
+    lambda_min: float
+    lambda_max: float
+    condition_number: float
+    singular: bool
+    trace: float
+    n: int
+    multiplicity: int = 1
+    eigenvalues: np.ndarray | None = field(default=None, repr=False)
+    singular_reason: str | None = None
+    zero_rows: tuple[int, ...] = ()
+    duplicate_groups: tuple[tuple[int, ...], ...] = ()
+    antipodal_pairs: tuple[tuple[int, int], ...] = ()
+    method: str = "dense"
+    tolerance: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (non-finite numbers become None)."""
+        return {
+            "n": self.n,
+            "eigenvalues": None if self.eigenvalues is None else [float(v) for v in self.eigenvalues],
+            "lambda_min": json_float(self.lambda_min),
+            "lambda_max": json_float(self.lambda_max),
+            "condition_number": json_float(self.condition_number),
+            "singular": self.singular,
+            "singular_reason": self.singular_reason,
+            "zero_rows": list(self.zero_rows),
+            "duplicate_groups": [list(g) for g in self.duplicate_groups],
+            "antipodal_pairs": [list(p) for p in self.antipodal_pairs],
+            "trace": json_float(self.trace),
+            "multiplicity": self.multiplicity,
+            "method": self.method,
+            "singular_tolerance": self.tolerance,
+        }
+
+
+def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenvalues="all",
+             progress: ProgressFn | None = None) -> Spectrum:
+    """Eigenvalues and condition number of the paper's NTK matrix ``K / n``.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+        Inputs, converted to float64.
+    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    output_dim : int
+        Output dimension ``ml``: the multiplicity of every eigenvalue.
+    eigenvalues : {"all", "extremes"}
+        ``"all"``: dense ``syevd``; ``"extremes"``: only ``lambda_min`` and ``lambda_max``,
+        by the certified fast path (falls back to the dense solver when it cannot certify
+        1e-9 relative accuracy).
+    progress : callable, optional
+        Called with the completed fraction in [0, 1].
+
+    Returns
+    -------
+    Spectrum
+    """
+    model = Model(depth, a, b, sigma_w, sigma_b, output_dim)
+    x = check_data(x)
+    if eigenvalues not in EIGENVALUE_MODES:
+        raise ValueError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}")
+    k = compute_kernels(x, None, model, ("ntk",), _scaled(progress, 0.0, 0.6))["ntk"]
+    result = spectrum_of_kernel(k, x, model, eigenvalues, overwrite=True)
+    if progress is not None:
+        progress(1.0)
+    return result
+
+
+def _scaled(progress, start, stop):
+    if progress is None:
+        return None
+    return lambda f: progress(start + (stop - start) * f)
+
+
+def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: str = "all",
+                       overwrite: bool = False, v0=None) -> Spectrum:
+    """Spectrum of ``k / n`` for a precomputed unnormalised NTK ``k`` of checked data ``x``.
+
+    With ``overwrite`` the caller's ``k`` may be destroyed (saves one n x n copy).
+    """
+    n = k.shape[0]
+    kn = np.divide(k, n, out=k if overwrite else None)
+    trace = float(np.trace(kn))
+    if eigenvalues == "all":
+        eig = np.maximum(all_eigenvalues(kn, overwrite=True), 0.0)
+        lmin, lmax, method = float(eig[0]), float(eig[-1]), "dense"
+    else:
+        eig = None
+        lmin, lmax, method, _ = extreme_eigenvalues(kn, v0)
+        lmin, lmax = max(lmin, 0.0), max(lmax, 0.0)
+    return _assemble(lmin, lmax, trace, n, x, model, eig, method)
+
+
+def _assemble(lmin, lmax, trace, n, x, model, eig, method) -> Spectrum:
+    tol = singular_tolerance(n)
+    singular = not (lmax > 0.0 and lmin > tol * lmax)
+    diag = diagnose(x, model) if singular else Diagnosis()
+    if singular:
+        reason = diag.reason(n) or (
+            f"numerically singular: lambda_min = {lmin:.3g} <= {tol:.2g} * lambda_max"
+        )
+    else:
+        reason = None
+    return Spectrum(
+        lambda_min=lmin,
+        lambda_max=lmax,
+        condition_number=math.inf if singular else lmax / lmin,
+        singular=singular,
+        trace=trace,
+        n=n,
+        multiplicity=model.output_dim,
+        eigenvalues=eig,
+        singular_reason=reason,
+        zero_rows=diag.zero_rows,
+        duplicate_groups=diag.duplicate_groups,
+        antipodal_pairs=diag.antipodal_pairs,
+        method=method,
+        tolerance=tol,
+    )

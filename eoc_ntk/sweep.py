@@ -1,0 +1,225 @@
+"""Condition number across many depths from one pass of the recursion, and the depth limit.
+
+The recursion of MATH.md §3 produces ``theta_1, theta_2, ...`` in turn, so a sweep over
+depths costs one recursion to the largest depth plus one extreme-eigenvalue solve per
+requested depth (warm-started from the previous depth's eigenvectors).
+
+Depth limit (MATH.md §5, ``Delta > 0``, ``sigma_b = 0``, no duplicate inputs):
+``K(x_i, x_j) / (l chi^(l-1)) -> (3/4) q_i delta_ij + (1/4) sqrt(q_i q_j)``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from ._angles import pair_angles, unit_rows
+from ._diagnosis import diagnose
+from ._eigen import all_eigenvalues, extreme_eigenvalues
+from ._jsonsafe import json_float
+from ._recursion import eoc_recursion_all_depths, general_recursion_steps
+from ._validation import check_data
+from .kernels import ProgressFn, _check_scale
+from .model import Model
+from .spectra import singular_tolerance
+
+__all__ = ["depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number", "MAX_SWEEP_DEPTHS"]
+
+#: Most depths one sweep may ask for.
+MAX_SWEEP_DEPTHS = 10_000
+
+
+@dataclass(frozen=True)
+class DepthSweep:
+    """Extreme eigenvalues of ``K / n`` per depth, for one activation.
+
+    Attributes
+    ----------
+    depths : ndarray of int, ascending and unique
+    lambda_min, lambda_max, condition_number : ndarray of float, one per depth
+        ``condition_number`` is ``inf`` where singular.
+    singular : ndarray of bool
+    limit_condition_number : float or None
+        Condition number of the depth-limit matrix (None when the limit is not defined:
+        ``Delta = 0`` or ``sigma_b != 0``; ``inf`` when it is singular).
+    singular_reason : str or None
+        Structural cause, if some depth is singular.
+    """
+
+    depths: np.ndarray
+    lambda_min: np.ndarray
+    lambda_max: np.ndarray
+    condition_number: np.ndarray
+    singular: np.ndarray
+    limit_condition_number: float | None
+    delta: float
+    singular_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (non-finite numbers become None)."""
+        return {
+            "depths": [int(d) for d in self.depths],
+            "lambda_min": [json_float(v) for v in self.lambda_min],
+            "lambda_max": [json_float(v) for v in self.lambda_max],
+            "condition_number": [json_float(v) for v in self.condition_number],
+            "singular": [bool(s) for s in self.singular],
+            "limit_condition_number": json_float(self.limit_condition_number),
+            "delta": self.delta,
+            "singular_reason": self.singular_reason,
+        }
+
+
+def _check_depths(depths) -> np.ndarray:
+    if isinstance(depths, (str, bytes)) or not hasattr(depths, "__iter__"):
+        raise TypeError(f"depths must be a list of integers >= 1, got {depths!r}")
+    values = list(depths)
+    if not values:
+        raise ValueError("depths is empty; give at least one depth >= 1")
+    if len(values) > MAX_SWEEP_DEPTHS:
+        raise ValueError(f"depths has {len(values)} entries; at most {MAX_SWEEP_DEPTHS} per sweep")
+    out = []
+    for i, d in enumerate(values):
+        if isinstance(d, bool) or not isinstance(d, numbers.Real) or not float(d).is_integer():
+            raise TypeError(f"depths[{i}] must be an integer >= 1, got {d!r}")
+        if d < 1:
+            raise ValueError(f"depths[{i}] must be >= 1, got {d}")
+        out.append(int(d))
+    return np.unique(np.array(out, dtype=np.int64))
+
+
+def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",
+                progress: ProgressFn | None = None) -> DepthSweep:
+    """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths at once.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+    depths : iterable of int
+        Depths ``l >= 1``; duplicates are merged and the result is sorted.
+    a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    eigenvalues : {"extremes", "all"}
+        Solver per depth: the certified fast path (default) or the dense one.
+    progress : callable, optional
+        Called with the completed fraction in [0, 1].
+
+    Returns
+    -------
+    DepthSweep
+    """
+    depth_list = _check_depths(depths)
+    model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
+    x = check_data(x)
+    if eigenvalues not in ("extremes", "all"):
+        raise ValueError(f"eigenvalues must be 'extremes' or 'all', got {eigenvalues!r}")
+    return _depth_sweep(x, depth_list, model, eigenvalues, progress)
+
+
+def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSweep:
+    n, m0 = x.shape
+    u, r = unit_rows(x)
+    _check_scale(model, r, m0)
+    alpha, beta = pair_angles(u, u, diagonal=True)
+    max_depth = int(depth_list[-1])
+    wanted = set(int(d) for d in depth_list)
+    if model.sigma_b == 0.0:
+        base = (model.sigma_w2 / m0) * np.outer(r, r)
+        steps = ((d, base * (model.chi ** (d - 1) * th)) if d in wanted else (d, None)
+                 for d, th, _ in eoc_recursion_all_depths(alpha, beta, max_depth, model.delta))
+    else:
+        a2b2 = model.a ** 2 + model.b ** 2
+        steps = ((d, th) for d, th, _, _ in general_recursion_steps(
+            r[:, None], r[None, :], alpha, beta, m0, max_depth, model.delta, a2b2, model.sigma_w2, model.sigma_b))
+    del alpha, beta
+    lmins, lmaxs = [], []
+    vectors = None
+    for depth, k in steps:
+        if depth not in wanted:
+            continue
+        kn = k / n if model.sigma_b == 0.0 else np.divide(k, n)
+        if eigenvalues == "all" or n < 2:
+            eig = all_eigenvalues(kn, overwrite=True)
+            lmin, lmax = float(eig[0]), float(eig[-1])
+        else:
+            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors)
+            vectors = found if found is not None else vectors
+        lmins.append(max(lmin, 0.0))
+        lmaxs.append(max(lmax, 0.0))
+        if progress is not None:
+            progress(depth / max_depth)
+    lmin_arr, lmax_arr = np.array(lmins), np.array(lmaxs)
+    tol = singular_tolerance(n)
+    singular = ~((lmax_arr > 0.0) & (lmin_arr > tol * lmax_arr))
+    cond = np.full(lmin_arr.shape, math.inf)
+    cond[~singular] = lmax_arr[~singular] / lmin_arr[~singular]
+    reason = None
+    if singular.any():
+        reason = diagnose(x, Model(int(depth_list[singular][0]), model.a, model.b, model.sigma_w, model.sigma_b)).reason(n)
+    return DepthSweep(
+        depths=depth_list, lambda_min=lmin_arr, lambda_max=lmax_arr, condition_number=cond,
+        singular=singular, limit_condition_number=_limit_or_none(x, model), delta=model.delta,
+        singular_reason=reason,
+    )
+
+
+def _limit_or_none(x, model: Model) -> float | None:
+    if model.delta == 0.0 or model.sigma_b != 0.0:
+        return None
+    return _limit_condition_number(x, model)
+
+
+def depth_limit_matrix(x, *, a, b, sigma_w=None) -> np.ndarray:
+    """``lim_{l -> inf} K(x_i, x_j) / (l chi^(l-1))`` as an (n, n) matrix (MATH.md §5).
+
+    Equals ``(3/4) diag(q) + (1/4) s s^T`` with ``q_i = sigma_w^2 |x_i|^2 / m0`` and
+    ``s = sqrt(q)``; valid for ``Delta > 0``, ``sigma_b = 0`` and inputs pointing in pairwise
+    different directions. The paper's matrix ``K / n`` is this times ``l chi^(l-1) / n``.
+    """
+    model = Model(1, a, b, sigma_w, 0.0)
+    if model.delta == 0.0:
+        raise ValueError("the depth limit needs Delta = b^2/(a^2+b^2) > 0; for b = 0 the kernel is l times the Gram matrix")
+    x = check_data(x)
+    q = model.sigma_w2 * np.einsum("ij,ij->i", x, x) / x.shape[1]
+    s = np.sqrt(q)
+    return 0.75 * np.diag(q) + 0.25 * np.outer(s, s)
+
+
+def limit_condition_number(x, *, a, b, sigma_w=None) -> float:
+    """Condition number of :func:`depth_limit_matrix`; ``(n + 3) / 3`` for equal norms."""
+    model = Model(1, a, b, sigma_w, 0.0)
+    if model.delta == 0.0:
+        raise ValueError("the depth limit needs Delta = b^2/(a^2+b^2) > 0")
+    return _limit_condition_number(check_data(x), model)
+
+
+def _limit_condition_number(x: np.ndarray, model: Model) -> float:
+    """Extremes of ``D + (1/4) s s^T``, ``D = (3/4) diag(q)``, from the secular equation.
+
+    The eigenvalues interlace: ``d_1 <= lambda_min <= d_2`` and ``d_n <= lambda_max <= d_n + |s|^2/4``;
+    each is the root of ``1 + (1/4) sum_i q_i / (d_i - lambda)`` in its interval.
+    Duplicate directions make the limit singular (``inf``).
+    """
+    n = x.shape[0]
+    u, r = unit_rows(x)
+    q = np.sort(model.sigma_w2 * r * r / x.shape[1])
+    if q[0] == 0.0:
+        return math.inf
+    if n == 1:
+        return 1.0
+    if diagnose(x, Model(2, model.a, model.b, model.sigma_w, 0.0)).duplicate_groups:
+        return math.inf
+    d = 0.75 * q
+
+    def secular(lam):
+        return 1.0 + 0.25 * np.sum(q / (d - lam))
+
+    top = (d[-1] + 0.25 * q.sum()) * (1.0 + 1e-12)  # the bound is attained for equal norms
+    lmax = brentq(secular, d[-1] * (1.0 + 1e-15) + 1e-300, top, xtol=1e-15 * top, rtol=1e-15)
+    if d[1] == d[0]:
+        lmin = d[0]
+    else:
+        lo, hi = d[0], d[1]
+        lmin = brentq(secular, lo + (hi - lo) * 1e-15, hi - (hi - lo) * 1e-15, xtol=1e-16 * hi, rtol=1e-15)
+    return float(lmax / lmin)

@@ -1,0 +1,86 @@
+"""The FastAPI application: routers, the error mapping, the body-size limit and the engine."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from .config import Settings, get_settings
+from .engine import Engine
+from .errors import error_body, install_error_handlers
+from .routes import compute, datasets, health, jobs
+
+__all__ = ["create_app", "API_VERSION"]
+
+try:
+    API_VERSION = metadata.version("eoc-ntk")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    API_VERSION = "0.1.0"
+
+DESCRIPTION = """Infinite-width NTK of an MLP with activation `phi(s) = a*s + b*|s|` on your data: kernels,
+eigenvalues of K/n, condition number, the inverse-cosine-distance (ICD) approximation and bounds.
+
+Data go inline (`x`) or by `dataset_id` from `POST /v1/datasets`. Results are cached by
+dataset hash and canonical hyperparameters. Large requests, or any with `Prefer: respond-async`,
+are answered `202` with a job to poll at `/v1/jobs/{job_id}`. Errors are
+`{"error": {"code", "message", "field"}}`."""
+
+
+class BodyLimit:
+    """ASGI middleware answering 413 to bodies over ``limit`` bytes (declared or streamed)."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        body = error_body("payload_too_large", f"request body is over the limit of {self.limit} bytes "
+                          "(EOC_NTK_MAX_BODY_BYTES)", "body")
+        await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    engine = Engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        engine.close()
+
+    app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.engine = engine
+    install_error_handlers(app)
+    for module in (datasets, compute, jobs, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

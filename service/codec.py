@@ -1,0 +1,97 @@
+"""Byte format of every stored value (datasets and results), in Redis and in memory.
+
+Nothing is pickled. A value is a JSON document plus named NumPy arrays stored as raw
+little-endian bytes::
+
+    MAGIC (8 bytes) | SHA-256 of the rest (32 bytes) | header length (4 bytes, big-endian)
+    | header (UTF-8 JSON) | array bytes
+
+The header holds the format version, the algorithm version of the core that computed the
+value, the JSON document and, per array, its name, dtype and shape. :func:`decode` verifies
+the magic, the checksum, both versions, the dtypes (a short whitelist) and every length;
+any mismatch raises :class:`CorruptValue`, which callers treat as a cache miss.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eoc_ntk import ALGORITHM_VERSION
+
+__all__ = ["StoredValue", "CorruptValue", "encode", "decode", "FORMAT_VERSION"]
+
+MAGIC = b"EOCNTK\x00\x01"
+FORMAT_VERSION = 1
+_DTYPES = {"<f8": np.dtype("<f8"), "<i8": np.dtype("<i8")}
+_PREFIX = len(MAGIC) + 32 + 4
+
+
+class CorruptValue(ValueError):
+    """A stored value failed verification (truncated, altered, or of another version)."""
+
+
+@dataclass
+class StoredValue:
+    """A JSON document and named float64/int64 arrays."""
+
+    doc: dict = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def encode(value: StoredValue) -> bytes:
+    """Serialise ``value`` with its header and checksum."""
+    specs, chunks = [], []
+    for name, arr in value.arrays.items():
+        arr = np.asarray(arr)
+        dtype = np.dtype("<f8") if arr.dtype.kind == "f" else np.dtype("<i8")
+        data = np.ascontiguousarray(arr, dtype=dtype).tobytes()
+        specs.append({"name": name, "dtype": dtype.str, "shape": list(arr.shape)})
+        chunks.append(data)
+    header = json.dumps(
+        {"format": FORMAT_VERSION, "algorithm_version": ALGORITHM_VERSION, "doc": value.doc, "arrays": specs},
+        separators=(",", ":"), allow_nan=False,
+    ).encode()
+    rest = struct.pack(">I", len(header)) + header + b"".join(chunks)
+    return MAGIC + hashlib.sha256(rest).digest() + rest
+
+
+def decode(blob: bytes) -> StoredValue:
+    """Verify and deserialise a value written by :func:`encode`."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) < _PREFIX:
+        raise CorruptValue("stored value is truncated")
+    blob = bytes(blob)
+    if blob[: len(MAGIC)] != MAGIC:
+        raise CorruptValue("stored value has an unknown format")
+    rest = blob[len(MAGIC) + 32:]
+    if hashlib.sha256(rest).digest() != blob[len(MAGIC): len(MAGIC) + 32]:
+        raise CorruptValue("stored value fails its checksum")
+    (hlen,) = struct.unpack(">I", rest[:4])
+    try:
+        header = json.loads(rest[4: 4 + hlen])
+    except ValueError as exc:
+        raise CorruptValue("stored value has an unreadable header") from exc
+    if header.get("format") != FORMAT_VERSION or header.get("algorithm_version") != ALGORITHM_VERSION:
+        raise CorruptValue(
+            f"stored value is of format {header.get('format')} / algorithm {header.get('algorithm_version')}, "
+            f"expected {FORMAT_VERSION} / {ALGORITHM_VERSION}"
+        )
+    offset, body = 0, rest[4 + hlen:]
+    arrays = {}
+    for spec in header.get("arrays", []):
+        dtype = _DTYPES.get(spec.get("dtype"))
+        shape = tuple(int(s) for s in spec.get("shape", ()))
+        if dtype is None or any(s < 0 for s in shape):
+            raise CorruptValue(f"stored array {spec.get('name')!r} has an invalid dtype or shape")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if offset + nbytes > len(body):
+            raise CorruptValue(f"stored array {spec.get('name')!r} is truncated")
+        arrays[spec["name"]] = np.frombuffer(body, dtype=dtype, count=nbytes // dtype.itemsize,
+                                             offset=offset).reshape(shape)
+        offset += nbytes
+    if offset != len(body):
+        raise CorruptValue("stored value has trailing bytes")
+    return StoredValue(doc=header.get("doc", {}), arrays=arrays)

@@ -1,0 +1,83 @@
+"""The one settings object: every limit, timeout, TTL and budget of the service and workers.
+
+Values come from the environment (prefix ``EOC_NTK_``, e.g. ``EOC_NTK_MAX_N=2000``), except
+the Redis address, which is the conventional ``REDIS_URL``. Nothing else in ``service/`` or
+``workers/`` hard-codes a limit: read it from :func:`get_settings`.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+MiB = 1 << 20
+
+
+class Settings(BaseSettings):
+    """Configuration of the API and the workers (environment prefix ``EOC_NTK_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EOC_NTK_", extra="ignore", frozen=True, populate_by_name=True)
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "EOC_NTK_REDIS_URL"),
+        description="Redis for cache and queue; unset means embedded mode (no Redis).",
+    )
+    queue_name: str = Field("eoc-ntk", description="RQ queue the API submits to and workers serve.")
+
+    # Input limits.
+    max_n: int = Field(4096, ge=1, description="Most data points n in one dataset (and in x2).")
+    max_m0: int = Field(4096, ge=1, description="Most features m0 per data point.")
+    max_depth: int = Field(2000, ge=1, description="Largest depth (number of weight layers).")
+    max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body; more is answered 413.")
+    max_kernel_entries: int = Field(
+        16_777_216, ge=1, description="Most entries n * n2 of a kernel matrix returned by /v1/kernels."
+    )
+    max_sweep_depths: int = Field(200, ge=1, description="Most depths in one sweep.")
+    max_sweep_activations: int = Field(16, ge=1, description="Most activations in one sweep.")
+
+    # Execution.
+    async_threshold: int = Field(
+        50_000_000,
+        ge=0,
+        description="Work (kernel entries x layers) above which a request is answered 202 with a job.",
+    )
+    workers: int = Field(
+        2, ge=1, description="Computations run at once inside the API process (embedded jobs and synchronous requests)."
+    )
+    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before it is stopped and failed.")
+    result_ttl: int = Field(86_400, ge=1, description="Seconds a finished, failed or canceled job stays visible.")
+    cache_ttl: int = Field(7 * 86_400, ge=1, description="Seconds a computed result stays in the Redis cache.")
+    dataset_ttl: int = Field(7 * 86_400, ge=1, description="Seconds an uploaded dataset stays in Redis.")
+    cache_bytes: int = Field(
+        512 * MiB, ge=0, description="Byte budget of the in-memory LRU cache of embedded mode (datasets and results)."
+    )
+    max_jobs: int = Field(10_000, ge=1, description="Most job records an embedded-mode API keeps.")
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured."""
+        return not self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment."""
+    return Settings()
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) rows, for the README."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        env = "REDIS_URL" if name == "redis_url" else "EOC_NTK_" + name.upper()
+        rows.append((env, "" if field.default is None else str(field.default), field.description or ""))
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation helper
+    for env, default, text in settings_table():
+        print(f"| `{env}` | {default or '(unset)'} | {text} |")

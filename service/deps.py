@@ -1,0 +1,47 @@
+"""Shared dependencies of the route handlers, as ``Annotated`` aliases."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from .config import Settings
+from .engine import Engine
+from .errors import UnsupportedMediaType
+from .results import NPY
+
+__all__ = ["EngineDep", "SettingsDep", "PreferAsync", "WantsNpy", "require_json"]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.engine.settings
+
+
+def prefer_async(prefer: Annotated[str | None, Header(description="`respond-async` asks for a job (202).")] = None) -> bool:
+    """True when the ``Prefer`` header holds ``respond-async`` (RFC 7240)."""
+    if not prefer:
+        return False
+    tokens = (t.split("=")[0].strip().lower() for part in prefer.split(",") for t in part.split(";"))
+    return "respond-async" in tokens
+
+
+def wants_npy(accept: Annotated[str | None, Header(description="`application/x-npy` for a raw .npy kernel.")] = None) -> bool:
+    return bool(accept) and NPY in accept.lower() and "application/json" not in accept.lower()
+
+
+def require_json(request: Request) -> None:
+    """Refuse compute requests whose body is declared as anything but JSON (415)."""
+    media = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type {media!r} is not supported here; send application/json",
+                                   field="Content-Type")
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+PreferAsync = Annotated[bool, Depends(prefer_async)]
+WantsNpy = Annotated[bool, Depends(wants_npy)]

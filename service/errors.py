@@ -1,0 +1,166 @@
+"""Domain errors of the service and their one translation to HTTP.
+
+Handlers and helpers raise the small exception classes below (never ``HTTPException``);
+:func:`install_error_handlers` turns them, request validation errors, errors of the numerical
+core (``ValueError``/``TypeError``, via :func:`core_errors`), Redis outages and anything
+unexpected into one JSON shape::
+
+    {"error": {"code": "invalid_input", "message": "...", "field": "model.depth"}}
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone", "PayloadTooLarge",
+    "UnsupportedMediaType", "NotAcceptable", "Unavailable", "core_errors", "install_error_handlers",
+]
+
+log = logging.getLogger("eoc_ntk.service")
+
+
+class ServiceError(Exception):
+    """Base of the errors a client can be told about."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+class InvalidInput(ServiceError):
+    """Well-formed request whose values are refused (limits, the core's checks)."""
+
+    status, code = 422, "invalid_input"
+
+
+class BadRequest(ServiceError):
+    """Body that cannot be parsed (malformed CSV or .npy, bad encoding)."""
+
+    status, code = 400, "bad_request"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "conflict"
+
+
+class Timeout(ServiceError):
+    """A synchronous computation ran past the job timeout."""
+
+    status, code = 504, "timeout"
+
+
+class Gone(ServiceError):
+    """A job that finished, but whose result expired from the cache."""
+
+    status, code = 410, "gone"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class NotAcceptable(ServiceError):
+    status, code = 406, "not_acceptable"
+
+
+class Unavailable(ServiceError):
+    """A dependency (Redis) does not answer; the client should retry."""
+
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, **kwargs):
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(retry_after))
+
+
+@contextmanager
+def core_errors(field: str | None = None) -> Iterator[None]:
+    """Translate the core's ``ValueError``/``TypeError`` (clear messages) into :class:`InvalidInput`."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(str(exc), field=field) from exc
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra) -> dict:
+    """The JSON body of every error answer."""
+    err = {"code": code, "message": message}
+    if field is not None:
+        err["field"] = field
+    err.update(extra)
+    return {"error": err}
+
+
+def _loc_to_field(loc) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Drop pydantic's union-member tags (e.g. "ActivationAB") from the path.
+    parts = [p for p in parts if not p[:1].isupper()]
+    return ".".join(parts) or (str(loc[0]) if loc else None)
+
+
+def _validation_message(err: dict) -> str:
+    field = _loc_to_field(err.get("loc", ()))
+    msg = err.get("msg", "invalid value")
+    if err.get("type") == "json_invalid":
+        ctx = err.get("ctx") or {}
+        return f"request body is not valid JSON ({ctx.get('error', msg)})"
+    return f"{field}: {msg}" if field else msg
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the single mapping from errors to HTTP answers."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        details = [
+            {"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+            for e in errors[:20]
+        ]
+        field = _loc_to_field(first.get("loc", ())) if first.get("type") != "json_invalid" else "body"
+        status = 400 if first.get("type") == "json_invalid" else 422
+        code = "malformed_json" if status == 400 else "invalid_input"
+        return JSONResponse(error_body(code, _validation_message(first), field, details=details), status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+            log.warning("Redis unavailable: %s", exc)
+            return JSONResponse(error_body("unavailable", "the job store (Redis) does not answer; retry later"),
+                                status_code=503, headers={"Retry-After": "5"})
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "internal error; the incident was logged"), status_code=500)

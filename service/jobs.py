@@ -1,0 +1,255 @@
+"""Job back ends: an in-process pool (embedded mode, and synchronous requests in every mode)
+and an RQ queue served by ``eoc-ntk worker`` processes (Redis mode).
+
+Both derive the job id from the cache key (:func:`service.specs.job_id_for`): submitting a
+spec whose job is queued or running returns that job (single flight). Both report the same
+:class:`JobView`, with the states of :class:`service.schemas.JobStatus`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workers.tasks import DatasetMissing, JobCanceled, Progress, compute, describe_error
+
+from . import keys
+from .codec import StoredValue
+from .config import Settings
+from .schemas import JobStatus
+from .specs import job_id_for
+from .store import Storage
+
+__all__ = ["JobView", "LocalJobs", "RQJobs", "IN_FLIGHT"]
+
+log = logging.getLogger("eoc_ntk.service")
+
+IN_FLIGHT = (JobStatus.queued, JobStatus.running)
+
+
+@dataclass
+class JobView:
+    """What the API tells about a job."""
+
+    job_id: str
+    spec: dict
+    cache_key: str
+    status: JobStatus
+    progress: float = 0.0
+    error: dict | None = None
+
+
+@dataclass
+class _LocalJob:
+    job_id: str
+    spec: dict
+    cache_key: str
+    status: JobStatus = JobStatus.queued
+    progress: float = 0.0
+    error: dict | None = None
+    future: Future | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    ended: float | None = None
+
+    def view(self) -> JobView:
+        return JobView(self.job_id, self.spec, self.cache_key, self.status, self.progress, self.error)
+
+
+class LocalJobs:
+    """A bounded thread pool with single flight, job records and cooperative cancel.
+
+    Threads suit the core: NumPy and LAPACK release the GIL for the heavy parts. A job is
+    stopped (cancel, timeout) at its next progress report.
+    """
+
+    def __init__(self, settings: Settings, storage: Storage):
+        self.settings = settings
+        self.storage = storage
+        self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="eoc-ntk-job")
+        self._jobs: OrderedDict[str, _LocalJob] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> tuple[str, Future]:
+        """Start ``spec`` (or join the same one in flight); returns the job id and its future."""
+        job_id = job_id_for(key)
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status in IN_FLIGHT and job.future is not None:
+                return job_id, job.future
+            job = _LocalJob(job_id, spec, key)
+            self._jobs[job_id] = job
+            self._jobs.move_to_end(job_id)
+            self._prune()
+            job.future = self.pool.submit(self._run, job, dict(pinned))
+            return job_id, job.future
+
+    def _run(self, job: _LocalJob, pinned: dict[str, np.ndarray]) -> StoredValue:
+        with self._lock:
+            if job.cancel.is_set():
+                raise JobCanceled("the job was canceled")
+            job.status = JobStatus.running
+
+        def report(fraction: float) -> None:
+            job.progress = fraction
+
+        progress = Progress(report, interval=0.0, canceled=job.cancel.is_set,
+                            deadline=time.monotonic() + self.settings.job_timeout)
+        try:
+            x = self._data(job.spec["dataset_id"], pinned)
+            x2 = self._data(job.spec["x2_id"], pinned) if job.spec.get("x2_id") else None
+            value = compute(job.spec, x, x2, progress)
+            self.storage.put_result(job.cache_key, value)
+        except BaseException as exc:
+            with self._lock:
+                if not job.cancel.is_set():
+                    job.status, job.error = JobStatus.failed, describe_error(exc)
+                job.future, job.ended = None, time.monotonic()
+            raise
+        with self._lock:
+            if not job.cancel.is_set():
+                job.status, job.progress = JobStatus.finished, 1.0
+            job.future, job.ended = None, time.monotonic()
+        return value
+
+    def _data(self, dataset_id: str, pinned: dict[str, np.ndarray]) -> np.ndarray:
+        x = pinned.get(dataset_id)
+        if x is None:
+            x = self.storage.get_dataset(dataset_id)
+        if x is None:
+            raise DatasetMissing("the job's dataset expired from the store before the job ran; upload it again")
+        return x
+
+    def _prune(self) -> None:
+        """Forget ended jobs past the result TTL, and the oldest ended ones beyond ``max_jobs``."""
+        horizon = time.monotonic() - self.settings.result_ttl
+        for job_id in [j.job_id for j in self._jobs.values() if j.ended is not None and j.ended < horizon]:
+            del self._jobs[job_id]
+        ended = (j.job_id for j in list(self._jobs.values()) if j.ended is not None)
+        while len(self._jobs) > self.settings.max_jobs:
+            victim = next(ended, None)
+            if victim is None:
+                break
+            del self._jobs[victim]
+
+    def get(self, job_id: str) -> JobView | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else job.view()
+
+    def cancel(self, job_id: str) -> JobView | None:
+        """Cancel a queued or running job; an ended job is left as it is."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job.status in IN_FLIGHT:
+                job.cancel.set()
+                job.status, job.error = JobStatus.canceled, {"code": "canceled", "message": "canceled by a client"}
+                if job.future is not None and job.future.cancel():
+                    job.future, job.ended = None, time.monotonic()
+            return job.view()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+# RQ's states, in ours.
+_RQ_STATUS = {
+    "created": JobStatus.queued, "queued": JobStatus.queued, "deferred": JobStatus.queued,
+    "scheduled": JobStatus.queued, "ready_to_enqueue": JobStatus.queued, "rate_limited": JobStatus.queued,
+    "started": JobStatus.running, "finished": JobStatus.finished, "failed": JobStatus.failed,
+    "stopped": JobStatus.canceled, "canceled": JobStatus.canceled,
+}
+JOB_FUNCTION = "workers.tasks.run_job"
+
+
+class RQJobs:
+    """Jobs on an RQ queue (JSON serializer: arguments, meta and results are JSON)."""
+
+    def __init__(self, connection, settings: Settings):
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.conn = connection
+        self.settings = settings
+        self.serializer = JSONSerializer
+        self.queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+
+    def _fetch(self, job_id: str):
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            return Job.fetch(job_id, connection=self.conn, serializer=self.serializer)
+        except NoSuchJobError:
+            return None
+
+    def submit(self, spec: dict, key: str) -> str:
+        """Enqueue ``spec`` unless its job is already queued or running; returns the job id."""
+        job_id = job_id_for(key)
+        with self.conn.lock(keys.submit_lock_key(job_id), timeout=keys.SUBMIT_LOCK_SECONDS,
+                            blocking_timeout=keys.SUBMIT_LOCK_SECONDS):
+            job = self._fetch(job_id)
+            if job is not None:
+                if _RQ_STATUS.get(str(getattr(job.get_status(), "value", job.get_status())),
+                                  JobStatus.failed) in IN_FLIGHT:
+                    return job_id
+                job.delete()  # ended (failed, canceled, or finished with an expired result): run again
+            self.queue.enqueue(
+                JOB_FUNCTION, spec, job_id=job_id, job_timeout=self.settings.job_timeout,
+                result_ttl=self.settings.result_ttl, failure_ttl=self.settings.result_ttl,
+                ttl=self.settings.result_ttl, meta={"progress": 0.0, "cache_key": key},
+                description=f"{spec['op']} of dataset {spec['dataset_id']}",
+            )
+        return job_id
+
+    def _view(self, job) -> JobView:
+        raw = job.get_status(refresh=False)
+        status = _RQ_STATUS.get(str(getattr(raw, "value", raw)), JobStatus.failed)
+        meta = job.meta or {}
+        error = meta.get("error")
+        if status == JobStatus.failed and error is None:
+            last = (job.exc_info or "").strip().splitlines()
+            error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
+        if status == JobStatus.canceled:
+            error = {"code": "canceled", "message": "canceled by a client"}
+        progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
+        return JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error)
+
+    def get(self, job_id: str) -> JobView | None:
+        job = self._fetch(job_id)
+        return None if job is None else self._view(job)
+
+    def cancel(self, job_id: str, wait: float = 3.0) -> JobView | None:
+        """Cancel a queued job, or stop a running one (its work horse is killed)."""
+        from rq.command import send_stop_job_command
+        from rq.exceptions import InvalidJobOperation
+
+        job = self._fetch(job_id)
+        if job is None:
+            return None
+        deadline, stop_sent = time.monotonic() + wait, False
+        while True:
+            view = self._view(job)
+            if view.status not in IN_FLIGHT or time.monotonic() > deadline:
+                return view
+            try:
+                if view.status == JobStatus.queued:
+                    job.cancel()
+                elif not stop_sent:
+                    send_stop_job_command(self.conn, job_id, serializer=self.serializer)
+                    stop_sent = True
+            except InvalidJobOperation:
+                pass  # between states (e.g. just taken by a worker): look again
+            time.sleep(0.05)
+            job = self._fetch(job_id)
+            if job is None:
+                return None

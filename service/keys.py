@@ -1,0 +1,46 @@
+"""Every Redis key name and every TTL the service and workers use, in one place.
+
+RQ keeps its own keys under ``rq:``; ours all start with :data:`PREFIX`. TTL values are
+settings (:mod:`service.config`); :func:`ttl_for` says which one applies to which key.
+"""
+from __future__ import annotations
+
+from .config import Settings
+
+__all__ = ["PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "ttl_for", "SUBMIT_LOCK_SECONDS"]
+
+PREFIX = "eoc-ntk"
+#: Seconds a submission lock may be held (the check-then-enqueue of one job id).
+SUBMIT_LOCK_SECONDS = 10
+
+
+def key_for(kind: str, ident: str) -> str:
+    """The one constructor of our key names: ``eoc-ntk:<kind>:<ident>``."""
+    return f"{PREFIX}:{kind}:{ident}"
+
+
+def dataset_key(dataset_id: str) -> str:
+    """An uploaded (or inline) dataset, by content hash."""
+    return key_for("dataset", dataset_id)
+
+
+def result_key(cache_key: str) -> str:
+    """A computed result, by cache key (see :func:`service.specs.cache_key`)."""
+    return key_for("result", cache_key)
+
+
+def submit_lock_key(job_id: str) -> str:
+    """Lock around "is this job in flight? else enqueue it" (single flight)."""
+    return key_for("lock", job_id)
+
+
+def ttl_for(key: str, settings: Settings) -> int:
+    """Seconds to keep ``key``."""
+    kind = key.split(":", 2)[1]
+    if kind == "dataset":
+        return settings.dataset_ttl
+    if kind == "result":
+        return settings.cache_ttl
+    if kind == "lock":
+        return SUBMIT_LOCK_SECONDS
+    raise KeyError(f"no TTL defined for key {key!r}")

@@ -1,0 +1,61 @@
+"""Stored results to response bodies (JSON with non-finite numbers as null, or raw .npy)."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from .codec import StoredValue
+from .errors import NotAcceptable
+
+__all__ = ["jsonable", "result_body", "npy_bytes", "kernel_for_npy", "NPY"]
+
+NPY = "application/x-npy"
+
+
+def jsonable(value):
+    """``value`` with NumPy types made plain and non-finite floats replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return jsonable(value.tolist())
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    return value
+
+
+def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
+    """The JSON answer of ``spec`` (same for a synchronous answer and a finished job)."""
+    op = spec["op"]
+    if op == "spectra":
+        body = dict(value.doc)
+    elif op == "kernels":
+        shape = next(iter(value.arrays.values())).shape
+        body = {"model": spec["model"], "x2_dataset_id": spec.get("x2_id"), "shape": list(shape)}
+        body.update({kind: value.arrays[kind] for kind in spec["kinds"]})
+    else:
+        body = {"depths": value.doc["depths"], "results": value.doc["results"]}
+    body["dataset_id"] = spec["dataset_id"]
+    body["cache"] = cache
+    return jsonable(body)
+
+
+def kernel_for_npy(spec: dict, value: StoredValue) -> np.ndarray:
+    """The single kernel of a kernels result, for ``Accept: application/x-npy``."""
+    if spec["op"] != "kernels" or len(spec["kinds"]) != 1:
+        raise NotAcceptable("application/x-npy is available for /v1/kernels results with exactly one kind; "
+                            "ask for application/json", field="Accept")
+    return value.arrays[spec["kinds"][0]]
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()

@@ -1,0 +1,39 @@
+"""Turning an engine :class:`~service.engine.Answer` into an HTTP response."""
+from __future__ import annotations
+
+from fastapi import Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from ..engine import Answer, Data, Engine
+from ..results import NPY, kernel_for_npy, npy_bytes, result_body
+from ..schemas import ErrorOut, JobAccepted, JobStatus
+
+ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 503)}
+ACCEPTED = {202: {"model": JobAccepted, "description": "Accepted: poll `status_url`."}}
+
+
+def status_url(job_id: str) -> str:
+    return f"/v1/jobs/{job_id}"
+
+
+def accepted(job_id: str) -> JSONResponse:
+    body = JobAccepted(job_id=job_id, status_url=status_url(job_id), status=JobStatus.queued)
+    return JSONResponse(body.model_dump(mode="json"), status_code=202,
+                        headers={"Location": status_url(job_id), "Preference-Applied": "respond-async"})
+
+
+def result_response(spec: dict, answer: Answer, npy: bool) -> Response:
+    if npy:
+        return Response(npy_bytes(kernel_for_npy(spec, answer.value)), media_type=NPY,
+                        headers={"X-Cache": answer.cache})
+    return JSONResponse(result_body(spec, answer.value, answer.cache))
+
+
+async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
+                  npy: bool = False) -> Response:
+    """Answer from the cache, as a job (202), or computed now, in a worker thread."""
+    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async)
+    if answer.job_id is not None:
+        return accepted(answer.job_id)
+    return await run_in_threadpool(result_response, spec, answer, npy)

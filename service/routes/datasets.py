@@ -1,0 +1,43 @@
+"""Datasets: upload once, refer to them by content hash."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+
+from ..datasets import load, parse_upload
+from ..deps import EngineDep
+from ..schemas import DATASET_ID_PATTERN, DatasetOut, ErrorOut
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+_MATRIX = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX},
+                                            "additionalProperties": False}},
+            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {"schema": {"type": "string", "description": "One point per line, comma-separated numbers, no header."}},
+        },
+    }
+}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 413, 415, 422)}
+
+
+@router.post("", status_code=201, response_model=DatasetOut, responses=_ERRORS, openapi_extra=_UPLOAD_BODY)
+async def upload_dataset(request: Request, engine: EngineDep):
+    """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape."""
+    body = await request.body()
+    x = await run_in_threadpool(parse_upload, request.headers.get("content-type"), body, engine.settings)
+    data = await run_in_threadpool(engine.store_dataset, x)
+    return DatasetOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1])
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut, responses={404: {"model": ErrorOut}})
+def get_dataset(dataset_id: Annotated[str, Path(pattern=DATASET_ID_PATTERN)], engine: EngineDep):
+    """Shape of a stored dataset (404 if unknown or expired)."""
+    x = load(engine.storage, dataset_id)
+    return DatasetOut(dataset_id=dataset_id, n=x.shape[0], m0=x.shape[1])

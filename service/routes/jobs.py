@@ -1,0 +1,44 @@
+"""Jobs: status, progress, result or error; cancel."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from ..deps import EngineDep, WantsNpy
+from ..engine import Answer, Engine
+from ..jobs import JobView
+from ..results import result_body
+from ..schemas import ErrorOut, JobOut, JobStatus
+from .common import result_response
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
+_ERRORS = {code: {"model": ErrorOut} for code in (404, 406, 410, 422, 503)}
+
+
+def _job_body(engine: Engine, view: JobView) -> dict:
+    body = JobOut(job_id=view.job_id, op=view.spec.get("op"), status=view.status, progress=view.progress,
+                  error=view.error if view.status in (JobStatus.failed, JobStatus.canceled) else None)
+    out = body.model_dump(mode="json", exclude_none=True)
+    if view.status == JobStatus.finished:
+        out["result"] = result_body(view.spec, engine.job_result(view), "miss")
+    return out
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=_ERRORS)
+def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy) -> Response:
+    """Status, progress (0..1) and, once finished, the result (410 if it expired) or the error."""
+    view = engine.job(job_id)
+    if npy and view.status == JobStatus.finished:
+        return result_response(view.spec, Answer(engine.job_result(view), "miss"), True)
+    return JSONResponse(_job_body(engine, view))
+
+
+@router.delete("/{job_id}", response_model=JobOut, responses=_ERRORS)
+async def cancel_job(job_id: JobId, engine: EngineDep) -> Response:
+    """Cancel a queued or running job; a job that already ended is left as it is."""
+    view = await run_in_threadpool(engine.cancel, job_id)
+    return JSONResponse(await run_in_threadpool(_job_body, engine, view))

@@ -1,0 +1,155 @@
+"""Where datasets and results live: an in-memory LRU (embedded mode) or Redis.
+
+Both back ends store the verified byte format of :mod:`service.codec` under the key names
+of :mod:`service.keys`. :class:`Storage` is what the API and the workers use: a value that
+fails verification is deleted and reported as a miss, so it is recomputed and never served.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+import numpy as np
+from redis.exceptions import RedisError
+
+from . import keys
+from .codec import CorruptValue, StoredValue, decode, encode
+from .config import Settings
+from .errors import Unavailable
+
+__all__ = ["ByteStore", "MemoryStore", "RedisStore", "Storage"]
+
+log = logging.getLogger("eoc_ntk.service")
+
+
+class ByteStore(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes, ttl: int) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def ping(self) -> bool: ...
+
+
+class MemoryStore:
+    """Thread-safe LRU of byte strings with a total byte budget and per-key TTLs."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget = budget_bytes
+        self.used = 0
+        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[1] < time.monotonic():
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            if len(value) > self.budget:
+                return  # larger than the whole cache: not kept
+            while self.used + len(value) > self.budget:
+                self._drop(next(iter(self._items)))
+            self._items[key] = (value, time.monotonic() + ttl)
+            self.used += len(value)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+
+    def ping(self) -> bool:
+        return True
+
+    def _drop(self, key: str) -> None:
+        value, _ = self._items.pop(key)
+        self.used -= len(value)
+
+
+class RedisStore:
+    """Byte strings in Redis with TTLs."""
+
+    def __init__(self, connection):
+        self.conn = connection
+
+    def get(self, key: str) -> bytes | None:
+        return self.conn.get(key)
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        self.conn.set(key, value, ex=ttl)
+
+    def delete(self, key: str) -> None:
+        self.conn.delete(key)
+
+    def ping(self) -> bool:
+        return bool(self.conn.ping())
+
+
+class Storage:
+    """Datasets and results over a :class:`ByteStore`, verified on every read."""
+
+    def __init__(self, store: ByteStore, settings: Settings):
+        self.store = store
+        self.settings = settings
+
+    def _get(self, key: str) -> StoredValue | None:
+        blob = self.store.get(key)
+        if blob is None:
+            return None
+        try:
+            return decode(blob)
+        except CorruptValue as exc:
+            log.warning("discarding stored value %s: %s", key, exc)
+            self.store.delete(key)
+            return None
+
+    def _set(self, key: str, value: StoredValue) -> None:
+        self.store.set(key, encode(value), keys.ttl_for(key, self.settings))
+
+    # Results: a Redis outage degrades to "no cache" (computed, not stored).
+    def get_result(self, cache_key: str) -> StoredValue | None:
+        try:
+            return self._get(keys.result_key(cache_key))
+        except RedisError as exc:
+            log.warning("cache read failed, computing without cache: %s", exc)
+            return None
+
+    def put_result(self, cache_key: str, value: StoredValue, *, required: bool = False) -> None:
+        try:
+            self._set(keys.result_key(cache_key), value)
+        except RedisError as exc:
+            if required:
+                raise
+            log.warning("cache write failed, result not cached: %s", exc)
+
+    # Datasets: needed by workers, so an outage is an error the client is told about.
+    def put_dataset(self, dataset_id: str, x: np.ndarray, *, required: bool = True) -> None:
+        try:
+            self._set(keys.dataset_key(dataset_id), StoredValue(arrays={"x": x}))
+        except RedisError as exc:
+            if required:
+                raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
+            log.warning("dataset %s not stored: %s", dataset_id, exc)
+
+    def get_dataset(self, dataset_id: str) -> np.ndarray | None:
+        try:
+            value = self._get(keys.dataset_key(dataset_id))
+        except RedisError as exc:
+            raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
+        return None if value is None else value.arrays.get("x")
+
+    def ping(self) -> bool:
+        try:
+            return self.store.ping()
+        except RedisError:
+            return False

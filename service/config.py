@@ -41,9 +41,10 @@ class Settings(BaseSettings):
 
     # Execution.
     async_threshold: int = Field(
-        50_000_000,
+        5_000_000,
         ge=0,
-        description="Work (kernel entries x layers) above which a request is answered 202 with a job.",
+        description="Work above which a request is answered 202 with a job: kernel entries x depth "
+        "(+ n^3/256 per eigen-solve); 5e6 is a few seconds.",
     )
     workers: int = Field(
         2, ge=1, description="Computations run at once inside the API process (embedded jobs and synchronous requests)."

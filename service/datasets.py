@@ -41,6 +41,9 @@ def check_points(x, settings: Settings, field: str = "x") -> np.ndarray:
 
 
 def _parse_npy(body: bytes) -> np.ndarray:
+    if not body.startswith(b"\x93NUMPY"):
+        raise BadRequest("the body is not a .npy file (no \\x93NUMPY magic); write it with numpy.save",
+                         field="body")
     try:
         arr = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:

@@ -111,13 +111,14 @@ def op_of_job(job_id: str) -> str:
 
 
 def work_units(spec: dict, n: int, n2: int | None = None) -> int:
-    """Size of a computation in kernel entries x layers, compared with ``async_threshold``."""
+    """Size of a computation, compared with ``async_threshold``: kernel entries x layers, plus
+    ``n^3 / 256`` per eigen-solve (about equal costs per unit on one core)."""
     op = spec["op"]
     if op == "kernels":
         return n * (n2 if n2 is not None else n) * spec["model"]["depth"]
     if op == "spectra":
-        return n * n * spec["model"]["depth"] + n ** 3 // 16
-    return len(spec["activations"]) * (n * n * max(spec["depths"]) + len(spec["depths"]) * n ** 3 // 16)
+        return n * n * spec["model"]["depth"] + n ** 3 // 256
+    return len(spec["activations"]) * (n * n * max(spec["depths"]) + len(spec["depths"]) * n ** 3 // 256)
 
 
 def check_sweep_size(depths, activations, settings: Settings) -> None:

@@ -1,0 +1,61 @@
+"""Helpers of the service tests: closed-form references (MATH.md §6) and job polling.
+
+The references are written from the formulas, not from the core, so that the service's
+numbers are checked independently.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+
+def ntk_depth1(x, x2=None, a=0.5, b=0.5, sigma_w=None, sigma_b=0.0):
+    """``Theta_1 = sigma_w^2 <x, x'> / m0 + sigma_b^2`` (EOC: ``sigma_w^2 = 1/(a^2+b^2)``)."""
+    x = np.asarray(x, float)
+    x2 = x if x2 is None else np.asarray(x2, float)
+    sw2 = 1.0 / (a * a + b * b) if sigma_w is None else sigma_w ** 2
+    return sw2 * (x @ x2.T) / x.shape[1] + sigma_b ** 2
+
+
+def theta2(t, delta):
+    """Normalised depth-2 NTK of unit inputs at angle ``t`` (MATH.md §6)."""
+    rho2 = math.cos(t) + delta * (2 / math.pi) * (math.sin(t) - t * math.cos(t))
+    return rho2 + math.cos(t) * (1 - 2 * delta * t / math.pi)
+
+
+def ntk_depth2_unit(x, a=0.5, b=0.5):
+    """Depth-2 EOC NTK matrix of unit-norm rows ``x``: ``q * theta_2(angle)``."""
+    x = np.asarray(x, float)
+    delta = b * b / (a * a + b * b)
+    q = 1.0 / ((a * a + b * b) * x.shape[1])
+    n = len(x)
+    k = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            c = float(np.clip(x[i] @ x[j], -1.0, 1.0))
+            k[i, j] = q * (2.0 if i == j else theta2(math.acos(c), delta))
+    return k
+
+
+def unit_rows(n, m0, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, m0))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def wait_for_job(client, job_id, timeout=60.0, until=("finished", "failed", "canceled")):
+    """Poll ``GET /v1/jobs/{job_id}`` until its status is one of ``until``; returns the body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/v1/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["status"] in until:
+            return body
+        assert time.monotonic() < deadline, f"job {job_id} still {body['status']} after {timeout}s"
+        time.sleep(0.05)
+
+
+def relu_model(depth):
+    return {"depth": depth, "activation": {"name": "relu"}}

@@ -1,0 +1,201 @@
+"""Redis mode against a real Redis (REDIS_TEST_URL, default DB 13, flushed) and a real worker.
+
+The worker is a subprocess (``python -m workers``, the code behind ``eoc-ntk worker``).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eoc_ntk
+from fastapi.testclient import TestClient
+
+from _service_support import ntk_depth2_unit, relu_model, unit_rows, wait_for_job
+from service.app import create_app
+from service import keys
+from service.config import Settings
+from service.specs import cache_key, spectra_spec
+
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
+ROOT = Path(__file__).resolve().parent.parent
+ASYNC = {"Prefer": "respond-async"}
+
+
+def _redis_or_skip():
+    import redis
+
+    conn = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+    try:
+        conn.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS_TEST_URL}: {exc}")
+    return conn
+
+
+def _start_worker(name: str) -> subprocess.Popen:
+    env = {**os.environ, "REDIS_URL": REDIS_TEST_URL, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "workers", "--name", name, "--log-level", "WARNING"],
+                            cwd=ROOT, env=env, start_new_session=True)
+
+
+def _stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its work horse (own session)
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def redis_conn():
+    conn = _redis_or_skip()
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def worker(redis_conn):
+    proc = _start_worker(f"eoc-ntk-test-{os.getpid()}")
+    from rq import Worker
+
+    deadline = time.monotonic() + 30
+    while not Worker.all(connection=redis_conn):
+        assert proc.poll() is None, "the worker exited at start"
+        assert time.monotonic() < deadline, "the worker did not register within 30 s"
+        time.sleep(0.1)
+    yield proc
+    _stop_worker(proc)
+
+
+@pytest.fixture(scope="module")
+def client(worker):
+    with TestClient(create_app(Settings(redis_url=REDIS_TEST_URL))) as c:
+        yield c
+
+
+pytestmark = pytest.mark.redis
+
+
+def test_ready_in_redis_mode(client):
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["mode"] == "redis"
+
+
+def test_job_then_cache_hit_then_cached_query(client):
+    u = unit_rows(10, 4, seed=21)
+    body = {"x": u.tolist(), "model": relu_model(2)}
+    r = client.post("/v1/spectra", json=body, headers=ASYNC)
+    assert r.status_code == 202, r.text
+    job = wait_for_job(client, r.json()["job_id"])
+    assert job["status"] == "finished" and job["progress"] == 1.0
+    ref = np.linalg.eigvalsh(ntk_depth2_unit(u) / 10)
+    np.testing.assert_allclose(job["result"]["eigenvalues"], ref, rtol=1e-10)
+    dataset_id = job["result"]["dataset_id"]
+    again = client.post("/v1/spectra", json=body, headers=ASYNC)
+    assert again.status_code == 200 and again.json()["cache"] == "hit"
+    by_id = client.post("/v1/spectra", json={"dataset_id": dataset_id, "model": {"depth": 2, "activation": {"a": 0.5, "b": 0.5}}})
+    assert by_id.json()["cache"] == "hit"
+    query = client.get("/v1/spectra", params={"dataset_id": dataset_id, "depth": 2, "a": 0.5, "b": 0.5})
+    assert query.status_code == 200 and query.json()["eigenvalues"] == job["result"]["eigenvalues"]
+    assert client.get("/v1/spectra", params={"dataset_id": dataset_id, "depth": 3, "a": 0.5, "b": 0.5}).status_code == 404
+
+
+def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, redis_conn):
+    x = np.random.default_rng(4).normal(size=(6, 3))
+    first = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()
+    assert first["cache"] == "miss"
+    with TestClient(create_app(Settings(redis_url=REDIS_TEST_URL))) as other:
+        assert other.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()["cache"] == "hit"
+    model = eoc_ntk.Model.from_activation(3, "relu")
+    key = keys.result_key(cache_key(spectra_spec(first["dataset_id"], model)))
+    blob = bytearray(redis_conn.get(key))
+    blob[-3] ^= 0xFF
+    redis_conn.set(key, bytes(blob))
+    query = {"dataset_id": first["dataset_id"], "depth": 3, "a": 0.5, "b": 0.5}
+    assert client.get("/v1/spectra", params=query).status_code == 404  # never served
+    again = client.post("/v1/spectra", json={"dataset_id": first["dataset_id"], "model": relu_model(3)}).json()
+    assert again["cache"] == "miss" and again["eigenvalues"] == first["eigenvalues"]
+
+
+def test_single_flight(client, redis_conn):
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    body = {"x": unit_rows(120, 4, seed=22).tolist(), "depths": list(range(1, 61)), "activations": [{"name": "relu"}]}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post("/v1/sweeps", json=body, headers=ASYNC), range(8)))
+    job_ids = {r.json()["job_id"] for r in answers if r.status_code == 202}
+    assert len(job_ids) == 1 and all(r.status_code in (200, 202) for r in answers)
+    job_id = job_ids.pop()
+    assert wait_for_job(client, job_id)["status"] == "finished"
+    job = Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)
+    assert len(job.results()) == 1  # executed once
+    assert all(r.json()["cache"] == "hit" for r in answers if r.status_code == 200)
+
+
+def test_progress_is_reported_while_running(client):
+    body = {"x": unit_rows(150, 4, seed=23).tolist(), "depths": list(range(1, 101)), "activations": [{"name": "abs"}]}
+    job_id = client.post("/v1/sweeps", json=body, headers=ASYNC).json()["job_id"]
+    seen = []
+    deadline = time.monotonic() + 120
+    while (job := client.get(f"/v1/jobs/{job_id}").json())["status"] != "finished":
+        assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+        seen.append(job["progress"])
+        time.sleep(0.05)
+    assert any(0.0 < p < 1.0 for p in seen), seen
+    assert seen == sorted(seen)
+
+
+def test_failed_job_says_why(client):
+    bad = {"x": unit_rows(5, 3, seed=24).tolist(), "model": {"depth": 1500, "activation": {"name": "relu"}, "sigma_w": 2.0}}
+    job = wait_for_job(client, client.post("/v1/spectra", json=bad, headers=ASYNC).json()["job_id"])
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "invalid_input" and "overflow" in job["error"]["message"]
+    assert "result" not in job
+
+
+def test_cancel_running_and_queued_jobs(client):
+    long = {"x": unit_rows(400, 4, seed=25).tolist(), "model": relu_model(2000), "kinds": ["ntk"]}
+    running = client.post("/v1/kernels", json=long, headers=ASYNC).json()["job_id"]
+    queued_body = {"x": unit_rows(6, 3, seed=26).tolist(), "model": relu_model(5)}
+    queued = client.post("/v1/spectra", json=queued_body, headers=ASYNC).json()["job_id"]
+    wait_for_job(client, running, until=("running",))
+    assert client.get(f"/v1/jobs/{queued}").json()["status"] == "queued"
+    r = client.delete(f"/v1/jobs/{queued}")
+    assert r.status_code == 200 and r.json()["status"] == "canceled"
+    r = client.delete(f"/v1/jobs/{running}")
+    assert r.status_code == 200 and r.json()["status"] == "canceled"
+    assert client.get(f"/v1/jobs/{running}").json()["error"]["code"] == "canceled"
+    # The worker survives and serves the next job; resubmitting a canceled request runs it.
+    again = client.post("/v1/spectra", json=queued_body, headers=ASYNC).json()
+    assert again["job_id"] == queued
+    assert wait_for_job(client, queued)["status"] == "finished"
+
+
+def test_unknown_job_and_dataset(client):
+    assert client.get("/v1/jobs/spectra-" + "f" * 32).status_code == 404
+    assert client.post("/v1/spectra", json={"dataset_id": "f" * 32, "model": relu_model(2)}).status_code == 404
+
+
+def test_redis_down_readiness_fails_small_requests_still_answered():
+    """Not needing Redis itself: a REDIS_URL where nothing listens."""
+    with TestClient(create_app(Settings(redis_url="redis://127.0.0.1:1/0"))) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        small = c.post("/v1/spectra", json={"x": [[1.0, 0.0], [0.0, 1.0]], "model": relu_model(2)})
+        assert small.status_code == 200 and small.json()["cache"] == "miss"
+        r = c.post("/v1/spectra", json={"x": [[1.0, 0.0], [0.0, 1.0]], "model": relu_model(2)}, headers=ASYNC)
+        assert r.status_code == 503 and r.headers["Retry-After"]

@@ -28,8 +28,12 @@ def unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x / safe[:, None], r
 
 
-def pair_angles(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Angles ``alpha`` and ``beta = pi - alpha`` between every row of ``u`` and of ``v``.
+def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
+    """``2 log tan(alpha/2) = log((1 - cos)/(1 + cos))`` for every pair of rows of ``u`` and ``v``.
+
+    This one number determines ``alpha`` and ``beta = pi - alpha`` with full relative
+    accuracy at both ends (:func:`eoc_ntk._interp.u_to_angles`): ``-inf`` for pairs
+    pointing the same way, ``+inf`` for opposite ones.
 
     Parameters
     ----------
@@ -39,20 +43,24 @@ def pair_angles(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> tuple[n
         Unit (or zero) rows.
     diagonal : bool
         Whether row ``k`` of ``u`` is the same point as row ``k`` of ``v`` (a diagonal
-        block of a symmetric matrix): those entries are set to exactly ``alpha = 0``.
+        block of a symmetric matrix): those entries are exactly ``-inf``.
 
     Returns
     -------
-    alpha, beta : ndarray of shape (n, n2)
-        In ``[0, pi]``, with ``alpha + beta == pi`` to rounding and each accurate
-        to a few ulps relative to itself. Pairs involving a zero row get ``pi/2``.
+    ndarray of shape (n, n2)
+        Pairs involving a zero row get 0 (``alpha = pi/2``), a value that is always
+        multiplied by the zero norm.
     """
-    cos = u @ v.T
-    np.clip(cos, -1.0, 1.0, out=cos)
-    alpha = np.arccos(cos)
-    beta = np.pi - alpha
+    return u_from_cos(u @ v.T, u, v, diagonal)
+
+
+def u_from_cos(cos: np.ndarray, u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
+    """:func:`pair_u` from a precomputed block ``cos = u @ v.T`` (not modified)."""
+    cos = np.clip(cos, -1.0, 1.0)
     near = np.abs(cos) > 1.0 - _NEAR_PARALLEL
-    del cos
+    with np.errstate(divide="ignore"):
+        out = np.arctanh(cos, out=cos)  # log((1 - c)/(1 + c)) = -2 atanh(c)
+    out *= -2.0
     zero_u = ~np.any(u != 0.0, axis=1)
     zero_v = ~np.any(v != 0.0, axis=1)
     near[zero_u, :] = False
@@ -67,15 +75,22 @@ def pair_angles(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> tuple[n
         j = cols[start:start + _BLOCK_PAIRS]
         diff = np.linalg.norm(u[i] - v[j], axis=1)
         summ = np.linalg.norm(u[i] + v[j], axis=1)
-        alpha[i, j] = 2.0 * np.arctan2(diff, summ)
-        beta[i, j] = 2.0 * np.arctan2(summ, diff)
-    half_pi = 0.5 * np.pi
-    alpha[zero_u, :] = half_pi
-    beta[zero_u, :] = half_pi
-    alpha[:, zero_v] = half_pi
-    beta[:, zero_v] = half_pi
+        with np.errstate(divide="ignore"):
+            out[i, j] = 2.0 * (np.log(diff) - np.log(summ))
+    out[zero_u, :] = 0.0
+    out[:, zero_v] = 0.0
     if diagonal:
-        k = np.arange(min(alpha.shape))
-        alpha[k, k] = 0.0
-        beta[k, k] = np.pi
-    return alpha, beta
+        k = np.arange(min(out.shape))
+        out[k, k] = -np.inf
+    return out
+
+
+def pair_angles(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Angles ``alpha`` and ``beta = pi - alpha`` between every row of ``u`` and of ``v``.
+
+    Same arguments as :func:`pair_u`; returns two arrays of shape (n, n2) in ``[0, pi]``,
+    each accurate to a few ulps relative to itself (``pi/2`` for pairs with a zero row).
+    """
+    half = 0.5 * pair_u(u, v, diagonal)
+    with np.errstate(over="ignore"):
+        return 2.0 * np.arctan(np.exp(half)), 2.0 * np.arctan(np.exp(-half))

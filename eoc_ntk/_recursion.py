@@ -89,7 +89,7 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
         ``Delta`` in [0, 1].
     want : tuple of str
         Any of ``"theta"`` (NTK, ``theta_l``), ``"rho"`` (NNGP, ``rho_l = cos(alpha_l)``),
-        ``"alpha"`` (last-layer angle ``alpha_l``).
+        ``"alpha"`` (last-layer angle ``alpha_l``), ``"beta"`` (``pi - alpha_l``).
 
     Returns
     -------
@@ -98,6 +98,9 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
         ``theta_{k+1} = rho_{k+1} + theta_k * rho_dot_{k+1}`` (MATH.md §3).
     """
     theta = np.cos(alpha)
+    if delta == 0.0:  # linear activation: every layer keeps the angle, theta_l = l cos(alpha)
+        out = {"theta": depth * theta, "rho": theta, "alpha": alpha, "beta": beta}
+        return {key: out[key] for key in ("theta",) + tuple(want)}
     rho = theta.copy() if "rho" in want else None
     for _ in range(depth - 1):
         rho_dot = derivative_factor(alpha, beta, delta)
@@ -113,6 +116,8 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
         out["rho"] = rho
     if "alpha" in want:
         out["alpha"] = alpha
+    if "beta" in want:
+        out["beta"] = beta
     return out
 
 

@@ -1,0 +1,150 @@
+"""Depth-independent evaluation of the EOC kernel through interpolants in one variable.
+
+At ``sigma_b = 0`` the normalised NTK ``theta_l`` and the last-layer angle are functions of
+the input angle alone (MATH.md §3). We tabulate them per ``(depth, Delta)`` as piecewise
+polynomials of
+
+    ``u = log((1 - rho) / (1 + rho)) = 2 log tan(alpha / 2)``,
+
+a variable that stretches both ends of ``[0, pi]`` logarithmically, so the boundary layers
+of deep networks near ``alpha = 0`` and ``alpha = pi`` (width about ``1/l``) become smooth.
+``[-U_MAX, U_MAX]`` is cut into intervals of width ``WIDTH``; each holds a degree-9
+polynomial fitted at its Chebyshev nodes to the exact recursion, built only when data
+falls into it, and checked against the exact recursion at a point between the nodes.
+An interval whose check fails is never used: its entries go to the exact recursion, as
+do entries with ``|u| > U_MAX`` (angles below about 4e-9 from 0 or pi).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ._recursion import eoc_recursion
+
+__all__ = ["AngleInterpolant", "eoc_interpolant", "u_to_angles", "U_MAX", "WIDTH", "INTERVALS"]
+
+U_MAX = 40.0
+WIDTH = 0.5
+INTERVALS = int(round(2 * U_MAX / WIDTH))
+_DEGREE = 9
+_NODES = np.cos(np.pi * (np.arange(_DEGREE + 1) + 0.5) / (_DEGREE + 1))
+_VANDER_INV = np.linalg.inv(np.vander(_NODES, _DEGREE + 1, increasing=True))
+_CHECK = 0.5 * (_NODES[4] + _NODES[5])  # halfway between two nodes, where the error peaks
+#: Accepted error of theta_l, relative to theta_l(0) = l.
+TOLERANCE = 1e-12
+#: Accepted absolute error of u_l; alpha_l's relative error is at most half of it.
+TOLERANCE_U = 2e-12
+_CHUNK = 1 << 15
+
+
+def u_to_angles(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, beta)`` with ``u = 2 log tan(alpha/2)`` and ``beta = pi - alpha``, each accurate."""
+    half = 0.5 * np.asarray(u, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return 2.0 * np.arctan(np.exp(half)), 2.0 * np.arctan(np.exp(-half))
+
+
+def angles_to_u(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``2 log tan(alpha/2)`` from both angles, accurate at both ends."""
+    with np.errstate(divide="ignore"):
+        return 2.0 * (np.log(np.sin(0.5 * alpha)) - np.log(np.sin(0.5 * beta)))
+
+
+def interval_of(u: np.ndarray) -> np.ndarray:
+    """Interval index of each ``u`` with ``|u| <= U_MAX`` (callers mask the rest)."""
+    i = ((u + U_MAX) * (1.0 / WIDTH)).astype(np.intp)
+    np.clip(i, 0, INTERVALS - 1, out=i)
+    return i
+
+
+class AngleInterpolant:
+    """``theta_l(u)`` and ``u_l(u)`` for one ``(depth, Delta)``, built interval by interval."""
+
+    def __init__(self, depth: int, delta: float):
+        self.depth, self.delta = depth, delta
+        shape = (_DEGREE + 1, INTERVALS)
+        self._theta = np.zeros(shape)
+        self._u_last = np.zeros(shape)
+        #: 1 where the interval is built and checked, 0 where not built, -1 where it failed.
+        self.state = np.zeros(INTERVALS, dtype=np.int8)
+        self.max_error = (0.0, 0.0)
+        self._lock = threading.Lock()
+
+    def _exact(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        alpha, beta = u_to_angles(u)
+        rec = eoc_recursion(alpha, beta, self.depth, self.delta, ("theta", "alpha", "beta"))
+        return rec["theta"], angles_to_u(rec["alpha"], rec["beta"])
+
+    def ensure(self, intervals: np.ndarray) -> None:
+        """Build (once) every interval listed, in one vectorised pass of the recursion."""
+        with self._lock:
+            todo = np.unique(np.asarray(intervals, dtype=np.intp))
+            todo = todo[self.state[todo] == 0]
+            if todo.size == 0:
+                return
+            mids = -U_MAX + WIDTH * (todo + 0.5)
+            nodes = (mids[:, None] + 0.5 * WIDTH * _NODES[None, :]).ravel()
+            checks = mids + 0.5 * WIDTH * _CHECK
+            theta, u_last = self._exact(np.concatenate([nodes, checks]))
+            k = nodes.size
+            self._theta[:, todo] = _VANDER_INV @ theta[:k].reshape(todo.size, -1).T
+            self._u_last[:, todo] = _VANDER_INV @ u_last[:k].reshape(todo.size, -1).T
+            t = np.full(todo.size, _CHECK)
+            err_theta = np.abs(_horner(self._theta, todo, t) - theta[k:]) / self.depth
+            err_u = np.abs(_horner(self._u_last, todo, t) - u_last[k:])
+            good = (err_theta <= TOLERANCE) & (err_u <= TOLERANCE_U)
+            self.state[todo] = np.where(good, 1, -1)
+            self.max_error = (max(self.max_error[0], float(err_theta.max())),
+                              max(self.max_error[1], float(err_u.max())))
+
+    def usable(self, u: np.ndarray) -> np.ndarray:
+        """Mask of the entries this interpolant may evaluate (built, checked, in range)."""
+        inside = np.abs(u) <= U_MAX
+        ok = np.zeros(u.shape, dtype=bool)
+        ok[inside] = self.state[interval_of(u[inside])] == 1
+        return ok
+
+    def theta(self, u: np.ndarray) -> np.ndarray:
+        """``theta_l`` at ``u`` (entries must be :meth:`usable`)."""
+        return _evaluate(self._theta, u)
+
+    def u_last(self, u: np.ndarray) -> np.ndarray:
+        """``u_l = 2 log tan(alpha_l / 2)`` at ``u`` (entries must be :meth:`usable`)."""
+        return _evaluate(self._u_last, u)
+
+
+def _horner(coef: np.ndarray, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+    acc = np.take(coef[_DEGREE], idx)
+    for j in range(_DEGREE - 1, -1, -1):
+        acc *= t
+        acc += np.take(coef[j], idx)
+    return acc
+
+
+def _evaluate(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
+    out = np.empty_like(u)
+    for s in range(0, u.size, _CHUNK):
+        f = (u[s:s + _CHUNK] + U_MAX) * (1.0 / WIDTH)
+        i = f.astype(np.intp)
+        np.clip(i, 0, INTERVALS - 1, out=i)
+        t = (f - i) * 2.0 - 1.0
+        out[s:s + _CHUNK] = _horner(coef, i, t)
+    return out
+
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 64
+_CACHE_LOCK = threading.Lock()
+
+
+def eoc_interpolant(depth: int, delta: float) -> AngleInterpolant:
+    """The cached :class:`AngleInterpolant` of ``(depth, Delta)`` (LRU, about 26 kB each)."""
+    key = (int(depth), float(delta))
+    with _CACHE_LOCK:
+        interp = _CACHE.pop(key, None) or AngleInterpolant(*key)
+        _CACHE[key] = interp
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return interp

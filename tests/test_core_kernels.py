@@ -1,0 +1,141 @@
+"""eoc_ntk.kernel against the independent 50-digit reference (MATH.md §2, §5).
+
+Every case runs all kinds (ntk, nngp, angle and, where defined, icd) through the shared
+assertions of ``_reference.checks``; see its docstring for the error measures
+(``1e-12`` relative to ``sqrt(K_ii K_jj)`` for kernels, ``1e-12`` relative plus ``1e-14``
+absolute for angles, and the matching relative bound for ICD entries).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import eoc_ntk
+from _reference.checks import assert_angle_close, assert_icd_close, assert_kernel_close
+from _reference.data import ACTIVATIONS, DATASETS, DEPTHS, HYPERS, dataset, delta_of
+from _reference.mp_kernel import ref_kernel, ref_parallel_mask
+
+# (activation, hyperparameters, dataset, depths). Every activation at the EOC on every
+# dataset over the full depth range; off the EOC and with biases a representative subset
+# (the 50-digit reference costs ~0.1 ms per pair and layer).
+_OFF_EOC_ACTS = ("delta_0.1", "relu", "abs", "flipped_scaled_0.9", "linear")
+_OFF_EOC_SETS = {
+    # sigma_b = 0 off the EOC: the same angle recursion times chi^(l-1); fewer datasets.
+    "off_eoc": ("random", "structured", "near_opposite"),
+    # sigma_b != 0: the general recursion of MATH.md §2, which depends on the norms too.
+    "bias": ("random", "near_parallel_1e-6", "near_opposite", "structured", "norms"),
+    "off_eoc_bias": ("random", "near_parallel_1e-6", "structured", "norms"),
+}
+CASES = (
+    [(act, "eoc", ds, DEPTHS) for act in ACTIVATIONS for ds in DATASETS]
+    + [(act, hyper, ds, DEPTHS if ds == "random" else DEPTHS[:-1])
+       for act in _OFF_EOC_ACTS for hyper, sets in _OFF_EOC_SETS.items() for ds in sets]
+)
+PARAMS = [pytest.param(act, hyper, ds, depth, id=f"{act}-{hyper}-{ds}-l{depth}")
+          for act, hyper, ds, depths in CASES for depth in depths]
+
+
+def _settings(act, hyper):
+    a, b = ACTIVATIONS[act]
+    sigma_w, sigma_b = HYPERS[hyper](a, b)
+    return dict(a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b)
+
+
+def check_all_kinds(x, x2, depth, settings, what):
+    """Compare every kind of ``kernel(x, x2)`` with the reference."""
+    xs = x if x2 is None else x2
+    ref = {kind: ref_kernel(x, x2, depth=depth, kind=kind, **settings) for kind in ("ntk", "nngp", "angle")}
+    for kind in ("ntk", "nngp"):
+        diag_r = np.diag(ref_kernel(x, depth=depth, kind=kind, **settings))
+        diag_c = diag_r if x2 is None else np.diag(ref_kernel(x2, depth=depth, kind=kind, **settings))
+        got = eoc_ntk.kernel(x, x2, depth=depth, kind=kind, **settings)
+        assert_kernel_close(got, ref[kind], diag_r, diag_c, what=f"{what} kind={kind}")
+    # Angles and ICD entries are undefined for zero inputs without bias.
+    nonzero = (np.linalg.norm(x, axis=1) > 0)[:, None] & (np.linalg.norm(xs, axis=1) > 0)[None, :]
+    if settings["sigma_b"] != 0.0:
+        nonzero[:] = True
+    got = eoc_ntk.kernel(x, x2, depth=depth, kind="angle", **settings)
+    assert_angle_close(got, ref["angle"], nonzero, what=f"{what} kind=angle")
+    if settings["sigma_b"] == 0.0 and delta_of(settings["a"], settings["b"]) > 0.0:
+        ref_icd = ref_kernel(x, x2, depth=depth, kind="icd", **settings)
+        parallel = ref_parallel_mask(x, x2)
+        # Pairs whose last-layer angle is (nearly) 0 without being parallel (abs with x, -x)
+        # have an unbounded ICD entry: not compared.
+        mask = nonzero & (parallel | (ref["angle"] > 1e-10))
+        got = eoc_ntk.kernel(x, x2, depth=depth, kind="icd", **settings)
+        assert np.all(np.isfinite(got[mask]))
+        assert_icd_close(got, ref_icd, np.where(parallel, 1.0, ref["angle"]), mask, what=f"{what} kind=icd")
+
+
+@pytest.mark.parametrize("act, hyper, ds, depth", PARAMS)
+def test_kernel_matches_reference(act, hyper, ds, depth):
+    check_all_kinds(dataset(ds), None, depth, _settings(act, hyper), f"{act}/{hyper}/{ds}/l={depth}")
+
+
+# Cross-kernels: rows of another dataset, including an exact copy and a multiple of a row of x.
+def _cross_pair():
+    x = dataset("random")[:3]
+    x2 = np.concatenate([dataset("near_parallel_1e-3")[:2], x[1:2], 4.0 * x[2:3], -x[0:1]])
+    return x, x2
+
+
+@pytest.mark.parametrize("act, hyper, depth", [
+    (act, hyper, depth)
+    for act in ("linear", "delta_0.1", "relu", "abs", "flipped_scaled_0.9")
+    for hyper in ("eoc", "off_eoc", "bias")
+    for depth in ((1, 2, 10, 200) if hyper != "off_eoc" else (1, 2, 10))
+])
+def test_cross_kernel_matches_reference(act, hyper, depth):
+    x, x2 = _cross_pair()
+    check_all_kinds(x, x2, depth, _settings(act, hyper), f"cross {act}/{hyper}/l={depth}")
+
+
+@pytest.mark.parametrize("act", list(ACTIVATIONS))
+@pytest.mark.parametrize("hyper", ["eoc", "bias"])
+def test_cross_kernel_is_block_of_full_kernel(act, hyper):
+    x, x2 = _cross_pair()
+    settings = _settings(act, hyper)
+    full = eoc_ntk.kernel(np.concatenate([x, x2]), depth=7, **settings)
+    cross = eoc_ntk.kernel(x, x2, depth=7, **settings)
+    scale = np.sqrt(np.outer(np.diag(full)[:3], np.diag(full)[3:]))
+    assert np.all(np.abs(cross - full[:3, 3:]) <= 1e-13 * scale)
+    back = eoc_ntk.kernel(x2, x, depth=7, **settings)
+    assert np.all(np.abs(back - cross.T) <= 1e-13 * scale.T)
+
+
+@pytest.mark.parametrize("kind", ["ntk", "nngp", "angle", "icd"])
+def test_output_shape_and_dtype(kind):
+    x = np.arange(12, dtype=np.int32).reshape(4, 3) + 1          # integers are accepted
+    x2 = np.ones((2, 3), dtype=np.float32)
+    k = eoc_ntk.kernel(x, depth=3, a=0.5, b=0.5, kind=kind)
+    assert k.shape == (4, 4) and k.dtype == np.float64
+    k = eoc_ntk.kernel(x, x2, depth=3, a=0.5, b=0.5, kind=kind)
+    assert k.shape == (4, 2) and k.dtype == np.float64
+    k = eoc_ntk.kernel(x[:1], depth=3, a=0.5, b=0.5, kind=kind)
+    assert k.shape == (1, 1)
+
+
+def test_nested_lists_are_accepted():
+    x = [[1.0, 2.0], [3.0, -1.0]]
+    assert np.array_equal(eoc_ntk.kernel(x, depth=4, a=0.5, b=0.5), eoc_ntk.kernel(np.array(x), depth=4, a=0.5, b=0.5))
+
+
+def test_angle_kind_at_depth_one_is_input_angle():
+    x = dataset("random")
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    expected = np.arccos(np.clip(u @ u.T, -1, 1))
+    np.fill_diagonal(expected, 0.0)
+    got = eoc_ntk.kernel(x, depth=1, a=0.5, b=0.5, kind="angle")
+    assert np.allclose(got, expected, atol=1e-7)
+    assert np.all(np.diag(got) == 0.0)
+
+
+@pytest.mark.parametrize("act", ["relu", "abs", "delta_0.1", "flipped_scaled_0.9"])
+@pytest.mark.parametrize("depth", [1, 2, 10])
+def test_icd_entries_of_duplicates_are_exact_diagonal(act, depth):
+    """Entries with input angle exactly 0 use theta_l(0) = l: the ICD matrix equals K there."""
+    a, b = ACTIVATIONS[act]
+    x = dataset("structured")[:3]          # x0, x0, 2 x0
+    k = eoc_ntk.kernel(x, depth=depth, a=a, b=b)
+    icd = eoc_ntk.kernel(x, depth=depth, a=a, b=b, kind="icd")
+    assert np.allclose(icd, k, rtol=1e-14, atol=0)

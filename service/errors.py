@@ -156,9 +156,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import LockError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, LockError)):
             log.warning("Redis unavailable: %s", exc)
             return JSONResponse(error_body("unavailable", "the job store (Redis) does not answer; retry later"),
                                 status_code=503, headers={"Retry-After": "5"})

@@ -9,7 +9,8 @@ from ..engine import Answer, Data, Engine
 from ..results import NPY, kernel_for_npy, npy_bytes, result_body
 from ..schemas import ErrorOut, JobAccepted, JobStatus
 
-ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 503)}
+#: Every error answer has the same body; declared once for every route of the API.
+ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 406, 409, 410, 413, 415, 422, 500, 503, 504)}
 ACCEPTED = {202: {"model": JobAccepted, "description": "Accepted: poll `status_url`."}}
 
 

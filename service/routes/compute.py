@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 from ..deps import EngineDep, PreferAsync, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound
 from ..results import result_body
-from ..schemas import DATASET_ID_PATTERN, ActivationAB, ErrorOut, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
+from ..schemas import DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
 from ..specs import (build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, kernels_spec,
                      model_from_request, spectra_spec, sweeps_spec, work_units)
 from .common import ACCEPTED, ERRORS, respond
 
-router = APIRouter(prefix="/v1", tags=["compute"])
+router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS)
 _JSON_ONLY = [Depends(require_json)]
 _KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
                                     "raw .npy with `Accept: application/x-npy` and one kind.",
@@ -23,7 +23,7 @@ _KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2
                                  "application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-@router.post("/kernels", responses={**_KERNELS_OK, **ACCEPTED, **ERRORS, 406: {"model": ErrorOut}},
+@router.post("/kernels", responses={**_KERNELS_OK, **ACCEPTED},
              dependencies=_JSON_ONLY)
 async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync, npy: WantsNpy):
     """Kernel matrices K(x, x2) of the requested kinds (ntk, nngp, icd, angle)."""
@@ -45,7 +45,7 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
     return await respond(engine, spec, pinned, work, prefer_async, npy)
 
 
-@router.post("/spectra", response_model=SpectrumOut, responses={**ACCEPTED, **ERRORS}, dependencies=_JSON_ONLY)
+@router.post("/spectra", response_model=SpectrumOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync):
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
@@ -54,7 +54,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync)
     return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async)
 
 
-@router.get("/spectra", response_model=SpectrumOut, responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+@router.get("/spectra", response_model=SpectrumOut)
 def cached_spectrum(
     engine: EngineDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
@@ -74,7 +74,7 @@ def cached_spectrum(
     return JSONResponse(result_body(spec, value, "hit"))
 
 
-@router.post("/sweeps", response_model=SweepOut, responses={**ACCEPTED, **ERRORS}, dependencies=_JSON_ONLY)
+@router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
     settings = engine.settings

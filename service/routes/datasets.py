@@ -8,9 +8,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..datasets import load, parse_upload
 from ..deps import EngineDep
-from ..schemas import DATASET_ID_PATTERN, DatasetOut, ErrorOut
+from ..schemas import DATASET_ID_PATTERN, DatasetOut
+from .common import ERRORS
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=ERRORS)
 
 _MATRIX = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
 _UPLOAD_BODY = {
@@ -24,10 +25,9 @@ _UPLOAD_BODY = {
         },
     }
 }
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 413, 415, 422)}
 
 
-@router.post("", status_code=201, response_model=DatasetOut, responses=_ERRORS, openapi_extra=_UPLOAD_BODY)
+@router.post("", status_code=201, response_model=DatasetOut, openapi_extra=_UPLOAD_BODY)
 async def upload_dataset(request: Request, engine: EngineDep):
     """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape."""
     body = await request.body()
@@ -36,7 +36,7 @@ async def upload_dataset(request: Request, engine: EngineDep):
     return DatasetOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1])
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut, responses={404: {"model": ErrorOut}})
+@router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: Annotated[str, Path(pattern=DATASET_ID_PATTERN)], engine: EngineDep):
     """Shape of a stored dataset (404 if unknown or expired)."""
     x = load(engine.storage, dataset_id)

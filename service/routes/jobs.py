@@ -11,12 +11,12 @@ from ..deps import EngineDep, WantsNpy
 from ..engine import Answer, Engine
 from ..jobs import JobView
 from ..results import result_body
-from ..schemas import ErrorOut, JobOut, JobStatus
-from .common import result_response
+from ..schemas import JobOut, JobStatus
+from .common import ERRORS, result_response
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
-_ERRORS = {code: {"model": ErrorOut} for code in (404, 406, 410, 422, 503)}
+_NPY = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def _job_body(engine: Engine, view: JobView) -> dict:
@@ -28,7 +28,7 @@ def _job_body(engine: Engine, view: JobView) -> dict:
     return out
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=_ERRORS)
+@router.get("/{job_id}", response_model=JobOut, responses=_NPY)
 def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy) -> Response:
     """Status, progress (0..1) and, once finished, the result (410 if it expired) or the error."""
     view = engine.job(job_id)
@@ -37,7 +37,7 @@ def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy) -> Response:
     return JSONResponse(_job_body(engine, view))
 
 
-@router.delete("/{job_id}", response_model=JobOut, responses=_ERRORS)
+@router.delete("/{job_id}", response_model=JobOut)
 async def cancel_job(job_id: JobId, engine: EngineDep) -> Response:
     """Cancel a queued or running job; a job that already ended is left as it is."""
     view = await run_in_threadpool(engine.cancel, job_id)

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
         "(+ n^3/256 per eigen-solve); 5e6 is a few seconds.",
     )
     workers: int = Field(
-        2, ge=1, description="Computations run at once inside the API process (embedded jobs and synchronous requests)."
+        2, ge=1, description="Threads per in-process pool: one pool runs embedded-mode jobs, another the "
+        "synchronous requests (so long jobs never hold up small requests)."
     )
     job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before it is stopped and failed.")
     result_ttl: int = Field(86_400, ge=1, description="Seconds a finished, failed or canceled job stays visible.")

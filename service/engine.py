@@ -100,7 +100,7 @@ class Engine:
                 return Answer(job_id=self.remote.submit(spec, key))
             job_id, _ = self.local.submit(spec, key, arrays)
             return Answer(job_id=job_id)
-        _, future = self.local.submit(spec, key, arrays)
+        _, future = self.local.submit(spec, key, arrays, background=False)
         return Answer(self._wait(future), "miss")
 
     @staticmethod

@@ -64,17 +64,23 @@ class LocalJobs:
     """A bounded thread pool with single flight, job records and cooperative cancel.
 
     Threads suit the core: NumPy and LAPACK release the GIL for the heavy parts. A job is
-    stopped (cancel, timeout) at its next progress report.
+    stopped (cancel, timeout) at its next progress report. Background jobs and computations
+    a request waits for have a pool each (``workers`` threads), so that long jobs never hold
+    up small synchronous requests.
     """
 
     def __init__(self, settings: Settings, storage: Storage):
         self.settings = settings
         self.storage = storage
-        self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="eoc-ntk-job")
+        self.pools = {
+            background: ThreadPoolExecutor(settings.workers, thread_name_prefix=f"eoc-ntk-{name}")
+            for background, name in ((True, "job"), (False, "sync"))
+        }
         self._jobs: OrderedDict[str, _LocalJob] = OrderedDict()
         self._lock = threading.Lock()
 
-    def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> tuple[str, Future]:
+    def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray], *,
+               background: bool = True) -> tuple[str, Future]:
         """Start ``spec`` (or join the same one in flight); returns the job id and its future."""
         job_id = job_id_for(key)
         with self._lock:
@@ -85,7 +91,7 @@ class LocalJobs:
             self._jobs[job_id] = job
             self._jobs.move_to_end(job_id)
             self._prune()
-            job.future = self.pool.submit(self._run, job, dict(pinned))
+            job.future = self.pools[background].submit(self._run, job, dict(pinned))
             return job_id, job.future
 
     def _run(self, job: _LocalJob, pinned: dict[str, np.ndarray]) -> StoredValue:
@@ -158,7 +164,8 @@ class LocalJobs:
         with self._lock:
             for job in self._jobs.values():
                 job.cancel.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # RQ's states, in ours.

@@ -27,6 +27,12 @@ from service.specs import cache_key, spectra_spec
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC = {"Prefer": "respond-async"}
+# A queue of this run's own, so that a worker of another test run on the same Redis never takes its jobs.
+QUEUE = f"eoc-ntk-test-{os.getpid()}"
+
+
+def redis_settings(**overrides) -> Settings:
+    return Settings(redis_url=REDIS_TEST_URL, queue_name=QUEUE, **overrides)
 
 
 def _redis_or_skip():
@@ -41,7 +47,7 @@ def _redis_or_skip():
 
 
 def _start_worker(name: str) -> subprocess.Popen:
-    env = {**os.environ, "REDIS_URL": REDIS_TEST_URL, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "REDIS_URL": REDIS_TEST_URL, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "workers", "--name", name, "--log-level", "WARNING"],
                             cwd=ROOT, env=env, start_new_session=True)
 
@@ -67,11 +73,12 @@ def redis_conn():
 
 @pytest.fixture(scope="module")
 def worker(redis_conn):
-    proc = _start_worker(f"eoc-ntk-test-{os.getpid()}")
+    name = f"eoc-ntk-test-{os.getpid()}"
+    proc = _start_worker(name)
     from rq import Worker
 
     deadline = time.monotonic() + 30
-    while not Worker.all(connection=redis_conn):
+    while name not in {w.name for w in Worker.all(connection=redis_conn)}:
         assert proc.poll() is None, "the worker exited at start"
         assert time.monotonic() < deadline, "the worker did not register within 30 s"
         time.sleep(0.1)
@@ -81,7 +88,7 @@ def worker(redis_conn):
 
 @pytest.fixture(scope="module")
 def client(worker):
-    with TestClient(create_app(Settings(redis_url=REDIS_TEST_URL))) as c:
+    with TestClient(create_app(redis_settings())) as c:
         yield c
 
 
@@ -116,7 +123,7 @@ def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, r
     x = np.random.default_rng(4).normal(size=(6, 3))
     first = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()
     assert first["cache"] == "miss"
-    with TestClient(create_app(Settings(redis_url=REDIS_TEST_URL))) as other:
+    with TestClient(create_app(redis_settings())) as other:
         assert other.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()["cache"] == "hit"
     model = eoc_ntk.Model.from_activation(3, "relu")
     key = keys.result_key(cache_key(spectra_spec(first["dataset_id"], model)))

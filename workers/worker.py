@@ -17,7 +17,10 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
-    import workers.tasks  # noqa: F401 - import NumPy/SciPy and the core once, before forking work horses
+    # Import NumPy/SciPy, the core and the storage code once, before forking work horses.
+    import service.specs  # noqa: F401
+    import service.store  # noqa: F401
+    import workers.tasks  # noqa: F401
     from service.config import get_settings
 
     settings = get_settings()

@@ -32,6 +32,7 @@ class Data:
 
     dataset_id: str
     x: np.ndarray
+    stored: bool = True  #: known to be in the store (workers read it from there)
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Engine:
     # Datasets
     def store_dataset(self, x: np.ndarray, *, required: bool = True) -> Data:
         data = Data(datasets.dataset_id_of(x), x)
-        self.storage.put_dataset(data.dataset_id, x, required=required)
+        data.stored = self.storage.put_dataset(data.dataset_id, x, required=required)
         return data
 
     def resolve(self, x, dataset_id: str | None, field: str = "x") -> Data:
@@ -96,7 +97,8 @@ class Engine:
         if prefer_async or work > self.settings.async_threshold:
             if self.remote is not None:
                 for d in pinned:  # the worker reads the data from Redis
-                    self.storage.put_dataset(d.dataset_id, d.x, required=True)
+                    if not d.stored:
+                        d.stored = self.storage.put_dataset(d.dataset_id, d.x, required=True)
                 return Answer(job_id=self.remote.submit(spec, key))
             job_id, _ = self.local.submit(spec, key, arrays)
             return Answer(job_id=job_id)

@@ -97,6 +97,7 @@ class LocalJobs:
     def _run(self, job: _LocalJob, pinned: dict[str, np.ndarray]) -> StoredValue:
         with self._lock:
             if job.cancel.is_set():
+                job.future, job.ended = None, time.monotonic()
                 raise JobCanceled("the job was canceled")
             job.status = JobStatus.running
 

@@ -133,13 +133,16 @@ class Storage:
             log.warning("cache write failed, result not cached: %s", exc)
 
     # Datasets: needed by workers, so an outage is an error the client is told about.
-    def put_dataset(self, dataset_id: str, x: np.ndarray, *, required: bool = True) -> None:
+    def put_dataset(self, dataset_id: str, x: np.ndarray, *, required: bool = True) -> bool:
+        """Store ``x``; False if a Redis outage prevented it and ``required`` is false."""
         try:
             self._set(keys.dataset_key(dataset_id), StoredValue(arrays={"x": x}))
         except RedisError as exc:
             if required:
                 raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
             log.warning("dataset %s not stored: %s", dataset_id, exc)
+            return False
+        return True
 
     def get_dataset(self, dataset_id: str) -> np.ndarray | None:
         try:

@@ -48,8 +48,8 @@ def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n, n2)
-        Pairs involving a zero row get 0 (``alpha = pi/2``), a value that is always
-        multiplied by the zero norm.
+        Pairs involving a zero row get 0 (``alpha = pi/2``, even on the diagonal), a value
+        that is always multiplied by the zero norm.
     """
     return u_from_cos(u @ v.T, u, v, diagonal)
 
@@ -77,11 +77,11 @@ def u_from_cos(cos: np.ndarray, u: np.ndarray, v: np.ndarray, diagonal: bool = F
         summ = np.linalg.norm(u[i] + v[j], axis=1)
         with np.errstate(divide="ignore"):
             out[i, j] = 2.0 * (np.log(diff) - np.log(summ))
-    out[zero_u, :] = 0.0
-    out[:, zero_v] = 0.0
     if diagonal:
         k = np.arange(min(out.shape))
         out[k, k] = -np.inf
+    out[zero_u, :] = 0.0  # also on the diagonal: K(X) and K(X, X) agree for zero rows
+    out[:, zero_v] = 0.0
     return out
 
 

@@ -41,10 +41,10 @@ class Settings(BaseSettings):
 
     # Execution.
     async_threshold: int = Field(
-        5_000_000,
+        3_000_000,
         ge=0,
-        description="Work above which a request is answered 202 with a job: kernel entries x depth "
-        "(+ n^3/256 per eigen-solve); 5e6 is a few seconds.",
+        description="Estimated work (microseconds of one core, see service.specs.work_units) above which "
+        "a request is answered 202 with a job.",
     )
     workers: int = Field(
         2, ge=1, description="Threads per in-process pool: one pool runs embedded-mode jobs, another the "

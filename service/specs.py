@@ -111,14 +111,19 @@ def op_of_job(job_id: str) -> str:
 
 
 def work_units(spec: dict, n: int, n2: int | None = None) -> int:
-    """Size of a computation, compared with ``async_threshold``: kernel entries x layers, plus
-    ``n^3 / 256`` per eigen-solve (about equal costs per unit on one core)."""
+    """Estimated cost of a computation in microseconds of one core, compared with
+    ``async_threshold``. Measured on the core: a kernel costs about 0.2 us per entry whatever
+    the depth; a depth sweep about 0.2 us per entry and layer up to its largest depth; an
+    eigen-solve about ``n^3 / 8000`` us plus 10 ms (``analyze`` does two)."""
+    n2 = n if n2 is None else n2
+    eigen = n ** 3 // 8000 + 10_000
     op = spec["op"]
     if op == "kernels":
-        return n * (n2 if n2 is not None else n) * spec["model"]["depth"]
+        return n * n2 * len(spec["kinds"]) // 5
     if op == "spectra":
-        return n * n * spec["model"]["depth"] + n ** 3 // 256
-    return len(spec["activations"]) * (n * n * max(spec["depths"]) + len(spec["depths"]) * n ** 3 // 256)
+        return n * n // 5 + 2 * eigen
+    per_activation = n * n * max(spec["depths"]) // 5 + len(spec["depths"]) * eigen
+    return len(spec["activations"]) * per_activation
 
 
 def check_sweep_size(depths, activations, settings: Settings) -> None:

@@ -174,8 +174,9 @@ def test_failed_job_says_why(client):
 
 
 def test_cancel_running_and_queued_jobs(client):
-    long = {"x": unit_rows(400, 4, seed=25).tolist(), "model": relu_model(2000), "kinds": ["ntk"]}
-    running = client.post("/v1/kernels", json=long, headers=ASYNC).json()["job_id"]
+    # Half a minute of recursion to depth 2000 before its first progress report: stopped at once.
+    long = {"x": unit_rows(300, 4, seed=25).tolist(), "depths": [2000], "activations": [{"name": "relu"}]}
+    running = client.post("/v1/sweeps", json=long, headers=ASYNC).json()["job_id"]
     queued_body = {"x": unit_rows(6, 3, seed=26).tolist(), "model": relu_model(5)}
     queued = client.post("/v1/spectra", json=queued_body, headers=ASYNC).json()["job_id"]
     wait_for_job(client, running, until=("running",))

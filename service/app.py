@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from .config import Settings, get_settings
 from .engine import Engine
-from .errors import error_body, install_error_handlers
+from .errors import BodyTooLarge, error_body, install_error_handlers
 from .routes import compute, datasets, health, jobs
 
 __all__ = ["create_app", "API_VERSION"]
@@ -29,7 +29,7 @@ are answered `202` with a job to poll at `/v1/jobs/{job_id}`. Errors are
 
 
 class BodyLimit:
-    """ASGI middleware answering 413 to bodies over ``limit`` bytes (declared or streamed)."""
+    """ASGI middleware answering 413 to bodies over ``limit`` bytes, declared or streamed."""
 
     def __init__(self, app, limit: int):
         self.app = app
@@ -40,7 +40,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._refuse(scope, receive, send)
+            body = error_body("payload_too_large", self._message(), "body")
+            return await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
         seen = 0
 
         async def limited_receive():
@@ -49,22 +50,14 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge()
+                    # An HTTPException passes FastAPI's body parsing untouched, to the error handlers.
+                    raise BodyTooLarge(self._message())
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        await self.app(scope, limited_receive, send)
 
-    async def _refuse(self, scope, receive, send):
-        body = error_body("payload_too_large", f"request body is over the limit of {self.limit} bytes "
-                          "(EOC_NTK_MAX_BODY_BYTES)", "body")
-        await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+    def _message(self) -> str:
+        return f"request body is over the limit of {self.limit} bytes (EOC_NTK_MAX_BODY_BYTES)"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
-    "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone", "PayloadTooLarge",
-    "UnsupportedMediaType", "NotAcceptable", "Unavailable", "core_errors", "install_error_handlers",
+    "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
+    "UnsupportedMediaType", "NotAcceptable", "Unavailable", "BodyTooLarge", "core_errors", "install_error_handlers",
 ]
 
 log = logging.getLogger("eoc_ntk.service")
@@ -71,10 +71,6 @@ class Gone(ServiceError):
     status, code = 410, "gone"
 
 
-class PayloadTooLarge(ServiceError):
-    status, code = 413, "payload_too_large"
-
-
 class UnsupportedMediaType(ServiceError):
     status, code = 415, "unsupported_media_type"
 
@@ -91,6 +87,16 @@ class Unavailable(ServiceError):
     def __init__(self, message: str, *, retry_after: int = 5, **kwargs):
         super().__init__(message, **kwargs)
         self.headers.setdefault("Retry-After", str(retry_after))
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while a body is streamed in past the size limit (an ``HTTPException`` so that
+    FastAPI's body parsing lets it through)."""
+
+    field = "body"
+
+    def __init__(self, message: str):
+        super().__init__(413, message, headers={"Connection": "close"})
 
 
 @contextmanager
@@ -149,8 +155,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

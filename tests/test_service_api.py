@@ -105,6 +105,15 @@ def test_limits_come_from_settings():
         r = c.post("/v1/datasets", json={"x": np.ones((5, 200)).tolist()})
         assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
 
+        def streamed():  # chunked: no Content-Length to refuse up front
+            yield b'{"x": [['
+            yield b"1.0, " * 1000
+            yield b"1.0]], "
+
+        for path in ("/v1/datasets", "/v1/spectra"):
+            r = c.post(path, content=streamed(), headers={"Content-Type": "application/json"})
+            assert r.status_code == 413 and r.json()["error"]["field"] == "body", r.text
+
 
 # Kernels
 

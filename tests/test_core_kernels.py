@@ -139,3 +139,46 @@ def test_icd_entries_of_duplicates_are_exact_diagonal(act, depth):
     k = eoc_ntk.kernel(x, depth=depth, a=a, b=b)
     icd = eoc_ntk.kernel(x, depth=depth, a=a, b=b, kind="icd")
     assert np.allclose(icd, k, rtol=1e-14, atol=0)
+
+
+# --- large inputs: the core switches to depth-independent interpolants ------------------------
+# For sigma_b = 0, depth >= 2 and Delta > 0 the core evaluates theta_l and alpha_l from
+# interpolants in the angle once a matrix has >= 4096 entries (kernels.py: "auto"). The
+# datasets above are padded with random filler rows to 64 rows; the block of the original
+# rows must match the reference exactly as well (the reference entries are cached).
+
+_FILLER = np.random.default_rng(99).standard_normal((64, 5))
+
+
+def _padded(x, n=64):
+    return np.concatenate([x, _FILLER[: n - x.shape[0]]])
+
+
+INTERP_CASES = ([(act, "eoc", ds, (2, 3, 10, 50, 200)) for act in ACTIVATIONS for ds in DATASETS]
+                + [(act, "off_eoc", ds, (2, 10, 50)) for act in ACTIVATIONS for ds in _OFF_EOC_SETS["off_eoc"]])
+
+
+@pytest.mark.parametrize("act, hyper, ds, depths", INTERP_CASES, ids=[f"{a}-{h}-{d}" for a, h, d, _ in INTERP_CASES])
+def test_large_kernel_block_matches_reference(act, hyper, ds, depths):
+    x = dataset(ds)
+    n = x.shape[0]
+    settings = _settings(act, hyper)
+    big = _padded(x)
+    for depth in depths:
+        ref = {kind: ref_kernel(x, depth=depth, kind=kind, **settings) for kind in ("ntk", "angle")}
+        d = np.diag(ref["ntk"])
+        what = f"{act}/{hyper}/{ds}/l={depth} padded to {big.shape[0]}"
+        got = eoc_ntk.kernel(big, depth=depth, kind="ntk", **settings)
+        assert_kernel_close(got[:n, :n], ref["ntk"], d, d, what=what)
+        # Cross form too: 64 x 64 entries.
+        got = eoc_ntk.kernel(big, big[::-1], depth=depth, kind="ntk", **settings)[:n, ::-1][:, :n]
+        assert_kernel_close(got, ref["ntk"], d, d, what=what + " (cross)")
+        nonzero = (np.linalg.norm(x, axis=1) > 0)[:, None] & (np.linalg.norm(x, axis=1) > 0)[None, :]
+        got = eoc_ntk.kernel(big, depth=depth, kind="angle", **settings)
+        assert_angle_close(got[:n, :n], ref["angle"], nonzero, what=what + " angle")
+        if delta_of(settings["a"], settings["b"]) > 0.0:
+            ref_icd = ref_kernel(x, depth=depth, kind="icd", **settings)
+            parallel = ref_parallel_mask(x)
+            mask = nonzero & (parallel | (ref["angle"] > 1e-10))
+            got = eoc_ntk.kernel(big, depth=depth, kind="icd", **settings)
+            assert_icd_close(got[:n, :n], ref_icd, np.where(parallel, 1.0, ref["angle"]), mask, what=what + " icd")

@@ -103,6 +103,42 @@ def test_lambda_min_of_near_duplicates(gap, rtol, act, depth, n_extra):
     assert abs(ext.lambda_min - lmin) <= tol * lmin
 
 
+def _lambda_min_rayleigh(x, depth, settings):
+    """High-precision ``lambda_min(K/n)`` of a larger matrix without a 50-digit eigen-solve.
+
+    The float64 eigenvector ``v`` of the rounded reference matrix has an error angle
+    ``theta ~ eps lambda_max / gap``; the Rayleigh quotient ``v^T K v / v^T v``, evaluated in
+    50 digits with the 50-digit ``K``, is then off by ``~ lambda_max theta^2`` (~1e-30 relative
+    here), far below the tolerances tested.
+    """
+    n = x.shape[0]
+    k = ref_kernel_mp(x, depth=depth, **settings)
+    kf = np.array([[float(v) for v in row] for row in k]) / n
+    _, vecs = np.linalg.eigh(kf)
+    v = [MP.mpf(float(c)) for c in vecs[:, 0]]
+    kv = [MP.fsum(k[i][j] * v[j] for j in range(n)) / n for i in range(n)]
+    return MP.fsum(a * b for a, b in zip(v, kv)) / MP.fsum(c * c for c in v)
+
+
+@pytest.mark.parametrize("gap, rtol, act", [(1e-7, 1e-6, "relu"), (1e-9, 1e-5, "abs")])
+def test_lambda_min_of_near_duplicates_large(gap, rtol, act):
+    """The same with 64 inputs in R^16, where the core evaluates kernels by interpolation."""
+    rng = np.random.default_rng(31)
+    x0 = rng.standard_normal(16)
+    d = rng.standard_normal(16)
+    x = np.concatenate([[x0, x0 + gap * np.linalg.norm(x0) * d / np.linalg.norm(d)], rng.standard_normal((62, 16))])
+    s = _settings(act)
+    lmin = float(_lambda_min_rayleigh(x, 10, s))
+    spec = eoc_ntk.spectrum(x, depth=10, **s)
+    check_spectrum_consistent(spec, 64)
+    assert not spec.singular
+    # As above: at 1e-9 apart the dense solver's own eps * lambda_max may dominate.
+    tol = max(rtol, 2.0 * np.finfo(float).eps * spec.lambda_max / lmin) if gap < 1e-8 else rtol
+    assert abs(spec.lambda_min - lmin) <= tol * lmin, (spec.lambda_min, lmin, tol)
+    ext = eoc_ntk.spectrum(x, depth=10, eigenvalues="extremes", **s)
+    assert abs(ext.lambda_min - lmin) <= tol * lmin, (ext.lambda_min, lmin, tol)
+
+
 # --- singular data: answers, never crashes, NaN or warnings ----------------------------------
 
 def _unit(v):

@@ -182,3 +182,44 @@ def test_large_kernel_block_matches_reference(act, hyper, ds, depths):
             mask = nonzero & (parallel | (ref["angle"] > 1e-10))
             got = eoc_ntk.kernel(big, depth=depth, kind="icd", **settings)
             assert_icd_close(got[:n, :n], ref_icd, np.where(parallel, 1.0, ref["angle"]), mask, what=what + " icd")
+
+
+def _angle_fan():
+    """Row 0 at angle 0, then 63 unit vectors at angles log-spaced towards both 0 and pi."""
+    t = np.concatenate([np.logspace(-9, np.log10(np.pi / 2), 32), np.pi - np.logspace(-9, np.log10(np.pi / 2 * 0.97), 31)])
+    return np.stack([np.cos(np.concatenate([[0.0], t])), np.sin(np.concatenate([[0.0], t]))], axis=1)
+
+
+@pytest.mark.parametrize("act", ["relu", "abs", "delta_0.1"])
+def test_interpolated_kernel_over_the_whole_angle_range(act):
+    """Boundary layers near 0 and pi (width ~1/l) through the interpolants, at every depth."""
+    x = _angle_fan()
+    settings = _settings(act, "eoc")
+    for depth in (2, 10, 50, 200):
+        ref = ref_kernel(x[:1], x, depth=depth, **settings)[0]
+        ref_angle = ref_kernel(x[:1], x, depth=depth, kind="angle", **settings)[0]
+        got = eoc_ntk.kernel(x, depth=depth, **settings)
+        d = np.full(x.shape[0], ref[0])
+        assert_kernel_close(got[:1], ref[None, :], d[:1], d, what=f"{act} l={depth}")
+        got_angle = eoc_ntk.kernel(x, depth=depth, kind="angle", **settings)
+        assert_angle_close(got_angle[:1], ref_angle[None, :], what=f"{act} l={depth} angle")
+
+
+def test_large_matrices_consistent_with_small_ones():
+    """Row blocks and threads (n > 256 rows) give the entries of the small exact path."""
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((300, 8))
+    x[5] = x[3] + 1e-7
+    x2 = rng.standard_normal((100, 8))
+    idx = np.array([0, 3, 5, 255, 256, 257, 280, 299])
+    for settings in (dict(a=0.5, b=0.5), dict(a=0.0, b=1.0), dict(a=0.5, b=0.5, sigma_b=0.2)):
+        for kind in ("ntk", "nngp"):
+            k = eoc_ntk.kernel(x, depth=20, kind=kind, **settings)
+            assert np.array_equal(k, k.T)
+            small = eoc_ntk.kernel(x[idx], depth=20, kind=kind, **settings)
+            d = np.diag(small)
+            assert_kernel_close(k[np.ix_(idx, idx)], small, d, d, rtol=1e-12, what=f"{settings} {kind}")
+            cross = eoc_ntk.kernel(x, x2, depth=20, kind=kind, **settings)
+            small = eoc_ntk.kernel(x[idx], x2[:7], depth=20, kind=kind, **settings)
+            d2 = np.diag(eoc_ntk.kernel(x2[:7], depth=20, kind=kind, **settings))
+            assert_kernel_close(cross[idx, :7], small, d, d2, rtol=1e-12, what=f"{settings} {kind} cross")

@@ -262,3 +262,66 @@ def test_depth_sweep_matches_reference(act, hyper, ds, mode):
         spec = eoc_ntk.spectrum(x, depth=depth, **s)
         assert math.isclose(sweep.condition_number[i], spec.condition_number, rel_tol=max(1e-9, 1e-12 * cond))
     _ = n
+
+
+def _big_data(kind):
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((800, 10))
+    if kind == "near_duplicate":
+        x[7] = x[500] + 1e-7 * rng.standard_normal(10)
+    elif kind == "duplicate":
+        x[7] = x[500]
+    return x
+
+
+_BIG_SETTINGS = {"relu": dict(a=0.5, b=0.5), "abs": dict(a=0.0, b=1.0), "relu-bias": dict(a=0.5, b=0.5, sigma_b=0.3)}
+# Each case takes 2-20 s here (dense 800 x 800 solves on 2 shared cores): one representative
+# case runs by default, the full grid with -m slow.
+_BIG_CASES = [pytest.param(d, s, id=f"{s}-{d}",
+                           marks=() if (d, s) == ("random", "relu") else (pytest.mark.slow,))
+              for d in ("random", "near_duplicate", "duplicate") for s in _BIG_SETTINGS]
+
+
+@pytest.mark.parametrize("data, settings_name", _BIG_CASES)
+def test_extremes_agree_with_dense_on_large_data(data, settings_name):
+    """n >= 800: ``eigenvalues="extremes"`` takes the certified fast path (or falls back)."""
+    settings = _BIG_SETTINGS[settings_name]
+    x = _big_data(data)
+    n = x.shape[0]
+    dense = eoc_ntk.spectrum(x, depth=6, **settings)
+    ext = eoc_ntk.spectrum(x, depth=6, eigenvalues="extremes", **settings)
+    check_spectrum_consistent(dense, n)
+    check_spectrum_consistent(ext, n)
+    assert ext.singular == dense.singular == (data == "duplicate")
+    assert math.isclose(ext.lambda_max, dense.lambda_max, rel_tol=1e-9)
+    assert math.isclose(ext.trace, dense.trace, rel_tol=1e-13)
+    if data == "duplicate":
+        assert ext.duplicate_groups == dense.duplicate_groups == ((7, 500),)
+    else:
+        # Both solvers are backward stable: lambda_min within ~eps * lambda_max of each other,
+        # and at least 1e-9 relative where lambda_min is not tiny.
+        assert abs(ext.lambda_min - dense.lambda_min) <= max(1e-9 * dense.lambda_min, 64 * 2.2e-16 * dense.lambda_max)
+        assert math.isclose(ext.condition_number, dense.condition_number,
+                            rel_tol=max(1e-9, 64 * 2.2e-16 * dense.condition_number))
+    assert ext.method in ("lanczos", "dense")
+    if data == "random":
+        assert ext.method == "lanczos"          # well conditioned: the fast path certifies
+    if data != "random" or settings_name != "relu":      # the sweep's warm starts: slow runs only
+        sweep = eoc_ntk.depth_sweep(x, depths=[2, 6], **settings)
+        check_finite_tree(sweep)
+        assert math.isclose(sweep.lambda_max[1], dense.lambda_max, rel_tol=1e-9)
+        assert bool(sweep.singular[1]) == dense.singular
+        if not dense.singular:
+            assert abs(sweep.lambda_min[1] - dense.lambda_min) <= max(1e-9 * dense.lambda_min, 64 * 2.2e-16 * dense.lambda_max)
+
+
+@pytest.mark.parametrize("call", ["spectrum", "depth_sweep"])
+def test_progress_reports_fractions_up_to_one(call):
+    x = np.random.default_rng(42).standard_normal((80, 6))
+    seen = []
+    if call == "spectrum":
+        eoc_ntk.spectrum(x, depth=12, a=0.5, b=0.5, progress=seen.append)
+    else:
+        eoc_ntk.depth_sweep(x, depths=[1, 5, 12], a=0.5, b=0.5, progress=seen.append)
+    assert seen and all(0.0 <= f <= 1.0 for f in seen)
+    assert seen == sorted(seen) and seen[-1] == 1.0

@@ -47,6 +47,9 @@ BAD_X = [
     ("complex", np.array([[1 + 2j, 1.0]]), (TypeError, ValueError), [r"\bx\b"]),
     ("object", np.array([[1.0, None]], dtype=object), (TypeError, ValueError), [r"\bx\b"]),
     ("dict", {"a": 1}, (TypeError,), [r"\bx\b"]),
+    # Squares of entries that overflow or underflow float64 (MAX_ABS_VALUE, subnormals).
+    ("huge", [[1e200, 1.0]], (ValueError,), [r"\bx\b", re.escape("(1, 2)")]),
+    ("subnormal", [[1e-310, 1.0]], (ValueError,), [r"\bx\b", re.escape("(1, 2)")]),
 ]
 
 
@@ -242,3 +245,11 @@ def test_bad_activation_presets(name, slope):
 ])
 def test_bad_model(args, exc, pattern):
     _raises(eoc_ntk.Model, exc, [pattern], *args)
+
+
+def test_kernel_overflow_is_refused():
+    """Off the EOC ``chi^(l-1)`` overflows float64 for deep networks: a clear error, not inf."""
+    with pytest.raises(ValueError, match="overflow"):
+        eoc_ntk.kernel(GOOD, depth=3000, a=0.5, b=0.5, sigma_w=2.0)
+    with pytest.raises(ValueError, match="overflow"):
+        eoc_ntk.spectrum(GOOD, depth=3000, a=0.5, b=0.5, sigma_w=2.0)

@@ -9,7 +9,7 @@ import pytest
 import eoc_ntk
 from _reference.checks import assert_kernel_close
 from _reference.data import ACTIVATIONS, dataset, delta_of, random_unit_rows, unit_pair
-from _reference.mp_kernel import MP, ref_theta_unit
+from _reference.mp_kernel import MP, ref_eigenvalues, ref_theta_unit
 
 
 @pytest.mark.parametrize("a", [1.0, -0.3, 2.5])
@@ -167,19 +167,33 @@ def test_condition_number_tends_to_n_plus_3_over_3(delta):
     assert gaps[2] / ((n + 3) / 3) < 0.01
 
 
+def _mp_limit_condition_number(x, a, b):
+    """cond of (3/4) diag(q) + (1/4) s s^T by a 50-digit eigen-solve (resolves cond up to ~1e40)."""
+    m0 = x.shape[1]
+    q = [MP.fsum(MP.mpf(float(v)) ** 2 for v in row) / ((MP.mpf(a) ** 2 + MP.mpf(b) ** 2) * m0) for row in x]
+    s = [MP.sqrt(v) for v in q]
+    n = len(q)
+    m = [[(MP.mpf(3) / 4 * q[i] if i == j else 0) + s[i] * s[j] / 4 for j in range(n)] for i in range(n)]
+    ev = ref_eigenvalues(m)
+    return float(ev[-1] / ev[0])
+
+
 @pytest.mark.parametrize("x", [
     pytest.param(np.random.default_rng(7).standard_normal((6, 4)), id="random6x4"),
     pytest.param(np.array([[1.0, 0.0], [0.0, 2.0]]), id="norms-1-2"),
     # Nearly equal norms (e.g. normalised data with noise): the two smallest q differ by 2%.
     pytest.param(np.array([[1.0, 0.0], [0.0, 1.01]]), id="norms-1-1.01"),
     pytest.param(np.array([[1.0, 0.0, 0.0], [0.0, 1.0 + 1e-9, 0.0], [0.0, 0.0, 3.0]]), id="norms-1-1+1e-9-3"),
+    # A nearly opposite pair has nearly equal norms too.
+    pytest.param(np.array([[1.0, 0.5, -2.0], [-1.0, -0.5, 2.0 + 1e-12], [0.3, 1.0, 0.0]]), id="near-opposite"),
+    # Norms ten orders of magnitude apart.
+    pytest.param(np.array([[1e-10, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 2.0]]), id="norms-1e-10-1"),
 ])
 def test_limit_condition_number_unequal_norms(x):
-    limit, _ = _limit_matrix(x, 0.5, 0.5)
-    ev = np.linalg.eigvalsh(limit)
-    assert math.isclose(eoc_ntk.limit_condition_number(x, a=0.5, b=0.5), ev[-1] / ev[0], rel_tol=1e-10)
+    expected = _mp_limit_condition_number(x, 0.5, 0.5)
+    assert math.isclose(eoc_ntk.limit_condition_number(x, a=0.5, b=0.5), expected, rel_tol=1e-10)
     sweep = eoc_ntk.depth_sweep(x, depths=[5], a=0.5, b=0.5)
-    assert math.isclose(sweep.limit_condition_number, ev[-1] / ev[0], rel_tol=1e-10)
+    assert math.isclose(sweep.limit_condition_number, expected, rel_tol=1e-10)
 
 
 def test_limit_undefined_for_linear_and_bias():

@@ -325,3 +325,39 @@ def test_progress_reports_fractions_up_to_one(call):
         eoc_ntk.depth_sweep(x, depths=[1, 5, 12], a=0.5, b=0.5, progress=seen.append)
     assert seen and all(0.0 <= f <= 1.0 for f in seen)
     assert seen == sorted(seen) and seen[-1] == 1.0
+
+
+def _near_singular_sets():
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal(5)
+    y = rng.standard_normal((3, 5))
+    return {
+        "dup_1e-12": np.vstack([x0, x0 + 1e-12 * y[0], y[1:]]),
+        "dup_1e-15": np.vstack([x0, x0 * (1 + 1e-15) + 1e-15 * y[0], y[1:]]),
+        "opposite_1e-12": np.vstack([x0, -x0 + 1e-12 * y[0], y[1:]]),
+        "opposite_1e-15": np.vstack([x0, -2 * x0 + 1e-15 * y[0], y[1:]]),
+        "tiny_row": np.vstack([x0, 1e-140 * y[0], y[1:]]),
+        "huge_row": np.vstack([x0, 1e140 * y[0], y[1:]]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_near_singular_sets()))
+@pytest.mark.parametrize("act", ["relu", "abs"])
+@pytest.mark.parametrize("depth", [1, 3, 50])
+def test_near_singular_data_is_answered(name, act, depth):
+    """Nearly singular data: every entry point answers (regular or singular), no NaN, no warning."""
+    x = _near_singular_sets()[name]
+    s = _settings(act)
+    icd_settings = {k: v for k, v in s.items() if k != "sigma_b"}
+    dense = _no_warnings(eoc_ntk.spectrum, x, depth=depth, **s)
+    ext = _no_warnings(eoc_ntk.spectrum, x, depth=depth, eigenvalues="extremes", **s)
+    for spec in (dense, ext):
+        check_spectrum_consistent(spec, x.shape[0])
+        json.dumps(spec.to_dict(), allow_nan=False)
+    assert ext.singular == dense.singular
+    sweep = _no_warnings(eoc_ntk.depth_sweep, x, depths=[depth], **s)
+    check_finite_tree(sweep)
+    assert bool(sweep.singular[0]) == dense.singular
+    res = _no_warnings(eoc_ntk.icd_analysis, x, depth=depth, **icd_settings)
+    check_finite_tree(res)
+    json.dumps(res.to_dict(), allow_nan=False)

@@ -246,7 +246,6 @@ SWEEP_DEPTHS = [1, 2, 3, 10, 50, 200]
 def test_depth_sweep_matches_reference(act, hyper, ds, mode):
     x = dataset(ds)
     s = _settings(act, hyper)
-    n = x.shape[0]
     sweep = eoc_ntk.depth_sweep(x, depths=[200, 1, 10, 3, 50, 2, 10], eigenvalues=mode, **s)
     assert list(sweep.depths) == SWEEP_DEPTHS            # sorted, duplicates merged
     check_finite_tree(sweep)
@@ -261,7 +260,6 @@ def test_depth_sweep_matches_reference(act, hyper, ds, mode):
         assert math.isclose(sweep.condition_number[i], cond, rel_tol=max(1e-9, 1e-12 * cond))
         spec = eoc_ntk.spectrum(x, depth=depth, **s)
         assert math.isclose(sweep.condition_number[i], spec.condition_number, rel_tol=max(1e-9, 1e-12 * cond))
-    _ = n
 
 
 def _big_data(kind):

@@ -22,9 +22,10 @@ The only place where the rho form needs care is ``rho`` exactly ``+-1`` (duplica
 ``x`` and ``c x``): the exact first-layer correlation is detected with exact arithmetic
 and ``rho`` is clamped to ``[-1, 1]`` so that ``asin`` stays real.
 
-Costs: one pair and one layer take ~0.07 ms (pure-Python mpmath); trajectories (all layers up to the largest depth
-asked so far) are cached per (parameters, pair), so every depth <= that one, and every kind,
-is then free. Keep ``n`` <= ~8 and depth <= ~200 in the tests.
+Costs: one pair and one layer take ~0.07 ms (pure-Python mpmath). Trajectories (all layers
+up to the largest depth asked so far) are cached per (parameters, pair) for the whole test
+session, so every smaller depth and every kind is then free, in any test file. Keep ``n``
+<= ~8 and depth <= ~200 (or sample a few entries of a larger matrix).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
 from ._validation import MAX_ABS_VALUE, check_data
 from .analysis import analyze
 from .icd import IcdAnalysis, gershgorin_bounds, icd_analysis
-from .kernels import KINDS, kernel
+from .kernels import KINDS, check_kinds, kernel
 from .model import ACTIVATION_NAMES, Model, activation_coefficients
 from .spectra import Spectrum, singular_tolerance, spectrum
 from .sweep import DepthSweep, depth_limit_matrix, depth_sweep, limit_condition_number
@@ -20,7 +20,7 @@ ALGORITHM_VERSION = "1"
 __all__ = [
     "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE",
     "Model", "Spectrum", "IcdAnalysis", "DepthSweep",
-    "activation_coefficients", "analyze", "check_data", "depth_limit_matrix", "depth_sweep",
+    "activation_coefficients", "analyze", "check_data", "check_kinds", "depth_limit_matrix", "depth_sweep",
     "gershgorin_bounds", "icd_analysis", "kernel", "limit_condition_number",
     "singular_tolerance", "spectrum",
 ]

@@ -99,20 +99,17 @@ class AngleInterpolant:
             self.max_error = (max(self.max_error[0], float(err_theta.max())),
                               max(self.max_error[1], float(err_u.max())))
 
-    def usable(self, u: np.ndarray) -> np.ndarray:
-        """Mask of the entries this interpolant may evaluate (built, checked, in range)."""
-        inside = np.abs(u) <= U_MAX
-        ok = np.zeros(u.shape, dtype=bool)
-        ok[inside] = self.state[interval_of(u[inside])] == 1
-        return ok
+    def theta(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``theta_l`` at ``u`` (``|u| <= U_MAX``) and the mask of entries it is valid for.
 
-    def theta(self, u: np.ndarray) -> np.ndarray:
-        """``theta_l`` at ``u`` (entries must be :meth:`usable`)."""
-        return _evaluate(self._theta, u)
+        Entries in intervals not built or whose check failed are not valid: callers send
+        them to the exact recursion.
+        """
+        return _evaluate(self._theta, self.state, u)
 
-    def u_last(self, u: np.ndarray) -> np.ndarray:
-        """``u_l = 2 log tan(alpha_l / 2)`` at ``u`` (entries must be :meth:`usable`)."""
-        return _evaluate(self._u_last, u)
+    def u_last(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``u_l = 2 log tan(alpha_l / 2)`` at ``u`` and the validity mask (as :meth:`theta`)."""
+        return _evaluate(self._u_last, self.state, u)
 
 
 def _horner(coef: np.ndarray, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -123,15 +120,17 @@ def _horner(coef: np.ndarray, idx: np.ndarray, t: np.ndarray) -> np.ndarray:
     return acc
 
 
-def _evaluate(coef: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _evaluate(coef: np.ndarray, state: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = np.empty_like(u)
+    valid = np.empty(u.shape, dtype=bool)
     for s in range(0, u.size, _CHUNK):
         f = (u[s:s + _CHUNK] + U_MAX) * (1.0 / WIDTH)
         i = f.astype(np.intp)
         np.clip(i, 0, INTERVALS - 1, out=i)
         t = (f - i) * 2.0 - 1.0
         out[s:s + _CHUNK] = _horner(coef, i, t)
-    return out
+        valid[s:s + _CHUNK] = np.take(state, i) == 1
+    return out, valid
 
 
 _CACHE: OrderedDict = OrderedDict()

@@ -111,7 +111,9 @@ def check_pair(x, x2, name: str = "x", name2: str = "x2") -> tuple[np.ndarray, n
 
 def check_depth(depth, name: str = "depth") -> int:
     """Return ``depth`` as an int >= 1 (bools and fractional numbers are refused)."""
-    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
+    if isinstance(depth, bool):
+        raise TypeError(f"{name} must be an integer number of weight layers >= 1, got the bool {depth!r}")
+    if not isinstance(depth, numbers.Integral):
         if isinstance(depth, numbers.Real) and float(depth).is_integer():
             depth = int(depth)
         else:

@@ -16,7 +16,7 @@ import numpy as np
 from ._eigen import all_eigenvalues
 from ._jsonsafe import json_float
 from ._validation import check_data
-from .kernels import _check_kinds, compute_kernels
+from .kernels import check_kinds, compute_kernels
 from .model import Model
 
 __all__ = ["icd_analysis", "IcdAnalysis", "gershgorin_bounds"]
@@ -85,7 +85,7 @@ def icd_analysis(x, *, depth, a, b, sigma_w=None) -> IcdAnalysis:
     """
     model = Model(depth, a, b, sigma_w, 0.0)
     x = check_data(x)
-    _check_kinds(("icd",), model)
+    check_kinds(("icd",), model)
     kernels = compute_kernels(x, None, model, ("ntk", "icd"))
     return analyse_icd(kernels["ntk"], kernels["icd"])
 

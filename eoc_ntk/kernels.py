@@ -19,7 +19,7 @@ from ._recursion import eoc_recursion, general_recursion
 from ._validation import check_pair
 from .model import Model
 
-__all__ = ["kernel", "KINDS"]
+__all__ = ["kernel", "check_kinds", "KINDS"]
 
 KINDS = ("ntk", "nngp", "icd", "angle")
 # Entries of one block of the output computed at once (bounds temporary memory:
@@ -66,11 +66,14 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
     """
     model = Model(depth, a, b, sigma_w, sigma_b)
     x, x2 = check_pair(x, x2)
-    _check_kinds((kind,), model)
+    check_kinds((kind,), model)
     return compute_kernels(x, x2, model, (kind,))[kind]
 
 
-def _check_kinds(kinds, model: Model) -> None:
+def check_kinds(kinds, model: Model) -> None:
+    """Raise ValueError unless every kind is known and defined for ``model`` (e.g. ICD needs Delta > 0)."""
+    if isinstance(kinds, str):
+        kinds = (kinds,)
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -235,13 +238,20 @@ def _normalised(uu, depth, delta, interp, need_theta, need_angle):
     if interp is None:
         exact = ~same
     else:
-        fast = interp.usable(uu)
-        exact = ~(fast | same)
+        fast = np.abs(uu) <= U_MAX
         vals = uu[fast]
+        valid = np.ones(vals.shape, dtype=bool)
         if need_theta:
-            theta[fast] = interp.theta(vals)
+            values, ok = interp.theta(vals)
+            theta[fast] = values
+            valid &= ok
         if need_angle:
-            u_last[fast] = interp.u_last(vals)
+            values, ok = interp.u_last(vals)
+            u_last[fast] = values
+            valid &= ok
+        if not valid.all():
+            fast[fast] = valid
+        exact = ~(fast | same)
     if need_theta:
         theta[same] = float(depth)
     if need_angle:

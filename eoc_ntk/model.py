@@ -77,12 +77,12 @@ class Model:
             sigma_w = 1.0 / math.sqrt(a * a + b * b)
         else:
             sigma_w = check_real(self.sigma_w, "sigma_w")
-            if sigma_w <= 0.0:
-                raise ValueError(f"sigma_w must be > 0, got {sigma_w}")
+            if not 1e-150 <= sigma_w <= 1e150:
+                raise ValueError(f"sigma_w must be in [1e-150, 1e150] (a positive standard deviation whose square is a normal float), got {sigma_w}")
         object.__setattr__(self, "sigma_w", sigma_w)
         sigma_b = check_real(self.sigma_b, "sigma_b")
-        if sigma_b < 0.0:
-            raise ValueError(f"sigma_b must be >= 0 (it is a standard deviation), got {sigma_b}")
+        if sigma_b < 0.0 or sigma_b > 1e150 or 0.0 < sigma_b < 1e-150:
+            raise ValueError(f"sigma_b must be 0 or in [1e-150, 1e150] (a standard deviation), got {sigma_b}")
         object.__setattr__(self, "sigma_b", sigma_b)
         out = self.output_dim
         if isinstance(out, bool) or not isinstance(out, int) or out < 1:
@@ -128,6 +128,6 @@ class Model:
             "depth": self.depth,
             "a": abs(self.a),
             "b": abs(self.b),
-            "sigma_w": self.sigma_w,
+            "sigma_w": math.sqrt(self.sigma_w2),  # the EOC value whenever chi rounds to 1
             "sigma_b": self.sigma_b,
         }

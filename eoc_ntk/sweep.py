@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from ._angles import pair_angles, unit_rows
+from ._angles import pair_u, unit_rows
 from ._diagnosis import diagnose
 from ._eigen import all_eigenvalues, extreme_eigenvalues
+from ._interp import INTERVALS, U_MAX, eoc_interpolant, interval_of, u_to_angles
 from ._jsonsafe import json_float
 from ._recursion import eoc_recursion_all_depths, general_recursion_steps
 from ._validation import check_data
-from .kernels import ProgressFn, _check_scale
+from .kernels import ProgressFn, _check_scale, _normalised
 from .model import Model
 from .spectra import singular_tolerance
 
@@ -121,25 +122,13 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     n, m0 = x.shape
     u, r = unit_rows(x)
     _check_scale(model, r, m0)
-    alpha, beta = pair_angles(u, u, diagonal=True)
+    uu = pair_u(u, u, diagonal=True)
     max_depth = int(depth_list[-1])
-    wanted = set(int(d) for d in depth_list)
-    if model.sigma_b == 0.0:
-        base = (model.sigma_w2 / m0) * np.outer(r, r)
-        steps = ((d, base * (model.chi ** (d - 1) * th)) if d in wanted else (d, None)
-                 for d, th, _ in eoc_recursion_all_depths(alpha, beta, max_depth, model.delta))
-    else:
-        a2b2 = model.a ** 2 + model.b ** 2
-        steps = ((d, th) for d, th, _, _ in general_recursion_steps(
-            r[:, None], r[None, :], alpha, beta, m0, max_depth, model.delta, a2b2, model.sigma_w2, model.sigma_b))
-    del alpha, beta
     lmins, lmaxs = [], []
     vectors = None
-    for depth, k in steps:
-        if depth not in wanted:
-            continue
-        kn = k / n if model.sigma_b == 0.0 else np.divide(k, n)
-        if eigenvalues == "all" or n < 2:
+    for count, (depth, k) in enumerate(_kernels_by_depth(uu, r, m0, depth_list, model), start=1):
+        kn = np.divide(k, n, out=k)
+        if eigenvalues == "all" or n < 3:
             eig = all_eigenvalues(kn, overwrite=True)
             lmin, lmax = float(eig[0]), float(eig[-1])
         else:
@@ -148,7 +137,7 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
         lmins.append(max(lmin, 0.0))
         lmaxs.append(max(lmax, 0.0))
         if progress is not None:
-            progress(depth / max_depth)
+            progress(count / len(depth_list))
     lmin_arr, lmax_arr = np.array(lmins), np.array(lmaxs)
     tol = singular_tolerance(n)
     singular = ~((lmax_arr > 0.0) & (lmin_arr > tol * lmax_arr))
@@ -156,12 +145,49 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     cond[~singular] = lmax_arr[~singular] / lmin_arr[~singular]
     reason = None
     if singular.any():
-        reason = diagnose(x, Model(int(depth_list[singular][0]), model.a, model.b, model.sigma_w, model.sigma_b)).reason(n)
+        first = int(depth_list[singular][0])
+        reason = diagnose(x, Model(first, model.a, model.b, model.sigma_w, model.sigma_b)).reason(n)
     return DepthSweep(
         depths=depth_list, lambda_min=lmin_arr, lambda_max=lmax_arr, condition_number=cond,
         singular=singular, limit_condition_number=_limit_or_none(x, model), delta=model.delta,
         singular_reason=reason,
     )
+
+
+def _kernels_by_depth(uu, r, m0, depth_list, model: Model):
+    """Yield ``(depth, K)`` for the requested depths (ascending), sharing the input angles.
+
+    With ``sigma_b = 0`` and ``Delta > 0`` each depth is evaluated from its interpolant
+    (cost independent of depth); otherwise one pass of the recursion serves every depth.
+    """
+    max_depth = int(depth_list[-1])
+    wanted = set(int(d) for d in depth_list)
+    if model.sigma_b == 0.0 and model.delta > 0.0 and uu.size >= 4096:
+        base = (model.sigma_w2 / m0) * np.outer(r, r)
+        inside = np.abs(uu) <= U_MAX
+        intervals = np.flatnonzero(np.bincount(interval_of(uu[inside]), minlength=INTERVALS))
+        for depth in depth_list:
+            depth = int(depth)
+            interp = eoc_interpolant(depth, model.delta) if depth >= 2 else None
+            if interp is not None:
+                interp.ensure(intervals)
+            theta, _ = _normalised(uu, depth, model.delta, interp, True, False)
+            theta *= base
+            theta *= model.chi ** (depth - 1)
+            yield depth, theta
+        return
+    alpha, beta = u_to_angles(uu)
+    if model.sigma_b == 0.0:
+        base = (model.sigma_w2 / m0) * np.outer(r, r)
+        for depth, theta, _ in eoc_recursion_all_depths(alpha, beta, max_depth, model.delta):
+            if depth in wanted:
+                yield depth, base * (model.chi ** (depth - 1) * theta)
+    else:
+        a2b2 = model.a ** 2 + model.b ** 2
+        for depth, theta, _, _ in general_recursion_steps(r[:, None], r[None, :], alpha, beta, m0, max_depth,
+                                                          model.delta, a2b2, model.sigma_w2, model.sigma_b):
+            if depth in wanted:
+                yield depth, theta.copy()
 
 
 def _limit_or_none(x, model: Model) -> float | None:
@@ -212,14 +238,28 @@ def _limit_condition_number(x: np.ndarray, model: Model) -> float:
         return math.inf
     d = 0.75 * q
 
-    def secular(lam):
-        return 1.0 + 0.25 * np.sum(q / (d - lam))
+    def secular_from(base):
+        # 1 + (1/4) sum q_i / (d_i - lambda) with lambda = d[base] + tau: the differences
+        # d_i - d[base] are formed first, so nothing cancels near a pole.
+        offsets = d - d[base]
 
-    top = (d[-1] + 0.25 * q.sum()) * (1.0 + 1e-12)  # the bound is attained for equal norms
-    lmax = brentq(secular, d[-1] * (1.0 + 1e-15) + 1e-300, top, xtol=1e-15 * top, rtol=1e-15)
-    if d[1] == d[0]:
-        lmin = d[0]
+        def f(tau):
+            with np.errstate(divide="ignore"):
+                return 1.0 + 0.25 * np.sum(q / (offsets - tau))
+        return f
+
+    def root(f, upper):
+        # f -> -inf as tau -> 0+ and f(upper) >= 0: shrink the lower end until f < 0 there.
+        lower = upper * 1e-15
+        while f(lower) >= 0.0 and lower > 1e-300:
+            lower *= 1e-6
+        return brentq(f, lower, upper, xtol=1e-300, rtol=1e-15, maxiter=2000)
+
+    spread = 0.25 * q.sum() * (1.0 + 1e-12)  # lambda_max <= d_n + |s|^2/4, attained for equal norms
+    lmax = d[-1] + root(secular_from(n - 1), spread)
+    gap = d[1] - d[0]
+    if gap <= 1e-15 * d[1]:
+        lmin = d[0]  # lambda_min lies between two equal diagonal entries
     else:
-        lo, hi = d[0], d[1]
-        lmin = brentq(secular, lo + (hi - lo) * 1e-15, hi - (hi - lo) * 1e-15, xtol=1e-16 * hi, rtol=1e-15)
+        lmin = d[0] + root(secular_from(0), gap * (1.0 - 1e-15))
     return float(lmax / lmin)

@@ -1,0 +1,316 @@
+"""Python client of the eoc-ntk REST service: every endpoint, jobs polled, NumPy arrays back.
+
+::
+
+    from eoc_ntk.client import Client
+    c = Client("http://127.0.0.1:8000")
+    s = c.spectrum(x, depth=10, activation="relu")      # s["eigenvalues"] is an ndarray
+    sw = c.sweep(x, depths="1:50", activations="relu,abs", progress=print)
+
+Data ``x`` is an array-like of shape (n, m0) (sent once as ``.npy`` and then referred to by
+its content hash) or a ``dataset_id`` string. Activations are spelled as in the CLI:
+``"relu"``, ``"abs"``, ``"linear"``, ``"leaky_relu:0.1"``, ``"0.3,0.7"`` or ``(a, b)``.
+Requests that the service answers with a job (202) are polled until they end, at most
+``timeout`` seconds; ``progress`` is then called with the fraction done.
+
+Depends on ``httpx`` only (imported when a client is made), not on the service's packages.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .parsing import parse_activation, parse_activations, parse_depths
+
+__all__ = ["Client", "ApiError", "JobFailed", "JobTimeout"]
+
+NPY = "application/x-npy"
+ProgressFn = Callable[[float], None]
+
+
+class ApiError(Exception):
+    """An error answer of the service: ``status``, ``code``, ``message`` and ``field``."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(f"{status} {code}: {message}" + (f" (field {field})" if field else ""))
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+class JobFailed(ApiError):
+    """A job ended ``failed`` or ``canceled``."""
+
+
+class JobTimeout(TimeoutError):
+    """A job was still running when the client's timeout passed (the job goes on: see ``job_id``)."""
+
+    def __init__(self, job_id: str, timeout: float, status: str, progress: float):
+        super().__init__(f"job {job_id} still {status} ({progress:.0%}) after {timeout:g} s; "
+                         f"poll it with Client.wait({job_id!r}) or cancel it with Client.cancel")
+        self.job_id = job_id
+
+
+def _arrays(body):
+    """A result body with its numeric lists as float arrays (``None`` read as ``inf``/``nan``)."""
+    if isinstance(body, dict):
+        out = {}
+        for key, value in body.items():
+            if key in ("condition_number", "limit_condition_number") and value is None:
+                out[key] = math.inf
+            elif key == "condition_number_bounds" and isinstance(value, list):
+                out[key] = np.array([math.inf if v is None else v for v in value], dtype=float)
+            elif key == "condition_number" and isinstance(value, list):
+                out[key] = np.array([math.inf if v is None else v for v in value], dtype=float)
+            elif key == "depths":
+                out[key] = np.asarray(value, dtype=int)
+            elif key == "singular" and isinstance(value, list):
+                out[key] = np.asarray(value, dtype=bool)
+            elif isinstance(value, list) and value and all(v is None or isinstance(v, (int, float)) and
+                                                           not isinstance(v, bool) for v in value):
+                out[key] = np.array([math.nan if v is None else v for v in value], dtype=float)
+            elif isinstance(value, list) and value and isinstance(value[0], list) and key not in ("duplicate_groups", "antipodal_pairs"):
+                out[key] = np.array(value, dtype=float)
+            else:
+                out[key] = _arrays(value)
+        return out
+    if isinstance(body, list):
+        return [_arrays(v) for v in body]
+    return body
+
+
+class Client:
+    """Client of one eoc-ntk service at ``url``.
+
+    Parameters
+    ----------
+    url : str
+        Base URL, e.g. ``http://127.0.0.1:8000``.
+    api_key : str, optional
+        Sent as ``Authorization: Bearer KEY`` and ``X-API-Key: KEY``.
+    timeout : float
+        Seconds to wait for a job (and for each HTTP request).
+    poll_interval : float
+        Seconds between polls of a running job.
+    http : httpx.Client, optional
+        A ready client (e.g. FastAPI's ``TestClient``) used instead of a new one.
+    """
+
+    def __init__(self, url: str = "http://127.0.0.1:8000", api_key: str | None = None, *,
+                 timeout: float = 600.0, poll_interval: float = 0.2, http=None):
+        self.url = url.rstrip("/")
+        self.timeout = float(timeout)
+        self.poll_interval = float(poll_interval)
+        headers = {}
+        if api_key:
+            headers = {"Authorization": f"Bearer {api_key}", "X-API-Key": api_key}
+        if http is None:
+            import httpx
+
+            http = httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout)
+        else:
+            http.headers.update(headers)
+        self._http = http
+
+    # Plumbing
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _request(self, method: str, path: str, **kw):
+        r = self._http.request(method, path, **kw)
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", r.text), err.get("field"))
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(r.status_code, "http_error", r.text[:500]) from None
+        return r
+
+    def _data(self, x) -> dict:
+        if isinstance(x, str):
+            return {"dataset_id": x}
+        return {"dataset_id": self.upload(x)}
+
+    def _submit(self, path: str, body: dict, *, progress: ProgressFn | None, timeout: float | None,
+                accept: str | None = None, params: dict | None = None):
+        headers = {}
+        if progress is not None:
+            headers["Prefer"] = "respond-async"
+        if accept:
+            headers["Accept"] = accept
+        r = self._request("POST", path, json=body, headers=headers, params=params)
+        if r.status_code == 202:
+            job_id = r.json()["job_id"]
+            return self._wait_raw(job_id, timeout, progress, accept)
+        if progress is not None:
+            progress(1.0)
+        return r
+
+    # Datasets
+    def upload(self, x) -> str:
+        """Store ``x`` (shape (n, m0)) and return its ``dataset_id`` (a content hash)."""
+        arr = np.ascontiguousarray(np.asarray(x, dtype=float))
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        r = self._request("POST", "/v1/datasets", content=buf.getvalue(), headers={"Content-Type": NPY})
+        return r.json()["dataset_id"]
+
+    def dataset(self, dataset_id: str) -> dict:
+        """``{"dataset_id", "n", "m0"}`` of a stored dataset."""
+        return self._request("GET", f"/v1/datasets/{dataset_id}").json()
+
+    # Compute
+    @staticmethod
+    def _model(depth: int, activation, sigma_w, sigma_b) -> dict:
+        model = {"depth": int(depth), "activation": parse_activation(activation).api(), "sigma_b": float(sigma_b)}
+        if sigma_w is not None:
+            model["sigma_w"] = float(sigma_w)
+        return model
+
+    def kernels(self, x, x2=None, *, depth: int, activation="relu", kinds: Iterable[str] = ("ntk",),
+                sigma_w: float | None = None, sigma_b: float = 0.0, progress: ProgressFn | None = None,
+                timeout: float | None = None) -> dict:
+        """Kernel matrices ``K(x, x2)`` (unnormalised) by kind: ``{"ntk": ndarray, ...}``."""
+        body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b), "kinds": list(kinds)}
+        if x2 is not None:
+            body["x2_dataset_id"] = self._data(x2)["dataset_id"]
+        out = self._submit("/v1/kernels", body, progress=progress, timeout=timeout).json()
+        return {k: np.asarray(out[k], dtype=float) for k in body["kinds"]}
+
+    def kernel(self, x, x2=None, *, depth: int, activation="relu", kind: str = "ntk",
+               sigma_w: float | None = None, sigma_b: float = 0.0, progress: ProgressFn | None = None,
+               timeout: float | None = None) -> np.ndarray:
+        """One kernel matrix ``K(x, x2)`` of shape (n, n2), fetched as raw ``.npy``."""
+        body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b), "kinds": [kind]}
+        if x2 is not None:
+            body["x2_dataset_id"] = self._data(x2)["dataset_id"]
+        r = self._submit("/v1/kernels", body, progress=progress, timeout=timeout, accept=NPY)
+        return np.load(io.BytesIO(r.content), allow_pickle=False)
+
+    def spectrum(self, x, *, depth: int, activation="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
+                 progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+        """Eigenvalues of ``K/n`` (ascending ndarray), condition number (``inf`` if singular), ICD analysis."""
+        body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b)}
+        return _arrays(self._submit("/v1/spectra", body, progress=progress, timeout=timeout).json())
+
+    def cached_spectrum(self, dataset_id: str, *, depth: int, activation="relu", sigma_w: float | None = None,
+                        sigma_b: float = 0.0) -> dict:
+        """A spectrum computed before (``ApiError`` 404 when it is not cached)."""
+        act = parse_activation(activation)
+        params = {"dataset_id": dataset_id, "depth": int(depth), "a": act.a, "b": act.b, "sigma_b": sigma_b}
+        if sigma_w is not None:
+            params["sigma_w"] = sigma_w
+        return _arrays(self._request("GET", "/v1/spectra", params=params).json())
+
+    def sweep(self, x, *, depths, activations="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
+              progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+        """Condition number (and extremes) per activation and depth, with each depth limit.
+
+        ``depths`` is a list or a string such as ``"1:100"``; ``activations`` a list or ``"relu,abs"``.
+        Returns ``{"depths": ndarray, "results": [{"activation", "condition_number": ndarray, ...}]}``.
+        """
+        body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
+        return _arrays(self._submit("/v1/sweeps", body, progress=progress, timeout=timeout).json())
+
+    def _sweep_body(self, x, depths, activations, sigma_w, sigma_b) -> dict:
+        body = {**self._data(x), "depths": parse_depths(depths),
+                "activations": [a.api() for a in parse_activations(activations)], "sigma_b": float(sigma_b)}
+        if sigma_w is not None:
+            body["sigma_w"] = float(sigma_w)
+        return body
+
+    # Plots
+    def plot_spectrum(self, x, *, depth: int, activation="relu", fmt: str = "png", sigma_w: float | None = None,
+                      sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None) -> bytes:
+        """PNG or SVG bytes of the sorted eigenvalues (log scale)."""
+        body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b)}
+        return self._plot("/v1/plots/spectrum", body, fmt, progress, timeout)
+
+    def plot_sweep(self, x, *, depths, activations="relu", fmt: str = "png", sigma_w: float | None = None,
+                   sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None) -> bytes:
+        """PNG or SVG bytes of the condition number vs depth, with the depth limits."""
+        body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
+        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout)
+
+    def _plot(self, path, body, fmt, progress, timeout) -> bytes:
+        headers = {"Prefer": "respond-async"} if progress is not None else {}
+        r = self._request("POST", path, json=body, params={"format": fmt}, headers=headers)
+        if r.status_code == 202:
+            job_id = r.json()["job_id"]
+            self._wait_raw(job_id, timeout, progress, None)
+            return self.job_plot(job_id, fmt)
+        if progress is not None:
+            progress(1.0)
+        return r.content
+
+    def job_plot(self, job_id: str, fmt: str = "png") -> bytes:
+        """PNG or SVG bytes of a finished spectra or sweeps job."""
+        return self._request("GET", f"/v1/jobs/{job_id}/plot", params={"format": fmt}).content
+
+    # Jobs
+    def job(self, job_id: str) -> dict:
+        """``{"job_id", "op", "status", "progress", "result"?, "error"?}`` as the service reports it."""
+        return self._request("GET", f"/v1/jobs/{job_id}").json()
+
+    def cancel(self, job_id: str) -> dict:
+        """Cancel a queued or running job."""
+        return self._request("DELETE", f"/v1/jobs/{job_id}").json()
+
+    def wait(self, job_id: str, timeout: float | None = None, progress: ProgressFn | None = None) -> dict:
+        """Poll a job until it ends; its result (arrays as ndarrays), or ``JobFailed``/``JobTimeout``."""
+        return _arrays(self._wait_raw(job_id, timeout, progress, None).json()["result"])
+
+    def _wait_raw(self, job_id: str, timeout: float | None, progress: ProgressFn | None, accept: str | None):
+        timeout = self.timeout if timeout is None else float(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self._request("GET", f"/v1/jobs/{job_id}")
+            body = r.json()
+            status = body["status"]
+            if progress is not None:
+                progress(float(body.get("progress", 0.0)))
+            if status == "finished":
+                if accept:
+                    return self._request("GET", f"/v1/jobs/{job_id}", headers={"Accept": accept})
+                return _Result(body["result"])
+            if status in ("failed", "canceled"):
+                err = body.get("error") or {}
+                raise JobFailed(200, err.get("code", status), err.get("message", f"job {job_id} {status}"))
+            if time.monotonic() >= deadline:
+                raise JobTimeout(job_id, timeout, status, float(body.get("progress", 0.0)))
+            time.sleep(self.poll_interval)
+
+    # Health and documents
+    def health(self) -> dict:
+        return self._request("GET", "/healthz").json()
+
+    def ready(self) -> bool:
+        """True when the service is ready (in Redis mode: Redis answers)."""
+        return self._http.get("/readyz").status_code == 200
+
+    def openapi(self) -> dict:
+        return self._request("GET", "/openapi.json").json()
+
+    def metrics(self) -> str:
+        """The Prometheus text exposition of ``/metrics``."""
+        return self._request("GET", "/metrics").text
+
+
+class _Result:
+    """A finished job's result, shaped like a synchronous response (``.json()``)."""
+
+    def __init__(self, body: dict):
+        self._body = body
+
+    def json(self) -> dict:
+        return self._body

@@ -7,6 +7,7 @@ from importlib import metadata
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from .access import install_cors
 from .config import Settings, get_settings
 from .engine import Engine
 from .errors import BodyTooLarge, error_body, install_error_handlers
@@ -76,4 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (datasets, compute, jobs, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    install_cors(app, settings)
     return app

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     # Input limits.
     max_n: int = Field(4096, ge=1, description="Most data points n in one dataset (and in x2).")
+    min_n: int = Field(2, ge=1, description="Fewest data points n of the data (x or dataset_id) of a compute request.")
     max_m0: int = Field(4096, ge=1, description="Most features m0 per data point.")
     max_depth: int = Field(2000, ge=1, description="Largest depth (number of weight layers).")
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body; more is answered 413.")
@@ -58,11 +59,39 @@ class Settings(BaseSettings):
         512 * MiB, ge=0, description="Byte budget of the in-memory LRU cache of embedded mode (datasets and results)."
     )
     max_jobs: int = Field(10_000, ge=1, description="Most job records an embedded-mode API keeps.")
+    job_heartbeat_ttl: int = Field(
+        15, ge=2, description="Seconds without a heartbeat from a running job's process after which the job is "
+        "declared abandoned (its worker died) and failed; the job beats every third of this."
+    )
+    maintenance_interval: int = Field(
+        10, ge=1, description="Seconds between the API's sweeps for abandoned jobs (Redis mode)."
+    )
+
+    # Access.
+    api_keys: str = Field(
+        "", description="Comma-separated API keys; when set, every /v1 request needs one (X-API-Key header or "
+        "Authorization: Bearer) and sees only its own datasets and jobs. Empty: no authentication."
+    )
+    max_jobs_per_key: int = Field(
+        8, ge=1, description="Most queued or running jobs per API key (429 beyond it; only when API keys are set)."
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed by CORS (* for any); empty: no CORS headers."
+    )
 
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured."""
         return not self.redis_url
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The configured API keys (empty: authentication off)."""
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ from .config import Settings
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
 from .store import Storage
 
-__all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "MEDIA_TYPES"]
+__all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dataset", "MEDIA_TYPES"]
 
 MEDIA_TYPES = ("application/json", "application/x-npy", "text/csv")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -118,6 +118,11 @@ def load(storage: Storage, dataset_id: str, field: str = "dataset_id") -> np.nda
     """A stored dataset, or :class:`NotFound` naming the field."""
     x = storage.get_dataset(dataset_id)
     if x is None:
-        raise NotFound(f"unknown dataset_id {dataset_id!r} (never uploaded, or expired); "
-                       "upload it with POST /v1/datasets", field=field)
+        raise unknown_dataset(dataset_id, field)
     return x
+
+
+def unknown_dataset(dataset_id: str, field: str = "dataset_id") -> NotFound:
+    """The one answer for a dataset that is unknown, expired or another API key's."""
+    return NotFound(f"unknown dataset_id {dataset_id!r} (never uploaded, expired, or not yours); "
+                    "upload it with POST /v1/datasets", field=field)

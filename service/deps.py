@@ -4,13 +4,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from .access import authenticate
 from .config import Settings
 from .engine import Engine
 from .errors import UnsupportedMediaType
 from .results import NPY
 
-__all__ = ["EngineDep", "SettingsDep", "PreferAsync", "WantsNpy", "require_json"]
+__all__ = ["EngineDep", "SettingsDep", "PreferAsync", "WantsNpy", "PrincipalDep", "require_json"]
 
 
 def get_engine(request: Request) -> Engine:
@@ -41,7 +43,23 @@ def require_json(request: Request) -> None:
                                    field="Content-Type")
 
 
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                               description="API key (only when the service is configured with EOC_NTK_API_KEYS).")
+_bearer = HTTPBearer(auto_error=False, description="The API key as a bearer token (same as X-API-Key).")
+
+
+def principal(
+    request: Request,
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """Who calls: the fingerprint of a valid API key, ``None`` when keys are not configured (401 otherwise)."""
+    presented = api_key or (bearer.credentials if bearer is not None else None)
+    return authenticate(request.app.state.engine.settings, presented)
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+PrincipalDep = Annotated[str | None, Depends(principal)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PreferAsync = Annotated[bool, Depends(prefer_async)]
 WantsNpy = Annotated[bool, Depends(wants_npy)]

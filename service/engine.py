@@ -6,19 +6,22 @@ and, in Redis mode, the RQ queue. Route handlers only parse requests and shape a
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import CancelledError
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
 from workers.tasks import DatasetMissing, JobCanceled, JobTimedOut
 
-from . import datasets
+from . import datasets, keys
 from .codec import StoredValue
 from .config import Settings
-from .errors import Conflict, Gone, InvalidInput, NotFound, Timeout
-from .jobs import JobView, LocalJobs, RQJobs
-from .specs import cache_key, op_of_job
+from .errors import Conflict, Gone, InvalidInput, NotFound, Timeout, TooManyJobs
+from .jobs import IN_FLIGHT, JobView, LocalJobs, RQJobs
+from .specs import cache_key, job_id_for, op_of_job
 from .store import MemoryStore, RedisStore, Storage
 
 __all__ = ["Engine", "Answer", "Data"]
@@ -60,6 +63,10 @@ class Engine:
             self.remote = RQJobs(self.redis, settings)
         self.storage = Storage(store, settings)
         self.local = LocalJobs(settings, self.storage)
+        self._admission_lock = threading.Lock()
+        self._stop = threading.Event()
+        if self.remote is not None:
+            threading.Thread(target=self._maintain, name="eoc-ntk-maintenance", daemon=True).start()
 
     @property
     def mode(self) -> str:
@@ -71,39 +78,106 @@ class Engine:
         return False, "Redis does not answer at the configured REDIS_URL"
 
     # Datasets
-    def store_dataset(self, x: np.ndarray, *, required: bool = True) -> Data:
+    def store_dataset(self, x: np.ndarray, *, required: bool = True, principal: str | None = None) -> Data:
         data = Data(datasets.dataset_id_of(x), x)
-        data.stored = self.storage.put_dataset(data.dataset_id, x, required=required)
+        data.stored = self.storage.put_dataset(data.dataset_id, x, required=required, owner=principal)
         return data
 
-    def resolve(self, x, dataset_id: str | None, field: str = "x") -> Data:
-        """Inline points (checked and stored, so that the id can be reused) or a stored dataset."""
+    def dataset(self, dataset_id: str, principal: str | None, field: str = "dataset_id") -> np.ndarray:
+        """A stored dataset the caller may see (:class:`NotFound` otherwise, as if it did not exist)."""
+        if not self.storage.owns("dataset", dataset_id, principal):
+            raise datasets.unknown_dataset(dataset_id, field)
+        return datasets.load(self.storage, dataset_id, field)
+
+    def resolve(self, x, dataset_id: str | None, field: str = "x", principal: str | None = None) -> Data:
+        """Inline points (checked; stored once the request succeeds, see :meth:`answer`) or a stored dataset.
+
+        The data of a computation (``field == "x"``) need at least ``min_n`` points."""
         if dataset_id is not None:
             id_field = "dataset_id" if field == "x" else f"{field}_dataset_id"
-            return Data(dataset_id, datasets.load(self.storage, dataset_id, id_field))
-        return self.store_dataset(datasets.check_points(x, self.settings, field), required=False)
+            data = Data(dataset_id, self.dataset(dataset_id, principal, id_field))
+        else:
+            arr = datasets.check_points(x, self.settings, field)
+            data = Data(datasets.dataset_id_of(arr), arr, stored=False)
+        if field == "x" and data.x.shape[0] < self.settings.min_n:
+            where = "x" if dataset_id is None else "dataset_id"
+            raise InvalidInput(f"{where} has n = {data.x.shape[0]} point(s); a computation needs at least "
+                               f"{self.settings.min_n} (EOC_NTK_MIN_N)", field=where)
+        return data
+
+    def _keep(self, pinned: list[Data], principal: str | None, *, required: bool) -> None:
+        """Store the inline datasets of an accepted request, so that their ids can be reused."""
+        for d in pinned:
+            if not d.stored:
+                d.stored = self.storage.put_dataset(d.dataset_id, d.x, required=required, owner=principal)
 
     # Results
     def cached(self, spec: dict) -> StoredValue | None:
         return self.storage.get_result(cache_key(spec))
 
-    def answer(self, spec: dict, pinned: list[Data], work: int, prefer_async: bool) -> Answer:
-        """The cached result, a new (or joined) job, or a result computed now."""
+    def answer(self, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
+               principal: str | None = None) -> Answer:
+        """The cached result, a new (or joined) job, or a result computed now.
+
+        Nothing is stored for a request that is refused: inline data are kept only once the
+        answer is a result or an accepted job."""
         key = cache_key(spec)
         value = self.storage.get_result(key)
         if value is not None:
+            self._keep(pinned, principal, required=False)
             return Answer(value, "hit")
         arrays = {d.dataset_id: d.x for d in pinned}
         if prefer_async or work > self.settings.async_threshold:
-            if self.remote is not None:
-                for d in pinned:  # the worker reads the data from Redis
-                    if not d.stored:
-                        d.stored = self.storage.put_dataset(d.dataset_id, d.x, required=True)
-                return Answer(job_id=self.remote.submit(spec, key))
-            job_id, _ = self.local.submit(spec, key, arrays)
+            with self._admission(principal):
+                job_id = job_id_for(key)
+                self._admit(principal, job_id)
+                # In Redis mode the worker reads the data from Redis: they must be stored.
+                self._keep(pinned, principal, required=self.remote is not None)
+                if self.remote is not None:
+                    self.remote.submit(spec, key)
+                else:
+                    self.local.submit(spec, key, arrays)
+                self.storage.grant("job", job_id, principal)
+                if principal is not None:
+                    self.storage.store.add_member(keys.active_jobs_key(principal), job_id,
+                                                  keys.ttl_for(keys.active_jobs_key(principal), self.settings))
             return Answer(job_id=job_id)
         _, future = self.local.submit(spec, key, arrays, background=False)
-        return Answer(self._wait(future), "miss")
+        value = self._wait(future)
+        self._keep(pinned, principal, required=False)
+        return Answer(value, "miss")
+
+    @contextmanager
+    def _admission(self, principal: str | None) -> Iterator[None]:
+        """Serialise "count the caller's jobs, then submit" per API key (across API processes in Redis mode)."""
+        if principal is None:
+            yield
+        elif self.redis is not None:
+            with self.redis.lock(keys.admission_lock_key(principal), timeout=keys.SUBMIT_LOCK_SECONDS,
+                                 blocking_timeout=keys.SUBMIT_LOCK_SECONDS):
+                yield
+        else:
+            with self._admission_lock:
+                yield
+
+    def _admit(self, principal: str | None, job_id: str) -> None:
+        """:class:`TooManyJobs` when ``principal`` already has ``max_jobs_per_key`` jobs queued or running."""
+        if principal is None:
+            return
+        active_key = keys.active_jobs_key(principal)
+        active = self.storage.store.members(active_key)
+        if job_id in active:
+            return  # the same job again (single flight): not one more
+        in_flight = set()
+        for other in active:
+            view = self.remote.get(other) if self.remote is not None else self.local.get(other)
+            if view is not None and view.status in IN_FLIGHT:
+                in_flight.add(other)
+            else:
+                self.storage.store.remove_member(active_key, other)
+        if len(in_flight) >= self.settings.max_jobs_per_key:
+            raise TooManyJobs(f"this API key already has {len(in_flight)} jobs queued or running, the limit "
+                              f"(EOC_NTK_MAX_JOBS_PER_KEY); wait for one to end or cancel one")
 
     @staticmethod
     def _wait(future) -> StoredValue:
@@ -119,18 +193,23 @@ class Engine:
             raise InvalidInput(str(exc)) from exc
 
     # Jobs
-    def job(self, job_id: str) -> JobView:
+    def _visible(self, job_id: str, principal: str | None) -> None:
         op_of_job(job_id)
+        if not self.storage.owns("job", job_id, principal):
+            raise _unknown_job(job_id)
+
+    def job(self, job_id: str, principal: str | None = None) -> JobView:
+        self._visible(job_id, principal)
         view = self.remote.get(job_id) if self.remote is not None else self.local.get(job_id)
         if view is None:
-            raise NotFound(f"unknown job {job_id!r} (never submitted, or its record expired)", field="job_id")
+            raise _unknown_job(job_id)
         return view
 
-    def cancel(self, job_id: str) -> JobView:
-        op_of_job(job_id)
+    def cancel(self, job_id: str, principal: str | None = None) -> JobView:
+        self._visible(job_id, principal)
         view = self.remote.cancel(job_id) if self.remote is not None else self.local.cancel(job_id)
         if view is None:
-            raise NotFound(f"unknown job {job_id!r} (never submitted, or its record expired)", field="job_id")
+            raise _unknown_job(job_id)
         return view
 
     def job_result(self, view: JobView) -> StoredValue:
@@ -140,7 +219,20 @@ class Engine:
                        "submit the request again to recompute it")
         return value
 
+    def _maintain(self) -> None:
+        """Redis mode: fail abandoned jobs (their worker died) every ``maintenance_interval`` seconds."""
+        while not self._stop.wait(self.settings.maintenance_interval):
+            try:
+                self.remote.reap_abandoned()
+            except Exception as exc:  # Redis down, or anything else: try again next time
+                log.warning("abandoned-job sweep failed: %s", exc)
+
     def close(self) -> None:
+        self._stop.set()
         self.local.shutdown()
         if self.redis is not None:
             self.redis.close()
+
+
+def _unknown_job(job_id: str) -> NotFound:
+    return NotFound(f"unknown job {job_id!r} (never submitted, its record expired, or not yours)", field="job_id")

@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
     "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
-    "UnsupportedMediaType", "NotAcceptable", "Unavailable", "BodyTooLarge", "core_errors", "install_error_handlers",
+    "UnsupportedMediaType", "NotAcceptable", "Unavailable", "Unauthorized", "TooManyJobs", "BodyTooLarge",
+    "core_errors", "install_error_handlers",
 ]
 
 log = logging.getLogger("eoc_ntk.service")
@@ -77,6 +78,26 @@ class UnsupportedMediaType(ServiceError):
 
 class NotAcceptable(ServiceError):
     status, code = 406, "not_acceptable"
+
+
+class Unauthorized(ServiceError):
+    """No valid API key, while API keys are configured."""
+
+    status, code = 401, "unauthorized"
+
+    def __init__(self, message: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="eoc-ntk"')
+
+
+class TooManyJobs(ServiceError):
+    """An API key already has its most queued or running jobs."""
+
+    status, code = 429, "too_many_jobs"
+
+    def __init__(self, message: str, *, retry_after: int = 5, **kwargs):
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(retry_after))
 
 
 class Unavailable(ServiceError):

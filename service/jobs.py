@@ -205,7 +205,7 @@ class RQJobs:
         job_id = job_id_for(key)
         with self.conn.lock(keys.submit_lock_key(job_id), timeout=keys.SUBMIT_LOCK_SECONDS,
                             blocking_timeout=keys.SUBMIT_LOCK_SECONDS):
-            job = self._fetch(job_id)
+            job = self._checked(self._fetch(job_id))
             if job is not None:
                 if _RQ_STATUS.get(str(getattr(job.get_status(), "value", job.get_status())),
                                   JobStatus.failed) in IN_FLIGHT:
@@ -218,6 +218,52 @@ class RQJobs:
                 description=f"{spec['op']} of dataset {spec['dataset_id']}",
             )
         return job_id
+
+    def _abandoned(self, job) -> bool:
+        """A started job whose process stopped beating (its worker was killed): see :func:`workers.tasks.run_job`."""
+        raw = job.get_status(refresh=False)
+        if str(getattr(raw, "value", raw)) != "started" or job.started_at is None:
+            return False
+        started = job.started_at.timestamp()
+        if time.time() - started < self.settings.job_heartbeat_ttl:
+            return False  # grace: the job's process may not have beaten yet
+        return not self.conn.exists(keys.alive_key(job.id))
+
+    def _fail_abandoned(self, job) -> None:
+        """Mark an abandoned job failed, the way RQ's own registry cleanup does, saying why."""
+        from rq.job_lifecycle import record_job_failure
+        from rq.registry import StartedJobRegistry
+
+        message = (f"the worker running this job stopped (killed or lost) without a heartbeat for "
+                   f"{self.settings.job_heartbeat_ttl} s; submit the request again to recompute it")
+        log.warning("job %s abandoned: %s", job.id, message)
+        job.meta["error"] = {"code": "worker_lost", "message": message}
+        job.save_meta()
+        registry = StartedJobRegistry(queue=self.queue, serializer=self.serializer)
+        with self.conn.pipeline() as pipe:
+            record_job_failure(job, message, pipe)
+            registry.remove_executions(job, pipeline=pipe)
+            pipe.execute()
+
+    def _checked(self, job):
+        """``job``, failed first if it was abandoned."""
+        if job is not None and self._abandoned(job):
+            self._fail_abandoned(job)
+            job = self._fetch(job.id)
+        return job
+
+    def reap_abandoned(self) -> int:
+        """Fail every abandoned job of the queue (and let RQ clean its registries); returns how many."""
+        from rq.registry import StartedJobRegistry
+
+        registry = StartedJobRegistry(queue=self.queue, serializer=self.serializer)
+        count = 0
+        for job_id in registry.get_job_ids():
+            job = self._fetch(job_id)
+            if job is not None and self._abandoned(job):
+                self._fail_abandoned(job)
+                count += 1
+        return count
 
     def _view(self, job) -> JobView:
         raw = job.get_status(refresh=False)
@@ -233,7 +279,7 @@ class RQJobs:
         return JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error)
 
     def get(self, job_id: str) -> JobView | None:
-        job = self._fetch(job_id)
+        job = self._checked(self._fetch(job_id))
         return None if job is None else self._view(job)
 
     def cancel(self, job_id: str, wait: float = 3.0) -> JobView | None:
@@ -241,7 +287,7 @@ class RQJobs:
         from rq.command import send_stop_job_command
         from rq.exceptions import InvalidJobOperation
 
-        job = self._fetch(job_id)
+        job = self._checked(self._fetch(job_id))
         if job is None:
             return None
         deadline, stop_sent = time.monotonic() + wait, False

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from .config import Settings
 
-__all__ = ["PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "ttl_for", "SUBMIT_LOCK_SECONDS"]
+__all__ = [
+    "PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "owners_key", "active_jobs_key",
+    "admission_lock_key", "alive_key", "ttl_for", "SUBMIT_LOCK_SECONDS",
+]
 
 PREFIX = "eoc-ntk"
 #: Seconds a submission lock may be held (the check-then-enqueue of one job id).
@@ -34,13 +37,41 @@ def submit_lock_key(job_id: str) -> str:
     return key_for("lock", job_id)
 
 
+def owners_key(kind: str, ident: str) -> str:
+    """Set of the API-key fingerprints allowed to see a ``dataset`` or a ``job`` (access control)."""
+    if kind not in ("dataset", "job"):
+        raise ValueError(f"no owners for {kind!r}")
+    return key_for("owners", f"{kind}:{ident}")
+
+
+def active_jobs_key(principal: str) -> str:
+    """Set of the job ids an API key has queued or running (per-key job limit)."""
+    return key_for("active", principal)
+
+
+def admission_lock_key(principal: str) -> str:
+    """Lock around "count this key's jobs, then submit" (per-key job limit)."""
+    return key_for("lock", f"admit:{principal}")
+
+
+def alive_key(job_id: str) -> str:
+    """Heartbeat of a running job, refreshed by the process that runs it (abandoned-job detection)."""
+    return key_for("alive", job_id)
+
+
 def ttl_for(key: str, settings: Settings) -> int:
     """Seconds to keep ``key``."""
-    kind = key.split(":", 2)[1]
+    kind, rest = key.split(":", 2)[1:]
     if kind == "dataset":
         return settings.dataset_ttl
     if kind == "result":
         return settings.cache_ttl
     if kind == "lock":
         return SUBMIT_LOCK_SECONDS
+    if kind == "owners":
+        return settings.dataset_ttl if rest.startswith("dataset:") else settings.result_ttl
+    if kind == "active":
+        return settings.result_ttl
+    if kind == "alive":
+        return settings.job_heartbeat_ttl
     raise KeyError(f"no TTL defined for key {key!r}")

@@ -47,8 +47,22 @@ def build_model(depth: int, act, sigma_w: float | None, sigma_b: float, settings
                            field=f"{field}.depth" if field == "model" else "depths")
     with core_errors(f"{field}.activation"):
         a, b = _activation_ab(act)
-    with core_errors(field):
+    try:
         return eoc_ntk.Model(depth, a, b, sigma_w=sigma_w, sigma_b=sigma_b)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(str(exc), field=_model_field(str(exc), field)) from exc
+
+
+def _model_field(message: str, field: str) -> str:
+    """The request field a core refusal of ``Model(...)`` is about, from the name its message starts with."""
+    first = message.split(" ", 1)[0].rstrip(":,")
+    if first in ("sigma_w", "sigma_b"):
+        return f"{field}.{first}" if field == "model" else first  # sweeps: one sigma for all activations
+    if first in ("a", "b", "a^2", "a=", "phi"):
+        return f"{field}.activation" if field == "model" else field
+    if first == "depth":
+        return f"{field}.depth" if field == "model" else "depths"
+    return field
 
 
 def model_from_request(m: ModelIn, settings: Settings) -> eoc_ntk.Model:
@@ -105,7 +119,8 @@ def job_id_for(key: str) -> str:
 def op_of_job(job_id: str) -> str:
     """The operation of a job id; :class:`InvalidInput` for a malformed one."""
     if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
-        raise InvalidInput(f"malformed job id {job_id!r}; job ids look like 'spectra-' followed by 32 hex digits",
+        shown = repr(job_id) if len(str(job_id)) <= 80 else repr(str(job_id)[:80]) + "..."
+        raise InvalidInput(f"malformed job id {shown}; job ids look like 'spectra-' followed by 32 hex digits",
                            field="job_id")
     return job_id.split("-", 1)[0]
 

@@ -30,6 +30,9 @@ class ByteStore(Protocol):
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
+    def add_member(self, key: str, member: str, ttl: int) -> None: ...
+    def members(self, key: str) -> set[str]: ...
+    def remove_member(self, key: str, member: str) -> None: ...
 
 
 class MemoryStore:
@@ -39,6 +42,7 @@ class MemoryStore:
         self.budget = budget_bytes
         self.used = 0
         self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._sets: dict[str, tuple[set[str], float]] = {}  # small bookkeeping sets, outside the budget
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -71,6 +75,30 @@ class MemoryStore:
     def ping(self) -> bool:
         return True
 
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if len(self._sets) > 10_000:  # forget expired sets now and then
+                for k in [k for k, (_, exp) in self._sets.items() if exp < now]:
+                    del self._sets[k]
+            current = self._sets.get(key)
+            members = current[0] if current is not None and current[1] >= now else set()
+            members.add(member)
+            self._sets[key] = (members, now + ttl)
+
+    def members(self, key: str) -> set[str]:
+        with self._lock:
+            current = self._sets.get(key)
+            if current is None or current[1] < time.monotonic():
+                return set()
+            return set(current[0])
+
+    def remove_member(self, key: str, member: str) -> None:
+        with self._lock:
+            current = self._sets.get(key)
+            if current is not None:
+                current[0].discard(member)
+
     def _drop(self, key: str) -> None:
         value, _ = self._items.pop(key)
         self.used -= len(value)
@@ -93,6 +121,18 @@ class RedisStore:
 
     def ping(self) -> bool:
         return bool(self.conn.ping())
+
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        with self.conn.pipeline() as pipe:
+            pipe.sadd(key, member)
+            pipe.expire(key, ttl)
+            pipe.execute()
+
+    def members(self, key: str) -> set[str]:
+        return {m.decode() if isinstance(m, bytes) else m for m in self.conn.smembers(key)}
+
+    def remove_member(self, key: str, member: str) -> None:
+        self.conn.srem(key, member)
 
 
 class Storage:
@@ -133,10 +173,11 @@ class Storage:
             log.warning("cache write failed, result not cached: %s", exc)
 
     # Datasets: needed by workers, so an outage is an error the client is told about.
-    def put_dataset(self, dataset_id: str, x: np.ndarray, *, required: bool = True) -> bool:
-        """Store ``x``; False if a Redis outage prevented it and ``required`` is false."""
+    def put_dataset(self, dataset_id: str, x: np.ndarray, *, required: bool = True, owner: str | None = None) -> bool:
+        """Store ``x`` (visible to ``owner``); False if a Redis outage prevented it and ``required`` is false."""
         try:
             self._set(keys.dataset_key(dataset_id), StoredValue(arrays={"x": x}))
+            self.grant("dataset", dataset_id, owner)
         except RedisError as exc:
             if required:
                 raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
@@ -150,6 +191,20 @@ class Storage:
         except RedisError as exc:
             raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
         return None if value is None else value.arrays.get("x")
+
+    # Access control: who may see a dataset or a job (``None``: authentication is off).
+    def grant(self, kind: str, ident: str, principal: str | None) -> None:
+        if principal is not None:
+            key = keys.owners_key(kind, ident)
+            self.store.add_member(key, principal, keys.ttl_for(key, self.settings))
+
+    def owns(self, kind: str, ident: str, principal: str | None) -> bool:
+        if principal is None:
+            return True
+        try:
+            return principal in self.store.members(keys.owners_key(kind, ident))
+        except RedisError as exc:
+            raise Unavailable("the job store (Redis) does not answer; retry later") from exc
 
     def ping(self) -> bool:
         try:

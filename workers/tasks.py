@@ -8,8 +8,10 @@ cache key, so the job's own RQ return value stays tiny (and JSON).
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -105,6 +107,40 @@ def describe_error(exc: BaseException) -> dict:
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
 
 
+@contextmanager
+def heartbeat(connection, job_id: str, ttl: int) -> Iterator[None]:
+    """Keep the job's alive key (:func:`service.keys.alive_key`) fresh from a thread while it runs.
+
+    If the process is killed the key expires within ``ttl`` seconds, and the API fails the job
+    as abandoned (``service.jobs.RQJobs.reap_abandoned``) instead of showing it running forever."""
+    from redis.exceptions import RedisError
+
+    from service.keys import alive_key
+
+    key, stop = alive_key(job_id), threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                connection.set(key, "1", ex=ttl)
+            except RedisError as exc:  # Redis away for a moment: the next beat may get through
+                log.warning("job %s heartbeat failed: %s", job_id, exc)
+            if stop.wait(max(0.5, ttl / 3)):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        try:
+            connection.delete(key)
+        except RedisError:
+            pass
+
+
 def run_job(spec: dict) -> dict:
     """RQ entry point: load the data, compute with progress in the job's meta, cache the result."""
     from rq import get_current_job
@@ -122,13 +158,14 @@ def run_job(spec: dict) -> dict:
         job.save_meta()
 
     try:
-        x = storage.get_dataset(spec["dataset_id"])
-        x2 = storage.get_dataset(spec["x2_id"]) if spec.get("x2_id") else None
-        if x is None or (spec.get("x2_id") and x2 is None):
-            raise DatasetMissing("the job's dataset expired from the store before the job ran; upload it again")
-        value = compute(spec, x, x2, Progress(report))
-        key = cache_key(spec)
-        storage.put_result(key, value, required=True)
+        with heartbeat(job.connection, job.id, settings.job_heartbeat_ttl):
+            x = storage.get_dataset(spec["dataset_id"])
+            x2 = storage.get_dataset(spec["x2_id"]) if spec.get("x2_id") else None
+            if x is None or (spec.get("x2_id") and x2 is None):
+                raise DatasetMissing("the job's dataset expired from the store before the job ran; upload it again")
+            value = compute(spec, x, x2, Progress(report))
+            key = cache_key(spec)
+            storage.put_result(key, value, required=True)
     except BaseException as exc:
         job.meta["error"] = describe_error(exc)
         job.save_meta()

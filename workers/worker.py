@@ -6,14 +6,19 @@ many machines as you like, against one Redis.
 from __future__ import annotations
 
 import logging
+import time
 
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "RECONNECT_MAX_SECONDS"]
+
+#: Longest wait between two attempts to reach Redis again.
+RECONNECT_MAX_SECONDS = 2.0
 
 
 def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str | None = None,
                log_level: str = "INFO") -> bool:
     """Work jobs until stopped (or, with ``burst``, until the queue is empty)."""
     from redis import Redis
+    from redis.exceptions import RedisError
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
@@ -29,7 +34,22 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
         raise SystemExit("REDIS_URL is not set: a worker serves the queue of a Redis-mode API "
                          "(embedded mode needs no worker)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log = logging.getLogger("eoc_ntk.workers")
     conn = Redis.from_url(url)
-    queue = Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
-    worker = Worker([queue], connection=conn, serializer=JSONSerializer, name=name)
-    return worker.work(burst=burst, logging_level=log_level.upper())
+    while True:
+        queue = Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
+        worker = Worker([queue], connection=conn, serializer=JSONSerializer, name=name)
+        worker.max_connection_wait_time = RECONNECT_MAX_SECONDS
+        try:
+            worked = worker.work(burst=burst, logging_level=log_level.upper())
+        except (RedisError, ValueError) as exc:  # e.g. at registration while Redis restarts
+            log.warning("worker lost Redis (%s); reconnecting in %s s", exc, RECONNECT_MAX_SECONDS)
+            worked = False
+        if burst or getattr(worker, "_stop_requested", False):
+            return worked
+        # RQ's loop gives up on some Redis errors (heartbeats, registry upkeep): start it again, so
+        # that a Redis restart never needs a worker restart.
+        log.warning("worker loop ended without a stop request (Redis restarted?); restarting it")
+        time.sleep(1.0)
+        if getattr(worker, "_stop_requested", False):
+            return worked

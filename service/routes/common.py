@@ -10,7 +10,7 @@ from ..results import NPY, kernel_for_npy, npy_bytes, result_body
 from ..schemas import ErrorOut, JobAccepted, JobStatus
 
 #: Every error answer has the same body; declared once for every route of the API.
-ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 406, 409, 410, 413, 415, 422, 500, 503, 504)}
+ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}
 ACCEPTED = {202: {"model": JobAccepted, "description": "Accepted: poll `status_url`."}}
 
 
@@ -32,9 +32,9 @@ def result_response(spec: dict, answer: Answer, npy: bool) -> Response:
 
 
 async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
-                  npy: bool = False) -> Response:
+                  npy: bool = False, principal: str | None = None) -> Response:
     """Answer from the cache, as a job (202), or computed now, in a worker thread."""
-    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async)
+    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, principal)
     if answer.job_id is not None:
         return accepted(answer.job_id)
     return await run_in_threadpool(result_response, spec, answer, npy)

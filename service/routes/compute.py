@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ..deps import EngineDep, PreferAsync, WantsNpy, require_json
+from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
@@ -25,16 +25,16 @@ _KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2
 
 @router.post("/kernels", responses={**_KERNELS_OK, **ACCEPTED},
              dependencies=_JSON_ONLY)
-async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync, npy: WantsNpy):
+async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync, npy: WantsNpy, who: PrincipalDep):
     """Kernel matrices K(x, x2) of the requested kinds (ntk, nngp, icd, angle)."""
     if npy and len(set(body.kinds)) != 1:
         raise NotAcceptable("application/x-npy needs exactly one kind", field="Accept")
     model = model_from_request(body.model, engine.settings)
     check_kernel_kinds(model, body.kinds)
-    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id)
+    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     pinned = [data]
     if body.x2 is not None or body.x2_dataset_id is not None:
-        other = await run_in_threadpool(engine.resolve, body.x2, body.x2_dataset_id, "x2")
+        other = await run_in_threadpool(engine.resolve, body.x2, body.x2_dataset_id, "x2", who)
         pinned.append(other)
     check_kernel_size(data.x.shape[0], pinned[-1].x.shape[0], engine.settings)
     if len(pinned) > 1 and pinned[1].x.shape[1] != data.x.shape[1]:
@@ -42,21 +42,22 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
                            "both must have the same width m0", field="x2")
     spec = kernels_spec(data.dataset_id, pinned[1].dataset_id if len(pinned) > 1 else None, model, body.kinds)
     work = work_units(spec, data.x.shape[0], pinned[-1].x.shape[0])
-    return await respond(engine, spec, pinned, work, prefer_async, npy)
+    return await respond(engine, spec, pinned, work, prefer_async, npy, who)
 
 
 @router.post("/spectra", response_model=SpectrumOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
-async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync):
+async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
-    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id)
+    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model)
-    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async)
+    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
 
 
 @router.get("/spectra", response_model=SpectrumOut)
 def cached_spectrum(
     engine: EngineDep,
+    who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
     depth: Annotated[int, Query(ge=1)],
     a: float,
@@ -67,7 +68,7 @@ def cached_spectrum(
     """A spectrum computed before, without sending the data again (404 if not cached)."""
     model = build_model(depth, ActivationAB.model_construct(a=a, b=b), sigma_w, sigma_b, engine.settings)
     spec = spectra_spec(dataset_id, model)
-    value = engine.cached(spec)
+    value = engine.cached(spec) if engine.storage.owns("dataset", dataset_id, who) else None
     if value is None:
         raise NotFound("no cached spectrum for this dataset and model; compute it with POST /v1/spectra",
                        field="dataset_id")
@@ -75,12 +76,12 @@ def cached_spectrum(
 
 
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
-async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync):
+async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
     settings = engine.settings
     check_sweep_size(body.depths, body.activations, settings)
     models = [build_model(max(body.depths), act, body.sigma_w, body.sigma_b, settings, f"activations.{i}")
               for i, act in enumerate(body.activations)]
-    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id)
+    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = sweeps_spec(data.dataset_id, body.depths, models)
-    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async)
+    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)

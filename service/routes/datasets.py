@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
-from ..datasets import load, parse_upload
-from ..deps import EngineDep
+from ..datasets import parse_upload
+from ..deps import EngineDep, PrincipalDep
 from ..schemas import DATASET_ID_PATTERN, DatasetOut
 from .common import ERRORS
 
@@ -28,16 +28,16 @@ _UPLOAD_BODY = {
 
 
 @router.post("", status_code=201, response_model=DatasetOut, openapi_extra=_UPLOAD_BODY)
-async def upload_dataset(request: Request, engine: EngineDep):
+async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep):
     """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape."""
     body = await request.body()
     x = await run_in_threadpool(parse_upload, request.headers.get("content-type"), body, engine.settings)
-    data = await run_in_threadpool(engine.store_dataset, x)
+    data = await run_in_threadpool(lambda: engine.store_dataset(x, principal=who))
     return DatasetOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1])
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: Annotated[str, Path(pattern=DATASET_ID_PATTERN)], engine: EngineDep):
-    """Shape of a stored dataset (404 if unknown or expired)."""
-    x = load(engine.storage, dataset_id)
+def get_dataset(dataset_id: Annotated[str, Path(pattern=DATASET_ID_PATTERN)], engine: EngineDep, who: PrincipalDep):
+    """Shape of a stored dataset (404 if unknown, expired or another API key's)."""
+    x = engine.dataset(dataset_id, who)
     return DatasetOut(dataset_id=dataset_id, n=x.shape[0], m0=x.shape[1])

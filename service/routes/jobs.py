@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ..deps import EngineDep, WantsNpy
+from ..deps import EngineDep, PrincipalDep, WantsNpy
 from ..engine import Answer, Engine
 from ..jobs import JobView
 from ..results import result_body
@@ -29,16 +29,16 @@ def _job_body(engine: Engine, view: JobView) -> dict:
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=_NPY)
-def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy) -> Response:
+def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep) -> Response:
     """Status, progress (0..1) and, once finished, the result (410 if it expired) or the error."""
-    view = engine.job(job_id)
+    view = engine.job(job_id, who)
     if npy and view.status == JobStatus.finished:
         return result_response(view.spec, Answer(engine.job_result(view), "miss"), True)
     return JSONResponse(_job_body(engine, view))
 
 
 @router.delete("/{job_id}", response_model=JobOut)
-async def cancel_job(job_id: JobId, engine: EngineDep) -> Response:
+async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Response:
     """Cancel a queued or running job; a job that already ended is left as it is."""
-    view = await run_in_threadpool(engine.cancel, job_id)
+    view = await run_in_threadpool(engine.cancel, job_id, who)
     return JSONResponse(await run_in_threadpool(_job_body, engine, view))

@@ -1,0 +1,117 @@
+"""eoc-ntk against neural-tangents: the depth-l NTK of n points in R^m0.
+
+Target (issue 4): >= 10x faster than neural-tangents at depth 50 and >= 50x at depth 200
+(float64; NT jitted and warm, its compile time reported separately). neural-tangents runs
+in a subprocess of the interpreter given by ``--nt-python`` (default: ``$EOC_NTK_NT_PYTHON``,
+else ``/tmp/ntvenv/bin/python``, else this interpreter if it imports neural_tangents, i.e.
+``pip install -e '.[nt]'``); without one the benchmark prints a "skipped" row and exits 0.
+Before timing, both kernels are compared on a small input (max |dK| / sqrt(K_ii K_jj)).
+
+eoc-ntk is timed cold (interpolant cache cleared: the build is included) and warm.
+
+    python bench/bench_nt.py                                  # n=4000, m0=784, depths 3 10 50 200
+    python bench/bench_nt.py --n 200 --depths 3 10 --repeat 1 # small
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _common import best_of, command_line, emit, make_data
+
+from eoc_ntk import Model, _interp, check_data, kernel
+from eoc_ntk.kernels import compute_kernels
+
+WORKER = Path(__file__).with_name("_nt_worker.py")
+DEFAULT_VENV = "/tmp/ntvenv/bin/python"
+
+
+def find_nt_python(given: str | None) -> str | None:
+    """An interpreter that imports neural_tangents, or None."""
+    candidates = [given] if given else [os.environ.get("EOC_NTK_NT_PYTHON"), DEFAULT_VENV, sys.executable]
+    for python in filter(None, candidates):
+        if not Path(python).exists():
+            continue
+        ok = subprocess.run([python, "-c", "import neural_tangents, jax"], capture_output=True).returncode == 0
+        if ok:
+            return python
+    return None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=4000)
+    p.add_argument("--m0", type=int, default=784)
+    p.add_argument("--data", default="uniform")
+    p.add_argument("--depths", type=int, nargs="+", default=(3, 10, 50, 200))
+    p.add_argument("--a", type=float, default=0.5)
+    p.add_argument("--b", type=float, default=0.5)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--nt-repeat", type=int, default=None, help="warm NT runs per depth (default --repeat)")
+    p.add_argument("--check-n", type=int, default=20)
+    p.add_argument("--nt-python", default=None)
+    args = p.parse_args(argv)
+    cmd = command_line()
+    python = find_nt_python(args.nt_python)
+    if python is None:
+        emit("eoc-ntk vs neural-tangents", ">= 10x at l=50, >= 50x at l=200",
+             "skipped: no interpreter with neural-tangents (install the `nt` extra or a venv, see bench/README.md)", cmd)
+        return
+
+    x = make_data(args.data, args.n, args.m0)
+    xs = make_data(args.data, args.check_n, args.m0, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/x.npy", x)
+        np.save(f"{tmp}/xs.npy", xs)
+        proc = subprocess.run(
+            [python, str(WORKER), f"{tmp}/x.npy", "--depths", *map(str, args.depths), "--a", str(args.a),
+             "--b", str(args.b), "--repeat", str(args.nt_repeat or args.repeat),
+             "--check", f"{tmp}/xs.npy", f"{tmp}/ks.npz"],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"neural-tangents worker failed:\n{proc.stderr[-3000:]}")
+        nt = {r["depth"]: r for r in map(json.loads, proc.stdout.strip().splitlines())}
+        ks = dict(np.load(f"{tmp}/ks.npz"))
+
+    # Off-diagonal entries and the diagonal separately: NT evaluates the diagonal through
+    # arccos of a correlation that rounds to 1 - O(eps), which costs it ~sqrt(eps) there,
+    # while MATH.md's diagonal is exactly theta_l(0) q = l q.
+    off, diag, exact_diag = [], [], []
+    mask = ~np.eye(args.check_n, dtype=bool)
+    q = np.einsum("ij,ij->i", xs, xs) / ((args.a ** 2 + args.b ** 2) * args.m0)
+    for d in args.depths:
+        ours, theirs = kernel(xs, depth=d, a=args.a, b=args.b), ks[str(d)]
+        dk = np.sqrt(np.diag(ours))
+        rel = np.abs(ours - theirs) / np.outer(dk, dk)
+        off.append(float(rel[mask].max()))
+        diag.append(float(np.diag(rel).max()))
+        exact_diag.append(float(np.max(np.abs(np.diag(ours) - d * q) / (d * q))))
+    where = f"n={args.check_n} m0={args.m0} {args.data}, depths {list(args.depths)}"
+    emit(f"eoc-ntk vs neural-tangents {nt[args.depths[0]]['jax']}, {where}: off-diagonal max abs(dK) / sqrt(K_ii K_jj)",
+         "~1e-10", f"{max(off):.1e} ({', '.join(f'{e:.0e}' for e in off)})", cmd)
+    emit(f"eoc-ntk vs neural-tangents, {where}: diagonal max abs(dK) / K_ii",
+         "(NT's own error)", f"{max(diag):.1e} ({', '.join(f'{e:.0e}' for e in diag)}); eoc-ntk diagonal vs "
+         f"exact l*q: {max(exact_diag):.0e}", cmd)
+
+    xc = check_data(x)
+    for d in args.depths:
+        run = lambda: compute_kernels(xc, None, Model(d, args.a, args.b), ("ntk",))["ntk"]
+        cold, _ = best_of(run, args.repeat, setup=_interp._CACHE.clear)
+        warm, _ = best_of(run, args.repeat)
+        r = nt[d]
+        target = {50: ">= 10x", 200: ">= 50x"}.get(d, "(none)")
+        emit(f"NTK n={args.n} m0={args.m0} {args.data} depth {d}: neural-tangents warm / eoc-ntk", target,
+             f"{r['warm'] / cold:.1f}x cold, {r['warm'] / warm:.1f}x warm (NT {r['warm']:.2f} s best of {r['runs']}, "
+             f"NT first call incl. compile {r['first']:.1f} s; eoc-ntk cold {cold:.2f} s, warm {warm:.2f} s, "
+             f"best of {args.repeat})", cmd)
+
+
+if __name__ == "__main__":
+    main()

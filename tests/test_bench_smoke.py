@@ -1,0 +1,71 @@
+"""The benchmark scripts of ``bench/`` at tiny sizes, so that they do not rot.
+
+Each script's ``main`` runs its full code path once and must print markdown table rows;
+nothing here is timed or compared with a target (that is what ``bench/README.md`` is for).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bench_on_path():
+    sys.path.insert(0, str(BENCH))
+    yield
+    sys.path.remove(str(BENCH))
+
+
+def run(module: str, argv: list[str], capsys) -> list[str]:
+    mod = importlib.import_module(module)
+    mod.main(argv)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert rows, f"{module} printed no table row"
+    for line in rows:
+        assert line.endswith(" |") and line.count(" | ") >= 3, line
+    return rows
+
+
+def test_kernel_depth(capsys):
+    rows = run("bench_kernel_depth", ["--n", "120", "--m0", "8", "--depths", "2", "30", "--repeat", "1",
+                                      "--acc-n", "70", "--acc-depths", "2", "30"], capsys)
+    assert len(rows) == 4
+
+
+def test_extremes(capsys):
+    # Above eoc_ntk._eigen.DENSE_BELOW, so the certified fast path runs.
+    rows = run("bench_extremes", ["--n", "820", "--cases", "gaussian:5:3", "--repeat", "1"], capsys)
+    assert "method lanczos" in rows[0] or "method dense" in rows[0]
+
+
+def test_sweep(capsys):
+    run("bench_sweep", ["--n", "80", "--m0", "6", "--max-depth", "4", "--sample", "1", "4"], capsys)
+
+
+def test_service(capsys):
+    rows = run("bench_service", ["--n", "20", "--m0", "4", "--depth", "3", "--repeat", "1"], capsys)
+    assert len(rows) == 3
+
+
+def test_large_in_a_child_process(capsys):
+    rows = run("bench_large", ["--n", "90", "--m0", "5", "--depth", "3"], capsys)
+    assert "peak RSS" in rows[1]
+
+
+def test_nt_skips_cleanly_without_neural_tangents(capsys):
+    rows = run("bench_nt", ["--n", "10", "--depths", "3", "--nt-python", "/nonexistent/python"], capsys)
+    assert rows == [rows[0]] and "skipped" in rows[0]
+
+
+def test_common_data_kinds():
+    common = importlib.import_module("_common")
+    for kind in common.DATASETS:
+        x = common.make_data(kind, 5, 7)
+        assert x.shape == (5, 7) and (x != 0).any(axis=1).all()
+    with pytest.raises(ValueError, match="unknown data kind"):
+        common.make_data("nope", 2, 2)

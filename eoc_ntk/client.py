@@ -268,7 +268,7 @@ class Client:
 
     def wait(self, job_id: str, timeout: float | None = None, progress: ProgressFn | None = None) -> dict:
         """Poll a job until it ends; its result (arrays as ndarrays), or ``JobFailed``/``JobTimeout``."""
-        return _arrays(self._wait_raw(job_id, timeout, progress, None).json()["result"])
+        return _arrays(self._wait_raw(job_id, timeout, progress, None).json())
 
     def _wait_raw(self, job_id: str, timeout: float | None, progress: ProgressFn | None, accept: str | None):
         timeout = self.timeout if timeout is None else float(timeout)

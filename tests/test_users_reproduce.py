@@ -1,0 +1,89 @@
+"""``eoc-ntk reproduce``: its numbers against an independent recursion, the paper's claims, the report."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from _users_support import cond_of, eoc_angle_ntk
+from eoc_ntk.cli import main
+from eoc_ntk.reproduce import activation_for_delta, claims, digits, experiments
+
+ICD_DEPTHS = (3, 10, 30, 100)
+COND_DEPTHS = (2, 5, 10, 30, 100)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """40 digits (n < m0 = 61, so even the linear network is non-singular) and the report's numbers."""
+    x = digits(40, seed=1)
+    return x, experiments(x, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS)
+
+
+def test_digits_are_a_real_dataset_in_general_position():
+    x = digits(40, seed=1)
+    assert x.shape == (40, 61)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    off = unit @ unit.T - 2 * np.eye(40)
+    assert off.max() < 1 - 1e-9
+
+
+def test_icd_errors_match_the_independent_recursion(small):
+    x, res = small
+    for i, delta in enumerate(res["icd"]["deltas"]):
+        a, b = activation_for_delta(delta)
+        for j, depth in enumerate(ICD_DEPTHS):
+            k, alpha = eoc_angle_ntk(x, depth, a, b)
+            q = (x ** 2).sum(1) / x.shape[1]
+            icd = np.sqrt(np.outer(q, q)) * 3 * math.pi / (8 * delta * alpha + np.eye(len(x)))  # MATH.md §5
+            mask = ~np.eye(len(x), dtype=bool)
+            err = np.abs(k - icd)[mask] / np.abs(k[mask])
+            assert res["icd"]["median"][i][j] == pytest.approx(np.median(err), rel=1e-6)
+            assert res["icd"]["max"][i][j] == pytest.approx(err.max(), rel=1e-6)
+
+
+def test_condition_numbers_and_weyl_extremes_match_eigvalsh(small):
+    x, res = small
+    coeffs = {"linear": (1.0, 0.0), "leaky_relu:0.1": (0.55, 0.45), "relu": (0.5, 0.5), "abs": (0.0, 1.0)}
+    for r in res["cond"]["results"]:
+        a, b = coeffs[r["activation"]["label"]]
+        ref = [cond_of(eoc_angle_ntk(x, d, a, b)[0]) for d in COND_DEPTHS]
+        np.testing.assert_allclose(r["condition_number"], ref, rtol=1e-7)
+    for r, (a, b) in zip(res["weyl"]["results"], ((0.5, 0.5), (0.0, 1.0))):
+        for j, depth in enumerate(ICD_DEPTHS):
+            eig = np.linalg.eigvalsh(eoc_angle_ntk(x, depth, a, b)[0] / len(x))
+            assert r["lambda_min"][j] == pytest.approx(eig[0], rel=1e-8)
+            assert r["lambda_max"][j] == pytest.approx(eig[-1], rel=1e-9)
+
+
+def test_the_papers_qualitative_claims_hold_on_a_small_instance(small):
+    x, res = small
+    assert claims(res) == {
+        "icd_error_falls_with_depth": True,
+        "icd_error_smaller_for_larger_delta": True,
+        "condition_number_approaches_limit_faster_for_larger_delta": True,
+        "abs_better_conditioned_than_relu": True,
+        "linear_condition_number_constant_in_depth": True,
+        "weyl_bounds_contain_true_extremes": True,
+    }
+    # The same claims straight from the independent recursion, at depths 10 and 100.
+    gaps = {}
+    for delta in (0.25, 0.5, 1.0):
+        a, b = activation_for_delta(delta)
+        gaps[delta] = [cond_of(eoc_angle_ntk(x, d, a, b)[0]) for d in (10, 100)]
+    q = (x ** 2).sum(1)
+    lim = np.linalg.eigvalsh(0.75 * np.diag(q) + 0.25 * np.outer(np.sqrt(q), np.sqrt(q)))
+    limit = lim[-1] / lim[0]
+    for depth_index in (0, 1):
+        assert gaps[0.25][depth_index] > gaps[0.5][depth_index] > gaps[1.0][depth_index] > limit
+
+
+def test_reproduce_writes_a_report_with_figures(tmp_path):
+    assert main(["reproduce", "--out", str(tmp_path), "--n", "24", "-q"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    for figure in ("icd_error.png", "condition_number.png", "weyl_bounds.png"):
+        assert f"]({figure})" in report
+        assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
+    assert "| abs better conditioned than relu | yes |" in report
+    assert "Δ=0.25 median" in report and "| limit |" in report

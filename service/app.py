@@ -11,7 +11,10 @@ from .access import install_cors
 from .config import Settings, get_settings
 from .engine import Engine
 from .errors import BodyTooLarge, error_body, install_error_handlers
-from .routes import compute, datasets, health, jobs
+from .metrics import Metrics, RequestContext
+from .metrics import router as metrics_router
+from .routes import compute, datasets, health, jobs, plots
+from .web import router as web_router
 
 __all__ = ["create_app", "API_VERSION"]
 
@@ -74,8 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     install_error_handlers(app)
-    for module in (datasets, compute, jobs, health):
+    for module in (datasets, compute, jobs, health, plots):
         app.include_router(module.router)
+    app.state.metrics = Metrics()
+    app.state.metrics.observe_engine(engine)
+    app.include_router(metrics_router)
+    app.include_router(web_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install_cors(app, settings)
+    app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: every answer gets an id
     return app

@@ -1,0 +1,79 @@
+"""Plots of spectra and sweeps as PNG or SVG: computed on request, or of a finished job."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
+
+from eoc_ntk import plots
+
+from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
+from ..engine import Engine
+from ..errors import Conflict, NotAcceptable
+from ..results import result_body
+from ..schemas import JobStatus, SpectraIn, SweepsIn
+from ..specs import build_model, check_sweep_size, model_from_request, spectra_spec, sweeps_spec, work_units
+from .common import ACCEPTED, ERRORS, accepted
+from .jobs import JobId
+
+router = APIRouter(tags=["plots"], responses=ERRORS)
+
+Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
+_IMAGE = {200: {"description": "The figure.", "content": {
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+    "image/svg+xml": {"schema": {"type": "string"}}}}}
+
+
+def draw(spec: dict, body: dict, fmt: str) -> Response:
+    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers)."""
+    if spec["op"] == "spectra":
+        data = plots.plot_spectrum(body, fmt=fmt)
+    elif spec["op"] == "sweeps":
+        data = plots.plot_sweep(body, fmt=fmt)
+    else:
+        raise NotAcceptable("plots exist for spectra and sweeps only, not for kernels", field="job_id")
+    return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
+
+
+async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: bool, fmt: str,
+                  who: str | None) -> Response:
+    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
+    if answer.job_id is not None:
+        return accepted(answer.job_id)
+    body = result_body(spec, answer.value, answer.cache)
+    return await run_in_threadpool(draw, spec, body, fmt)
+
+
+@router.post("/v1/plots/spectrum", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
+                        format: Format = "png"):
+    """Sorted eigenvalues of K/n on a log scale (202 with a job for large requests)."""
+    model = model_from_request(body.model, engine.settings)
+    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
+    spec = spectra_spec(data.dataset_id, model)
+    return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who)
+
+
+@router.post("/v1/plots/sweep", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
+                     format: Format = "png"):
+    """Condition number of K/n vs depth per activation, with each depth limit dashed."""
+    settings = engine.settings
+    check_sweep_size(body.depths, body.activations, settings)
+    models = [build_model(max(body.depths), act, body.sigma_w, body.sigma_b, settings, f"activations.{i}")
+              for i, act in enumerate(body.activations)]
+    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
+    spec = sweeps_spec(data.dataset_id, body.depths, models)
+    return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who)
+
+
+@router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
+def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png"):
+    """The plot of a finished spectra or sweeps job (409 while it has not finished)."""
+    view = engine.job(job_id, who)
+    if view.status != JobStatus.finished:
+        raise Conflict(f"job {job_id} is {view.status.value}; its plot exists once it has finished", field="job_id")
+    if view.spec.get("op") not in ("spectra", "sweeps"):
+        raise NotAcceptable("plots exist for spectra and sweeps jobs only, not for kernels", field="job_id")
+    return draw(view.spec, result_body(view.spec, engine.job_result(view), "miss"), format)

@@ -1,0 +1,121 @@
+"""Plots served by the API (PNG, SVG, of a job), the web page, /metrics, request ids and JSON logs."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from _service_support import wait_for_job
+from _users_support import small_data
+from service.app import create_app
+from service.config import Settings
+from service.logs import JsonFormatter, RequestIdFilter
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(Settings(redis_url=None))) as c:
+        yield c
+
+
+def _sweep_body(x, depths=(2, 5), acts=("relu", "abs")):
+    return {"x": np.asarray(x).tolist(), "depths": list(depths), "activations": [{"name": a} for a in acts]}
+
+
+def test_plots_as_png_and_svg(client):
+    body = _sweep_body(small_data())
+    r = client.post("/v1/plots/sweep", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    r = client.post("/v1/plots/sweep?format=svg", json=body)
+    assert r.headers["content-type"].startswith("image/svg+xml") and b"<svg" in r.content[:400]
+    assert b"limit" in r.content  # the depth limit is drawn and labelled
+    r = client.post("/v1/plots/spectrum", json={"x": small_data().tolist(), "model": {"depth": 3, "activation": {"name": "relu"}}})
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    r = client.post("/v1/plots/sweep?format=gif", json=body)
+    assert r.status_code == 422
+
+
+def test_plot_of_a_job(client):
+    body = _sweep_body(small_data(seed=9), depths=(3, 4))
+    r = client.post("/v1/plots/sweep?format=svg", json=body, headers={"Prefer": "respond-async"})
+    assert r.status_code == 202
+    job_id = r.json()["job_id"]
+    assert wait_for_job(client, job_id)["status"] == "finished"
+    r = client.get(f"/v1/jobs/{job_id}/plot?format=svg")
+    assert r.status_code == 200 and b"<svg" in r.content[:400]
+    k = client.post("/v1/kernels", headers={"Prefer": "respond-async"},
+                    json={"x": small_data().tolist(), "model": {"depth": 2, "activation": {"name": "relu"}}})
+    kid = k.json()["job_id"]
+    wait_for_job(client, kid)
+    assert client.get(f"/v1/jobs/{kid}/plot").status_code == 406
+    assert client.get("/v1/jobs/spectra-" + "0" * 32 + "/plot").status_code == 404
+
+
+def test_web_page_is_served(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    for marker in ('id="file"', 'id="paste"', 'id="depths"', 'id="progress"', 'id="plot"', "/v1/plots/sweep"):
+        assert marker in r.text
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def test_metrics_count_requests_cache_and_jobs(client):
+    body = {"x": small_data(seed=11).tolist(), "model": {"depth": 4, "activation": {"name": "abs"}}}
+    before = _samples(client.get("/metrics").text, "eoc_ntk_cache_requests_total")
+    assert client.post("/v1/spectra", json=body).json()["cache"] == "miss"
+    assert client.post("/v1/spectra", json=body).json()["cache"] == "hit"
+    text = client.get("/metrics").text
+    after = _samples(text, "eoc_ntk_cache_requests_total")
+    assert after['eoc_ntk_cache_requests_total{result="hit"}'] - before['eoc_ntk_cache_requests_total{result="hit"}'] == 1
+    assert after['eoc_ntk_cache_requests_total{result="miss"}'] - before['eoc_ntk_cache_requests_total{result="miss"}'] == 1
+    latency = _samples(text, "eoc_ntk_http_request_duration_seconds_count")
+    assert latency['eoc_ntk_http_request_duration_seconds_count{method="POST",route="/v1/spectra",status="200"}'] >= 2
+    jobs = _samples(text, "eoc_ntk_job_duration_seconds_count")
+    assert jobs.get('eoc_ntk_job_duration_seconds_count{op="spectra",status="finished"}', 0) >= 1
+    assert "eoc_ntk_queue_depth 0.0" in text and "eoc_ntk_jobs_running" in text
+    client.get("/v1/jobs/spectra-" + "1" * 32)
+    assert 'route="/v1/jobs/{job_id}"' in client.get("/metrics").text  # templates, not ids
+
+
+def test_request_id_is_echoed_or_made(client):
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert made != "bad id with spaces" and len(made) == 32
+    assert client.get("/nowhere").headers["x-request-id"]
+
+
+def test_access_logs_are_json_with_the_request_id(client):
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(RequestIdFilter())
+    log = logging.getLogger("eoc_ntk.access")
+    log.addHandler(handler)
+    old = log.level
+    log.setLevel(logging.INFO)
+    try:
+        client.post("/v1/spectra", json={"x": [[1, 2]]}, headers={"X-Request-ID": "req-42"})
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old)
+    line = json.loads(JsonFormatter().format(records[-1]))
+    assert line["request_id"] == "req-42" and line["route"] == "/v1/spectra"
+    assert line["status"] == 422 and line["method"] == "POST" and line["duration_ms"] >= 0
+    assert line["level"] == "INFO" and line["time"].endswith("Z")

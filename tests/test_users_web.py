@@ -1,0 +1,86 @@
+"""End-to-end test of the web page at ``/`` in headless Chromium (selenium + Debian's chromedriver).
+
+Skipped when selenium, ``chromium`` or ``chromedriver`` is missing (CI: ``apt-get install
+chromium chromium-driver``). Selenium is pointed at the system driver, so it never tries to
+download one.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from _users_support import cond_of, eoc_angle_ntk, live_server, small_data  # noqa: F401
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                             shutil.which("google-chrome")) if p), None)
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
+                                reason="headless test needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,1600"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _wait_for(driver, condition, timeout=60):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def _plot_shown(driver):
+    return driver.execute_script(
+        "const i = document.getElementById('plot'); return i.style.display === 'block' && i.naturalWidth > 0;")
+
+
+def test_upload_a_file_watch_the_job_and_see_plot_and_table(browser, live_server, tmp_path):
+    x = small_data(10, 12, seed=21)
+    path = tmp_path / "points.npy"
+    np.save(path, x)
+    browser.get(live_server.url + "/")
+    browser.find_element("id", "file").send_keys(os.fspath(path))
+    depths = browser.find_element("id", "depths")
+    depths.clear()
+    depths.send_keys("2:4,30")
+    browser.find_element("id", "run").click()
+    _wait_for(browser, _plot_shown)
+    assert browser.find_element("id", "progress").get_attribute("value") == "1"
+    assert "done" in browser.find_element("id", "status").text
+    rows = browser.find_elements("css selector", "#results tbody tr")
+    assert [r.find_element("css selector", "td, th").text for r in rows] == ["2", "3", "4", "30", "limit"]
+    cells = rows[1].find_elements("tag name", "td")  # depth 3: ReLU, then abs
+    for cell, (a, b) in zip(cells[1:], ((0.5, 0.5), (0.0, 1.0))):
+        assert float(cells[0].text) == 3
+        assert float(cell.text) == pytest.approx(cond_of(eoc_angle_ntk(x, 3, a, b)[0]), rel=1e-4)
+
+
+def test_pasted_numbers_and_an_error_message(browser, live_server):
+    browser.get(live_server.url + "/")
+    browser.find_element("id", "paste").send_keys("1 0 0\n0 1 0\n0.6 0.8 0.1\n0.2 -0.3 0.9")
+    depths = browser.find_element("id", "depths")
+    depths.clear()
+    depths.send_keys("1:3")
+    browser.find_element("id", "act-abs").click()  # off: ReLU only
+    browser.find_element("id", "run").click()
+    _wait_for(browser, _plot_shown)
+    header = browser.find_elements("css selector", "#results thead th")
+    assert len(header) == 2  # depth and ReLU
+    browser.find_element("id", "act-relu").click()  # nothing chosen: the page says so
+    browser.find_element("id", "run").click()
+    _wait_for(browser, lambda d: "activation" in d.find_element("id", "status").text)
+    assert browser.find_element("id", "status").get_attribute("class") == "error"

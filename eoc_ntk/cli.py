@@ -193,7 +193,8 @@ def _remote_options(p) -> None:
 def _serve(args) -> int:
     from service.__main__ import main as serve_main
 
-    serve_main(["--host", args.host, "--port", str(args.port), "--log-level", args.log_level])
+    serve_main(["--host", args.host, "--port", str(args.port), "--log-level", args.log_level,
+                "--log-format", args.log_format])
     return 0
 
 
@@ -212,6 +213,8 @@ def main(argv=None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-format", choices=("json", "text"), default="json",
+                       help="json (default): one JSON object per line with the request id")
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="run an RQ worker on REDIS_URL")

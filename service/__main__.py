@@ -9,13 +9,18 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument("--log-format", choices=("json", "text"), default="json",
+                        help="json (default): one JSON object per line with the request id; text: plain lines")
     args = parser.parse_args(argv)
 
     import uvicorn
 
     from .app import create_app
+    from .logs import log_config
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    # Access lines come from the app (with the request id), not from uvicorn's own access log.
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                log_config=log_config(args.log_level, args.log_format))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
     return sla.eigh(k, eigvals_only=True, driver="evd", overwrite_a=overwrite, check_finite=False)
 
 
-def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast: bool = False):
+def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast: bool = False,
+                        lmin_guess: float | None = None):
     """``(lambda_min, lambda_max, method, vectors)`` of the symmetric matrix ``k``.
 
     Parameters
@@ -53,6 +54,10 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
         neighbouring depth).
     force_fast : bool
         Use the fast path below ``DENSE_BELOW`` too (for tests).
+    lmin_guess : float, optional
+        An estimate of ``lambda_min`` within about 1% (e.g. extrapolated from neighbouring
+        depths): it replaces the float32 estimate. A guess that is too high only costs a
+        failed factorisation; correctness never depends on it.
 
     Returns
     -------
@@ -66,7 +71,7 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
     result = None
     if n >= DENSE_BELOW or (force_fast and n >= 3):
         try:
-            result = _certified_extremes(k, v0)
+            result = _certified_extremes(k, v0, lmin_guess)
         except (ArpackError, ArpackNoConvergence, np.linalg.LinAlgError, sla.LinAlgError):
             result = None
     if result is None:
@@ -88,7 +93,7 @@ def _residual(k: np.ndarray, lam: float, vec: np.ndarray) -> float:
     return float(np.linalg.norm(k @ vec - lam * vec) / np.linalg.norm(vec))
 
 
-def _certified_extremes(k: np.ndarray, v0):
+def _certified_extremes(k: np.ndarray, v0, lmin_guess=None):
     n = k.shape[0]
     rng = np.random.default_rng(20250122)
     start_min = v0[:, 0] if v0 is not None else rng.standard_normal(n)
@@ -100,30 +105,48 @@ def _certified_extremes(k: np.ndarray, v0):
     if not theta > 0.0 or r_max > RTOL_CERTIFY * theta:
         return None
 
-    # Rough lambda_min through a float32 factor (freed before the float64 buffer exists).
+    buffer = np.empty_like(k)
+    if lmin_guess is not None and lmin_guess > 0.0:
+        found = _shifted_lambda_min(k, buffer, 0.99 * lmin_guess, start_min)
+        if found is not None:
+            return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
+    del buffer
+    rough, v_rough = _rough_lambda_min(k, start_min)
+    if rough is None:
+        return None
+    buffer = np.empty_like(k)
+    for fraction in _SHIFT_FRACTIONS:
+        found = _shifted_lambda_min(k, buffer, fraction * rough, v_rough)
+        if found is not None:
+            return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
+    return None
+
+
+def _rough_lambda_min(k: np.ndarray, start: np.ndarray):
+    """``lambda_min`` to about 1e-3 from a float32 Cholesky factor, or ``(None, None)``."""
     low = k.astype(np.float32)
     low, info = lapack.spotrf(low, lower=1, clean=1, overwrite_a=1)
     if info != 0:
-        return None
-    mu_rough, v_rough = eigsh(_factor_solver(low, lapack.spotrs, np.float64), k=1, which="LA",
-                              v0=start_min, tol=1e-3)
-    del low
-    rough = 1.0 / float(mu_rough[0])
+        return None, None
+    mu, vec = eigsh(_factor_solver(low, lapack.spotrs, np.float64), k=1, which="LA", v0=start, tol=1e-3)
+    return 1.0 / float(mu[0]), vec[:, 0]
 
-    buffer = np.empty_like(k)
-    for fraction in _SHIFT_FRACTIONS:
-        sigma = fraction * rough
-        np.copyto(buffer, k)
-        buffer.flat[:: n + 1] -= sigma
-        buffer, info = lapack.dpotrf(buffer, lower=1, clean=1, overwrite_a=1)
-        if info == 0:
-            break
-    else:
+
+def _shifted_lambda_min(k: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray):
+    """Certified ``(lambda_min, vector)`` from a factorisation of ``K - sigma I``, or None.
+
+    None when ``K - sigma I`` is not positive definite (``sigma`` too high) or the
+    shift-and-invert Lanczos result fails its residual check.
+    """
+    n = k.shape[0]
+    np.copyto(buffer, k)
+    buffer.flat[:: n + 1] -= sigma
+    factor, info = lapack.dpotrf(buffer, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
         return None
-    mu_arr, vmin = eigsh(_factor_solver(buffer, lapack.dpotrs, np.float64), k=1, which="LA",
-                         v0=v_rough[:, 0], tol=1e-13)
+    mu_arr, vmin = eigsh(_factor_solver(factor, lapack.dpotrs, np.float64), k=1, which="LA",
+                         v0=start, tol=1e-13)
     lmin, vmin = sigma + 1.0 / float(mu_arr[0]), vmin[:, 0]
     if not lmin > sigma or _residual(k, lmin, vmin) > RTOL_CERTIFY * lmin:
         return None
-
-    return lmin, theta, "lanczos", np.column_stack([vmin, vmax])
+    return lmin, vmin

@@ -132,7 +132,8 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
             eig = all_eigenvalues(kn, overwrite=True)
             lmin, lmax = float(eig[0]), float(eig[-1])
         else:
-            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors)
+            guess = _extrapolate(depth_list[: count - 1], lmins, depth)
+            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors, lmin_guess=guess)
             vectors = found if found is not None else vectors
         lmins.append(max(lmin, 0.0))
         lmaxs.append(max(lmax, 0.0))
@@ -152,6 +153,14 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
         singular=singular, limit_condition_number=_limit_or_none(x, model), delta=model.delta,
         singular_reason=reason,
     )
+
+
+def _extrapolate(depths, values, depth) -> float | None:
+    """Geometric extrapolation of ``lambda_min`` to ``depth`` from the last two depths."""
+    if len(values) < 2 or not (values[-1] > 0.0 and values[-2] > 0.0):
+        return None
+    d0, d1 = int(depths[-2]), int(depths[-1])
+    return values[-1] * (values[-1] / values[-2]) ** ((depth - d1) / (d1 - d0))
 
 
 def _kernels_by_depth(uu, r, m0, depth_list, model: Model):

@@ -119,3 +119,18 @@ def test_access_logs_are_json_with_the_request_id(client):
     assert line["request_id"] == "req-42" and line["route"] == "/v1/spectra"
     assert line["status"] == 422 and line["method"] == "POST" and line["duration_ms"] >= 0
     assert line["level"] == "INFO" and line["time"].endswith("Z")
+
+
+def test_plots_follow_the_api_keys():
+    with TestClient(create_app(Settings(redis_url=None, api_keys="key-a,key-b"))) as c:
+        body = _sweep_body(small_data(seed=13), depths=(2, 3))
+        assert c.post("/v1/plots/sweep", json=body).status_code == 401
+        r = c.post("/v1/plots/sweep", json=body, headers={"X-API-Key": "key-a", "Prefer": "respond-async"})
+        assert r.status_code == 202
+        job_id = r.json()["job_id"]
+        a = {"X-API-Key": "key-a"}
+        c.headers.update(a)
+        wait_for_job(c, job_id)
+        assert c.get(f"/v1/jobs/{job_id}/plot", headers=a).status_code == 200
+        assert c.get(f"/v1/jobs/{job_id}/plot", headers={"X-API-Key": "key-b"}).status_code == 404
+        assert c.get("/metrics").status_code == 200 and c.get("/").status_code == 200

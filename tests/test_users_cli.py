@@ -116,3 +116,15 @@ def test_server_mode_gives_the_local_numbers(tmp_path, capsys, live_server):
     assert "100%" in cap.err
     assert main(["spectrum", str(tmp_path / "x.npy"), "--depth", "0", "--server", live_server.url]) == 1
     assert "422" in capsys.readouterr().err
+
+
+def test_users_modules_keep_the_core_free_of_service_and_heavy_imports():
+    import subprocess
+    import sys
+
+    code = ("import sys, eoc_ntk.cli, eoc_ntk.client, eoc_ntk.plots, eoc_ntk.parsing, eoc_ntk.reproduce, "
+            "eoc_ntk.sklearn_kernel\n"
+            "bad = [m for m in ('fastapi', 'redis', 'rq', 'service', 'workers', 'matplotlib', 'sklearn', 'httpx') "
+            "if m in sys.modules]\n"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

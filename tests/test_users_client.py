@@ -107,3 +107,16 @@ def test_plots_health_documents_and_errors(client):
     with pytest.raises(ApiError) as err:
         client.spectrum(x, depth=0)
     assert err.value.status == 422
+
+
+def test_the_api_key_is_sent():
+    from _users_support import LiveServer
+    from service.config import Settings
+
+    with LiveServer(Settings(redis_url=None, api_keys="secret-1")) as server:
+        with pytest.raises(ApiError) as err:
+            Client(server.url).upload(small_data(3, 2))
+        assert err.value.status == 401
+        with Client(server.url, api_key="secret-1") as c:
+            s = c.spectrum(small_data(4, 5), depth=2, activation="relu", progress=lambda f: None)
+            assert c.dataset(s["dataset_id"])["n"] == 4

@@ -134,3 +134,39 @@ def test_plots_follow_the_api_keys():
         assert c.get(f"/v1/jobs/{job_id}/plot", headers=a).status_code == 200
         assert c.get(f"/v1/jobs/{job_id}/plot", headers={"X-API-Key": "key-b"}).status_code == 404
         assert c.get("/metrics").status_code == 200 and c.get("/").status_code == 200
+
+
+def test_served_logs_are_json_lines_with_the_request_id(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    err = open(tmp_path / "stderr", "w+b")
+    proc = subprocess.Popen([sys.executable, "-m", "eoc_ntk.cli", "serve", "--port", str(port)],
+                            stderr=err, stdout=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "trace-7"})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the server did not start"
+                time.sleep(0.1)
+        assert r.headers["x-request-id"] == "trace-7"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    lines = [json.loads(line) for line in (tmp_path / "stderr").read_text().splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "eoc_ntk.access"]
+    assert access and access[0]["request_id"] == "trace-7" and access[0]["status"] == 200
+    assert all({"time", "level", "logger", "message", "request_id"} <= set(line) for line in lines)

@@ -176,12 +176,17 @@ def _figures(res: dict, out: str) -> dict[str, str]:
     fig = plots._figure(9.6, 4.2)
     for col, key in enumerate(("lambda_min", "lambda_max")):
         ax = fig.add_subplot(1, 2, col + 1)
+        values = [v for r in weyl["results"] for v in r[key] + [b for bs in r[key + "_bounds"] for b in bs]
+                  if v > 0 and math.isfinite(v)]
+        bottom = min(values) / 3
         for i, r in enumerate(weyl["results"]):
             lo = np.array([b[0] for b in r[key + "_bounds"]])
             hi = np.array([b[1] for b in r[key + "_bounds"]])
-            ax.fill_between(weyl["depths"], np.maximum(lo, 1e-300) if key == "lambda_min" else lo, hi,
+            # A lower bound of 0 says nothing: its shading runs to the bottom of the axes.
+            ax.fill_between(weyl["depths"], np.maximum(lo, bottom), hi,
                             color=f"C{i}", alpha=0.2, label=f"{r['activation']} Weyl bounds")
             ax.plot(weyl["depths"], r[key], "o-", color=f"C{i}", label=f"{r['activation']} true")
+        ax.set_ylim(bottom=bottom)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("depth l")
@@ -237,7 +242,8 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
                                            else "–" for r in cond["results"]) + " |")
     lines += ["", "## Weyl bounds against the true extremes", "",
               "`|lambda_i(K) - lambda_i(A)| <= ||K - A||_2`: intervals certified by the ICD matrix (shaded) and the "
-              "true extreme eigenvalues of `K/n` (dots).", "", f"![Weyl bounds]({figs['weyl']})", ""]
+              "true extreme eigenvalues of `K/n` (dots). Where the lower bound of `lambda_min` is 0 (the error "
+              "bound exceeds the ICD matrix's smallest eigenvalue), its shading runs to the bottom of the axes.", "", f"![Weyl bounds]({figs['weyl']})", ""]
     for r in weyl["results"]:
         lines += [f"**{r['activation']}**", "", "| depth | lambda_min | bounds | lambda_max | bounds |",
                   "| --- | --- | --- | --- | --- |"]

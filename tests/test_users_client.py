@@ -35,6 +35,10 @@ def test_kernels_come_back_as_arrays(client):
     ref, alpha = eoc_angle_ntk(x, 5, 0.0, 1.0, x2=x2)
     assert isinstance(k, np.ndarray) and k.shape == (6, 4)
     np.testing.assert_allclose(k, ref, rtol=1e-9, atol=1e-12)
+    seen = []
+    as_job = client.kernel(x, depth=6, activation="relu", progress=seen.append)  # a job, then its .npy
+    np.testing.assert_allclose(as_job, eoc_angle_ntk(x, 6)[0], rtol=1e-9, atol=1e-12)
+    assert seen[-1] == 1.0
     both = client.kernels(x, depth=5, activation="0.3,0.7", kinds=["ntk", "angle"])
     ref, alpha = eoc_angle_ntk(x, 5, 0.3, 0.7)
     np.testing.assert_allclose(both["ntk"], ref, rtol=1e-9, atol=1e-12)

@@ -87,3 +87,12 @@ def test_reproduce_writes_a_report_with_figures(tmp_path):
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
     assert "| abs better conditioned than relu | yes |" in report
     assert "Δ=0.25 median" in report and "| limit |" in report
+
+
+@pytest.mark.slow
+def test_every_claim_holds_in_the_default_report(tmp_path):
+    """The full default run (200 digits, depths up to 500): every claim of the report holds."""
+    assert main(["reproduce", "--out", str(tmp_path), "-q"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    claims_table = report.split("## Claims", 1)[1].split("##", 1)[0]
+    assert claims_table.count("| yes |") == 6 and "**no**" not in claims_table

@@ -106,13 +106,14 @@ class Metrics:
 
         class QueueCollector:
             def collect(self):
-                queued, running = metrics.queue_state()
+                state = metrics.queue_state()
                 depth = GaugeMetricFamily("eoc_ntk_queue_depth", "Jobs waiting to run.")
-                depth.add_metric([], queued)
-                yield depth
                 busy = GaugeMetricFamily("eoc_ntk_jobs_running", "Jobs running now (in-process pool only "
                                          "in embedded mode; RQ's started registry in Redis mode).")
-                busy.add_metric([], running)
+                if state is not None:  # unknown while Redis is down: no sample rather than a false 0
+                    depth.add_metric([], state[0])
+                    busy.add_metric([], state[1])
+                yield depth
                 yield busy
 
         self.registry.register(QueueCollector())
@@ -132,8 +133,8 @@ class Metrics:
         except Exception:  # metrics never fail a request
             log.debug("could not read the duration of job %s", view.job_id, exc_info=True)
 
-    def queue_state(self) -> tuple[int, int]:
-        """(queued, running) jobs now."""
+    def queue_state(self) -> tuple[int, int] | None:
+        """(queued, running) jobs now; None when Redis does not answer."""
         engine = self.engine
         if engine is None:
             return 0, 0
@@ -146,7 +147,8 @@ class Metrics:
                 states = [getattr(j.status, "value", j.status) for j in local._jobs.values()]
             return states.count("queued"), states.count("running")
         except Exception:  # Redis down: the scrape still answers
-            return 0, 0
+            log.debug("queue state unavailable", exc_info=True)
+            return None
 
     def exposition(self) -> bytes:
         from prometheus_client import generate_latest

@@ -170,3 +170,12 @@ def test_served_logs_are_json_lines_with_the_request_id(tmp_path):
     access = [line for line in lines if line["logger"] == "eoc_ntk.access"]
     assert access and access[0]["request_id"] == "trace-7" and access[0]["status"] == 200
     assert all({"time", "level", "logger", "message", "request_id"} <= set(line) for line in lines)
+
+
+def test_metrics_answer_while_redis_is_down():
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", queue_name="eoc-ntk-users-nowhere")
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/metrics")
+        assert r.status_code == 200
+        assert "eoc_ntk_http_request_duration_seconds" in r.text
+        assert "\neoc_ntk_queue_depth " not in r.text  # unknown, not a false 0

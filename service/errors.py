@@ -180,15 +180,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import LockError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    async def _redis_down(request: Request, exc: Exception):
+        log.warning("Redis unavailable: %s", exc)
+        return JSONResponse(error_body("unavailable", "the job store (Redis) does not answer; retry later"),
+                            status_code=503, headers={"Retry-After": "5"})
+
+    for redis_error in (RedisConnectionError, RedisTimeoutError, LockError):
+        app.add_exception_handler(redis_error, _redis_down)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import LockError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, LockError)):
-            log.warning("Redis unavailable: %s", exc)
-            return JSONResponse(error_body("unavailable", "the job store (Redis) does not answer; retry later"),
-                                status_code=503, headers={"Retry-After": "5"})
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "internal error; the incident was logged"), status_code=500)

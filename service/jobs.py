@@ -211,6 +211,7 @@ class RQJobs:
                                   JobStatus.failed) in IN_FLIGHT:
                     return job_id
                 job.delete()  # ended (failed, canceled, or finished with an expired result): run again
+                self._forget_executions(job_id)
             self.queue.enqueue(
                 JOB_FUNCTION, spec, job_id=job_id, job_timeout=self.settings.job_timeout,
                 result_ttl=self.settings.result_ttl, failure_ttl=self.settings.result_ttl,
@@ -239,11 +240,21 @@ class RQJobs:
         log.warning("job %s abandoned: %s", job.id, message)
         job.meta["error"] = {"code": "worker_lost", "message": message}
         job.save_meta()
-        registry = StartedJobRegistry(queue=self.queue, serializer=self.serializer)
         with self.conn.pipeline() as pipe:
             record_job_failure(job, message, pipe)
-            registry.remove_executions(job, pipeline=pipe)
             pipe.execute()
+        self._forget_executions(job.id)
+
+    def _forget_executions(self, job_id: str) -> None:
+        """Drop a job's entries from RQ's started registry. Job ids are reused (single flight), and a
+        stale entry of a killed run would otherwise make RQ's cleanup fail a later run of the same id."""
+        from rq.registry import StartedJobRegistry
+
+        registry = StartedJobRegistry(queue=self.queue, serializer=self.serializer)
+        prefix = f"{job_id}:".encode()
+        stale = [e for e in self.conn.zrange(registry.key, 0, -1) if e.startswith(prefix) or e == job_id.encode()]
+        if stale:
+            self.conn.zrem(registry.key, *stale)
 
     def _checked(self, job):
         """``job``, failed first if it was abandoned."""
@@ -271,7 +282,8 @@ class RQJobs:
         meta = job.meta or {}
         error = meta.get("error")
         if status == JobStatus.failed and error is None:
-            last = (job.exc_info or "").strip().splitlines()
+            result = job.latest_result()
+            last = (getattr(result, "exc_string", None) or "").strip().splitlines()
             error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
         if status == JobStatus.canceled:
             error = {"code": "canceled", "message": "canceled by a client"}

@@ -45,11 +45,16 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
         except (RedisError, ValueError) as exc:  # e.g. at registration while Redis restarts
             log.warning("worker lost Redis (%s); reconnecting in %s s", exc, RECONNECT_MAX_SECONDS)
             worked = False
-        if burst or getattr(worker, "_stop_requested", False):
+        if burst or _stop_requested(worker):
             return worked
         # RQ's loop gives up on some Redis errors (heartbeats, registry upkeep): start it again, so
         # that a Redis restart never needs a worker restart.
         log.warning("worker loop ended without a stop request (Redis restarted?); restarting it")
         time.sleep(1.0)
-        if getattr(worker, "_stop_requested", False):
+        if _stop_requested(worker):
             return worked
+
+
+def _stop_requested(worker) -> bool:
+    """True once the worker was asked to stop (SIGTERM/SIGINT: RQ records when)."""
+    return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))

@@ -1,0 +1,359 @@
+"""Faults (issue 5), against real Redis servers and real worker processes:
+
+1. a worker killed with SIGKILL mid-job: the job ends failed, saying so, in bounded time, and
+   resubmitting computes;
+2. Redis restarted under a running API and worker: both recover without a restart; during the
+   outage async submissions get 503 + Retry-After, /readyz fails, small synchronous requests
+   are still answered (a redis-server of the test's own on port 6390, never the shared one);
+3. corrupted or truncated cached values are detected, recomputed and never served;
+4. the job timeout is enforced;
+5. an expired result answers 410, an expired job record 404, each with a clear message.
+
+Redis tests use DB 15 of ``REDIS_FAULTS_URL`` (default ``redis://127.0.0.1:6379/15``), flushed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import eoc_ntk
+from _service_support import relu_model, unit_rows, wait_for_job
+from service import keys
+from service.app import create_app
+from service.config import Settings
+from service.specs import cache_key, spectra_spec
+
+REDIS_URL = os.environ.get("REDIS_FAULTS_URL", "redis://127.0.0.1:6379/15")
+RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "6390"))
+ROOT = Path(__file__).resolve().parent.parent
+ASYNC = {"Prefer": "respond-async"}
+QUEUE = f"eoc-ntk-faults-{os.getpid()}"
+HEARTBEAT = 2  # seconds: a killed job is declared abandoned this long after its last beat
+
+pytestmark = pytest.mark.redis
+
+
+def fault_settings(url: str = REDIS_URL, **overrides) -> Settings:
+    base = dict(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT, maintenance_interval=1)
+    return Settings(**{**base, **overrides})
+
+
+def _connect_or_skip(url: str):
+    import redis
+
+    conn = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        conn.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+    return conn
+
+
+def start_worker(url: str, name: str, **env) -> subprocess.Popen:
+    environ = {**os.environ, "REDIS_URL": url, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT),
+               "EOC_NTK_JOB_HEARTBEAT_TTL": str(HEARTBEAT), **{k: str(v) for k, v in env.items()}}
+    return subprocess.Popen([sys.executable, "-m", "workers", "--name", name, "--log-level", "WARNING"],
+                            cwd=ROOT, env=environ, start_new_session=True)
+
+
+def wait_registered(conn, proc, name, timeout=30.0):
+    from rq import Worker
+
+    deadline = time.monotonic() + timeout
+    while name not in {w.name for w in Worker.all(connection=conn)}:
+        assert proc.poll() is None, "the worker exited at start"
+        assert time.monotonic() < deadline, f"the worker did not register within {timeout} s"
+        time.sleep(0.1)
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def horse_pids(worker_pid: int, timeout: float = 10.0) -> list[int]:
+    """The work horses of a worker (RQ forks one per job, in a session of its own)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(worker_pid)], capture_output=True, text=True).stdout
+        if out.split() or time.monotonic() > deadline:
+            return [int(p) for p in out.split()]
+        time.sleep(0.05)
+
+
+def kill_worker(proc: subprocess.Popen) -> None:
+    """SIGKILL a worker and its work horse at once, as when its machine or container dies."""
+    horses = horse_pids(proc.pid)
+    assert horses, "no work horse found"
+    for pid in (proc.pid, *horses):
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def conn():
+    c = _connect_or_skip(REDIS_URL)
+    c.flushdb()
+    yield c
+    c.flushdb()
+    c.close()
+
+
+@pytest.fixture
+def worker(conn):
+    name = f"faults-{os.getpid()}-{time.monotonic_ns()}"
+    proc = start_worker(REDIS_URL, name)
+    wait_registered(conn, proc, name)
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.fixture
+def client(conn):
+    with TestClient(create_app(fault_settings())) as c:
+        yield c
+
+
+def running(client, job_id, timeout=30.0) -> dict:
+    return wait_for_job(client, job_id, timeout=timeout, until=("running", "finished", "failed", "canceled"))
+
+
+# A job of a few seconds that reports progress at every depth.
+SLOW = {"x": unit_rows(200, 4, seed=51).tolist(), "depths": list(range(1, 101)), "activations": [{"name": "relu"}]}
+
+
+# 1. Worker killed mid-job
+
+def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitting_computes(conn, client, worker):
+    job_id = client.post("/v1/sweeps", json=SLOW, headers=ASYNC).json()["job_id"]
+    assert running(client, job_id)["status"] == "running"
+    kill_worker(worker)
+    killed = time.monotonic()
+    job = wait_for_job(client, job_id, timeout=HEARTBEAT + 15, until=("finished", "failed", "canceled"))
+    took = time.monotonic() - killed
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "worker_lost" and "resubmit" in job["error"]["message"].replace("submit the", "resubmit")
+    assert took < HEARTBEAT + 10, took
+    # Resubmitting runs it again, on a new worker, to the end.
+    name = f"faults-{os.getpid()}-again"
+    fresh = start_worker(REDIS_URL, name)
+    try:
+        wait_registered(conn, fresh, name)
+        again = client.post("/v1/sweeps", json=SLOW, headers=ASYNC)
+        assert again.status_code == 202 and again.json()["job_id"] == job_id
+        done = wait_for_job(client, job_id, timeout=120)
+        assert done["status"] == "finished" and done["result"]["depths"][-1] == 100
+    finally:
+        stop_worker(fresh)
+
+
+def test_abandoned_job_is_failed_by_the_sweep_without_anyone_polling(conn, worker):
+    """Nobody asks about the job: the API's maintenance loop fails it all the same."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    with TestClient(create_app(fault_settings())) as c:
+        job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(2, 102))}, headers=ASYNC).json()["job_id"]
+        assert running(c, job_id)["status"] == "running"
+        kill_worker(worker)
+        deadline = time.monotonic() + HEARTBEAT + 15
+        while Job.fetch(job_id, connection=conn, serializer=JSONSerializer).get_status().value != "failed":
+            assert time.monotonic() < deadline, "the maintenance loop did not fail the abandoned job"
+            time.sleep(0.2)
+
+
+def test_work_horse_killed_mid_job_fails_the_job(conn, client, worker):
+    job_id = client.post("/v1/sweeps", json={**SLOW, "depths": list(range(3, 103))}, headers=ASYNC).json()["job_id"]
+    assert running(client, job_id)["status"] == "running"
+    horses = horse_pids(worker.pid)
+    assert horses, "no work horse found"
+    os.kill(horses[0], signal.SIGKILL)
+    job = wait_for_job(client, job_id, timeout=HEARTBEAT + 15, until=("finished", "failed", "canceled"))
+    assert job["status"] == "failed" and job["error"]["message"], job
+    assert worker.poll() is None, "the worker survives the loss of its work horse"
+
+
+# 4. Job timeout
+
+def test_job_timeout_is_enforced(conn, worker):
+    with TestClient(create_app(fault_settings(job_timeout=1))) as c:
+        started = time.monotonic()
+        job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(4, 104))}, headers=ASYNC).json()["job_id"]
+        job = wait_for_job(c, job_id, timeout=30)
+        assert job["status"] == "failed" and job["error"]["code"] == "timeout", job
+        assert "EOC_NTK_JOB_TIMEOUT" in job["error"]["message"]
+        assert time.monotonic() - started < 20
+
+
+def test_job_timeout_is_enforced_in_embedded_mode():
+    with TestClient(create_app(Settings(redis_url=None, job_timeout=1))) as c:
+        job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(5, 105))}, headers=ASYNC).json()["job_id"]
+        job = wait_for_job(c, job_id, timeout=30)
+        assert job["status"] == "failed" and job["error"]["code"] == "timeout", job
+
+
+# 3. Corrupted and truncated cached values
+
+DAMAGES = ["truncate", "flip", "empty", "other-version", "garbage"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damaged_cached_result_is_recomputed_never_served(conn, client, damage):
+    from service import codec
+
+    x = np.random.default_rng(61 + DAMAGES.index(damage)).normal(size=(6, 3))
+    first = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()
+    assert first["cache"] == "miss"
+    key = keys.result_key(cache_key(spectra_spec(first["dataset_id"], eoc_ntk.Model.from_activation(3, "relu"))))
+    blob = conn.get(key)
+    damaged = {
+        "truncate": blob[: len(blob) // 2],
+        "flip": blob[:-9] + bytes([blob[-9] ^ 0x10]) + blob[-8:],
+        "empty": b"",
+        "other-version": blob.replace(f'"format":{codec.FORMAT_VERSION}'.encode(), b'"format":0', 1),
+        "garbage": os.urandom(len(blob)),
+    }[damage]
+    conn.set(key, damaged)
+    query = {"dataset_id": first["dataset_id"], "depth": 3, "a": 0.5, "b": 0.5}
+    assert client.get("/v1/spectra", params=query).status_code == 404  # never served
+    assert conn.get(key) is None  # dropped on detection
+    again = client.post("/v1/spectra", json={"dataset_id": first["dataset_id"], "model": relu_model(3)}).json()
+    assert again["cache"] == "miss" and again["eigenvalues"] == first["eigenvalues"]
+    assert client.get("/v1/spectra", params=query).json()["cache"] == "hit"  # and stored again, intact
+
+
+def test_damaged_dataset_is_never_used(conn, client):
+    x = np.random.default_rng(62).normal(size=(5, 3))
+    dataset_id = client.post("/v1/datasets", json={"x": x.tolist()}).json()["dataset_id"]
+    key = keys.dataset_key(dataset_id)
+    conn.set(key, conn.get(key)[:-16])
+    r = client.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(2)})
+    assert r.status_code == 404 and r.json()["error"]["field"] == "dataset_id"
+
+
+# 5. Expired results and job records
+
+def test_expired_result_is_gone_and_expired_job_is_unknown(conn, client, worker):
+    body = {"x": unit_rows(7, 3, seed=63).tolist(), "model": relu_model(4)}
+    job_id = client.post("/v1/spectra", json=body, headers=ASYNC).json()["job_id"]
+    job = wait_for_job(client, job_id)
+    assert job["status"] == "finished"
+    model = eoc_ntk.Model.from_activation(4, "relu")
+    key = keys.result_key(cache_key(spectra_spec(job["result"]["dataset_id"], model)))
+    conn.pexpire(key, 1)  # let Redis expire it
+    time.sleep(0.05)
+    r = client.get(f"/v1/jobs/{job_id}")
+    assert r.status_code == 410, r.text
+    assert "no longer stored" in r.json()["error"]["message"] and "submit the request again" in r.json()["error"]["message"]
+    for k in conn.keys(f"rq:job:{job_id}*"):
+        conn.pexpire(k, 1)
+    time.sleep(0.05)
+    r = client.get(f"/v1/jobs/{job_id}")
+    assert r.status_code == 404 and "expired" in r.json()["error"]["message"]
+
+
+# 2. Redis restarted under a running API and worker
+
+class RedisServer:
+    """A redis-server of the test's own (no persistence), that the test may kill and restart."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="eoc-ntk-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                conn.ping()
+                return
+            except redis.exceptions.RedisError:
+                assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def own_redis():
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(RESTART_PORT)
+    try:
+        server.start()
+    except AssertionError as exc:
+        server.close()
+        pytest.skip(f"cannot run a redis-server on port {RESTART_PORT}: {exc}")
+    yield server
+    server.close()
+
+
+def test_redis_restart_service_and_worker_recover_without_restart(own_redis):
+    import redis
+
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    conn = redis.Redis.from_url(url)
+    name = f"restart-{os.getpid()}"
+    proc = start_worker(url, name)
+    try:
+        wait_registered(conn, proc, name)
+        with TestClient(create_app(fault_settings(url))) as c:
+            small = {"x": [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], "model": relu_model(2)}
+            before = c.post("/v1/spectra", json={**small, "model": relu_model(3)}, headers=ASYNC).json()["job_id"]
+            assert wait_for_job(c, before)["status"] == "finished"
+
+            own_redis.kill()
+            r = c.get("/readyz")
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+            r = c.post("/v1/spectra", json={**small, "model": relu_model(5)}, headers=ASYNC)
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0, r.text
+            assert r.json()["error"]["code"] == "unavailable"
+            r = c.post("/v1/spectra", json=small)
+            assert r.status_code == 200 and r.json()["cache"] == "miss"  # computed without cache
+            r = c.get(f"/v1/jobs/{before}")
+            assert r.status_code == 503 and r.headers["Retry-After"]
+            assert c.get("/healthz").status_code == 200
+
+            own_redis.start()  # empty: no persistence
+            deadline = time.monotonic() + 15
+            while c.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "the API did not see Redis come back"
+                time.sleep(0.1)
+            r = c.post("/v1/spectra", json={**small, "model": relu_model(6)}, headers=ASYNC)
+            assert r.status_code == 202, r.text
+            job = wait_for_job(c, r.json()["job_id"], timeout=60)  # the same worker process takes it
+            assert job["status"] == "finished", job
+            assert proc.poll() is None, "the worker was not restarted"
+            assert c.post("/v1/spectra", json={**small, "model": relu_model(6)}).json()["cache"] == "hit"
+    finally:
+        stop_worker(proc)
+        conn.close()

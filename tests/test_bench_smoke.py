@@ -49,7 +49,7 @@ def test_sweep(capsys):
 
 def test_service(capsys):
     rows = run("bench_service", ["--n", "20", "--m0", "4", "--depth", "3", "--repeat", "1"], capsys)
-    assert len(rows) == 3
+    assert len(rows) == 4
 
 
 def test_large_in_a_child_process(capsys):

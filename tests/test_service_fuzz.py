@@ -1,0 +1,52 @@
+"""Fuzzing (issue 5): schemathesis drives every operation of the committed OpenAPI document
+(``openapi/openapi.json``) against the app in embedded mode, with valid and invalid data: no
+answer is a 5xx, and every answer matches the document (status code, content type, headers,
+body schema).
+
+The default run is bounded (``EOC_NTK_FUZZ_EXAMPLES`` examples per operation, default 15,
+derandomised so that CI is repeatable). A longer, random run, e.g. 500 examples each:
+
+    EOC_NTK_FUZZ_EXAMPLES=500 EOC_NTK_FUZZ_SEED=random python -m pytest tests/test_service_fuzz.py -p no:randomly
+
+or against a running server with the schemathesis CLI (see the README, "Security and limits").
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from service.app import create_app  # noqa: E402
+from service.config import Settings  # noqa: E402
+from service.openapi_dump import DEFAULT_PATH  # noqa: E402
+
+EXAMPLES = int(os.environ.get("EOC_NTK_FUZZ_EXAMPLES", "15"))
+DERANDOMIZE = os.environ.get("EOC_NTK_FUZZ_SEED", "fixed") != "random"
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
+
+# Small limits keep generated computations quick; the document does not depend on them.
+APP = create_app(Settings(redis_url=None, max_n=40, max_m0=40, max_depth=300, max_sweep_depths=20,
+                          max_sweep_activations=4, max_body_bytes=1 << 20, workers=2))
+# .npy uploads are fuzzed as arbitrary bytes (the document says "binary"), like application/octet-stream.
+schemathesis.serializer.alias("application/x-npy", "application/octet-stream")
+schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
+schema.app = APP
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_no_5xx_and_answers_match_the_committed_document(case):
+    case.call_and_validate(checks=CHECKS)

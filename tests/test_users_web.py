@@ -57,9 +57,14 @@ def test_upload_a_file_watch_the_job_and_see_plot_and_table(browser, live_server
     depths = browser.find_element("id", "depths")
     depths.clear()
     depths.send_keys("2:4,30")
+    browser.execute_script(  # record every status line the page shows
+        "window.seen = []; const s = document.getElementById('status');"
+        "new MutationObserver(() => window.seen.push(s.textContent)).observe(s, {childList: true, subtree: true});")
     browser.find_element("id", "run").click()
     _wait_for(browser, _plot_shown)
     assert browser.find_element("id", "progress").get_attribute("value") == "1"
+    seen = browser.execute_script("return window.seen;")
+    assert any(line.startswith("job ") and "%" in line for line in seen), seen  # the job was watched
     assert "done" in browser.find_element("id", "status").text
     rows = browser.find_elements("css selector", "#results tbody tr")
     assert [r.find_element("css selector", "td, th").text for r in rows] == ["2", "3", "4", "30", "limit"]

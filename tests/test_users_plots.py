@@ -36,7 +36,7 @@ def test_sweep_figure_draws_each_curve_and_its_limit():
     np.testing.assert_array_equal(relu.get_ydata(), [40.0, 30.0])
     assert list(lines["linear (Δ=0)"].get_ydata()) == [7.0, 7.0, 7.0]
     assert "leaky ReLU 0.1 (Δ=0.401)" in lines
-    limits = [ln for label, ln in lines.items() if label.startswith("limit")]
+    limits = [ln for ln in ax.get_lines() if ln.get_label().startswith("limit")]
     assert len(limits) == 2 and all(ln.get_ydata()[0] == 20.0 for ln in limits)
 
 

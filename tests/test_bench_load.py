@@ -1,0 +1,46 @@
+"""A tiny run of the load test (bench/load.py): a few clients for a few seconds against an API
+it starts itself, in embedded mode and, when Redis answers, in Redis mode with a real worker
+(DB 14). The full run (50 clients, 60 s) is by hand: see bench/README.md."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("REDIS_LOAD_URL", "redis://127.0.0.1:6379/14")
+
+
+def _run(tmp_path, *args) -> dict:
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--clients", "4", "--duration", "3",
+                           "--drain", "60", "--json", str(out), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+def _check(result: dict) -> None:
+    assert result["server_errors"] == 0, result["errors"]
+    assert set(result["jobs"]) <= {"finished"}, result["jobs"]  # no failed or lost job
+    for kind in ("cached", "sync"):
+        assert result["kinds"][kind]["ok"] > 0 and result["kinds"][kind]["p99_ms"] is not None
+
+
+def test_tiny_load_embedded(tmp_path):
+    _check(_run(tmp_path, "--spawn", "embedded"))
+
+
+@pytest.mark.redis
+def test_tiny_load_redis(tmp_path):
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    _check(_run(tmp_path, "--spawn", "redis", "--redis-url", REDIS_URL, "--workers", "1"))

@@ -143,7 +143,7 @@ class Engine:
                                                   keys.ttl_for(keys.active_jobs_key(principal), self.settings))
             return Answer(job_id=job_id)
         _, future = self.local.submit(spec, key, arrays, background=False)
-        value = self._wait(future)
+        value = self._wait(future, "activations" if spec["op"] == "sweeps" else "model")
         self._keep(pinned, principal, required=False)
         return Answer(value, "miss")
 
@@ -180,7 +180,9 @@ class Engine:
                               f"(EOC_NTK_MAX_JOBS_PER_KEY); wait for one to end or cancel one")
 
     @staticmethod
-    def _wait(future) -> StoredValue:
+    def _wait(future, field: str = "model") -> StoredValue:
+        """The result of a synchronous computation; a refusal by the core during it names the model
+        (``field``), whose values together with the data's norms made it fail (e.g. an overflow)."""
         try:
             return future.result()
         except (JobCanceled, CancelledError) as exc:
@@ -190,7 +192,7 @@ class Engine:
         except DatasetMissing as exc:
             raise NotFound(str(exc), field="dataset_id") from exc
         except (ValueError, TypeError) as exc:
-            raise InvalidInput(str(exc)) from exc
+            raise InvalidInput(str(exc), field=field) from exc
 
     # Jobs
     def _visible(self, job_id: str, principal: str | None) -> None:

@@ -169,3 +169,42 @@ def test_body_size_limit_is_configured(keyed):
         r = c.post("/v1/datasets", json={"x": [[1.0] * 100] * 10})
         assert r.status_code == 413 and r.json()["error"]["field"] == "body"
         assert "EOC_NTK_MAX_BODY_BYTES" in r.json()["error"]["message"]
+
+
+@pytest.mark.redis
+def test_ownership_and_job_limit_in_redis_mode():
+    """The same rules with Redis as the store (DB 14, flushed) and no worker: jobs stay queued."""
+    import os
+
+    import redis
+
+    url = os.environ.get("REDIS_BAD_INPUT_URL", "redis://127.0.0.1:6379/14")
+    conn = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        conn.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+    conn.flushdb()
+    settings = Settings(redis_url=url, queue_name=f"access-{os.getpid()}", api_keys=f"{ALICE},{BOB}",
+                        max_jobs_per_key=2)
+    try:
+        with TestClient(create_app(settings)) as c:
+            assert c.post("/v1/spectra", json={"x": X, "model": relu_model(2)}).status_code == 401
+            dataset_id = c.post("/v1/datasets", json={"x": X}, headers=A).json()["dataset_id"]
+            assert c.get(f"/v1/datasets/{dataset_id}", headers=B).status_code == 404
+            jobs = [c.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(d)},
+                           headers={**A, **ASYNC}) for d in (2, 3)]
+            assert [r.status_code for r in jobs] == [202, 202]
+            r = c.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(4)}, headers={**A, **ASYNC})
+            assert r.status_code == 429 and r.headers["Retry-After"]
+            job_id = jobs[0].json()["job_id"]
+            assert c.get(f"/v1/jobs/{job_id}", headers=B).status_code == 404
+            assert c.get(f"/v1/jobs/{job_id}", headers=A).json()["status"] == "queued"
+            assert c.delete(f"/v1/jobs/{job_id}", headers=A).json()["status"] == "canceled"
+            r = c.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(4)}, headers={**A, **ASYNC})
+            assert r.status_code == 202
+            assert not [k for k in conn.keys("eoc-ntk:*") if ALICE.encode() in k or BOB.encode() in k]
+            assert not [k for k in conn.keys("*") if conn.type(k) == b"string" and ALICE.encode() in conn.get(k)]
+    finally:
+        conn.flushdb()
+        conn.close()

@@ -218,6 +218,7 @@ def test_core_refusal_after_parsing_stores_nothing(mode):
                                                                   "sigma_w": 1e100}}
     r = mode.client.post("/v1/spectra", json=body)
     assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "model" and "overflow" in r.json()["error"]["message"]
     assert mode.footprint()[:-1] == before
 
 

@@ -54,6 +54,20 @@ def test_every_v1_route_needs_a_valid_key(keyed, headers):
         assert r.json()["error"]["code"] == "unauthorized" and r.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_every_v1_operation_declares_the_key(keyed):
+    """Structural: a /v1 route added later cannot forget authentication (the key dependency puts
+    a security requirement on the operation)."""
+    paths = keyed.app.openapi()["paths"]
+    operations = [(path, method, op) for path, item in paths.items() if path.startswith("/v1")
+                  for method, op in item.items()]
+    assert len(operations) >= 8
+    for path, method, op in operations:
+        schemes = {name for requirement in op.get("security", []) for name in requirement}
+        assert {"APIKeyHeader", "HTTPBearer"} <= schemes, f"{method.upper()} {path} does not authenticate"
+    for path in ("/healthz", "/readyz"):
+        assert not paths[path]["get"].get("security")
+
+
 def test_health_needs_no_key(keyed):
     assert keyed.get("/healthz").status_code == 200
     assert keyed.get("/readyz").status_code == 200

@@ -162,6 +162,27 @@ def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitti
         stop_worker(fresh)
 
 
+@pytest.mark.slow
+def test_worker_killed_with_default_settings_fails_within_heartbeat_plus_sweep(conn):
+    """The same with the shipped defaults (15 s heartbeat TTL, 10 s sweep): failed within about 25 s."""
+    defaults = Settings()
+    name = f"faults-{os.getpid()}-defaults"
+    proc = start_worker(REDIS_URL, name, EOC_NTK_JOB_HEARTBEAT_TTL=defaults.job_heartbeat_ttl)
+    try:
+        wait_registered(conn, proc, name)
+        with TestClient(create_app(Settings(redis_url=REDIS_URL, queue_name=QUEUE))) as c:
+            job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(6, 106))}, headers=ASYNC).json()["job_id"]
+            assert running(c, job_id)["status"] == "running"
+            kill_worker(proc)
+            killed = time.monotonic()
+            bound = defaults.job_heartbeat_ttl + defaults.maintenance_interval + 5
+            job = wait_for_job(c, job_id, timeout=bound + 10, until=("finished", "failed", "canceled"))
+            assert job["status"] == "failed" and job["error"]["code"] == "worker_lost"
+            assert time.monotonic() - killed < bound
+    finally:
+        stop_worker(proc)
+
+
 def test_abandoned_job_is_failed_by_the_sweep_without_anyone_polling(conn, worker):
     """Nobody asks about the job: the API's maintenance loop fails it all the same."""
     from rq.job import Job

@@ -139,8 +139,7 @@ class Engine:
                     self.local.submit(spec, key, arrays)
                 self.storage.grant("job", job_id, principal)
                 if principal is not None:
-                    self.storage.store.add_member(keys.active_jobs_key(principal), job_id,
-                                                  keys.ttl_for(keys.active_jobs_key(principal), self.settings))
+                    self.storage.track_job(principal, job_id)
             return Answer(job_id=job_id)
         _, future = self.local.submit(spec, key, arrays, background=False)
         value = self._wait(future, "activations" if spec["op"] == "sweeps" else "model")
@@ -164,8 +163,7 @@ class Engine:
         """:class:`TooManyJobs` when ``principal`` already has ``max_jobs_per_key`` jobs queued or running."""
         if principal is None:
             return
-        active_key = keys.active_jobs_key(principal)
-        active = self.storage.store.members(active_key)
+        active = self.storage.tracked_jobs(principal)
         if job_id in active:
             return  # the same job again (single flight): not one more
         in_flight = set()
@@ -174,7 +172,7 @@ class Engine:
             if view is not None and view.status in IN_FLIGHT:
                 in_flight.add(other)
             else:
-                self.storage.store.remove_member(active_key, other)
+                self.storage.untrack_job(principal, other)
         if len(in_flight) >= self.settings.max_jobs_per_key:
             raise TooManyJobs(f"this API key already has {len(in_flight)} jobs queued or running, the limit "
                               f"(EOC_NTK_MAX_JOBS_PER_KEY); wait for one to end or cancel one")

@@ -206,6 +206,17 @@ class Storage:
         except RedisError as exc:
             raise Unavailable("the job store (Redis) does not answer; retry later") from exc
 
+    # Per-key job limit: the jobs each API key has submitted and not yet seen end.
+    def track_job(self, principal: str, job_id: str) -> None:
+        key = keys.active_jobs_key(principal)
+        self.store.add_member(key, job_id, keys.ttl_for(key, self.settings))
+
+    def tracked_jobs(self, principal: str) -> set[str]:
+        return self.store.members(keys.active_jobs_key(principal))
+
+    def untrack_job(self, principal: str, job_id: str) -> None:
+        self.store.remove_member(keys.active_jobs_key(principal), job_id)
+
     def ping(self) -> bool:
         try:
             return self.store.ping()

@@ -50,3 +50,49 @@ schema.app = APP
           suppress_health_check=list(HealthCheck))
 def test_no_5xx_and_answers_match_the_committed_document(case):
     case.call_and_validate(checks=CHECKS)
+
+
+# The same in Redis mode (DB 15 unless REDIS_FUZZ_URL says otherwise, flushed; no worker, so
+# accepted jobs just wait in the queue), with fewer examples.
+REDIS_URL = os.environ.get("REDIS_FUZZ_URL", "redis://127.0.0.1:6379/15")
+
+
+class _Deferred:
+    """An ASGI app made by a fixture (so that nothing touches Redis at import time)."""
+
+    app = None
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
+
+
+REDIS_APP = _Deferred()
+redis_schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
+redis_schema.app = REDIS_APP
+
+
+@pytest.fixture(scope="module")
+def redis_app():
+    import redis
+
+    conn = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        conn.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    conn.flushdb()
+    app = create_app(Settings(redis_url=REDIS_URL, queue_name=f"fuzz-{os.getpid()}", max_n=40, max_m0=40,
+                              max_depth=300, max_sweep_depths=20, max_sweep_activations=4, max_body_bytes=1 << 20))
+    REDIS_APP.app = app
+    yield app
+    app.state.engine.close()
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.mark.redis
+@redis_schema.parametrize()
+@settings(max_examples=max(3, EXAMPLES // 3), deadline=None, derandomize=DERANDOMIZE, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_no_5xx_and_answers_match_the_committed_document_in_redis_mode(case, redis_app):
+    case.call_and_validate(checks=CHECKS)

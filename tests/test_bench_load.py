@@ -1,10 +1,9 @@
 """A tiny run of the load test (bench/load.py): a few clients for a few seconds against an API
 it starts itself, in embedded mode and, when Redis answers, in Redis mode with a real worker
-(DB 14). The full run (50 clients, 60 s) is by hand: see bench/README.md."""
+(on a private redis-server, or REDIS_LOAD_URL, default DB 14). The full run (50 clients, 60 s) is by hand: see bench/README.md."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("REDIS_LOAD_URL", "redis://127.0.0.1:6379/14")
+SHARED_URL = "redis://127.0.0.1:6379/14"
 
 
 def _run(tmp_path, *args) -> dict:
@@ -39,8 +38,11 @@ def test_tiny_load_embedded(tmp_path):
 def test_tiny_load_redis(tmp_path):
     import redis
 
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    _check(_run(tmp_path, "--spawn", "redis", "--redis-url", REDIS_URL, "--workers", "1"))
+    from _private_redis import redis_for_tests
+
+    with redis_for_tests("REDIS_LOAD_URL", SHARED_URL) as url:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        except redis.exceptions.RedisError as exc:
+            pytest.skip(f"no Redis at {url}: {exc}")
+        _check(_run(tmp_path, "--spawn", "redis", "--redis-url", url, "--workers", "1"))

@@ -3,11 +3,12 @@ per-key limit on concurrent jobs, CORS off unless configured, the body size limi
 from __future__ import annotations
 
 import hmac
+import os
 
 import pytest
 from fastapi.testclient import TestClient
 
-from _service_support import relu_model, unit_rows, wait_for_job
+from _service_support import relu_model, unit_rows
 from service import access
 from service.app import create_app
 from service.config import Settings
@@ -187,12 +188,17 @@ def test_body_size_limit_is_configured(keyed):
 
 @pytest.mark.redis
 def test_ownership_and_job_limit_in_redis_mode():
-    """The same rules with Redis as the store (DB 14, flushed) and no worker: jobs stay queued."""
-    import os
+    """The same rules with Redis as the store (a private redis-server, or DB 14, flushed) and no
+    worker: jobs stay queued."""
+    from _private_redis import redis_for_tests
 
+    with redis_for_tests("REDIS_BAD_INPUT_URL", "redis://127.0.0.1:6379/14") as url:
+        _ownership_and_job_limit(url)
+
+
+def _ownership_and_job_limit(url: str) -> None:
     import redis
 
-    url = os.environ.get("REDIS_BAD_INPUT_URL", "redis://127.0.0.1:6379/14")
     conn = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
         conn.ping()

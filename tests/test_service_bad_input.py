@@ -1,9 +1,10 @@
 """The bad-input catalogue (issue 5): every kind of bad request is answered 4xx, with a message
 and the field it is about, and leaves nothing behind (no dataset, result, job or record).
 
-The same catalogue runs in embedded mode and, when a Redis answers, in Redis mode on its own
-flushed database (DB 14 unless ``REDIS_BAD_INPUT_URL`` says otherwise), where "nothing stored"
-means the database's key count did not move.
+The same catalogue runs in embedded mode and, when a Redis answers, in Redis mode, where
+"nothing stored" means the database's key count did not move: on a redis-server of the
+module's own (``tests/_private_redis.py``), or on ``REDIS_BAD_INPUT_URL`` when set (default
+``redis://127.0.0.1:6379/14`` without ``redis-server``), flushed.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from _private_redis import redis_for_tests
 from service.app import create_app
 from service.config import Settings
 
-REDIS_URL = os.environ.get("REDIS_BAD_INPUT_URL", "redis://127.0.0.1:6379/14")
+SHARED_URL = "redis://127.0.0.1:6379/14"
 LIMITS = dict(max_n=50, max_m0=20, max_depth=100, max_body_bytes=4096, min_n=2)
 
 M = {"depth": 2, "activation": {"name": "relu"}}
@@ -136,7 +138,7 @@ assert len({kind for kind, *_ in CATALOGUE}) == len(CATALOGUE) >= 25
 class Mode:
     """A client in one mode, and a way to count everything it stores."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, url: str | None = None):
         self.name = name
         if name == "embedded":
             self.client = TestClient(create_app(Settings(redis_url=None, **LIMITS)))
@@ -144,13 +146,13 @@ class Mode:
         else:
             import redis
 
-            self.conn = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+            self.conn = redis.Redis.from_url(url, socket_connect_timeout=1)
             try:
                 self.conn.ping()
             except redis.exceptions.RedisError as exc:
-                pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+                pytest.skip(f"no Redis at {url}: {exc}")
             self.conn.flushdb()
-            self.client = TestClient(create_app(Settings(redis_url=REDIS_URL, queue_name=f"bad-input-{os.getpid()}",
+            self.client = TestClient(create_app(Settings(redis_url=url, queue_name=f"bad-input-{os.getpid()}",
                                                          **LIMITS)))
         self.client.__enter__()
         one = self.client.post("/v1/datasets", json={"x": [[1.0, 2.0]]})  # a stored one-point dataset
@@ -173,9 +175,15 @@ class Mode:
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("redis", marks=pytest.mark.redis)])
 def mode(request):
-    m = Mode(request.param)
-    yield m
-    m.close()
+    if request.param == "embedded":
+        m = Mode("embedded")
+        yield m
+        m.close()
+        return
+    with redis_for_tests("REDIS_BAD_INPUT_URL", SHARED_URL) as url:
+        m = Mode("redis", url)
+        yield m
+        m.close()
 
 
 def _request(mode: Mode, method: str, path: str, kwargs, headers=None):

@@ -9,7 +9,9 @@
 4. the job timeout is enforced;
 5. an expired result answers 410, an expired job record 404, each with a clear message.
 
-Redis tests use DB 15 of ``REDIS_FAULTS_URL`` (default ``redis://127.0.0.1:6379/15``), flushed.
+They run against a redis-server of the module's own on a free port (``tests/_private_redis.py``),
+so that concurrent test runs on the machine cannot disturb them; with ``REDIS_FAULTS_URL`` set,
+or without ``redis-server``, against that URL (default ``redis://127.0.0.1:6379/15``), flushed.
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,14 +28,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
+from _private_redis import RedisServer, redis_for_tests
 from _service_support import relu_model, unit_rows, wait_for_job
 from service import keys
 from service.app import create_app
 from service.config import Settings
 from service.specs import cache_key, spectra_spec
 
-REDIS_URL = os.environ.get("REDIS_FAULTS_URL", "redis://127.0.0.1:6379/15")
-RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "6390"))
+SHARED_URL = "redis://127.0.0.1:6379/15"
+RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC = {"Prefer": "respond-async"}
 QUEUE = f"eoc-ntk-faults-{os.getpid()}"
@@ -43,7 +45,7 @@ HEARTBEAT = 2  # seconds: a killed job is declared abandoned this long after its
 pytestmark = pytest.mark.redis
 
 
-def fault_settings(url: str = REDIS_URL, **overrides) -> Settings:
+def fault_settings(url: str, **overrides) -> Settings:
     base = dict(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT, maintenance_interval=1)
     return Settings(**{**base, **overrides})
 
@@ -106,8 +108,14 @@ def kill_worker(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def conn():
-    c = _connect_or_skip(REDIS_URL)
+def url():
+    with redis_for_tests("REDIS_FAULTS_URL", SHARED_URL) as u:
+        yield u
+
+
+@pytest.fixture(scope="module")
+def conn(url):
+    c = _connect_or_skip(url)
     c.flushdb()
     yield c
     c.flushdb()
@@ -115,17 +123,17 @@ def conn():
 
 
 @pytest.fixture
-def worker(conn):
+def worker(conn, url):
     name = f"faults-{os.getpid()}-{time.monotonic_ns()}"
-    proc = start_worker(REDIS_URL, name)
+    proc = start_worker(url, name)
     wait_registered(conn, proc, name)
     yield proc
     stop_worker(proc)
 
 
 @pytest.fixture
-def client(conn):
-    with TestClient(create_app(fault_settings())) as c:
+def client(conn, url):
+    with TestClient(create_app(fault_settings(url))) as c:
         yield c
 
 
@@ -139,7 +147,8 @@ SLOW = {"x": unit_rows(200, 4, seed=51).tolist(), "depths": list(range(1, 101)),
 
 # 1. Worker killed mid-job
 
-def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitting_computes(conn, client, worker):
+def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitting_computes(conn, url, client,
+                                                                                            worker):
     job_id = client.post("/v1/sweeps", json=SLOW, headers=ASYNC).json()["job_id"]
     assert running(client, job_id)["status"] == "running"
     kill_worker(worker)
@@ -151,7 +160,7 @@ def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitti
     assert took < HEARTBEAT + 10, took
     # Resubmitting runs it again, on a new worker, to the end.
     name = f"faults-{os.getpid()}-again"
-    fresh = start_worker(REDIS_URL, name)
+    fresh = start_worker(url, name)
     try:
         wait_registered(conn, fresh, name)
         again = client.post("/v1/sweeps", json=SLOW, headers=ASYNC)
@@ -163,14 +172,14 @@ def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitti
 
 
 @pytest.mark.slow
-def test_worker_killed_with_default_settings_fails_within_heartbeat_plus_sweep(conn):
+def test_worker_killed_with_default_settings_fails_within_heartbeat_plus_sweep(conn, url):
     """The same with the shipped defaults (15 s heartbeat TTL, 10 s sweep): failed within about 25 s."""
     defaults = Settings()
     name = f"faults-{os.getpid()}-defaults"
-    proc = start_worker(REDIS_URL, name, EOC_NTK_JOB_HEARTBEAT_TTL=defaults.job_heartbeat_ttl)
+    proc = start_worker(url, name, EOC_NTK_JOB_HEARTBEAT_TTL=defaults.job_heartbeat_ttl)
     try:
         wait_registered(conn, proc, name)
-        with TestClient(create_app(Settings(redis_url=REDIS_URL, queue_name=QUEUE))) as c:
+        with TestClient(create_app(Settings(redis_url=url, queue_name=QUEUE))) as c:
             job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(6, 106))}, headers=ASYNC).json()["job_id"]
             assert running(c, job_id)["status"] == "running"
             kill_worker(proc)
@@ -183,12 +192,12 @@ def test_worker_killed_with_default_settings_fails_within_heartbeat_plus_sweep(c
         stop_worker(proc)
 
 
-def test_abandoned_job_is_failed_by_the_sweep_without_anyone_polling(conn, worker):
+def test_abandoned_job_is_failed_by_the_sweep_without_anyone_polling(conn, url, worker):
     """Nobody asks about the job: the API's maintenance loop fails it all the same."""
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    with TestClient(create_app(fault_settings())) as c:
+    with TestClient(create_app(fault_settings(url))) as c:
         job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(2, 102))}, headers=ASYNC).json()["job_id"]
         assert running(c, job_id)["status"] == "running"
         kill_worker(worker)
@@ -211,8 +220,8 @@ def test_work_horse_killed_mid_job_fails_the_job(conn, client, worker):
 
 # 4. Job timeout
 
-def test_job_timeout_is_enforced(conn, worker):
-    with TestClient(create_app(fault_settings(job_timeout=1))) as c:
+def test_job_timeout_is_enforced(conn, url, worker):
+    with TestClient(create_app(fault_settings(url, job_timeout=1))) as c:
         started = time.monotonic()
         job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(4, 104))}, headers=ASYNC).json()["job_id"]
         job = wait_for_job(c, job_id, timeout=30)
@@ -290,50 +299,16 @@ def test_expired_result_is_gone_and_expired_job_is_unknown(conn, client, worker)
 
 # 2. Redis restarted under a running API and worker
 
-class RedisServer:
-    """A redis-server of the test's own (no persistence), that the test may kill and restart."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.dir = tempfile.mkdtemp(prefix="eoc-ntk-redis-")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                conn.ping()
-                return
-            except redis.exceptions.RedisError:
-                assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def close(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def own_redis():
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    server = RedisServer(RESTART_PORT)
+    server = RedisServer(RESTART_PORT or None)
     try:
         server.start()
-    except AssertionError as exc:
+    except RuntimeError as exc:
         server.close()
-        pytest.skip(f"cannot run a redis-server on port {RESTART_PORT}: {exc}")
+        pytest.skip(f"cannot run a redis-server: {exc}")
     yield server
     server.close()
 
@@ -341,7 +316,7 @@ def own_redis():
 def test_redis_restart_service_and_worker_recover_without_restart(own_redis):
     import redis
 
-    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    url = own_redis.url
     conn = redis.Redis.from_url(url)
     name = f"restart-{os.getpid()}"
     proc = start_worker(url, name)

@@ -52,9 +52,9 @@ def test_no_5xx_and_answers_match_the_committed_document(case):
     case.call_and_validate(checks=CHECKS)
 
 
-# The same in Redis mode (DB 15 unless REDIS_FUZZ_URL says otherwise, flushed; no worker, so
-# accepted jobs just wait in the queue), with fewer examples.
-REDIS_URL = os.environ.get("REDIS_FUZZ_URL", "redis://127.0.0.1:6379/15")
+# The same in Redis mode (a private redis-server, or REDIS_FUZZ_URL, default DB 15, flushed;
+# no worker, so accepted jobs just wait in the queue), with fewer examples.
+SHARED_URL = "redis://127.0.0.1:6379/15"
 
 
 class _Deferred:
@@ -72,16 +72,24 @@ redis_schema.app = REDIS_APP
 
 
 @pytest.fixture(scope="module")
-def redis_app():
+def redis_url():
+    from _private_redis import redis_for_tests
+
+    with redis_for_tests("REDIS_FUZZ_URL", SHARED_URL) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_app(redis_url):
     import redis
 
-    conn = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    conn = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
     try:
         conn.ping()
     except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis at {redis_url}: {exc}")
     conn.flushdb()
-    app = create_app(Settings(redis_url=REDIS_URL, queue_name=f"fuzz-{os.getpid()}", max_n=40, max_m0=40,
+    app = create_app(Settings(redis_url=redis_url, queue_name=f"fuzz-{os.getpid()}", max_n=40, max_m0=40,
                               max_depth=300, max_sweep_depths=20, max_sweep_activations=4, max_body_bytes=1 << 20))
     REDIS_APP.app = app
     yield app

@@ -69,8 +69,11 @@ class Model:
         b = check_real(self.b, "b")
         if a == 0.0 and b == 0.0:
             raise ValueError("a and b are both 0: phi(s) = a*s + b*|s| would be identically zero; give a != 0 or b != 0")
-        if a * a + b * b == 0.0 or not math.isfinite(a * a + b * b):
-            raise ValueError(f"a^2 + b^2 must be a positive finite number, got a={a!r}, b={b!r}; rescale the activation")
+        if not 1e-290 <= a * a + b * b <= 1e290:
+            raise ValueError(
+                f"a^2 + b^2 = {a * a + b * b:.3g} is out of range [1e-290, 1e290] (a={a!r}, b={b!r}): "
+                "rescale the activation (the kernel only depends on a/b and scales as 1/(a^2+b^2))"
+            )
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "b", b)
         if self.sigma_w is None:

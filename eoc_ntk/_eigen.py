@@ -8,8 +8,8 @@ Fast path (:func:`extreme_eigenvalues`), for ``K`` symmetric positive definite:
    ``RTOL_CERTIFY * theta``, which puts an eigenvalue within ``r`` of ``theta``. (That it is
    the largest one rests on the start vector not being orthogonal to its eigenvector,
    which has probability zero; the top of an NTK spectrum is moreover well separated.)
-2. A rough ``lambda_min`` (a few per cent) from Lanczos on ``K^{-1}`` through a float32
-   Cholesky factor (half the cost of float64).
+2. A rough ``lambda_min`` (about 1e-3) from 30 Lanczos steps on ``K^{-1}`` through a
+   float32 Cholesky factor (half the cost of float64).
 3. ``sigma`` a little below it: a float64 Cholesky factorisation of ``K - sigma I``
    *certifies* that every eigenvalue exceeds ``sigma`` (Sylvester's inertia), and the
    same factor drives shift-and-invert Lanczos, which converges in a few steps because
@@ -36,9 +36,16 @@ DENSE_BELOW = 800
 _SHIFT_FRACTIONS = (0.97, 0.8, 0.5)
 
 
+def _fortran_view(k: np.ndarray) -> np.ndarray:
+    """``k`` itself or, for a C-ordered symmetric ``k``, its transpose: the same matrix and the
+    same memory in the Fortran order LAPACK wants (otherwise f2py silently copies it)."""
+    return k.T if k.flags.c_contiguous and not k.flags.f_contiguous else k
+
+
 def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """All eigenvalues of the symmetric matrix ``k``, ascending (LAPACK ``syevd``)."""
-    return sla.eigh(k, eigvals_only=True, driver="evd", overwrite_a=overwrite, check_finite=False)
+    return sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
+                    check_finite=False)
 
 
 def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast: bool = False,
@@ -99,13 +106,13 @@ def _certified_extremes(k: np.ndarray, v0, lmin_guess=None):
     start_min = v0[:, 0] if v0 is not None else rng.standard_normal(n)
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
 
-    theta_arr, vmax = eigsh(k, k=1, which="LA", v0=start_max, tol=1e-13)
+    theta_arr, vmax = eigsh(k, k=1, which="LA", v0=start_max, tol=1e-12)
     theta, vmax = float(theta_arr[0]), vmax[:, 0]
     r_max = _residual(k, theta, vmax)
     if not theta > 0.0 or r_max > RTOL_CERTIFY * theta:
         return None
 
-    buffer = np.empty_like(k)
+    buffer = np.empty(k.shape, order="F")
     if lmin_guess is not None and lmin_guess > 0.0:
         found = _shifted_lambda_min(k, buffer, 0.99 * lmin_guess, start_min)
         if found is not None:
@@ -114,7 +121,7 @@ def _certified_extremes(k: np.ndarray, v0, lmin_guess=None):
     rough, v_rough = _rough_lambda_min(k, start_min)
     if rough is None:
         return None
-    buffer = np.empty_like(k)
+    buffer = np.empty(k.shape, order="F")
     for fraction in _SHIFT_FRACTIONS:
         found = _shifted_lambda_min(k, buffer, fraction * rough, v_rough)
         if found is not None:
@@ -122,14 +129,41 @@ def _certified_extremes(k: np.ndarray, v0, lmin_guess=None):
     return None
 
 
-def _rough_lambda_min(k: np.ndarray, start: np.ndarray):
-    """``lambda_min`` to about 1e-3 from a float32 Cholesky factor, or ``(None, None)``."""
-    low = k.astype(np.float32)
-    low, info = lapack.spotrf(low, lower=1, clean=1, overwrite_a=1)
+def _rough_lambda_min(k: np.ndarray, start: np.ndarray, steps: int = 30):
+    """``lambda_min`` to about 1e-3 from a float32 Cholesky factor, or ``(None, None)``.
+
+    A fixed number of Lanczos steps on ``K^{-1}`` (full reorthogonalisation): the largest
+    Ritz value converges much faster than its vector when the small eigenvalues cluster,
+    and only the value is needed here; it is an upper bound of ``lambda_min`` in exact
+    arithmetic, and any error is caught later by the float64 factorisation.
+    """
+    n = k.shape[0]
+    low = _fortran_view(k).astype(np.float32)  # keeps the Fortran order
+    low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None, None
-    mu, vec = eigsh(_factor_solver(low, lapack.spotrs, np.float64), k=1, which="LA", v0=start, tol=1e-3)
-    return 1.0 / float(mu[0]), vec[:, 0]
+    steps = min(steps, n)
+    basis = np.empty((n, steps))
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    v = start / np.linalg.norm(start)
+    used = steps
+    for j in range(steps):
+        basis[:, j] = v
+        w = lapack.spotrs(low, v.astype(np.float32)[:, None], lower=1)[0][:, 0].astype(np.float64)
+        alpha[j] = v @ w
+        w -= basis[:, : j + 1] @ (basis[:, : j + 1].T @ w)  # full reorthogonalisation, twice
+        w -= basis[:, : j + 1] @ (basis[:, : j + 1].T @ w)
+        beta[j] = np.linalg.norm(w)
+        if beta[j] <= 1e-12 * abs(alpha[j]) or j == steps - 1:
+            used = j + 1
+            break
+        v = w / beta[j]
+    del low
+    ritz, vectors = sla.eigh_tridiagonal(alpha[:used], beta[: used - 1])
+    mu = float(ritz[-1])
+    if not mu > 0.0:
+        return None, None
+    return 1.0 / mu, basis[:, :used] @ vectors[:, -1]
 
 
 def _shifted_lambda_min(k: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray):
@@ -139,13 +173,13 @@ def _shifted_lambda_min(k: np.ndarray, buffer: np.ndarray, sigma: float, start: 
     shift-and-invert Lanczos result fails its residual check.
     """
     n = k.shape[0]
-    np.copyto(buffer, k)
-    buffer.flat[:: n + 1] -= sigma
-    factor, info = lapack.dpotrf(buffer, lower=1, clean=1, overwrite_a=1)
+    np.copyto(buffer, _fortran_view(k))  # a straight copy: K is symmetric
+    np.fill_diagonal(buffer, np.diag(k) - sigma)
+    factor, info = lapack.dpotrf(buffer, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None
     mu_arr, vmin = eigsh(_factor_solver(factor, lapack.dpotrs, np.float64), k=1, which="LA",
-                         v0=start, tol=1e-13)
+                         v0=start, tol=1e-12)
     lmin, vmin = sigma + 1.0 / float(mu_arr[0]), vmin[:, 0]
     if not lmin > sigma or _residual(k, lmin, vmin) > RTOL_CERTIFY * lmin:
         return None

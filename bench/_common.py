@@ -39,6 +39,16 @@ def make_data(kind: str, n: int, m0: int, seed: int = 0) -> np.ndarray:
     raise ValueError(f"unknown data kind {kind!r}; expected one of {DATASETS}")
 
 
+def timed(fn, setup=None) -> tuple[float, object]:
+    """Wall time of one call of ``fn()`` (after ``setup()`` and a garbage collection, untimed), and its result."""
+    if setup is not None:
+        setup()
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
 def best_of(fn, repeat: int = 3, setup=None) -> tuple[float, object]:
     """Best wall time over ``repeat`` calls of ``fn()`` (``setup()`` untimed before each), and the last result."""
     best, result = float("inf"), None

@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 
-from _common import command_line, emit, make_data
+from _common import command_line, emit, make_data, timed
 
-import time
-import gc
 
 from eoc_ntk import Model, check_data
 from eoc_ntk._eigen import all_eigenvalues, extreme_eigenvalues
 from eoc_ntk.kernels import compute_kernels
 
 DEFAULT_CASES = ("uniform:784:10", "mnistlike:784:10", "gaussian:10:10", "uniform:784:2", "uniform:784:200")
-
-
-def _timed(fn):
-    gc.collect()
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def main(argv=None):
@@ -46,9 +36,9 @@ def main(argv=None):
         k /= args.n
         t_dense, t_fast = [], []
         for _ in range(args.repeat):
-            t, eig = _timed(lambda: all_eigenvalues(k))
+            t, eig = timed(lambda: all_eigenvalues(k))
             t_dense.append(t)
-            t, (lmin, lmax, method, _) = _timed(lambda: extreme_eigenvalues(k))
+            t, (lmin, lmax, method, _) = timed(lambda: extreme_eigenvalues(k))
             t_fast.append(t)
         td, tf = min(t_dense), min(t_fast)
         err = max(abs(lmin - eig[0]) / abs(eig[0]), abs(lmax - eig[-1]) / abs(eig[-1]))

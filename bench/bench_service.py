@@ -12,23 +12,14 @@ and by a ``dataset_id`` uploaded beforehand (untimed). Cached repeats are timed 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import time
 
-from _common import command_line, emit, make_data
+from _common import command_line, emit, make_data, timed
 
 import eoc_ntk
 from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
-
-
-def _timed(fn):
-    gc.collect()
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def main(argv=None):
@@ -47,24 +38,24 @@ def main(argv=None):
 
     t_core, t_inline, t_byid, t_hit, t_hit_id = [], [], [], [], []
     for _ in range(args.repeat):
-        t, _ = _timed(lambda: eoc_ntk.analyze(x, eoc_ntk.Model(args.depth, 0.5, 0.5)))
+        t, _ = timed(lambda: eoc_ntk.analyze(x, eoc_ntk.Model(args.depth, 0.5, 0.5)))
         t_core.append(t)
         with TestClient(create_app(Settings(redis_url=None))) as client:
             ds = client.post("/v1/datasets", content=json.dumps({"x": x.tolist()}), headers=headers).json()
             body = json.dumps({"dataset_id": ds["dataset_id"], "model": model_json})
-            t, r = _timed(lambda: client.post("/v1/spectra", content=body, headers=headers))
+            t, r = timed(lambda: client.post("/v1/spectra", content=body, headers=headers))
             assert r.status_code == 200 and r.json()["cache"] == "miss", r.text[:300]
             t_byid.append(t)
             for _ in range(args.repeat):
-                t, r = _timed(lambda: client.post("/v1/spectra", content=body, headers=headers))
+                t, r = timed(lambda: client.post("/v1/spectra", content=body, headers=headers))
                 assert r.status_code == 200 and r.json()["cache"] == "hit", r.text[:300]
                 t_hit_id.append(t)
         with TestClient(create_app(Settings(redis_url=None))) as client:
-            t, r = _timed(lambda: client.post("/v1/spectra", content=inline_body, headers=headers))
+            t, r = timed(lambda: client.post("/v1/spectra", content=inline_body, headers=headers))
             assert r.status_code == 200 and r.json()["cache"] == "miss", r.text[:300]
             t_inline.append(t)
             for _ in range(args.repeat):
-                t, r = _timed(lambda: client.post("/v1/spectra", content=inline_body, headers=headers))
+                t, r = timed(lambda: client.post("/v1/spectra", content=inline_body, headers=headers))
                 assert r.status_code == 200 and r.json()["cache"] == "hit", r.text[:300]
                 t_hit.append(t)
     core, inline, byid, hit, hit_id = min(t_core), min(t_inline), min(t_byid), min(t_hit), min(t_hit_id)

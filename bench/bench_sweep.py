@@ -13,23 +13,13 @@ timed call, as each depth needs its own interpolant anyway. Both ``eigenvalues="
 from __future__ import annotations
 
 import argparse
-import gc
-import time
 
 import numpy as np
 
-from _common import command_line, emit, make_data
+from _common import command_line, emit, make_data, timed
 
 import eoc_ntk
 from eoc_ntk import _interp
-
-
-def _timed(fn):
-    _interp._CACHE.clear()
-    gc.collect()
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def main(argv=None):
@@ -46,11 +36,11 @@ def main(argv=None):
     depths = list(range(1, args.max_depth + 1))
     relu = dict(a=0.5, b=0.5)
 
-    t_sweep, sweep = _timed(lambda: eoc_ntk.depth_sweep(x, depths=depths, **relu))
+    t_sweep, sweep = timed(setup=_interp._CACHE.clear, fn=lambda: eoc_ntk.depth_sweep(x, depths=depths, **relu))
     for mode in args.modes:
         times, worst = [], 0.0
         for d in args.sample:
-            t, s = _timed(lambda: eoc_ntk.spectrum(x, depth=d, eigenvalues=mode, **relu))
+            t, s = timed(setup=_interp._CACHE.clear, fn=lambda: eoc_ntk.spectrum(x, depth=d, eigenvalues=mode, **relu))
             times.append(t)
             c_sweep = sweep.condition_number[depths.index(d)]
             if np.isfinite(c_sweep) or np.isfinite(s.condition_number):

@@ -173,7 +173,6 @@ def _shifted_lambda_min(k: np.ndarray, buffer: np.ndarray, sigma: float, start: 
     None when ``K - sigma I`` is not positive definite (``sigma`` too high) or the
     shift-and-invert Lanczos result fails its residual check.
     """
-    n = k.shape[0]
     np.copyto(buffer, _fortran_view(k))  # a straight copy: K is symmetric
     np.fill_diagonal(buffer, np.diag(k) - sigma)
     factor, info = lapack.dpotrf(buffer, lower=1, clean=0, overwrite_a=1)

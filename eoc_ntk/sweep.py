@@ -123,7 +123,6 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     u, r = unit_rows(x)
     _check_scale(model, r, m0)
     uu = pair_u(u, u, diagonal=True)
-    max_depth = int(depth_list[-1])
     lmins, lmaxs = [], []
     vectors = None
     for count, (depth, k) in enumerate(_kernels_by_depth(uu, r, m0, depth_list, model), start=1):

@@ -233,7 +233,6 @@ class RQJobs:
     def _fail_abandoned(self, job) -> None:
         """Mark an abandoned job failed, the way RQ's own registry cleanup does, saying why."""
         from rq.job_lifecycle import record_job_failure
-        from rq.registry import StartedJobRegistry
 
         message = (f"the worker running this job stopped (killed or lost) without a heartbeat for "
                    f"{self.settings.job_heartbeat_ttl} s; submit the request again to recompute it")

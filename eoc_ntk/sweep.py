@@ -132,7 +132,9 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
             lmin, lmax = float(eig[0]), float(eig[-1])
         else:
             guess = _extrapolate(depth_list[: count - 1], lmins, depth)
-            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors, lmin_guess=guess)
+            # With a guess the fast path needs one factorisation: worth it below DENSE_BELOW too.
+            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors, force_fast=guess is not None and n >= 500,
+                                                       lmin_guess=guess)
             vectors = found if found is not None else vectors
         lmins.append(max(lmin, 0.0))
         lmaxs.append(max(lmax, 0.0))

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 
 from ..engine import Answer, Data, Engine
 from ..results import NPY, kernel_for_npy, npy_bytes, result_body
-from ..schemas import ErrorOut, JobAccepted, JobStatus
+from ..schemas import ErrorOut, JobAccepted, JobStatus, SweepsIn
+from ..specs import build_model, check_sweep_size, sweeps_spec
 
 #: Every error answer has the same body; declared once for every route of the API.
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}
@@ -38,3 +39,13 @@ async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, pre
     if answer.job_id is not None:
         return accepted(answer.job_id)
     return await run_in_threadpool(result_response, spec, answer, npy)
+
+
+async def sweep_request(body: SweepsIn, engine: Engine, principal: str | None) -> tuple[dict, Data]:
+    """A checked sweep request (of ``/v1/sweeps`` or ``/v1/plots/sweep``): its spec and its data."""
+    settings = engine.settings
+    check_sweep_size(body.depths, body.activations, settings)
+    models = [build_model(max(body.depths), act, body.sigma_w, body.sigma_b, settings, f"activations.{i}")
+              for i, act in enumerate(body.activations)]
+    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", principal)
+    return sweeps_spec(data.dataset_id, body.depths, models), data

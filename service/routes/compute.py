@@ -11,9 +11,9 @@ from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
-from ..specs import (build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, kernels_spec,
-                     model_from_request, spectra_spec, sweeps_spec, work_units)
-from .common import ACCEPTED, ERRORS, respond
+from ..specs import (build_model, check_kernel_kinds, check_kernel_size, kernels_spec, model_from_request,
+                     spectra_spec, work_units)
+from .common import ACCEPTED, ERRORS, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS)
 _JSON_ONLY = [Depends(require_json)]
@@ -89,10 +89,5 @@ def cached_spectrum(
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
-    settings = engine.settings
-    check_sweep_size(body.depths, body.activations, settings)
-    models = [build_model(max(body.depths), act, body.sigma_w, body.sigma_b, settings, f"activations.{i}")
-              for i, act in enumerate(body.activations)]
-    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
-    spec = sweeps_spec(data.dataset_id, body.depths, models)
+    spec, data = await sweep_request(body, engine, who)
     return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)

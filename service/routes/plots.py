@@ -13,8 +13,8 @@ from ..engine import Engine
 from ..errors import Conflict, NotAcceptable
 from ..results import result_body
 from ..schemas import JobStatus, SpectraIn, SweepsIn
-from ..specs import build_model, check_sweep_size, model_from_request, spectra_spec, sweeps_spec, work_units
-from .common import ACCEPTED, ERRORS, accepted
+from ..specs import model_from_request, spectra_spec, work_units
+from .common import ACCEPTED, ERRORS, accepted, sweep_request
 from .jobs import JobId
 
 router = APIRouter(tags=["plots"], responses=ERRORS)
@@ -59,12 +59,7 @@ async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: Prefer
 async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                      format: Format = "png"):
     """Condition number of K/n vs depth per activation, with each depth limit dashed."""
-    settings = engine.settings
-    check_sweep_size(body.depths, body.activations, settings)
-    models = [build_model(max(body.depths), act, body.sigma_w, body.sigma_b, settings, f"activations.{i}")
-              for i, act in enumerate(body.activations)]
-    data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
-    spec = sweeps_spec(data.dataset_id, body.depths, models)
+    spec, data = await sweep_request(body, engine, who)
     return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who)
 
 

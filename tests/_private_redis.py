@@ -17,6 +17,19 @@ import time
 from typing import Iterator
 
 
+def redis_or_skip(url: str):
+    """A connection to the Redis at ``url``; the calling test is skipped when none answers."""
+    import pytest
+    import redis
+
+    conn = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        conn.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+    return conn
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _private_redis import redis_or_skip
+
 import eoc_ntk
 from fastapi.testclient import TestClient
 
@@ -36,14 +38,7 @@ def redis_settings(**overrides) -> Settings:
 
 
 def _redis_or_skip():
-    import redis
-
-    conn = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
-    try:
-        conn.ping()
-    except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_TEST_URL}: {exc}")
-    return conn
+    return redis_or_skip(REDIS_TEST_URL)
 
 
 def _start_worker(name: str) -> subprocess.Popen:

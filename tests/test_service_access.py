@@ -6,6 +6,8 @@ import hmac
 import os
 
 import pytest
+
+from _private_redis import redis_or_skip
 from fastapi.testclient import TestClient
 
 from _service_support import relu_model, unit_rows
@@ -197,13 +199,7 @@ def test_ownership_and_job_limit_in_redis_mode():
 
 
 def _ownership_and_job_limit(url: str) -> None:
-    import redis
-
-    conn = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        conn.ping()
-    except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {url}: {exc}")
+    conn = redis_or_skip(url)
     conn.flushdb()
     settings = Settings(redis_url=url, queue_name=f"access-{os.getpid()}", api_keys=f"{ALICE},{BOB}",
                         max_jobs_per_key=2)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from _private_redis import redis_for_tests
+from _private_redis import redis_for_tests, redis_or_skip
 from service.app import create_app
 from service.config import Settings
 
@@ -144,13 +144,7 @@ class Mode:
             self.client = TestClient(create_app(Settings(redis_url=None, **LIMITS)))
             self.conn = None
         else:
-            import redis
-
-            self.conn = redis.Redis.from_url(url, socket_connect_timeout=1)
-            try:
-                self.conn.ping()
-            except redis.exceptions.RedisError as exc:
-                pytest.skip(f"no Redis at {url}: {exc}")
+            self.conn = redis_or_skip(url)
             self.conn.flushdb()
             self.client = TestClient(create_app(Settings(redis_url=url, queue_name=f"bad-input-{os.getpid()}",
                                                          **LIMITS)))

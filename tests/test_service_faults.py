@@ -28,7 +28,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _private_redis import RedisServer, redis_for_tests
+from _private_redis import RedisServer, redis_for_tests, redis_or_skip
 from _service_support import relu_model, unit_rows, wait_for_job
 from service import keys
 from service.app import create_app
@@ -50,15 +50,7 @@ def fault_settings(url: str, **overrides) -> Settings:
     return Settings(**{**base, **overrides})
 
 
-def _connect_or_skip(url: str):
-    import redis
-
-    conn = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        conn.ping()
-    except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {url}: {exc}")
-    return conn
+_connect_or_skip = redis_or_skip
 
 
 def start_worker(url: str, name: str, **env) -> subprocess.Popen:

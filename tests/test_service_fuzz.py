@@ -16,6 +16,8 @@ import os
 
 import pytest
 
+from _private_redis import redis_or_skip
+
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -81,13 +83,7 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def redis_app(redis_url):
-    import redis
-
-    conn = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
-    try:
-        conn.ping()
-    except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {redis_url}: {exc}")
+    conn = redis_or_skip(redis_url)
     conn.flushdb()
     app = create_app(Settings(redis_url=redis_url, queue_name=f"fuzz-{os.getpid()}", max_n=40, max_m0=40,
                               max_depth=300, max_sweep_depths=20, max_sweep_activations=4, max_body_bytes=1 << 20))

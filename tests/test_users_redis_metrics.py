@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from _private_redis import redis_or_skip
 from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
@@ -28,13 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def redis_conn():
-    import redis
-
-    conn = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        conn.ping()
-    except redis.exceptions.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    conn = redis_or_skip(REDIS_URL)
     conn.flushdb()
     yield conn
     conn.flushdb()

@@ -3,18 +3,26 @@ verified fast path for the two extremes.
 
 Fast path (:func:`extreme_eigenvalues`), for ``K`` symmetric positive definite:
 
-1. ``lambda_max``: Lanczos on ``K`` from a random start. The Ritz value ``theta`` is a
-   lower bound of ``lambda_max`` and the residual ``r = |K v - theta v|`` must be below
-   ``RTOL_CERTIFY * theta``, which puts an eigenvalue within ``r`` of ``theta``. (That it is
-   the largest one rests on the start vector not being orthogonal to its eigenvector,
-   which has probability zero; the top of an NTK spectrum is moreover well separated.)
-2. A rough ``lambda_min`` (about 1e-3) from 30 Lanczos steps on ``K^{-1}`` through a
-   float32 Cholesky factor (half the cost of float64).
+1. ``lambda_max``: Lanczos on ``K`` from a random start (or the caller's vector). The Ritz
+   value ``theta`` is a lower bound of ``lambda_max`` and the residual
+   ``r = |K v - theta v|`` must be below ``RTOL_CERTIFY * theta``, which puts an eigenvalue
+   within ``r`` of ``theta``. (That it is the largest one rests on the start vector not being
+   orthogonal to its eigenvector, which has probability zero; the top of an NTK spectrum is
+   moreover well separated.)
+2. A rough ``lambda_min`` (about 1e-3 relative) from Lanczos on ``K^{-1}`` through a float32
+   Cholesky factor, skipped when the caller gives a guess (a depth sweep extrapolates one).
 3. ``sigma`` a little below it: a float64 Cholesky factorisation of ``K - sigma I``
    *certifies* that every eigenvalue exceeds ``sigma`` (Sylvester's inertia), and the
    same factor drives shift-and-invert Lanczos, which converges in a few steps because
    ``sigma`` is close to ``lambda_min``. ``sigma + 1/mu`` (``mu`` the Ritz value) is an upper
    bound of ``lambda_min`` and its residual must be below ``RTOL_CERTIFY`` times it.
+
+The bottom of an NTK spectrum is a dense cluster (the lowest eigenvalues of 4000 MNIST-like
+points lie within 1 % of each other), so step 2 needs 20-40 Lanczos steps. Each step is a
+solve with the triangular factor; LAPACK's ``trsv`` runs on one core at a fraction of the
+memory bandwidth, so :class:`_FactorSolver` does it as a sequence of matrix-vector products
+with panels of the factor (both cores) and with the precomputed inverses of its small
+diagonal blocks: 5-6x faster at n = 4000.
 
 Any failed step (not positive definite, no convergence, residual too large) falls back
 to the dense solver rather than answer wrong. Peak memory: ``K`` plus one n x n float64
@@ -24,17 +32,26 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import lapack
-from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
+from scipy.linalg import blas, lapack
 
-__all__ = ["all_eigenvalues", "extreme_eigenvalues", "RTOL_CERTIFY"]
+from ._blas_threads import all_blas_threads
+
+__all__ = ["all_eigenvalues", "extreme_eigenvalues", "largest_eigenvalue", "RTOL_CERTIFY"]
 
 #: Relative accuracy certified for the extremes by the fast path.
 RTOL_CERTIFY = 1e-9
-#: Below this size the dense solver is as fast as anything else (measured on 2 cores: the
-#: fast path was 0.8-0.9x of dense at n = 2000 and 1.6-2.0x at n = 4000; bench/README.md).
-DENSE_BELOW = 2500
-_SHIFT_FRACTIONS = (0.97, 0.8, 0.5)
+#: Below this size the dense solver is as fast as anything else (bench/README.md:
+#: ``python bench/bench_extremes.py --n 1000``).
+DENSE_BELOW = 1000
+#: Shifts tried after the rough estimate, as ``sigma = fraction * rough``, until ``K - sigma I``
+#: factorises; the first fraction is ``1 - margin`` from the rough estimate's own error bound.
+_RETRY_FRACTIONS = (0.9, 0.5)
+_ROUGH_STEPS = 40
+_FINAL_STEPS = 80
+_MAX_STEPS = 60
+_PANEL = 256
+#: Solves done by LAPACK potrs before :class:`_FactorSolver` builds its panel inverses.
+_DIRECT_SOLVES = 3
 
 
 def _fortran_view(k: np.ndarray) -> np.ndarray:
@@ -45,7 +62,8 @@ def _fortran_view(k: np.ndarray) -> np.ndarray:
 
 def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """All eigenvalues of the symmetric matrix ``k``, ascending (LAPACK ``syevd``)."""
-    return sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
+    with all_blas_threads():
+        return sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
                     check_finite=False)
 
 
@@ -56,16 +74,19 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
     Parameters
     ----------
     k : ndarray of shape (n, n)
-        Symmetric; not modified.
+        Symmetric; not modified. Only the lower triangle of its Fortran-order view is read
+        (for a C-ordered ``k``: the upper triangle and the diagonal), as by
+        :func:`all_eigenvalues`.
     v0 : ndarray of shape (n, 2), optional
         Starting vectors for ``lambda_min`` and ``lambda_max`` (e.g. the eigenvectors at a
         neighbouring depth).
     force_fast : bool
-        Use the fast path below ``DENSE_BELOW`` too (for tests).
+        Use the fast path below ``DENSE_BELOW`` too.
     lmin_guess : float, optional
-        An estimate of ``lambda_min`` within about 1% (e.g. extrapolated from neighbouring
-        depths): it replaces the float32 estimate. A guess that is too high only costs a
-        failed factorisation; correctness never depends on it.
+        A shift believed to lie just below ``lambda_min`` (e.g. extrapolated from
+        neighbouring depths): it replaces the float32 estimate. The closer, the fewer
+        Lanczos steps; a guess above ``lambda_min`` only costs a failed factorisation
+        (then the float32 estimate is made); correctness never depends on it.
 
     Returns
     -------
@@ -79,8 +100,8 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
     result = None
     if n >= DENSE_BELOW or (force_fast and n >= 3):
         try:
-            result = _certified_extremes(k, v0, lmin_guess)
-        except (ArpackError, ArpackNoConvergence, np.linalg.LinAlgError, sla.LinAlgError):
+            result = _certified_extremes(_fortran_view(k), v0, lmin_guess)
+        except (np.linalg.LinAlgError, sla.LinAlgError):
             result = None
     if result is None:
         eig = all_eigenvalues(k)
@@ -88,99 +109,193 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
     return result
 
 
-def _factor_solver(factor: np.ndarray, potrs, dtype) -> LinearOperator:
-    n = factor.shape[0]
+def largest_eigenvalue(k: np.ndarray) -> float:
+    """``lambda_max`` of the symmetric matrix ``k`` (only the triangle described in
+    :func:`extreme_eigenvalues` is read): certified Lanczos, or the dense solver."""
+    kf = _fortran_view(k)
+    n = kf.shape[0]
+    if n >= 3:
+        matvec = _symmetric_product(kf)
+        start = np.random.default_rng(20250122).standard_normal(n)
+        theta, _, _, ok = _lanczos_top(matvec, start, _MAX_STEPS,
+                                       lambda mu, y, est: mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu,
+                                       0.5 * RTOL_CERTIFY)
+        if ok:
+            return theta
+    return float(all_eigenvalues(k)[-1])
 
-    def solve(v):
-        return potrs(factor, np.asarray(v, dtype=factor.dtype).reshape(n, -1), lower=1)[0].astype(np.float64)
 
-    return LinearOperator((n, n), matvec=solve, matmat=solve, dtype=dtype)
+class _FactorSolver:
+    """``v -> (L L^T)^{-1} v`` for a lower Cholesky factor ``L`` (Fortran order, upper part ignored).
+
+    Forward and back substitution by panels of ``_PANEL`` rows: a matrix-vector product with
+    the panel left of (or below) the diagonal block, then a product with the block's
+    precomputed inverse. Same result as LAPACK ``potrs`` up to rounding in the diagonal
+    blocks' inverses (their condition numbers are at most that of ``L``); callers verify
+    every eigenpair against ``K`` itself, so rounding can cost steps, never correctness.
+    """
+
+    def __init__(self, factor: np.ndarray):
+        self.factor = factor
+        self.inverses = None
+        self.calls = 0
+
+    def _prepare(self) -> None:
+        factor = self.factor
+        n = factor.shape[0]
+        self.edges = [(i0, min(n, i0 + _PANEL)) for i0 in range(0, n, _PANEL)]
+        trtri = lapack.strtri if factor.dtype == np.float32 else lapack.dtrtri
+        self.inverses = []
+        for i0, i1 in self.edges:
+            inv, info = trtri(np.tril(factor[i0:i1, i0:i1]), lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("singular diagonal block in a Cholesky factor")
+            self.inverses.append(inv)
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        low = self.factor
+        self.calls += 1
+        if self.inverses is None:
+            if self.calls <= _DIRECT_SOLVES:  # a few solves do not repay the panel inverses
+                potrs = lapack.spotrs if low.dtype == np.float32 else lapack.dpotrs
+                y, info = potrs(low, np.asarray(v, dtype=low.dtype), lower=1)
+                return y.astype(np.float64, copy=False)
+            self._prepare()
+        y = np.asarray(v, dtype=low.dtype).copy()
+        for (i0, i1), inv in zip(self.edges, self.inverses):   # L y = v
+            if i0:
+                y[i0:i1] -= low[i0:i1, :i0] @ y[:i0]
+            y[i0:i1] = inv @ y[i0:i1]
+        for (i0, i1), inv in zip(self.edges[::-1], self.inverses[::-1]):   # L^T x = y
+            if i1 < y.shape[0]:
+                y[i0:i1] -= low[i1:, i0:i1].T @ y[i1:]
+            y[i0:i1] = inv.T @ y[i0:i1]
+        return y.astype(np.float64, copy=False)
 
 
-def _residual(k: np.ndarray, lam: float, vec: np.ndarray) -> float:
-    return float(np.linalg.norm(k @ vec - lam * vec) / np.linalg.norm(vec))
+def _symmetric_product(kf: np.ndarray):
+    """``v -> K v`` reading only the lower triangle of the Fortran-ordered ``kf`` (half the memory traffic)."""
+    return lambda v: blas.dsymv(1.0, kf, v, lower=1)
 
 
-def _certified_extremes(k: np.ndarray, v0, lmin_guess=None):
-    n = k.shape[0]
+def _lanczos_top(apply, start: np.ndarray, max_steps: int, accept=None, offer_below: float = 1e-3):
+    """Largest eigenvalue ``mu`` and vector of a symmetric operator by Lanczos.
+
+    Full reorthogonalisation (twice), so the basis stays orthonormal in floating point.
+    After each step whose Lanczos residual estimate ``|A y - mu y|`` is below
+    ``offer_below * mu`` the top Ritz pair ``(mu, y)`` is offered to
+    ``accept(mu, y, estimate)``; the iteration stops as soon as it returns True. Returns
+    ``(mu, y, estimate, accepted)``; without ``accept`` it runs ``max_steps`` steps (or
+    until the Krylov space is invariant).
+    """
+    n = start.shape[0]
+    steps = min(max_steps, n)
+    basis = np.empty((steps, n))  # rows: contiguous vectors
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    v = start / np.linalg.norm(start)
+    mu, y, estimate = 0.0, v, np.inf
+    for j in range(steps):
+        basis[j] = v
+        w = apply(v)
+        alpha[j] = v @ w
+        span = basis[: j + 1]
+        w -= span.T @ (span @ w)
+        w -= span.T @ (span @ w)
+        beta[j] = np.linalg.norm(w)
+        ritz, vectors = sla.eigh_tridiagonal(alpha[: j + 1], beta[:j]) if j else (alpha[:1], np.ones((1, 1)))
+        mu, estimate = float(ritz[-1]), float(beta[j] * abs(vectors[-1, -1]))
+        invariant = beta[j] <= 1e-14 * max(abs(mu), 1e-300)
+        if accept is not None and (estimate <= offer_below * abs(mu) or invariant or j == steps - 1):
+            y = vectors[:, -1] @ span
+            if accept(mu, y, estimate):
+                return mu, y, estimate, True
+        if invariant:
+            break
+        v = w / beta[j]
+    y = vectors[:, -1] @ basis[: j + 1]
+    return mu, y, estimate, False
+
+
+def _residual(matvec, lam: float, vec: np.ndarray) -> float:
+    return float(np.linalg.norm(matvec(vec) - lam * vec) / np.linalg.norm(vec))
+
+
+def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
+    n = kf.shape[0]
     rng = np.random.default_rng(20250122)
     start_min = v0[:, 0] if v0 is not None else rng.standard_normal(n)
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
+    matvec = _symmetric_product(kf)
 
-    theta_arr, vmax = eigsh(k, k=1, which="LA", v0=start_max, tol=1e-12)
-    theta, vmax = float(theta_arr[0]), vmax[:, 0]
-    r_max = _residual(k, theta, vmax)
-    if not theta > 0.0 or r_max > RTOL_CERTIFY * theta:
+    def top_ok(mu, y, estimate):
+        return mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu
+
+    # On K itself Lanczos' estimate is the residual (in exact arithmetic): check it once.
+    theta, vmax, _, ok = _lanczos_top(matvec, start_max, _MAX_STEPS, top_ok, 0.5 * RTOL_CERTIFY)
+    if not ok:
         return None
 
-    buffer = np.empty(k.shape, order="F")
+    buffer = np.empty(kf.shape, order="F")
     if lmin_guess is not None and lmin_guess > 0.0:
-        found = _shifted_lambda_min(k, buffer, 0.99 * lmin_guess, start_min)
+        found = _shifted_lambda_min(kf, buffer, lmin_guess, start_min, matvec)
         if found is not None:
             return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
     del buffer
-    rough, v_rough = _rough_lambda_min(k, start_min)
+    rough, margin, v_rough = _rough_lambda_min(kf, start_min)
     if rough is None:
         return None
-    buffer = np.empty(k.shape, order="F")
-    for fraction in _SHIFT_FRACTIONS:
-        found = _shifted_lambda_min(k, buffer, fraction * rough, v_rough)
+    buffer = np.empty(kf.shape, order="F")
+    for fraction in (1.0 - margin, *_RETRY_FRACTIONS):
+        found = _shifted_lambda_min(kf, buffer, fraction * rough, v_rough, matvec)
         if found is not None:
             return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
     return None
 
 
-def _rough_lambda_min(k: np.ndarray, start: np.ndarray, steps: int = 30):
-    """``lambda_min`` to about 1e-3 from a float32 Cholesky factor, or ``(None, None)``.
+def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
+    """``(rough, margin, vector)``: ``lambda_min`` to about 1e-3 from a float32 Cholesky factor.
 
-    A fixed number of Lanczos steps on ``K^{-1}`` (full reorthogonalisation): the largest
-    Ritz value converges much faster than its vector when the small eigenvalues cluster,
-    and only the value is needed here; it is an upper bound of ``lambda_min`` in exact
-    arithmetic, and any error is caught later by the float64 factorisation.
+    Lanczos on ``K^{-1}`` until Lanczos' own error estimate is below 1e-3 of the Ritz value
+    ``mu`` (or ``_ROUGH_STEPS`` steps). ``1/mu`` is an upper bound of ``lambda_min`` in exact
+    arithmetic; ``margin`` (the relative distance to a shift that should lie below
+    ``lambda_min``) is twice the estimate plus float32 rounding, at least 2e-3. Nothing
+    depends on it being right: a shift above ``lambda_min`` fails the float64 factorisation.
+    ``(None, None, None)`` when ``K`` does not factorise in float32.
     """
-    n = k.shape[0]
-    low = _fortran_view(k).astype(np.float32)  # keeps the Fortran order
-    low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
+    low = kf.astype(np.float32)  # keeps the Fortran order
+    with all_blas_threads():
+        low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
-        return None, None
-    steps = min(steps, n)
-    basis = np.empty((n, steps))
-    alpha, beta = np.zeros(steps), np.zeros(steps)
-    v = start / np.linalg.norm(start)
-    used = steps
-    for j in range(steps):
-        basis[:, j] = v
-        w = lapack.spotrs(low, v.astype(np.float32)[:, None], lower=1)[0][:, 0].astype(np.float64)
-        alpha[j] = v @ w
-        w -= basis[:, : j + 1] @ (basis[:, : j + 1].T @ w)  # full reorthogonalisation, twice
-        w -= basis[:, : j + 1] @ (basis[:, : j + 1].T @ w)
-        beta[j] = np.linalg.norm(w)
-        if beta[j] <= 1e-12 * abs(alpha[j]) or j == steps - 1:
-            used = j + 1
-            break
-        v = w / beta[j]
-    del low
-    ritz, vectors = sla.eigh_tridiagonal(alpha[:used], beta[: used - 1])
-    mu = float(ritz[-1])
+        return None, None, None
+    solve = _FactorSolver(low)
+    mu, vector, estimate, _ = _lanczos_top(solve, start, _ROUGH_STEPS, lambda mu, y, est: est <= 1e-3 * mu)
+    del low, solve
     if not mu > 0.0:
-        return None, None
-    return 1.0 / mu, basis[:, :used] @ vectors[:, -1]
+        return None, None, None
+    margin = min(0.5, max(2e-3, 2.0 * estimate / mu + 1e-4))
+    return 1.0 / mu, margin, vector
 
 
-def _shifted_lambda_min(k: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray):
+def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray, matvec):
     """Certified ``(lambda_min, vector)`` from a factorisation of ``K - sigma I``, or None.
 
     None when ``K - sigma I`` is not positive definite (``sigma`` too high) or the
     shift-and-invert Lanczos result fails its residual check.
     """
-    np.copyto(buffer, _fortran_view(k))  # a straight copy: K is symmetric
-    np.fill_diagonal(buffer, np.diag(k) - sigma)
-    factor, info = lapack.dpotrf(buffer, lower=1, clean=0, overwrite_a=1)
+    np.copyto(buffer, kf)
+    buffer.flat[:: buffer.shape[0] + 1] -= sigma
+    with all_blas_threads():
+        factor, info = lapack.dpotrf(buffer, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None
-    mu_arr, vmin = eigsh(_factor_solver(factor, lapack.dpotrs, np.float64), k=1, which="LA",
-                         v0=start, tol=1e-12)
-    lmin, vmin = sigma + 1.0 / float(mu_arr[0]), vmin[:, 0]
-    if not lmin > sigma or _residual(k, lmin, vmin) > RTOL_CERTIFY * lmin:
+
+    def certified(mu, y, estimate):
+        lmin = sigma + 1.0 / mu
+        return mu > 0.0 and lmin > sigma and _residual(matvec, lmin, y) <= RTOL_CERTIFY * lmin
+
+    # Through the inverse the residual in K is a few times Lanczos' relative estimate
+    # (more when sigma is far below lambda_min): checked from 10 x RTOL_CERTIFY on.
+    mu, vmin, _, ok = _lanczos_top(_FactorSolver(factor), start, _FINAL_STEPS, certified, 10 * RTOL_CERTIFY)
+    if not ok:
         return None
-    return lmin, vmin
+    return sigma + 1.0 / mu, vmin

@@ -21,14 +21,15 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ._recursion import eoc_recursion
+from ._recursion import eoc_recursion, eoc_recursion_steps
 
-__all__ = ["AngleInterpolant", "eoc_interpolant", "u_to_angles", "U_MAX", "WIDTH", "INTERVALS"]
+__all__ = ["AngleInterpolant", "eoc_interpolant", "u_to_angles", "U_MAX", "WIDTH", "INTERVALS", "DEGREE"]
 
 U_MAX = 40.0
 WIDTH = 0.5
 INTERVALS = int(round(2 * U_MAX / WIDTH))
-_DEGREE = 9
+DEGREE = 9
+_DEGREE = DEGREE
 _NODES = np.cos(np.pi * (np.arange(_DEGREE + 1) + 0.5) / (_DEGREE + 1))
 _VANDER_INV = np.linalg.inv(np.vander(_NODES, _DEGREE + 1, increasing=True))
 _CHECK = 0.5 * (_NODES[4] + _NODES[5])  # halfway between two nodes, where the error peaks
@@ -80,24 +81,26 @@ class AngleInterpolant:
     def ensure(self, intervals: np.ndarray) -> None:
         """Build (once) every interval listed, in one vectorised pass of the recursion."""
         with self._lock:
-            todo = np.unique(np.asarray(intervals, dtype=np.intp))
-            todo = todo[self.state[todo] == 0]
-            if todo.size == 0:
-                return
-            mids = -U_MAX + WIDTH * (todo + 0.5)
-            nodes = (mids[:, None] + 0.5 * WIDTH * _NODES[None, :]).ravel()
-            checks = mids + 0.5 * WIDTH * _CHECK
-            theta, u_last = self._exact(np.concatenate([nodes, checks]))
-            k = nodes.size
-            self._theta[:, todo] = _VANDER_INV @ theta[:k].reshape(todo.size, -1).T
-            self._u_last[:, todo] = _VANDER_INV @ u_last[:k].reshape(todo.size, -1).T
-            t = np.full(todo.size, _CHECK)
-            err_theta = np.abs(_horner(self._theta, todo, t) - theta[k:]) / self.depth
-            err_u = np.abs(_horner(self._u_last, todo, t) - u_last[k:])
-            good = (err_theta <= TOLERANCE) & (err_u <= TOLERANCE_U)
-            self.state[todo] = np.where(good, 1, -1)
-            self.max_error = (max(self.max_error[0], float(err_theta.max())),
-                              max(self.max_error[1], float(err_u.max())))
+            todo = self._todo(intervals)
+            if todo.size:
+                self._fit(todo, *self._exact(_sample_points(todo)))
+
+    def _todo(self, intervals) -> np.ndarray:
+        todo = np.unique(np.asarray(intervals, dtype=np.intp))
+        return todo[self.state[todo] == 0]
+
+    def _fit(self, todo: np.ndarray, theta: np.ndarray, u_last: np.ndarray) -> None:
+        """Fit and check the intervals ``todo`` from exact values at :func:`_sample_points`."""
+        k = todo.size * (_DEGREE + 1)
+        self._theta[:, todo] = _VANDER_INV @ theta[:k].reshape(todo.size, -1).T
+        self._u_last[:, todo] = _VANDER_INV @ u_last[:k].reshape(todo.size, -1).T
+        t = np.full(todo.size, _CHECK)
+        err_theta = np.abs(_horner(self._theta, todo, t) - theta[k:]) / self.depth
+        err_u = np.abs(_horner(self._u_last, todo, t) - u_last[k:])
+        good = (err_theta <= TOLERANCE) & (err_u <= TOLERANCE_U)
+        self.state[todo] = np.where(good, 1, -1)
+        self.max_error = (max(self.max_error[0], float(err_theta.max())),
+                          max(self.max_error[1], float(err_u.max())))
 
     def theta(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``theta_l`` at ``u`` (``|u| <= U_MAX``) and the mask of entries it is valid for.
@@ -107,9 +110,54 @@ class AngleInterpolant:
         """
         return _evaluate(self._theta, self.state, u)
 
+    def coefficients(self, which: str = "theta") -> np.ndarray:
+        """Power-basis coefficients, shape ``(DEGREE + 1, INTERVALS)``: on interval ``j``,
+        ``f(u) = sum_k c[k, j] t^k`` with ``t = 2 ((u + U_MAX) / WIDTH - j) - 1`` in ``[-1, 1]``.
+        Only columns with ``state == 1`` are valid. Read-only view."""
+        coef = self._theta if which == "theta" else self._u_last
+        view = coef.view()
+        view.flags.writeable = False
+        return view
+
     def u_last(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``u_l = 2 log tan(alpha_l / 2)`` at ``u`` and the validity mask (as :meth:`theta`)."""
         return _evaluate(self._u_last, self.state, u)
+
+
+def _sample_points(todo: np.ndarray) -> np.ndarray:
+    """``u`` at the Chebyshev nodes of each interval in ``todo`` (interval-major), then one
+    check point per interval: the layout :meth:`AngleInterpolant._fit` reads."""
+    mids = -U_MAX + WIDTH * (todo + 0.5)
+    nodes = (mids[:, None] + 0.5 * WIDTH * _NODES[None, :]).ravel()
+    return np.concatenate([nodes, mids + 0.5 * WIDTH * _CHECK])
+
+
+def ensure_depths(interpolants, intervals) -> None:
+    """:meth:`AngleInterpolant.ensure` for interpolants of one ``Delta`` at many depths, from
+    one pass of the recursion to the deepest (instead of one pass per depth)."""
+    interpolants = sorted(interpolants, key=lambda i: i.depth)
+    if not interpolants:
+        return
+    todos = {interp.depth: interp._todo(intervals) for interp in interpolants}
+    union = np.unique(np.concatenate(list(todos.values())))
+    if union.size == 0:
+        return
+    delta = interpolants[0].delta
+    alpha, beta = u_to_angles(_sample_points(union))
+    by_depth = {interp.depth: interp for interp in interpolants}
+    columns = np.arange(_DEGREE + 2)
+    for depth, theta, alpha_l, beta_l in eoc_recursion_steps(alpha, beta, interpolants[-1].depth, delta):
+        interp = by_depth.get(depth)
+        if interp is None or todos[depth].size == 0:
+            continue
+        # Rows of the interval-major layout that belong to this interpolant's intervals.
+        where = np.searchsorted(union, todos[depth])
+        nodes = (where[:, None] * (_DEGREE + 1) + columns[None, : _DEGREE + 1]).ravel()
+        pick = np.concatenate([nodes, union.size * (_DEGREE + 1) + where])
+        u_last = angles_to_u(alpha_l[pick], beta_l[pick])
+        with interp._lock:
+            if np.all(interp.state[todos[depth]] == 0):
+                interp._fit(todos[depth], theta[pick], u_last)
 
 
 def _horner(coef: np.ndarray, idx: np.ndarray, t: np.ndarray) -> np.ndarray:

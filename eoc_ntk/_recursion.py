@@ -123,14 +123,20 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
 
 def eoc_recursion_all_depths(alpha: np.ndarray, beta: np.ndarray, max_depth: int, delta: float):
     """Yield ``(depth, theta_depth, alpha_depth)`` for depth = 1..max_depth in one pass."""
+    for depth, theta, alpha, _ in eoc_recursion_steps(alpha, beta, max_depth, delta):
+        yield depth, theta, alpha
+
+
+def eoc_recursion_steps(alpha: np.ndarray, beta: np.ndarray, max_depth: int, delta: float):
+    """Yield ``(depth, theta_depth, alpha_depth, beta_depth)`` for depth = 1..max_depth in one pass."""
     theta = np.cos(alpha)
-    yield 1, theta, alpha
+    yield 1, theta, alpha, beta
     for depth in range(2, max_depth + 1):
         rho_dot = derivative_factor(alpha, beta, delta)
         one_minus, one_plus = hidden_layer(alpha, beta, delta)
         theta = 0.5 * (one_plus - one_minus) + theta * rho_dot
         alpha, beta = angles_from(one_minus, one_plus)
-        yield depth, theta, alpha
+        yield depth, theta, alpha, beta
 
 
 def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):

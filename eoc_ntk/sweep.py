@@ -17,8 +17,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ._angles import pair_u, unit_rows
+from ._blas_threads import one_blas_thread
+from ._depth_kernels import MAX_ENTRIES, TriangleKernels
 from ._diagnosis import diagnose
-from ._eigen import all_eigenvalues, extreme_eigenvalues
+from ._eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
 from ._interp import INTERVALS, U_MAX, eoc_interpolant, interval_of, u_to_angles
 from ._jsonsafe import json_float
 from ._recursion import eoc_recursion_all_depths, general_recursion_steps
@@ -31,6 +33,8 @@ __all__ = ["depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_n
 
 #: Most depths one sweep may ask for.
 MAX_SWEEP_DEPTHS = 10_000
+#: Largest relative disagreement of the extrapolations for which a guess is offered.
+_MAX_SPREAD = 0.02
 
 
 @dataclass(frozen=True)
@@ -123,23 +127,8 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     u, r = unit_rows(x)
     _check_scale(model, r, m0)
     uu = pair_u(u, u, diagonal=True)
-    lmins, lmaxs = [], []
-    vectors = None
-    for count, (depth, k) in enumerate(_kernels_by_depth(uu, r, m0, depth_list, model), start=1):
-        kn = np.divide(k, n, out=k)
-        if eigenvalues == "all" or n < 3:
-            eig = all_eigenvalues(kn, overwrite=True)
-            lmin, lmax = float(eig[0]), float(eig[-1])
-        else:
-            guess = _extrapolate(depth_list[: count - 1], lmins, depth)
-            # With a guess the fast path needs one factorisation: worth it below DENSE_BELOW too.
-            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors, force_fast=guess is not None and n >= 500,
-                                                       lmin_guess=guess)
-            vectors = found if found is not None else vectors
-        lmins.append(max(lmin, 0.0))
-        lmaxs.append(max(lmax, 0.0))
-        if progress is not None:
-            progress(count / len(depth_list))
+    with one_blas_thread():  # the loop's many small BLAS calls; factorisations get every thread
+        lmins, lmaxs = _extremes_by_depth(uu, r, m0, depth_list, model, eigenvalues, progress)
     lmin_arr, lmax_arr = np.array(lmins), np.array(lmaxs)
     tol = singular_tolerance(n)
     singular = ~((lmax_arr > 0.0) & (lmin_arr > tol * lmax_arr))
@@ -156,31 +145,87 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     )
 
 
+def _extremes_by_depth(uu, r, m0, depth_list, model: Model, eigenvalues, progress):
+    """``lambda_min`` and ``lambda_max`` of ``K / n`` per depth (lists, negatives clipped to 0),
+    each depth warm-started from the previous ones (eigenvectors, extrapolated shift)."""
+    n = uu.shape[0]
+    lmins, lmaxs = [], []
+    vectors = None
+    for count, (depth, kn) in enumerate(_kernels_by_depth(uu, r, m0, depth_list, model, 1.0 / n), start=1):
+        if eigenvalues == "all" or n < 3:
+            eig = all_eigenvalues(kn, overwrite=True)
+            lmin, lmax = float(eig[0]), float(eig[-1])
+        elif depth == 1 and model.sigma_b == 0.0 and n > m0:
+            # (sigma_w^2 / m0) X X^T has rank at most m0 < n: lambda_min is exactly 0.
+            lmin, lmax = 0.0, largest_eigenvalue(kn)
+        else:
+            guess = _extrapolate(depth_list[: count - 1], lmins, depth)
+            # With a guess the fast path needs one factorisation: worth it below DENSE_BELOW too.
+            lmin, lmax, _, found = extreme_eigenvalues(kn, vectors, force_fast=guess is not None and n >= 500,
+                                                       lmin_guess=guess)
+            vectors = found if found is not None else vectors
+        lmins.append(max(lmin, 0.0))
+        lmaxs.append(max(lmax, 0.0))
+        if progress is not None:
+            progress(count / len(depth_list))
+    return lmins, lmaxs
+
+
 def _extrapolate(depths, values, depth) -> float | None:
-    """Geometric extrapolation of ``lambda_min`` to ``depth`` from the last two depths."""
+    """A shift just below ``lambda_min`` at ``depth``, extrapolated from the previous depths.
+
+    ``lambda_min`` is smooth in the depth: the linear extrapolation from the last two depths
+    and the quadratic one from the last three (geometric with only two) bracket it closely
+    far from the first depths. The guess is the lower of the two minus their spread, or None
+    when the step is long (sparse depths), the spread above 2 % or a previous value 0. A
+    shift that turns out above ``lambda_min`` costs one failed factorisation, never a wrong
+    answer.
+    """
     if len(values) < 2 or not (values[-1] > 0.0 and values[-2] > 0.0):
         return None
     d0, d1 = int(depths[-2]), int(depths[-1])
-    return values[-1] * (values[-1] / values[-2]) ** ((depth - d1) / (d1 - d0))
+    step = (depth - d1) / (d1 - d0)
+    if step > 2.0:
+        return None
+    linear = values[-1] + (values[-1] - values[-2]) * step
+    if len(values) >= 3 and values[-3] > 0.0:
+        other = float(np.polyval(np.polyfit(np.array(depths[-3:], dtype=float), values[-3:], 2), depth))
+    else:
+        other = values[-1] * (values[-1] / values[-2]) ** step
+    spread = max(abs(other - linear), 1e-4 * abs(linear))  # the floor covers third-order terms
+    guess = min(linear, other) - spread
+    # A shift far below lambda_min converges no faster than the float32 estimate.
+    return guess if guess > 0.0 and spread <= _MAX_SPREAD * guess else None
 
 
-def _kernels_by_depth(uu, r, m0, depth_list, model: Model):
-    """Yield ``(depth, K)`` for the requested depths (ascending), sharing the input angles.
+def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
+    """Yield ``(depth, scale * K)`` for the requested depths (ascending), sharing the input angles.
 
-    With ``sigma_b = 0`` and ``Delta > 0`` each depth is evaluated from its interpolant
-    (cost independent of depth); otherwise one pass of the recursion serves every depth.
+    With ``sigma_b = 0`` and ``Delta > 0`` every depth comes from its interpolant (cost
+    independent of depth), all depths at once through :class:`TriangleKernels` up to its
+    size limit; those matrices hold only their upper triangle and diagonal, which is all
+    the eigenvalue solvers read. Otherwise one pass of the recursion serves every depth.
     """
     max_depth = int(depth_list[-1])
     wanted = set(int(d) for d in depth_list)
+    n = uu.shape[0]
     if model.sigma_b == 0.0 and model.delta > 0.0 and uu.size >= 4096:
-        base = (model.sigma_w2 / m0) * np.outer(r, r)
+        if depth_list[0] == 1:
+            theta, _ = _normalised(uu, 1, model.delta, None, True, False)
+            yield 1, theta * ((scale * model.sigma_w2 / m0) * np.outer(r, r))
+            depth_list = depth_list[1:]
+        if n * (n - 1) // 2 <= MAX_ENTRIES:
+            weights = np.sqrt(scale * model.sigma_w2 / m0) * r
+            yield from TriangleKernels(uu, weights, model.delta, model.chi).matrices(depth_list)
+            return
+        base = (scale * model.sigma_w2 / m0) * np.outer(r, r)
         inside = np.abs(uu) <= U_MAX
         intervals = np.flatnonzero(np.bincount(interval_of(uu[inside]), minlength=INTERVALS))
+        del inside
         for depth in depth_list:
             depth = int(depth)
-            interp = eoc_interpolant(depth, model.delta) if depth >= 2 else None
-            if interp is not None:
-                interp.ensure(intervals)
+            interp = eoc_interpolant(depth, model.delta)
+            interp.ensure(intervals)
             theta, _ = _normalised(uu, depth, model.delta, interp, True, False)
             theta *= base
             theta *= model.chi ** (depth - 1)
@@ -188,7 +233,7 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model):
         return
     alpha, beta = u_to_angles(uu)
     if model.sigma_b == 0.0:
-        base = (model.sigma_w2 / m0) * np.outer(r, r)
+        base = (scale * model.sigma_w2 / m0) * np.outer(r, r)
         for depth, theta, _ in eoc_recursion_all_depths(alpha, beta, max_depth, model.delta):
             if depth in wanted:
                 yield depth, base * (model.chi ** (depth - 1) * theta)
@@ -197,7 +242,7 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model):
         for depth, theta, _, _ in general_recursion_steps(r[:, None], r[None, :], alpha, beta, m0, max_depth,
                                                           model.delta, a2b2, model.sigma_w2, model.sigma_b):
             if depth in wanted:
-                yield depth, theta.copy()
+                yield depth, scale * theta
 
 
 def _limit_or_none(x, model: Model) -> float | None:

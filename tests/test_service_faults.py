@@ -134,7 +134,11 @@ def running(client, job_id, timeout=30.0) -> dict:
 
 
 # A job of a few seconds that reports progress at every depth.
-SLOW = {"x": unit_rows(200, 4, seed=51).tolist(), "depths": list(range(1, 101)), "activations": [{"name": "relu"}]}
+# About 6 s on 2 cores (7 sweeps of 100 depths at n = 400): long enough to be caught running,
+# killed or timed out; the sweep got 5x faster in issue 4, so it has to be this big.
+SLOW = {"x": unit_rows(400, 4, seed=51).tolist(), "depths": list(range(1, 101)),
+        "activations": [{"name": "relu"}, {"name": "abs"}, {"name": "leaky_relu"}, {"a": 0.3, "b": 0.9},
+                        {"a": 0.6, "b": 0.2}, {"a": 0.8, "b": 0.5}, {"a": -0.4, "b": 0.7}]}
 
 
 # 1. Worker killed mid-job

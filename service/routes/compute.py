@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
+from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
@@ -15,7 +16,7 @@ from ..specs import (build_model, check_kernel_kinds, check_kernel_size, kernels
                      spectra_spec, work_units)
 from .common import ACCEPTED, ERRORS, respond, sweep_request
 
-router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 _KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
                                     "raw .npy with `Accept: application/x-npy` and one kind.",

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from eoc_ntk import plots
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
+from ..fastjson import FastJSONRoute
 from ..engine import Engine
 from ..errors import Conflict, NotAcceptable
 from ..results import result_body
@@ -17,7 +18,7 @@ from ..specs import model_from_request, spectra_spec, work_units
 from .common import ACCEPTED, ERRORS, accepted, sweep_request
 from .jobs import JobId
 
-router = APIRouter(tags=["plots"], responses=ERRORS)
+router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
 
 Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
 _IMAGE = {200: {"description": "The figure.", "content": {

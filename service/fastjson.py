@@ -5,8 +5,10 @@ of a computation (1000 x 784 numbers, 15.9 MB) that took 0.30 s, longer than the
 itself (``bench/bench_service.py``). Routers built with ``route_class=FastJSONRoute`` get
 :class:`FastJSONRequest`, whose ``json()`` uses orjson (0.05 s) and falls back to the
 standard library for anything orjson refuses (``NaN``, numbers that overflow, other
-encodings), so every such body gets exactly the answer it got before: accepted, or
-refused with the same message (e.g. "x contains NaN ..." from the data checks).
+encodings), so such bodies get exactly the answer they got before: accepted, or refused
+with the same message (e.g. "x contains NaN ..." from the data checks). The one
+difference: integers beyond 64 bits become floats (a depth of 10^30 is then refused as
+"not a valid integer" instead of as over the depth limit; a 4xx naming the field either way).
 """
 from __future__ import annotations
 

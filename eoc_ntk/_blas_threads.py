@@ -9,10 +9,13 @@ calls around one big factorisation per depth, so it runs them on one thread
 (``bench/bench_sweep.py``).
 
 OpenBLAS has no per-call setting, and once its thread pool runs it ignores changes made
-from any thread but the main one (measured with OpenBLAS 0.3.31). So the limit applies to
-sweeps running in the main thread (scripts, the CLI, an RQ job) and is a no-op elsewhere
-(the embedded service's executor threads), where the sweep is simply slower. Nested uses
-restore the original count when the outermost one ends, also on an exception.
+through ``openblas_set_num_threads`` from any thread but the main one (measured with OpenBLAS
+0.3.31; its ``openblas_set_num_threads_local`` does work from any thread, but changes the
+count of every thread, so a sweep would slow the concurrent requests of the service). So the
+limit applies to sweeps running in the main thread (scripts, the CLI, an RQ job) and is a
+no-op elsewhere (the embedded service's executor threads), where the sweep is 10-20 %
+slower. Nested uses restore the original count when the outermost one ends, also on an
+exception.
 """
 from __future__ import annotations
 

@@ -203,9 +203,8 @@ class RQJobs:
     def submit(self, spec: dict, key: str) -> str:
         """Enqueue ``spec`` unless its job is already queued or running; returns the job id."""
         job_id = job_id_for(key)
-        with self.conn.lock(keys.submit_lock_key(job_id), timeout=keys.SUBMIT_LOCK_SECONDS,
-                            blocking_timeout=keys.SUBMIT_LOCK_SECONDS):
-            job = self._checked(self._fetch(job_id))
+        with self._submit_lock(job_id):
+            job = self._checked(self._fetch(job_id), locked=True)
             if job is not None:
                 if _RQ_STATUS.get(str(getattr(job.get_status(), "value", job.get_status())),
                                   JobStatus.failed) in IN_FLIGHT:
@@ -255,12 +254,33 @@ class RQJobs:
         if stale:
             self.conn.zrem(registry.key, *stale)
 
-    def _checked(self, job):
-        """``job``, failed first if it was abandoned."""
+    def _checked(self, job, locked: bool = False):
+        """``job``, failed first if it was abandoned (``locked``: the caller holds its submit lock)."""
         if job is not None and self._abandoned(job):
-            self._fail_abandoned(job)
+            if locked:
+                self._fail_if_still_abandoned(job.id)
+            else:
+                with self._submit_lock(job.id):
+                    self._fail_if_still_abandoned(job.id)
             job = self._fetch(job.id)
         return job
+
+    def _submit_lock(self, job_id: str):
+        return self.conn.lock(keys.submit_lock_key(job_id), timeout=keys.SUBMIT_LOCK_SECONDS,
+                              blocking_timeout=keys.SUBMIT_LOCK_SECONDS)
+
+    def _fail_if_still_abandoned(self, job_id: str) -> bool:
+        """Fail the job ``job_id`` if it is abandoned *now*; the caller holds its submit lock.
+
+        Decided on a fresh copy: two API threads (a request and the maintenance loop) may both
+        find a killed run abandoned, and once a client has resubmitted, the job id belongs to
+        a new run, which a stale copy must not fail (it once did, in a test: the second thread
+        marked the resubmitted, running job failed)."""
+        job = self._fetch(job_id)
+        if job is None or not self._abandoned(job):
+            return False
+        self._fail_abandoned(job)
+        return True
 
     def reap_abandoned(self) -> int:
         """Fail every abandoned job of the queue (and let RQ clean its registries); returns how many."""
@@ -271,8 +291,8 @@ class RQJobs:
         for job_id in registry.get_job_ids():
             job = self._fetch(job_id)
             if job is not None and self._abandoned(job):
-                self._fail_abandoned(job)
-                count += 1
+                with self._submit_lock(job_id):
+                    count += self._fail_if_still_abandoned(job_id)
         return count
 
     def _view(self, job) -> JobView:

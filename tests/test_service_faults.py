@@ -214,6 +214,43 @@ def test_work_horse_killed_mid_job_fails_the_job(conn, client, worker):
     assert worker.poll() is None, "the worker survives the loss of its work horse"
 
 
+def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
+    """Two API threads (a request and the maintenance loop) can both find a killed run
+    abandoned. Once the client has resubmitted, the job id belongs to a new run: the slower
+    thread must decide again on a fresh copy instead of failing the new run (this happened
+    in the SIGKILL test above: a finished resubmission was reported failed)."""
+    from datetime import datetime, timedelta, timezone
+
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from service.jobs import RQJobs
+
+    jobs = RQJobs(conn, fault_settings(url))
+    spec = {"op": "spectra", "dataset_id": "0" * 32, "model": {"depth": 2}}
+    key = "spectra:stale-verdict-" + str(os.getpid())
+
+    def start(job_id, ago):
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+        job.set_status("started")
+        conn.hset(job.key, "started_at", (datetime.now(timezone.utc) - timedelta(seconds=ago))
+                  .strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+    job_id = jobs.submit(spec, key)
+    start(job_id, ago=10 * HEARTBEAT)                  # the killed run: old, no heartbeat
+    stale = jobs._fetch(job_id)
+    assert jobs._abandoned(stale)                      # thread A's verdict, then A stalls
+    assert jobs.get(job_id).status.value == "failed"   # thread B fails it; the client sees that
+    assert jobs.submit(spec, key) == job_id            # and resubmits: a new run of the same id
+    start(job_id, ago=0)                               # just taken by a worker (no beat yet)
+    with jobs._submit_lock(job_id):                    # thread A resumes
+        assert jobs._fail_if_still_abandoned(job_id) is False
+    assert jobs.reap_abandoned() == 0
+    view = jobs.get(job_id)
+    assert view.status.value == "running" and view.error is None
+    Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
+
+
 # 4. Job timeout
 
 def test_job_timeout_is_enforced(conn, url, worker):

@@ -235,7 +235,8 @@ class RQJobs:
 
         message = (f"the worker running this job stopped (killed or lost) without a heartbeat for "
                    f"{self.settings.job_heartbeat_ttl} s; submit the request again to recompute it")
-        log.warning("job %s abandoned: %s", job.id, message)
+        log.warning("job %s abandoned (worker %s, started %.1f s ago): %s", job.id, job.worker_name,
+                    time.time() - job.started_at.timestamp(), message)
         job.meta["error"] = {"code": "worker_lost", "message": message}
         job.save_meta()
         with self.conn.pipeline() as pipe:

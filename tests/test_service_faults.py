@@ -251,6 +251,22 @@ def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
     Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
 
 
+def test_the_alive_key_is_set_before_the_work_and_outlives_it(conn):
+    """Set before the computation starts (no window at the start), and still there after it
+    ends, until RQ has recorded the end: a finished run was once reported failed because its
+    key was deleted before RQ marked it finished."""
+    from service.keys import alive_key
+    from workers.tasks import heartbeat
+
+    job_id = "sweeps-" + "e" * 32
+    key = alive_key(job_id)
+    conn.delete(key)
+    with heartbeat(conn, job_id, 3):
+        assert conn.exists(key)
+    assert conn.exists(key) and 0 < conn.ttl(key) <= 3
+    conn.delete(key)
+
+
 # 4. Job timeout
 
 def test_job_timeout_is_enforced(conn, url, worker):

@@ -112,22 +112,30 @@ def heartbeat(connection, job_id: str, ttl: int) -> Iterator[None]:
     """Keep the job's alive key (:func:`service.keys.alive_key`) fresh from a thread while it runs.
 
     If the process is killed the key expires within ``ttl`` seconds, and the API fails the job
-    as abandoned (``service.jobs.RQJobs.reap_abandoned``) instead of showing it running forever."""
-    from redis.exceptions import RedisError
+    as abandoned (``service.jobs.RQJobs.reap_abandoned``) instead of showing it running forever.
+    The key is set once before the work starts, and the thread beats on a connection pool of
+    its own (the job's pool was inherited through the work horse's fork and is shared with the
+    computation's progress reports): a beat that stalls or raises must not let a live job look
+    abandoned. Any error of a beat is logged and the next beat tried. The key outlives the
+    work by up to ``ttl`` seconds, while RQ records how the job ended."""
+    from redis import ConnectionPool, Redis
 
     from service.keys import alive_key
 
     key, stop = alive_key(job_id), threading.Event()
+    own = Redis(connection_pool=ConnectionPool(**connection.connection_pool.connection_kwargs))
+
+    def beat_once() -> None:
+        try:
+            own.set(key, "1", ex=ttl)
+        except Exception as exc:  # Redis away for a moment, or anything else: try again next time
+            log.warning("job %s heartbeat failed: %s", job_id, exc)
 
     def beat() -> None:
-        while True:
-            try:
-                connection.set(key, "1", ex=ttl)
-            except RedisError as exc:  # Redis away for a moment: the next beat may get through
-                log.warning("job %s heartbeat failed: %s", job_id, exc)
-            if stop.wait(max(0.5, ttl / 3)):
-                return
+        while not stop.wait(max(0.5, ttl / 3)):
+            beat_once()
 
+    beat_once()
     thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
     thread.start()
     try:
@@ -135,10 +143,11 @@ def heartbeat(connection, job_id: str, ttl: int) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=5)
-        try:
-            connection.delete(key)
-        except RedisError:
-            pass
+        # A last beat, not a delete: RQ records the job's end only after this returns, and a
+        # started job without its key would meanwhile look abandoned to the API (it did: a
+        # finished run was reported failed). The key expires by itself within ttl.
+        beat_once()
+        own.close()
 
 
 def run_job(spec: dict) -> dict:

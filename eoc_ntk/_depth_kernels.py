@@ -49,11 +49,18 @@ class TriangleKernels:
 
     def __init__(self, uu: np.ndarray, weights: np.ndarray, delta: float, chi: float):
         n = uu.shape[0]
-        self.n, self.delta, self.chi, self.weights = n, delta, chi, weights
+        self.n, self.delta, self.chi = n, delta, chi
         rows, cols = np.triu_indices(n, 1)
         flat = rows * n + cols
         u = uu.ravel()[flat]
         inside = np.abs(u) <= U_MAX
+        # Entries the interpolants do not cover: duplicates (u = -inf), far out or opposite;
+        # their w_i w_j (like the diagonal's) do not depend on the depth.
+        same = ~inside & (u == -np.inf)
+        far = ~inside & (u != -np.inf)
+        self.same_flat, self.same_base = flat[same], weights[rows[same]] * weights[cols[same]]
+        self.far_flat, self.far_u = flat[far], u[far]
+        self.far_base = weights[rows[far]] * weights[cols[far]]
         position = (u[inside] + U_MAX) * (1.0 / WIDTH)
         interval = np.minimum(position.astype(np.intp), INTERVALS - 1)
         order = np.argsort(interval.astype(np.int16), kind="stable")  # radix sort: INTERVALS < 2^15
@@ -70,11 +77,9 @@ class TriangleKernels:
         stops = np.searchsorted(interval, present, side="right")
         #: (interval, first, stop) of each run of sorted entries in one interval.
         self.segments = list(zip(present.tolist(), starts.tolist(), stops.tolist()))
-        # Entries the interpolants do not cover: duplicates (u = -inf), far out or opposite.
-        same = ~inside & (u == -np.inf)
-        far = ~inside & (u != -np.inf)
-        self.same_flat, self.far_flat, self.far_u = flat[same], flat[far], u[far]
         self.diagonal_u = np.diagonal(uu).copy()
+        self.diagonal_same = self.diagonal_u == -np.inf
+        self.diagonal_base = weights * weights
 
     def matrices(self, depths):
         """Yield ``(depth, K)`` for ``depths`` (ascending, each >= 2) in one reused matrix.
@@ -100,16 +105,14 @@ class TriangleKernels:
                 flat[self.flat] = values[row]
                 if failed[row].size:
                     where = self.flat[failed[row]]
-                    self._exact(flat, depth, where, self.uu.ravel()[where])
+                    flat[where] = factor * self.base[failed[row]] * self._theta(self.uu.ravel()[where], depth)
                 if self.far_flat.size:
-                    self._exact(flat, depth, self.far_flat, self.far_u)
-                rows, cols = np.divmod(self.same_flat, self.n)
-                flat[self.same_flat] = (depth * factor) * self.weights[rows] * self.weights[cols]
-                same = self.diagonal_u == -np.inf
+                    flat[self.far_flat] = factor * self.far_base * self._theta(self.far_u, depth)
+                flat[self.same_flat] = (depth * factor) * self.same_base
                 theta = np.full(self.n, float(depth))
-                if not same.all():
-                    theta[~same] = self._theta(self.diagonal_u[~same], depth)
-                np.fill_diagonal(k, theta * factor * self.weights ** 2)
+                if not self.diagonal_same.all():
+                    theta[~self.diagonal_same] = self._theta(self.diagonal_u[~self.diagonal_same], depth)
+                np.fill_diagonal(k, theta * factor * self.diagonal_base)
                 yield depth, k
 
     def _values(self, interpolants, present):
@@ -145,7 +148,3 @@ class TriangleKernels:
     def _theta(self, u: np.ndarray, depth: int) -> np.ndarray:
         alpha, beta = u_to_angles(u)
         return eoc_recursion(alpha, beta, depth, self.delta, ("theta",))["theta"]
-
-    def _exact(self, flat, depth, flat_index, u):
-        rows, cols = np.divmod(flat_index, self.n)
-        flat[flat_index] = (self.chi ** (depth - 1)) * self.weights[rows] * self.weights[cols] * self._theta(u, depth)

@@ -115,14 +115,21 @@ def largest_eigenvalue(k: np.ndarray) -> float:
     kf = _fortran_view(k)
     n = kf.shape[0]
     if n >= 3:
-        matvec = _symmetric_product(kf)
-        start = np.random.default_rng(20250122).standard_normal(n)
-        theta, _, _, ok = _lanczos_top(matvec, start, _MAX_STEPS,
-                                       lambda mu, y, est: mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu,
-                                       0.5 * RTOL_CERTIFY)
-        if ok:
+        theta, _ = _certified_top(_symmetric_product(kf), np.random.default_rng(20250122).standard_normal(n))
+        if theta is not None:
             return theta
     return float(all_eigenvalues(k)[-1])
+
+
+def _certified_top(matvec, start: np.ndarray):
+    """``(lambda_max, vector)`` by Lanczos on ``K`` with a residual below ``RTOL_CERTIFY``, or ``(None, None)``."""
+
+    def certified(mu, y, estimate):
+        return mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu
+
+    # On K itself Lanczos' estimate is the residual (in exact arithmetic): check it once.
+    theta, vector, _, ok = _lanczos_top(matvec, start, _MAX_STEPS, certified, 0.5 * RTOL_CERTIFY)
+    return (theta, vector) if ok else (None, None)
 
 
 class _FactorSolver:
@@ -227,12 +234,8 @@ def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
     matvec = _symmetric_product(kf)
 
-    def top_ok(mu, y, estimate):
-        return mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu
-
-    # On K itself Lanczos' estimate is the residual (in exact arithmetic): check it once.
-    theta, vmax, _, ok = _lanczos_top(matvec, start_max, _MAX_STEPS, top_ok, 0.5 * RTOL_CERTIFY)
-    if not ok:
+    theta, vmax = _certified_top(matvec, start_max)
+    if theta is None:
         return None
 
     buffer = np.empty(kf.shape, order="F")

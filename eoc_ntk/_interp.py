@@ -145,14 +145,14 @@ def ensure_depths(interpolants, intervals) -> None:
     delta = interpolants[0].delta
     alpha, beta = u_to_angles(_sample_points(union))
     by_depth = {interp.depth: interp for interp in interpolants}
-    columns = np.arange(_DEGREE + 2)
+    columns = np.arange(_DEGREE + 1)
     for depth, theta, alpha_l, beta_l in eoc_recursion_steps(alpha, beta, interpolants[-1].depth, delta):
         interp = by_depth.get(depth)
         if interp is None or todos[depth].size == 0:
             continue
         # Rows of the interval-major layout that belong to this interpolant's intervals.
         where = np.searchsorted(union, todos[depth])
-        nodes = (where[:, None] * (_DEGREE + 1) + columns[None, : _DEGREE + 1]).ravel()
+        nodes = (where[:, None] * (_DEGREE + 1) + columns[None, :]).ravel()
         pick = np.concatenate([nodes, union.size * (_DEGREE + 1) + where])
         u_last = angles_to_u(alpha_l[pick], beta_l[pick])
         with interp._lock:

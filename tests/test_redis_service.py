@@ -5,17 +5,14 @@ The worker is a subprocess (``python -m workers``, the code behind ``eoc-ntk wor
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from _private_redis import redis_or_skip
+from _worker_process import start_worker, stop_worker, wait_registered
 
 import eoc_ntk
 from fastapi.testclient import TestClient
@@ -27,7 +24,6 @@ from service.config import Settings
 from service.specs import cache_key, spectra_spec
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
-ROOT = Path(__file__).resolve().parent.parent
 ASYNC = {"Prefer": "respond-async"}
 # A queue of this run's own, so that a worker of another test run on the same Redis never takes its jobs.
 QUEUE = f"eoc-ntk-test-{os.getpid()}"
@@ -39,22 +35,6 @@ def redis_settings(**overrides) -> Settings:
 
 def _redis_or_skip():
     return redis_or_skip(REDIS_TEST_URL)
-
-
-def _start_worker(name: str) -> subprocess.Popen:
-    env = {**os.environ, "REDIS_URL": REDIS_TEST_URL, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "workers", "--name", name, "--log-level", "WARNING"],
-                            cwd=ROOT, env=env, start_new_session=True)
-
-
-def _stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and its work horse (own session)
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +49,10 @@ def redis_conn():
 @pytest.fixture(scope="module")
 def worker(redis_conn):
     name = f"eoc-ntk-test-{os.getpid()}"
-    proc = _start_worker(name)
-    from rq import Worker
-
-    deadline = time.monotonic() + 30
-    while name not in {w.name for w in Worker.all(connection=redis_conn)}:
-        assert proc.poll() is None, "the worker exited at start"
-        assert time.monotonic() < deadline, "the worker did not register within 30 s"
-        time.sleep(0.1)
+    proc = start_worker(REDIS_TEST_URL, QUEUE, name)
+    wait_registered(redis_conn, proc, name)
     yield proc
-    _stop_worker(proc)
+    stop_worker(proc)
 
 
 @pytest.fixture(scope="module")

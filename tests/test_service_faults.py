@@ -19,9 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +27,8 @@ from fastapi.testclient import TestClient
 
 import eoc_ntk
 from _private_redis import RedisServer, redis_for_tests, redis_or_skip
+from _worker_process import start_worker as _start_worker
+from _worker_process import stop_worker, wait_registered
 from _service_support import relu_model, unit_rows, wait_for_job
 from service import keys
 from service.app import create_app
@@ -37,7 +37,6 @@ from service.specs import cache_key, spectra_spec
 
 SHARED_URL = "redis://127.0.0.1:6379/15"
 RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
-ROOT = Path(__file__).resolve().parent.parent
 ASYNC = {"Prefer": "respond-async"}
 QUEUE = f"eoc-ntk-faults-{os.getpid()}"
 HEARTBEAT = 2  # seconds: a killed job is declared abandoned this long after its last beat
@@ -54,30 +53,7 @@ _connect_or_skip = redis_or_skip
 
 
 def start_worker(url: str, name: str, **env) -> subprocess.Popen:
-    environ = {**os.environ, "REDIS_URL": url, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT),
-               "EOC_NTK_JOB_HEARTBEAT_TTL": str(HEARTBEAT), **{k: str(v) for k, v in env.items()}}
-    return subprocess.Popen([sys.executable, "-m", "workers", "--name", name, "--log-level", "WARNING"],
-                            cwd=ROOT, env=environ, start_new_session=True)
-
-
-def wait_registered(conn, proc, name, timeout=30.0):
-    from rq import Worker
-
-    deadline = time.monotonic() + timeout
-    while name not in {w.name for w in Worker.all(connection=conn)}:
-        assert proc.poll() is None, "the worker exited at start"
-        assert time.monotonic() < deadline, f"the worker did not register within {timeout} s"
-        time.sleep(0.1)
-
-
-def stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+    return _start_worker(url, QUEUE, name, **{"EOC_NTK_JOB_HEARTBEAT_TTL": HEARTBEAT, **env})
 
 
 def horse_pids(worker_pid: int, timeout: float = 10.0) -> list[int]:

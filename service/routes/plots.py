@@ -9,9 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from eoc_ntk import plots
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
-from ..fastjson import FastJSONRoute
 from ..engine import Engine
 from ..errors import Conflict, NotAcceptable
+from ..fastjson import FastJSONRoute
 from ..results import result_body
 from ..schemas import JobStatus, SpectraIn, SweepsIn
 from ..specs import model_from_request, spectra_spec, work_units

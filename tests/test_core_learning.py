@@ -1,0 +1,292 @@
+"""Labels-aware core (issue #16): dynamics, predict, learning_curve, alignment (docs/learning.md).
+
+Every value is checked against something computed independently of the code's
+eigen-decomposition: scikit-learn's KernelRidge, NumPy's pinv/lstsq, the residual iterated
+step by step with dense matrices, closed forms of structured kernels, the alignment formula
+written out, and real gradient-descent training of finite-width networks
+(``_reference.network``/``_reference.gd``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import eoc_ntk
+from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.learning import eigenlearning_test_mse
+
+RELU = dict(a=0.5, b=0.5)
+
+
+def _data(n=24, m0=6, seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, m0))
+    return x, rng.standard_normal(n), rng.standard_normal((n, 3))
+
+
+def _iterate_losses(k, y, eta, steps):
+    """``(1/2n) |r_t|^2`` from ``r <- (I - eta K/n) r``, ``r_0 = -y``, step by step."""
+    n = k.shape[0]
+    step = np.eye(n) - eta * k / n
+    r = -np.asarray(y, dtype=float).reshape(n, -1)
+    out, t = {}, 0
+    for target in sorted(steps):
+        while t < target:
+            r = step @ r
+            t += 1
+        out[target] = float(np.sum(r * r)) / (2 * n)
+    return np.array([out[s] for s in steps])
+
+
+# --- labels -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, fragment", [
+    (np.zeros(5), "has 5 rows"),
+    (np.zeros((24, 2, 2)), "3-D"),
+    (np.r_[np.zeros(23), np.nan], "finite"),
+    (np.zeros((24, 0)), "no column"),
+    ("abc", "array of numbers"),
+])
+def test_labels_are_checked_once_with_the_argument_named(bad, fragment):
+    x, _, _ = _data()
+    for call in (lambda: eoc_ntk.dynamics(x, bad, depth=2, **RELU),
+                 lambda: eoc_ntk.predict(x, bad, x[:2], depth=2, **RELU),
+                 lambda: eoc_ntk.alignment(x, bad, depth=2, **RELU),
+                 lambda: eoc_ntk.depth_sweep(x, depths=[2], y=bad, **RELU)):
+        with pytest.raises(InvalidParameterError, match=fragment) as info:
+            call()
+        assert info.value.param == "y"
+
+
+def test_other_arguments_are_refused_with_their_names():
+    x, y, _ = _data()
+    cases = [
+        (lambda: eoc_ntk.dynamics(x, y, depth=2, learning_rate=-1.0, **RELU), "learning_rate"),
+        (lambda: eoc_ntk.dynamics(x, y, depth=2, steps=[1, -2], **RELU), "steps"),
+        (lambda: eoc_ntk.dynamics(x, y, depth=2, init="random", **RELU), "init"),
+        (lambda: eoc_ntk.predict(x, y, x, depth=2, ridge=-1e-3, **RELU), "ridge"),
+        (lambda: eoc_ntk.learning_curve(x, y, depth=2, sizes=[24], **RELU), "sizes"),
+        (lambda: eoc_ntk.learning_curve(x, y, depth=2, sizes=[5], splits=0, **RELU), "splits"),
+        (lambda: eoc_ntk.alignment(x, np.zeros(24), depth=2, **RELU), "y"),
+        (lambda: eoc_ntk.dynamics(x, y, depth=2, **RELU).steps_to(0.5), "factor"),
+    ]
+    for call, param in cases:
+        with pytest.raises(InvalidParameterError) as info:
+            call()
+        assert info.value.param == param
+
+
+# --- predict --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("columns", [1, 3])
+def test_predict_matches_scikit_learn_kernel_ridge(columns):
+    from sklearn.kernel_ridge import KernelRidge
+
+    x, y1, y3 = _data(n=40)
+    y = y1 if columns == 1 else y3
+    x_test = np.random.default_rng(8).standard_normal((7, x.shape[1]))
+    n, ridge = x.shape[0], 1e-3
+    hyper = dict(depth=4, a=-0.3, b=0.8, sigma_w=1.1, sigma_b=0.2)
+    k = eoc_ntk.kernel(x, **hyper)
+    k_test = eoc_ntk.kernel(x_test, x, **hyper)
+    expected = KernelRidge(kernel="precomputed", alpha=n * ridge).fit(k, y).predict(k_test)
+    got = eoc_ntk.predict(x, y, x_test, ridge=ridge, **hyper)
+    assert got.shape == expected.shape == ((7,) if columns == 1 else (7, 3))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
+
+
+def test_predict_with_zero_ridge_is_the_minimum_norm_interpolant_on_singular_data():
+    x, y, _ = _data(n=20)
+    x = np.vstack([x, x[:3]])          # three duplicated inputs: K has a 3-dimensional null space
+    y = np.r_[y, [5.0, -2.0, 0.5]]     # ... with conflicting labels
+    n = x.shape[0]
+    k = eoc_ntk.kernel(x, depth=3, **RELU)
+    x_test = np.vstack([x, np.random.default_rng(1).standard_normal((4, x.shape[1]))])
+    k_test = eoc_ntk.kernel(x_test, x, depth=3, **RELU)
+    tol = eoc_ntk.singular_tolerance(n)
+    expected = k_test @ np.linalg.pinv(k, rcond=tol)
+    expected_y = expected @ y
+    lstsq = k_test @ np.linalg.lstsq(k, y, rcond=tol)[0]
+    got = eoc_ntk.predict(x, y, x_test, depth=3, **RELU)
+    scale = np.abs(expected_y).max()
+    np.testing.assert_allclose(got, expected_y, rtol=0, atol=1e-8 * scale)
+    np.testing.assert_allclose(got, lstsq, rtol=0, atol=1e-8 * scale)
+    # Closed form: at a duplicated input the interpolant gives the mean of the two labels.
+    for i in range(3):
+        assert got[i] == pytest.approx((y[i] + y[20 + i]) / 2, abs=1e-8 * scale)
+        assert got[20 + i] == pytest.approx((y[i] + y[20 + i]) / 2, abs=1e-8 * scale)
+
+
+# --- dynamics ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("columns, rate", [(1, None), (3, 0.37), (1, "1.9x")])
+def test_train_loss_matches_the_iterated_residual(columns, rate):
+    x, y1, y3 = _data(n=12)
+    y = y1 if columns == 1 else y3
+    n = x.shape[0]
+    k = eoc_ntk.kernel(x, depth=3, **RELU)
+    lmax = float(np.linalg.eigvalsh(k / n)[-1])
+    eta = 1.0 / lmax if rate is None else (0.95 * 2 / lmax if rate == "1.9x" else rate)
+    steps = [0, 1, 2, 5, 37, 150]
+    dyn = eoc_ntk.dynamics(x, y, depth=3, steps=steps, learning_rate=None if rate is None else eta, **RELU)
+    assert dyn.max_learning_rate == pytest.approx(2.0 / lmax, rel=1e-12)
+    assert dyn.learning_rate == pytest.approx(eta, rel=1e-12)
+    np.testing.assert_allclose(dyn.train_loss, _iterate_losses(k, y, eta, steps), rtol=1e-9, atol=1e-300)
+    assert dyn.unreachable_fraction == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(dyn.fit_steps, 1.0 / (eta * np.linalg.eigvalsh(k / n)[::-1]), rtol=1e-9)
+    assert dyn.target_share.sum() == pytest.approx(1.0, rel=1e-12)
+    # steps_to agrees with the iteration: the loss first reaches L_0 / 10 at that step.
+    t10 = dyn.steps_to(10)
+    losses = _iterate_losses(k, y, eta, [t10 - 1, t10])
+    assert losses[1] <= dyn.initial_loss / 10 < losses[0]
+
+
+def test_nngp_init_adds_the_expected_loss_of_random_initial_outputs():
+    x, _, y = _data(n=10)
+    n, k_out = x.shape[0], y.shape[1]
+    k = eoc_ntk.kernel(x, depth=3, **RELU)
+    sigma = eoc_ntk.kernel(x, depth=3, kind="nngp", **RELU)
+    dyn = eoc_ntk.dynamics(x, y, depth=3, steps=[0, 3, 20], init="nngp", **RELU)
+    eta = dyn.learning_rate
+    step = np.eye(n) - eta * k / n
+    # E |P^t (f_0 - y)|^2 = |P^t y|^2 + k trace(P^t Sigma P^t) for f_0 ~ N(0, Sigma) per output.
+    expected = [(np.sum((np.linalg.matrix_power(step, t) @ y) ** 2)
+                 + k_out * np.trace(np.linalg.matrix_power(step, t) @ sigma @ np.linalg.matrix_power(step, t)))
+                / (2 * n) for t in (0, 3, 20)]
+    np.testing.assert_allclose(dyn.expected_train_loss, expected, rtol=1e-9)
+    # Monte Carlo at t = 0: the initial loss of random outputs.
+    rng = np.random.default_rng(0)
+    chol = np.linalg.cholesky(sigma + 1e-12 * np.eye(n))
+    draws = [np.sum((chol @ rng.standard_normal((n, k_out)) - y) ** 2) / (2 * n) for _ in range(4000)]
+    assert np.mean(draws) == pytest.approx(expected[0], rel=4 * np.std(draws) / np.sqrt(4000) / expected[0])
+
+
+def test_orthogonal_inputs_give_the_closed_form_loss_and_steps_to():
+    """Orthonormal inputs: K = (d - o) I + o 1 1^T, so y orthogonal to 1 decays as (1 - eta (d - o)/n)^(2t)."""
+    n = 8
+    x = np.eye(n)
+    k = eoc_ntk.kernel(x, depth=4, a=0.2, b=0.9)
+    d, o = k[0, 0], k[0, 1]
+    y = np.zeros(n)
+    y[0], y[1] = 1.0, -1.0
+    lam = (d - o) / n
+    lmax = (d - o + n * o) / n
+    dyn = eoc_ntk.dynamics(x, y, depth=4, a=0.2, b=0.9, steps=[0, 4, 9])
+    eta = 1.0 / max(lam, lmax)
+    assert dyn.learning_rate == pytest.approx(eta, rel=1e-12)
+    ratio = (1 - eta * lam) ** 2
+    np.testing.assert_allclose(dyn.train_loss, 1.0 / n * ratio ** np.array([0, 4, 9]), rtol=1e-11)
+    for factor in (3.0, 100.0, 1e6):
+        assert dyn.steps_to(factor) == math.ceil(math.log(1 / factor) / math.log(ratio) - 1e-12)
+
+
+def test_singular_kernel_reports_the_unreachable_fraction():
+    """A duplicated input puts (e_0 - e_n)/sqrt(2) in the null space: half of y = e_0 is out of reach."""
+    x, _, _ = _data(n=9)
+    x = np.vstack([x, x[:1]])
+    n = x.shape[0]
+    y = np.zeros(n)
+    y[0] = 1.0
+    dyn = eoc_ntk.dynamics(x, y, depth=3, steps=[0, 10 ** 6], **RELU)
+    assert dyn.unreachable_fraction == pytest.approx(0.5, abs=1e-12)
+    assert dyn.train_loss[1] == pytest.approx(0.5 * dyn.initial_loss, rel=1e-9)
+    assert dyn.steps_to(2.0 + 1e-9) == math.inf and dyn.steps_to(100) == math.inf
+    assert math.isinf(dyn.fit_steps[-1]) and dyn.eigenvalues[-1] == 0.0
+    t = dyn.steps_to(1.5)
+    k = eoc_ntk.kernel(x, depth=3, **RELU)
+    losses = _iterate_losses(k, y, dyn.learning_rate, [t - 1, t])
+    assert losses[1] <= dyn.initial_loss / 1.5 < losses[0]
+    encoded = dyn.to_dict()
+    assert encoded["fit_steps"][-1] is None and encoded["steps_to"]["100"] is None
+    import json
+    json.dumps(encoded, allow_nan=False)
+
+
+def test_unstable_rate_grows_along_the_top_direction_and_steps_to_stops_at_the_minimum():
+    x, y, _ = _data(n=12)
+    k = eoc_ntk.kernel(x, depth=3, **RELU)
+    n = x.shape[0]
+    lam, vec = np.linalg.eigh(k / n)
+    y = y + 3.0 * vec[:, -1]            # a visible share on the top direction
+    eta = 1.1 * 2 / lam[-1]
+    steps = list(range(0, 40))
+    dyn = eoc_ntk.dynamics(x, y, depth=3, learning_rate=eta, steps=steps, **RELU)
+    np.testing.assert_allclose(dyn.train_loss, _iterate_losses(k, y, eta, steps), rtol=1e-9)
+    lowest = int(np.argmin(dyn.train_loss))
+    assert 0 < lowest < 39 and dyn.train_loss[-1] > 10 * dyn.initial_loss   # falls, then diverges
+    best = dyn.initial_loss / dyn.train_loss[lowest]
+    assert dyn.steps_to(best * 1.001) == math.inf          # never reached: growth takes over first
+    for factor in (best * 0.999, 1.0 + (best - 1.0) / 2):
+        assert dyn.steps_to(factor) == int(np.argmax(dyn.train_loss <= dyn.initial_loss / factor))
+
+
+# --- alignment and the sweep -----------------------------------------------------------------
+
+@pytest.mark.parametrize("columns", [1, 3])
+def test_alignment_is_the_normalised_frobenius_product(columns):
+    x, y1, y3 = _data()
+    y = y1 if columns == 1 else y3
+    hyper = dict(depth=5, a=0.1, b=1.2, sigma_b=0.3)
+    k = eoc_ntk.kernel(x, **hyper)
+    yy = np.outer(y, y) if columns == 1 else y @ y.T
+    expected = np.sum(k * yy) / (np.linalg.norm(k) * np.linalg.norm(yy))
+    assert eoc_ntk.alignment(x, y, **hyper) == pytest.approx(expected, rel=1e-12)
+
+
+def test_depth_sweep_with_labels_reports_alignment_and_top_k_fractions():
+    x, _, y = _data(n=120, m0=5)
+    depths = [2, 3, 8]  # depth 1 has rank m0 = 5: its top 10 would split a degenerate null space
+    sweep = eoc_ntk.depth_sweep(x, depths=depths, y=y, **RELU)
+    assert "alignment" not in eoc_ntk.depth_sweep(x, depths=depths, **RELU).to_dict()
+    for i, depth in enumerate(depths):
+        k = eoc_ntk.kernel(x, depth=depth, **RELU)
+        yy = y @ y.T
+        assert sweep.alignment[i] == pytest.approx(np.sum(k * yy) / (np.linalg.norm(k) * np.linalg.norm(yy)), rel=1e-10)
+        _, vec = np.linalg.eigh(k)
+        captured = np.cumsum(np.sum((vec[:, ::-1].T @ y) ** 2, axis=1)) / np.sum(y * y)
+        for top in (1, 10, 100):
+            assert sweep.top_k_fraction[top][i] == pytest.approx(captured[top - 1], abs=1e-9)
+    encoded = sweep.to_dict()
+    assert set(encoded["top_k_fraction"]) == {"1", "10", "100"} and len(encoded["alignment"]) == 3
+
+
+# --- learning curve ------------------------------------------------------------------------------
+
+def test_eigenlearning_has_the_white_spectrum_closed_form():
+    """N equal eigenvalues, no ridge: kappa = lambda (N - m)/m and test MSE = (1 - m/N) sum v_i^2."""
+    big_n, lam = 50, 0.7
+    power = np.random.default_rng(2).random(big_n)
+    for m in (5, 20, 49):
+        mse, kappa = eigenlearning_test_mse(np.full(big_n, lam), power, m, 0.0)
+        assert kappa == pytest.approx(lam * (big_n - m) / m, rel=1e-10)
+        assert mse == pytest.approx((1 - m / big_n) * power.sum(), rel=1e-10)
+    # With a ridge delta: sum lambda/(lambda+kappa) + delta/kappa = m, solved by hand.
+    delta, m = 3.0, 10
+    kappa = (lam * (big_n - m) + delta + math.sqrt((lam * (big_n - m) + delta) ** 2 + 4 * m * lam * delta)) / (2 * m)
+    learn = lam / (lam + kappa)
+    expected = m / (m - big_n * learn ** 2) * (1 - learn) ** 2 * power.sum()
+    mse, got_kappa = eigenlearning_test_mse(np.full(big_n, lam), power, m, delta)
+    assert got_kappa == pytest.approx(kappa, rel=1e-10) and mse == pytest.approx(expected, rel=1e-10)
+
+
+def test_learning_curve_measures_kernel_regression_on_held_out_points():
+    """The measured error is kernel regression of predict() on random subsets, tested on the rest."""
+    from sklearn.kernel_ridge import KernelRidge
+
+    x, _, y = _data(n=60)
+    curve = eoc_ntk.learning_curve(x, y, depth=3, sizes=[10, 30], ridge=1e-2, splits=3, seed=7, **RELU)
+    k = eoc_ntk.kernel(x, depth=3, **RELU)
+    rng = np.random.default_rng(7)
+    for i, m in enumerate((10, 30)):
+        errors = []
+        for _ in range(3):
+            order = rng.permutation(60)
+            tr, te = order[:m], order[m:]
+            model = KernelRidge(kernel="precomputed", alpha=m * 1e-2).fit(k[np.ix_(tr, tr)], y[tr])
+            errors.append(np.mean(np.sum((model.predict(k[np.ix_(te, tr)]) - y[te]) ** 2, axis=1)))
+        assert curve.measured_test_mse[i] == pytest.approx(np.mean(errors), rel=1e-9)
+        assert curve.measured_std[i] == pytest.approx(np.std(errors, ddof=1), rel=1e-7)
+    import json
+    json.dumps(curve.to_dict(), allow_nan=False)

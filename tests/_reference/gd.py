@@ -14,6 +14,12 @@ import numpy as np
 from . import network as net
 
 
+def initial_params(m0, *, width, depth, seed, dtype=np.float32):
+    """``network.init_params`` from ``default_rng(seed)`` (drawn in float64), cast to ``dtype``."""
+    rng = np.random.default_rng(seed)
+    return [(w.astype(dtype), beta.astype(dtype)) for w, beta in net.init_params(m0, width, depth, rng)]
+
+
 def train_centred(x, y, *, width, depth, a, b, sigma_w, learning_rate, steps, seed, dtype=np.float32):
     """Residuals ``r_t = f_t(x) - f_0(x) - y`` for ``t = 0..steps`` as an array (steps + 1, n).
 
@@ -21,9 +27,7 @@ def train_centred(x, y, *, width, depth, a, b, sigma_w, learning_rate, steps, se
     trained in ``dtype``: float32 halves the time, and its rounding (1e-7 relative) is far
     below the finite-width effects measured (1/sqrt(width) ~ 1e-2).
     """
-    rng = np.random.default_rng(seed)
-    params = [(w.astype(dtype), beta.astype(dtype))
-              for w, beta in net.init_params(x.shape[1], width, depth, rng)]
+    params = initial_params(x.shape[1], width=width, depth=depth, seed=seed, dtype=dtype)
     x = np.asarray(x, dtype=dtype)
     n = x.shape[0]
     f0 = None

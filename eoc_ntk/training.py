@@ -71,6 +71,9 @@ class Dynamics:
     unreachable_fraction : float
         Share of ``|Y|^2`` in the null space: the loss never falls below this fraction of
         ``L_0``.
+    initial_loss : float
+        ``L_0 = |Y|^2 / 2n``.
+    init : {"zero", "nngp"}
     """
 
     n: int

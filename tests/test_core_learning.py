@@ -301,15 +301,16 @@ def test_learning_curve_measures_kernel_regression_on_held_out_points():
 # Gap measures, relative, over the steps 0..T: the residual trajectory
 # g_r = max_t |r_hat_t - r_t| / |y| and the loss curve g_L = max_t |L_hat_t - L_t| / L_0.
 # Both come from the NTK's finite-width fluctuation (and its drift in training), of relative
-# size c / sqrt(width). Measured (docs/learning.md §7): sqrt(width) g_r = 0.7-1.8 and
-# sqrt(width) g_L = 0.06-1.4 over seeds at widths 2048 and 4096. The tolerance at the largest
-# width is GAP_CONSTANT / sqrt(width) with GAP_CONSTANT = 2.5, about twice the typical constant.
+# size c / sqrt(width). Measured (docs/learning.md §7, 6 seeds per width, 10 steps):
+# sqrt(width) g_r = 0.85-2.26 (seed mean 1.4-1.5, sd 0.4) and sqrt(width) g_L = 0.05-1.55. The
+# tolerance at the largest width is GAP_CONSTANT / sqrt(width) with GAP_CONSTANT = 3.0, the
+# mean constant plus about 4 seed standard deviations.
 # g_L is one projection of the fluctuation (seed-to-seed spread about 80 % of its mean), so its
 # ordering across widths needs many seeds; g_r sums 100 output fluctuations (spread about
 # 20 %), so its seed mean orders the widths reliably with a few seeds, and it bounds g_L:
 # g_L <= (2 + g_r) g_r while the rate is stable.
 
-GAP_CONSTANT = 2.5
+GAP_CONSTANT = 3.0
 DEPTH = 3
 
 
@@ -366,7 +367,7 @@ def _check_training_follows_prediction(x, y, steps, seeds):
     print("residual gaps", {w: np.round(np.array(g)[:, 0], 4).tolist() for w, g in gaps.items()})
     print("loss gaps", {w: np.round(np.array(g)[:, 1], 4).tolist() for w, g in gaps.items()})
     assert large[:, 0].mean() < small[:, 0].mean()                   # approaches as width grows
-    assert np.all(large <= GAP_CONSTANT / math.sqrt(wide)), large    # and is within 2.5/sqrt(width)
+    assert np.all(large <= GAP_CONSTANT / math.sqrt(wide)), large    # and is within 3/sqrt(width)
     return gaps
 
 
@@ -393,7 +394,7 @@ def _check_unstable_rate(x, y, width, steps):
     print("1.1x loss measured", np.round(np.sum(measured ** 2, axis=1) / (2 * n), 4).tolist())
     assert np.all(top[1:] * top[:-1] < 0)                  # 1 - eta lambda_1 < -1: the sign alternates
     assert np.all(np.abs(top[1:]) > np.abs(top[:-1]))       # and the size grows every step
-    return measured
+    return measured, top, abs(1.0 - eta * lam[-1])
 
 
 def test_real_training_follows_the_predicted_loss_and_stability_limit(binary_digits):
@@ -409,11 +410,13 @@ def test_real_training_follows_the_prediction_longer_and_with_more_seeds(binary_
     x, y = binary_digits
     gaps = _check_training_follows_prediction(x, y, steps=10, seeds={2048: 6, 4096: 6})
     print("mean loss gap", {w: float(np.mean(np.array(g)[:, 1])) for w, g in gaps.items()})
-    measured = _check_unstable_rate(x, y, 4096, steps=14)
-    losses = np.sum(measured ** 2, axis=1)
-    # The prediction: with balanced labels 0.06 % of |y|^2 lies on the top direction, so the loss
-    # first falls (to 3.4 % at step 6) and then grows (11 % at step 14).
-    assert losses[14] > 2 * losses[6]
+    assert np.mean(np.array(gaps[4096])[:, 1]) < np.mean(np.array(gaps[2048])[:, 1])
+    _, top, rate = _check_unstable_rate(x, y, 4096, steps=14)
+    # Over 14 steps the top mode grows at the network's own linearised rate |1 - eta lambda_1_hat|
+    # (within the NTK's drift). The total loss is printed: with balanced labels only 0.06 % of
+    # |y|^2 lies on the top direction, so it first falls; when it turns up depends on
+    # eta lambda_1_hat, which varies between networks by several % at this width.
+    assert 0.7 < abs(top[14] / top[0]) / rate ** 14 < 1.5
 
 
 @pytest.mark.slow

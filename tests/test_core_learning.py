@@ -399,7 +399,7 @@ def _check_unstable_rate(x, y, width, steps):
 
 def test_real_training_follows_the_predicted_loss_and_stability_limit(binary_digits):
     """Fast version: 3 steps, 3 seeds at width 2048 and 2 at 4096, and 4 unstable steps (about 45
-    products of 100 x 4096 by 4096 x 4096 matrices; ~8 s on an idle 2-core machine)."""
+    products of 100 x 4096 by 4096 x 4096 matrices; 41 s on 2 cores at load average 8)."""
     x, y = binary_digits
     _check_training_follows_prediction(x, y, steps=3, seeds={2048: 3, 4096: 2})
     _check_unstable_rate(x, y, 4096, steps=4)
@@ -422,7 +422,7 @@ def test_real_training_follows_the_prediction_longer_and_with_more_seeds(binary_
 @pytest.mark.slow
 def test_learning_curve_estimate_on_digits_and_the_ranking_of_depths():
     """sklearn digits, N = 1797, 10 classes one-hot, ReLU: eigenlearning estimate vs measured
-    kernel-regression error (numbers in docs/learning.md §7; ~80 s on a loaded 2-core machine)."""
+    kernel-regression error (numbers in docs/learning.md §7; 80 s on 2 busy cores, 200 s at load 8)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()

@@ -4,7 +4,8 @@ Pure NumPy/SciPy (no HTTP, Redis or queues). The specification is MATH.md, the m
 "MLPs at the EOC: Spectrum of the NTK" (arXiv:2501.13225). Every array is float64.
 
 Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
-:func:`depth_sweep`, :func:`analyze`.
+:func:`depth_sweep`, :func:`analyze`; with labels: :func:`dynamics`, :func:`predict`,
+:func:`learning_curve`, :func:`alignment` (docs/learning.md).
 """
 from ._validation import MAX_ABS_VALUE, check_data
 from .analysis import analyze
@@ -13,13 +14,18 @@ from .kernels import KINDS, check_kinds, kernel
 from .model import ACTIVATION_NAMES, Model, activation_coefficients
 from .spectra import Spectrum, singular_tolerance, spectrum
 from .sweep import DepthSweep, depth_limit_matrix, depth_sweep, limit_condition_number
+from .label_alignment import alignment
+from .labels import check_labels
+from .learning import LearningCurve, learning_curve, predict
+from .training import Dynamics, dynamics
 
 #: Changes whenever a result could change: part of every cache key.
 ALGORITHM_VERSION = "1"
 
 __all__ = [
     "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE",
-    "Model", "Spectrum", "IcdAnalysis", "DepthSweep",
+    "Model", "Spectrum", "IcdAnalysis", "DepthSweep", "Dynamics", "LearningCurve",
+    "alignment", "check_labels", "dynamics", "learning_curve", "predict",
     "activation_coefficients", "analyze", "check_data", "check_kinds", "depth_limit_matrix", "depth_sweep",
     "gershgorin_bounds", "icd_analysis", "kernel", "limit_condition_number",
     "singular_tolerance", "spectrum",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import brentq
@@ -30,6 +30,8 @@ from ._jsonsafe import json_float
 from ._recursion import eoc_recursion_all_depths, general_recursion_steps
 from ._validation import check_data
 from .kernels import ProgressFn, _check_scale, _normalised
+from .label_alignment import label_fit_by_depth
+from .labels import check_labels
 from .model import Model
 from .spectra import singular_tolerance
 
@@ -56,6 +58,11 @@ class DepthSweep:
         ``Delta = 0`` or ``sigma_b != 0``; ``inf`` when it is singular).
     singular_reason : str or None
         Structural cause, if some depth is singular.
+    alignment : ndarray of float or None
+        With labels ``y``: kernel-target alignment per depth (:func:`eoc_ntk.alignment`).
+    top_k_fraction : dict or None
+        With labels ``y``: ``{k: ndarray}`` for k in 1, 10, 100, the share of ``|y|^2`` in the
+        k leading eigen-directions of ``K`` per depth (docs/learning.md §6).
     """
 
     depths: np.ndarray
@@ -66,10 +73,13 @@ class DepthSweep:
     limit_condition_number: float | None
     delta: float
     singular_reason: str | None = None
+    alignment: np.ndarray | None = None
+    top_k_fraction: dict[int, np.ndarray] | None = None
 
     def to_dict(self) -> dict:
-        """JSON-safe dict (non-finite numbers become None)."""
-        return {
+        """JSON-safe dict (non-finite numbers become None); ``alignment`` and
+        ``top_k_fraction`` (keys ``"1"``, ``"10"``, ``"100"``) only when labels were given."""
+        out = {
             "depths": [int(d) for d in self.depths],
             "lambda_min": [json_float(v) for v in self.lambda_min],
             "lambda_max": [json_float(v) for v in self.lambda_max],
@@ -79,6 +89,10 @@ class DepthSweep:
             "delta": self.delta,
             "singular_reason": self.singular_reason,
         }
+        if self.alignment is not None:
+            out["alignment"] = [json_float(v) for v in self.alignment]
+            out["top_k_fraction"] = {str(k): [json_float(v) for v in f] for k, f in self.top_k_fraction.items()}
+        return out
 
 
 def _check_depths(depths) -> np.ndarray:
@@ -100,7 +114,7 @@ def _check_depths(depths) -> np.ndarray:
 
 
 def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",
-                progress: ProgressFn | None = None) -> DepthSweep:
+                progress: ProgressFn | None = None, y=None) -> DepthSweep:
     """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths at once.
 
     Parameters
@@ -113,6 +127,9 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
         Solver per depth: the certified fast path (default) or the dense one.
     progress : callable, optional
         Called with the completed fraction in [0, 1].
+    y : array-like of shape (n,) or (n, k), optional
+        Labels: adds :attr:`DepthSweep.alignment` and :attr:`DepthSweep.top_k_fraction`
+        (one more kernel and partial eigen-decomposition per depth).
 
     Returns
     -------
@@ -123,7 +140,12 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):
         raise ValueError(f"eigenvalues must be 'extremes' or 'all', got {eigenvalues!r}")
-    return _depth_sweep(x, depth_list, model, eigenvalues, progress)
+    labels = None if y is None else check_labels(y, x.shape[0])
+    result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
+    if labels is None:
+        return result
+    aligned, top_k = label_fit_by_depth(x, labels.values, depth_list, model)
+    return replace(result, alignment=aligned, top_k_fraction=top_k)
 
 
 def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSweep:

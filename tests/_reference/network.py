@@ -32,7 +32,7 @@ def init_params(m0: int, width: int, depth: int, rng: np.random.Generator):
 
 def forward(params, x, a, b, sigma_w, sigma_b):
     """Pre-activations ``[h_1..h_l]`` and layer inputs ``[z_0..z_{l-1}]``, each of shape (n, width)."""
-    hs, zs = [], [np.asarray(x, dtype=np.float64)]
+    hs, zs = [], [np.asarray(x, dtype=params[0][0].dtype)]  # float64 unless the weights are float32
     for k, (w, beta) in enumerate(params):
         z = zs[-1]
         h = sigma_w * z @ w.T / np.sqrt(w.shape[1]) + sigma_b * beta
@@ -65,6 +65,44 @@ def jacobian(params, x, a, b, sigma_w, sigma_b) -> np.ndarray:
         if k > 0:
             delta = phi_prime(hs[k - 1], a, b) * (scale * delta @ w)
     return np.concatenate(blocks, axis=1)
+
+
+def vjp(params, hs, zs, v, a, b, sigma_w, sigma_b):
+    """``J^T v`` as per-layer gradients ``[(dW_k, dbeta_k)]`` from a :func:`forward` pass, without forming J.
+
+    The same chain rule as :func:`jacobian`, summed over inputs with weights ``v`` (n,):
+    ``dW_k = scale_k Delta_k^T z_{k-1}``, ``dbeta_k = sigma_b Delta_k^T 1`` where
+    ``Delta_l = v[:, None]`` and ``Delta_{k-1} = phi'(h_{k-1}) * (scale_k Delta_k W_k)``.
+    Memory and time O(n width^2) instead of O(n n_params) for J: what training at width 4096 needs.
+    """
+    delta = np.asarray(v, dtype=zs[0].dtype)[:, None]
+    grads = []
+    for k in range(len(params) - 1, -1, -1):
+        w, _ = params[k]
+        scale = sigma_w / np.sqrt(w.shape[1])
+        grads.append((scale * delta.T @ zs[k], sigma_b * delta.sum(axis=0)))
+        if k > 0:
+            delta = phi_prime(hs[k - 1], a, b) * (scale * delta @ w)
+    return grads[::-1]
+
+
+def ntk_by_layers(params, x, a, b, sigma_w, sigma_b) -> np.ndarray:
+    """``J J^T`` without forming J: ``sum_k (scale_k^2 Z_{k-1} Z_{k-1}^T + sigma_b^2) * (Delta_k Delta_k^T)``
+
+    with the per-input back-propagated vectors ``Delta_k`` of :func:`jacobian` (``Delta_l = 1``).
+    """
+    hs, zs = forward(params, x, a, b, sigma_w, sigma_b)
+    n = zs[0].shape[0]
+    delta = np.ones((n, 1), dtype=zs[0].dtype)
+    out = np.zeros((n, n))
+    for k in range(len(params) - 1, -1, -1):
+        w, _ = params[k]
+        scale = sigma_w / np.sqrt(w.shape[1])
+        gram = scale * scale * (zs[k] @ zs[k].T) + sigma_b * sigma_b
+        out += gram * (delta @ delta.T)
+        if k > 0:
+            delta = phi_prime(hs[k - 1], a, b) * (scale * delta @ w)
+    return out
 
 
 def flatten(params, with_bias: bool) -> np.ndarray:

@@ -1,0 +1,91 @@
+"""How well the kernel's geometry fits the labels (docs/learning.md §6).
+
+Kernel-target alignment (Cristianini, Shawe-Taylor, Elisseeff, Kandola 2001, "On
+kernel-target alignment"): ``A = <K, Y Y^T>_F / (|K|_F |Y Y^T|_F)``, in [0, 1] for a positive
+semi-definite ``K``. With ``<K, Y Y^T>_F = trace(Y^T K Y)`` and ``|Y Y^T|_F = |Y^T Y|_F``
+nothing of size n x n but ``K`` is formed.
+
+The top-k fraction is the share of ``|Y|^2`` in the k leading eigen-directions of ``K``: the
+directions gradient descent fits first (docs/learning.md §3).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+from ._validation import check_data
+from .errors import InvalidParameterError
+from .kernels import compute_kernels
+from .labels import check_labels
+from .model import Model
+
+__all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
+
+#: Numbers of leading eigen-directions reported by ``depth_sweep(..., y=...)``.
+TOP_K = (1, 10, 100)
+
+
+def alignment(x, y, *, depth, a, b, sigma_w=None, sigma_b=0.0) -> float:
+    """Kernel-target alignment ``<K, y y^T>_F / (|K|_F |y y^T|_F)`` of the NTK with the labels.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+    y : array-like of shape (n,) or (n, k)
+        For (n, k) labels ``y y^T`` is the (n, n) matrix ``Y Y^T``.
+    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="y"`` when ``y`` is all zeros (the alignment is 0/0), ``param="x"`` when
+        every row of ``x`` is zero.
+    """
+    model = Model(depth, a, b, sigma_w, sigma_b)
+    x = check_data(x)
+    labels = check_labels(y, x.shape[0])
+    _check_nonzero_labels(labels.values)
+    k = compute_kernels(x, None, model, ("ntk",))["ntk"]
+    return _alignment(k, labels.values)
+
+
+def _check_nonzero_labels(y: np.ndarray) -> None:
+    if not np.any(y):
+        raise InvalidParameterError(
+            f"y is all zeros (shape {y.shape}): its alignment with any kernel is 0/0; give non-zero labels",
+            param="y")
+
+
+def _alignment(k: np.ndarray, y: np.ndarray) -> float:
+    k_norm = float(np.linalg.norm(k))
+    if k_norm == 0.0:
+        raise InvalidParameterError("the NTK of x is zero (every input row is 0): the alignment is 0/0", param="x")
+    return float(np.sum(y * (k @ y)) / (k_norm * np.linalg.norm(y.T @ y)))
+
+
+def label_fit_by_depth(x: np.ndarray, y: np.ndarray, depths, model: Model) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Alignment and top-k fractions per depth for checked ``x`` (n, m0) and labels ``y`` (n, k).
+
+    Returns ``(alignment, top_k_fraction)``: an array with one alignment per depth and a dict
+    ``{k: array of one fraction per depth}`` for ``k`` in :data:`TOP_K` (``k`` above n counts
+    every direction: fraction 1). Cost per depth: one kernel and the leading
+    ``min(100, n)`` eigenvectors (LAPACK ``syevr``).
+    """
+    _check_nonzero_labels(y)
+    n = x.shape[0]
+    energy = float(np.sum(y * y))
+    lead = min(max(TOP_K), n)
+    aligned, fractions = [], {k: [] for k in TOP_K}
+    for depth in depths:
+        m = Model(int(depth), model.a, model.b, model.sigma_w, model.sigma_b)
+        k = compute_kernels(x, None, m, ("ntk",))["ntk"]
+        aligned.append(_alignment(k, y))
+        _, vec = sla.eigh(k, subset_by_index=[n - lead, n - 1], check_finite=False)
+        captured = np.cumsum(np.sum((vec[:, ::-1].T @ y) ** 2, axis=1)) / energy
+        for top in TOP_K:
+            fractions[top].append(float(captured[min(top, lead) - 1]))
+    return np.array(aligned), {top: np.array(v) for top, v in fractions.items()}

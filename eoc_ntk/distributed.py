@@ -5,7 +5,7 @@ Optional: needs the ``[distributed]`` extra (``dask[array]`` and ``distributed``
 
 - :func:`kernel`: the kernel as a lazy ``dask.array.Array`` whose tiles are computed on the
   workers by the core's own kernel code (:func:`eoc_ntk.kernels.compute_kernels`) on row and
-  column blocks, from the data placed on the cluster once.
+  column blocks, from the data sent to the cluster once.
 - :func:`spectrum`: ``lambda_min``, ``lambda_max`` and the condition number of ``K / n``
   (docs/math.md §5) with the semantics of ``eoc_ntk.spectrum(..., eigenvalues="extremes")``
   and the same certification (:mod:`eoc_ntk._eigen`): Lanczos for ``lambda_max`` with
@@ -16,14 +16,15 @@ Optional: needs the ``[distributed]`` extra (``dask[array]`` and ``distributed``
   (:func:`eoc_ntk._diagnosis.diagnose`, which works from the points, never from ``K``).
 
 Every tile is a Dask task: a worker lost mid-computation is replaced by its nanny and the
-scheduler recomputes the tiles it held from the graph (the data are replicated on every
-worker, so they survive the loss of any one of them).
+scheduler recomputes the tiles it held from the graph, down to the data, which are one
+task of the graph rather than scattered (scattered data lost with a worker is gone).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -110,18 +111,29 @@ def _method(n: int, n2: int) -> str:
     return "exact" if n * n2 < _EXACT_BELOW_ENTRIES else "interpolated"
 
 
+def _data(arr: np.ndarray) -> np.ndarray:
+    return arr
+
+
 def _place(arr: np.ndarray | None):
-    """``arr`` put on the cluster once: scattered to every worker of the current client, or
-    else one key of the graph shared by every tile."""
+    """``arr`` as one key of the graph that every tile reads (sent to the cluster once).
+
+    Not ``Client.scatter``: scattered data cannot be recomputed, so tiles lost with a worker
+    that held its only replica (Dask's active memory manager drops extra replicas) could
+    not be recomputed either. A key of the graph can.
+    """
     if arr is None:
         return None
     import dask
-    try:
-        from distributed import get_client
-        client = get_client()
-    except (ImportError, ValueError):
-        return dask.delayed(arr, pure=True)
-    return client.scatter(arr, broadcast=True, hash=False)
+    return dask.delayed(_data, pure=True)(arr)
+
+
+def _send_once(client, arr: np.ndarray):
+    """``arr`` on the cluster as the result of one task (recomputable, unlike scattered data),
+    the future held by the caller for as long as tiles may need recomputing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        return client.submit(_data, arr, pure=False)
 
 
 class _Progress:
@@ -183,8 +195,8 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ch
     dask.array.Array of shape (n, n2), float64, chunks (chunks, chunks)
         Equal to ``eoc_ntk.kernel(x, x2, ...)`` (docs/math.md §3) up to rounding in the
         Gram products; for ``x2=None`` exactly symmetric (lower tiles are the transposed
-        upper ones). The data go to the cluster once: scattered to every worker when a
-        ``distributed.Client`` is active, else one key shared by all tiles.
+        upper ones). The data go to the cluster once, as one key of the graph that
+        every tile reads.
 
     Raises
     ------
@@ -268,13 +280,12 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, client=None, chunks=D
     return result
 
 
-def _kernel_tiles(client, x: np.ndarray, model: Model, edges, tracker: _Progress) -> dict:
-    """Lower tiles of ``K / n`` computed and kept on the workers."""
+def _kernel_tiles(client, x_on, x: np.ndarray, model: Model, edges, tracker: _Progress) -> dict:
+    """Lower tiles of ``K / n`` computed and kept on the workers, from ``x_on`` (``x`` on the cluster)."""
     from distributed import as_completed
 
     n = x.shape[0]
     method = _method(n, n)
-    x_on = client.scatter(x, broadcast=True, hash=False)  # replicated: survives a lost worker
     tiles = {}
     for i in range(len(edges)):
         for j in range(i + 1):
@@ -292,7 +303,8 @@ def _kernel_tiles(client, x: np.ndarray, model: Model, edges, tracker: _Progress
 def _spectrum_on(client, x: np.ndarray, model: Model, chunks: int, tracker: _Progress) -> Spectrum:
     n = x.shape[0]
     edges = block_edges(n, min(chunks, n))
-    matrix = TiledSymmetric(client, _kernel_tiles(client, x, model, edges, tracker), edges)
+    x_on = _send_once(client, x)
+    matrix = TiledSymmetric(client, _kernel_tiles(client, x_on, x, model, edges, tracker), edges)
     trace = matrix.trace()
     if n < DENSE_BELOW:
         kn = np.zeros((n, n))
@@ -303,6 +315,7 @@ def _spectrum_on(client, x: np.ndarray, model: Model, chunks: int, tracker: _Pro
     else:
         lmin, lmax = _certified_extremes(matrix, tracker)
         method = "lanczos"
+    del matrix, x_on
     return _assemble(max(lmin, 0.0), max(lmax, 0.0), trace, n, x, model, None, method)
 
 
@@ -315,53 +328,80 @@ def _certified_extremes(matrix: TiledSymmetric, tracker: _Progress) -> tuple[flo
     if lmax is None:
         raise np.linalg.LinAlgError(f"lambda_max of the {n} x {n} kernel could not be certified to 1e-9 by Lanczos")
     tracker.report(_PHASES["lambda_max"])
+    return _certified_lambda_min(matrix, lmax, start_min, tracker), lmax
+
+
+def _certified_lambda_min(matrix: TiledSymmetric, lmax: float, start: np.ndarray, tracker: _Progress) -> float:
+    """Certified ``lambda_min``, or the proof that it lies below ``s = singular_tolerance(n) * lambda_max``.
+
+    As on one machine: a rough estimate from a float32 factor, then shifts a little below
+    it. Where one machine falls back to the dense solver (no certified shift), a failed
+    Cholesky of ``K/n - s I`` proves the matrix singular (:func:`_singular_lambda_min`); a
+    successful one proves ``lambda_min > s``, certified by shift-and-invert from ``s``.
+    The singular check comes right after the first failed shift, so a singular matrix
+    costs four factorisations, not six.
+    """
+    s = singular_tolerance(matrix.n) * lmax
     rough_factor = matrix.cholesky(0.0, "float32", tracker.between(_PHASES["lambda_max"], _PHASES["rough"]))
+    rough = margin = None
     if rough_factor is not None:
-        rough, margin, v_rough = rough_lambda_min_from_solver(rough_factor.solve, start_min)
+        rough, margin, v_rough = rough_lambda_min_from_solver(rough_factor.solve, start)
         rough_factor.release()
         del rough_factor
         if rough is not None:
-            for fraction in (1.0 - margin, *_RETRY_FRACTIONS):
-                found = _shifted_lambda_min(matrix, fraction * rough, v_rough, tracker)
-                if found is not None:
-                    return found, lmax
-    return _lambda_min_near_zero(matrix, lmax, start_min, tracker), lmax
+            start = v_rough
+    above_s = None  # unknown until K/n - s I is factorised
+    for fraction in ((1.0 - margin, *_RETRY_FRACTIONS) if rough is not None else ()):
+        sigma = fraction * rough
+        if sigma <= s:
+            break
+        value, factored = _shifted_lambda_min(matrix, sigma, start, tracker)
+        if value is not None:
+            return value
+        if not factored and above_s is None:  # an eigenvalue below sigma: is one below s?
+            above_s = _factorises(matrix, s, tracker)
+            if not above_s:
+                return _singular_lambda_min(matrix, s, start, tracker)
+    if above_s is None:
+        above_s = _factorises(matrix, s, tracker)
+    if not above_s:
+        return _singular_lambda_min(matrix, s, start, tracker)
+    value, _ = _shifted_lambda_min(matrix, s, start, tracker)
+    if value is None:
+        raise np.linalg.LinAlgError(f"lambda_min of K/n is proven above {s:.3g} but could not be certified to 1e-9")
+    return value
+
+
+def _factor_progress(tracker: _Progress) -> ProgressFn:
+    return tracker.between(_PHASES["rough"], _PHASES["factor"])
+
+
+def _factorises(matrix: TiledSymmetric, sigma: float, tracker: _Progress) -> bool:
+    """Whether ``K/n - sigma I`` is positive definite (every eigenvalue above ``sigma``)."""
+    factor = matrix.cholesky(sigma, "float64", _factor_progress(tracker))
+    if factor is None:
+        return False
+    factor.release()
+    return True
 
 
 def _shifted_lambda_min(matrix: TiledSymmetric, sigma: float, start: np.ndarray, tracker: _Progress):
-    """Certified ``lambda_min`` from a tiled Cholesky of ``K/n - sigma I``, or None."""
-    factor = matrix.cholesky(sigma, "float64", tracker.between(_PHASES["rough"], _PHASES["factor"]))
+    """``(lambda_min or None, factored)``: certified by shift-and-invert from a tiled Cholesky
+    of ``K/n - sigma I``; ``factored`` False when that is not positive definite."""
+    factor = matrix.cholesky(sigma, "float64", _factor_progress(tracker))
     if factor is None:
-        return None
+        return None, False
     try:
         found = certified_lambda_min_from_solver(factor.solve, sigma, start, matrix.matvec)
     finally:
         factor.release()
-    return None if found is None else found[0]
+    return (None if found is None else found[0]), True
 
 
-def _lambda_min_near_zero(matrix: TiledSymmetric, lmax: float, start: np.ndarray, tracker: _Progress) -> float:
-    """``lambda_min`` when the rough estimate found no certifiable shift (where one machine
-    falls back to the dense solver).
-
-    A failed Cholesky of ``K/n - s I`` with ``s = singular_tolerance(n) * lambda_max`` proves
-    an eigenvalue below ``s``: singular. Its value (rounding noise) is then estimated by
-    Lanczos through a factor of ``K/n + s I`` and capped at ``s``. A successful one proves
-    ``lambda_min > s`` and certifies it by shift-and-invert from ``s``.
-    """
-    s = singular_tolerance(matrix.n) * lmax
-    between = tracker.between(_PHASES["rough"], _PHASES["factor"])
-    factor = matrix.cholesky(s, "float64", between)
-    if factor is not None:
-        try:
-            found = certified_lambda_min_from_solver(factor.solve, s, start, matrix.matvec)
-        finally:
-            factor.release()
-        if found is None:
-            raise np.linalg.LinAlgError(
-                f"lambda_min of K/n is proven above {s:.3g} but could not be certified to 1e-9")
-        return found[0]
-    factor = matrix.cholesky(-s, "float64", between)
+def _singular_lambda_min(matrix: TiledSymmetric, s: float, start: np.ndarray, tracker: _Progress) -> float:
+    """``lambda_min`` of a matrix proven to have an eigenvalue below ``s``: rounding noise,
+    estimated by Lanczos through a factor of ``K/n + s I`` and kept in ``[0, s]``."""
+    factor = matrix.cholesky(-s, "float64", _factor_progress(tracker))
     if factor is None:
         return 0.0  # an eigenvalue below -s: only rounding of a singular matrix can do that
     try:

@@ -132,7 +132,7 @@ def _send_once(client, arr: np.ndarray):
     """``arr`` on the cluster as the result of one task (recomputable, unlike scattered data),
     the future held by the caller for as long as tiles may need recomputing."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)
         return client.submit(_data, arr, pure=False)
 
 

@@ -123,4 +123,4 @@ def test_spectrum_survives_a_worker_killed_during_the_factorisation(client):
     assert not got.singular
     assert math.isclose(got.lambda_min, want.lambda_min, rel_tol=1e-9)
     assert math.isclose(got.lambda_max, want.lambda_max, rel_tol=1e-9)
-    client.wait_for_workers(2, timeout=60)  # the nanny has restarted the killed worker
+    client.wait_for_workers(2, timeout=120)  # the nanny has restarted the killed worker

@@ -270,9 +270,13 @@ def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
         low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None, None, None
-    solve = _FactorSolver(low)
+    return rough_lambda_min_from_solver(_FactorSolver(low), start)
+
+
+def rough_lambda_min_from_solver(solve, start: np.ndarray):
+    """``(rough, margin, vector)`` of :func:`_rough_lambda_min` from ``solve: v -> K^{-1} v``
+    (any factorisation of ``K``: shared with :mod:`eoc_ntk.distributed`)."""
     mu, vector, estimate, _ = _lanczos_top(solve, start, _ROUGH_STEPS, lambda mu, y, est: est <= 1e-3 * mu)
-    del low, solve
     if not mu > 0.0:
         return None, None, None
     margin = min(0.5, max(2e-3, 2.0 * estimate / mu + 1e-4))
@@ -291,6 +295,16 @@ def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start:
         factor, info = lapack.dpotrf(buffer, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None
+    return certified_lambda_min_from_solver(_FactorSolver(factor), sigma, start, matvec)
+
+
+def certified_lambda_min_from_solver(solve, sigma: float, start: np.ndarray, matvec):
+    """Certified ``(lambda_min, vector)`` by shift-and-invert Lanczos, or None.
+
+    ``solve: v -> (K - sigma I)^{-1} v`` from a successful factorisation of ``K - sigma I``
+    (any implementation: shared with :mod:`eoc_ntk.distributed`); ``matvec: v -> K v``
+    checks every offered eigenpair against ``K`` itself.
+    """
 
     def certified(mu, y, estimate):
         lmin = sigma + 1.0 / mu
@@ -298,7 +312,7 @@ def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start:
 
     # Through the inverse the residual in K is a few times Lanczos' relative estimate
     # (more when sigma is far below lambda_min): checked from 10 x RTOL_CERTIFY on.
-    mu, vmin, _, ok = _lanczos_top(_FactorSolver(factor), start, _FINAL_STEPS, certified, 10 * RTOL_CERTIFY)
+    mu, vmin, _, ok = _lanczos_top(solve, start, _FINAL_STEPS, certified, 10 * RTOL_CERTIFY)
     if not ok:
         return None
     return sigma + 1.0 / mu, vmin

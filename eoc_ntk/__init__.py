@@ -6,7 +6,7 @@ Pure NumPy/SciPy (no HTTP, Redis or queues). The specification is MATH.md, the m
 Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
 :func:`depth_sweep`, :func:`analyze`.
 """
-from ._validation import MAX_ABS_VALUE, check_data
+from ._validation import MAX_ABS_VALUE, MAX_DEPTH, check_data
 from .analysis import analyze
 from .icd import IcdAnalysis, gershgorin_bounds, icd_analysis
 from .kernels import KINDS, check_kinds, kernel
@@ -15,10 +15,10 @@ from .spectra import Spectrum, singular_tolerance, spectrum
 from .sweep import DepthSweep, depth_limit_matrix, depth_sweep, limit_condition_number
 
 #: Changes whenever a result could change: part of every cache key.
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 
 __all__ = [
-    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE",
+    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE", "MAX_DEPTH",
     "Model", "Spectrum", "IcdAnalysis", "DepthSweep",
     "activation_coefficients", "analyze", "check_data", "check_kinds", "depth_limit_matrix", "depth_sweep",
     "gershgorin_bounds", "icd_analysis", "kernel", "limit_condition_number",

@@ -29,7 +29,7 @@ from ._interp import INTERVALS, U_MAX, eoc_interpolant, interval_of, u_to_angles
 from ._jsonsafe import json_float
 from ._recursion import eoc_recursion_all_depths, general_recursion_steps
 from ._near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
-from ._validation import check_data
+from ._validation import MAX_DEPTH, check_data
 from .errors import InvalidParameterError
 from .kernels import ProgressFn, _check_scale, _normalised, _scale_split
 from .model import Model
@@ -97,6 +97,9 @@ def _check_depths(depths) -> np.ndarray:
             raise TypeError(f"depths[{i}] must be an integer >= 1, got {d!r}")
         if d < 1:
             raise ValueError(f"depths[{i}] must be >= 1, got {d}")
+        if d > MAX_DEPTH:
+            raise InvalidParameterError(f"depths[{i}] = {int(d)} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH); "
+                                        "the depth limit is limit_condition_number", param="depths")
         out.append(int(d))
     return np.unique(np.array(out, dtype=np.int64))
 

@@ -1,4 +1,4 @@
-"""Tell inputs that point the same way from distinct inputs too close for float64 (MATH.md §4).
+"""Tell inputs that point the same way from distinct inputs too close for float64 (docs/math.md §4).
 
 The singularity diagnosis groups inputs whose angle is below ``DUPLICATE_ANGLE`` (1e-8).
 Only those within a few ulps of the same direction give proportional kernel rows; others

@@ -21,7 +21,7 @@ __all__ = ["check_data", "check_pair", "check_depth", "check_integer", "check_re
 MAX_ABS_VALUE = 1e150
 #: Largest accepted depth (number of weight layers). The exact recursion costs O(depth) per
 #: entry and building the interpolants O(depth) per interval, so the cost is bounded only
-#: through the depth; 100,000 layers cover every regime of MATH.md §5 (the service has its
+#: through the depth; 100,000 layers cover every regime of docs/math.md §5 (the service has its
 #: own, lower limit, EOC_NTK_MAX_DEPTH).
 MAX_DEPTH = 100_000
 #: Largest sparse input densified (n * m0 entries, 400 MB as float64).

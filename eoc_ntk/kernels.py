@@ -119,7 +119,7 @@ def _pow_split(base: float, power: int) -> tuple[float, int]:
 def _scale_split(model: Model, m0: int) -> tuple[float, int]:
     """``(sigma_w^2 / m0) chi^(l-1) = mantissa * 2^exponent``, exact to a few ulps at any depth.
 
-    The carried scale ``chi^(l-1)`` of MATH.md §3 under- or overflows float64 off the edge of
+    The carried scale ``chi^(l-1)`` of docs/math.md §3 under- or overflows float64 off the edge of
     chaos at large depth (chi = 0.5 at depth 1200 gives 2^-1199); kept apart it never does.
     """
     c_mant, c_exp = _pow_split(model.chi, model.depth - 1)
@@ -211,7 +211,7 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     Every row is scaled by a power of two before norms and angles are formed
     (:func:`eoc_ntk._angles.scaled_unit_rows`), so any finite input works. At
     ``sigma_b = 0`` an entry is ``theta * M m_i m_j * 2^(E + e_i + e_j)`` with
-    ``(sigma_w^2/m0) chi^(l-1) = M 2^E`` and ``|x_i| = m_i 2^e_i`` (MATH.md §3: the kernel is
+    ``(sigma_w^2/m0) chi^(l-1) = M 2^E`` and ``|x_i| = m_i 2^e_i`` (docs/math.md §3: the kernel is
     homogeneous of degree 1 in each norm); with ``relative`` the returned arrays hold it
     times ``2^-shift``, ``shift = E + 2 max_i e_i``, so their largest entries are O(depth)
     whatever the scale of the data or of ``chi^(l-1)``: the true ``ntk``, ``nngp`` and

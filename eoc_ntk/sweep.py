@@ -137,7 +137,7 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     _check_scale(model, np.ldexp(mant, expo), m0)
     top = int(np.max(expo))
     # At sigma_b = 0 the matrices are computed scale-free: norms relative to the largest and
-    # without (sigma_w^2/m0) chi^(l-1), which multiply the eigenvalues afterwards (MATH.md §3).
+    # without (sigma_w^2/m0) chi^(l-1), which multiply the eigenvalues afterwards (docs/math.md §3).
     homogeneous = model.sigma_b == 0.0
     r = np.ldexp(mant, expo - top) if homogeneous else np.ldexp(mant, expo)
     uu = pair_u(u, u, diagonal=True)
@@ -281,7 +281,7 @@ def _limit_or_none(x, model: Model) -> float | None:
 
 
 def depth_limit_matrix(x, *, a, b, sigma_w=None) -> np.ndarray:
-    """``lim_{l -> inf} K(x_i, x_j) / (l chi^(l-1))`` as an (n, n) matrix (MATH.md §5), per pair.
+    """``lim_{l -> inf} K(x_i, x_j) / (l chi^(l-1))`` as an (n, n) matrix (docs/math.md §5), per pair.
 
     With ``q_i = sigma_w^2 |x_i|^2 / m0`` the limit is ``c_ij sqrt(q_i q_j)``, from the exact
     asymptotics of each pair's ``theta_l / l``:

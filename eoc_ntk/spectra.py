@@ -11,7 +11,6 @@ from ._near_duplicates import near_duplicate_reason
 from ._eigen import all_eigenvalues, extreme_eigenvalues
 from ._jsonsafe import json_float
 from ._validation import check_data
-from .errors import InvalidParameterError
 from .kernels import ProgressFn, compute_scaled_kernels
 from .model import Model
 

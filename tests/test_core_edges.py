@@ -22,7 +22,7 @@ from eoc_ntk import _eigen, _validation
 from eoc_ntk.errors import InvalidParameterError
 from eoc_ntk.model import Model
 
-from _reference.mp_kernel import MP, ref_eigenvalues, ref_kernel, ref_kernel_mp, ref_spectrum
+from _reference.mp_kernel import ref_kernel, ref_kernel_mp, ref_spectrum
 
 RELU = dict(a=0.5, b=0.5)
 

@@ -43,6 +43,13 @@ def scaled_unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return scaled / safe[:, None], mantissa, (shift + extra).astype(np.int64)
 
 
+def largest_exponent(mantissa: np.ndarray, exponent: np.ndarray) -> int:
+    """``max e_i`` over the non-zero rows of :func:`scaled_unit_rows` (0 when all are zero):
+    the power of two that scale-free computations divide out (a zero row's exponent means nothing)."""
+    nonzero = mantissa > 0.0
+    return int(np.max(exponent[nonzero])) if np.any(nonzero) else 0
+
+
 def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
     """``2 log tan(alpha/2) = log((1 - cos)/(1 + cos))`` for every pair of rows of ``u`` and ``v``.
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._angles import scaled_unit_rows, u_from_cos
+from ._angles import largest_exponent, scaled_unit_rows, u_from_cos
 from ._interp import INTERVALS, U_MAX, angles_to_u, eoc_interpolant, interval_of, u_to_angles
 from ._recursion import eoc_recursion, general_recursion
 from ._validation import check_pair
@@ -229,7 +229,7 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     if model.sigma_b == 0.0:
         mant, e_scale = _scale_split(model, m0)
         if relative:
-            top = int(max(np.max(e1), np.max(e2)))
+            top = max(largest_exponent(m1, e1), largest_exponent(m2, e2))
             shift = e_scale + 2 * top
             e1, e2 = e1 - top, e2 - top
             e_scale = 0

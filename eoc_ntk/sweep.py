@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from ._angles import pair_u, scaled_unit_rows
+from ._angles import largest_exponent, pair_u, scaled_unit_rows
 from ._blas_threads import one_blas_thread
 from ._depth_kernels import MAX_ENTRIES, TriangleKernels
 from ._diagnosis import diagnose
@@ -135,7 +135,7 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     n, m0 = x.shape
     u, mant, expo = scaled_unit_rows(x)
     _check_scale(model, np.ldexp(mant, expo), m0)
-    top = int(np.max(expo))
+    top = largest_exponent(mant, expo)
     # At sigma_b = 0 the matrices are computed scale-free: norms relative to the largest and
     # without (sigma_w^2/m0) chi^(l-1), which multiply the eigenvalues afterwards (docs/math.md §3).
     homogeneous = model.sigma_b == 0.0
@@ -338,7 +338,7 @@ def _limit_condition_number(x: np.ndarray, model: Model) -> float:
     """
     n = x.shape[0]
     u, mant, expo = scaled_unit_rows(x)
-    r = np.ldexp(mant, expo - int(np.max(expo)))
+    r = np.ldexp(mant, expo - largest_exponent(mant, expo))
     q = np.sort(r * r)
     if q[0] == 0.0:
         return math.inf

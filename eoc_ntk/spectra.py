@@ -8,7 +8,7 @@ import numpy as np
 
 from ._diagnosis import Diagnosis, diagnose
 from ._near_duplicates import near_duplicate_reason
-from ._eigen import all_eigenvalues, extreme_eigenvalues
+from ._eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
 from ._jsonsafe import json_float
 from ._validation import check_data
 from .kernels import ProgressFn, compute_scaled_kernels
@@ -52,7 +52,8 @@ class Spectrum:
         accurate to a few ulps of the largest entries, and ``||dK||_2 <= n max |dK_ij|``).
         Near-duplicate inputs ``d`` apart (relative) make ``lambda_min`` of order ``d``, so
         the estimate grows like ``eps / d``; measured against the 50-digit reference the
-        true error lies 5-500x below it (tests/test_core_edges.py).
+        true error lies 5-500x below it (tests/test_core_edges.py). With ``method="lanczos"``
+        the fast path's certified tolerance ``RTOL_CERTIFY`` (1e-9) is added.
     singular : bool
         ``lambda_min <= singular_tolerance(n) * lambda_max`` or a structural cause
         (zero rows, duplicate directions, the abs activation with ``x, -c x``, rank bound).
@@ -183,6 +184,8 @@ def _assemble(lmin, lmax, trace, n, x, model, eig, method, shift=0) -> Spectrum:
         reason = None
     cond = math.inf if singular else lmax / lmin
     error = math.inf if singular else lambda_min_error_estimate(lmin, lmax, n)
+    if method == "lanczos":  # the fast path certifies lambda_min to RTOL_CERTIFY only
+        error += RTOL_CERTIFY
     if shift:
         lmin, lmax, trace = (math.ldexp(v, shift) for v in (lmin, lmax, trace))
         eig = None if eig is None else np.ldexp(eig, shift)

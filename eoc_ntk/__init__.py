@@ -7,7 +7,7 @@ Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
 :func:`depth_sweep`, :func:`analyze`; with labels: :func:`dynamics`, :func:`predict`,
 :func:`learning_curve`, :func:`alignment` (docs/learning.md).
 """
-from ._validation import MAX_ABS_VALUE, check_data
+from ._validation import MAX_ABS_VALUE, MAX_DEPTH, check_data
 from .analysis import analyze
 from .icd import IcdAnalysis, gershgorin_bounds, icd_analysis
 from .kernels import KINDS, check_kinds, kernel
@@ -20,10 +20,10 @@ from .learning import LearningCurve, learning_curve, predict
 from .training import Dynamics, dynamics
 
 #: Changes whenever a result could change: part of every cache key.
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 
 __all__ = [
-    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE",
+    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE", "MAX_DEPTH",
     "Model", "Spectrum", "IcdAnalysis", "DepthSweep", "Dynamics", "LearningCurve",
     "alignment", "check_labels", "dynamics", "learning_curve", "predict",
     "activation_coefficients", "analyze", "check_data", "check_kinds", "depth_limit_matrix", "depth_sweep",

@@ -23,9 +23,31 @@ def unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Zero rows stay zero (their angle to anything is set to pi/2 by :func:`pair_angles`,
     a value that is always multiplied by the zero norm).
     """
-    r = np.linalg.norm(x, axis=1)
-    safe = np.where(r > 0.0, r, 1.0)
-    return x / safe[:, None], r
+    u, mantissa, exponent = scaled_unit_rows(x)
+    return u, np.ldexp(mantissa, exponent)
+
+
+def scaled_unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(u, m, e)``: unit rows of ``x`` and the norms ``|x_i| = m_i 2^e_i``, scale-free.
+
+    Each row is first multiplied by a power of two (exact) that brings its largest entry
+    to [0.5, 1), so that neither the squares of tiny entries (below 1e-154) underflow nor
+    those of huge ones overflow: every finite non-zero row gets its exact direction and
+    norm. ``m`` is in [0.5, 1) (0 for zero rows), ``e`` an integer array.
+    """
+    _, shift = np.frexp(np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0]))
+    scaled = np.ldexp(x, -shift[:, None])
+    norm = np.linalg.norm(scaled, axis=1)
+    safe = np.where(norm > 0.0, norm, 1.0)
+    mantissa, extra = np.frexp(norm)
+    return scaled / safe[:, None], mantissa, (shift + extra).astype(np.int64)
+
+
+def largest_exponent(mantissa: np.ndarray, exponent: np.ndarray) -> int:
+    """``max e_i`` over the non-zero rows of :func:`scaled_unit_rows` (0 when all are zero):
+    the power of two that scale-free computations divide out (a zero row's exponent means nothing)."""
+    nonzero = mantissa > 0.0
+    return int(np.max(exponent[nonzero])) if np.any(nonzero) else 0
 
 
 def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:

@@ -30,6 +30,8 @@ buffer (the float32 copy is freed first).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas, lapack
@@ -101,7 +103,9 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
     if n >= DENSE_BELOW or (force_fast and n >= 3):
         try:
             result = _certified_extremes(_fortran_view(k), v0, lmin_guess)
-        except (np.linalg.LinAlgError, sla.LinAlgError):
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError, sla.LinAlgError):
+            # Every failure of the fast path (a factorisation, SciPy's finiteness checks,
+            # an overflow) falls back to the dense solver rather than surface or answer wrong.
             result = None
     if result is None:
         eig = all_eigenvalues(k)
@@ -265,7 +269,10 @@ def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
     depends on it being right: a shift above ``lambda_min`` fails the float64 factorisation.
     ``(None, None, None)`` when ``K`` does not factorise in float32.
     """
-    low = kf.astype(np.float32)  # keeps the Fortran order
+    # Scaled by a power of two (exact) so that the largest diagonal entry is in [0.5, 1):
+    # K / n can exceed float32's range (3.4e38) or fall below it while float64 holds it.
+    _, shift = np.frexp(np.max(np.abs(np.diagonal(kf))))
+    low = np.ldexp(kf, -int(shift)).astype(np.float32)  # keeps the Fortran order
     with all_blas_threads():
         low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
@@ -280,7 +287,7 @@ def rough_lambda_min_from_solver(solve, start: np.ndarray):
     if not mu > 0.0:
         return None, None, None
     margin = min(0.5, max(2e-3, 2.0 * estimate / mu + 1e-4))
-    return 1.0 / mu, margin, vector
+    return math.ldexp(1.0 / mu, int(shift)), margin, vector
 
 
 def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray, matvec):

@@ -63,9 +63,33 @@ def hidden_layer(alpha: np.ndarray, beta: np.ndarray, delta: float) -> tuple[np.
     return one_minus, one_plus
 
 
+def correlation(alpha: np.ndarray, beta: np.ndarray, delta: float) -> np.ndarray:
+    """``rho' = cos(alpha) + Delta (2/pi) g(alpha)`` with full relative accuracy near both ends.
+
+    For ``alpha > pi/2`` it is rewritten in ``beta = pi - alpha`` as
+    ``(2 Delta - 1) cos(beta) + Delta (2/pi) g(beta)``: for ReLU (``Delta = 1/2``) near
+    opposite inputs ``rho' = g(beta)/pi ~ beta^3/(3 pi)``, which ``(1 + rho') - (1 - rho')``
+    would leave with an absolute error ``eps`` (issue #17: entry 2.5e-3 off at depth 2).
+    """
+    out = np.cos(alpha) + delta * _TWO_OVER_PI * g(alpha)
+    wide = alpha > 0.5 * np.pi
+    if np.any(wide):
+        bw = beta[wide]
+        out[wide] = (2.0 * delta - 1.0) * np.cos(bw) + delta * _TWO_OVER_PI * g(bw)
+    return out
+
+
 def derivative_factor(alpha: np.ndarray, beta: np.ndarray, delta: float) -> np.ndarray:
-    """``rho_dot = 1 - (2 Delta / pi) alpha``, exact at both ends of [0, pi]."""
-    return (1.0 - delta) + delta * (beta - alpha) / np.pi
+    """``rho_dot = 1 - (2 Delta / pi) alpha``, with full relative accuracy at both ends of [0, pi].
+
+    For ``alpha > pi/2`` it is ``(1 - 2 Delta) + (2 Delta / pi) beta``: for ReLU near opposite
+    inputs that is ``beta / pi`` exactly, where ``1 - (2 Delta/pi) alpha`` cancels.
+    """
+    out = 1.0 - (2.0 * delta / np.pi) * alpha
+    wide = alpha > 0.5 * np.pi
+    if np.any(wide):
+        out[wide] = (1.0 - 2.0 * delta) + (2.0 * delta / np.pi) * beta[wide]
+    return out
 
 
 def angles_from(one_minus: np.ndarray, one_plus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +129,7 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
     for _ in range(depth - 1):
         rho_dot = derivative_factor(alpha, beta, delta)
         one_minus, one_plus = hidden_layer(alpha, beta, delta)
-        rho_next = 0.5 * (one_plus - one_minus)
+        rho_next = correlation(alpha, beta, delta)
         theta *= rho_dot
         theta += rho_next
         if rho is not None:
@@ -134,7 +158,7 @@ def eoc_recursion_steps(alpha: np.ndarray, beta: np.ndarray, max_depth: int, del
     for depth in range(2, max_depth + 1):
         rho_dot = derivative_factor(alpha, beta, delta)
         one_minus, one_plus = hidden_layer(alpha, beta, delta)
-        theta = 0.5 * (one_plus - one_minus) + theta * rho_dot
+        theta = correlation(alpha, beta, delta) + theta * rho_dot
         alpha, beta = angles_from(one_minus, one_plus)
         yield depth, theta, alpha, beta
 

@@ -10,11 +10,57 @@ import math
 import numbers
 
 import numpy as np
+import scipy.sparse
 
-__all__ = ["check_data", "check_pair", "check_depth", "check_real", "MAX_ABS_VALUE"]
+from .errors import InvalidParameterError
+
+__all__ = ["check_data", "check_pair", "check_depth", "check_integer", "check_real", "MAX_ABS_VALUE",
+           "MAX_DEPTH", "MAX_SPARSE_ENTRIES"]
 
 #: Largest accepted |entry| of the data: squared norms of up to 1e6 features stay finite.
 MAX_ABS_VALUE = 1e150
+#: Largest accepted depth (number of weight layers). The exact recursion costs O(depth) per
+#: entry and building the interpolants O(depth) per interval, so the cost is bounded only
+#: through the depth; 100,000 layers cover every regime of docs/math.md §5 (the service has its
+#: own, lower limit, EOC_NTK_MAX_DEPTH).
+MAX_DEPTH = 100_000
+#: Largest sparse input densified (n * m0 entries, 400 MB as float64).
+MAX_SPARSE_ENTRIES = 50_000_000
+
+
+def _dense_input(x, name: str):
+    """Sparse matrices densified (size-checked), masked arrays unmasked (only without masked
+    entries), strings refused wherever they hide: ``x`` ready for ``np.array(x, float64)``."""
+    if scipy.sparse.issparse(x):
+        n, m0 = x.shape
+        if n * m0 > MAX_SPARSE_ENTRIES:
+            raise InvalidParameterError(
+                f"{name} is a SciPy sparse matrix of shape {x.shape} ({n * m0} entries once dense, more than "
+                f"{MAX_SPARSE_ENTRIES}); the kernel needs dense rows: pass fewer inputs or features", param=name)
+        return x.toarray()
+    if np.ma.isMaskedArray(x):
+        mask = np.ma.getmaskarray(x)
+        if mask.any():
+            where = np.argwhere(mask)[0].tolist()
+            raise InvalidParameterError(
+                f"{name} is a masked array with {int(mask.sum())} masked entries (first at index {where}, "
+                f"shape {x.shape}); a masked value has no number to use: fill it (x.filled(value)) or drop "
+                "those rows", param=name)
+        return np.ma.getdata(x)
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        probe = np.asarray(x)
+    except (ValueError, TypeError):
+        return x  # ragged or otherwise unconvertible: reported by the float conversion
+    strings = probe.dtype.kind in "USa"
+    if probe.dtype.kind == "O":
+        strings = any(isinstance(v, (str, bytes)) for v in probe.ravel())
+    if strings:
+        raise InvalidParameterError(
+            f"{name} holds strings ({_describe_shape(x)}); numbers are required, also for numeric text such "
+            "as '1': convert the data with np.asarray(x, dtype=float) first", param=name)
+    return x
 
 
 def _describe_shape(value) -> str:
@@ -36,10 +82,16 @@ def check_data(x, name: str = "x") -> np.ndarray:
     name : str
         Argument name used in error messages.
 
+    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
+    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
+
     Raises
     ------
     TypeError
-        If ``x`` is a string, bytes, a mapping, or holds non-numeric entries.
+        If ``x`` is a string, bytes, a mapping, or holds non-numeric entries, strings
+        included (also numeric text such as ``"1"``: InvalidParameterError, a TypeError).
+    InvalidParameterError
+        A masked array with masked entries; a sparse matrix above ``MAX_SPARSE_ENTRIES``.
     ValueError
         If ``x`` is ragged, not 2-D, empty, holds NaN or infinity, an entry larger than
         ``MAX_ABS_VALUE`` in magnitude (its square overflows) or a subnormal entry
@@ -47,6 +99,7 @@ def check_data(x, name: str = "x") -> np.ndarray:
     """
     if isinstance(x, (str, bytes, dict)):
         raise TypeError(f"{name} must be a 2-D array of numbers of shape (n, m0), got {type(x).__name__}")
+    x = _dense_input(x, name)
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers, got an array of dtype {x.dtype} with {_describe_shape(x)}; "
@@ -121,7 +174,22 @@ def check_depth(depth, name: str = "depth") -> int:
     depth = int(depth)
     if depth < 1:
         raise ValueError(f"{name} must be >= 1 (the number of weight layers), got {depth}")
+    if depth > MAX_DEPTH:
+        raise InvalidParameterError(
+            f"{name} = {depth} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH): the cost grows with the "
+            "depth; the depth limit itself is eoc_ntk.depth_limit_matrix / limit_condition_number", param=name)
     return depth
+
+
+def check_integer(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` (an int or NumPy integer, not a bool) as an int ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r} of type "
+                                    f"{type(value).__name__}", param=name)
+    value = int(value)
+    if value < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value}", param=name)
+    return value
 
 
 def check_real(value, name: str) -> float:

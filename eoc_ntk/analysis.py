@@ -5,8 +5,8 @@ The NTK and the ICD matrix come from one recursion pass; everything returned is 
 from __future__ import annotations
 
 from ._validation import check_data
-from .icd import analyse_icd
-from .kernels import ProgressFn, compute_kernels
+from .icd import analyse_icd, times_power_of_two
+from .kernels import ProgressFn, compute_scaled_kernels
 from .model import Model
 from .spectra import EIGENVALUE_MODES, spectrum_of_kernel
 
@@ -39,6 +39,8 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         ``Spectrum.to_dict()`` plus ``"m0"``, ``"model"`` (``model.canonical()`` with
         ``"delta"`` and ``"output_dim"``), ``"icd"`` (``IcdAnalysis.to_dict()`` or None) and
         ``"icd_unavailable"`` (the reason when ``"icd"`` is None). Non-finite numbers are None.
+        ``"lambda_min_error"`` is the relative forward error estimate of ``lambda_min``
+        (:attr:`eoc_ntk.Spectrum.lambda_min_error`). Computed scale-free, as :func:`eoc_ntk.spectrum`.
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be an eoc_ntk.Model, got {type(model).__name__}")
@@ -52,12 +54,12 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         if progress is not None:
             progress(fraction)
 
-    kernels = compute_kernels(x, None, model, kinds, lambda f: report(0.5 * f))
+    kernels, shift = compute_scaled_kernels(x, None, model, kinds, lambda f: report(0.5 * f))
     icd = None
     if not why_not:
-        icd = analyse_icd(kernels["ntk"], kernels.pop("icd")).to_dict()
+        icd = times_power_of_two(analyse_icd(kernels["ntk"], kernels.pop("icd")), shift).to_dict()
         report(0.7)
-    spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True)
+    spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True, shift=shift)
     report(1.0)
     out = spec.to_dict()
     out["m0"] = int(x.shape[1])

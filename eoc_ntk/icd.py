@@ -8,6 +8,7 @@ All matrices here are the paper's normalised ones (``/ n``).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 from ._eigen import all_eigenvalues
 from ._jsonsafe import json_float
 from ._validation import check_data
-from .kernels import check_kinds, compute_kernels
+from .kernels import check_kinds, compute_scaled_kernels
 from .model import Model
 
 __all__ = ["icd_analysis", "IcdAnalysis", "gershgorin_bounds"]
@@ -86,8 +87,22 @@ def icd_analysis(x, *, depth, a, b, sigma_w=None) -> IcdAnalysis:
     model = Model(depth, a, b, sigma_w, 0.0)
     x = check_data(x)
     check_kinds(("icd",), model)
-    kernels = compute_kernels(x, None, model, ("ntk", "icd"))
-    return analyse_icd(kernels["ntk"], kernels["icd"])
+    kernels, shift = compute_scaled_kernels(x, None, model, ("ntk", "icd"))
+    return times_power_of_two(analyse_icd(kernels["ntk"], kernels["icd"]), shift)
+
+
+def times_power_of_two(result: IcdAnalysis, shift: int) -> IcdAnalysis:
+    """``result`` of a kernel scaled by ``2^-shift`` (scale-free), with its absolute values
+    multiplied back by ``2^shift`` (relative errors and condition numbers are unchanged)."""
+    if not shift:
+        return result
+    up = lambda v: math.ldexp(v, shift)  # noqa: E731
+    pair = lambda p: (up(p[0]), up(p[1]))  # noqa: E731
+    return dataclasses.replace(
+        result, max_abs_error=up(result.max_abs_error), error_norm_bound=up(result.error_norm_bound),
+        lambda_min_bounds=pair(result.lambda_min_bounds), lambda_max_bounds=pair(result.lambda_max_bounds),
+        icd_lambda_min=up(result.icd_lambda_min), icd_lambda_max=up(result.icd_lambda_max),
+        gershgorin=pair(result.gershgorin))
 
 
 def gershgorin_bounds(kn: np.ndarray) -> tuple[float, float]:

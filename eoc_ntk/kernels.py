@@ -13,10 +13,11 @@ from typing import Callable
 
 import numpy as np
 
-from ._angles import u_from_cos, unit_rows
+from ._angles import largest_exponent, scaled_unit_rows, u_from_cos
 from ._interp import INTERVALS, U_MAX, angles_to_u, eoc_interpolant, interval_of, u_to_angles
 from ._recursion import eoc_recursion, general_recursion
 from ._validation import check_pair
+from .errors import InvalidParameterError
 from .model import Model
 
 __all__ = ["kernel", "check_kinds", "KINDS"]
@@ -57,17 +58,97 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
     ndarray of shape (n, n2), float64
         With ``q = sigma_w^2 |x|^2 / m0`` and ``chi = sigma_w^2 (a^2 + b^2)``, for
         ``sigma_b = 0`` the NTK is ``sqrt(q q') chi^(l-1) theta_l(alpha_1)`` (MATH.md §3);
-        otherwise the general recursion of MATH.md §2.
+        otherwise the general recursion of MATH.md §2. Norms and angles are computed
+        scale-free (every finite input works, down to the smallest normal float): at
+        ``sigma_b = 0`` each entry is formed as ``theta * mantissa * 2^exponent``, so it
+        is the correctly scaled value wherever float64 can represent it (entries below
+        2.2e-308 are subnormal or 0).
 
     Raises
     ------
-    ValueError, TypeError
-        On invalid inputs; the message names the argument and its shape.
+    InvalidParameterError (a ValueError and a TypeError)
+        On invalid inputs; the message names the argument and its shape. Also when the
+        whole kernel falls below float64's normal range (``param="x"``, or ``"depth"`` when
+        ``chi^(l-1)`` is the cause) or overflows it, and for ``kind="angle"`` with a zero
+        input row at ``sigma_b = 0`` (``param="x"`` or ``"x2"``): the angle to a zero vector is
+        undefined (with a bias every input has a non-zero pre-activation and a defined angle).
     """
     model = Model(depth, a, b, sigma_w, sigma_b)
     x, x2 = check_pair(x, x2)
     check_kinds((kind,), model)
+    if kind == "angle" and model.sigma_b == 0.0:
+        _refuse_zero_rows_for_angle(x, "x")
+        if x2 is not None:
+            _refuse_zero_rows_for_angle(x2, "x2")
+    elif model.sigma_b == 0.0:
+        _refuse_underflow(x, x2, model)
     return compute_kernels(x, x2, model, (kind,))[kind]
+
+
+def _refuse_zero_rows_for_angle(x: np.ndarray, name: str) -> None:
+    """``kind="angle"`` is undefined for zero rows: refuse them by index."""
+    zero = np.flatnonzero(~np.any(x != 0.0, axis=1))
+    if zero.size:
+        raise InvalidParameterError(
+            f"kind='angle' is undefined for zero input rows: {name} rows {zero[:10].tolist()} are zero "
+            f"(shape {x.shape}); the angle between a zero vector and any input has no value. "
+            "Drop those rows, or ask for kind='ntk' or 'nngp' (their entries are 0)", param=name)
+
+
+def _log2_scale(model: Model, m0: int) -> float:
+    """``log2((sigma_w^2 / m0) chi^(l-1))`` without forming the (possibly unrepresentable) power."""
+    return math.log2(model.sigma_w2) - math.log2(m0) + (model.depth - 1) * math.log2(model.chi)
+
+
+def _pow_split(base: float, power: int) -> tuple[float, int]:
+    """``base^power = mantissa * 2^exponent`` (``mantissa`` in [0.5, 1)) for any ``power >= 0``,
+    by binary exponentiation on mantissa/exponent pairs: never under- or overflows, relative
+    error about ``2 log2(power) eps``."""
+    mant, exp = 0.5, 1
+    b_mant, b_exp = math.frexp(base)
+    while power:
+        if power & 1:
+            mant, e = math.frexp(mant * b_mant)
+            exp += e + b_exp
+        b_mant, e = math.frexp(b_mant * b_mant)
+        b_exp = 2 * b_exp + e
+        power >>= 1
+    return mant, exp
+
+
+def _scale_split(model: Model, m0: int) -> tuple[float, int]:
+    """``(sigma_w^2 / m0) chi^(l-1) = mantissa * 2^exponent``, exact to a few ulps at any depth.
+
+    The carried scale ``chi^(l-1)`` of docs/math.md §3 under- or overflows float64 off the edge of
+    chaos at large depth (chi = 0.5 at depth 1200 gives 2^-1199); kept apart it never does.
+    """
+    c_mant, c_exp = _pow_split(model.chi, model.depth - 1)
+    s_mant, s_exp = math.frexp(model.sigma_w2 / m0) if model.sigma_w2 / m0 >= 2.3e-308 else \
+        math.frexp(math.ldexp(model.sigma_w2, 600) / m0)
+    if model.sigma_w2 / m0 < 2.3e-308:
+        s_exp -= 600
+    mant, e = math.frexp(c_mant * s_mant)
+    return mant, c_exp + s_exp + e
+
+
+def _refuse_underflow(x: np.ndarray, x2: np.ndarray | None, model: Model) -> None:
+    """Refuse (by name) a kernel whose every entry would fall below the normal float64 range."""
+    _, m1, e1 = scaled_unit_rows(x)
+    m2, e2 = (m1, e1) if x2 is None else scaled_unit_rows(x2)[1:]
+    if not (np.any(m1 > 0.0) and np.any(m2 > 0.0)):
+        return  # zero rows only: the kernel is exactly 0, a representable answer
+    top1 = float(np.max(np.log2(m1[m1 > 0.0]) + e1[m1 > 0.0]))
+    top2 = float(np.max(np.log2(m2[m2 > 0.0]) + e2[m2 > 0.0]))
+    log2_max = _log2_scale(model, x.shape[1]) + top1 + top2 + math.log2(model.depth)
+    if log2_max < math.log2(np.finfo(np.float64).tiny):
+        chi_part = (model.depth - 1) * math.log2(model.chi)
+        param = "depth" if chi_part < -1000.0 else "x"
+        raise InvalidParameterError(
+            f"every kernel entry is below 2.2e-308 (largest about 2^{log2_max:.0f}, from input norms up to "
+            f"2^{max(top1, top2):.0f}, depth {model.depth} and chi^(l-1) = 2^{chi_part:.0f} with "
+            f"chi = sigma_w^2 (a^2+b^2) = {model.chi:.6g}): float64 cannot represent it. Rescale x "
+            "(the kernel is homogeneous of degree 1 in each input's norm at sigma_b = 0), lower the depth or "
+            "move sigma_w toward the edge of chaos; spectrum() and depth_sweep() work scale-free", param=param)
 
 
 def check_kinds(kinds, model: Model) -> None:
@@ -96,9 +177,10 @@ def _check_scale(model: Model, r: np.ndarray, m0: int) -> None:
         log_scale = max(log_scale, 2.0 * math.log(model.sigma_b) + math.log(model.depth + 1.0)
                         + max(0.0, (model.depth - 1) * math.log(model.chi)))
     if log_scale > 700.0:
-        raise ValueError(
+        raise InvalidParameterError(
             f"the kernel overflows float64 (largest input norm {rmax:.3g}, depth {model.depth}, "
-            f"chi = sigma_w^2 (a^2+b^2) = {model.chi:.6g}); rescale the inputs or move sigma_w toward the edge of chaos"
+            f"chi = sigma_w^2 (a^2+b^2) = {model.chi:.6g}); rescale the inputs or move sigma_w toward the edge of chaos",
+            param="x" if (model.depth - 1) * math.log(model.chi) < 350.0 else "depth",
         )
 
 
@@ -112,16 +194,47 @@ def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
 
     ``x2 is None`` means the symmetric kernel of ``x``: only the upper triangle is
     computed, in row blocks spread over the CPU cores, and mirrored, so the result is
-    exactly symmetric. ``method`` is ``"exact"`` (the recursion for every entry, cost
+    exactly symmetric. Entries are formed scale-free (see :func:`compute_scaled_kernels`).
+    ``method`` is ``"exact"`` (the recursion for every entry, cost
     linear in depth), ``"interpolated"`` (depth-independent interpolants, used for
     ``sigma_b = 0``, ``depth >= 2``, ``Delta > 0``) or ``"auto"`` (interpolated when it is
     cheaper). Memory: the outputs plus a few temporaries of ``_BLOCK_ENTRIES`` per core.
     """
+    return compute_scaled_kernels(x, x2, model, kinds, progress, method, relative=False)[0]
+
+
+def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
+                           progress: ProgressFn | None = None, method: str = "auto",
+                           relative: bool = True) -> tuple[dict[str, np.ndarray], int]:
+    """``(kernels, shift)``: :func:`compute_kernels` with a power of two taken out.
+
+    Every row is scaled by a power of two before norms and angles are formed
+    (:func:`eoc_ntk._angles.scaled_unit_rows`), so any finite input works. At
+    ``sigma_b = 0`` an entry is ``theta * M m_i m_j * 2^(E + e_i + e_j)`` with
+    ``(sigma_w^2/m0) chi^(l-1) = M 2^E`` and ``|x_i| = m_i 2^e_i`` (docs/math.md §3: the kernel is
+    homogeneous of degree 1 in each norm); with ``relative`` the returned arrays hold it
+    times ``2^-shift``, ``shift = E + 2 max_i e_i``, so their largest entries are O(depth)
+    whatever the scale of the data or of ``chi^(l-1)``: the true ``ntk``, ``nngp`` and
+    ``icd`` kernels are ``np.ldexp(kernels[kind], shift)`` (``angle`` is scale-free).
+    Without ``relative`` (or with ``sigma_b != 0``, where the kernel is not homogeneous and
+    is computed as it is) ``shift`` is 0.
+    """
     kinds = tuple(kinds)
     m0 = x.shape[1]
-    u, r = unit_rows(x)
-    v, r2 = (u, r) if x2 is None else unit_rows(x2)
+    u, m1, e1 = scaled_unit_rows(x)
+    v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
+    r, r2 = np.ldexp(m1, e1), np.ldexp(m2, e2)
     _check_scale(model, np.concatenate([r, r2]), m0)
+    shift = 0
+    if model.sigma_b == 0.0:
+        mant, e_scale = _scale_split(model, m0)
+        if relative:
+            top = max(largest_exponent(m1, e1), largest_exponent(m2, e2))
+            shift = e_scale + 2 * top
+            e1, e2 = e1 - top, e2 - top
+            e_scale = 0
+        r = (mant * m1, e1 + e_scale)     # row weights as (mantissa, exponent) pairs
+        r2 = (m2, e2)
     n, n2 = u.shape[0], v.shape[0]
     symmetric = x2 is None
     interp = _choose_interpolant(model, n * n2, method)
@@ -145,7 +258,7 @@ def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
     def fill(i0, i1, j0, from_u):
         region = work[i0:i1, j0:]
         uu = region if from_u else u_from_cos(region, u[i0:i1], v[j0:], symmetric)
-        values = _kernels_from_u(uu, r[i0:i1], r2[j0:], model, m0, kinds, interp)
+        values = _kernels_from_u(uu, _rows(r, i0, i1), _rows(r2, j0, None), model, m0, kinds, interp)
         for kind in kinds[::-1]:  # the first kind last: it overwrites the shared region
             out[kind][i0:i1, j0:] = values[kind]
             if symmetric:
@@ -158,7 +271,14 @@ def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
         counts = sum(_run_blocks(blocks, lambda b: to_u(*b)))
         interp.ensure(np.flatnonzero(counts))
         _run_blocks(blocks, lambda b: fill(*b, from_u=True))
-    return out
+    return out, shift
+
+
+def _rows(weights, start, stop):
+    """Rows ``start:stop`` of norms given as an array or as a ``(mantissa, exponent)`` pair."""
+    if isinstance(weights, tuple):
+        return tuple(w[start:stop] for w in weights)
+    return weights[start:stop]
 
 
 class _Progress:
@@ -198,7 +318,11 @@ def _choose_interpolant(model: Model, entries: int, method: str):
 
 
 def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[str, np.ndarray]:
-    """Kernels of one block from the input angles given as ``u = 2 log tan(alpha/2)``."""
+    """Kernels of one block from the input angles given as ``u = 2 log tan(alpha/2)``.
+
+    At ``sigma_b = 0`` the norms come as ``(mantissa, exponent)`` pairs that already hold
+    ``(sigma_w^2/m0) chi^(l-1)`` (see :func:`compute_scaled_kernels`); with a bias as norms.
+    """
     depth, delta = model.depth, model.delta
     if model.sigma_b != 0.0:
         alpha, beta = u_to_angles(uu)
@@ -208,19 +332,24 @@ def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[
     need_theta = "ntk" in kinds
     need_angle = any(k in kinds for k in ("nngp", "icd", "angle"))
     theta, u_last = _normalised(uu, depth, delta, interp, need_theta, need_angle)
-    prefactor = (model.sigma_w2 / m0) * model.chi ** (depth - 1) * np.outer(r_i, r_j)
+    (m_i, e_i), (m_j, e_j) = r_i, r_j
+    mantissas, exponents = np.outer(m_i, m_j), np.add.outer(e_i, e_j)
+
+    def prefactor_times(values):
+        return np.ldexp(mantissas * values, exponents)
+
     out = {}
     if need_angle:
         alpha_last = u_to_angles(u_last)[0]
     for kind in kinds:
         if kind == "ntk":
-            out[kind] = prefactor * theta
+            out[kind] = prefactor_times(theta)
         elif kind == "nngp":
-            out[kind] = prefactor * -np.tanh(0.5 * u_last)
+            out[kind] = prefactor_times(-np.tanh(0.5 * u_last))
         elif kind == "angle":
             out[kind] = alpha_last
         else:
-            out[kind] = prefactor * _icd_theta(alpha_last, depth, delta)
+            out[kind] = prefactor_times(_icd_theta(alpha_last, depth, delta))
     return out
 
 

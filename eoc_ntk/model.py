@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._validation import check_depth, check_real
+from ._validation import check_depth, check_integer, check_real
 
 __all__ = ["Model", "activation_coefficients", "ACTIVATION_NAMES"]
 
@@ -45,7 +45,7 @@ class Model:
     Parameters
     ----------
     depth : int
-        Number of weight layers ``l >= 1`` (``l - 1`` activations).
+        Number of weight layers ``1 <= l <= MAX_DEPTH`` (100,000; ``l - 1`` activations).
     a, b : float
         Activation coefficients, not both zero.
     sigma_w : float or None
@@ -54,6 +54,7 @@ class Model:
         Bias standard deviation (0 at the EOC).
     output_dim : int
         Output dimension ``ml``; every eigenvalue of the full NTK has this multiplicity.
+        Integers and NumPy integers are accepted (a str or float is refused as a TypeError).
     """
 
     depth: int
@@ -87,9 +88,7 @@ class Model:
         if sigma_b < 0.0 or sigma_b > 1e150 or 0.0 < sigma_b < 1e-150:
             raise ValueError(f"sigma_b must be 0 or in [1e-150, 1e150] (a standard deviation), got {sigma_b}")
         object.__setattr__(self, "sigma_b", sigma_b)
-        out = self.output_dim
-        if isinstance(out, bool) or not isinstance(out, int) or out < 1:
-            raise ValueError(f"output_dim must be an integer >= 1, got {out!r}")
+        object.__setattr__(self, "output_dim", check_integer(self.output_dim, "output_dim"))
 
     @classmethod
     def from_activation(cls, depth: int, name: str, slope: float | None = None, **kwargs) -> "Model":

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._diagnosis import Diagnosis, diagnose
-from ._eigen import all_eigenvalues, extreme_eigenvalues
+from ._near_duplicates import near_duplicate_reason
+from ._eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
 from ._jsonsafe import json_float
 from ._validation import check_data
-from .kernels import ProgressFn, compute_kernels
+from .kernels import ProgressFn, compute_scaled_kernels
 from .model import Model
 
 __all__ = ["spectrum", "Spectrum", "singular_tolerance", "EIGENVALUE_MODES"]
@@ -37,8 +38,22 @@ class Spectrum:
         Ascending eigenvalues of ``K / n`` (None when only the extremes were computed).
         ``K`` is positive semi-definite, so rounding noise below 0 is reported as 0.
     lambda_min, lambda_max : float
+        The true values rounded to float64: the spectrum is computed scale-free (the
+        kernel divided by a power of two), so ``condition_number`` and ``singular`` hold
+        even where these fall below float64's range (e.g. ``chi^(l-1)`` = 2^-1199 at depth
+        1200 with chi = 0.5): there they are subnormal or 0 while ``singular`` is False.
     condition_number : float
         ``lambda_max / lambda_min``; ``math.inf`` when singular.
+    lambda_min_error : float
+        Forward error estimate of ``lambda_min``, relative to it (``inf`` when singular):
+        ``2 n eps lambda_max / lambda_min``, Weyl's bound ``||dK||_2 / lambda_min`` for two
+        perturbations of size ``n eps ||K||_2``: the dense solver's backward error, and the
+        entries' rounding (each entry, including the input angles it is computed from, is
+        accurate to a few ulps of the largest entries, and ``||dK||_2 <= n max |dK_ij|``).
+        Near-duplicate inputs ``d`` apart (relative) make ``lambda_min`` of order ``d``, so
+        the estimate grows like ``eps / d``; measured against the 50-digit reference the
+        true error lies 5-500x below it (tests/test_core_edges.py). With ``method="lanczos"``
+        the fast path's certified tolerance ``RTOL_CERTIFY`` (1e-9) is added.
     singular : bool
         ``lambda_min <= singular_tolerance(n) * lambda_max`` or a structural cause
         (zero rows, duplicate directions, the abs activation with ``x, -c x``, rank bound).
@@ -67,6 +82,7 @@ class Spectrum:
     antipodal_pairs: tuple[tuple[int, int], ...] = ()
     method: str = "dense"
     tolerance: float = 0.0
+    lambda_min_error: float = math.inf
 
     def to_dict(self) -> dict:
         """JSON-safe dict (non-finite numbers become None)."""
@@ -85,6 +101,7 @@ class Spectrum:
             "multiplicity": self.multiplicity,
             "method": self.method,
             "singular_tolerance": self.tolerance,
+            "lambda_min_error": json_float(self.lambda_min_error),
         }
 
 
@@ -114,8 +131,8 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
         raise ValueError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}")
-    k = compute_kernels(x, None, model, ("ntk",), _scaled(progress, 0.0, 0.6))["ntk"]
-    result = spectrum_of_kernel(k, x, model, eigenvalues, overwrite=True)
+    kernels, shift = compute_scaled_kernels(x, None, model, ("ntk",), _scaled(progress, 0.0, 0.6))
+    result = spectrum_of_kernel(kernels["ntk"], x, model, eigenvalues, overwrite=True, shift=shift)
     if progress is not None:
         progress(1.0)
     return result
@@ -128,10 +145,12 @@ def _scaled(progress, start, stop):
 
 
 def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: str = "all",
-                       overwrite: bool = False, v0=None) -> Spectrum:
-    """Spectrum of ``k / n`` for a precomputed unnormalised NTK ``k`` of checked data ``x``.
+                       overwrite: bool = False, v0=None, shift: int = 0) -> Spectrum:
+    """Spectrum of ``k / n`` for a precomputed unnormalised NTK ``np.ldexp(k, shift)`` of checked data ``x``.
 
-    With ``overwrite`` the caller's ``k`` may be destroyed (saves one n x n copy).
+    With ``overwrite`` the caller's ``k`` may be destroyed (saves one n x n copy). ``k`` is
+    best given scale-free (:func:`eoc_ntk.kernels.compute_scaled_kernels`): the eigenvalues
+    are computed from it and multiplied by ``2^shift`` only when reported.
     """
     n = k.shape[0]
     kn = np.divide(k, n, out=k if overwrite else None)
@@ -143,23 +162,37 @@ def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: 
         eig = None
         lmin, lmax, method, _ = extreme_eigenvalues(kn, v0)
         lmin, lmax = max(lmin, 0.0), max(lmax, 0.0)
-    return _assemble(lmin, lmax, trace, n, x, model, eig, method)
+    return _assemble(lmin, lmax, trace, n, x, model, eig, method, shift)
 
 
-def _assemble(lmin, lmax, trace, n, x, model, eig, method) -> Spectrum:
+def lambda_min_error_estimate(lmin: float, lmax: float, n: int) -> float:
+    """``2 n eps lambda_max / lambda_min``: see :attr:`Spectrum.lambda_min_error` (scale-free)."""
+    if not lmin > 0.0:
+        return math.inf
+    return float(2.0 * n * np.finfo(np.float64).eps * lmax / lmin)
+
+
+def _assemble(lmin, lmax, trace, n, x, model, eig, method, shift=0) -> Spectrum:
     tol = singular_tolerance(n)
     singular = not (lmax > 0.0 and lmin > tol * lmax)
     diag = diagnose(x, model) if singular else Diagnosis()
     if singular:
-        reason = diag.reason(n) or (
+        reason = near_duplicate_reason(x, model, diag, n) or diag.reason(n) or (
             f"numerically singular: lambda_min = {lmin:.3g} <= {tol:.2g} * lambda_max"
         )
     else:
         reason = None
+    cond = math.inf if singular else lmax / lmin
+    error = math.inf if singular else lambda_min_error_estimate(lmin, lmax, n)
+    if method == "lanczos":  # the fast path certifies lambda_min to RTOL_CERTIFY only
+        error += RTOL_CERTIFY
+    if shift:
+        lmin, lmax, trace = (math.ldexp(v, shift) for v in (lmin, lmax, trace))
+        eig = None if eig is None else np.ldexp(eig, shift)
     return Spectrum(
         lambda_min=lmin,
         lambda_max=lmax,
-        condition_number=math.inf if singular else lmax / lmin,
+        condition_number=cond,
         singular=singular,
         trace=trace,
         n=n,
@@ -171,4 +204,5 @@ def _assemble(lmin, lmax, trace, n, x, model, eig, method) -> Spectrum:
         antipodal_pairs=diag.antipodal_pairs,
         method=method,
         tolerance=tol,
+        lambda_min_error=error,
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import brentq
 
-from ._angles import pair_u, unit_rows
+from ._angles import largest_exponent, pair_u, scaled_unit_rows
 from ._blas_threads import one_blas_thread
 from ._depth_kernels import MAX_ENTRIES, TriangleKernels
 from ._diagnosis import diagnose
@@ -28,8 +28,10 @@ from ._eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
 from ._interp import INTERVALS, U_MAX, eoc_interpolant, interval_of, u_to_angles
 from ._jsonsafe import json_float
 from ._recursion import eoc_recursion_all_depths, general_recursion_steps
-from ._validation import check_data
-from .kernels import ProgressFn, _check_scale, _normalised
+from ._near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
+from ._validation import MAX_DEPTH, check_data
+from .errors import InvalidParameterError
+from .kernels import ProgressFn, _check_scale, _normalised, _scale_split
 from .label_alignment import label_fit_by_depth
 from .labels import check_labels
 from .model import Model
@@ -109,6 +111,9 @@ def _check_depths(depths) -> np.ndarray:
             raise TypeError(f"depths[{i}] must be an integer >= 1, got {d!r}")
         if d < 1:
             raise ValueError(f"depths[{i}] must be >= 1, got {d}")
+        if d > MAX_DEPTH:
+            raise InvalidParameterError(f"depths[{i}] = {int(d)} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH); "
+                                        "the depth limit is limit_condition_number", param="depths")
         out.append(int(d))
     return np.unique(np.array(out, dtype=np.int64))
 
@@ -150,8 +155,13 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
 
 def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSweep:
     n, m0 = x.shape
-    u, r = unit_rows(x)
-    _check_scale(model, r, m0)
+    u, mant, expo = scaled_unit_rows(x)
+    _check_scale(model, np.ldexp(mant, expo), m0)
+    top = largest_exponent(mant, expo)
+    # At sigma_b = 0 the matrices are computed scale-free: norms relative to the largest and
+    # without (sigma_w^2/m0) chi^(l-1), which multiply the eigenvalues afterwards (docs/math.md §3).
+    homogeneous = model.sigma_b == 0.0
+    r = np.ldexp(mant, expo - top) if homogeneous else np.ldexp(mant, expo)
     uu = pair_u(u, u, diagonal=True)
     with one_blas_thread():  # the loop's many small BLAS calls; factorisations get every thread
         lmins, lmaxs = _extremes_by_depth(uu, r, m0, depth_list, model, eigenvalues, progress)
@@ -160,10 +170,22 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     singular = ~((lmax_arr > 0.0) & (lmin_arr > tol * lmax_arr))
     cond = np.full(lmin_arr.shape, math.inf)
     cond[~singular] = lmax_arr[~singular] / lmin_arr[~singular]
+    if homogeneous:
+        for i, depth in enumerate(depth_list):
+            scale_mant, scale_exp = _scale_split(Model(int(depth), model.a, model.b, model.sigma_w), m0)
+            lmin_arr[i] = math.ldexp(lmin_arr[i] * scale_mant, scale_exp + 2 * top)
+            lmax_arr[i] = math.ldexp(lmax_arr[i] * scale_mant, scale_exp + 2 * top)
     reason = None
     if singular.any():
         first = int(depth_list[singular][0])
-        reason = diagnose(x, Model(first, model.a, model.b, model.sigma_w, model.sigma_b)).reason(n)
+        at_first = Model(first, model.a, model.b, model.sigma_w, model.sigma_b)
+        diag = diagnose(x, at_first)
+        reason = near_duplicate_reason(x, at_first, diag, n) or diag.reason(n)
+        if reason is None:
+            worst = int(np.argmin(np.where(singular, lmin_arr / np.maximum(lmax_arr, 1e-300), np.inf)))
+            reason = (f"numerically singular at depths {[int(d) for d in depth_list[singular][:10]]}: "
+                      f"lambda_min <= {tol:.2g} * lambda_max (at depth {int(depth_list[worst])}: "
+                      f"lambda_min = {lmin_arr[worst]:.3g}, lambda_max = {lmax_arr[worst]:.3g})")
     return DepthSweep(
         depths=depth_list, lambda_min=lmin_arr, lambda_max=lmax_arr, condition_number=cond,
         singular=singular, limit_condition_number=_limit_or_none(x, model), delta=model.delta,
@@ -227,6 +249,10 @@ def _extrapolate(depths, values, depth) -> float | None:
 def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
     """Yield ``(depth, scale * K)`` for the requested depths (ascending), sharing the input angles.
 
+    At ``sigma_b = 0`` ``K`` is scale-free: ``|x_i| |x_j| theta_l`` with ``r`` the norms
+    relative to the largest, without ``(sigma_w^2/m0) chi^(l-1)`` (the caller multiplies the
+    eigenvalues by it); otherwise ``r`` are the norms and ``K`` the kernel.
+
     With ``sigma_b = 0`` and ``Delta > 0`` every depth comes from its interpolant (cost
     independent of depth), all depths at once through :class:`TriangleKernels` up to its
     size limit; those matrices hold only their upper triangle and diagonal, which is all
@@ -238,13 +264,13 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
     if model.sigma_b == 0.0 and model.delta > 0.0 and uu.size >= 4096:
         if depth_list[0] == 1:
             theta, _ = _normalised(uu, 1, model.delta, None, True, False)
-            yield 1, theta * ((scale * model.sigma_w2 / m0) * np.outer(r, r))
+            yield 1, theta * (scale * np.outer(r, r))
             depth_list = depth_list[1:]
         if n * (n - 1) // 2 <= MAX_ENTRIES:
-            weights = np.sqrt(scale * model.sigma_w2 / m0) * r
-            yield from TriangleKernels(uu, weights, model.delta, model.chi).matrices(depth_list)
+            weights = np.sqrt(scale) * r
+            yield from TriangleKernels(uu, weights, model.delta, 1.0).matrices(depth_list)
             return
-        base = (scale * model.sigma_w2 / m0) * np.outer(r, r)
+        base = scale * np.outer(r, r)
         inside = np.abs(uu) <= U_MAX
         intervals = np.flatnonzero(np.bincount(interval_of(uu[inside]), minlength=INTERVALS))
         del inside
@@ -254,15 +280,14 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
             interp.ensure(intervals)
             theta, _ = _normalised(uu, depth, model.delta, interp, True, False)
             theta *= base
-            theta *= model.chi ** (depth - 1)
             yield depth, theta
         return
     alpha, beta = u_to_angles(uu)
     if model.sigma_b == 0.0:
-        base = (scale * model.sigma_w2 / m0) * np.outer(r, r)
+        base = scale * np.outer(r, r)
         for depth, theta, _ in eoc_recursion_all_depths(alpha, beta, max_depth, model.delta):
             if depth in wanted:
-                yield depth, base * (model.chi ** (depth - 1) * theta)
+                yield depth, base * theta
     else:
         a2b2 = model.a ** 2 + model.b ** 2
         for depth, theta, _, _ in general_recursion_steps(r[:, None], r[None, :], alpha, beta, m0, max_depth,
@@ -278,19 +303,41 @@ def _limit_or_none(x, model: Model) -> float | None:
 
 
 def depth_limit_matrix(x, *, a, b, sigma_w=None) -> np.ndarray:
-    """``lim_{l -> inf} K(x_i, x_j) / (l chi^(l-1))`` as an (n, n) matrix (MATH.md §5).
+    """``lim_{l -> inf} K(x_i, x_j) / (l chi^(l-1))`` as an (n, n) matrix (docs/math.md §5), per pair.
 
-    Equals ``(3/4) diag(q) + (1/4) s s^T`` with ``q_i = sigma_w^2 |x_i|^2 / m0`` and
-    ``s = sqrt(q)``; valid for ``Delta > 0``, ``sigma_b = 0`` and inputs pointing in pairwise
-    different directions. The paper's matrix ``K / n`` is this times ``l chi^(l-1) / n``.
+    With ``q_i = sigma_w^2 |x_i|^2 / m0`` the limit is ``c_ij sqrt(q_i q_j)``, from the exact
+    asymptotics of each pair's ``theta_l / l``:
+
+    - ``c_ii = 1`` and ``c_ij = 1`` for inputs pointing the same way (``theta_l(0) = l``);
+    - ``c_ij = 1`` for opposite inputs under ``Delta = 1`` (the even activation: ``theta_l(pi) = l``
+      for ``l >= 2``);
+    - ``c_ij = 1/4`` for every other pair, however close (``1/alpha_l`` grows like
+      ``2 Delta l / (3 pi)`` whatever the input angle, so ``theta_l / l -> 1/4``; for inputs
+      ``alpha`` apart the approach takes ``l >> 3 pi / (2 Delta alpha)`` layers).
+
+    "Same way" and "opposite" mean a stable angle (or ``pi`` minus it) below
+    ``PARALLEL_ANGLE`` = 64 eps = 1.4e-14 rad, the resolution of directions of float64 data.
+    Valid for ``Delta > 0`` and ``sigma_b = 0``. For generic pairs only this is
+    ``(3/4) diag(q) + (1/4) s s^T`` with ``s = sqrt(q)``. The paper's matrix ``K / n`` is
+    this times ``l chi^(l-1) / n``.
     """
     model = Model(1, a, b, sigma_w, 0.0)
     if model.delta == 0.0:
-        raise ValueError("the depth limit needs Delta = b^2/(a^2+b^2) > 0; for b = 0 the kernel is l times the Gram matrix")
+        raise InvalidParameterError("the depth limit needs Delta = b^2/(a^2+b^2) > 0; for b = 0 the kernel is l times the Gram matrix", param="b")
     x = check_data(x)
-    q = model.sigma_w2 * np.einsum("ij,ij->i", x, x) / x.shape[1]
-    s = np.sqrt(q)
-    return 0.75 * np.diag(q) + 0.25 * np.outer(s, s)
+    u, mant, expo = scaled_unit_rows(x)
+    s = np.ldexp(mant * math.sqrt(model.sigma_w2 / x.shape[1]), expo)
+    return _limit_coefficients(u, model) * np.outer(s, s)
+
+
+def _limit_coefficients(u: np.ndarray, model: Model) -> np.ndarray:
+    """``c_ij`` of :func:`depth_limit_matrix` from the unit rows ``u`` (zero rows: 1/4, times 0)."""
+    uu = pair_u(u, u, diagonal=True)
+    cut = 2.0 * math.log(math.tan(0.5 * PARALLEL_ANGLE))
+    special = uu <= cut
+    if model.delta == 1.0:
+        special |= uu >= -cut
+    return np.where(special, 1.0, 0.25)
 
 
 def limit_condition_number(x, *, a, b, sigma_w=None) -> float:
@@ -302,20 +349,26 @@ def limit_condition_number(x, *, a, b, sigma_w=None) -> float:
 
 
 def _limit_condition_number(x: np.ndarray, model: Model) -> float:
-    """Extremes of ``D + (1/4) s s^T``, ``D = (3/4) diag(q)``, from the secular equation.
+    """Condition number of :func:`depth_limit_matrix`, scale-free.
 
-    The eigenvalues interlace: ``d_1 <= lambda_min <= d_2`` and ``d_n <= lambda_max <= d_n + |s|^2/4``;
-    each is the root of ``1 + (1/4) sum_i q_i / (d_i - lambda)`` in its interval.
-    Duplicate directions make the limit singular (``inf``).
+    Inputs pointing the same way, or opposite ones under ``Delta = 1``, give proportional
+    rows of the limit (``c_ij = 1``): ``inf``. Otherwise the limit is ``D + (1/4) s s^T``,
+    ``D = (3/4) diag(q)``, and its extremes come from the secular equation: the eigenvalues
+    interlace, ``d_1 <= lambda_min <= d_2`` and ``d_n <= lambda_max <= d_n + |s|^2/4``; each is
+    the root of ``1 + (1/4) sum_i q_i / (d_i - lambda)`` in its interval. ``q`` is taken
+    relative to the largest norm (the constant factors cancel).
     """
     n = x.shape[0]
-    u, r = unit_rows(x)
-    q = np.sort(model.sigma_w2 * r * r / x.shape[1])
+    u, mant, expo = scaled_unit_rows(x)
+    r = np.ldexp(mant, expo - largest_exponent(mant, expo))
+    q = np.sort(r * r)
     if q[0] == 0.0:
         return math.inf
     if n == 1:
         return 1.0
-    if diagnose(x, Model(2, model.a, model.b, model.sigma_w, 0.0)).duplicate_groups:
+    coefficients = _limit_coefficients(u, model)
+    np.fill_diagonal(coefficients, 0.25)
+    if np.any(coefficients == 1.0):
         return math.inf
     d = 0.75 * q
 

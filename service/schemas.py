@@ -168,6 +168,9 @@ class SpectrumOut(BaseModel):
     lambda_max: float | None
     condition_number: float | None
     singular: bool
+    lambda_min_error: float | None = Field(
+        None, description="Forward error estimate of lambda_min relative to it (2 n eps lambda_max / lambda_min); "
+                          "null when singular")
     icd: dict | None = None
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import eoc_ntk
+from eoc_ntk.errors import InvalidParameterError
 from _reference.checks import assert_angle_close, assert_icd_close, assert_kernel_close
 from _reference.data import ACTIVATIONS, DATASETS, DEPTHS, HYPERS, dataset, delta_of
 from _reference.mp_kernel import ref_kernel, ref_parallel_mask
@@ -54,8 +55,14 @@ def check_all_kinds(x, x2, depth, settings, what):
     nonzero = (np.linalg.norm(x, axis=1) > 0)[:, None] & (np.linalg.norm(xs, axis=1) > 0)[None, :]
     if settings["sigma_b"] != 0.0:
         nonzero[:] = True
-    got = eoc_ntk.kernel(x, x2, depth=depth, kind="angle", **settings)
-    assert_angle_close(got, ref["angle"], nonzero, what=f"{what} kind=angle")
+    if not nonzero.all():
+        # The angle to a zero input is undefined at sigma_b = 0: refused by name (issue #17).
+        with pytest.raises(InvalidParameterError, match="zero input rows") as err:
+            eoc_ntk.kernel(x, x2, depth=depth, kind="angle", **settings)
+        assert err.value.param in ("x", "x2")
+    else:
+        got = eoc_ntk.kernel(x, x2, depth=depth, kind="angle", **settings)
+        assert_angle_close(got, ref["angle"], nonzero, what=f"{what} kind=angle")
     if settings["sigma_b"] == 0.0 and delta_of(settings["a"], settings["b"]) > 0.0:
         ref_icd = ref_kernel(x, x2, depth=depth, kind="icd", **settings)
         parallel = ref_parallel_mask(x, x2)
@@ -174,8 +181,9 @@ def test_large_kernel_block_matches_reference(act, hyper, ds, depths):
         got = eoc_ntk.kernel(big, big[::-1], depth=depth, kind="ntk", **settings)[:n, ::-1][:, :n]
         assert_kernel_close(got, ref["ntk"], d, d, what=what + " (cross)")
         nonzero = (np.linalg.norm(x, axis=1) > 0)[:, None] & (np.linalg.norm(x, axis=1) > 0)[None, :]
-        got = eoc_ntk.kernel(big, depth=depth, kind="angle", **settings)
-        assert_angle_close(got[:n, :n], ref["angle"], nonzero, what=what + " angle")
+        if nonzero.all() or settings["sigma_b"] != 0.0:
+            got = eoc_ntk.kernel(big, depth=depth, kind="angle", **settings)
+            assert_angle_close(got[:n, :n], ref["angle"], nonzero, what=what + " angle")
         if delta_of(settings["a"], settings["b"]) > 0.0:
             ref_icd = ref_kernel(x, depth=depth, kind="icd", **settings)
             parallel = ref_parallel_mask(x)

@@ -193,6 +193,8 @@ def test_singular_cases(name):
         check_finite_tree(d)
         json.dumps(d, allow_nan=False)
     for kind in ("ntk", "nngp", "angle") + (("icd",) if s["b"] else ()):
+        if kind == "angle" and expected.get("zero_rows"):
+            continue  # undefined for zero rows: refused by name (tests/test_core_edges.py)
         k = _no_warnings(eoc_ntk.kernel, x, depth=depth, kind=kind, **s)
         assert not np.isnan(k).any(), kind
     sweep = _no_warnings(eoc_ntk.depth_sweep, x, depths=[depth, depth + 1], **s)

@@ -277,7 +277,10 @@ def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
         low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None, None, None
-    return rough_lambda_min_from_solver(_FactorSolver(low), start)
+    rough, margin, vector = rough_lambda_min_from_solver(_FactorSolver(low), start)
+    if rough is None:
+        return None, None, None
+    return math.ldexp(rough, int(shift)), margin, vector
 
 
 def rough_lambda_min_from_solver(solve, start: np.ndarray):
@@ -287,7 +290,7 @@ def rough_lambda_min_from_solver(solve, start: np.ndarray):
     if not mu > 0.0:
         return None, None, None
     margin = min(0.5, max(2e-3, 2.0 * estimate / mu + 1e-4))
-    return math.ldexp(1.0 / mu, int(shift)), margin, vector
+    return 1.0 / mu, margin, vector
 
 
 def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray, matvec):

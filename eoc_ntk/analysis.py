@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from ._validation import check_data
 from .icd import analyse_icd
-from .kernels import ProgressFn, compute_kernels
+from .kernels import compute_kernels
 from .model import Model
+from .progress import ProgressFn, report, scaled
 from .spectra import EIGENVALUE_MODES, spectrum_of_kernel
+from .errors import InvalidParameterError
 
 __all__ = ["analyze"]
 
@@ -41,24 +43,20 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         ``"icd_unavailable"`` (the reason when ``"icd"`` is None). Non-finite numbers are None.
     """
     if not isinstance(model, Model):
-        raise TypeError(f"model must be an eoc_ntk.Model, got {type(model).__name__}")
+        raise InvalidParameterError(f"model must be an eoc_ntk.Model, got {type(model).__name__}", param="model")
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
-        raise ValueError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}")
+        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}", param="eigenvalues")
     why_not = icd_unavailable_reason(model)
     kinds = ("ntk",) if why_not else ("ntk", "icd")
 
-    def report(fraction):
-        if progress is not None:
-            progress(fraction)
-
-    kernels = compute_kernels(x, None, model, kinds, lambda f: report(0.5 * f))
+    kernels = compute_kernels(x, None, model, kinds, scaled(progress, 0.0, 0.5))
     icd = None
     if not why_not:
         icd = analyse_icd(kernels["ntk"], kernels.pop("icd")).to_dict()
-        report(0.7)
+        report(progress, 0.7)
     spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True)
-    report(1.0)
+    report(progress, 1.0)
     out = spec.to_dict()
     out["m0"] = int(x.shape[1])
     out["model"] = {**model.canonical(), "delta": model.delta, "output_dim": model.output_dim}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .config import Settings
+from jobs.settings import Settings
 from .errors import Unauthorized
 
 __all__ = ["fingerprint", "authenticate", "install_cors"]

@@ -214,15 +214,15 @@ class Engine:
             raise _unknown_job(job_id)
 
     def job(self, job_id: str, principal: str | None = None) -> JobView:
-        self._visible(job_id, principal)
-        view = self.backend.get(job_id)
-        if view is None:
-            raise _unknown_job(job_id)
-        return view
+        return self._known(job_id, principal, self.backend.get)
 
     def cancel(self, job_id: str, principal: str | None = None) -> JobView:
+        return self._known(job_id, principal, self.backend.cancel)
+
+    def _known(self, job_id: str, principal: str | None, act) -> JobView:
+        """``act(job_id)`` for a job the caller may see; :class:`NotFound` when it is not (or no longer) known."""
         self._visible(job_id, principal)
-        view = self.backend.cancel(job_id)
+        view = act(job_id)
         if view is None:
             raise _unknown_job(job_id)
         return view

@@ -17,6 +17,9 @@ from typing import Iterator, Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eoc_ntk.errors import InvalidParameterError
@@ -181,10 +184,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_unavailable(request: Request, exc: StoreUnavailable):
         log.warning("store unavailable: %s", exc)
         return JSONResponse(error_body("unavailable", str(exc)), status_code=503, headers={"Retry-After": "5"})
-
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import LockError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 
     async def _redis_down(request: Request, exc: Exception):
         log.warning("Redis unavailable: %s", exc)

@@ -28,6 +28,8 @@ import time
 import uuid
 
 from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from .logs import request_id_var
 
@@ -45,8 +47,6 @@ class Metrics:
     (cache look-ups, ended jobs) that also reads the engine's queue counts at scrape time."""
 
     def __init__(self):
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
         self.registry = CollectorRegistry(auto_describe=True)
         self.latency = Histogram("eoc_ntk_http_request_duration_seconds", "HTTP request latency.",
                                  ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=self.registry)
@@ -68,8 +68,6 @@ class Metrics:
     def watch_queue(self, queue_counts) -> None:
         """Read ``queue_counts() -> (queued, running) | None`` at every scrape (``eoc_ntk_queue_depth``,
         ``eoc_ntk_jobs_running``)."""
-        from prometheus_client.core import GaugeMetricFamily
-
 
         class QueueCollector:
             def collect(self):
@@ -86,8 +84,6 @@ class Metrics:
         self.registry.register(QueueCollector())
 
     def exposition(self) -> bytes:
-        from prometheus_client import generate_latest
-
         return generate_latest(self.registry)
 
 
@@ -99,8 +95,6 @@ router = APIRouter(tags=["health"])
                              "description": "Prometheus text exposition format."}})
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency, job durations, cache hits and misses, queue depth."""
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -52,8 +52,10 @@ def _is_numbers(value) -> bool:
 def from_jsonable(body, key: str | None = None):
     """A JSON result body with its numeric lists as NumPy arrays (inverse of :func:`to_jsonable`).
 
-    ``condition_number``-like fields read ``null`` as ``inf``; other numeric lists read it as
-    ``nan``; ``depths`` become integers and ``singular`` booleans.
+    Lists held by a dict key are converted: ``condition_number``-like fields read ``null`` as
+    ``inf``, other numeric lists read it as ``nan``, lists of lists become 2-D arrays (index
+    groups stay lists), ``depths`` become integers and ``singular`` booleans. Items of a list
+    are converted inside, never themselves turned into arrays.
     """
     if isinstance(body, dict):
         return {k: from_jsonable(v, k) for k, v in body.items()}
@@ -61,6 +63,8 @@ def from_jsonable(body, key: str | None = None):
         return math.inf
     if not isinstance(body, list):
         return body
+    if key is None or key in _INDEX_GROUPS:
+        return [from_jsonable(v) for v in body]
     if key == "depths":
         return np.asarray(body, dtype=int)
     if key == "singular":
@@ -69,6 +73,6 @@ def from_jsonable(body, key: str | None = None):
         return np.array([math.inf if v is None else v for v in body], dtype=float)
     if body and _is_numbers(body):
         return np.array([math.nan if v is None else v for v in body], dtype=float)
-    if body and isinstance(body[0], list) and key not in _INDEX_GROUPS:
+    if body and isinstance(body[0], list):
         return np.array(body, dtype=float)
     return [from_jsonable(v) for v in body]

@@ -4,7 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY eoc_ntk ./eoc_ntk
 COPY service ./service
-COPY workers ./workers
+COPY jobs ./jobs
 RUN pip install --no-cache-dir .
 EXPOSE 8000
 # Embedded mode unless REDIS_URL is set; the same command as in the README.

@@ -62,7 +62,7 @@ class Spawned:
         if mode == "redis":
             for i in range(workers):
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "workers", "--name", f"load-{os.getpid()}-{i}", "--log-level", "WARNING"],
+                    [sys.executable, "-m", "jobs", "--name", f"load-{os.getpid()}-{i}", "--log-level", "WARNING"],
                     cwd=ROOT, env=environ, start_new_session=True))
 
     def wait_ready(self, timeout: float = 60.0) -> None:

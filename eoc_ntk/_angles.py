@@ -20,7 +20,7 @@ _BLOCK_PAIRS = 1 << 16
 def unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(u, r)``: rows of ``x`` scaled to unit norm, and the norms.
 
-    Zero rows stay zero (their angle to anything is set to pi/2 by :func:`pair_angles`,
+    Zero rows stay zero (their angle to anything is set to pi/2 by :func:`pair_u`,
     a value that is always multiplied by the zero norm).
     """
     u, mantissa, exponent = scaled_unit_rows(x)
@@ -105,14 +105,3 @@ def u_from_cos(cos: np.ndarray, u: np.ndarray, v: np.ndarray, diagonal: bool = F
     out[zero_u, :] = 0.0  # also on the diagonal: K(X) and K(X, X) agree for zero rows
     out[:, zero_v] = 0.0
     return out
-
-
-def pair_angles(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Angles ``alpha`` and ``beta = pi - alpha`` between every row of ``u`` and of ``v``.
-
-    Same arguments as :func:`pair_u`; returns two arrays of shape (n, n2) in ``[0, pi]``,
-    each accurate to a few ulps relative to itself (``pi/2`` for pairs with a zero row).
-    """
-    half = 0.5 * pair_u(u, v, diagonal)
-    with np.errstate(over="ignore"):
-        return 2.0 * np.arctan(np.exp(half)), 2.0 * np.arctan(np.exp(-half))

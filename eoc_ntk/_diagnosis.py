@@ -1,4 +1,4 @@
-"""Why is a kernel matrix singular? Structural causes found from the data (MATH.md §4).
+"""Why is a kernel matrix singular? Structural causes found from the data (docs/math.md §4).
 
 Called only when the spectrum is (numerically) singular, so the O(n^2 m0) search for
 near-parallel rows costs nothing on the common path.
@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ._angles import unit_rows
 from .model import Model
@@ -40,22 +42,17 @@ class Diagnosis:
 
 
 def _union_groups(pairs: list[tuple[int, int]], n: int) -> tuple[tuple[int, ...], ...]:
-    parent = list(range(n))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in pairs:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
+    """Groups (sorted, each of two or more indices) of the graph on ``n`` nodes with edges ``pairs``."""
+    if not pairs:
+        return ()
+    rows, cols = np.array(pairs, dtype=np.intp).T
+    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels)
     groups: dict[int, list[int]] = {}
-    for i in sorted({k for p in pairs for k in p}):
-        groups.setdefault(find(i), []).append(i)
-    return tuple(tuple(g) for g in groups.values() if len(g) > 1)
+    for i in np.flatnonzero(sizes[labels] > 1):
+        groups.setdefault(int(labels[i]), []).append(int(i))
+    return tuple(sorted(tuple(g) for g in groups.values()))
 
 
 def diagnose(x: np.ndarray, model: Model) -> Diagnosis:

@@ -1,7 +1,7 @@
 """Depth-independent evaluation of the EOC kernel through interpolants in one variable.
 
 At ``sigma_b = 0`` the normalised NTK ``theta_l`` and the last-layer angle are functions of
-the input angle alone (MATH.md §3). We tabulate them per ``(depth, Delta)`` as piecewise
+the input angle alone (docs/math.md §3). We tabulate them per ``(depth, Delta)`` as piecewise
 polynomials of
 
     ``u = log((1 - rho) / (1 + rho)) = 2 log tan(alpha / 2)``,
@@ -16,8 +16,8 @@ do entries with ``|u| > U_MAX`` (angles below about 4e-9 from 0 or pi).
 """
 from __future__ import annotations
 
+import functools
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -70,7 +70,6 @@ class AngleInterpolant:
         self._u_last = np.zeros(shape)
         #: 1 where the interval is built and checked, 0 where not built, -1 where it failed.
         self.state = np.zeros(INTERVALS, dtype=np.int8)
-        self.max_error = (0.0, 0.0)
         self._lock = threading.Lock()
 
     def _exact(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +98,6 @@ class AngleInterpolant:
         err_u = np.abs(_horner(self._u_last, todo, t) - u_last[k:])
         good = (err_theta <= TOLERANCE) & (err_u <= TOLERANCE_U)
         self.state[todo] = np.where(good, 1, -1)
-        self.max_error = (max(self.max_error[0], float(err_theta.max())),
-                          max(self.max_error[1], float(err_u.max())))
 
     def theta(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``theta_l`` at ``u`` (``|u| <= U_MAX``) and the mask of entries it is valid for.
@@ -181,17 +178,9 @@ def _evaluate(coef: np.ndarray, state: np.ndarray, u: np.ndarray) -> tuple[np.nd
     return out, valid
 
 
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 64
-_CACHE_LOCK = threading.Lock()
-
-
+@functools.lru_cache(maxsize=64)
 def eoc_interpolant(depth: int, delta: float) -> AngleInterpolant:
-    """The cached :class:`AngleInterpolant` of ``(depth, Delta)`` (LRU, about 26 kB each)."""
-    key = (int(depth), float(delta))
-    with _CACHE_LOCK:
-        interp = _CACHE.pop(key, None) or AngleInterpolant(*key)
-        _CACHE[key] = interp
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-        return interp
+    """The cached :class:`AngleInterpolant` of ``(depth, Delta)`` (the 64 most recently used, about
+    26 kB each; ``functools.lru_cache`` keeps its bookkeeping thread-safe, and each interpolant
+    builds its intervals under its own lock)."""
+    return AngleInterpolant(int(depth), float(delta))

@@ -98,53 +98,47 @@ def check_data(x, name: str = "x") -> np.ndarray:
         (its square underflows to 0).
     """
     if isinstance(x, (str, bytes, dict)):
-        raise TypeError(f"{name} must be a 2-D array of numbers of shape (n, m0), got {type(x).__name__}")
+        raise InvalidParameterError(f"{name} must be a 2-D array of numbers of shape (n, m0), got {type(x).__name__}", param=name)
     x = _dense_input(x, name)
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
-        raise TypeError(
+        raise InvalidParameterError(
             f"{name} must hold real numbers, got an array of dtype {x.dtype} with {_describe_shape(x)}; "
-            "convert it with np.asarray(x, dtype=float)"
-        )
+            "convert it with np.asarray(x, dtype=float)", param=name)
     try:
         arr = np.array(x, dtype=np.float64, copy=True)
     except ValueError as exc:
         msg = str(exc)
         if "inhomogeneous" in msg or "sequence" in msg:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"{name} is ragged: its rows have different lengths ({_describe_shape(x)}); "
-                "every row must have the same number of features m0"
-            ) from exc
-        raise TypeError(f"{name} must hold only real numbers ({msg})") from exc
+                "every row must have the same number of features m0", param=name) from exc
+        raise InvalidParameterError(f"{name} must hold only real numbers ({msg})", param=name) from exc
     except TypeError as exc:
-        raise TypeError(f"{name} must hold only real numbers ({exc})") from exc
+        raise InvalidParameterError(f"{name} must hold only real numbers ({exc})", param=name) from exc
     if arr.ndim != 2:
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name} must be 2-D of shape (n, m0), got {arr.ndim}-D with shape {arr.shape}; "
-            "for a single point use x.reshape(1, -1), for one feature x.reshape(-1, 1)"
-        )
+            "for a single point use x.reshape(1, -1), for one feature x.reshape(-1, 1)", param=name)
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one row and one column")
+        raise InvalidParameterError(f"{name} is empty (shape {arr.shape}); it needs at least one row and one column", param=name)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name} must be finite, found {arr[tuple(bad)]} at row {bad[0]}, column {bad[1]} "
-            f"(shape {arr.shape})"
-        )
+            f"(shape {arr.shape})", param=name)
     absval = np.abs(arr)
     big = absval > MAX_ABS_VALUE
     if big.any():
         i, j = np.argwhere(big)[0]
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name} has an entry of magnitude {arr[i, j]:.3g} at row {i}, column {j} (shape {arr.shape}); "
-            f"squared norms would overflow float64: rescale the data so that every |value| <= {MAX_ABS_VALUE:g}"
-        )
+            f"squared norms would overflow float64: rescale the data so that every |value| <= {MAX_ABS_VALUE:g}", param=name)
     tiny = (absval > 0.0) & (absval < np.finfo(np.float64).tiny)
     if tiny.any():
         i, j = np.argwhere(tiny)[0]
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name} has a subnormal entry {arr[i, j]:.3g} at row {i}, column {j} (shape {arr.shape}); "
-            "its square underflows to 0: rescale the data or round such values to 0"
-        )
+            "its square underflows to 0: rescale the data or round such values to 0", param=name)
     return np.ascontiguousarray(arr)
 
 
@@ -155,25 +149,24 @@ def check_pair(x, x2, name: str = "x", name2: str = "x2") -> tuple[np.ndarray, n
         return x, None
     x2 = check_data(x2, name2)
     if x2.shape[1] != x.shape[1]:
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name2} has {x2.shape[1]} features (shape {x2.shape}) but {name} has {x.shape[1]} "
-            f"(shape {x.shape}); both must have the same width m0"
-        )
+            f"(shape {x.shape}); both must have the same width m0", param=name2)
     return x, x2
 
 
 def check_depth(depth, name: str = "depth") -> int:
     """Return ``depth`` as an int >= 1 (bools and fractional numbers are refused)."""
     if isinstance(depth, bool):
-        raise TypeError(f"{name} must be an integer number of weight layers >= 1, got the bool {depth!r}")
+        raise InvalidParameterError(f"{name} must be an integer number of weight layers >= 1, got the bool {depth!r}", param=name)
     if not isinstance(depth, numbers.Integral):
         if isinstance(depth, numbers.Real) and float(depth).is_integer():
             depth = int(depth)
         else:
-            raise TypeError(f"{name} must be an integer number of weight layers >= 1, got {depth!r}")
+            raise InvalidParameterError(f"{name} must be an integer number of weight layers >= 1, got {depth!r}", param=name)
     depth = int(depth)
     if depth < 1:
-        raise ValueError(f"{name} must be >= 1 (the number of weight layers), got {depth}")
+        raise InvalidParameterError(f"{name} must be >= 1 (the number of weight layers), got {depth}", param=name)
     if depth > MAX_DEPTH:
         raise InvalidParameterError(
             f"{name} = {depth} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH): the cost grows with the "
@@ -195,8 +188,8 @@ def check_integer(value, name: str, minimum: int = 1) -> int:
 def check_real(value, name: str) -> float:
     """Return ``value`` as a finite float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise InvalidParameterError(f"{name} must be a real number, got {value!r}", param=name)
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise InvalidParameterError(f"{name} must be finite, got {value}", param=name)
     return value

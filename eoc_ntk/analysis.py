@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from ._validation import check_data
 from .icd import analyse_icd, times_power_of_two
-from .kernels import ProgressFn, compute_scaled_kernels
+from .kernels import compute_scaled_kernels
 from .model import Model
+from .progress import ProgressFn, report, scaled
 from .spectra import EIGENVALUE_MODES, spectrum_of_kernel
+from .errors import InvalidParameterError
 
 __all__ = ["analyze"]
 
@@ -43,24 +45,20 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         (:attr:`eoc_ntk.Spectrum.lambda_min_error`). Computed scale-free, as :func:`eoc_ntk.spectrum`.
     """
     if not isinstance(model, Model):
-        raise TypeError(f"model must be an eoc_ntk.Model, got {type(model).__name__}")
+        raise InvalidParameterError(f"model must be an eoc_ntk.Model, got {type(model).__name__}", param="model")
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
-        raise ValueError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}")
+        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}", param="eigenvalues")
     why_not = icd_unavailable_reason(model)
     kinds = ("ntk",) if why_not else ("ntk", "icd")
 
-    def report(fraction):
-        if progress is not None:
-            progress(fraction)
-
-    kernels, shift = compute_scaled_kernels(x, None, model, kinds, lambda f: report(0.5 * f))
+    kernels, shift = compute_scaled_kernels(x, None, model, kinds, scaled(progress, 0.0, 0.5))
     icd = None
     if not why_not:
         icd = times_power_of_two(analyse_icd(kernels["ntk"], kernels.pop("icd")), shift).to_dict()
-        report(0.7)
+        report(progress, 0.7)
     spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True, shift=shift)
-    report(1.0)
+    report(progress, 1.0)
     out = spec.to_dict()
     out["m0"] = int(x.shape[1])
     out["model"] = {**model.canonical(), "delta": model.delta, "output_dim": model.output_dim}

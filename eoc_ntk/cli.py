@@ -8,8 +8,12 @@
 
 ``spectrum`` and ``sweep`` compute locally, or on a running service with ``--server URL``
 (``--api-key`` or ``EOC_NTK_API_KEY``); both show a progress bar on stderr (``--quiet`` hides
-it) and print JSON with ``--json``. The service's dependencies (FastAPI, Redis, RQ) are
-imported only inside ``serve`` and ``worker``, so the core stays importable without them.
+it) and print JSON with ``--json``.
+
+``serve`` and ``worker`` are plugins: the packages :mod:`service` and :mod:`jobs` register them
+in the entry-point group ``eoc_ntk.commands`` (``pyproject.toml``), and this module looks them
+up by name, so the CLI never imports the service or the job machinery. Without the
+``[service]`` extra they say which ``pip install`` they need.
 """
 from __future__ import annotations
 
@@ -19,8 +23,15 @@ import math
 import os
 import sys
 import time
+from importlib.metadata import entry_points
 
-import numpy as np
+from . import analyze, plots
+from .client import ApiError, Client
+from .jsonsafe import to_jsonable
+from .model import Model
+from .parsing import load_points, parse_activation, parse_activations, parse_depths
+from .reproduce import reproduce
+from .sweep import activation_sweep
 
 __all__ = ["main", "ProgressBar"]
 
@@ -49,23 +60,7 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _client(args):
-    from .client import Client
-
+def _client(args) -> Client:
     return Client(args.server, api_key=args.api_key or os.environ.get("EOC_NTK_API_KEY") or None,
                   timeout=args.timeout)
 
@@ -74,29 +69,33 @@ def _fmt(v) -> str:
     return "inf" if v is None or (isinstance(v, float) and math.isinf(v)) else f"{float(v):.6g}"
 
 
-def _spectrum(args) -> int:
-    from . import analyze
-    from .model import Model
-    from .parsing import load_points, parse_activation
-
-    x = load_points(args.file)
-    act = parse_activation(args.activation)
-    bar = ProgressBar(f"spectrum depth {args.depth}", enabled=not (args.quiet or args.json))
+def _compute(args, label: str, remote, local, plot) -> dict:
+    """``remote(client, bar)`` on ``--server`` or ``local(bar)`` here, under a progress bar; the result
+    JSON-safe (infinities as None), drawn by ``plot(result, path)`` when ``--plot`` is given."""
+    bar = ProgressBar(label, enabled=not (args.quiet or args.json))
     try:
         if args.server:
             with _client(args) as client:
-                result = client.spectrum(x, depth=args.depth, activation=act, sigma_w=args.sigma_w,
-                                         sigma_b=args.sigma_b, progress=bar)
+                result = remote(client, bar)
         else:
-            result = analyze(x, Model(args.depth, act.a, act.b, sigma_w=args.sigma_w, sigma_b=args.sigma_b),
-                             progress=bar)
+            result = local(bar)
     finally:
         bar.close()
-    result = _jsonable(result)
+    result = to_jsonable(result)
     if args.plot:
-        from .plots import plot_spectrum
+        plot(result, args.plot)
+    return result
 
-        plot_spectrum(result, args.plot)
+
+def _spectrum(args) -> int:
+    x = load_points(args.file)
+    act = parse_activation(args.activation)
+    result = _compute(args, f"spectrum depth {args.depth}",
+                      lambda client, bar: client.spectrum(x, depth=args.depth, activation=act, sigma_w=args.sigma_w,
+                                                          sigma_b=args.sigma_b, progress=bar),
+                      lambda bar: analyze(x, Model(args.depth, act.a, act.b, sigma_w=args.sigma_w,
+                                                   sigma_b=args.sigma_b), progress=bar),
+                      plots.plot_spectrum)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -116,41 +115,16 @@ def _spectrum(args) -> int:
     return 0
 
 
-def local_sweep(x, depths, activations, sigma_w=None, sigma_b=0.0, progress=None) -> dict:
-    """``{"depths", "results": [{"activation", ...DepthSweep.to_dict()}]}``, as the service's /v1/sweeps."""
-    from . import depth_sweep
-
-    results = []
-    for i, act in enumerate(activations):
-        part = None if progress is None else (lambda f, i=i: progress((i + f) / len(activations)))
-        sweep = depth_sweep(x, depths=depths, a=act.a, b=act.b, sigma_w=sigma_w, sigma_b=sigma_b, progress=part)
-        results.append({"activation": {"a": act.a, "b": act.b, "label": act.label}, **sweep.to_dict()})
-    if progress is not None:
-        progress(1.0)
-    return {"depths": sorted(set(int(d) for d in depths)), "results": results}
-
-
 def _sweep(args) -> int:
-    from .parsing import load_points, parse_activations, parse_depths
-
     x = load_points(args.file)
     depths = parse_depths(args.depths)
     acts = parse_activations(args.activations)
-    bar = ProgressBar(f"sweep {len(depths)} depths x {len(acts)} activations", enabled=not (args.quiet or args.json))
-    try:
-        if args.server:
-            with _client(args) as client:
-                result = client.sweep(x, depths=depths, activations=acts, sigma_w=args.sigma_w,
-                                      sigma_b=args.sigma_b, progress=bar)
-        else:
-            result = local_sweep(x, depths, acts, args.sigma_w, args.sigma_b, progress=bar)
-    finally:
-        bar.close()
-    result = _jsonable(result)
-    if args.plot:
-        from .plots import plot_sweep
-
-        plot_sweep(result, args.plot)
+    result = _compute(args, f"sweep {len(depths)} depths x {len(acts)} activations",
+                      lambda client, bar: client.sweep(x, depths=depths, activations=acts, sigma_w=args.sigma_w,
+                                                       sigma_b=args.sigma_b, progress=bar),
+                      lambda bar: activation_sweep(x, depths, acts, sigma_w=args.sigma_w, sigma_b=args.sigma_b,
+                                                   progress=bar),
+                      plots.plot_sweep)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -168,8 +142,6 @@ def _sweep(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import reproduce
-
     bar = ProgressBar("reproduce", enabled=not args.quiet)
     try:
         path = reproduce(args.out, n=args.n, seed=args.seed, progress=bar)
@@ -190,39 +162,42 @@ def _remote_options(p) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _serve(args) -> int:
-    from service.__main__ import main as serve_main
-
-    serve_main(["--host", args.host, "--port", str(args.port), "--log-level", args.log_level,
-                "--log-format", args.log_format])
-    return 0
+#: Plugin commands (entry-point group ``eoc_ntk.commands``) and the extra that provides each.
+PLUGIN_GROUP = "eoc_ntk.commands"
+PLUGINS = {"serve": ("run the REST API (same as python -m service)", "service"),
+           "worker": ("run an RQ worker on REDIS_URL (--check: is one of this host alive?)", "service")}
 
 
-def _worker(args) -> int:
-    from workers.worker import run_worker
+def _plugin(name: str):
+    """The ``main(argv)`` registered for command ``name``, or None when it is not installed."""
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name == name:
+            return ep.load()
+    return None
 
-    run_worker(args.redis_url, burst=args.burst, name=args.name, log_level=args.log_level)
-    return 0
+
+def _run_plugin(name: str, argv: list[str]) -> int:
+    extra = PLUGINS.get(name, ("", "service"))[1]
+    missing = f"eoc-ntk {name}: needs the [{extra}] extra: pip install 'eoc-ntk[{extra}]'"
+    try:
+        plugin = _plugin(name)
+        if plugin is None:
+            print(missing, file=sys.stderr)
+            return 1
+        return int(plugin(argv) or 0)
+    except ModuleNotFoundError as exc:
+        print(f"{missing} (missing module {exc.name})", file=sys.stderr)
+        return 1
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="eoc-ntk", description="Infinite-width NTK spectra at the edge of chaos.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the REST API (same as python -m service)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info")
-    serve.add_argument("--log-format", choices=("json", "text"), default="json",
-                       help="json (default): one JSON object per line with the request id")
-    serve.set_defaults(func=_serve)
-
-    worker = sub.add_parser("worker", help="run an RQ worker on REDIS_URL")
-    worker.add_argument("--redis-url", default=None, help="default: the REDIS_URL environment variable")
-    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
-    worker.add_argument("--name", default=None, help="worker name (default: generated)")
-    worker.add_argument("--log-level", default="INFO")
-    worker.set_defaults(func=_worker)
+    plugin_names = dict.fromkeys([*PLUGINS, *(ep.name for ep in entry_points(group=PLUGIN_GROUP))])
+    for name in plugin_names:
+        helptext = PLUGINS.get(name, (f"plugin command {name}",))[0]
+        sub.add_parser(name, help=helptext + " (options: eoc-ntk %s --help)" % name, add_help=False)
 
     act_help = "relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B*|s|"
     spec = sub.add_parser("spectrum", help="eigenvalues and condition number of K/n for one model")
@@ -249,6 +224,9 @@ def main(argv=None) -> int:
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     rep.set_defaults(func=_reproduce)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in plugin_names:  # the plugin parses its own options
+        return _run_plugin(argv[0], argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.func(args)
@@ -256,7 +234,7 @@ def main(argv=None) -> int:
         print(f"eoc-ntk {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the client's ApiError, JobFailed, JobTimeout
-        if type(exc).__module__ == "eoc_ntk.client" or isinstance(exc, TimeoutError):
+        if isinstance(exc, (ApiError, TimeoutError)):
             print(f"eoc-ntk {args.command}: error: {exc}", file=sys.stderr)
             return 1
         raise

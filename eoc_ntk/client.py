@@ -13,23 +13,25 @@ its content hash) or a ``dataset_id`` string. Activations are spelled as in the 
 Requests that the service answers with a job (202) are polled until they end, at most
 ``timeout`` seconds; ``progress`` is then called with the fraction done.
 
-Depends on ``httpx`` only (imported when a client is made), not on the service's packages.
+Depends on ``httpx`` (imported when a client is made; the ``[client]`` extra), NumPy and the
+core's spellings (:mod:`eoc_ntk.activations`, :mod:`eoc_ntk.jsonsafe`), never on the service's packages.
 """
 from __future__ import annotations
 
 import io
-import math
 import time
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
-from .parsing import parse_activation, parse_activations, parse_depths
+from .activations import parse_activation, parse_activations
+from .jsonsafe import from_jsonable
+from .parsing import parse_depths
+from .progress import ProgressFn
 
 __all__ = ["Client", "ApiError", "JobFailed", "JobTimeout"]
 
 NPY = "application/x-npy"
-ProgressFn = Callable[[float], None]
 
 
 class ApiError(Exception):
@@ -51,34 +53,6 @@ class JobTimeout(TimeoutError):
         super().__init__(f"job {job_id} still {status} ({progress:.0%}) after {timeout:g} s; "
                          f"poll it with Client.wait({job_id!r}) or cancel it with Client.cancel")
         self.job_id = job_id
-
-
-def _arrays(body):
-    """A result body with its numeric lists as float arrays (``None`` read as ``inf``/``nan``)."""
-    if isinstance(body, dict):
-        out = {}
-        for key, value in body.items():
-            if key in ("condition_number", "limit_condition_number") and value is None:
-                out[key] = math.inf
-            elif key == "condition_number_bounds" and isinstance(value, list):
-                out[key] = np.array([math.inf if v is None else v for v in value], dtype=float)
-            elif key == "condition_number" and isinstance(value, list):
-                out[key] = np.array([math.inf if v is None else v for v in value], dtype=float)
-            elif key == "depths":
-                out[key] = np.asarray(value, dtype=int)
-            elif key == "singular" and isinstance(value, list):
-                out[key] = np.asarray(value, dtype=bool)
-            elif isinstance(value, list) and value and all(v is None or isinstance(v, (int, float)) and
-                                                           not isinstance(v, bool) for v in value):
-                out[key] = np.array([math.nan if v is None else v for v in value], dtype=float)
-            elif isinstance(value, list) and value and isinstance(value[0], list) and key not in ("duplicate_groups", "antipodal_pairs"):
-                out[key] = np.array(value, dtype=float)
-            else:
-                out[key] = _arrays(value)
-        return out
-    if isinstance(body, list):
-        return [_arrays(v) for v in body]
-    return body
 
 
 class Client:
@@ -107,7 +81,7 @@ class Client:
         if api_key:
             headers = {"Authorization": f"Bearer {api_key}", "X-API-Key": api_key}
         if http is None:
-            import httpx
+            import httpx  # lazy: httpx is the [client] extra, needed only for a real connection
 
             http = httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout)
         else:
@@ -201,7 +175,7 @@ class Client:
                  progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
         """Eigenvalues of ``K/n`` (ascending ndarray), condition number (``inf`` if singular), ICD analysis."""
         body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b)}
-        return _arrays(self._submit("/v1/spectra", body, progress=progress, timeout=timeout).json())
+        return from_jsonable(self._submit("/v1/spectra", body, progress=progress, timeout=timeout).json())
 
     def cached_spectrum(self, dataset_id: str, *, depth: int, activation="relu", sigma_w: float | None = None,
                         sigma_b: float = 0.0) -> dict:
@@ -210,7 +184,7 @@ class Client:
         params = {"dataset_id": dataset_id, "depth": int(depth), "a": act.a, "b": act.b, "sigma_b": sigma_b}
         if sigma_w is not None:
             params["sigma_w"] = sigma_w
-        return _arrays(self._request("GET", "/v1/spectra", params=params).json())
+        return from_jsonable(self._request("GET", "/v1/spectra", params=params).json())
 
     def sweep(self, x, *, depths, activations="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
               progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
@@ -220,7 +194,7 @@ class Client:
         Returns ``{"depths": ndarray, "results": [{"activation", "condition_number": ndarray, ...}]}``.
         """
         body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
-        return _arrays(self._submit("/v1/sweeps", body, progress=progress, timeout=timeout).json())
+        return from_jsonable(self._submit("/v1/sweeps", body, progress=progress, timeout=timeout).json())
 
     def _sweep_body(self, x, depths, activations, sigma_w, sigma_b) -> dict:
         body = {**self._data(x), "depths": parse_depths(depths),
@@ -268,7 +242,7 @@ class Client:
 
     def wait(self, job_id: str, timeout: float | None = None, progress: ProgressFn | None = None) -> dict:
         """Poll a job until it ends; its result (arrays as ndarrays), or ``JobFailed``/``JobTimeout``."""
-        return _arrays(self._wait_raw(job_id, timeout, progress, None).json())
+        return from_jsonable(self._wait_raw(job_id, timeout, progress, None).json())
 
     def _wait_raw(self, job_id: str, timeout: float | None, progress: ProgressFn | None, accept: str | None):
         timeout = self.timeout if timeout is None else float(timeout)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._eigen import all_eigenvalues
-from ._jsonsafe import json_float
+from .jsonsafe import json_float
 from ._validation import check_data
 from .kernels import check_kinds, compute_scaled_kernels
 from .model import Model

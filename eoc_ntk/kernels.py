@@ -9,7 +9,6 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from ._recursion import eoc_recursion, general_recursion
 from ._validation import check_pair
 from .errors import InvalidParameterError
 from .model import Model
+from .progress import ProgressFn
 
 __all__ = ["kernel", "check_kinds", "KINDS"]
 
@@ -27,7 +27,6 @@ KINDS = ("ntk", "nngp", "icd", "angle")
 # about a dozen float64 temporaries of this many entries, 32 MiB each).
 _BLOCK_ENTRIES = 1 << 22
 
-ProgressFn = Callable[[float], None]
 
 
 def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
@@ -152,17 +151,17 @@ def _refuse_underflow(x: np.ndarray, x2: np.ndarray | None, model: Model) -> Non
 
 
 def check_kinds(kinds, model: Model) -> None:
-    """Raise ValueError unless every kind is known and defined for ``model`` (e.g. ICD needs Delta > 0)."""
+    """Raise InvalidParameterError (``param="kind"``) unless every kind is known and defined for ``model`` (e.g. ICD needs Delta > 0)."""
     if isinstance(kinds, str):
         kinds = (kinds,)
     for kind in kinds:
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+            raise InvalidParameterError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", param="kind")
     if "icd" in kinds:
         if model.delta == 0.0:
-            raise ValueError("kind='icd' needs Delta = b^2/(a^2+b^2) > 0; for b = 0 (linear) the ICD approximation is undefined")
+            raise InvalidParameterError("kind='icd' needs Delta = b^2/(a^2+b^2) > 0; for b = 0 (linear) the ICD approximation is undefined", param="kind")
         if model.sigma_b != 0.0:
-            raise ValueError(f"kind='icd' is defined for sigma_b = 0 only, got sigma_b={model.sigma_b}")
+            raise InvalidParameterError(f"kind='icd' is defined for sigma_b = 0 only, got sigma_b={model.sigma_b}", param="kind")
 
 
 def _check_scale(model: Model, r: np.ndarray, m0: int) -> None:
@@ -307,7 +306,7 @@ def _run_blocks(blocks, fn) -> list:
 
 def _choose_interpolant(model: Model, entries: int, method: str):
     if method not in ("auto", "exact", "interpolated"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'interpolated', got {method!r}")
+        raise InvalidParameterError(f"method must be 'auto', 'exact' or 'interpolated', got {method!r}", param="method")
     usable = model.sigma_b == 0.0 and model.depth >= 2 and model.delta > 0.0
     if method == "exact" or not usable:
         return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from ._jsonsafe import json_float
+from .jsonsafe import json_float
 from ._kernel_eigen import kernel_eigen, regression_coefficients
 from ._validation import check_data, check_pair, check_real
 from .errors import InvalidParameterError

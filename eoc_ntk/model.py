@@ -1,6 +1,6 @@
 """The MLP description: depth, activation ``phi(s) = a*s + b*|s|`` and initialisation.
 
-See MATH.md §1: ``Delta = b^2 / (a^2 + b^2)``; the edge of chaos (EOC) is
+See docs/math.md §1: ``Delta = b^2 / (a^2 + b^2)``; the edge of chaos (EOC) is
 ``sigma_w^2 = 1 / (a^2 + b^2)``, ``sigma_b = 0``.
 """
 from __future__ import annotations
@@ -9,34 +9,10 @@ import math
 from dataclasses import dataclass
 
 from ._validation import check_depth, check_integer, check_real
+from .activations import ACTIVATION_NAMES, activation_coefficients
+from .errors import InvalidParameterError
 
 __all__ = ["Model", "activation_coefficients", "ACTIVATION_NAMES"]
-
-ACTIVATION_NAMES = ("relu", "abs", "linear", "leaky_relu")
-
-
-def activation_coefficients(name: str, slope: float | None = None) -> tuple[float, float]:
-    """Return ``(a, b)`` of a named activation.
-
-    ``relu`` is ``(1/2, 1/2)``, ``abs`` is ``(0, 1)``, ``linear`` is ``(1, 0)`` and
-    ``leaky_relu`` with slope ``c`` is ``((1+c)/2, (1-c)/2)`` (``c`` defaults to 0.01).
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"activation name must be a string, got {name!r}")
-    key = name.strip().lower().replace("-", "_")
-    if key != "leaky_relu" and slope is not None:
-        raise ValueError(f"slope only applies to leaky_relu, not to {name!r}")
-    if key == "relu":
-        return 0.5, 0.5
-    if key in ("abs", "absolute", "absolute_value"):
-        return 0.0, 1.0
-    if key in ("linear", "identity"):
-        return 1.0, 0.0
-    if key == "leaky_relu":
-        c = 0.01 if slope is None else check_real(slope, "slope")
-        return (1.0 + c) / 2.0, (1.0 - c) / 2.0
-    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATION_NAMES)} or give (a, b)")
-
 
 @dataclass(frozen=True)
 class Model:
@@ -69,12 +45,11 @@ class Model:
         a = check_real(self.a, "a")
         b = check_real(self.b, "b")
         if a == 0.0 and b == 0.0:
-            raise ValueError("a and b are both 0: phi(s) = a*s + b*|s| would be identically zero; give a != 0 or b != 0")
+            raise InvalidParameterError("a and b are both 0: phi(s) = a*s + b*|s| would be identically zero; give a != 0 or b != 0", param="a")
         if not 1e-290 <= a * a + b * b <= 1e290:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"a^2 + b^2 = {a * a + b * b:.3g} is out of range [1e-290, 1e290] (a={a!r}, b={b!r}): "
-                "rescale the activation (the kernel only depends on a/b and scales as 1/(a^2+b^2))"
-            )
+                "rescale the activation (the kernel only depends on a/b and scales as 1/(a^2+b^2))", param="a")
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "b", b)
         if self.sigma_w is None:
@@ -82,11 +57,11 @@ class Model:
         else:
             sigma_w = check_real(self.sigma_w, "sigma_w")
             if not 1e-150 <= sigma_w <= 1e150:
-                raise ValueError(f"sigma_w must be in [1e-150, 1e150] (a positive standard deviation whose square is a normal float), got {sigma_w}")
+                raise InvalidParameterError(f"sigma_w must be in [1e-150, 1e150] (a positive standard deviation whose square is a normal float), got {sigma_w}", param="sigma_w")
         object.__setattr__(self, "sigma_w", sigma_w)
         sigma_b = check_real(self.sigma_b, "sigma_b")
         if sigma_b < 0.0 or sigma_b > 1e150 or 0.0 < sigma_b < 1e-150:
-            raise ValueError(f"sigma_b must be 0 or in [1e-150, 1e150] (a standard deviation), got {sigma_b}")
+            raise InvalidParameterError(f"sigma_b must be 0 or in [1e-150, 1e150] (a standard deviation), got {sigma_b}", param="sigma_b")
         object.__setattr__(self, "sigma_b", sigma_b)
         object.__setattr__(self, "output_dim", check_integer(self.output_dim, "output_dim"))
 

@@ -16,17 +16,18 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["FORMATS", "activation_label", "spectrum_figure", "sweep_figure", "render", "save",
+from .activations import activation_label as label_of
+from .errors import InvalidParameterError
+
+__all__ = ["FORMATS", "activation_label", "new_figure", "spectrum_figure", "sweep_figure", "render", "save",
            "plot_spectrum", "plot_sweep"]
 
 #: Output format -> media type.
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
-_NAMED = {(0.5, 0.5): "ReLU", (0.0, 1.0): "abs", (1.0, 0.0): "linear"}
-
-
-def _figure(width: float = 6.4, height: float = 4.2):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def new_figure(width: float = 6.4, height: float = 4.2):
+    """An empty matplotlib ``Figure`` with an Agg canvas (no ``pyplot`` state), ``width x height`` inches."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: matplotlib is the [plots] extra
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -35,19 +36,9 @@ def _figure(width: float = 6.4, height: float = 4.2):
 
 
 def activation_label(act: dict) -> str:
-    """``"ReLU"``, ``"abs"``, ``"linear"``, ``"leaky ReLU 0.1"`` or ``"a=.., b=.."`` with Delta."""
-    a, b = float(act["a"]), float(act["b"])
-    scale = math.hypot(a, b) or 1.0
-    an, bn = abs(a) / scale, abs(b) / scale  # the kernel depends on a^2, b^2 up to scale only
-    delta = b * b / (a * a + b * b) if (a or b) else float("nan")
-    for (a0, b0), name in _NAMED.items():
-        s = math.hypot(a0, b0)
-        if abs(an - a0 / s) < 1e-12 and abs(bn - b0 / s) < 1e-12:
-            return f"{name} (Δ={delta:.3g})"
-    if a > 0 and abs(a) > abs(b) and b >= 0:
-        slope = (a - b) / (a + b)
-        return f"leaky ReLU {slope:.3g} (Δ={delta:.3g})"
-    return f"a={a:.3g}, b={b:.3g} (Δ={delta:.3g})"
+    """The display label of an activation object ``{"a": .., "b": ..}`` (see
+    :func:`eoc_ntk.activations.activation_label`)."""
+    return label_of(float(act["a"]), float(act["b"]))
 
 
 def _floats(values: Iterable) -> np.ndarray:
@@ -57,7 +48,7 @@ def _floats(values: Iterable) -> np.ndarray:
 def spectrum_figure(result: dict, title: str | None = None):
     """Sorted eigenvalues of ``K/n`` on a log scale (zeros drawn at the bottom edge, marked)."""
     eig = np.sort(_floats(result["eigenvalues"]))[::-1]
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     positive = eig > 0
     idx = np.arange(1, eig.size + 1)
@@ -85,7 +76,7 @@ def spectrum_figure(result: dict, title: str | None = None):
 def sweep_figure(result: dict, title: str | None = None):
     """Condition number of ``K/n`` vs depth per activation, each with its depth limit dashed."""
     depths = np.asarray(result["depths"], dtype=float)
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     for i, res in enumerate(result["results"]):
         color = f"C{i % 10}"
@@ -113,7 +104,7 @@ def render(fig, fmt: str = "png") -> bytes:
     """The figure as PNG or SVG bytes."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
+        raise InvalidParameterError(f"format {fmt!r} is not supported; use one of {', '.join(FORMATS)}", param="fmt")
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()

@@ -2,7 +2,7 @@
 
 The data are scikit-learn's handwritten digits (shipped inside the package, no download):
 ``n`` images drawn with a fixed seed, pixels standardised (constant pixels dropped), one
-point per image. The report shows, for "MLPs at the EOC: Spectrum of the NTK" (MATH.md §5):
+point per image. The report shows, for "MLPs at the EOC: Spectrum of the NTK" (docs/math.md §5):
 
 1. the relative error of the ICD approximation vs depth for Delta in {0.25, 0.5, 1} (median
    and maximum over the off-diagonal entries): it falls with depth, faster for larger Delta;
@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable
 
 import numpy as np
 
-from . import icd_analysis, kernel
-from .cli import local_sweep
-from .parsing import parse_activation
+from . import icd_analysis, kernel, plots
+from .activations import parse_activation
+from .progress import ProgressFn
+from .sweep import activation_sweep
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "digits", "activation_for_delta", "experiments", "claims",
            "reproduce"]
@@ -38,7 +38,7 @@ COND_ACTIVATIONS = ("linear", "leaky_relu:0.1", "relu", "abs")
 
 def digits(n: int = 200, seed: int = 0) -> np.ndarray:
     """``n`` standardised digits (8x8 images as rows), pairwise different directions."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: scikit-learn is the [sklearn] extra
 
     x = load_digits().data.astype(float)
     x = x[:, x.std(axis=0) > 0]
@@ -68,7 +68,7 @@ def _offdiag_rel_errors(x: np.ndarray, depth: int, a: float, b: float) -> np.nda
 
 def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS, deltas=DELTAS,
                 cond_activations=COND_ACTIVATIONS, weyl_activations=("relu", "abs"),
-                progress: Callable[[float], None] | None = None) -> dict:
+                progress: ProgressFn | None = None) -> dict:
     """The numbers of the report for data ``x`` (JSON-shaped; infinities as ``inf``)."""
     steps = len(deltas) * len(icd_depths) + len(cond_activations) + len(weyl_activations) * len(icd_depths)
     done = 0
@@ -91,9 +91,8 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
         icd["median"].append(med)
         icd["max"].append(mx)
 
-    acts = [parse_activation(name) for name in cond_activations]
-    cond = local_sweep(x, list(cond_depths), acts, progress=None)
-    for _ in acts:
+    cond = activation_sweep(x, list(cond_depths), cond_activations)
+    for _ in cond_activations:
         tick()
 
     weyl = {"depths": list(icd_depths), "results": []}
@@ -154,11 +153,9 @@ def _fmt(v) -> str:
 
 
 def _figures(res: dict, out: str) -> dict[str, str]:
-    from . import plots
-
     names = {}
     icd = res["icd"]
-    fig = plots._figure()
+    fig = plots.new_figure()
     ax = fig.add_subplot()
     for i, delta in enumerate(icd["deltas"]):
         ax.loglog(icd["depths"], icd["median"][i], "o-", color=f"C{i}", label=f"Δ={delta:g} median")
@@ -173,7 +170,7 @@ def _figures(res: dict, out: str) -> dict[str, str]:
     names["cond"] = plots.save(plots.sweep_figure(res["cond"]), os.path.join(out, "condition_number.png"))
 
     weyl = res["weyl"]
-    fig = plots._figure(9.6, 4.2)
+    fig = plots.new_figure(9.6, 4.2)
     for col, key in enumerate(("lambda_min", "lambda_max")):
         ax = fig.add_subplot(1, 2, col + 1)
         values = [v for r in weyl["results"] for v in r[key] + [b for bs in r[key + "_bounds"] for b in bs]
@@ -198,7 +195,7 @@ def _figures(res: dict, out: str) -> dict[str, str]:
 
 
 def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
-              progress: Callable[[float], None] | None = None, **kw) -> str:
+              progress: ProgressFn | None = None, **kw) -> str:
     """Write ``out/report.md`` with its figures for ``n`` digits; returns the report's path."""
     os.makedirs(out, exist_ok=True)
     x = digits(n, seed)
@@ -211,7 +208,7 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
         "",
         f"Data: {res['n']} images of scikit-learn's digits (seed {seed}), {res['m0']} standardised pixels each. "
         "The matrix is the paper's `K/n`, with `K` the infinite-width NTK at the edge of chaos "
-        "(arXiv:2501.13225; MATH.md of this project). Produced by `eoc-ntk reproduce`.",
+        "(arXiv:2501.13225; docs/math.md of this project). Produced by `eoc-ntk reproduce`.",
         "",
         "## Claims",
         "",

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import kernel
-from .parsing import parse_activation
+from .activations import parse_activation
+from .errors import InvalidParameterError
 
 __all__ = ["NTKKernel"]
 
@@ -55,7 +56,7 @@ class NTKKernel:
     def set_params(self, **params) -> "NTKKernel":
         for name, value in params.items():
             if name not in self._PARAMS:
-                raise ValueError(f"NTKKernel has no parameter {name!r}; it has {', '.join(self._PARAMS)}")
+                raise InvalidParameterError(f"NTKKernel has no parameter {name!r}; it has {', '.join(self._PARAMS)}", param=name)
             setattr(self, name, value)
         return self
 

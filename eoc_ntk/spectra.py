@@ -9,10 +9,12 @@ import numpy as np
 from ._diagnosis import Diagnosis, diagnose
 from ._near_duplicates import near_duplicate_reason
 from ._eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
-from ._jsonsafe import json_float
+from .jsonsafe import json_float
 from ._validation import check_data
-from .kernels import ProgressFn, compute_scaled_kernels
+from .kernels import compute_scaled_kernels
 from .model import Model
+from .progress import ProgressFn, report, scaled
+from .errors import InvalidParameterError
 
 __all__ = ["spectrum", "Spectrum", "singular_tolerance", "EIGENVALUE_MODES"]
 
@@ -130,18 +132,11 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     model = Model(depth, a, b, sigma_w, sigma_b, output_dim)
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
-        raise ValueError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}")
-    kernels, shift = compute_scaled_kernels(x, None, model, ("ntk",), _scaled(progress, 0.0, 0.6))
+        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}", param="eigenvalues")
+    kernels, shift = compute_scaled_kernels(x, None, model, ("ntk",), scaled(progress, 0.0, 0.6))
     result = spectrum_of_kernel(kernels["ntk"], x, model, eigenvalues, overwrite=True, shift=shift)
-    if progress is not None:
-        progress(1.0)
+    report(progress, 1.0)
     return result
-
-
-def _scaled(progress, start, stop):
-    if progress is None:
-        return None
-    return lambda f: progress(start + (stop - start) * f)
 
 
 def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: str = "all",

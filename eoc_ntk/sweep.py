@@ -21,23 +21,25 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ._angles import largest_exponent, pair_u, scaled_unit_rows
+from .activations import parse_activation
 from ._blas_threads import one_blas_thread
 from ._depth_kernels import MAX_ENTRIES, TriangleKernels
 from ._diagnosis import diagnose
 from ._eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
 from ._interp import INTERVALS, U_MAX, eoc_interpolant, interval_of, u_to_angles
-from ._jsonsafe import json_float
+from .jsonsafe import json_float
 from ._recursion import eoc_recursion_all_depths, general_recursion_steps
 from ._near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
 from ._validation import MAX_DEPTH, check_data
-from .errors import InvalidParameterError
-from .kernels import ProgressFn, _check_scale, _normalised, _scale_split
+from .kernels import _check_scale, _normalised, _scale_split
 from .label_alignment import label_fit_by_depth
 from .labels import check_labels
 from .model import Model
+from .progress import ProgressFn, report, scaled
 from .spectra import singular_tolerance
+from .errors import InvalidParameterError
 
-__all__ = ["depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number", "MAX_SWEEP_DEPTHS"]
+__all__ = ["activation_sweep", "depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number", "MAX_SWEEP_DEPTHS"]
 
 #: Most depths one sweep may ask for.
 MAX_SWEEP_DEPTHS = 10_000
@@ -99,18 +101,18 @@ class DepthSweep:
 
 def _check_depths(depths) -> np.ndarray:
     if isinstance(depths, (str, bytes)) or not hasattr(depths, "__iter__"):
-        raise TypeError(f"depths must be a list of integers >= 1, got {depths!r}")
+        raise InvalidParameterError(f"depths must be a list of integers >= 1, got {depths!r}", param="depths")
     values = list(depths)
     if not values:
-        raise ValueError("depths is empty; give at least one depth >= 1")
+        raise InvalidParameterError("depths is empty; give at least one depth >= 1", param="depths")
     if len(values) > MAX_SWEEP_DEPTHS:
-        raise ValueError(f"depths has {len(values)} entries; at most {MAX_SWEEP_DEPTHS} per sweep")
+        raise InvalidParameterError(f"depths has {len(values)} entries; at most {MAX_SWEEP_DEPTHS} per sweep", param="depths")
     out = []
     for i, d in enumerate(values):
         if isinstance(d, bool) or not isinstance(d, numbers.Real) or not float(d).is_integer():
-            raise TypeError(f"depths[{i}] must be an integer >= 1, got {d!r}")
+            raise InvalidParameterError(f"depths[{i}] must be an integer >= 1, got {d!r}", param="depths")
         if d < 1:
-            raise ValueError(f"depths[{i}] must be >= 1, got {d}")
+            raise InvalidParameterError(f"depths[{i}] must be >= 1, got {d}", param="depths")
         if d > MAX_DEPTH:
             raise InvalidParameterError(f"depths[{i}] = {int(d)} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH); "
                                         "the depth limit is limit_condition_number", param="depths")
@@ -144,7 +146,7 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
     model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):
-        raise ValueError(f"eigenvalues must be 'extremes' or 'all', got {eigenvalues!r}")
+        raise InvalidParameterError(f"eigenvalues must be 'extremes' or 'all', got {eigenvalues!r}", param="eigenvalues")
     labels = None if y is None else check_labels(y, x.shape[0])
     result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
     if labels is None:
@@ -214,8 +216,7 @@ def _extremes_by_depth(uu, r, m0, depth_list, model: Model, eigenvalues, progres
             vectors = found if found is not None else vectors
         lmins.append(max(lmin, 0.0))
         lmaxs.append(max(lmax, 0.0))
-        if progress is not None:
-            progress(count / len(depth_list))
+        report(progress, count / len(depth_list))
     return lmins, lmaxs
 
 
@@ -344,7 +345,7 @@ def limit_condition_number(x, *, a, b, sigma_w=None) -> float:
     """Condition number of :func:`depth_limit_matrix`; ``(n + 3) / 3`` for equal norms."""
     model = Model(1, a, b, sigma_w, 0.0)
     if model.delta == 0.0:
-        raise ValueError("the depth limit needs Delta = b^2/(a^2+b^2) > 0")
+        raise InvalidParameterError("the depth limit needs Delta = b^2/(a^2+b^2) > 0", param="b")
     return _limit_condition_number(check_data(x), model)
 
 
@@ -397,3 +398,53 @@ def _limit_condition_number(x: np.ndarray, model: Model) -> float:
     else:
         lmin = d[0] + root(secular_from(0), gap * (1.0 - 1e-15))
     return float(lmax / lmin)
+
+
+def activation_sweep(x, depths, activations, *, sigma_w=None, sigma_b=0.0,
+                     progress: ProgressFn | None = None) -> dict:
+    """:func:`depth_sweep` for each activation: the CLI's ``sweep``, the API's ``/v1/sweeps`` and its jobs.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+    depths : sequence of int
+        Depths ``l >= 1`` (answered sorted and distinct).
+    activations : sequence
+        Each one in a spelling of :func:`eoc_ntk.activations.parse_activation` (``"relu"``,
+        ``(a, b)``, ``{"a": .., "b": ..}``, ...).
+    sigma_w, sigma_b : float or sequence of float
+        As for :func:`depth_sweep`: one value for every activation, or one per activation
+        (``sigma_w=None``: each activation's edge-of-chaos value).
+    progress : callable, optional
+        Called with the fraction done; activation ``i`` of ``k`` covers ``[i/k, (i+1)/k]``.
+
+    Returns
+    -------
+    dict
+        ``{"depths": [...], "results": [{"activation": {"a", "b", "sigma_w", "sigma_b", "label"},
+        **DepthSweep.to_dict()}]}``, the hyperparameters as ``Model.canonical()`` resolves them;
+        non-finite numbers are None.
+    """
+    acts = [parse_activation(a) for a in activations]
+    sigma_ws = _per_activation(sigma_w, len(acts), "sigma_w")
+    sigma_bs = _per_activation(sigma_b, len(acts), "sigma_b")
+    results = []
+    for i, (act, sw, sb) in enumerate(zip(acts, sigma_ws, sigma_bs)):
+        sweep = depth_sweep(x, depths=depths, a=act.a, b=act.b, sigma_w=sw, sigma_b=sb,
+                            progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
+        params = Model(1, act.a, act.b, sigma_w=sw, sigma_b=sb).canonical()
+        del params["depth"]
+        results.append({"activation": {**params, "label": act.label}, **sweep.to_dict()})
+    report(progress, 1.0)
+    return {"depths": sorted({int(d) for d in depths}), "results": results}
+
+
+def _per_activation(value, count: int, param: str) -> list:
+    """``value`` repeated ``count`` times, or the sequence ``value`` of length ``count``."""
+    if value is None or isinstance(value, numbers.Real):
+        return [value] * count
+    values = list(value)
+    if len(values) != count:
+        raise InvalidParameterError(f"{param} has {len(values)} values for {count} activations; give one value "
+                                    "or one per activation", param=param)
+    return values

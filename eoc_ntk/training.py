@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jsonsafe import json_float
+from .jsonsafe import json_float
 from ._kernel_eigen import KernelEigen, kernel_eigen
 from ._validation import check_data
 from .errors import InvalidParameterError

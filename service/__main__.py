@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+import uvicorn
 
-def main(argv=None) -> None:
+from .app import create_app
+from .logs import log_config
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
@@ -13,15 +18,11 @@ def main(argv=None) -> None:
                         help="json (default): one JSON object per line with the request id; text: plain lines")
     args = parser.parse_args(argv)
 
-    import uvicorn
-
-    from .app import create_app
-    from .logs import log_config
-
     # Access lines come from the app (with the request id), not from uvicorn's own access log.
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                 log_config=log_config(args.log_level, args.log_format))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .config import Settings
+from starlette.middleware.cors import CORSMiddleware
+
+from jobs.settings import Settings
+
 from .errors import Unauthorized
 
 __all__ = ["fingerprint", "authenticate", "install_cors"]
@@ -50,8 +53,6 @@ def install_cors(app, settings: Settings) -> None:
     origins = settings.cors_origin_list
     if not origins:
         return
-    from starlette.middleware.cors import CORSMiddleware
-
     app.add_middleware(
         CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Content-Type", "Accept", "Prefer", "X-API-Key", "Authorization"],

@@ -7,8 +7,9 @@ from importlib import metadata
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from jobs.settings import Settings, get_settings
+
 from .access import install_cors
-from .config import Settings, get_settings
 from .engine import Engine
 from .errors import BodyTooLarge, error_body, install_error_handlers
 from .metrics import Metrics, RequestContext
@@ -67,7 +68,9 @@ class BodyLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
-    engine = Engine(settings)
+    metrics = Metrics()
+    engine = Engine(settings, observers=[metrics])
+    metrics.watch_queue(engine.queue_counts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -79,8 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (datasets, compute, jobs, health, plots):
         app.include_router(module.router)
-    app.state.metrics = Metrics()
-    app.state.metrics.observe_engine(engine)
+    app.state.metrics = metrics
     app.include_router(metrics_router)
     app.include_router(web_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

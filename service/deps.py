@@ -7,20 +7,15 @@ from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from .access import authenticate
-from .config import Settings
 from .engine import Engine
 from .errors import UnsupportedMediaType
 from .results import NPY
 
-__all__ = ["EngineDep", "SettingsDep", "PreferAsync", "WantsNpy", "PrincipalDep", "require_json"]
+__all__ = ["EngineDep", "PreferAsync", "WantsNpy", "PrincipalDep", "require_json"]
 
 
 def get_engine(request: Request) -> Engine:
     return request.app.state.engine
-
-
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.engine.settings
 
 
 def prefer_async(prefer: Annotated[str | None, Header(description="`respond-async` asks for a job (202).")] = None) -> bool:
@@ -60,6 +55,5 @@ def principal(
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 PrincipalDep = Annotated[str | None, Depends(principal)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PreferAsync = Annotated[bool, Depends(prefer_async)]
 WantsNpy = Annotated[bool, Depends(wants_npy)]

@@ -1,30 +1,36 @@
 """The request flow: validated spec -> cache key -> cached result or job -> stored result.
 
-One :class:`Engine` per API process holds the store (memory or Redis), the in-process pool
-and, in Redis mode, the RQ queue. Route handlers only parse requests and shape answers.
+One :class:`Engine` per API process holds the store (memory or Redis) and ONE job backend
+(:class:`jobs.local.LocalBackend` in embedded mode, :class:`jobs.rq_queue.RQBackend` in Redis
+mode) behind the :class:`jobs.backend.JobBackend` protocol. Route handlers only parse
+requests and shape answers. What happens is told to the engine's observers
+(:class:`EngineObserver`, e.g. the metrics), which never reach into the engine.
 """
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import CancelledError
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import numpy as np
+import redis
 
-from workers.tasks import DatasetMissing, JobCanceled, JobTimedOut
+from jobs.backend import JobBackend
+from jobs.codec import StoredValue
+from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut
+from jobs.local import LocalBackend
+from jobs.rq_queue import RQBackend
+from jobs.settings import Settings
+from jobs.specs import cache_key, job_id_for
+from jobs.states import IN_FLIGHT, JobView
+from jobs.store import MemoryStore, RedisStore, Storage
 
-from . import datasets, keys
-from .codec import StoredValue
-from .config import Settings
-from .errors import Conflict, Gone, InvalidInput, NotFound, Timeout, TooManyJobs
-from .jobs import IN_FLIGHT, JobView, LocalJobs, RQJobs
-from .specs import cache_key, job_id_for, op_of_job
-from .store import MemoryStore, RedisStore, Storage
+from . import datasets
+from .errors import Conflict, Gone, InvalidInput, NotFound, Timeout, TooManyJobs, core_errors
+from .specs import op_of_job
 
-__all__ = ["Engine", "Answer", "Data"]
+__all__ = ["Engine", "EngineObserver", "Answer", "Data"]
 
 log = logging.getLogger("eoc_ntk.service")
 
@@ -47,26 +53,29 @@ class Answer:
     job_id: str | None = None
 
 
-class Engine:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.redis = None
-        self.remote: RQJobs | None = None
-        if settings.embedded:
-            store = MemoryStore(settings.cache_bytes)
-        else:
-            import redis
+class EngineObserver(Protocol):
+    """What the engine tells the outside (the metrics): every method is optional to act on."""
 
+    def cache_lookup(self, hit: bool) -> None:
+        """A compute request looked for its result in the cache."""
+
+    def job_ended(self, view: JobView) -> None:
+        """A run ended (finished, failed or canceled), once per run; ``view.seconds`` how long it ran."""
+
+
+class Engine:
+    def __init__(self, settings: Settings, observers: list[EngineObserver] | tuple = ()):
+        self.settings = settings
+        self.observers = list(observers)
+        self.redis = None
+        if settings.embedded:
+            self.storage = Storage(MemoryStore(settings.cache_bytes), settings)
+            self.backend: JobBackend = LocalBackend(settings, self.storage, on_ended=self._job_ended)
+        else:
             self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
                                               health_check_interval=10)
-            store = RedisStore(self.redis)
-            self.remote = RQJobs(self.redis, settings)
-        self.storage = Storage(store, settings)
-        self.local = LocalJobs(settings, self.storage)
-        self._admission_lock = threading.Lock()
-        self._stop = threading.Event()
-        if self.remote is not None:
-            threading.Thread(target=self._maintain, name="eoc-ntk-maintenance", daemon=True).start()
+            self.storage = Storage(RedisStore(self.redis), settings)
+            self.backend = RQBackend(self.redis, settings, self.storage, on_ended=self._job_ended)
 
     @property
     def mode(self) -> str:
@@ -76,6 +85,22 @@ class Engine:
         if self.storage.ping():
             return True, None
         return False, "Redis does not answer at the configured REDIS_URL"
+
+    def queue_counts(self) -> tuple[int, int] | None:
+        """(queued, running) jobs now; None when the queue does not answer."""
+        return self.backend.counts()
+
+    # Observers
+    def _cache_lookup(self, hit: bool) -> None:
+        for observer in self.observers:
+            observer.cache_lookup(hit)
+
+    def _job_ended(self, view: JobView) -> None:
+        for observer in self.observers:
+            try:
+                observer.job_ended(view)
+            except Exception:  # an observer never fails a job or a request
+                log.debug("observer failed on job %s", view.job_id, exc_info=True)
 
     # Datasets
     def store_dataset(self, x: np.ndarray, *, required: bool = True, principal: str | None = None) -> Data:
@@ -113,7 +138,9 @@ class Engine:
 
     # Results
     def cached(self, spec: dict) -> StoredValue | None:
-        return self.storage.get_result(cache_key(spec))
+        value = self.storage.get_result(cache_key(spec))
+        self._cache_lookup(value is not None)
+        return value
 
     def answer(self, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
                principal: str | None = None) -> Answer:
@@ -123,6 +150,7 @@ class Engine:
         answer is a result or an accepted job."""
         key = cache_key(spec)
         value = self.storage.get_result(key)
+        self._cache_lookup(value is not None)
         if value is not None:
             self._keep(pinned, principal, required=False)
             return Answer(value, "hit")
@@ -131,33 +159,22 @@ class Engine:
             with self._admission(principal):
                 job_id = job_id_for(key)
                 self._admit(principal, job_id)
-                # In Redis mode the worker reads the data from Redis: they must be stored.
-                self._keep(pinned, principal, required=self.remote is not None)
-                if self.remote is not None:
-                    self.remote.submit(spec, key)
-                else:
-                    self.local.submit(spec, key, arrays)
+                # A backend whose jobs read the data from the store needs them stored first.
+                self._keep(pinned, principal, required=self.backend.needs_stored_data)
+                self.backend.submit(spec, key, arrays)
                 self.storage.grant("job", job_id, principal)
                 if principal is not None:
                     self.storage.track_job(principal, job_id)
             return Answer(job_id=job_id)
-        _, future = self.local.submit(spec, key, arrays, background=False)
-        value = self._wait(future, "activations" if spec["op"] == "sweeps" else "model")
+        value = self._run_now(spec, key, arrays, "activations" if spec["op"] == "sweeps" else "model")
         self._keep(pinned, principal, required=False)
         return Answer(value, "miss")
 
     @contextmanager
     def _admission(self, principal: str | None) -> Iterator[None]:
         """Serialise "count the caller's jobs, then submit" per API key (across API processes in Redis mode)."""
-        if principal is None:
+        with nullcontext() if principal is None else self.backend.admission(principal):
             yield
-        elif self.redis is not None:
-            with self.redis.lock(keys.admission_lock_key(principal), timeout=keys.SUBMIT_LOCK_SECONDS,
-                                 blocking_timeout=keys.SUBMIT_LOCK_SECONDS):
-                yield
-        else:
-            with self._admission_lock:
-                yield
 
     def _admit(self, principal: str | None, job_id: str) -> None:
         """:class:`TooManyJobs` when ``principal`` already has ``max_jobs_per_key`` jobs queued or running."""
@@ -168,7 +185,7 @@ class Engine:
             return  # the same job again (single flight): not one more
         in_flight = set()
         for other in active:
-            view = self.remote.get(other) if self.remote is not None else self.local.get(other)
+            view = self.backend.get(other)
             if view is not None and view.status in IN_FLIGHT:
                 in_flight.add(other)
             else:
@@ -177,20 +194,18 @@ class Engine:
             raise TooManyJobs(f"this API key already has {len(in_flight)} jobs queued or running, the limit "
                               f"(EOC_NTK_MAX_JOBS_PER_KEY); wait for one to end or cancel one")
 
-    @staticmethod
-    def _wait(future, field: str = "model") -> StoredValue:
+    def _run_now(self, spec: dict, key: str, arrays: dict[str, np.ndarray], field: str) -> StoredValue:
         """The result of a synchronous computation; a refusal by the core during it names the model
         (``field``), whose values together with the data's norms made it fail (e.g. an overflow)."""
         try:
-            return future.result()
-        except (JobCanceled, CancelledError) as exc:
+            with core_errors(field):
+                return self.backend.run(spec, key, arrays)
+        except JobCanceled as exc:
             raise Conflict("the computation was canceled by another client's DELETE /v1/jobs; retry") from exc
         except JobTimedOut as exc:
             raise Timeout(str(exc)) from exc
         except DatasetMissing as exc:
             raise NotFound(str(exc), field="dataset_id") from exc
-        except (ValueError, TypeError) as exc:
-            raise InvalidInput(str(exc), field=field) from exc
 
     # Jobs
     def _visible(self, job_id: str, principal: str | None) -> None:
@@ -199,15 +214,15 @@ class Engine:
             raise _unknown_job(job_id)
 
     def job(self, job_id: str, principal: str | None = None) -> JobView:
-        self._visible(job_id, principal)
-        view = self.remote.get(job_id) if self.remote is not None else self.local.get(job_id)
-        if view is None:
-            raise _unknown_job(job_id)
-        return view
+        return self._known(job_id, principal, self.backend.get)
 
     def cancel(self, job_id: str, principal: str | None = None) -> JobView:
+        return self._known(job_id, principal, self.backend.cancel)
+
+    def _known(self, job_id: str, principal: str | None, act) -> JobView:
+        """``act(job_id)`` for a job the caller may see; :class:`NotFound` when it is not (or no longer) known."""
         self._visible(job_id, principal)
-        view = self.remote.cancel(job_id) if self.remote is not None else self.local.cancel(job_id)
+        view = act(job_id)
         if view is None:
             raise _unknown_job(job_id)
         return view
@@ -219,17 +234,8 @@ class Engine:
                        "submit the request again to recompute it")
         return value
 
-    def _maintain(self) -> None:
-        """Redis mode: fail abandoned jobs (their worker died) every ``maintenance_interval`` seconds."""
-        while not self._stop.wait(self.settings.maintenance_interval):
-            try:
-                self.remote.reap_abandoned()
-            except Exception as exc:  # Redis down, or anything else: try again next time
-                log.warning("abandoned-job sweep failed: %s", exc)
-
     def close(self) -> None:
-        self._stop.set()
-        self.local.shutdown()
+        self.backend.shutdown()
         if self.redis is not None:
             self.redis.close()
 

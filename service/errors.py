@@ -2,7 +2,8 @@
 
 Handlers and helpers raise the small exception classes below (never ``HTTPException``);
 :func:`install_error_handlers` turns them, request validation errors, errors of the numerical
-core (``ValueError``/``TypeError``, via :func:`core_errors`), Redis outages and anything
+core (:class:`~eoc_ntk.errors.InvalidParameterError`, via :func:`core_errors`), an unavailable
+store (:class:`~jobs.store.StoreUnavailable`), Redis outages and anything
 unexpected into one JSON shape::
 
     {"error": {"code": "invalid_input", "message": "...", "field": "model.depth"}}
@@ -11,16 +12,22 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from eoc_ntk.errors import InvalidParameterError
+from jobs.store import StoreUnavailable
 
 __all__ = [
     "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
-    "UnsupportedMediaType", "NotAcceptable", "Unavailable", "Unauthorized", "TooManyJobs", "BodyTooLarge",
+    "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge",
     "core_errors", "install_error_handlers",
 ]
 
@@ -100,16 +107,6 @@ class TooManyJobs(ServiceError):
         self.headers.setdefault("Retry-After", str(retry_after))
 
 
-class Unavailable(ServiceError):
-    """A dependency (Redis) does not answer; the client should retry."""
-
-    status, code = 503, "unavailable"
-
-    def __init__(self, message: str, *, retry_after: int = 5, **kwargs):
-        super().__init__(message, **kwargs)
-        self.headers.setdefault("Retry-After", str(retry_after))
-
-
 class BodyTooLarge(StarletteHTTPException):
     """Raised while a body is streamed in past the size limit (an ``HTTPException`` so that
     FastAPI's body parsing lets it through)."""
@@ -121,12 +118,15 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 @contextmanager
-def core_errors(field: str | None = None) -> Iterator[None]:
-    """Translate the core's ``ValueError``/``TypeError`` (clear messages) into :class:`InvalidInput`."""
+def core_errors(field: str | None = None, fields: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Translate the core's :class:`InvalidParameterError` into :class:`InvalidInput`.
+
+    The request field is ``fields[exc.param]`` when the refused parameter is listed there,
+    else ``field``: the core says which argument it refused, nothing is read from the message."""
     try:
         yield
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(str(exc), field=field) from exc
+    except InvalidParameterError as exc:
+        raise InvalidInput(str(exc), field=(fields or {}).get(exc.param, field)) from exc
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra) -> dict:
@@ -180,9 +180,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import LockError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(request: Request, exc: StoreUnavailable):
+        log.warning("store unavailable: %s", exc)
+        return JSONResponse(error_body("unavailable", str(exc)), status_code=503, headers={"Retry-After": "5"})
 
     async def _redis_down(request: Request, exc: Exception):
         log.warning("Redis unavailable: %s", exc)

@@ -2,33 +2,17 @@
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 
-from .codec import StoredValue
+from eoc_ntk.jsonsafe import to_jsonable
+from jobs.codec import StoredValue
+
 from .errors import NotAcceptable
 
-__all__ = ["jsonable", "result_body", "npy_bytes", "kernel_for_npy", "NPY"]
+__all__ = ["result_body", "npy_bytes", "kernel_for_npy", "NPY"]
 
 NPY = "application/x-npy"
-
-
-def jsonable(value):
-    """``value`` with NumPy types made plain and non-finite floats replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            return jsonable(value.tolist())
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    return value
 
 
 def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
@@ -44,7 +28,7 @@ def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
         body = {"depths": value.doc["depths"], "results": value.doc["results"]}
     body["dataset_id"] = spec["dataset_id"]
     body["cache"] = cache
-    return jsonable(body)
+    return to_jsonable(body)
 
 
 def kernel_for_npy(spec: dict, value: StoredValue) -> np.ndarray:

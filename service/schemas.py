@@ -11,14 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from eoc_ntk.activations import ACTIVATION_NAMES
+from eoc_ntk.kernels import KINDS
+from jobs.states import JobStatus
+
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
     "DatasetJSONIn", "DatasetOut", "JobAccepted", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
-    "ErrorOut", "Health", "DATASET_ID_PATTERN", "JOB_ID_PATTERN",
+    "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
-JOB_ID_PATTERN = r"^(kernels|spectra|sweeps)-[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
 Depth = Annotated[int, Field(strict=True, ge=1, description="Number of weight layers l >= 1.")]
@@ -40,7 +43,7 @@ class ActivationAB(_In):
 class ActivationNamed(_In):
     """A named member of the family: relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu."""
 
-    name: Literal["relu", "abs", "linear", "leaky_relu"]
+    name: Literal[ACTIVATION_NAMES]  # the core's list (eoc_ntk.activations), one home
     slope: Real | None = Field(None, description="Negative-side slope of leaky_relu (default 0.01).")
 
 
@@ -78,11 +81,8 @@ class _Data(_In):
         return self
 
 
-class KernelKind(str, Enum):
-    ntk = "ntk"
-    nngp = "nngp"
-    icd = "icd"
-    angle = "angle"
+#: The kernel kinds, from the core's list (``eoc_ntk.KINDS``).
+KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)
 
 
 class KernelsIn(_Data):
@@ -123,14 +123,6 @@ class DatasetOut(BaseModel):
     dataset_id: str
     n: int
     m0: int
-
-
-class JobStatus(str, Enum):
-    queued = "queued"
-    running = "running"
-    finished = "finished"
-    failed = "failed"
-    canceled = "canceled"
 
 
 class JobAccepted(BaseModel):

@@ -1,4 +1,4 @@
-"""Real RQ worker subprocesses for the Redis-mode tests (``python -m workers``, the code behind
+"""Real RQ worker subprocesses for the Redis-mode tests (``python -m jobs``, the code behind
 ``eoc-ntk worker``): start one on a queue of the test run's own, wait until it registers, stop it."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def start_worker(url: str, queue: str, name: str, **env) -> subprocess.Popen:
     ``env``: extra environment variables, e.g. ``EOC_NTK_JOB_HEARTBEAT_TTL=2``."""
     environ = {**os.environ, "REDIS_URL": url, "EOC_NTK_QUEUE_NAME": queue, "PYTHONPATH": str(ROOT),
                **{k: str(v) for k, v in env.items()}}
-    return subprocess.Popen([sys.executable, "-m", "workers", "--name", name, "--log-level", "WARNING"],
+    return subprocess.Popen([sys.executable, "-m", "jobs", "--name", name, "--log-level", "WARNING"],
                             cwd=ROOT, env=environ, start_new_session=True)
 
 

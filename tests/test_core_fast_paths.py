@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 
 import mpmath
 import numpy as np
@@ -71,10 +70,17 @@ def test_triangle_kernels_match_mpmath_reference(activation):
         assert_kernel_close(_full_from_upper(k), ref, d, d, what=f"{activation} depth {depth}")
 
 
-def test_triangle_kernels_send_failed_intervals_to_the_exact_recursion(monkeypatch):
+@pytest.fixture
+def fresh_interpolants():
+    """An empty interpolant cache for the test, emptied again after it (no failed intervals leak)."""
+    _interp.eoc_interpolant.cache_clear()
+    yield
+    _interp.eoc_interpolant.cache_clear()
+
+
+def test_triangle_kernels_send_failed_intervals_to_the_exact_recursion(monkeypatch, fresh_interpolants):
     """With a negative tolerance every interval fails its check: all entries must then come
     from the exact recursion, and still match the reference."""
-    monkeypatch.setattr(_interp, "_CACHE", OrderedDict())
     monkeypatch.setattr(_interp, "TOLERANCE", -1.0)
     x = _awkward_data()
     got = _triangle_matrices(x, 0.5, 0.5, [2, 9])
@@ -86,8 +92,7 @@ def test_triangle_kernels_send_failed_intervals_to_the_exact_recursion(monkeypat
         assert_kernel_close(_full_from_upper(got[depth]), ref, d, d, what=f"exact fallback depth {depth}")
 
 
-def test_ensure_depths_builds_interpolants_that_match_mpmath(monkeypatch):
-    monkeypatch.setattr(_interp, "_CACHE", OrderedDict())
+def test_ensure_depths_builds_interpolants_that_match_mpmath(fresh_interpolants):
     rng = np.random.default_rng(3)
     u = np.concatenate([rng.uniform(-30.0, 30.0, 6), [-39.9, -0.01, 0.3, 39.7]])
     intervals = _interp.interval_of(u)

@@ -1,6 +1,6 @@
 """Redis mode against a real Redis (REDIS_TEST_URL, default DB 13, flushed) and a real worker.
 
-The worker is a subprocess (``python -m workers``, the code behind ``eoc-ntk worker``).
+The worker is a subprocess (``python -m jobs``, the code behind ``eoc-ntk worker``).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from _service_support import ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from service.app import create_app
-from service import keys
-from service.config import Settings
-from service.specs import cache_key, spectra_spec
+from jobs import keys
+from jobs.settings import Settings
+from jobs.specs import cache_key, spectra_spec
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 ASYNC = {"Prefer": "respond-async"}

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from _service_support import ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from service.app import create_app
-from service.config import Settings
+from jobs.settings import Settings
 
 
 def make_client(**overrides) -> TestClient:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from _private_redis import redis_for_tests, redis_or_skip
 from service.app import create_app
-from service.config import Settings
+from jobs.settings import Settings
 
 SHARED_URL = "redis://127.0.0.1:6379/14"
 LIMITS = dict(max_n=50, max_m0=20, max_depth=100, max_body_bytes=4096, min_n=2)
@@ -157,8 +157,8 @@ class Mode:
         engine = self.client.app.state.engine
         if self.conn is None:
             store = engine.storage.store
-            return len(store._items), len(store._sets), len(engine.local._jobs)
-        return self.conn.dbsize(), len(engine.local._jobs)
+            return len(store._items), len(store._sets), len(engine.backend)
+        return self.conn.dbsize(), len(engine.backend.local)  # the pool of Redis mode's synchronous requests
 
     def close(self):
         self.client.__exit__(None, None, None)

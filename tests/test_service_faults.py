@@ -30,10 +30,10 @@ from _private_redis import RedisServer, redis_for_tests, redis_or_skip
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
 from _service_support import relu_model, unit_rows, wait_for_job
-from service import keys
+from jobs import keys
 from service.app import create_app
-from service.config import Settings
-from service.specs import cache_key, spectra_spec
+from jobs.settings import Settings
+from jobs.specs import cache_key, spectra_spec
 
 SHARED_URL = "redis://127.0.0.1:6379/15"
 RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
@@ -200,9 +200,11 @@ def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    from service.jobs import RQJobs
+    from jobs.rq_queue import RQBackend
+    from jobs.store import RedisStore, Storage
 
-    jobs = RQJobs(conn, fault_settings(url))
+    settings = fault_settings(url)
+    jobs = RQBackend(conn, settings, Storage(RedisStore(conn), settings))
     spec = {"op": "spectra", "dataset_id": "0" * 32, "model": {"depth": 2}}
     key = "spectra:stale-verdict-" + str(os.getpid())
 
@@ -212,12 +214,12 @@ def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
         conn.hset(job.key, "started_at", (datetime.now(timezone.utc) - timedelta(seconds=ago))
                   .strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
-    job_id = jobs.submit(spec, key)
+    job_id = jobs.submit(spec, key, {})
     start(job_id, ago=10 * HEARTBEAT)                  # the killed run: old, no heartbeat
     stale = jobs._fetch(job_id)
     assert jobs._abandoned(stale)                      # thread A's verdict, then A stalls
     assert jobs.get(job_id).status.value == "failed"   # thread B fails it; the client sees that
-    assert jobs.submit(spec, key) == job_id            # and resubmits: a new run of the same id
+    assert jobs.submit(spec, key, {}) == job_id        # and resubmits: a new run of the same id
     start(job_id, ago=0)                               # just taken by a worker (no beat yet)
     with jobs._submit_lock(job_id):                    # thread A resumes
         assert jobs._fail_if_still_abandoned(job_id) is False
@@ -225,14 +227,15 @@ def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
     view = jobs.get(job_id)
     assert view.status.value == "running" and view.error is None
     Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
+    jobs.shutdown()
 
 
 def test_the_alive_key_is_set_before_the_work_and_outlives_it(conn):
     """Set before the computation starts (no window at the start), and still there after it
     ends, until RQ has recorded the end: a finished run was once reported failed because its
     key was deleted before RQ marked it finished."""
-    from service.keys import alive_key
-    from workers.tasks import heartbeat
+    from jobs.keys import alive_key
+    from jobs.rq_queue import heartbeat
 
     job_id = "sweeps-" + "e" * 32
     key = alive_key(job_id)
@@ -269,7 +272,7 @@ DAMAGES = ["truncate", "flip", "empty", "other-version", "garbage"]
 
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_damaged_cached_result_is_recomputed_never_served(conn, client, damage):
-    from service import codec
+    from jobs import codec
 
     x = np.random.default_rng(61 + DAMAGES.index(damage)).normal(size=(6, 3))
     first = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()

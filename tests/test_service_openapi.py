@@ -15,7 +15,7 @@ def test_committed_openapi_matches_the_generated_document():
 
 
 def test_readme_configuration_table_lists_every_setting_with_its_default():
-    from service.config import settings_table
+    from jobs.settings import settings_table
 
     readme = (DEFAULT_PATH.parent.parent / "README.md").read_text()
     section = readme.split("<!-- service -->", 1)[1]

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-from service import codec, specs
-from service.codec import CorruptValue, StoredValue
-from service.config import Settings
-from service.schemas import JOB_ID_PATTERN
-from service.store import MemoryStore, Storage
+from jobs import codec, specs
+from jobs.codec import CorruptValue, StoredValue
+from jobs.settings import Settings
+from jobs.specs import JOB_ID_PATTERN
+from jobs.store import MemoryStore, Storage
+from service.specs import op_of_job
 
 
 def test_codec_round_trip_is_exact():
@@ -93,7 +94,7 @@ def test_job_ids_derive_from_cache_keys():
     job_id = specs.job_id_for(key)
     assert re.match(JOB_ID_PATTERN, job_id) and job_id.startswith("spectra-")
     assert specs.job_id_for(specs.cache_key(_spec())) == job_id
-    assert specs.op_of_job(job_id) == "spectra"
+    assert op_of_job(job_id) == "spectra"
 
 
 @pytest.mark.parametrize("body", [

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from _service_support import wait_for_job
 from _users_support import cond_of, eoc_angle_ntk, small_data
 from service.app import create_app
-from service.config import Settings
+from jobs.settings import Settings
 
 pytestmark = pytest.mark.redis
 
@@ -51,7 +51,7 @@ def test_queue_depth_and_rq_job_durations(redis_conn):
                             headers={"Prefer": "respond-async"}).json()["job_id"]
         assert _gauge(client.get("/metrics").text, "eoc_ntk_queue_depth") == 2  # no worker yet
         env = {**os.environ, "REDIS_URL": REDIS_URL, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-m", "workers", "--burst", "--log-level", "WARNING"], cwd=ROOT, env=env,
+        subprocess.run([sys.executable, "-m", "jobs", "--burst", "--log-level", "WARNING"], cwd=ROOT, env=env,
                        check=True, timeout=120)
         result = wait_for_job(client, job_id)["result"]
         wait_for_job(client, other)

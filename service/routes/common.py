@@ -5,10 +5,13 @@ from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from jobs.specs import sweeps_spec
+from jobs.states import JobStatus
+
 from ..engine import Answer, Data, Engine
 from ..results import NPY, kernel_for_npy, npy_bytes, result_body
-from ..schemas import ErrorOut, JobAccepted, JobStatus, SweepsIn
-from ..specs import build_model, check_sweep_size, sweeps_spec
+from ..schemas import ErrorOut, JobAccepted, SweepsIn
+from ..specs import build_model, check_sweep_size
 
 #: Every error answer has the same body; declared once for every route of the API.
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}

@@ -7,13 +7,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from jobs.specs import kernels_spec, spectra_spec, work_units
+
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
-from ..specs import (build_model, check_kernel_kinds, check_kernel_size, kernels_spec, model_from_request,
-                     spectra_spec, work_units)
+from ..specs import build_model, check_kernel_kinds, check_kernel_size, model_from_request
 from .common import ACCEPTED, ERRORS, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)

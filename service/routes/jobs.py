@@ -7,11 +7,12 @@ from fastapi import APIRouter, Path, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from jobs.states import JobStatus, JobView
+
 from ..deps import EngineDep, PrincipalDep, WantsNpy
 from ..engine import Answer, Engine
-from ..jobs import JobView
 from ..results import result_body
-from ..schemas import JobOut, JobStatus
+from ..schemas import JobOut
 from .common import ERRORS, result_response
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)

@@ -7,14 +7,16 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk import plots
+from jobs.specs import spectra_spec, work_units
+from jobs.states import JobStatus
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
 from ..errors import Conflict, NotAcceptable
 from ..fastjson import FastJSONRoute
 from ..results import result_body
-from ..schemas import JobStatus, SpectraIn, SweepsIn
-from ..specs import model_from_request, spectra_spec, work_units
+from ..schemas import SpectraIn, SweepsIn
+from ..specs import model_from_request
 from .common import ACCEPTED, ERRORS, accepted, sweep_request
 from .jobs import JobId
 

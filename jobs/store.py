@@ -1,7 +1,7 @@
 """Where datasets and results live: an in-memory LRU (embedded mode) or Redis.
 
-Both back ends store the verified byte format of :mod:`service.codec` under the key names
-of :mod:`service.keys`. :class:`Storage` is what the API and the workers use: a value that
+Both back ends store the verified byte format of :mod:`jobs.codec` under the key names
+of :mod:`jobs.keys`. :class:`Storage` is what the API and the workers use: a value that
 fails verification is deleted and reported as a miss, so it is recomputed and never served.
 """
 from __future__ import annotations
@@ -17,12 +17,16 @@ from redis.exceptions import RedisError
 
 from . import keys
 from .codec import CorruptValue, StoredValue, decode, encode
-from .config import Settings
-from .errors import Unavailable
+from .settings import Settings
 
-__all__ = ["ByteStore", "MemoryStore", "RedisStore", "Storage"]
+__all__ = ["ByteStore", "MemoryStore", "RedisStore", "Storage", "StoreUnavailable"]
 
-log = logging.getLogger("eoc_ntk.service")
+log = logging.getLogger("eoc_ntk.jobs")
+
+
+class StoreUnavailable(RuntimeError):
+    """The store (Redis) does not answer where an answer is needed; the caller should retry later
+    (the service answers 503)."""
 
 
 class ByteStore(Protocol):
@@ -180,7 +184,7 @@ class Storage:
             self.grant("dataset", dataset_id, owner)
         except RedisError as exc:
             if required:
-                raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
+                raise StoreUnavailable("the dataset store (Redis) does not answer; retry later") from exc
             log.warning("dataset %s not stored: %s", dataset_id, exc)
             return False
         return True
@@ -189,7 +193,7 @@ class Storage:
         try:
             value = self._get(keys.dataset_key(dataset_id))
         except RedisError as exc:
-            raise Unavailable("the dataset store (Redis) does not answer; retry later") from exc
+            raise StoreUnavailable("the dataset store (Redis) does not answer; retry later") from exc
         return None if value is None else value.arrays.get("x")
 
     # Access control: who may see a dataset or a job (``None``: authentication is off).
@@ -204,7 +208,7 @@ class Storage:
         try:
             return principal in self.store.members(keys.owners_key(kind, ident))
         except RedisError as exc:
-            raise Unavailable("the job store (Redis) does not answer; retry later") from exc
+            raise StoreUnavailable("the job store (Redis) does not answer; retry later") from exc
 
     # Per-key job limit: the jobs each API key has submitted and not yet seen end.
     def track_job(self, principal: str, job_id: str) -> None:

@@ -1,11 +1,11 @@
 """Every Redis key name and every TTL the service and workers use, in one place.
 
 RQ keeps its own keys under ``rq:``; ours all start with :data:`PREFIX`. TTL values are
-settings (:mod:`service.config`); :func:`ttl_for` says which one applies to which key.
+settings (:mod:`jobs.settings`); :func:`ttl_for` says which one applies to which key.
 """
 from __future__ import annotations
 
-from .config import Settings
+from .settings import Settings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "owners_key", "active_jobs_key",
@@ -28,7 +28,7 @@ def dataset_key(dataset_id: str) -> str:
 
 
 def result_key(cache_key: str) -> str:
-    """A computed result, by cache key (see :func:`service.specs.cache_key`)."""
+    """A computed result, by cache key (see :func:`jobs.specs.cache_key`)."""
     return key_for("result", cache_key)
 
 

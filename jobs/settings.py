@@ -2,7 +2,7 @@
 
 Values come from the environment (prefix ``EOC_NTK_``, e.g. ``EOC_NTK_MAX_N=2000``), except
 the Redis address, which is the conventional ``REDIS_URL``. Nothing else in ``service/`` or
-``workers/`` hard-codes a limit: read it from :func:`get_settings`.
+``jobs/`` hard-codes a limit: read it from :func:`get_settings`.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     async_threshold: int = Field(
         3_000_000,
         ge=0,
-        description="Estimated work (microseconds of one core, see service.specs.work_units) above which "
+        description="Estimated work (microseconds of one core, see jobs.specs.work_units) above which "
         "a request is answered 202 with a job.",
     )
     workers: int = Field(

@@ -1,0 +1,212 @@
+"""The activation grammar: every spelling of ``phi(s) = a*s + b*|s|`` -> ``(a, b)``, and back to a label.
+
+The one home of activation names for the library, the CLI, the client, the plots, the
+service's schemas and the web page (docs/math.md §1: ``Delta = b^2 / (a^2 + b^2)``).
+
+Accepted spellings (names are case-insensitive, ``-`` reads as ``_``):
+
+- a name of :data:`ACTIVATION_NAMES`: ``relu`` ``(1/2, 1/2)``, ``abs`` ``(0, 1)``, ``linear``
+  ``(1, 0)``, ``leaky_relu`` with slope ``c`` ``((1+c)/2, (1-c)/2)`` (``c`` defaults to 0.01);
+- strings ``"ReLU"``, ``"leaky_relu:0.1"`` and ``"0.3,0.7"`` (two coefficients ``A,B``);
+- dicts ``{"name": "leaky_relu", "slope": 0.1}`` and ``{"a": 0.3, "b": 0.7}``;
+- a pair ``(a, b)`` or an :class:`Activation`.
+
+:func:`activation_label` is the reverse map, ``(a, b)`` -> ``"ReLU (Δ=0.5)"``, used for every
+display (plots, CLI tables, the web page through the API's ``label``).
+"""
+from __future__ import annotations
+
+import math
+
+from ._validation import check_real
+from .errors import InvalidParameterError
+
+__all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_coefficients",
+           "parse_activation", "parse_activations", "activation_label"]
+
+#: The named members of the family, as the API's schema lists them.
+ACTIVATION_NAMES = ("relu", "abs", "linear", "leaky_relu")
+#: Slope of ``leaky_relu`` when none is given.
+DEFAULT_LEAKY_SLOPE = 0.01
+_ALIASES = {"absolute": "abs", "absolute_value": "abs", "identity": "linear"}
+#: Display names of the named members, by ``(a, b)`` normalised to ``a^2 + b^2 = 1``.
+_DISPLAY = {"relu": "ReLU", "abs": "abs", "linear": "linear"}
+
+
+class Activation(tuple):
+    """``(a, b)`` of ``phi(s) = a*s + b*|s|`` with the user's label (``"relu"``, ``"a=0.3,b=0.7"``)."""
+
+    label: str
+
+    def __new__(cls, a: float, b: float, label: str):
+        obj = super().__new__(cls, (float(a), float(b)))
+        obj.label = label
+        return obj
+
+    @property
+    def a(self) -> float:
+        return self[0]
+
+    @property
+    def b(self) -> float:
+        return self[1]
+
+    def api(self) -> dict:
+        """The REST API's activation object ``{"a": .., "b": ..}``."""
+        return {"a": self.a, "b": self.b}
+
+
+def _canonical_name(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    return _ALIASES.get(key, key)
+
+
+def activation_coefficients(name: str, slope: float | None = None) -> tuple[float, float]:
+    """Return ``(a, b)`` of a named activation.
+
+    ``relu`` is ``(1/2, 1/2)``, ``abs`` is ``(0, 1)``, ``linear`` is ``(1, 0)`` and
+    ``leaky_relu`` with slope ``c`` is ``((1+c)/2, (1-c)/2)`` (``c`` defaults to 0.01).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="name"`` for an unknown name, ``param="slope"`` for a slope that is not a
+        finite number or is given to another activation than ``leaky_relu``.
+    """
+    if not isinstance(name, str):
+        raise InvalidParameterError(f"activation name must be a string, got {name!r}", param="name")
+    key = _canonical_name(name)
+    if key not in ACTIVATION_NAMES:
+        raise InvalidParameterError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATION_NAMES)} or give (a, b)", param="name")
+    if key != "leaky_relu" and slope is not None:
+        raise InvalidParameterError(f"slope only applies to leaky_relu, not to {name!r}", param="slope")
+    if key == "relu":
+        return 0.5, 0.5
+    if key == "abs":
+        return 0.0, 1.0
+    if key == "linear":
+        return 1.0, 0.0
+    c = DEFAULT_LEAKY_SLOPE if slope is None else check_real(slope, "slope")
+    return (1.0 + c) / 2.0, (1.0 - c) / 2.0
+
+
+def _from_coefficients(a, b) -> Activation:
+    a, b = check_real(a, "a"), check_real(b, "b")
+    return Activation(a, b, f"a={a:g},b={b:g}")
+
+
+def _from_string(text: str) -> Activation:
+    s = text.strip()
+    if "," in s:
+        parts = s.split(",")
+        if len(parts) != 2:
+            raise InvalidParameterError(
+                f"activation {text!r}: give two coefficients 'A,B' for phi(s) = A*s + B*|s|", param="activation")
+        try:
+            a, b = float(parts[0]), float(parts[1])
+        except ValueError as exc:
+            raise InvalidParameterError(f"activation {text!r}: 'A,B' must be two numbers",
+                                        param="activation") from exc
+        return _from_coefficients(a, b)
+    name, _, slope_text = s.partition(":")
+    key = _canonical_name(name)
+    if key not in ACTIVATION_NAMES:
+        raise InvalidParameterError(f"unknown activation {text!r}; use one of {', '.join(ACTIVATION_NAMES)}, "
+                                    "leaky_relu:SLOPE or A,B", param="activation")
+    if slope_text and key != "leaky_relu":
+        raise InvalidParameterError(f"activation {text!r}: only leaky_relu takes a slope", param="activation")
+    try:
+        slope = float(slope_text) if slope_text else None
+    except ValueError as exc:
+        raise InvalidParameterError(f"activation {text!r}: the slope must be a number", param="activation") from exc
+    return _named(key, slope)
+
+
+def _named(key: str, slope) -> Activation:
+    a, b = activation_coefficients(key, slope)
+    label = key if key != "leaky_relu" else f"leaky_relu:{DEFAULT_LEAKY_SLOPE if slope is None else slope:g}"
+    return Activation(a, b, label)
+
+
+def parse_activation(value) -> Activation:
+    """``(a, b)`` with a label from any accepted spelling (see the module docstring).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="activation"`` (or ``"a"``, ``"b"``, ``"slope"``, ``"name"`` for the part refused).
+    """
+    if isinstance(value, Activation):
+        return value
+    if isinstance(value, str):
+        return _from_string(value)
+    if isinstance(value, dict):
+        if "name" in value:
+            extra = set(value) - {"name", "slope"}
+            if extra:
+                raise InvalidParameterError(f"activation {value!r}: unexpected keys {sorted(extra)}; "
+                                            "a named activation has 'name' and 'slope'", param="activation")
+            if not isinstance(value["name"], str):
+                raise InvalidParameterError(f"activation name must be a string, got {value['name']!r}", param="name")
+            return _named(_canonical_name(value["name"]), value.get("slope"))
+        if set(value) == {"a", "b"}:
+            return _from_coefficients(value["a"], value["b"])
+        raise InvalidParameterError(f"activation {value!r}: give {{'name': ..., 'slope': ...}} or "
+                                    "{'a': ..., 'b': ...}", param="activation")
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return _from_coefficients(*value)
+    raise InvalidParameterError(f"activation must be a string such as 'relu' or 'A,B', a dict or (a, b), "
+                                f"got {type(value).__name__}", param="activation")
+
+
+def parse_activations(value) -> list[Activation]:
+    """Several activations separated by ``;`` or spaces, or by commas between names.
+
+    ``"relu,abs"`` is two activations; ``"0.3,0.7"`` (two numbers) is one, and ``"relu;0.3,0.7"``
+    mixes both forms. A list is parsed item by item.
+    """
+    if isinstance(value, (list, tuple)) and not (len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+        return [parse_activation(v) for v in value]
+    if not isinstance(value, str):
+        return [parse_activation(value)]
+    out = []
+    for group in value.replace(" ", ";").split(";"):
+        if not group:
+            continue
+        items = group.split(",")
+        if len(items) == 2 and all(_is_number(v) for v in items):
+            out.append(parse_activation(group))
+        else:
+            out.extend(parse_activation(item) for item in items if item)
+    if not out:
+        raise InvalidParameterError("no activation given", param="activations")
+    return out
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def activation_label(a: float, b: float) -> str:
+    """The one display label of ``(a, b)``: ``"ReLU (Δ=0.5)"``, ``"abs (Δ=1)"``, ``"linear (Δ=0)"``,
+    ``"leaky ReLU 0.1 (Δ=0.202)"`` or ``"a=0.3, b=0.7 (Δ=0.845)"``.
+
+    The kernel depends on ``a^2, b^2`` up to scale only, so ``(1, 1)`` is also ReLU.
+    """
+    a, b = float(a), float(b)
+    scale = math.hypot(a, b) or 1.0
+    an, bn = abs(a) / scale, abs(b) / scale
+    delta = b * b / (a * a + b * b) if (a or b) else float("nan")
+    for key, shown in _DISPLAY.items():
+        a0, b0 = activation_coefficients(key)
+        s = math.hypot(a0, b0)
+        if abs(an - a0 / s) < 1e-12 and abs(bn - b0 / s) < 1e-12:
+            return f"{shown} (Δ={delta:.3g})"
+    if a > 0 and abs(a) > abs(b) and b >= 0:
+        return f"leaky ReLU {(a - b) / (a + b):.3g} (Δ={delta:.3g})"
+    return f"a={a:.3g}, b={b:.3g} (Δ={delta:.3g})"

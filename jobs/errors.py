@@ -1,0 +1,31 @@
+"""Why a job stopped before its result: the exceptions a job raises, and their codes for clients."""
+from __future__ import annotations
+
+__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "describe_error"]
+
+
+class JobCanceled(Exception):
+    """Raised from the progress callback when a client canceled the job."""
+
+
+class JobTimedOut(Exception):
+    """Raised from the progress callback past the job's deadline."""
+
+
+class DatasetMissing(LookupError):
+    """A job's dataset is no longer in the store (expired or evicted)."""
+
+
+def describe_error(exc: BaseException) -> dict:
+    """``{"code", "message"}`` of a failed job, for clients."""
+    if isinstance(exc, JobTimedOut):
+        return {"code": "timeout", "message": str(exc)}
+    if isinstance(exc, JobCanceled):
+        return {"code": "canceled", "message": str(exc)}
+    if isinstance(exc, DatasetMissing):
+        return {"code": "dataset_missing", "message": str(exc)}
+    if isinstance(exc, (ValueError, TypeError)):
+        return {"code": "invalid_input", "message": str(exc)}
+    if type(exc).__name__ == "JobTimeoutException":  # RQ's own death penalty
+        return {"code": "timeout", "message": f"the job ran past its time limit (EOC_NTK_JOB_TIMEOUT): {exc}"}
+    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}

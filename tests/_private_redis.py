@@ -113,6 +113,9 @@ class SessionRedis:
         """The Redis URL the test module ``module`` (file stem, e.g. ``"test_redis_service"``) uses."""
         if self.explicit_url:
             return self.explicit_url
+        if module not in DATABASES:
+            raise KeyError(f"test module {module!r} has no database of its own: add it to DATABASES in "
+                           f"tests/_private_redis.py with an unused number (0-15)")
         return f"redis://127.0.0.1:{self.server.port}/{DATABASES[module]}"
 
 

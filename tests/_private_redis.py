@@ -1,9 +1,11 @@
-"""A redis-server of a test module's own, on a free port, without persistence.
+"""The Redis of a test run: a redis-server of its own, on a free port, in a temporary folder.
 
-Several people's test runs share this machine's Redis on 6379; the tests that flush a database,
-count its keys or kill Redis run against a private server instead, so that concurrent runs
-cannot disturb each other. Where ``redis-server`` is not installed, or the caller's environment
-variable names a Redis explicitly, that URL (a dedicated, flushed database) is used instead.
+No test touches a Redis it did not start (in particular not a Redis of the user on the default port) unless
+the user names one explicitly with ``REDIS_TEST_URL`` (a database the tests may flush; every
+Redis-mode test module then uses that one database, one module after the other). Otherwise one
+private, non-persistent server serves the whole session (``conftest.py``'s ``redis_server``), each
+module on a database number of its own (``DATABASES``). Without ``redis-server`` and without
+``REDIS_TEST_URL``, the Redis-mode tests (``@pytest.mark.redis``) skip with one line: ``NO_SERVER``.
 """
 from __future__ import annotations
 
@@ -16,10 +18,26 @@ import tempfile
 import time
 from typing import Iterator
 
+import pytest
+
+TEST_URL_VAR = "REDIS_TEST_URL"
+NO_SERVER = ("redis-server is not installed and REDIS_TEST_URL is not set: Redis-mode tests skipped "
+             "(apt-get install redis-server, or set REDIS_TEST_URL to a Redis database the tests may flush)")
+
+# One database of the session's private server per test module, so that their keys never meet.
+DATABASES = {
+    "test_redis_service": 1,
+    "test_users_redis_metrics": 2,
+    "test_service_faults": 3,
+    "test_service_fuzz": 4,
+    "test_service_bad_input": 5,
+    "test_service_access": 6,
+    "test_bench_load": 7,
+}
+
 
 def redis_or_skip(url: str):
     """A connection to the Redis at ``url``; the calling test is skipped when none answers."""
-    import pytest
     import redis
 
     conn = redis.Redis.from_url(url, socket_connect_timeout=1)
@@ -78,22 +96,45 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def require_redis_server() -> None:
+    """Skip the calling test (with the one ``NO_SERVER`` line) when ``redis-server`` is missing."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(NO_SERVER)
+
+
+class SessionRedis:
+    """Where the test run's Redis is: the explicit ``REDIS_TEST_URL`` or a private server."""
+
+    def __init__(self, explicit_url: str | None = None, server: RedisServer | None = None):
+        self.explicit_url = explicit_url
+        self.server = server
+
+    def url(self, module: str) -> str:
+        """The Redis URL the test module ``module`` (file stem, e.g. ``"test_redis_service"``) uses."""
+        if self.explicit_url:
+            return self.explicit_url
+        if module not in DATABASES:
+            raise KeyError(f"test module {module!r} has no database of its own: add it to DATABASES in "
+                           f"tests/_private_redis.py with an unused number (0-15)")
+        return f"redis://127.0.0.1:{self.server.port}/{DATABASES[module]}"
+
+
 @contextlib.contextmanager
-def redis_for_tests(env_var: str, shared_default: str) -> Iterator[str]:
-    """The URL of a Redis for one test module: ``$env_var`` if set, else a private server, else
-    ``shared_default`` (pytest skips the caller's tests when none answers)."""
-    explicit = os.environ.get(env_var)
-    if explicit or shutil.which("redis-server") is None:
-        yield explicit or shared_default
+def session_redis() -> Iterator[SessionRedis]:
+    """``REDIS_TEST_URL`` when the user set it; else a private redis-server for the whole session,
+    stopped and its folder removed at the end; else skip (one line)."""
+    explicit = os.environ.get(TEST_URL_VAR)
+    if explicit:
+        yield SessionRedis(explicit_url=explicit)
         return
+    require_redis_server()
     server = RedisServer()
     try:
         server.start()
-    except RuntimeError:
+    except RuntimeError as exc:
         server.close()
-        yield shared_default
-        return
+        pytest.skip(f"cannot start a private redis-server: {exc}")
     try:
-        yield server.url
+        yield SessionRedis(server=server)
     finally:
         server.close()

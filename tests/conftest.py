@@ -21,3 +21,32 @@ if _TESTS_DIR not in sys.path:
 def rng() -> np.random.Generator:
     """A fresh generator with a fixed seed: tests stay deterministic."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The test run's Redis (``tests/_private_redis.py``): a private redis-server on a free port,
+    or ``REDIS_TEST_URL`` when set; never a Redis the run did not start unless told."""
+    from _private_redis import session_redis
+
+    with session_redis() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis_test_url(request, redis_server) -> str:
+    """The Redis URL of the requesting test module: its own database of the private server."""
+    return redis_server.url(request.path.stem)
+
+
+def pytest_report_header(config) -> str:
+    """One line at the top of every run saying which Redis the Redis-mode tests will use."""
+    import shutil
+
+    from _private_redis import NO_SERVER, TEST_URL_VAR
+
+    if os.environ.get(TEST_URL_VAR):
+        return f"redis: {TEST_URL_VAR}={os.environ[TEST_URL_VAR]} (set by the user; flushed by the tests)"
+    if shutil.which("redis-server"):
+        return "redis: a private redis-server on a free port, started and stopped by the run"
+    return f"redis: {NO_SERVER}"

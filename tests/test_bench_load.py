@@ -1,6 +1,6 @@
 """A tiny run of the load test (bench/load.py): a few clients for a few seconds against an API
 it starts itself, in embedded mode and, when Redis answers, in Redis mode with a real worker
-(on a private redis-server, or REDIS_LOAD_URL, default DB 14). The full run (50 clients, 60 s) is by hand: see bench/README.md."""
+(on the run's own redis-server, or REDIS_TEST_URL). The full run (50 clients, 60 s) is by hand: see bench/README.md."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_URL = "redis://127.0.0.1:6379/14"
 
 
 def _run(tmp_path, *args) -> dict:
@@ -35,14 +34,8 @@ def test_tiny_load_embedded(tmp_path):
 
 
 @pytest.mark.redis
-def test_tiny_load_redis(tmp_path):
-    import redis
+def test_tiny_load_redis(tmp_path, redis_test_url):
+    from _private_redis import redis_or_skip
 
-    from _private_redis import redis_for_tests
-
-    with redis_for_tests("REDIS_LOAD_URL", SHARED_URL) as url:
-        try:
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-        except redis.exceptions.RedisError as exc:
-            pytest.skip(f"no Redis at {url}: {exc}")
-        _check(_run(tmp_path, "--spawn", "redis", "--redis-url", url, "--workers", "1"))
+    redis_or_skip(redis_test_url).close()
+    _check(_run(tmp_path, "--spawn", "redis", "--redis-url", redis_test_url, "--workers", "1"))

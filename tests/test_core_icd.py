@@ -144,4 +144,9 @@ def test_analyze_combines_spectrum_and_icd(act, sigma_b):
     else:
         icd = eoc_ntk.icd_analysis(x, depth=20, a=a, b=b).to_dict()
         assert out["icd"]["max_rel_error"] == pytest.approx(icd["max_rel_error"], rel=1e-12)
-        assert out["icd"]["condition_number_bounds"] == pytest.approx(icd["condition_number_bounds"], rel=1e-12)
+        # JSON-safe bounds hold None where a bound does not exist: compare entry by entry
+        # (pytest >= 9.2 refuses approx() of a sequence holding None).
+        got, want = out["icd"]["condition_number_bounds"], icd["condition_number_bounds"]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g is None and w is None or g == pytest.approx(w, rel=1e-12), (got, want)

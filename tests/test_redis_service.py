@@ -1,4 +1,4 @@
-"""Redis mode against a real Redis (REDIS_TEST_URL, default DB 13, flushed) and a real worker.
+"""Redis mode against a real Redis (the run's own redis-server, or REDIS_TEST_URL; flushed) and a real worker.
 
 The worker is a subprocess (``python -m jobs``, the code behind ``eoc-ntk worker``).
 """
@@ -23,23 +23,18 @@ from jobs import keys
 from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
 
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/13")
 ASYNC = {"Prefer": "respond-async"}
 # A queue of this run's own, so that a worker of another test run on the same Redis never takes its jobs.
 QUEUE = f"eoc-ntk-test-{os.getpid()}"
 
 
-def redis_settings(**overrides) -> Settings:
-    return Settings(redis_url=REDIS_TEST_URL, queue_name=QUEUE, **overrides)
-
-
-def _redis_or_skip():
-    return redis_or_skip(REDIS_TEST_URL)
+def redis_settings(url: str, **overrides) -> Settings:
+    return Settings(redis_url=url, queue_name=QUEUE, **overrides)
 
 
 @pytest.fixture(scope="module")
-def redis_conn():
-    conn = _redis_or_skip()
+def redis_conn(redis_test_url):
+    conn = redis_or_skip(redis_test_url)
     conn.flushdb()
     yield conn
     conn.flushdb()
@@ -47,17 +42,17 @@ def redis_conn():
 
 
 @pytest.fixture(scope="module")
-def worker(redis_conn):
+def worker(redis_conn, redis_test_url):
     name = f"eoc-ntk-test-{os.getpid()}"
-    proc = start_worker(REDIS_TEST_URL, QUEUE, name)
+    proc = start_worker(redis_test_url, QUEUE, name)
     wait_registered(redis_conn, proc, name)
     yield proc
     stop_worker(proc)
 
 
 @pytest.fixture(scope="module")
-def client(worker):
-    with TestClient(create_app(redis_settings())) as c:
+def client(worker, redis_test_url):
+    with TestClient(create_app(redis_settings(redis_test_url))) as c:
         yield c
 
 
@@ -88,11 +83,11 @@ def test_job_then_cache_hit_then_cached_query(client):
     assert client.get("/v1/spectra", params={"dataset_id": dataset_id, "depth": 3, "a": 0.5, "b": 0.5}).status_code == 404
 
 
-def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, redis_conn):
+def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, redis_conn, redis_test_url):
     x = np.random.default_rng(4).normal(size=(6, 3))
     first = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()
     assert first["cache"] == "miss"
-    with TestClient(create_app(redis_settings())) as other:
+    with TestClient(create_app(redis_settings(redis_test_url))) as other:
         assert other.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()["cache"] == "hit"
     model = eoc_ntk.Model.from_activation(3, "relu")
     key = keys.result_key(cache_key(spectra_spec(first["dataset_id"], model)))

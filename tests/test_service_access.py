@@ -189,13 +189,10 @@ def test_body_size_limit_is_configured(keyed):
 
 
 @pytest.mark.redis
-def test_ownership_and_job_limit_in_redis_mode():
-    """The same rules with Redis as the store (a private redis-server, or DB 14, flushed) and no
-    worker: jobs stay queued."""
-    from _private_redis import redis_for_tests
-
-    with redis_for_tests("REDIS_BAD_INPUT_URL", "redis://127.0.0.1:6379/14") as url:
-        _ownership_and_job_limit(url)
+def test_ownership_and_job_limit_in_redis_mode(redis_test_url):
+    """The same rules with Redis as the store (the run's own redis-server, or REDIS_TEST_URL;
+    flushed) and no worker: jobs stay queued."""
+    _ownership_and_job_limit(redis_test_url)
 
 
 def _ownership_and_job_limit(url: str) -> None:

@@ -3,8 +3,8 @@ and the field it is about, and leaves nothing behind (no dataset, result, job or
 
 The same catalogue runs in embedded mode and, when a Redis answers, in Redis mode, where
 "nothing stored" means the database's key count did not move: on a redis-server of the
-module's own (``tests/_private_redis.py``), or on ``REDIS_BAD_INPUT_URL`` when set (default
-``redis://127.0.0.1:6379/14`` without ``redis-server``), flushed.
+test run's own (``tests/_private_redis.py``), or on ``REDIS_TEST_URL`` when the user sets it,
+flushed.
 """
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from _private_redis import redis_for_tests, redis_or_skip
+from _private_redis import redis_or_skip
 from service.app import create_app
 from jobs.settings import Settings
 
-SHARED_URL = "redis://127.0.0.1:6379/14"
 LIMITS = dict(max_n=50, max_m0=20, max_depth=100, max_body_bytes=4096, min_n=2)
 
 M = {"depth": 2, "activation": {"name": "relu"}}
@@ -174,10 +173,9 @@ def mode(request):
         yield m
         m.close()
         return
-    with redis_for_tests("REDIS_BAD_INPUT_URL", SHARED_URL) as url:
-        m = Mode("redis", url)
-        yield m
-        m.close()
+    m = Mode("redis", request.getfixturevalue("redis_test_url"))
+    yield m
+    m.close()
 
 
 def _request(mode: Mode, method: str, path: str, kwargs, headers=None):

@@ -4,19 +4,18 @@
    resubmitting computes;
 2. Redis restarted under a running API and worker: both recover without a restart; during the
    outage async submissions get 503 + Retry-After, /readyz fails, small synchronous requests
-   are still answered (a redis-server of the test's own on port 6390, never the shared one);
+   are still answered (a redis-server of the test's own that it kills and restarts);
 3. corrupted or truncated cached values are detected, recomputed and never served;
 4. the job timeout is enforced;
 5. an expired result answers 410, an expired job record 404, each with a clear message.
 
-They run against a redis-server of the module's own on a free port (``tests/_private_redis.py``),
-so that concurrent test runs on the machine cannot disturb them; with ``REDIS_FAULTS_URL`` set,
-or without ``redis-server``, against that URL (default ``redis://127.0.0.1:6379/15``), flushed.
+They run against the test run's own redis-server on a free port (``tests/_private_redis.py``),
+so that concurrent test runs on the machine cannot disturb them, or against ``REDIS_TEST_URL``
+when the user sets it (flushed); they skip without either.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -26,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _private_redis import RedisServer, redis_for_tests, redis_or_skip
+from _private_redis import RedisServer, redis_or_skip, require_redis_server
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
 from _service_support import relu_model, unit_rows, wait_for_job
@@ -35,7 +34,6 @@ from service.app import create_app
 from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
 
-SHARED_URL = "redis://127.0.0.1:6379/15"
 RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
 ASYNC = {"Prefer": "respond-async"}
 QUEUE = f"eoc-ntk-faults-{os.getpid()}"
@@ -76,9 +74,8 @@ def kill_worker(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def url():
-    with redis_for_tests("REDIS_FAULTS_URL", SHARED_URL) as u:
-        yield u
+def url(redis_test_url):
+    return redis_test_url
 
 
 @pytest.fixture(scope="module")
@@ -329,8 +326,7 @@ def test_expired_result_is_gone_and_expired_job_is_unknown(conn, client, worker)
 
 @pytest.fixture
 def own_redis():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    require_redis_server()
     server = RedisServer(RESTART_PORT or None)
     try:
         server.start()

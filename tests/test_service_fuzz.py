@@ -54,9 +54,8 @@ def test_no_5xx_and_answers_match_the_committed_document(case):
     case.call_and_validate(checks=CHECKS)
 
 
-# The same in Redis mode (a private redis-server, or REDIS_FUZZ_URL, default DB 15, flushed;
+# The same in Redis mode (the run's own redis-server, or REDIS_TEST_URL; flushed;
 # no worker, so accepted jobs just wait in the queue), with fewer examples.
-SHARED_URL = "redis://127.0.0.1:6379/15"
 
 
 class _Deferred:
@@ -74,11 +73,8 @@ redis_schema.app = REDIS_APP
 
 
 @pytest.fixture(scope="module")
-def redis_url():
-    from _private_redis import redis_for_tests
-
-    with redis_for_tests("REDIS_FUZZ_URL", SHARED_URL) as url:
-        yield url
+def redis_url(redis_test_url):
+    return redis_test_url
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""/metrics in Redis mode, against the real Redis (DB 12, flushed) and a real worker in burst mode.
+"""/metrics in Redis mode, against a real Redis (the run's own redis-server, or REDIS_TEST_URL;
+flushed) and a real worker in burst mode.
 
 Queue depth is read from the RQ queue; RQ jobs' durations are recorded when the API first
 reports them ended.
@@ -23,14 +24,13 @@ from jobs.settings import Settings
 
 pytestmark = pytest.mark.redis
 
-REDIS_URL = os.environ.get("REDIS_USERS_TEST_URL", "redis://127.0.0.1:6379/12")
 QUEUE = f"eoc-ntk-users-test-{os.getpid()}"
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def redis_conn():
-    conn = redis_or_skip(REDIS_URL)
+def redis_conn(redis_test_url):
+    conn = redis_or_skip(redis_test_url)
     conn.flushdb()
     yield conn
     conn.flushdb()
@@ -41,8 +41,8 @@ def _gauge(text: str, name: str) -> float:
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-def test_queue_depth_and_rq_job_durations(redis_conn):
-    settings = Settings(redis_url=REDIS_URL, queue_name=QUEUE)
+def test_queue_depth_and_rq_job_durations(redis_conn, redis_test_url):
+    settings = Settings(redis_url=redis_test_url, queue_name=QUEUE)
     x = small_data()
     with TestClient(create_app(settings)) as client:
         body = {"x": x.tolist(), "depths": [3, 7], "activations": [{"name": "abs"}]}
@@ -50,7 +50,7 @@ def test_queue_depth_and_rq_job_durations(redis_conn):
         other = client.post("/v1/spectra", json={"x": x.tolist(), "model": {"depth": 4, "activation": {"name": "relu"}}},
                             headers={"Prefer": "respond-async"}).json()["job_id"]
         assert _gauge(client.get("/metrics").text, "eoc_ntk_queue_depth") == 2  # no worker yet
-        env = {**os.environ, "REDIS_URL": REDIS_URL, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "REDIS_URL": redis_test_url, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-m", "jobs", "--burst", "--log-level", "WARNING"], cwd=ROOT, env=env,
                        check=True, timeout=120)
         result = wait_for_job(client, job_id)["result"]

@@ -1,0 +1,119 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker daemon.
+
+The structure is read with PyYAML (a dependency of schemathesis, in the ``[test]`` extra):
+the three services, their commands (the README's), healthchecks for every service, the API
+published on the host's 127.0.0.1 unless the user overrides it, and an image that runs as a
+user other than root and installs from the lock file. ``docker compose config`` validates the
+file as Compose itself reads it where the plugin is installed (skipped otherwise).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _defaults(text: str) -> str:
+    """``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` as Compose resolves them with VAR unset."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}", lambda m: m.group(1) or "", text)
+
+
+def _readme_service_command() -> list[str]:
+    """The Quick start's service command (first line of the block, after ``&&``, before ``#``)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    first = [line for line in block.splitlines() if line.strip()][0]
+    return shlex.split(first.split("#", 1)[0].split("&&")[-1])
+
+
+def _published(port: str | dict) -> tuple[str, str, str]:
+    """(host ip, host port, container port) of one ``ports`` entry, defaults substituted."""
+    if isinstance(port, dict):
+        return _defaults(str(port.get("host_ip", ""))), str(port.get("published", "")), str(port["target"])
+    parts = _defaults(str(port)).split(":")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return "", "", parts[0]
+
+
+def test_services_and_their_commands_are_the_readmes():
+    services = _compose()["services"]
+    assert set(services) == {"redis", "api", "worker"}, sorted(services)
+    readme = _readme_service_command()
+    assert readme == ["python", "-m", "service"], readme
+    assert services["api"]["command"] == [*readme, "--host", "0.0.0.0"]  # inside the container
+    assert services["worker"]["command"] == ["eoc-ntk", "worker"]
+    assert "eoc-ntk worker" in (ROOT / "README.md").read_text()
+    for name in ("api", "worker"):
+        service = services[name]
+        assert service["environment"]["REDIS_URL"].startswith("redis://redis:"), name
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
+        assert service["image"] == services["api"]["image"] and "build" in service, name
+
+
+def test_every_service_has_a_healthcheck_and_the_worker_checks_itself():
+    services = _compose()["services"]
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "eoc-ntk", "worker", "--check"]
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_nothing_is_published_on_all_interfaces_by_default():
+    services = _compose()["services"]
+    published = {name: [_published(p) for p in s.get("ports", [])] for name, s in services.items()}
+    assert published["redis"] == [] and published["worker"] == [], published
+    assert published["api"] == [("127.0.0.1", "8000", "8000")], published
+    raw = next(p for p in services["api"]["ports"])
+    assert "EOC_NTK_BIND" in str(raw), "the bind address should be overridable (EOC_NTK_BIND) once keys are set"
+    assert "EOC_NTK_API_KEYS" in services["api"]["environment"]
+
+
+def test_the_default_check_catches_an_all_interfaces_publish():
+    assert _published("8000:8000")[0] == ""  # Docker's default: every interface
+    assert _published("${EOC_NTK_BIND:-0.0.0.0}:8000:8000")[0] == "0.0.0.0"
+    assert _published({"target": 8000, "published": 8000, "host_ip": "127.0.0.1"}) == ("127.0.0.1", "8000", "8000")
+
+
+def test_the_image_runs_unprivileged_from_the_lock_file():
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    users = [line.split(None, 1)[1] for line in lines if line.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), users
+    installs = [line for line in lines if "pip install" in line]
+    assert any("--require-hashes" in line and "requirements/lock.txt" in line for line in installs), installs
+    assert all("-r requirements/lock.txt" in line or "--no-deps" in line for line in installs), (
+        f"every pip install takes the lock's versions or installs without dependencies: {installs}")
+    assert (ROOT / "requirements" / "lock.txt").is_file()
+    cmd = next(line for line in reversed(lines) if line.upper().startswith("CMD "))
+    assert "service" in cmd and "0.0.0.0" in cmd
+
+
+def test_docker_compose_config_accepts_the_file():
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker is not installed: the YAML checks above stand in for `docker compose config`")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip("the docker compose plugin is not installed: the YAML checks above stand in for it")
+    proc = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -262,6 +262,12 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
             out[kind][i0:i1, j0:] = values[kind]
             if symmetric:
                 out[kind][i1:, i0:i1] = values[kind][:, i1 - i0:].T
+                # The diagonal square is computed whole, and row and column weights differ in
+                # the order of their rounding (mantissa x scale): mirror its upper triangle so
+                # that K is exactly symmetric, as the rest of the matrix is by construction.
+                square = out[kind][i0:i1, i0:i1]
+                lower = np.tril_indices(i1 - i0, -1)
+                square[lower] = square.T[lower]
         tracker.add((0.7 if from_u else 1.0) * (i1 - i0) * (n2 - j0))
 
     if interp is None:

@@ -217,7 +217,15 @@ class Health(BaseModel):
 # /v1/dynamics, /v1/learning-curves and /v1/sweeps.
 
 LABELS_ID_PATTERN = DATASET_ID_PATTERN
-LabelsJSON = Annotated[list[Real] | list[list[Real]],
+
+
+def _labels_tag(value) -> str:
+    """Rows of numbers (shape (n, k)) when the first entry is a list, else numbers (shape (n,))."""
+    return "LabelsMatrix" if isinstance(value, list) and value and isinstance(value[0], list) else "LabelsVector"
+
+
+LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                       Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
 LabelsId = Annotated[str, Field(pattern=LABELS_ID_PATTERN, description="Id returned by POST /v1/labels "

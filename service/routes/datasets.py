@@ -30,7 +30,8 @@ _UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, response_model=DatasetWithLabelsOut, openapi_extra=_UPLOAD_BODY)
+@router.post("", status_code=201, response_model=DatasetWithLabelsOut, response_model_exclude_none=True,
+             openapi_extra=_UPLOAD_BODY)
 async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep):
     """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape.
 

@@ -8,6 +8,7 @@ scikit-learn's ``KernelRidge``, and, for the eigenlearning estimate only, the co
 from __future__ import annotations
 
 import io
+import math
 import os
 
 import numpy as np
@@ -332,3 +333,70 @@ def test_dynamics_job_on_a_redis_worker(redis_test_url, x, y):
         stop_worker(proc)
         conn.flushdb()
         conn.close()
+
+
+# Client and CLI (local and --server)
+
+def _run_json(capsys, argv):
+    from eoc_ntk.cli import main
+
+    assert main(argv) == 0, capsys.readouterr().err
+    import json
+    return json.loads(capsys.readouterr().out)
+
+
+def test_client_dynamics_and_learning_curve_against_references(x, y):
+    from _users_support import LiveServer
+    from eoc_ntk.client import Client
+
+    with LiveServer() as server, Client(server.url) as c:
+        labels_id = c.upload_labels(y)
+        assert labels_id == c.upload_labels(list(y))  # content hash
+        steps = [0, 2, 9]
+        seen = []
+        got = c.dynamics(x, labels_id, depth=2, activation="relu", steps=steps, progress=seen.append)
+        k = ntk_depth2_unit(x)
+        eta = 1 / np.linalg.eigvalsh(k / len(x))[-1]
+        np.testing.assert_allclose(got["train_loss"], _gd_losses(k, y, eta, steps), rtol=1e-9)
+        assert isinstance(got["train_loss"], np.ndarray) and seen[-1] == 1.0
+        # Depth 1, n > m0: the null space is never fitted, so some steps_to are never: inf, not None.
+        flat = c.dynamics(x, y, depth=1, activation="relu", steps=[0, 1])
+        assert flat["unreachable_fraction"] > 0.1 and math.isinf(flat["steps_to"]["1000"])
+        assert np.isinf(flat["fit_steps"]).sum() == 12 - 5
+        curve = c.learning_curve(x, y, depth=2, sizes=[4, 8], splits=2, seed=1)
+        core = eoc_ntk.learning_curve(x, y, depth=2, a=0.5, b=0.5, sizes=[4, 8], splits=2, seed=1)
+        np.testing.assert_allclose(curve["measured_test_mse"], core.measured_test_mse, rtol=1e-10)
+        np.testing.assert_allclose(curve["predicted_test_mse"], core.predicted_test_mse, rtol=1e-10)
+
+
+def test_cli_dynamics_and_learning_curve_local_and_server(tmp_path, capsys, x, y):
+    from _users_support import LiveServer
+    from eoc_ntk.cli import main
+
+    np.savetxt(tmp_path / "xy.csv", np.column_stack([y, x]), delimiter=",")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    k = ntk_depth2_unit(x)
+    eta = 1 / np.linalg.eigvalsh(k / len(x))[-1]
+    by_column = _run_json(capsys, ["dynamics", str(tmp_path / "xy.csv"), "--label-column", "0", "--depth", "2",
+                                   "--steps", "0,3,10", "--json"])
+    np.testing.assert_allclose(by_column["train_loss"], _gd_losses(k, y, eta, [0, 3, 10]), rtol=1e-9)
+    with LiveServer() as server:
+        remote = _run_json(capsys, ["dynamics", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"),
+                                    "--depth", "2", "--steps", "0,3,10", "--server", server.url, "--json"])
+        assert remote["train_loss"] == pytest.approx(by_column["train_loss"], rel=1e-12)
+        lc = ["learning-curve", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--depth", "2",
+              "--sizes", "4,8", "--splits", "2", "--json"]
+        local = _run_json(capsys, lc)
+        served = _run_json(capsys, [*lc, "--server", server.url])
+        assert served["measured_test_mse"] == pytest.approx(local["measured_test_mse"], rel=1e-12)
+        assert main(["learning-curve", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--depth", "2",
+                     "--sizes", "12", "--server", server.url]) == 1
+        assert "422" in capsys.readouterr().err
+    # Human output, and one-line errors with a non-zero status.
+    assert main(["dynamics", str(tmp_path / "xy.csv"), "--label-column", "0", "--depth", "2", "-q"]) == 0
+    assert "largest stable learning rate" in capsys.readouterr().out
+    assert main(["dynamics", str(tmp_path / "x.npy"), "--depth", "2"]) == 2
+    assert "exactly one of --labels" in capsys.readouterr().err
+    assert main(["dynamics", str(tmp_path / "x.npy"), "--label-column", "9", "--depth", "2"]) == 2
+    assert "--label-column 9" in capsys.readouterr().err

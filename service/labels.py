@@ -83,7 +83,9 @@ def parse_labels_upload(content_type: str | None, body: bytes, settings: Setting
 def labels_in_dataset_json(content_type: str | None, body: bytes):
     """The raw ``y`` of a JSON dataset upload, or None (other formats, or no ``y``)."""
     media = (content_type or "").split(";")[0].strip().lower()
-    if not (media == "application/json" or media.endswith("+json")) or b'"y"' not in body:
+    if not (media == "application/json" or media.endswith("+json")):
+        return None
+    if b'"y"' not in body and b"\\u" not in body:  # no key y (unless spelled with escapes): skip a second parse
         return None
     return _validated(DatasetWithLabelsJSONIn, body).y
 

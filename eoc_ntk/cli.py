@@ -4,6 +4,8 @@
 - ``eoc-ntk spectrum FILE --depth L --activation relu``: eigenvalues and condition number of K/n;
 - ``eoc-ntk sweep FILE --depths 1:100 --activations relu,abs --plot out.png``: condition
   number vs depth with the depth limit;
+- ``eoc-ntk dynamics FILE --labels Y --depth L`` and ``eoc-ntk learning-curve FILE --label-column -1
+  --depth L --sizes 50,100``: what the spectrum means for training on your labels (:mod:`eoc_ntk.cli_learning`);
 - ``eoc-ntk reproduce --out DIR``: the paper-reproduction report on scikit-learn's digits.
 
 ``spectrum`` and ``sweep`` compute locally, or on a running service with ``--server URL``
@@ -25,7 +27,7 @@ import sys
 import time
 from importlib.metadata import entry_points
 
-from . import analyze, plots
+from . import analyze, cli_learning, plots
 from .client import ApiError, Client
 from .jsonsafe import to_jsonable
 from .model import Model
@@ -216,6 +218,8 @@ def main(argv=None) -> int:
     sweep.add_argument("--plot", metavar="OUT", default=None, help="write the plot to OUT (.png or .svg)")
     _remote_options(sweep)
     sweep.set_defaults(func=_sweep)
+
+    cli_learning.add_commands(sub, _remote_options, _compute)  # dynamics, learning-curve (docs/learning.md)
 
     rep = sub.add_parser("reproduce", help="the paper's claims on scikit-learn's digits: a markdown report with figures")
     rep.add_argument("--out", default="eoc-ntk-report", help="output folder (default ./eoc-ntk-report)")

@@ -19,6 +19,7 @@ core's spellings (:mod:`eoc_ntk.activations`, :mod:`eoc_ntk.jsonsafe`), never on
 from __future__ import annotations
 
 import io
+import math
 import time
 from typing import Iterable
 
@@ -278,6 +279,48 @@ class Client:
     def metrics(self) -> str:
         """The Prometheus text exposition of ``/metrics``."""
         return self._request("GET", "/metrics").text
+
+    # Labels (docs/learning.md): training dynamics and learning curves on the user's own labels
+    def upload_labels(self, y) -> str:
+        """Store labels ``y`` (shape (n,) or (n, k)) and return their ``labels_id`` (a content hash)."""
+        arr = np.ascontiguousarray(np.asarray(y, dtype=float))
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        r = self._request("POST", "/v1/labels", content=buf.getvalue(), headers={"Content-Type": NPY})
+        return r.json()["labels_id"]
+
+    def _labels(self, y) -> dict:
+        if isinstance(y, str):
+            return {"labels_id": y}
+        return {"labels_id": self.upload_labels(y)}
+
+    def dynamics(self, x, y, *, depth: int, activation="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
+                 learning_rate: float | None = None, steps: Iterable[int] | None = None, init: str = "zero",
+                 progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+        """``eoc_ntk.Dynamics.to_dict()`` computed by the service (``None`` entries as ``inf``/``nan``).
+
+        ``x`` and ``y`` are arrays or ids (``dataset_id``, ``labels_id``). The loss at step ``t`` of
+        full-batch gradient descent at infinite width: ``L_t = (1/2n) sum_i (1 - eta lambda_i)^(2t)
+        |V_i^T y|^2`` (docs/learning.md §3)."""
+        body = {**self._data(x), **self._labels(y), "model": self._model(depth, activation, sigma_w, sigma_b),
+                "init": init}
+        if learning_rate is not None:
+            body["learning_rate"] = float(learning_rate)
+        if steps is not None:
+            body["steps"] = [int(s) for s in steps]
+        out = from_jsonable(self._submit("/v1/dynamics", body, progress=progress, timeout=timeout).json())
+        # null in steps_to means never (docs/learning.md §1)
+        out["steps_to"] = {k: math.inf if v is None else v for k, v in out["steps_to"].items()}
+        return out
+
+    def learning_curve(self, x, y, *, depth: int, sizes: Iterable[int], activation="relu",
+                       sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
+                       seed: int = 0, progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+        """``eoc_ntk.LearningCurve.to_dict()`` computed by the service: the eigenlearning estimate of the
+        test MSE per training-set size next to the measured one (docs/learning.md §5)."""
+        body = {**self._data(x), **self._labels(y), "model": self._model(depth, activation, sigma_w, sigma_b),
+                "sizes": [int(m) for m in sizes], "ridge": float(ridge), "splits": int(splits), "seed": int(seed)}
+        return from_jsonable(self._submit("/v1/learning-curves", body, progress=progress, timeout=timeout).json())
 
 
 class _Result:

@@ -15,7 +15,9 @@ import numpy as np
 __all__ = ["json_float", "to_jsonable", "from_jsonable"]
 
 #: Fields whose ``null`` means infinity (a singular matrix), not "undefined".
-_INFINITE_WHEN_NULL = ("condition_number", "limit_condition_number", "condition_number_bounds")
+_INFINITE_WHEN_NULL = ("condition_number", "limit_condition_number", "condition_number_bounds",
+                       # docs/learning.md §1: never fitted (null space), an overflow, a diverging estimate
+                       "fit_steps", "train_loss", "expected_train_loss", "predicted_test_mse")
 #: Lists of index groups, kept as lists of lists.
 _INDEX_GROUPS = ("duplicate_groups", "antipodal_pairs")
 

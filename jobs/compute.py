@@ -9,11 +9,13 @@ import numpy as np
 
 import eoc_ntk
 from eoc_ntk.kernels import compute_kernels
-from eoc_ntk.progress import ProgressFn
+from eoc_ntk.activations import parse_activation
+from eoc_ntk.progress import ProgressFn, scaled
 from eoc_ntk.sweep import activation_sweep
 
 from .codec import StoredValue
 from .errors import DatasetMissing
+from .store import labels_store_id
 
 __all__ = ["compute", "load_data"]
 
@@ -32,6 +34,16 @@ def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: Progress
         kinds = tuple(spec["kinds"])
         out = compute_kernels(x, x2, _model(spec["model"]), kinds, progress=progress)
         return StoredValue(doc={"kinds": list(kinds)}, arrays=out)
+    if op == "dynamics":
+        return StoredValue(doc=_with_progress(progress, lambda: eoc_ntk.dynamics(
+            x, x2, **_core_model(spec["model"]), learning_rate=spec["learning_rate"], steps=spec["steps"],
+            init=spec["init"]).to_dict()))
+    if op == "learning_curves":
+        return StoredValue(doc=_with_progress(progress, lambda: eoc_ntk.learning_curve(
+            x, x2, **_core_model(spec["model"]), sizes=spec["sizes"], ridge=spec["ridge"], splits=spec["splits"],
+            seed=spec["seed"]).to_dict()))
+    if op == "sweeps" and spec.get("labels_id"):
+        return StoredValue(doc=_labelled_sweep(spec, x, x2, progress))
     if op == "sweeps":
         acts = spec["activations"]
         doc = activation_sweep(x, spec["depths"], [(p["a"], p["b"]) for p in acts],
@@ -42,9 +54,41 @@ def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: Progress
 
 
 def load_data(spec: dict, fetch) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(x, x2)`` of ``spec`` from ``fetch(dataset_id) -> ndarray | None``; :class:`DatasetMissing` if gone."""
+    """``(x, x2)`` of ``spec`` from ``fetch(dataset_id) -> ndarray | None``; :class:`DatasetMissing` if gone.
+
+    For a spec with labels (``labels_id``: dynamics, learning curves, labelled sweeps) the second
+    array is the labels ``y``, stored under :func:`jobs.store.labels_store_id`."""
+    second = labels_store_id(spec["labels_id"]) if spec.get("labels_id") else spec.get("x2_id")
     x = fetch(spec["dataset_id"])
-    x2 = fetch(spec["x2_id"]) if spec.get("x2_id") else None
-    if x is None or (spec.get("x2_id") and x2 is None):
-        raise DatasetMissing("the job's dataset expired from the store before the job ran; upload it again")
+    x2 = fetch(second) if second else None
+    if x is None or (second and x2 is None):
+        what = "labels" if spec.get("labels_id") else "dataset"
+        raise DatasetMissing(f"the job's {what} expired from the store before the job ran; upload them again")
     return x, x2
+
+
+def _core_model(params: dict) -> dict:
+    """A spec's model as the keyword arguments of the core's label functions."""
+    return {k: params[k] for k in ("depth", "a", "b", "sigma_w", "sigma_b")}
+
+
+def _with_progress(progress: ProgressFn, run):
+    """``run()`` between progress reports 0 and 1 (the core's label functions report no progress of their own)."""
+    progress(0.0)
+    out = run()
+    progress(1.0)
+    return out
+
+
+def _labelled_sweep(spec: dict, x: np.ndarray, y: np.ndarray, progress: ProgressFn) -> dict:
+    """A sweep with, per activation, ``alignment`` and ``top_k_fraction`` per depth (docs/learning.md §6)."""
+    acts = spec["activations"]
+    results = []
+    for i, p in enumerate(acts):
+        sweep = eoc_ntk.depth_sweep(x, depths=spec["depths"], a=p["a"], b=p["b"], sigma_w=p["sigma_w"],
+                                    sigma_b=p["sigma_b"], y=y,
+                                    progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
+        label = parse_activation((p["a"], p["b"])).label  # as eoc_ntk.sweep.activation_sweep labels it
+        results.append({"activation": {**p, "label": label}, **sweep.to_dict()})
+    progress(1.0)
+    return {"depths": spec["depths"], "results": results}

@@ -5,7 +5,12 @@ gets (JSON, never pickled)::
 
     {"op": "spectra", "dataset_id": "...", "model": {"depth", "a", "b", "sigma_w", "sigma_b"}}
     {"op": "kernels", "dataset_id": "...", "x2_id": "..." | None, "model": {...}, "kinds": [...]}
-    {"op": "sweeps", "dataset_id": "...", "depths": [...], "activations": [{"a", "b", "sigma_w", "sigma_b"}, ...]}
+    {"op": "sweeps", "dataset_id": "...", "depths": [...], "activations": [{"a", "b", "sigma_w", "sigma_b"}, ...],
+     "labels_id": "..." (only with labels)}
+    {"op": "dynamics", "dataset_id": "...", "labels_id": "...", "model": {...}, "learning_rate": float | None,
+     "steps": [...], "init": "zero" | "nngp"}
+    {"op": "learning_curves", "dataset_id": "...", "labels_id": "...", "model": {...}, "sizes": [...],
+     "ridge": float, "splits": int, "seed": int}
 
 Hyperparameters are the core's ``Model.canonical()`` (defaults resolved, signs dropped),
 so ``relu`` and ``a = b = 0.5`` give one spec, one :func:`cache_key` and one job id.
@@ -20,11 +25,13 @@ import eoc_ntk
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
-    "cache_key", "job_id_for", "work_units",
+    "cache_key", "job_id_for", "work_units", "dynamics_spec", "learning_curves_spec", "LABEL_OPS",
 ]
 
 #: The operations a job can run.
-OPS = ("kernels", "spectra", "sweeps")
+OPS = ("kernels", "spectra", "sweeps", "dynamics", "learning_curves")
+#: The operations whose second array (``labels_id``) is the labels ``y`` (docs/learning.md §1).
+LABEL_OPS = ("dynamics", "learning_curves")
 #: Every job id: the operation, a dash and 32 hex digits of its cache key.
 JOB_ID_PATTERN = rf"^({'|'.join(OPS)})-[0-9a-f]{{32}}$"
 _JOB_ID = re.compile(JOB_ID_PATTERN)
@@ -69,6 +76,22 @@ def sweeps_spec(dataset_id: str, depths, models: list[eoc_ntk.Model]) -> dict:
     return {"op": "sweeps", "dataset_id": dataset_id, "depths": sorted(set(depths)), "activations": acts}
 
 
+def dynamics_spec(dataset_id: str, labels_id: str, model: eoc_ntk.Model, learning_rate: float | None,
+                  steps, init: str) -> dict:
+    """Training dynamics (docs/learning.md §3); ``steps`` sorted and distinct, as the core answers them."""
+    return {"op": "dynamics", "dataset_id": dataset_id, "labels_id": labels_id, "model": model_params(model),
+            "learning_rate": _plain(None if learning_rate is None else float(learning_rate)),
+            "steps": sorted({int(s) for s in steps}), "init": init}
+
+
+def learning_curves_spec(dataset_id: str, labels_id: str, model: eoc_ntk.Model, sizes, ridge: float,
+                         splits: int, seed: int) -> dict:
+    """Learning curve (docs/learning.md §5); ``sizes`` sorted and distinct, as the core answers them."""
+    return {"op": "learning_curves", "dataset_id": dataset_id, "labels_id": labels_id,
+            "model": model_params(model), "sizes": sorted({int(s) for s in sizes}),
+            "ridge": _plain(float(ridge)), "splits": int(splits), "seed": int(seed)}
+
+
 def cache_key(spec: dict) -> str:
     """The one cache key: operation + dataset hash(es) + canonical hyperparameters + algorithm version."""
     doc = json.dumps({"algorithm_version": eoc_ntk.ALGORITHM_VERSION, "spec": spec},
@@ -94,5 +117,14 @@ def work_units(spec: dict, n: int, n2: int | None = None) -> int:
         return n * n2 * len(spec["kinds"]) // 5
     if op == "spectra":
         return n * n // 5 + 2 * eigen
+    # Labels: a full eigen-decomposition with vectors costs about four eigenvalue-only solves.
+    if op == "dynamics":
+        kernels = 2 if spec["init"] == "nngp" else 1
+        return kernels * n * n // 5 + 4 * eigen
+    if op == "learning_curves":
+        fits = spec["splits"] * sum(m ** 3 // 8000 + m * (n - m) // 5 for m in spec["sizes"])
+        return n * n // 5 + 4 * eigen + fits
     per_activation = n * n * max(spec["depths"]) // 5 + len(spec["depths"]) * eigen
+    if spec.get("labels_id"):
+        per_activation += len(spec["depths"]) * (n * n // 5 + 4 * eigen)
     return len(spec["activations"]) * per_activation

@@ -19,7 +19,7 @@ from . import keys
 from .codec import CorruptValue, StoredValue, decode, encode
 from .settings import Settings
 
-__all__ = ["ByteStore", "MemoryStore", "RedisStore", "Storage", "StoreUnavailable"]
+__all__ = ["ByteStore", "MemoryStore", "RedisStore", "Storage", "StoreUnavailable", "labels_store_id"]
 
 log = logging.getLogger("eoc_ntk.jobs")
 
@@ -196,6 +196,15 @@ class Storage:
             raise StoreUnavailable("the dataset store (Redis) does not answer; retry later") from exc
         return None if value is None else value.arrays.get("x")
 
+    # Labels: stored as a dataset under "labels:<labels_id>", so that every job backend's dataset
+    # fetch reads them (jobs.compute.load_data) and the owners of a labels id are kept as a dataset's.
+    def put_labels(self, labels_id: str, y: np.ndarray, *, required: bool = True, owner: str | None = None) -> bool:
+        """Store the labels ``y`` (shape (n,) or (n, k)); as :meth:`put_dataset`."""
+        return self.put_dataset(labels_store_id(labels_id), y, required=required, owner=owner)
+
+    def get_labels(self, labels_id: str) -> np.ndarray | None:
+        return self.get_dataset(labels_store_id(labels_id))
+
     # Access control: who may see a dataset or a job (``None``: authentication is off).
     def grant(self, kind: str, ident: str, principal: str | None) -> None:
         if principal is not None:
@@ -226,3 +235,8 @@ class Storage:
             return self.store.ping()
         except RedisError:
             return False
+
+
+def labels_store_id(labels_id: str) -> str:
+    """The store id of labels: never a dataset id (those are 32 hex digits), so the two never meet."""
+    return f"labels:{labels_id}"

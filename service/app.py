@@ -14,7 +14,7 @@ from .engine import Engine
 from .errors import BodyTooLarge, error_body, install_error_handlers
 from .metrics import Metrics, RequestContext
 from .metrics import router as metrics_router
-from .routes import compute, datasets, health, jobs, plots
+from .routes import compute, datasets, health, jobs, learning, plots
 from .web import router as web_router
 
 __all__ = ["create_app", "API_VERSION"]
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
     install_error_handlers(app)
-    for module in (datasets, compute, jobs, health, plots):
+    for module in (datasets, compute, jobs, health, plots, learning):
         app.include_router(module.router)
     app.state.metrics = metrics
     app.include_router(metrics_router)

@@ -14,7 +14,7 @@ from jobs.settings import Settings
 from jobs.store import Storage
 
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
-from .schemas import DatasetJSONIn
+from .schemas import DatasetWithLabelsJSONIn
 
 __all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dataset", "MEDIA_TYPES"]
 
@@ -60,7 +60,7 @@ def _read_file(fmt: str, body: bytes) -> np.ndarray:
 
 def _read_json(body: bytes) -> np.ndarray:
     try:
-        raw = DatasetJSONIn.model_validate_json(body).x
+        raw = DatasetWithLabelsJSONIn.model_validate_json(body).x  # y: service.labels
     except ValidationError as exc:
         first = exc.errors()[0]
         if first.get("type") == "json_invalid":

@@ -24,8 +24,12 @@ def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
         shape = next(iter(value.arrays.values())).shape
         body = {"model": spec["model"], "x2_dataset_id": spec.get("x2_id"), "shape": list(shape)}
         body.update({kind: value.arrays[kind] for kind in spec["kinds"]})
+    elif op in ("dynamics", "learning_curves"):
+        body = dict(value.doc)
     else:
         body = {"depths": value.doc["depths"], "results": value.doc["results"]}
+    if spec.get("labels_id"):
+        body["labels_id"] = spec["labels_id"]
     body["dataset_id"] = spec["dataset_id"]
     body["cache"] = cache
     return to_jsonable(body)

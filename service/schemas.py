@@ -113,6 +113,15 @@ class SweepsIn(_Data):
     activations: list[Activation] = Field(min_length=1)
     sigma_w: Real | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
     sigma_b: Real = 0.0
+    # Labels (optional, at most one source): add alignment and top_k_fraction per depth.
+    y: "LabelsJSON | None" = None
+    labels_id: "LabelsId | None" = None
+
+    @model_validator(mode="after")
+    def _at_most_one_label_source(self):
+        if self.y is not None and self.labels_id is not None:
+            raise ValueError("give at most one of y (inline labels) and labels_id (from POST /v1/labels)")
+        return self
 
 
 class DatasetJSONIn(_In):
@@ -181,6 +190,8 @@ class SweepOut(BaseModel):
     cache: Literal["hit", "miss"]
     depths: list[int]
     results: list[SweepActivationOut]
+    labels_id: str | None = Field(None, description="The labels' id when labels were given (then every result "
+                                                    "has alignment and top_k_fraction per depth).")
 
 
 class ErrorDetail(BaseModel):
@@ -200,3 +211,115 @@ class Health(BaseModel):
     mode: Literal["embedded", "redis"]
     algorithm_version: str
     detail: str | None = None
+
+
+# Labels (issue #16, docs/learning.md): uploaded with the data or on their own, used by
+# /v1/dynamics, /v1/learning-curves and /v1/sweeps.
+
+LABELS_ID_PATTERN = DATASET_ID_PATTERN
+
+
+def _labels_tag(value) -> str:
+    """Rows of numbers (shape (n, k)) when the first entry is a list, else numbers (shape (n,))."""
+    return "LabelsMatrix" if isinstance(value, list) and value and isinstance(value[0], list) else "LabelsVector"
+
+
+LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                       Discriminator(_labels_tag),
+                       Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
+                                         "one-hot classes).")]
+LabelsId = Annotated[str, Field(pattern=LABELS_ID_PATTERN, description="Id returned by POST /v1/labels "
+                                                                        "(or by POST /v1/datasets with y).")]
+
+
+class LabelsJSONIn(_In):
+    y: LabelsJSON
+
+
+class LabelsOut(BaseModel):
+    labels_id: str
+    n: int = Field(description="Number of label rows.")
+    shape: list[int] = Field(description="Shape of the labels: [n] or [n, k].")
+
+
+class DatasetWithLabelsJSONIn(_In):
+    """A dataset upload as JSON: the points and, optionally, their labels."""
+
+    x: Matrix
+    y: LabelsJSON | None = None
+
+
+class DatasetWithLabelsOut(DatasetOut):
+    labels_id: str | None = Field(None, description="Id of the labels sent with the data (`y`), if any.")
+
+
+class _LabelledData(_Data):
+    """Data (``x`` or ``dataset_id``) and labels (``y`` or ``labels_id``): exactly one of each."""
+
+    y: LabelsJSON | None = None
+    labels_id: LabelsId | None = None
+
+    @model_validator(mode="after")
+    def _one_label_source(self):
+        if (self.y is None) == (self.labels_id is None):
+            raise ValueError("give exactly one of y (inline labels) or labels_id (from POST /v1/labels)")
+        return self
+
+
+class DynamicsIn(_LabelledData):
+    """Exact training loss of the infinite-width network under full-batch gradient descent (docs/learning.md §3)."""
+
+    model: ModelIn
+    learning_rate: Annotated[float, Field(strict=True, gt=0.0)] | None = Field(
+        None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
+    steps: list[Annotated[int, Field(strict=True, ge=0)]] | None = Field(
+        None, min_length=1, max_length=1000,
+        description="Step counts at which to report the loss; default [0, 1, 10, 100, 1000, 10000].")
+    init: Literal["zero", "nngp"] = Field(
+        "zero", description="`nngp` adds the loss expected from random initial outputs.")
+
+
+class LearningCurvesIn(_LabelledData):
+    """Eigenlearning estimate vs measured kernel-regression test error per training-set size (docs/learning.md §5)."""
+
+    model: ModelIn
+    sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
+        min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")
+    ridge: Annotated[float, Field(strict=True, ge=0.0)] = Field(0.0, description="Ridge per training point.")
+    splits: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(5, description="Random subsets per size.")
+    seed: Annotated[int, Field(strict=True, ge=0, le=2 ** 63 - 1)] = Field(0, description="Seed of the subsets.")
+
+
+class DynamicsOut(BaseModel):
+    """``eoc_ntk.Dynamics.to_dict()`` plus where it came from; non-finite numbers are null."""
+
+    model_config = ConfigDict(extra="allow")
+
+    dataset_id: str
+    labels_id: str
+    cache: Literal["hit", "miss"]
+    n: int
+    max_learning_rate: float | None
+    learning_rate: float | None
+    steps: list[int]
+    train_loss: list[float | None]
+
+
+class LearningCurveOut(BaseModel):
+    """``eoc_ntk.LearningCurve.to_dict()`` plus where it came from; non-finite numbers are null."""
+
+    model_config = ConfigDict(extra="allow")
+
+    dataset_id: str
+    labels_id: str
+    cache: Literal["hit", "miss"]
+    n: int
+    sizes: list[int]
+    predicted_test_mse: list[float | None]
+    measured_test_mse: list[float | None]
+    measured_std: list[float | None]
+
+
+SweepsIn.model_rebuild()
+__all__ += ["LabelsJSONIn", "LabelsOut", "DatasetWithLabelsJSONIn", "DatasetWithLabelsOut", "DynamicsIn",
+            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN"]

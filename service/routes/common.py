@@ -9,6 +9,7 @@ from jobs.specs import sweeps_spec
 from jobs.states import JobStatus
 
 from ..engine import Answer, Data, Engine
+from ..labels import labels_id_from, resolve_labels
 from ..results import NPY, kernel_for_npy, npy_bytes, result_body
 from ..schemas import ErrorOut, JobAccepted, SweepsIn
 from ..specs import build_model, check_sweep_size
@@ -44,11 +45,16 @@ async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, pre
     return await run_in_threadpool(result_response, spec, answer, npy)
 
 
-async def sweep_request(body: SweepsIn, engine: Engine, principal: str | None) -> tuple[dict, Data]:
-    """A checked sweep request (of ``/v1/sweeps`` or ``/v1/plots/sweep``): its spec and its data."""
+async def sweep_request(body: SweepsIn, engine: Engine, principal: str | None) -> tuple[dict, Data, list[Data]]:
+    """A checked sweep request (of ``/v1/sweeps`` or ``/v1/plots/sweep``): its spec, its data, and
+    what the answer pins (the data, and the labels when ``y`` or ``labels_id`` is given)."""
     settings = engine.settings
     check_sweep_size(body.depths, body.activations, settings)
     models = [build_model(max(body.depths), act, body.sigma_w, body.sigma_b, settings, f"activations.{i}")
               for i, act in enumerate(body.activations)]
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", principal)
-    return sweeps_spec(data.dataset_id, body.depths, models), data
+    spec = sweeps_spec(data.dataset_id, body.depths, models)
+    if body.y is None and body.labels_id is None:
+        return spec, data, [data]
+    labels = await run_in_threadpool(resolve_labels, engine, body.y, body.labels_id, data, principal)
+    return {**spec, "labels_id": labels_id_from(labels)}, data, [data, labels]

@@ -91,5 +91,5 @@ def cached_spectrum(
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
-    spec, data = await sweep_request(body, engine, who)
-    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    spec, data, pinned = await sweep_request(body, engine, who)
+    return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)

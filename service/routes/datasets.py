@@ -8,17 +8,20 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..datasets import parse_upload
 from ..deps import EngineDep, PrincipalDep
-from ..schemas import DATASET_ID_PATTERN, DatasetOut
+from ..labels import check_labels, labels_id_of, labels_in_dataset_json
+from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
 from .common import ERRORS
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=ERRORS)
 
 _MATRIX = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
+_LABELS = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
+           "description": "Optional labels, one row per point: shape (n,) or (n, k); the answer has their labels_id."}
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX},
+            "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX, "y": _LABELS},
                                             "additionalProperties": False}},
             "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
             "text/csv": {"schema": {"type": "string", "description": "One point per line, comma-separated numbers, no header."}},
@@ -27,13 +30,24 @@ _UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, response_model=DatasetOut, openapi_extra=_UPLOAD_BODY)
+@router.post("", status_code=201, response_model=DatasetWithLabelsOut, response_model_exclude_none=True,
+             openapi_extra=_UPLOAD_BODY)
 async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep):
-    """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape."""
+    """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape.
+
+    JSON may carry labels `y` next to `x` (shape (n,) or (n, k)): they are stored too and the
+    answer has their `labels_id` (as from POST /v1/labels)."""
     body = await request.body()
-    x = await run_in_threadpool(parse_upload, request.headers.get("content-type"), body, engine.settings)
+    content_type = request.headers.get("content-type")
+    x = await run_in_threadpool(parse_upload, content_type, body, engine.settings)
+    raw_y = await run_in_threadpool(labels_in_dataset_json, content_type, body)
+    y = None if raw_y is None else check_labels(raw_y, engine.settings, "y", x.shape[0])
     data = await run_in_threadpool(lambda: engine.store_dataset(x, principal=who))
-    return DatasetOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1])
+    labels_id = None
+    if y is not None:
+        labels_id = labels_id_of(y)
+        await run_in_threadpool(lambda: engine.storage.put_labels(labels_id, y, owner=who))
+    return DatasetWithLabelsOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1], labels_id=labels_id)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

@@ -62,8 +62,8 @@ async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: Prefer
 async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                      format: Format = "png"):
     """Condition number of K/n vs depth per activation, with each depth limit dashed."""
-    spec, data = await sweep_request(body, engine, who)
-    return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who)
+    spec, data, pinned = await sweep_request(body, engine, who)
+    return await _answer(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, format, who)
 
 
 @router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)

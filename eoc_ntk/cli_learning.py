@@ -1,0 +1,162 @@
+"""The ``eoc-ntk dynamics`` and ``eoc-ntk learning-curve`` commands (docs/learning.md).
+
+Both take the data FILE and the labels as ``--labels FILE`` (``.npy`` of shape (n,) or (n, k),
+or CSV: one row per point, one column per output) or ``--label-column N`` (column N of the
+data FILE, counted from 0, negative from the end, taken out of the inputs). They compute
+locally, or on a running service with ``--server URL``. :func:`add_commands` registers them
+on the CLI's sub-parsers (:mod:`eoc_ntk.cli`).
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+
+from .errors import InvalidParameterError
+from .learning import learning_curve
+from .parsing import load_points, parse_activation
+from .training import DEFAULT_STEPS, INIT_MODES, dynamics
+
+__all__ = ["add_commands", "load_labelled"]
+
+_ACT_HELP = "relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B*|s| (default relu)"
+
+
+def load_labelled(path: str, labels: str | None, label_column: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` from the data file and ``--labels FILE`` or ``--label-column N`` (exactly one)."""
+    if (labels is None) == (label_column is None):
+        raise InvalidParameterError("give exactly one of --labels FILE and --label-column N", param="labels")
+    data = load_points(path)
+    if labels is not None:
+        return data, _read_labels(labels)
+    m = data.shape[1]
+    if not -m <= label_column < m:
+        raise InvalidParameterError(f"--label-column {label_column} is outside the {m} columns of {path} "
+                                    f"(shape {data.shape}); give a column in [{-m}, {m - 1}]", param="label_column")
+    if m < 2:
+        raise InvalidParameterError(f"{path} has one column (shape {data.shape}): no inputs left after taking "
+                                    "the labels out; give --labels FILE instead", param="label_column")
+    column = label_column % m
+    return np.delete(data, column, axis=1), data[:, column]
+
+
+def _read_labels(path: str) -> np.ndarray:
+    """Labels of shape (n,) or (n, k) from a ``.npy`` file or a CSV file (one column: shape (n,))."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:6] == b"\x93NUMPY" or path.lower().endswith(".npy"):
+        try:
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InvalidParameterError(f"--labels {path} is not a readable .npy array ({exc})", param="labels") from exc
+        return np.asarray(arr)
+    arr = load_points(path)
+    return arr[:, 0] if arr.shape[1] == 1 else arr
+
+
+def _fmt(v) -> str:
+    return "never" if v is None or (isinstance(v, float) and math.isinf(v)) else f"{float(v):.6g}"
+
+
+def _model_kwargs(args) -> dict:
+    act = parse_activation(args.activation)
+    return {"depth": args.depth, "a": act.a, "b": act.b, "sigma_w": args.sigma_w, "sigma_b": args.sigma_b}
+
+
+def _dynamics(args, compute) -> int:
+    x, y = load_labelled(args.file, args.labels, args.label_column)
+    act = parse_activation(args.activation)
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else list(DEFAULT_STEPS)
+
+    def local(bar):
+        bar(0.0)
+        out = dynamics(x, y, **_model_kwargs(args), learning_rate=args.learning_rate, steps=steps,
+                       init=args.init).to_dict()
+        bar(1.0)
+        return out
+
+    result = compute(args, f"dynamics depth {args.depth}",
+                     lambda client, bar: client.dynamics(x, y, depth=args.depth, activation=act, sigma_w=args.sigma_w,
+                                                         sigma_b=args.sigma_b, learning_rate=args.learning_rate,
+                                                         steps=steps, init=args.init, progress=bar),
+                     local, None)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"n = {result['n']}, outputs = {result['outputs']}, depth {args.depth}, activation {act.label}")
+    print(f"largest stable learning rate 2/lambda_max = {_fmt(result['max_learning_rate'])}; "
+          f"learning rate used = {_fmt(result['learning_rate'])}")
+    print(f"share of |y|^2 never fitted (null space of K) = {_fmt(result['unreachable_fraction'])}")
+    print("step".rjust(10) + "train loss".rjust(16))
+    for t, loss in zip(result["steps"], result["train_loss"]):
+        print(str(t).rjust(10) + ("overflow" if loss is None else f"{loss:.6g}").rjust(16))
+    print("steps to reduce the loss " + ", ".join(f"{f}x: {_fmt(v)}" for f, v in result["steps_to"].items()))
+    return 0
+
+
+def _learning(args, compute) -> int:
+    x, y = load_labelled(args.file, args.labels, args.label_column)
+    act = parse_activation(args.activation)
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    def local(bar):
+        bar(0.0)
+        out = learning_curve(x, y, **_model_kwargs(args), sizes=sizes, ridge=args.ridge, splits=args.splits,
+                             seed=args.seed).to_dict()
+        bar(1.0)
+        return out
+
+    result = compute(args, f"learning curve depth {args.depth}",
+                     lambda client, bar: client.learning_curve(x, y, depth=args.depth, activation=act, sizes=sizes,
+                                                               sigma_w=args.sigma_w, sigma_b=args.sigma_b,
+                                                               ridge=args.ridge, splits=args.splits, seed=args.seed,
+                                                               progress=bar),
+                     local, None)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"n = {result['n']}, depth {args.depth}, activation {act.label}, ridge {args.ridge:g}, "
+          f"{args.splits} splits: test MSE predicted (eigenlearning) vs measured (kernel regression)")
+    print("size".rjust(8) + "predicted".rjust(14) + "measured".rjust(14) + "std".rjust(12) + "gap".rjust(10))
+    for i, m in enumerate(result["sizes"]):
+        gap = result["relative_gap"][i]
+        print(str(m).rjust(8) + _fmt(result["predicted_test_mse"][i]).rjust(14)
+              + _fmt(result["measured_test_mse"][i]).rjust(14) + _fmt(result["measured_std"][i]).rjust(12)
+              + ("-" if gap is None else f"{gap:+.0%}").rjust(10))
+    return 0
+
+
+def _common(p, remote_options) -> None:
+    p.add_argument("file", help="data: .npy or CSV (one point per line, no header)")
+    p.add_argument("--labels", metavar="FILE", default=None,
+                   help="labels: .npy of shape (n,) or (n, k), or CSV with one row per point")
+    p.add_argument("--label-column", metavar="N", type=int, default=None,
+                   help="take the labels from column N of the data file (0-based; -1 the last) instead")
+    p.add_argument("--depth", type=int, required=True, help="number of weight layers l >= 1")
+    p.add_argument("--activation", default="relu", help=_ACT_HELP)
+    remote_options(p)
+    p.set_defaults(plot=None)
+
+
+def add_commands(sub, remote_options, compute) -> None:
+    """Register ``dynamics`` and ``learning-curve`` on the CLI's sub-parsers.
+
+    ``remote_options(parser)`` adds ``--server``, ``--json``, ...; ``compute(args, label, remote,
+    local, plot)`` runs remotely or locally under a progress bar (:func:`eoc_ntk.cli._compute`)."""
+    dyn = sub.add_parser("dynamics", help="training loss of gradient descent at infinite width, on your labels")
+    _common(dyn, remote_options)
+    dyn.add_argument("--learning-rate", type=float, default=None, help="eta > 0 (default 1 / lambda_max(K/n))")
+    dyn.add_argument("--steps", default=None, help="comma-separated step counts (default 0,1,10,100,1000,10000)")
+    dyn.add_argument("--init", choices=INIT_MODES, default="zero",
+                     help="nngp: also the loss expected from random initial outputs")
+    dyn.set_defaults(func=lambda args: _dynamics(args, compute))
+
+    lc = sub.add_parser("learning-curve", help="predicted vs measured test MSE of NTK regression per training size")
+    _common(lc, remote_options)
+    lc.add_argument("--sizes", required=True, help="comma-separated training-set sizes, each in [1, n - 1]")
+    lc.add_argument("--ridge", type=float, default=0.0, help="ridge per training point (default 0)")
+    lc.add_argument("--splits", type=int, default=5, help="random subsets per size (default 5)")
+    lc.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
+    lc.set_defaults(func=lambda args: _learning(args, compute))

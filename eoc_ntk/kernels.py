@@ -20,7 +20,7 @@ from .errors import InvalidParameterError
 from .model import Model
 from .progress import ProgressFn
 
-__all__ = ["kernel", "check_kinds", "KINDS"]
+__all__ = ["kernel", "check_kinds", "check_kernel_request", "KINDS"]
 
 KINDS = ("ntk", "nngp", "icd", "angle")
 # Entries of one block of the output computed at once (bounds temporary memory:
@@ -74,14 +74,26 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
     """
     model = Model(depth, a, b, sigma_w, sigma_b)
     x, x2 = check_pair(x, x2)
-    check_kinds((kind,), model)
-    if kind == "angle" and model.sigma_b == 0.0:
+    check_kernel_request(x, x2, model, (kind,))
+    return compute_kernels(x, x2, model, (kind,))[kind]
+
+
+def check_kernel_request(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds) -> None:
+    """Refuse kernels of checked data that have no answer, before computing anything.
+
+    Every kind must be defined for ``model`` (:func:`check_kinds`); ``"angle"`` is undefined
+    for zero rows at ``sigma_b = 0``; the other kinds are refused when every entry falls below
+    float64's normal range. Shared by :func:`kernel` and the service's kernel jobs.
+    """
+    check_kinds(kinds, model)
+    if model.sigma_b != 0.0:
+        return
+    if "angle" in kinds:
         _refuse_zero_rows_for_angle(x, "x")
         if x2 is not None:
             _refuse_zero_rows_for_angle(x2, "x2")
-    elif model.sigma_b == 0.0:
+    if any(kind != "angle" for kind in kinds):
         _refuse_underflow(x, x2, model)
-    return compute_kernels(x, x2, model, (kind,))[kind]
 
 
 def _refuse_zero_rows_for_angle(x: np.ndarray, name: str) -> None:

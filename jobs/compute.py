@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import eoc_ntk
-from eoc_ntk.kernels import compute_kernels
+from eoc_ntk.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.activations import parse_activation
 from eoc_ntk.progress import ProgressFn, scaled
 from eoc_ntk.sweep import activation_sweep
@@ -31,8 +31,9 @@ def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: Progress
     if op == "spectra":
         return StoredValue(doc=eoc_ntk.analyze(x, _model(spec["model"]), progress=progress))
     if op == "kernels":
-        kinds = tuple(spec["kinds"])
-        out = compute_kernels(x, x2, _model(spec["model"]), kinds, progress=progress)
+        kinds, model = tuple(spec["kinds"]), _model(spec["model"])
+        check_kernel_request(x, x2, model, kinds)
+        out = compute_kernels(x, x2, model, kinds, progress=progress)
         return StoredValue(doc={"kinds": list(kinds)}, arrays=out)
     if op == "dynamics":
         return StoredValue(doc=_with_progress(progress, lambda: eoc_ntk.dynamics(

@@ -317,3 +317,18 @@ def test_finished_job_whose_result_was_evicted_is_gone():
         while (r := c.get(f"/v1/jobs/{job_id}")).status_code == 200:
             assert time.monotonic() < deadline
         assert r.status_code == 410 and "submit the request again" in r.json()["error"]["message"]
+
+
+def test_kernels_with_no_answer_are_refused_naming_the_field(client):
+    """The core's refusals of ``kernel()`` hold through the service too (its jobs call the core's
+    internals): the angle to a zero row is undefined, and a kernel below float64's range is refused."""
+    zero_row = [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    r = client.post("/v1/kernels", json={"x": zero_row, "kinds": ["angle"],
+                                         "model": {"depth": 3, "activation": {"name": "relu"}}})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "x" and "zero input rows" in r.json()["error"]["message"]
+    tiny = [[1e-160, 0.0], [0.0, 1e-160]]
+    r = client.post("/v1/kernels", json={"x": tiny, "kinds": ["ntk"],
+                                         "model": {"depth": 3, "activation": {"name": "relu"}}})
+    assert r.status_code == 422, r.text
+    assert "below 2.2e-308" in r.json()["error"]["message"]

@@ -16,8 +16,8 @@ import numpy as np
 
 
 def nt_kernel_fn(depth: int, a: float, b: float):
-    """The EOC MLP of MATH.md in neural-tangents: ``depth`` Dense layers (``W_std = sigma_w``,
-    ``b_std = 0``), an activation between consecutive ones. MATH.md's ``phi(s) = a s + b |s|``
+    """The EOC MLP of docs/math.md in neural-tangents: ``depth`` Dense layers (``W_std = sigma_w``,
+    ``b_std = 0``), an activation between consecutive ones. docs/math.md's ``phi(s) = a s + b |s|``
     is ``(a - b) min(s, 0) + (a + b) max(s, 0)``, i.e. NT's ``ABRelu(a - b, a + b)``."""
     from neural_tangents import stax
 

@@ -82,7 +82,7 @@ def main(argv=None):
 
     # Off-diagonal entries and the diagonal separately: NT evaluates the diagonal through
     # arccos of a correlation that rounds to 1 - O(eps), which costs it ~sqrt(eps) there,
-    # while MATH.md's diagonal is exactly theta_l(0) q = l q.
+    # while docs/math.md's diagonal is exactly theta_l(0) q = l q.
     off, diag, exact_diag = [], [], []
     mask = ~np.eye(args.check_n, dtype=bool)
     q = np.einsum("ij,ij->i", xs, xs) / ((args.a ** 2 + args.b ** 2) * args.m0)

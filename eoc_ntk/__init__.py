@@ -1,6 +1,6 @@
 """eoc_ntk: infinite-width NTK spectra of MLPs at the edge of chaos.
 
-Pure NumPy/SciPy (no HTTP, Redis or queues). The specification is MATH.md, the model of
+Pure NumPy/SciPy (no HTTP, Redis or queues). The specification is docs/math.md, the model of
 "MLPs at the EOC: Spectrum of the NTK" (arXiv:2501.13225). Every array is float64.
 
 Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,

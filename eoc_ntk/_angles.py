@@ -1,4 +1,4 @@
-"""Stable pairwise angles between inputs (MATH.md §4).
+"""Stable pairwise angles between inputs (docs/math.md §4).
 
 The angle ``alpha`` between ``x`` and ``x'`` and its complement ``beta = pi - alpha``
 are both carried, each computed without cancellation:

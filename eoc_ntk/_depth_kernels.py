@@ -1,7 +1,7 @@
 """The NTK of one dataset at many depths, sharing every depth-independent step.
 
 With ``sigma_b = 0`` and ``Delta > 0`` the depth-``l`` NTK is
-``K_l[i, j] = (sigma_w^2 / m0) |x_i| |x_j| chi^(l-1) theta_l(u_ij)`` (MATH.md §3), and
+``K_l[i, j] = (sigma_w^2 / m0) |x_i| |x_j| chi^(l-1) theta_l(u_ij)`` (docs/math.md §3), and
 :mod:`eoc_ntk._interp` represents ``theta_l`` on every interval of ``u`` by a degree-9
 polynomial in a local variable ``t`` in ``[-1, 1]``. The intervals are the same for every
 depth, so the entries of the upper triangle are sorted by interval once and the powers

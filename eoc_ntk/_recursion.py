@@ -2,10 +2,10 @@
 
 Every function here assumes checked inputs. Angles travel as pairs ``(alpha, beta)``
 with ``beta = pi - alpha`` so that both ends of ``[0, pi]`` keep full relative accuracy
-(MATH.md §4). Notation: ``g(t) = sin(t) - t*cos(t)``, ``Delta = b^2/(a^2+b^2)``.
+(docs/math.md §4). Notation: ``g(t) = sin(t) - t*cos(t)``, ``Delta = b^2/(a^2+b^2)``.
 
 One hidden layer maps the normalised correlation ``rho = cos(alpha)`` to
-``rho' = cos(alpha) + Delta*(2/pi)*g(alpha)`` (MATH.md §3), computed as
+``rho' = cos(alpha) + Delta*(2/pi)*g(alpha)`` (docs/math.md §3), computed as
 
 - ``1 - rho' = 2 sin^2(alpha/2) - Delta (2/pi) g(alpha)``                       for alpha <= pi/2,
 - ``1 - rho' = 2(1-Delta) + (2 Delta - 1) 2 sin^2(beta/2) - Delta (2/pi) g(beta)`` otherwise,
@@ -119,7 +119,7 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
     -------
     dict of ndarray
         Arrays of the input shape. ``theta_1 = cos(alpha)``,
-        ``theta_{k+1} = rho_{k+1} + theta_k * rho_dot_{k+1}`` (MATH.md §3).
+        ``theta_{k+1} = rho_{k+1} + theta_k * rho_dot_{k+1}`` (docs/math.md §3).
     """
     theta = np.cos(alpha)
     if delta == 0.0:  # linear activation: every layer keeps the angle, theta_l = l cos(alpha)
@@ -169,7 +169,7 @@ def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
     The incoming activations have ``E[z z'] = n_i n_j rho_hat`` and ``E[z^2] = n_i^2``;
     ``rho_hat`` is given through ``1 -+ rho_hat``. Returns ``(Sigma, one_minus, one_plus)``
     of the outgoing pre-activations, with the differences of square roots rewritten so
-    that nothing cancels (see MATH.md §4 for the idea).
+    that nothing cancels (see docs/math.md §4 for the idea).
     """
     c = scale * n_i * n_j
     q_i = scale * n_i * n_i + sb2
@@ -184,7 +184,7 @@ def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
 
 def general_recursion_steps(r_i, r_j, alpha, beta, m0: int, max_depth: int, delta: float, a2b2: float,
                             sw2: float, sigma_b: float):
-    """Yield ``(depth, Theta, Sigma, alpha)`` for depth = 1..max_depth, any ``sigma_w, sigma_b`` (MATH.md §2).
+    """Yield ``(depth, Theta, Sigma, alpha)`` for depth = 1..max_depth, any ``sigma_w, sigma_b`` (docs/math.md §2).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The inverse-cosine-distance (ICD) approximation and certified spectral bounds (MATH.md §5).
+"""The inverse-cosine-distance (ICD) approximation and certified spectral bounds (docs/math.md §5).
 
 With ``E = K - A`` (``A`` the ICD matrix), Weyl's inequality gives
 ``|lambda_i(K) - lambda_i(A)| <= ||E||_2 <= min(max_i sum_j |E_ij|, ||E||_F)``, which turns

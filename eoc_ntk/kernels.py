@@ -1,7 +1,7 @@
 """Public kernel functions: NTK, NNGP, ICD approximation and last-layer angle.
 
 The kernels are unnormalised: ``kernel(x)[i, j] = K(x_i, x_j)``. The paper's matrix
-(MATH.md §5) is ``K / n``; :mod:`eoc_ntk.spectra` works with that one.
+(docs/math.md §5) is ``K / n``; :mod:`eoc_ntk.spectra` works with that one.
 """
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
     -------
     ndarray of shape (n, n2), float64
         With ``q = sigma_w^2 |x|^2 / m0`` and ``chi = sigma_w^2 (a^2 + b^2)``, for
-        ``sigma_b = 0`` the NTK is ``sqrt(q q') chi^(l-1) theta_l(alpha_1)`` (MATH.md §3);
-        otherwise the general recursion of MATH.md §2. Norms and angles are computed
+        ``sigma_b = 0`` the NTK is ``sqrt(q q') chi^(l-1) theta_l(alpha_1)`` (docs/math.md §3);
+        otherwise the general recursion of docs/math.md §2. Norms and angles are computed
         scale-free (every finite input works, down to the smallest normal float): at
         ``sigma_b = 0`` each entry is formed as ``theta * mantissa * 2^exponent``, so it
         is the correctly scaled value wherever float64 can represent it (entries below

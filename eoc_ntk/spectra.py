@@ -1,4 +1,4 @@
-"""Spectra of the paper's normalised NTK matrix ``K / n`` (MATH.md §5)."""
+"""Spectra of the paper's normalised NTK matrix ``K / n`` (docs/math.md §5)."""
 from __future__ import annotations
 
 import math

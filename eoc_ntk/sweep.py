@@ -3,12 +3,12 @@
 The input angles are computed once. At ``sigma_b = 0``, ``Delta > 0`` every depth's kernel
 comes from its interpolant (:mod:`eoc_ntk._depth_kernels`: one matrix product per interval
 for a chunk of depths, all interpolants from one recursion pass); otherwise the recursion of
-MATH.md §2-3 produces ``theta_1, theta_2, ...`` in one pass. Each depth then needs one
+docs/math.md §2-3 produces ``theta_1, theta_2, ...`` in one pass. Each depth then needs one
 certified extreme-eigenvalue solve, started from the previous depth's eigenvectors and from
 a shift extrapolated from the previous depths' ``lambda_min``: usually one float64 Cholesky
 factorisation and a few Lanczos steps.
 
-Depth limit (MATH.md §5, ``Delta > 0``, ``sigma_b = 0``, no duplicate inputs):
+Depth limit (docs/math.md §5, ``Delta > 0``, ``sigma_b = 0``, no duplicate inputs):
 ``K(x_i, x_j) / (l chi^(l-1)) -> (3/4) q_i delta_ij + (1/4) sqrt(q_i q_j)``.
 """
 from __future__ import annotations

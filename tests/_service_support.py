@@ -1,4 +1,4 @@
-"""Helpers of the service tests: closed-form references (MATH.md §6) and job polling.
+"""Helpers of the service tests: closed-form references (docs/math.md §6) and job polling.
 
 The references are written from the formulas, not from the core, so that the service's
 numbers are checked independently.
@@ -20,7 +20,7 @@ def ntk_depth1(x, x2=None, a=0.5, b=0.5, sigma_w=None, sigma_b=0.0):
 
 
 def theta2(t, delta):
-    """Normalised depth-2 NTK of unit inputs at angle ``t`` (MATH.md §6)."""
+    """Normalised depth-2 NTK of unit inputs at angle ``t`` (docs/math.md §6)."""
     rho2 = math.cos(t) + delta * (2 / math.pi) * (math.sin(t) - t * math.cos(t))
     return rho2 + math.cos(t) * (1 - 2 * delta * t / math.pi)
 

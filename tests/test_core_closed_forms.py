@@ -1,4 +1,4 @@
-"""Closed forms and cross-checks of MATH.md §6, and the depth limit of §5."""
+"""Closed forms and cross-checks of docs/math.md §6, and the depth limit of §5."""
 from __future__ import annotations
 
 import math
@@ -64,7 +64,7 @@ def test_depth_two_formula(act, t):
     assert math.isclose(k[0, 0] / q, 2.0, rel_tol=1e-15)
 
 
-# MATH.md §6: ReLU, unit inputs, theta_l at 90 degrees and at arccos(0.9), as printed there.
+# docs/math.md §6: ReLU, unit inputs, theta_l at 90 degrees and at arccos(0.9), as printed there.
 TABLE = [
     (math.pi / 2, 2, "0.3183099"), (math.pi / 2, 10, "3.1559474"), (math.pi / 2, 50, "14.357364"),
     (math.acos(0.9), 2, "1.6803287"), (math.acos(0.9), 10, "5.8134442"), (math.acos(0.9), 50, "17.485119"),
@@ -84,7 +84,7 @@ def test_reference_values_table(angle, depth, printed):
     assert math.isclose(k[0, 1], float(ref_theta_unit(exact, depth, 0.5, 0.5)), rel_tol=1e-13)
 
 
-# --- depth limit (MATH.md §5) ---------------------------------------------------------------
+# --- depth limit (docs/math.md §5) ---------------------------------------------------------------
 
 def _limit_matrix(x, a, b):
     q = np.sum(x * x, axis=1) / ((a * a + b * b) * x.shape[1])
@@ -99,7 +99,7 @@ def _min_angle(x):
 
 
 def _limit_error_bound(depth, delta, alpha_min):
-    """Bound on ``max |theta_l / l - 1/4|`` off the diagonal, from MATH.md §5's derivation.
+    """Bound on ``max |theta_l / l - 1/4|`` off the diagonal, from docs/math.md §5's derivation.
 
     ``theta_l ~ 3 pi / (8 Delta alpha_l)`` with ``1/alpha_l = 1/alpha_1 + 2 Delta (l-1)/(3 pi) + O(log l)``,
     so ``theta_l - l/4 = 3 pi / (8 Delta alpha_1) + O(log l)``. The bound below takes that
@@ -204,7 +204,7 @@ def test_limit_undefined_for_linear_and_bias():
         eoc_ntk.limit_condition_number(x, a=1.0, b=0.0)
 
 
-# MATH.md §5: 50 random unit vectors in R^20, depth 100: cond 25.1, 21.5, 20.1, 19.5 for
+# docs/math.md §5: 50 random unit vectors in R^20, depth 100: cond 25.1, 21.5, 20.1, 19.5 for
 # Delta = 0.1, 0.25, 0.5, 1 (limit 17.67). The printed values depend on the sample; over
 # seeds 0..3 they vary by at most 1.3% (e.g. 24.87..25.42 for Delta = 0.1), hence 3%.
 MEASURED = [(0.1, 25.1), (0.25, 21.5), (0.5, 20.1), (1.0, 19.5)]

@@ -1,7 +1,7 @@
-"""Finite width: the empirical NTK of random networks approaches eoc_ntk.kernel (MATH.md §6).
+"""Finite width: the empirical NTK of random networks approaches eoc_ntk.kernel (docs/math.md §6).
 
 The networks and their explicit Jacobians are in ``_reference.network`` (NumPy, NTK
-parameterisation of MATH.md §1); the Jacobian code itself is checked against central
+parameterisation of docs/math.md §1); the Jacobian code itself is checked against central
 finite differences first. Seeds are fixed, so the statistics below are deterministic.
 """
 from __future__ import annotations

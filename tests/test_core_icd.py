@@ -1,4 +1,4 @@
-"""eoc_ntk.icd_analysis: ICD errors and certified bounds against the 50-digit reference (MATH.md §5)."""
+"""eoc_ntk.icd_analysis: ICD errors and certified bounds against the 50-digit reference (docs/math.md §5)."""
 from __future__ import annotations
 
 import json
@@ -61,7 +61,7 @@ def test_icd_analysis_matches_reference(act, ds, depth):
     # Entrywise errors: differences of two entries each accurate to ~1e-12 of their scale.
     assert math.isclose(res.max_abs_error, ref["max_abs_error"], rel_tol=1e-8), (res.max_abs_error, ref["max_abs_error"])
     assert math.isclose(res.max_rel_error, ref["max_rel_error"], rel_tol=1e-8), (res.max_rel_error, ref["max_rel_error"])
-    # ||E||_2 <= bound <= max row sum of |E| (MATH.md §5): valid, and no looser than documented.
+    # ||E||_2 <= bound <= max row sum of |E| (docs/math.md §5): valid, and no looser than documented.
     assert res.error_norm_bound >= ref["err_norm"] * (1 - 1e-9)
     assert res.error_norm_bound <= ref["max_row_sum"] * (1 + 1e-9)
     # Weyl intervals contain the true extreme eigenvalues and condition number of K/n.
@@ -77,7 +77,7 @@ def test_icd_analysis_matches_reference(act, ds, depth):
     assert abs(lo - ref["gershgorin"][0]) <= 1e-12 * scale and abs(hi - ref["gershgorin"][1]) <= 1e-12 * scale
 
 
-# MATH.md §5, measured: relative error of theta_l against 3 pi / (8 Delta alpha_l) at 90 degrees.
+# docs/math.md §5, measured: relative error of theta_l against 3 pi / (8 Delta alpha_l) at 90 degrees.
 MEASURED = [("relu", 10, 0.37), ("relu", 50, 0.034), ("relu", 200, 0.0044),
             ("abs", 10, 0.13), ("abs", 50, 0.016), ("abs", 200, 0.0029)]
 
@@ -94,7 +94,7 @@ def test_measured_icd_errors(act, depth, printed):
 
 
 def test_icd_relative_error_falls_with_depth():
-    """Absolute error O(1) while theta_l grows like l/4: the relative error falls (MATH.md §5)."""
+    """Absolute error O(1) while theta_l grows like l/4: the relative error falls (docs/math.md §5)."""
     x = dataset("random")
     for act in ("relu", "abs", "delta_0.1"):
         a, b = ACTIVATIONS[act]

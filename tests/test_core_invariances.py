@@ -1,4 +1,4 @@
-"""Invariances of MATH.md §3, run as shared checks over one list of cases (as sklearn does).
+"""Invariances of docs/math.md §3, run as shared checks over one list of cases (as sklearn does).
 
 Each check is one test function parametrised over every (activation, hyperparameters,
 dataset) case, looping over a few depths; none needs the reference, only the core itself.
@@ -90,7 +90,7 @@ def test_symmetric_psd_and_cross_form(act, hyper, ds):
 
 @pytest.mark.parametrize("act, hyper, ds", CASES_NO_BIAS)
 def test_diagonal_is_depth_times_q(act, hyper, ds):
-    """``K(x, x) = l q chi^(l-1)`` with ``q = sigma_w^2 |x|^2 / m0`` (MATH.md §3, sigma_b = 0)."""
+    """``K(x, x) = l q chi^(l-1)`` with ``q = sigma_w^2 |x|^2 / m0`` (docs/math.md §3, sigma_b = 0)."""
     x = dataset(ds)
     s = _settings(act, hyper)
     a, b = s["a"], s["b"]
@@ -149,7 +149,7 @@ def test_norm_scaling(act, hyper, ds):
     """``K(c_i x_i, c_j x_j) = c_i c_j K(x_i, x_j)`` for c > 0 (sigma_b = 0); angles unchanged.
 
     Not for the ICD entries of ``structured``: rounding ``c x`` breaks the exact parallelism
-    of its rows, where the ICD entry is undefined (MATH.md §5).
+    of its rows, where the ICD entry is undefined (docs/math.md §5).
     """
     x = dataset(ds)
     c = np.array([0.3, 7.0, 1.0, 2.5, 1e-2, 40.0])[: x.shape[0]]

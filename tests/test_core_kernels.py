@@ -1,4 +1,4 @@
-"""eoc_ntk.kernel against the independent 50-digit reference (MATH.md §2, §5).
+"""eoc_ntk.kernel against the independent 50-digit reference (docs/math.md §2, §5).
 
 Every case runs all kinds (ntk, nngp, angle and, where defined, icd) through the shared
 assertions of ``_reference.checks``; see its docstring for the error measures
@@ -23,7 +23,7 @@ _OFF_EOC_ACTS = ("delta_0.1", "relu", "abs", "flipped_scaled_0.9", "linear")
 _OFF_EOC_SETS = {
     # sigma_b = 0 off the EOC: the same angle recursion times chi^(l-1); fewer datasets.
     "off_eoc": ("random", "structured", "near_opposite"),
-    # sigma_b != 0: the general recursion of MATH.md §2, which depends on the norms too.
+    # sigma_b != 0: the general recursion of docs/math.md §2, which depends on the norms too.
     "bias": ("random", "near_parallel_1e-6", "near_opposite", "structured", "norms"),
     "off_eoc_bias": ("random", "near_parallel_1e-6", "structured", "norms"),
 }

@@ -1,4 +1,4 @@
-"""Self-checks of the 50-digit reference (``_reference.mp_kernel``) against MATH.md's other forms.
+"""Self-checks of the 50-digit reference (``_reference.mp_kernel``) against docs/math.md's other forms.
 
 The reference runs the general rho-form recursion of §2; here it is compared, in 50 digits,
 with the closed forms of §6 and with the angle-form recursion of §3 (a different formula),
@@ -16,7 +16,7 @@ from _reference.mp_kernel import MP, ref_kernel_mp, ref_theta_unit
 
 
 def _angle_form_theta(t, depth, delta):
-    """MATH.md §3 in mp: theta_1 = cos t, rho_{k+1} = cos a + Delta (2/pi) g(a), ..."""
+    """docs/math.md §3 in mp: theta_1 = cos t, rho_{k+1} = cos a + Delta (2/pi) g(a), ..."""
     alpha = MP.mpf(t)
     theta = MP.cos(alpha)
     for _ in range(depth - 1):

@@ -68,7 +68,7 @@ def test_spectrum_matches_reference(act, hyper, ds):
         json.dumps(spec.to_dict(), allow_nan=False)
 
 
-# --- near-duplicate inputs (MATH.md §4) -----------------------------------------------------
+# --- near-duplicate inputs (docs/math.md §4) -----------------------------------------------------
 
 def _near_pair(gap, seed=0, n_extra=0):
     rng = np.random.default_rng(seed)
@@ -95,7 +95,7 @@ def test_lambda_min_of_near_duplicates(gap, rtol, act, depth, n_extra):
     check_spectrum_consistent(spec, x.shape[0])
     assert not spec.singular
     # At 1e-9 apart cond(K) reaches 7e10, where a backward-stable dense solver can only promise
-    # eps * lambda_max of absolute error (MATH.md §4: "the dense eigen-solver's own accuracy
+    # eps * lambda_max of absolute error (docs/math.md §4: "the dense eigen-solver's own accuracy
     # becomes the limit"): that bound is allowed when it exceeds 1e-5.
     lmin = float(ref[0])
     tol = max(rtol, 2.0 * np.finfo(float).eps * float(ref[-1]) / lmin) if gap < 1e-8 else rtol
@@ -222,7 +222,7 @@ def test_relu_with_opposite_inputs_is_regular():
 
 
 def test_abs_with_exact_opposite_inputs_has_equal_entries():
-    """MATH.md §4: for Delta = 1, ``K(x, -x) = K(x, x)`` at every depth >= 2."""
+    """docs/math.md §4: for Delta = 1, ``K(x, -x) = K(x, x)`` at every depth >= 2."""
     x = np.stack([_BASE[0], -_BASE[0]])
     for depth in (2, 3, 50):
         k = eoc_ntk.kernel(x, depth=depth, a=0.0, b=1.0)

@@ -1,5 +1,5 @@
 """Bad input to every public function of the core: ValueError/TypeError naming the argument
-and its shape; inputs never modified in place; the model description (MATH.md §1)."""
+and its shape; inputs never modified in place; the model description (docs/math.md §1)."""
 from __future__ import annotations
 
 import math

@@ -145,7 +145,7 @@ def test_relu_reference_value_at_depth_10(client):
     e = np.eye(3)[:2]  # two orthogonal unit vectors in R^3
     body = client.post("/v1/kernels", json={"x": e.tolist(), "model": relu_model(10)}).json()
     q = 1.0 / (0.5 * 3)
-    assert body["ntk"][0][1] == pytest.approx(q * 3.1559474, rel=1e-7)  # MATH.md §6
+    assert body["ntk"][0][1] == pytest.approx(q * 3.1559474, rel=1e-7)  # docs/math.md §6
     assert body["ntk"][0][0] == pytest.approx(q * 10, rel=1e-14)
 
 

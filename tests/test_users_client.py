@@ -1,6 +1,6 @@
 """``eoc_ntk.client.Client`` against a live embedded-mode server: every endpoint, jobs, NumPy arrays.
 
-Numbers are checked against the independent angle recursion of MATH.md §3 and numpy's eigvalsh.
+Numbers are checked against the independent angle recursion of docs/math.md §3 and numpy's eigvalsh.
 """
 from __future__ import annotations
 

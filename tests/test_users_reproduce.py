@@ -36,7 +36,7 @@ def test_icd_errors_match_the_independent_recursion(small):
         for j, depth in enumerate(ICD_DEPTHS):
             k, alpha = eoc_angle_ntk(x, depth, a, b)
             q = (x ** 2).sum(1) / x.shape[1]
-            icd = np.sqrt(np.outer(q, q)) * 3 * math.pi / (8 * delta * alpha + np.eye(len(x)))  # MATH.md §5
+            icd = np.sqrt(np.outer(q, q)) * 3 * math.pi / (8 * delta * alpha + np.eye(len(x)))  # docs/math.md §5
             mask = ~np.eye(len(x), dtype=bool)
             err = np.abs(k - icd)[mask] / np.abs(k[mask])
             assert res["icd"]["median"][i][j] == pytest.approx(np.median(err), rel=1e-6)

@@ -1,6 +1,6 @@
-"""Test-only references for the numerical core, written from MATH.md independently of ``eoc_ntk``.
+"""Test-only references for the numerical core, written from docs/math.md independently of ``eoc_ntk``.
 
-- :mod:`.mp_kernel`: 50-digit mpmath recursion of MATH.md §2 in rho form (kernels, angles,
+- :mod:`.mp_kernel`: 50-digit mpmath recursion of docs/math.md §2 in rho form (kernels, angles,
   ICD entries, spectra of ``K/n``).
 - :mod:`.network`: random finite-width MLPs with explicit Jacobians (empirical NTK).
 - :mod:`.data`: the activations, hyperparameters and datasets the tests share.

@@ -1,6 +1,6 @@
-"""Independent 50-digit reference implementation of MATH.md's kernels, for the tests only.
+"""Independent 50-digit reference implementation of docs/math.md's kernels, for the tests only.
 
-Written from the specification (MATH.md §2 and §5), deliberately *not* from ``eoc_ntk``:
+Written from the specification (docs/math.md §2 and §5), deliberately *not* from ``eoc_ntk``:
 it runs the general recursion in correlation ("rho") form,
 
 - ``Sigma_1(x,x') = sigma_w^2 <x,x'> / m0 + sigma_b^2``,  ``Theta_1 = Sigma_1``,
@@ -247,7 +247,7 @@ def ref_eigenvalues(matrix: list[list]) -> list:
 
 
 def ref_spectrum(x, **kwargs) -> list:
-    """Ascending eigenvalues (mpf) of the paper's matrix ``K/n`` (MATH.md §5)."""
+    """Ascending eigenvalues (mpf) of the paper's matrix ``K/n`` (docs/math.md §5)."""
     k = ref_kernel_mp(x, **kwargs)
     n = len(k)
     return ref_eigenvalues([[v / n for v in row] for row in k])
@@ -256,7 +256,7 @@ def ref_spectrum(x, **kwargs) -> list:
 def ref_theta_unit(angle, depth: int, a: float, b: float):
     """``theta_l`` of two unit vectors in R^2 at the given angle (an mpf or a float), at the EOC.
 
-    Built directly in mp (not from float64 data), for the reference values of MATH.md §6.
+    Built directly in mp (not from float64 data), for the reference values of docs/math.md §6.
     """
     model = RefModel(float(a), float(b))
     t = MP.mpf(angle)

@@ -1,4 +1,4 @@
-"""A random finite-width MLP in NumPy with explicit Jacobians (MATH.md §1), for Monte Carlo tests.
+"""A random finite-width MLP in NumPy with explicit Jacobians (docs/math.md §1), for Monte Carlo tests.
 
 NTK parameterisation, every weight and bias i.i.d. N(0, 1):
 ``h_1 = sigma_w W_1 x / sqrt(m0) + sigma_b beta_1``,

@@ -36,11 +36,24 @@ from .sweep import activation_sweep
 __all__ = ["main", "ProgressBar"]
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 class ProgressBar:
-    """A one-line progress bar on a stream (``[#####.....]  50%  3.1 s``); silent when disabled."""
+    """A one-line progress bar on a terminal (``[#####.....]  50%  3.1 s elapsed, ~3.1 s left``).
+
+    Silent when disabled or when ``stream`` is not a terminal (a file or a pipe gets no ``\\r``
+    frames). The estimate left is ``elapsed * (1 - p) / p`` at progress ``p`` (the API's
+    ``eta_seconds``).
+    """
 
     def __init__(self, label: str, stream=None, enabled: bool = True, width: int = 30):
-        self.label, self.stream, self.enabled, self.width = label, stream or sys.stderr, enabled, width
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.enabled = enabled and _is_terminal(self.stream)
         self.start = time.monotonic()
         self.fraction = -1.0
 
@@ -50,8 +63,10 @@ class ProgressBar:
             return
         self.fraction = fraction
         done = int(round(fraction * self.width))
+        elapsed = time.monotonic() - self.start
+        eta = f", ~{elapsed * (1.0 - fraction) / fraction:.1f} s left" if 0.0 < fraction < 1.0 else ""
         self.stream.write(f"\r{self.label} [{'#' * done}{'.' * (self.width - done)}] {fraction:4.0%}"
-                          f"  {time.monotonic() - self.start:.1f} s")
+                          f"  {elapsed:.1f} s elapsed{eta}\x1b[K")
         self.stream.flush()
 
     def close(self) -> None:
@@ -160,6 +175,11 @@ def _remote_options(p) -> None:
     p.add_argument("--sigma-b", type=float, default=0.0, help="bias std (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (infinities as null)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _debug_option(p)
+
+
+def _debug_option(p) -> None:
+    p.add_argument("--debug", action="store_true", help="on an error, print the traceback, not one line")
 
 
 #: Plugin commands (entry-point group ``eoc_ntk.commands``) and the extra that provides each.
@@ -222,6 +242,7 @@ def main(argv=None) -> int:
     rep.add_argument("--n", type=int, default=200, help="number of digits used (default 200)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _debug_option(rep)
     rep.set_defaults(func=_reproduce)
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -229,15 +250,55 @@ def main(argv=None) -> int:
         return _run_plugin(argv[0], argv[1:])
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"eoc-ntk {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # the client's ApiError, JobFailed, JobTimeout
-        if isinstance(exc, (ApiError, TimeoutError)):
-            print(f"eoc-ntk {args.command}: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader gone away is answered here, not at exit
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print(f"eoc-ntk {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"eoc-ntk {args.command}: error: {_one_line(exc, args)}", file=sys.stderr)
+        return _exit_status(exc)
+
+
+def _exit_status(exc: Exception) -> int:
+    """2 for bad arguments or files, 1 for the service's errors and anything else."""
+    if isinstance(exc, (ApiError, TimeoutError, ConnectionError)) or _is_http_error(exc):
+        return 1
+    return 2 if isinstance(exc, (ValueError, TypeError, OSError)) else 1
+
+
+def _is_http_error(exc: Exception) -> bool:
+    """An httpx transport or protocol error (the client's), told apart without importing httpx here."""
+    return any(c.__module__.startswith("httpx") for c in type(exc).__mro__)
+
+
+def _one_line(exc: Exception, args) -> str:
+    """The error as one line: what failed, and for a service that cannot be reached, which URL."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if _is_http_error(exc) and getattr(args, "server", None):
+        return (f"cannot talk to the service at {args.server}: {text} "
+                "(is it running? start one with 'eoc-ntk serve'; --debug shows the traceback)")
+    if not isinstance(exc, (ValueError, TypeError, OSError, ApiError, TimeoutError)):
+        return f"{type(exc).__name__}: {text} (--debug shows the traceback)"
+    return text
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``eoc-ntk ... --json | head``): stop without a traceback.
+
+    stdout is pointed at devnull so that the interpreter's final flush does not fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -98,8 +98,26 @@ def _compute(args, label: str, remote, local, plot) -> dict:
         bar.close()
     result = to_jsonable(result)
     if args.plot:
-        plot(result, args.plot)
+        width, height = args.size if args.size else (None, None)
+        plot(result, args.plot, width=width, height=height, dpi=args.dpi)
     return result
+
+
+def _figure_size(text: str) -> tuple[float, float]:
+    """``--size 7.5x4.2``: width and height of the figure in inches."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        width, height = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: give WIDTHxHEIGHT in inches, e.g. 7.5x4.2") from None
+    return width, height
+
+
+def _plot_options(p, what: str) -> None:
+    p.add_argument("--plot", metavar="OUT", default=None, help=f"write {what} to OUT (.png or .svg)")
+    p.add_argument("--size", metavar="WxH", type=_figure_size, default=None,
+                   help="figure size in inches for --plot (default 7.5x4.2)")
+    p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 100)")
 
 
 def _spectrum(args) -> int:
@@ -224,7 +242,7 @@ def main(argv=None) -> int:
     spec.add_argument("file", help="data: .npy or CSV (one point per line, no header)")
     spec.add_argument("--depth", type=int, required=True, help="number of weight layers l >= 1")
     spec.add_argument("--activation", default="relu", help=act_help + " (default relu)")
-    spec.add_argument("--plot", metavar="OUT", default=None, help="write the sorted eigenvalues to OUT (.png or .svg)")
+    _plot_options(spec, "the sorted eigenvalues")
     _remote_options(spec)
     spec.set_defaults(func=_spectrum)
 
@@ -233,7 +251,7 @@ def main(argv=None) -> int:
     sweep.add_argument("--depths", default="1:100", help="e.g. 1:100, 1:200:10 or 1,2,5,10 (default 1:100)")
     sweep.add_argument("--activations", default="relu,abs",
                        help="comma- or ;-separated list, each " + act_help + " (default relu,abs)")
-    sweep.add_argument("--plot", metavar="OUT", default=None, help="write the plot to OUT (.png or .svg)")
+    _plot_options(sweep, "the plot")
     _remote_options(sweep)
     sweep.set_defaults(func=_sweep)
 

@@ -228,14 +228,17 @@ class Client:
         return self._plot("/v1/plots/spectrum", body, fmt, progress, timeout)
 
     def plot_sweep(self, x, *, depths, activations="relu", fmt: str = "png", sigma_w: float | None = None,
-                   sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None) -> bytes:
-        """PNG or SVG bytes of the condition number vs depth, with the depth limits."""
+                   sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
+                   width: float | None = None, height: float | None = None, dpi: int | None = None) -> bytes:
+        """PNG or SVG bytes of the condition number vs depth, with the depth limits
+        (``width``, ``height`` in inches and ``dpi``: the API's query parameters)."""
         body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
-        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout)
+        size = {k: v for k, v in (("width", width), ("height", height), ("dpi", dpi)) if v is not None}
+        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout, size)
 
-    def _plot(self, path, body, fmt, progress, timeout) -> bytes:
+    def _plot(self, path, body, fmt, progress, timeout, size: dict | None = None) -> bytes:
         headers = {"Prefer": "respond-async"} if progress is not None else {}
-        r = self._request("POST", path, json=body, params={"format": fmt}, headers=headers)
+        r = self._request("POST", path, json=body, params={"format": fmt, **(size or {})}, headers=headers)
         if r.status_code == 202:
             job_id = r.json()["job_id"]
             self._wait_raw(job_id, timeout, progress, None)

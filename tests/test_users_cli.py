@@ -131,3 +131,14 @@ def test_users_modules_keep_the_core_free_of_service_and_heavy_imports():
             "if m in sys.modules]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_plot_size_option(tmp_path, capsys):
+    import struct
+
+    np.save(tmp_path / "x.npy", small_data())
+    assert main(["sweep", str(tmp_path / "x.npy"), "--depths", "2,3", "--plot", str(tmp_path / "s.png"),
+                 "--size", "3x2", "--dpi", "60", "-q"]) == 0
+    assert struct.unpack(">II", (tmp_path / "s.png").read_bytes()[16:24]) == (180, 120)
+    with pytest.raises(SystemExit):
+        main(["sweep", str(tmp_path / "x.npy"), "--size", "big"])

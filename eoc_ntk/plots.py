@@ -19,7 +19,8 @@ import numpy as np
 from .activations import activation_label as label_of
 from .errors import InvalidParameterError
 
-__all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks", "spectrum_figure", "sweep_figure", "render", "save",
+__all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
+           "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
            "plot_spectrum", "plot_sweep"]
 
 #: Output format -> media type.
@@ -234,6 +235,81 @@ def sweep_figure(result: dict, title: str | None = None, *, width: float | None 
         names = ", ".join(all_singular)
         ax.text(0.01, 0.02, f"singular at every depth (cond = ∞), no curve: {names}", transform=ax.transAxes,
                 fontsize=7, color="C3", va="bottom", ha="left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    return fig
+
+
+def icd_error_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                     height: float | None = None, dpi: int | None = None):
+    """Relative error of the ICD approximation (docs/math.md §5) vs depth, one colour per activation.
+
+    ``result``: ``{"depths": (D,), "results": [{"activation": {"a", "b"} | label, "median": (D,),
+    "max": (D,)}, ...]}`` (``median`` or ``max`` may be missing); the median solid, the maximum
+    dashed, both axes log with plain numeric labels.
+    """
+    depths = np.asarray(result["depths"], dtype=float)
+    fig = new_figure(width, height, dpi)
+    ax = fig.add_subplot()
+    values = []
+    for i, res in enumerate(result["results"]):
+        act = res["activation"]
+        label = act if isinstance(act, str) else activation_label(act)
+        for key, style in (("median", "o-"), ("max", "s--")):
+            if key in res:
+                v = _floats(res[key])
+                ok = np.isfinite(v) & (v > 0)
+                values.append(v[ok])
+                ax.plot(depths[ok], v[ok], style, ms=3, lw=1.2, color=f"C{i % 10}", alpha=1.0 if key == "median" else 0.6,
+                        label=f"{label} {key}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if depths.size:
+        _plain_log_axis(ax.xaxis, float(depths.min()), float(depths.max()))
+    if values and np.concatenate(values).size:
+        ys = np.concatenate(values)
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
+    ax.set_xlabel("depth l")
+    ax.set_ylabel("relative error |K - A| / |K| (off-diagonal)")
+    ax.set_title(title or "ICD approximation error vs depth", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    return fig
+
+
+def eigenvalue_figure(results: list[dict], title: str | None = None, *, width: float | None = None,
+                      height: float | None = None, dpi: int | None = None):
+    """Sorted eigenvalues of ``K/n`` (descending, log scale) of several spectra, e.g. every activation
+    asked at one depth; zeros of singular matrices marked at the bottom.
+
+    ``results``: spectrum results (``{"eigenvalues": (n,), "model": {"a", "b", "depth"}}``) as
+    returned by :func:`eoc_ntk.analyze`, the client or ``POST /v1/spectra``.
+    """
+    fig = new_figure(width, height, dpi)
+    ax = fig.add_subplot()
+    depths, positives = set(), []
+    for i, res in enumerate(results):
+        eig = np.sort(_floats(res["eigenvalues"]))[::-1]
+        model = res.get("model") or {}
+        depths.add(model.get("depth"))
+        label = activation_label(model) if "a" in model else f"spectrum {i + 1}"
+        pos = eig > 0
+        positives.append(eig[pos])
+        idx = np.arange(1, eig.size + 1)
+        ax.plot(idx[pos], eig[pos], "-", lw=1.2, color=f"C{i % 10}", label=label)
+        if (~pos).any():
+            ax.plot(idx[~pos], np.full((~pos).sum(), 0.03), "x", color=f"C{i % 10}", transform=ax.get_xaxis_transform(),
+                    label=f"{_short(label)}: {(~pos).sum()} zero eigenvalue(s)")
+    ax.set_yscale("log")
+    if positives and np.concatenate(positives).size:
+        ys = np.concatenate(positives)
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
+    ax.set_xlabel("index (descending)")
+    ax.set_ylabel("eigenvalue of K/n")
+    depth_text = f" at depth {depths.pop()}" if len(depths) == 1 and None not in depths else ""
+    ax.set_title(title or f"eigenvalues of K/n{depth_text}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     return fig

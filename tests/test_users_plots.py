@@ -123,3 +123,30 @@ def test_size_and_dpi():
         with pytest.raises(InvalidParameterError) as err:
             plots.plot_sweep(_sweep([1, 2]), **kw)
         assert err.value.param == param
+
+
+def test_icd_error_figure_draws_median_and_max_per_activation():
+    result = {"depths": [2, 5, 10, 50, 200], "results": [
+        {"activation": {"a": 0.5, "b": 0.5}, "median": [0.3, 0.1, 0.05, 0.01, 0.002], "max": [0.9, 0.4, 0.2, 0.05, 0.01]},
+        {"activation": "Δ=1", "median": [0.2, 0.05, 0.02, 0.004, 0.001]}]}
+    fig = plots.icd_error_figure(result)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"ReLU (Δ=0.5) median", "ReLU (Δ=0.5) max", "Δ=1 median"}
+    np.testing.assert_array_equal(lines["Δ=1 median"].get_ydata(), [0.2, 0.05, 0.02, 0.004, 0.001])
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert all(_PLAIN.match(t.get_text()) for t in ax.xaxis.get_ticklabels() if t.get_text())
+
+
+def test_eigenvalue_figure_draws_each_sorted_spectrum():
+    from _users_support import eoc_angle_ntk, small_data
+    from eoc_ntk import Model, analyze
+
+    x = small_data(seed=7)
+    results = [analyze(x, Model(5, a, b)) for a, b in ((0.5, 0.5), (0.0, 1.0))]
+    ax = plots.eigenvalue_figure(results).axes[0]
+    assert "depth 5" in ax.get_title()
+    for line, (a, b) in zip(ax.get_lines(), ((0.5, 0.5), (0.0, 1.0))):
+        ref = np.linalg.eigvalsh(eoc_angle_ntk(x, 5, a, b)[0] / len(x))[::-1]
+        np.testing.assert_allclose(line.get_ydata(), ref, rtol=1e-8)

@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 
+from eoc_ntk.activations import activation_label
 from eoc_ntk.jsonsafe import to_jsonable
 from jobs.codec import StoredValue
 
@@ -25,7 +26,11 @@ def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
         body = {"model": spec["model"], "x2_dataset_id": spec.get("x2_id"), "shape": list(shape)}
         body.update({kind: value.arrays[kind] for kind in spec["kinds"]})
     else:
-        body = {"depths": value.doc["depths"], "results": value.doc["results"]}
+        # Each activation with its one display label (eoc_ntk.activations), as the plots and the page show it.
+        results = [{**r, "activation": {**r["activation"], "display_label": activation_label(r["activation"]["a"],
+                                                                                             r["activation"]["b"])}}
+                   for r in value.doc["results"]]
+        body = {"depths": value.doc["depths"], "results": results}
     body["dataset_id"] = spec["dataset_id"]
     body["cache"] = cache
     return to_jsonable(body)

@@ -229,12 +229,15 @@ def sweep_figure(result: dict, title: str | None = None, *, width: float | None 
     if depths.size and depths.max() / max(depths.min(), 1) >= 20:
         ax.set_xscale("log")
         _plain_log_axis(ax.xaxis, float(depths.min()), float(depths.max()))
+    if singular_drawn:
+        ax.margins(y=0.12)  # head room for the singular marks at the top
     ax.set_title(title or "condition number vs depth", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     if all_singular:
         names = ", ".join(all_singular)
-        ax.text(0.01, 0.02, f"singular at every depth (cond = ∞), no curve: {names}", transform=ax.transAxes,
-                fontsize=7, color="C3", va="bottom", ha="left")
+        # Under the legend, outside the axes: it covers no curve and no limit line.
+        ax.text(1.02, 0.0, "singular at every depth\n(cond = ∞), no curve:\n" + names.replace(", ", "\n"),
+                transform=ax.transAxes, fontsize=7, color="C3", va="bottom", ha="left")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     return fig

@@ -106,7 +106,7 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
                 convergence_max_depth: int = CONVERGENCE_MAX_DEPTH, progress: ProgressFn | None = None) -> dict:
     """The numbers of the report for data ``x`` (JSON-shaped; infinities as ``inf``).
 
-    Besides the figures' numbers: ``linear`` (the linear network on the first ``min(n, m0)``
+    Besides the figures' numbers: ``linear`` (the linear network on the first ``min(n, 2 m0 / 3)``
     points, where it is not singular by rank, so that "constant in depth" can fail) and
     ``convergence`` (per Delta, :func:`converged_depth`).
     """
@@ -152,7 +152,7 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
             tick()
         weyl["results"].append(rows)
 
-    n_lin = min(x.shape[0], x.shape[1])
+    n_lin = min(x.shape[0], max(2, 2 * x.shape[1] // 3))  # well below m0: not singular by rank
     lin = activation_sweep(x[:n_lin], list(cond_depths), ["linear"])["results"][0]
     linear = {"n": n_lin, "depths": list(cond_depths),
               "condition_number": [math.inf if c is None else float(c) for c in lin["condition_number"]]}

@@ -10,7 +10,7 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.activations import ACTIVATION_NAMES, canonical_activation_name
@@ -32,7 +32,6 @@ Matrix = Annotated[list[list[Real]], Field(description="Data points, one per row
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
-DepthsText = Annotated[str, Field(min_length=1, max_length=1000, examples=["1:100", "1:200:10", "1,2,5"])]
 _DEPTH_NUMBER = re.compile(r"\d+")
 
 
@@ -46,6 +45,23 @@ def depths_from_text(text: str) -> list[int]:
     if too_large:
         raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
     return parse_depths(text)
+
+
+def _depths_from_text(value):
+    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``)."""
+    if isinstance(value, str):
+        if not 1 <= len(value) <= 1000:
+            raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
+        return depths_from_text(value)
+    if isinstance(value, list) and not value:
+        raise ValueError("give at least one depth")
+    return value
+
+
+#: The schema of ``depths``: a list of depths or the text form.
+_DEPTHS_SCHEMA = {"anyOf": [
+    {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    {"type": "string", "minLength": 1, "maxLength": 1000, "examples": ["1:100", "1:200:10", "1,2,5"]}]}
 
 
 class _In(BaseModel):
@@ -139,22 +155,12 @@ class SpectraIn(_Data):
 class SweepsIn(_Data):
     """Extreme eigenvalues and condition number for every (activation, depth) pair."""
 
-    depths: list[Depth] | DepthsText = Field(
+    depths: Annotated[list[Depth], BeforeValidator(_depths_from_text), WithJsonSchema(_DEPTHS_SCHEMA)] = Field(
         description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
                     '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
     activations: list[Activation] = Field(min_length=1)
     sigma_w: Real | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
     sigma_b: Real = 0.0
-
-    @field_validator("depths", mode="after")
-    @classmethod
-    def _depth_list(cls, value):
-        """The text form through the one depth grammar (eoc_ntk.parsing.parse_depths)."""
-        if isinstance(value, str):
-            return depths_from_text(value)
-        if not value:
-            raise ValueError("give at least one depth")
-        return value
 
 
 class DatasetJSONIn(_In):

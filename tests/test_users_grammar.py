@@ -74,7 +74,7 @@ def test_spectrum_query_by_activation_name(client):
     both = client.get("/v1/spectra", params={"dataset_id": ds, "depth": 3, "activation": "relu", "a": 0.5, "b": 0.5})
     assert both.status_code == 422 and both.json()["error"]["field"] == "activation"
     neither = client.get("/v1/spectra", params={"dataset_id": ds, "depth": 3, "a": 0.5})
-    assert neither.status_code == 422
+    assert neither.status_code == 422 and neither.json()["error"]["field"] == "b"
 
 
 def test_cached_sweep_query_never_computes(client):

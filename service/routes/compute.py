@@ -90,7 +90,8 @@ def cached_spectrum(
     if activation is not None and (a is not None or b is not None):
         raise InvalidInput("give the activation either as activation=... or as a and b, not both", field="activation")
     if activation is None and (a is None or b is None):
-        raise InvalidInput("give activation=relu (or leaky_relu:0.1, or A,B), or both a and b", field="activation")
+        raise InvalidInput(f"{'a' if a is None else 'b'} is required: give both a and b, or activation=relu "
+                           "(or leaky_relu:0.1, or A,B)", field="a" if a is None else "b")
     act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
     spec = spectra_spec(dataset_id, model)

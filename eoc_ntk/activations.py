@@ -22,7 +22,7 @@ from ._validation import check_real
 from .errors import InvalidParameterError
 
 __all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_coefficients",
-           "parse_activation", "parse_activations", "activation_label"]
+           "parse_activation", "parse_activations", "activation_label", "canonical_activation_name"]
 
 #: The named members of the family, as the API's schema lists them.
 ACTIVATION_NAMES = ("relu", "abs", "linear", "leaky_relu")
@@ -59,6 +59,15 @@ class Activation(tuple):
 def _canonical_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     return _ALIASES.get(key, key)
+
+
+def canonical_activation_name(name):
+    """``"ReLU"`` -> ``"relu"``, ``"Leaky-ReLU"`` -> ``"leaky_relu"``, ``"identity"`` -> ``"linear"``.
+
+    The case-insensitive reading of a name, for every interface that takes one (the API's
+    schema included); anything that is not a string is returned unchanged for the caller's check.
+    """
+    return _canonical_name(name) if isinstance(name, str) else name
 
 
 def activation_coefficients(name: str, slope: float | None = None) -> tuple[float, float]:

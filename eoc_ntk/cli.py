@@ -38,11 +38,24 @@ from .sweep import activation_sweep
 __all__ = ["main", "ProgressBar"]
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 class ProgressBar:
-    """A one-line progress bar on a stream (``[#####.....]  50%  3.1 s``); silent when disabled."""
+    """A one-line progress bar on a terminal (``[#####.....]  50%  3.1 s elapsed, ~3.1 s left``).
+
+    Silent when disabled or when ``stream`` is not a terminal (a file or a pipe gets no ``\\r``
+    frames). The estimate left is ``elapsed * (1 - p) / p`` at progress ``p`` (the API's
+    ``eta_seconds``).
+    """
 
     def __init__(self, label: str, stream=None, enabled: bool = True, width: int = 30):
-        self.label, self.stream, self.enabled, self.width = label, stream or sys.stderr, enabled, width
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.enabled = enabled and _is_terminal(self.stream)
         self.start = time.monotonic()
         self.fraction = -1.0
 
@@ -52,8 +65,10 @@ class ProgressBar:
             return
         self.fraction = fraction
         done = int(round(fraction * self.width))
+        elapsed = time.monotonic() - self.start
+        eta = f", ~{elapsed * (1.0 - fraction) / fraction:.1f} s left" if 0.0 < fraction < 1.0 else ""
         self.stream.write(f"\r{self.label} [{'#' * done}{'.' * (self.width - done)}] {fraction:4.0%}"
-                          f"  {time.monotonic() - self.start:.1f} s")
+                          f"  {elapsed:.1f} s elapsed{eta}\x1b[K")
         self.stream.flush()
 
     def close(self) -> None:
@@ -85,8 +100,26 @@ def _compute(args, label: str, remote, local, plot) -> dict:
         bar.close()
     result = to_jsonable(result)
     if args.plot:
-        plot(result, args.plot)
+        width, height = args.size if args.size else (None, None)
+        plot(result, args.plot, width=width, height=height, dpi=args.dpi)
     return result
+
+
+def _figure_size(text: str) -> tuple[float, float]:
+    """``--size 7.5x4.2``: width and height of the figure in inches."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        width, height = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: give WIDTHxHEIGHT in inches, e.g. 7.5x4.2") from None
+    return width, height
+
+
+def _plot_options(p, what: str) -> None:
+    p.add_argument("--plot", metavar="OUT", default=None, help=f"write {what} to OUT (.png or .svg)")
+    p.add_argument("--size", metavar="WxH", type=_figure_size, default=None,
+                   help="figure size in inches for --plot (default 7.5x4.2)")
+    p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 100)")
 
 
 def _spectrum(args) -> int:
@@ -162,6 +195,11 @@ def _remote_options(p) -> None:
     p.add_argument("--sigma-b", type=float, default=0.0, help="bias std (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (infinities as null)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _debug_option(p)
+
+
+def _debug_option(p) -> None:
+    p.add_argument("--debug", action="store_true", help="on an error, print the traceback, not one line")
 
 
 #: Plugin commands (entry-point group ``eoc_ntk.commands``) and the extra that provides each.
@@ -206,7 +244,7 @@ def main(argv=None) -> int:
     spec.add_argument("file", help="data: .npy or CSV (one point per line, no header)")
     spec.add_argument("--depth", type=int, required=True, help="number of weight layers l >= 1")
     spec.add_argument("--activation", default="relu", help=act_help + " (default relu)")
-    spec.add_argument("--plot", metavar="OUT", default=None, help="write the sorted eigenvalues to OUT (.png or .svg)")
+    _plot_options(spec, "the sorted eigenvalues")
     _remote_options(spec)
     spec.set_defaults(func=_spectrum)
 
@@ -215,7 +253,7 @@ def main(argv=None) -> int:
     sweep.add_argument("--depths", default="1:100", help="e.g. 1:100, 1:200:10 or 1,2,5,10 (default 1:100)")
     sweep.add_argument("--activations", default="relu,abs",
                        help="comma- or ;-separated list, each " + act_help + " (default relu,abs)")
-    sweep.add_argument("--plot", metavar="OUT", default=None, help="write the plot to OUT (.png or .svg)")
+    _plot_options(sweep, "the plot")
     _remote_options(sweep)
     sweep.set_defaults(func=_sweep)
 
@@ -226,6 +264,7 @@ def main(argv=None) -> int:
     rep.add_argument("--n", type=int, default=200, help="number of digits used (default 200)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _debug_option(rep)
     rep.set_defaults(func=_reproduce)
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -233,15 +272,55 @@ def main(argv=None) -> int:
         return _run_plugin(argv[0], argv[1:])
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"eoc-ntk {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # the client's ApiError, JobFailed, JobTimeout
-        if isinstance(exc, (ApiError, TimeoutError)):
-            print(f"eoc-ntk {args.command}: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader gone away is answered here, not at exit
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        print(f"eoc-ntk {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"eoc-ntk {args.command}: error: {_one_line(exc, args)}", file=sys.stderr)
+        return _exit_status(exc)
+
+
+def _exit_status(exc: Exception) -> int:
+    """2 for bad arguments or files, 1 for the service's errors and anything else."""
+    if isinstance(exc, (ApiError, TimeoutError, ConnectionError)) or _is_http_error(exc):
+        return 1
+    return 2 if isinstance(exc, (ValueError, TypeError, OSError)) else 1
+
+
+def _is_http_error(exc: Exception) -> bool:
+    """An httpx transport or protocol error (the client's), told apart without importing httpx here."""
+    return any(c.__module__.startswith("httpx") for c in type(exc).__mro__)
+
+
+def _one_line(exc: Exception, args) -> str:
+    """The error as one line: what failed, and for a service that cannot be reached, which URL."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if _is_http_error(exc) and getattr(args, "server", None):
+        return (f"cannot talk to the service at {args.server}: {text} "
+                "(is it running? start one with 'eoc-ntk serve'; --debug shows the traceback)")
+    if not isinstance(exc, (ValueError, TypeError, OSError, ApiError, TimeoutError)):
+        return f"{type(exc).__name__}: {text} (--debug shows the traceback)"
+    return text
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``eoc-ntk ... --json | head``): stop without a traceback.
+
+    stdout is pointed at devnull so that the interpreter's final flush does not fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":

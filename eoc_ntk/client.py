@@ -36,11 +36,14 @@ NPY = "application/x-npy"
 
 
 class ApiError(Exception):
-    """An error answer of the service: ``status``, ``code``, ``message`` and ``field``."""
+    """An error answer of the service: ``status``, ``code``, ``message``, ``field`` and, for a
+    ``DELETE`` of a job that already ended (409), ``job_status``."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 job_status: str | None = None):
         super().__init__(f"{status} {code}: {message}" + (f" (field {field})" if field else ""))
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.job_status = job_status
 
 
 class JobFailed(ApiError):
@@ -104,7 +107,8 @@ class Client:
         if r.status_code >= 400:
             try:
                 err = r.json()["error"]
-                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", r.text), err.get("field"))
+                raise ApiError(r.status_code, err.get("code", "error"), err.get("message", r.text), err.get("field"),
+                               err.get("status"))
             except (ValueError, KeyError, TypeError):
                 raise ApiError(r.status_code, "http_error", r.text[:500]) from None
         return r
@@ -187,6 +191,19 @@ class Client:
             params["sigma_w"] = sigma_w
         return from_jsonable(self._request("GET", "/v1/spectra", params=params).json())
 
+    def cached_sweep(self, dataset_id: str, *, depths, activations="relu", sigma_w: float | None = None,
+                     sigma_b: float = 0.0) -> dict:
+        """A sweep computed before (``GET /v1/sweeps``; ``ApiError`` 404 when it is not cached, never computes).
+
+        ``depths`` and ``activations`` in any spelling of :mod:`eoc_ntk.parsing`, in the sweep's order.
+        """
+        acts = ";".join(f"{a.a!r},{a.b!r}" for a in parse_activations(activations))
+        params = {"dataset_id": dataset_id, "depths": ",".join(map(str, parse_depths(depths))),
+                  "activations": acts, "sigma_b": sigma_b}
+        if sigma_w is not None:
+            params["sigma_w"] = sigma_w
+        return from_jsonable(self._request("GET", "/v1/sweeps", params=params).json())
+
     def sweep(self, x, *, depths, activations="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
               progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
         """Condition number (and extremes) per activation and depth, with each depth limit.
@@ -212,14 +229,17 @@ class Client:
         return self._plot("/v1/plots/spectrum", body, fmt, progress, timeout)
 
     def plot_sweep(self, x, *, depths, activations="relu", fmt: str = "png", sigma_w: float | None = None,
-                   sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None) -> bytes:
-        """PNG or SVG bytes of the condition number vs depth, with the depth limits."""
+                   sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
+                   width: float | None = None, height: float | None = None, dpi: int | None = None) -> bytes:
+        """PNG or SVG bytes of the condition number vs depth, with the depth limits
+        (``width``, ``height`` in inches and ``dpi``: the API's query parameters)."""
         body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
-        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout)
+        size = {k: v for k, v in (("width", width), ("height", height), ("dpi", dpi)) if v is not None}
+        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout, size)
 
-    def _plot(self, path, body, fmt, progress, timeout) -> bytes:
+    def _plot(self, path, body, fmt, progress, timeout, size: dict | None = None) -> bytes:
         headers = {"Prefer": "respond-async"} if progress is not None else {}
-        r = self._request("POST", path, json=body, params={"format": fmt}, headers=headers)
+        r = self._request("POST", path, json=body, params={"format": fmt, **(size or {})}, headers=headers)
         if r.status_code == 202:
             job_id = r.json()["job_id"]
             self._wait_raw(job_id, timeout, progress, None)
@@ -238,7 +258,7 @@ class Client:
         return self._request("GET", f"/v1/jobs/{job_id}").json()
 
     def cancel(self, job_id: str) -> dict:
-        """Cancel a queued or running job."""
+        """Cancel a queued or running job (``ApiError`` 409 with ``.job_status`` when it already ended)."""
         return self._request("DELETE", f"/v1/jobs/{job_id}").json()
 
     def wait(self, job_id: str, timeout: float | None = None, progress: ProgressFn | None = None) -> dict:

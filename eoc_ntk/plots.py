@@ -19,20 +19,102 @@ import numpy as np
 from .activations import activation_label as label_of
 from .errors import InvalidParameterError
 
-__all__ = ["FORMATS", "activation_label", "new_figure", "spectrum_figure", "sweep_figure", "render", "save",
+__all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
+           "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
            "plot_spectrum", "plot_sweep"]
 
 #: Output format -> media type.
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
-def new_figure(width: float = 6.4, height: float = 4.2):
+#: Default figure size (inches) and resolution (dots per inch).
+DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_DPI = 7.5, 4.2, 100
+#: Largest accepted width/height (inches) and dpi; a figure of at most 50 x 50 in at 600 dpi.
+MAX_INCHES, MIN_DPI, MAX_DPI = 50.0, 20, 600
+
+
+def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
+    """``(width, height, dpi)`` with defaults filled in, checked.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="width"``, ``"height"`` or ``"dpi"`` for a value that is not a finite number in
+        ``(0, 50]`` inches (``dpi``: an integer in ``[20, 600]``).
+    """
+    out = []
+    for name, value, default in (("width", width, DEFAULT_WIDTH), ("height", height, DEFAULT_HEIGHT)):
+        if value is None:
+            out.append(default)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not (0.0 < float(value) <= MAX_INCHES):
+            raise InvalidParameterError(f"{name} must be a number of inches in (0, {MAX_INCHES:g}], got {value!r}",
+                                        param=name)
+        out.append(float(value))
+    if dpi is None:
+        dpi = DEFAULT_DPI
+    elif isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not (MIN_DPI <= int(dpi) <= MAX_DPI):
+        raise InvalidParameterError(f"dpi must be an integer in [{MIN_DPI}, {MAX_DPI}], got {dpi!r}", param="dpi")
+    return out[0], out[1], int(dpi)
+
+
+def new_figure(width: float | None = None, height: float | None = None, dpi: int | None = None):
     """An empty matplotlib ``Figure`` with an Agg canvas (no ``pyplot`` state), ``width x height`` inches."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: matplotlib is the [plots] extra
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    width, height, dpi = check_size(width, height, dpi)
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def plain_number(value: float) -> str:
+    """A tick label without mathtext: ``"5"``, ``"50"``, ``"0.02"``, ``"1e3"``, ``"2.5e4"``, ``"1e-4"``."""
+    v = float(value)
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    if 1e-3 <= abs(v) < 1e3:
+        return f"{v:.3g}"
+    exp = math.floor(math.log10(abs(v)))
+    mant = v / 10 ** exp
+    if abs(mant - round(mant)) < 1e-9 or abs(mant) >= 9.9995:
+        if abs(mant) >= 9.9995:
+            mant, exp = mant / 10, exp + 1
+        return f"{round(mant):d}e{exp}"
+    return f"{mant:.2g}e{exp}"
+
+
+def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps (``1 2 5 10 20 50 100``) when
+    they give 3 to ``most`` ticks, else decades (``1 10 100 1e3``), else 1..9 steps for a narrow axis."""
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    lo, hi = min(lo, hi), max(lo, hi)
+    first, last = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
+
+    def within(steps):
+        ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in steps]
+        return [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+
+    one_two_five, decades, all_steps = within((1, 2, 5)), within((1,)), within(range(1, 10))
+    for ticks in (one_two_five, decades):
+        if 3 <= len(ticks) <= most:
+            return ticks
+    if len(decades) > most:  # many decades: every other one
+        return decades[::max(1, math.ceil(len(decades) / most))]
+    return all_steps if len(all_steps) <= most + 2 else one_two_five
+
+
+def _plain_log_axis(axis, lo: float, hi: float) -> None:
+    """Plain numeric labels on a log axis: chosen ticks, no minor labels (no ``5.4x10^1``)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ticks = log_ticks(lo, hi)
+    if ticks:
+        axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, pos: plain_number(v)))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def activation_label(act: dict) -> str:
@@ -45,10 +127,11 @@ def _floats(values: Iterable) -> np.ndarray:
     return np.array([math.inf if v is None else float(v) for v in values], dtype=float)
 
 
-def spectrum_figure(result: dict, title: str | None = None):
+def spectrum_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                    height: float | None = None, dpi: int | None = None):
     """Sorted eigenvalues of ``K/n`` on a log scale (zeros drawn at the bottom edge, marked)."""
     eig = np.sort(_floats(result["eigenvalues"]))[::-1]
-    fig = new_figure()
+    fig = new_figure(width, height, dpi)
     ax = fig.add_subplot()
     positive = eig > 0
     idx = np.arange(1, eig.size + 1)
@@ -73,30 +156,165 @@ def spectrum_figure(result: dict, title: str | None = None):
     return fig
 
 
-def sweep_figure(result: dict, title: str | None = None):
-    """Condition number of ``K/n`` vs depth per activation, each with its depth limit dashed."""
+def _distinct_limits(results: list[dict]) -> list[tuple[float, list[int]]]:
+    """Finite depth limits, equal ones (to 1e-9 relative) merged: ``[(limit, [activation indices])]``."""
+    groups: list[tuple[float, list[int]]] = []
+    for i, res in enumerate(results):
+        limit = res.get("limit_condition_number")
+        if limit is None or not math.isfinite(float(limit)):
+            continue
+        for value, members in groups:
+            if abs(float(limit) - value) <= 1e-9 * abs(value):
+                members.append(i)
+                break
+        else:
+            groups.append((float(limit), [i]))
+    return groups
+
+
+def _short(label: str) -> str:
+    return label.split(" (Δ")[0]
+
+
+def sweep_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                 height: float | None = None, dpi: int | None = None):
+    """Condition number of ``K/n`` vs depth per activation, with the depth limits (docs/math.md §5).
+
+    - one dashed line per distinct limit, labelled once (in the activation's colour when it is
+      the only one with that limit, grey when several share it);
+    - depths where an activation's matrix is singular (condition number ``inf``/``None``) are
+      marked by a triangle at the top of the axes in its colour (legend entry "singular");
+    - an activation singular at every depth has no curve; a note under the axes names it;
+    - log axes carry plain numeric labels (``1 2 5 10 20 50``, ``1e3``), the legend sits
+      outside the axes, on the right.
+
+    ``result``: ``{"depths": (D,), "results": [{"activation": {"a", "b"}, "condition_number": (D,),
+    "limit_condition_number"?}, ...]}`` as returned by the core, the client or the API.
+    """
     depths = np.asarray(result["depths"], dtype=float)
-    fig = new_figure()
+    results = list(result["results"])
+    fig = new_figure(width, height, dpi)
     ax = fig.add_subplot()
-    for i, res in enumerate(result["results"]):
+    all_singular, singular_drawn = [], False
+    finite_values = []
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for i, res in enumerate(results):
         color = f"C{i % 10}"
         cond = _floats(res["condition_number"])
         finite = np.isfinite(cond)
         label = activation_label(res["activation"])
+        if not finite.any():
+            all_singular.append(label)
+            continue
+        finite_values.append(cond[finite])
         ax.plot(depths[finite], cond[finite], "o-" if depths.size <= 30 else "-", ms=3, lw=1.2,
                 color=color, label=label)
-        limit = res.get("limit_condition_number")
-        if limit is not None and math.isfinite(float(limit)):
-            ax.axhline(float(limit), ls="--", lw=1, color=color, alpha=0.8,
-                       label=f"limit {float(limit):.4g}")
+        if (~finite).any():
+            ax.plot(depths[~finite], np.full((~finite).sum(), 0.97), "v", ms=6, color=color, transform=top,
+                    clip_on=False, label="_nolegend_" if singular_drawn else "singular (cond = ∞)")
+            singular_drawn = True
+    for value, members in _distinct_limits(results):
+        finite_values.append(np.array([value]))
+        shared = len(members) > 1
+        who = "all" if shared and len(members) == len(results) else ", ".join(
+            _short(activation_label(results[i]["activation"])) for i in members)
+        ax.axhline(value, ls="--", lw=1, color="0.4" if shared else f"C{members[0] % 10}", alpha=0.9,
+                   label=f"depth limit {value:.4g} ({who})")
     ax.set_xlabel("depth l")
     ax.set_ylabel("condition number of K/n")
     ax.set_yscale("log")
+    if finite_values:
+        ys = np.concatenate(finite_values)
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
     if depths.size and depths.max() / max(depths.min(), 1) >= 20:
         ax.set_xscale("log")
-    ax.set_title(title or "condition number vs depth (dashed: depth limit)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+        _plain_log_axis(ax.xaxis, float(depths.min()), float(depths.max()))
+    if singular_drawn:
+        ax.margins(y=0.12)  # head room for the singular marks at the top
+    ax.set_title(title or "condition number vs depth", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    if all_singular:
+        names = ", ".join(all_singular)
+        # Under the legend, outside the axes: it covers no curve and no limit line.
+        ax.text(1.02, 0.0, "singular at every depth\n(cond = ∞), no curve:\n" + names.replace(", ", "\n"),
+                transform=ax.transAxes, fontsize=7, color="C3", va="bottom", ha="left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    return fig
+
+
+def icd_error_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                     height: float | None = None, dpi: int | None = None):
+    """Relative error of the ICD approximation (docs/math.md §5) vs depth, one colour per activation.
+
+    ``result``: ``{"depths": (D,), "results": [{"activation": {"a", "b"} | label, "median": (D,),
+    "max": (D,)}, ...]}`` (``median`` or ``max`` may be missing); the median solid, the maximum
+    dashed, both axes log with plain numeric labels.
+    """
+    depths = np.asarray(result["depths"], dtype=float)
+    fig = new_figure(width, height, dpi)
+    ax = fig.add_subplot()
+    values = []
+    for i, res in enumerate(result["results"]):
+        act = res["activation"]
+        label = act if isinstance(act, str) else activation_label(act)
+        for key, style in (("median", "o-"), ("max", "s--")):
+            if key in res:
+                v = _floats(res[key])
+                ok = np.isfinite(v) & (v > 0)
+                values.append(v[ok])
+                ax.plot(depths[ok], v[ok], style, ms=3, lw=1.2, color=f"C{i % 10}", alpha=1.0 if key == "median" else 0.6,
+                        label=f"{label} {key}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if depths.size:
+        _plain_log_axis(ax.xaxis, float(depths.min()), float(depths.max()))
+    if values and np.concatenate(values).size:
+        ys = np.concatenate(values)
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
+    ax.set_xlabel("depth l")
+    ax.set_ylabel("relative error |K - A| / |K| (off-diagonal)")
+    ax.set_title(title or "ICD approximation error vs depth", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    return fig
+
+
+def eigenvalue_figure(results: list[dict], title: str | None = None, *, width: float | None = None,
+                      height: float | None = None, dpi: int | None = None):
+    """Sorted eigenvalues of ``K/n`` (descending, log scale) of several spectra, e.g. every activation
+    asked at one depth; zeros of singular matrices marked at the bottom.
+
+    ``results``: spectrum results (``{"eigenvalues": (n,), "model": {"a", "b", "depth"}}``) as
+    returned by :func:`eoc_ntk.analyze`, the client or ``POST /v1/spectra``.
+    """
+    fig = new_figure(width, height, dpi)
+    ax = fig.add_subplot()
+    depths, positives = set(), []
+    for i, res in enumerate(results):
+        eig = np.sort(_floats(res["eigenvalues"]))[::-1]
+        model = res.get("model") or {}
+        depths.add(model.get("depth"))
+        label = activation_label(model) if "a" in model else f"spectrum {i + 1}"
+        pos = eig > 0
+        positives.append(eig[pos])
+        idx = np.arange(1, eig.size + 1)
+        ax.plot(idx[pos], eig[pos], "-", lw=1.2, color=f"C{i % 10}", label=label)
+        if (~pos).any():
+            ax.plot(idx[~pos], np.full((~pos).sum(), 0.03), "x", color=f"C{i % 10}", transform=ax.get_xaxis_transform(),
+                    label=f"{_short(label)}: {(~pos).sum()} zero eigenvalue(s)")
+    ax.set_yscale("log")
+    if positives and np.concatenate(positives).size:
+        ys = np.concatenate(positives)
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
+    ax.set_xlabel("index (descending)")
+    ax.set_ylabel("eigenvalue of K/n")
+    depth_text = f" at depth {depths.pop()}" if len(depths) == 1 and None not in depths else ""
+    ax.set_title(title or f"eigenvalues of K/n{depth_text}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     return fig
 
 
@@ -119,13 +337,15 @@ def save(fig, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-def plot_spectrum(result: dict, path: str | os.PathLike | None = None, fmt: str = "png"):
+def plot_spectrum(result: dict, path: str | os.PathLike | None = None, fmt: str = "png", *,
+                  width: float | None = None, height: float | None = None, dpi: int | None = None):
     """Render :func:`spectrum_figure` to ``path`` (returns the path) or to bytes (returns them)."""
-    fig = spectrum_figure(result)
+    fig = spectrum_figure(result, width=width, height=height, dpi=dpi)
     return save(fig, path) if path is not None else render(fig, fmt)
 
 
-def plot_sweep(result: dict, path: str | os.PathLike | None = None, fmt: str = "png"):
+def plot_sweep(result: dict, path: str | os.PathLike | None = None, fmt: str = "png", *,
+               width: float | None = None, height: float | None = None, dpi: int | None = None):
     """Render :func:`sweep_figure` to ``path`` (returns the path) or to bytes (returns them)."""
-    fig = sweep_figure(result)
+    fig = sweep_figure(result, width=width, height=height, dpi=dpi)
     return save(fig, path) if path is not None else render(fig, fmt)

@@ -10,7 +10,13 @@ point per image. The report shows, for "MLPs at the EOC: Spectrum of the NTK" (d
    absolute value, each with its depth limit: it approaches the limit faster for larger Delta,
    the absolute value best, and does not move with depth for the linear network;
 3. the Weyl bounds that the ICD matrix certifies for lambda_min and lambda_max of K/n, against
-   the true extremes.
+   the true extremes, with the intervals' widths;
+4. the paper's headline as a number: for Delta = 0.25, 0.5, 1 the depth at which the condition
+   number is within 10 % of its limit.
+
+Every claim is stated with its criterion and the numbers behind it (:func:`claim_details`),
+and none holds by construction: the linear network is checked on ``n <= m0`` points, where it
+is not singular by rank.
 
 :func:`experiments` computes the numbers (used by the tests on a small instance);
 :func:`reproduce` writes ``report.md`` and its figures.
@@ -22,18 +28,21 @@ import os
 
 import numpy as np
 
-from . import icd_analysis, kernel, plots
+from . import depth_sweep, icd_analysis, kernel, plots, spectrum
 from .activations import parse_activation
 from .progress import ProgressFn
 from .sweep import activation_sweep
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "digits", "activation_for_delta", "experiments", "claims",
-           "reproduce"]
+           "claim_details", "converged_depth", "reproduce"]
 
 DELTAS = (0.25, 0.5, 1.0)
 ICD_DEPTHS = (2, 3, 5, 10, 20, 50, 100, 200)
 COND_DEPTHS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500)
 COND_ACTIVATIONS = ("linear", "leaky_relu:0.1", "relu", "abs")
+#: The headline: the depth at which the condition number is within this fraction of its limit.
+CONVERGENCE_TOLERANCE = 0.1
+CONVERGENCE_MAX_DEPTH = 2000
 
 
 def digits(n: int = 200, seed: int = 0) -> np.ndarray:
@@ -66,11 +75,43 @@ def _offdiag_rel_errors(x: np.ndarray, depth: int, a: float, b: float) -> np.nda
     return np.abs(k[mask] - approx[mask]) / np.abs(k[mask])
 
 
+def converged_depth(x: np.ndarray, a: float, b: float, tol: float = CONVERGENCE_TOLERANCE,
+                    max_depth: int = CONVERGENCE_MAX_DEPTH) -> tuple[int | None, float, float | None]:
+    """The smallest depth ``l <= max_depth`` with ``cond(K_l/n) <= (1 + tol) * limit`` (docs/math.md §5).
+
+    The condition number falls towards its limit with depth (checked on the report's grid),
+    so the depth is found by bisection on ``[1, max_depth]``. Returns ``(depth or None, limit,
+    condition number at that depth)``; ``None`` when even ``max_depth`` is further than ``tol``.
+    """
+    limit = float(depth_sweep(x, depths=[1], a=a, b=b).limit_condition_number)
+
+    def cond(depth: int) -> float:
+        return float(spectrum(x, depth=depth, a=a, b=b).condition_number)
+
+    target = (1.0 + tol) * limit
+    if cond(max_depth) > target:
+        return None, limit, None
+    lo, hi = 0, max_depth  # cond(lo) > target (or lo = 0), cond(hi) <= target
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if cond(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi, limit, cond(hi)
+
+
 def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS, deltas=DELTAS,
                 cond_activations=COND_ACTIVATIONS, weyl_activations=("relu", "abs"),
-                progress: ProgressFn | None = None) -> dict:
-    """The numbers of the report for data ``x`` (JSON-shaped; infinities as ``inf``)."""
-    steps = len(deltas) * len(icd_depths) + len(cond_activations) + len(weyl_activations) * len(icd_depths)
+                convergence_max_depth: int = CONVERGENCE_MAX_DEPTH, progress: ProgressFn | None = None) -> dict:
+    """The numbers of the report for data ``x`` (JSON-shaped; infinities as ``inf``).
+
+    Besides the figures' numbers: ``linear`` (the linear network on the first ``min(n, 2 m0 / 3)``
+    points, where it is not singular by rank, so that "constant in depth" can fail) and
+    ``convergence`` (per Delta, :func:`converged_depth`).
+    """
+    steps = (len(deltas) * len(icd_depths) + len(cond_activations) + len(weyl_activations) * len(icd_depths)
+             + 1 + len(deltas))
     done = 0
 
     def tick():
@@ -110,42 +151,131 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
             rows["lambda_max_bounds"].append([float(v) for v in res.lambda_max_bounds])
             tick()
         weyl["results"].append(rows)
-    return {"n": int(x.shape[0]), "m0": int(x.shape[1]), "icd": icd, "cond": cond, "weyl": weyl}
+
+    n_lin = min(x.shape[0], max(2, 2 * x.shape[1] // 3))  # well below m0: not singular by rank
+    lin = activation_sweep(x[:n_lin], list(cond_depths), ["linear"])["results"][0]
+    linear = {"n": n_lin, "depths": list(cond_depths),
+              "condition_number": [math.inf if c is None else float(c) for c in lin["condition_number"]]}
+    tick()
+
+    convergence = {"tolerance": CONVERGENCE_TOLERANCE, "max_depth": convergence_max_depth, "deltas": list(deltas),
+                   "depth": [], "limit": [], "condition_number": []}
+    for delta in deltas:
+        depth, limit, c = converged_depth(x, *activation_for_delta(delta), max_depth=convergence_max_depth)
+        convergence["depth"].append(depth)
+        convergence["limit"].append(limit)
+        convergence["condition_number"].append(c)
+        tick()
+    return {"n": int(x.shape[0]), "m0": int(x.shape[1]), "icd": icd, "cond": cond, "weyl": weyl,
+            "linear": linear, "convergence": convergence}
+
+
+def _at(depths: list, depth: int) -> int:
+    """Index of ``depth`` in ``depths``, or of the nearest depth."""
+    return min(range(len(depths)), key=lambda j: abs(depths[j] - depth))
+
+
+def claim_details(res: dict, depth: int = 100) -> list[dict]:
+    """Each of the paper's claims on the numbers of :func:`experiments`: ``{"name", "claim",
+    "criterion", "numbers", "holds"}``; every criterion is one the numbers could fail."""
+    out = []
+    icd = res["icd"]
+    idepths = icd["depths"]
+    shown = sorted({idepths[_at(idepths, d)] for d in (10, 50, 200)})
+    med = {delta: icd["median"][i] for i, delta in enumerate(icd["deltas"])}
+    falls = all(m[-1] < m[0] and all(b <= a * 1.05 for a, b in zip(m, m[1:])) for m in med.values())
+    out.append({
+        "name": "icd_error_falls_with_depth", "claim": "the ICD error falls with depth",
+        "criterion": "for each Delta the median relative error never rises by more than 5 % from one depth to the "
+                     "next, and ends below where it starts",
+        "numbers": "; ".join(f"Δ={d:g}: " + ", ".join(f"{_fmt(m[idepths.index(k)])} (l={k})" for k in shown)
+                             for d, m in med.items()),
+        "holds": falls})
+    last = [m[-1] for m in med.values()]
+    out.append({
+        "name": "icd_error_smaller_for_larger_delta", "claim": "the ICD error is smaller for larger Delta",
+        "criterion": f"the median relative error at depth {idepths[-1]} strictly decreases with Delta",
+        "numbers": ", ".join(f"Δ={d:g}: {_fmt(v)}" for d, v in zip(med, last)),
+        "holds": all(a > b for a, b in zip(last, last[1:]))})
+
+    cond = res["cond"]
+    depths = cond["depths"]
+    j50 = _at(depths, 50)
+    named = {r["activation"]["label"]: r for r in cond["results"]}
+    gap = {name: named[name]["condition_number"][j50] / named[name]["limit_condition_number"] - 1
+           for name in ("leaky_relu:0.1", "relu", "abs") if name in named}
+    pairs = [(p, q) for p, q in (("leaky_relu:0.1", "relu"), ("relu", "abs")) if p in gap and q in gap]
+    out.append({
+        "name": "condition_number_approaches_limit_faster_for_larger_delta",
+        "claim": "the condition number approaches its depth limit faster for larger Delta",
+        "criterion": f"at depth {depths[j50]}, cond/limit - 1 is positive and strictly smaller for larger Delta "
+                     "(leaky ReLU 0.1, Δ=0.401 > ReLU, Δ=0.5 > abs, Δ=1)",
+        "numbers": ", ".join(f"{k}: {_fmt(v)}" for k, v in gap.items()),
+        "holds": bool(pairs) and all(gap[p] > gap[q] > 0 for p, q in pairs)})
+
+    conv = res.get("convergence")
+    if conv:
+        ds = [math.inf if d is None else d for d in conv["depth"]]
+        out.append({
+            "name": "within_10_percent_of_limit_sooner_for_larger_delta",
+            "claim": "the depth at which the condition number comes within 10 % of its limit is smaller for "
+                     "larger Delta (the paper's headline)",
+            "criterion": f"the smallest depth l <= {conv['max_depth']} with cond <= {1 + conv['tolerance']:g} x limit "
+                         "does not grow with Delta, and is smaller for the largest Delta than for the smallest",
+            "numbers": ", ".join(f"Δ={d:g}: l = {'>' + str(conv['max_depth']) if v is None else v} "
+                                 f"(limit {_fmt(lim)})" for d, v, lim in zip(conv["deltas"], conv["depth"],
+                                                                             conv["limit"])),
+            "holds": all(a >= b for a, b in zip(ds, ds[1:])) and ds[0] > ds[-1]})
+
+    deep = [j for j, d in enumerate(depths) if d >= 10]
+    ratios = [named["relu"]["condition_number"][j] / named["abs"]["condition_number"][j] for j in deep]
+    out.append({
+        "name": "abs_better_conditioned_than_relu", "claim": "the absolute value is better conditioned than ReLU",
+        "criterion": "cond(ReLU) / cond(abs) > 1 at every depth >= 10 of the grid",
+        "numbers": f"smallest ratio {_fmt(min(ratios))}, at depth {depths[deep[ratios.index(min(ratios))]]}; "
+                   f"at depth {depths[deep[-1]]}: {_fmt(ratios[-1])}" if ratios else "no depth >= 10",
+        "holds": bool(ratios) and min(ratios) > 1})
+
+    lin = res.get("linear")
+    if lin:
+        c = lin["condition_number"]
+        finite = all(math.isfinite(v) for v in c)
+        spread = max(c) / min(c) - 1 if finite else math.inf
+        out.append({
+            "name": "linear_condition_number_constant_in_depth",
+            "claim": "the linear network's condition number does not change with depth",
+            "criterion": f"on the first {lin['n']} points (n <= m0 = {res['m0']}, so not singular by rank), "
+                         f"finite at every depth {lin['depths'][0]}..{lin['depths'][-1]} with max/min - 1 <= 1e-6",
+            "numbers": f"cond = {_fmt(min(c))} .. {_fmt(max(c))}, max/min - 1 = {spread:.2g}",
+            "holds": finite and spread <= 1e-6})
+
+    weyl = res["weyl"]
+    margins, zero_lower, widths = [], [], []
+    for r in weyl["results"]:
+        for key in ("lambda_min", "lambda_max"):
+            for t, (lo, hi) in zip(r[key], r[key + "_bounds"]):
+                margins.append(min(t - lo, hi - t) / t)
+        zero_lower.append([d for d, (lo, _) in zip(weyl["depths"], r["lambda_min_bounds"]) if lo <= 0])
+        lo, hi = r["lambda_min_bounds"][-1]
+        widths.append((r["activation"], (hi - lo) / r["lambda_min"][-1],
+                       (r["lambda_max_bounds"][-1][1] - r["lambda_max_bounds"][-1][0]) / r["lambda_max"][-1]))
+    out.append({
+        "name": "weyl_bounds_contain_true_extremes",
+        "claim": "the Weyl intervals certified by the ICD matrix contain the true extreme eigenvalues",
+        "criterion": "lo <= lambda <= hi (to 1e-12) for lambda_min and lambda_max at every depth; the intervals' "
+                     "widths say how informative they are",
+        "numbers": f"smallest relative margin {min(margins):.3g}; " + "; ".join(
+            f"{name}: lambda_min lower bound 0 (uninformative) at "
+            f"{'no depth' if not z else 'depths ' + ', '.join(map(str, z))}, width/lambda at depth "
+            f"{weyl['depths'][-1]}: lambda_min {_fmt(wmin)}, lambda_max {_fmt(wmax)}"
+            for (name, wmin, wmax), z in zip(widths, zero_lower)),
+        "holds": min(margins) >= -1e-12})
+    return out
 
 
 def claims(res: dict, depth: int = 100) -> dict[str, bool]:
-    """The paper's qualitative claims, checked on the numbers of :func:`experiments`."""
-    icd = res["icd"]
-    falls = all(med[-1] < med[0] and all(b <= a * 1.05 for a, b in zip(med, med[1:])) for med in icd["median"])
-    by_delta = [med[-1] for med in icd["median"]]
-    cond = res["cond"]
-    depths = cond["depths"]
-    i = depths.index(depth) if depth in depths else len(depths) - 1
-    named = {r["activation"]["label"]: r for r in cond["results"]}
-    gap = {name: named[name]["condition_number"][i] / named[name]["limit_condition_number"] - 1
-           for name in ("leaky_relu:0.1", "relu", "abs") if name in named}
-    linear = named.get("linear")
-    linear_flat = True
-    if linear is not None:
-        finite = [c for c in linear["condition_number"] if c is not None and math.isfinite(c)]
-        if finite:  # n <= m0: the same condition number at every depth
-            linear_flat = len(finite) == len(depths) and max(finite) <= min(finite) * (1 + 1e-6)
-        else:  # n > m0: singular (rank <= m0) at every depth
-            linear_flat = all(linear["singular"])
-    abs_beats = all(named["abs"]["condition_number"][j] < named["relu"]["condition_number"][j]
-                    for j, d in enumerate(depths) if d >= 10)
-    weyl_ok = all(lo - 1e-12 <= t <= hi + 1e-12 for r in res["weyl"]["results"]
-                  for key in ("lambda_min", "lambda_max")
-                  for t, (lo, hi) in zip(r[key], r[key + "_bounds"]))
-    return {
-        "icd_error_falls_with_depth": falls,
-        "icd_error_smaller_for_larger_delta": all(a > b for a, b in zip(by_delta, by_delta[1:])),
-        "condition_number_approaches_limit_faster_for_larger_delta":
-            all(gap[p] > gap[q] > 0 for p, q in (("leaky_relu:0.1", "relu"), ("relu", "abs")) if p in gap and q in gap),
-        "abs_better_conditioned_than_relu": abs_beats,
-        "linear_condition_number_constant_in_depth": linear_flat,
-        "weyl_bounds_contain_true_extremes": weyl_ok,
-    }
+    """Whether each of the paper's claims holds (:func:`claim_details` without the numbers)."""
+    return {c["name"]: c["holds"] for c in claim_details(res, depth)}
 
 
 def _fmt(v) -> str:
@@ -155,16 +285,9 @@ def _fmt(v) -> str:
 def _figures(res: dict, out: str) -> dict[str, str]:
     names = {}
     icd = res["icd"]
-    fig = plots.new_figure()
-    ax = fig.add_subplot()
-    for i, delta in enumerate(icd["deltas"]):
-        ax.loglog(icd["depths"], icd["median"][i], "o-", color=f"C{i}", label=f"Δ={delta:g} median")
-        ax.loglog(icd["depths"], icd["max"][i], "s--", color=f"C{i}", alpha=0.6, label=f"Δ={delta:g} max")
-    ax.set_xlabel("depth l")
-    ax.set_ylabel("relative error |K - A| / |K| (off-diagonal)")
-    ax.set_title("ICD approximation error vs depth", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    fig = plots.icd_error_figure({"depths": icd["depths"], "results": [
+        {"activation": f"Δ={delta:g}", "median": icd["median"][i], "max": icd["max"][i]}
+        for i, delta in enumerate(icd["deltas"])]})
     names["icd"] = plots.save(fig, os.path.join(out, "icd_error.png"))
 
     names["cond"] = plots.save(plots.sweep_figure(res["cond"]), os.path.join(out, "condition_number.png"))
@@ -201,7 +324,7 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
     x = digits(n, seed)
     res = experiments(x, progress=progress, **kw)
     figs = _figures(res, out)
-    checks = claims(res)
+    checks = claim_details(res)
     icd, cond, weyl = res["icd"], res["cond"], res["weyl"]
     lines = [
         "# MLPs at the EOC: the NTK's spectrum on handwritten digits",
@@ -212,10 +335,11 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
         "",
         "## Claims",
         "",
-        "| claim | holds here |",
-        "| --- | --- |",
+        "| claim | criterion | numbers | holds here |",
+        "| --- | --- | --- | --- |",
     ]
-    lines += [f"| {name.replace('_', ' ')} | {'yes' if ok else '**no**'} |" for name, ok in checks.items()]
+    lines += [f"| {c['claim']} | {c['criterion']} | {c['numbers']} | {'yes' if c['holds'] else '**no**'} |"
+              for c in checks]
     lines += ["", "## ICD relative error vs depth", "",
               "Median (and maximum) over the off-diagonal entries of `|K - A| / |K|`, with `A` the inverse-cosine-"
               "distance approximation, for activations with `Delta = b^2/(a^2+b^2)` in {0.25, 0.5, 1}.", "",

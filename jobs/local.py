@@ -40,10 +40,12 @@ class _LocalJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     started: float | None = None
     ended: float | None = None
+    started_at: float | None = None  # wall clock (time.time()) of ``started``, for the API's started_at
 
     def view(self) -> JobView:
         seconds = None if self.started is None or self.ended is None else self.ended - self.started
-        return JobView(self.job_id, self.spec, self.cache_key, self.status, self.progress, self.error, seconds)
+        return JobView(self.job_id, self.spec, self.cache_key, self.status, self.progress, self.error, seconds,
+                       self.started_at)
 
 
 class LocalBackend:
@@ -98,7 +100,7 @@ class LocalBackend:
             if job.cancel.is_set():
                 job.future, job.ended = None, time.monotonic()
                 raise JobCanceled("the job was canceled")
-            job.status, job.started = JobStatus.running, time.monotonic()
+            job.status, job.started, job.started_at = JobStatus.running, time.monotonic(), time.time()
 
         def report(fraction: float) -> None:
             job.progress = fraction

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from contextlib import AbstractContextManager, contextmanager
+from datetime import timezone
 from typing import Iterator
 
 import numpy as np
@@ -158,7 +159,11 @@ class RQBackend:
         seconds = None
         if job.started_at and job.ended_at:
             seconds = max((job.ended_at - job.started_at).total_seconds(), 0.0)
-        view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds)
+        started_at = None
+        if job.started_at is not None:  # RQ keeps naive UTC datetimes
+            started = job.started_at
+            started_at = (started if started.tzinfo else started.replace(tzinfo=timezone.utc)).timestamp()
+        view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at)
         if status in TERMINAL:
             self._report_ended(view)
         return view

@@ -34,7 +34,8 @@ def state_of(record_status) -> JobStatus:
 
 @dataclass
 class JobView:
-    """What the API tells about a job (``seconds``: how long it ran, once it ended, when known)."""
+    """What the API tells about a job (``seconds``: how long it ran, once it ended, when known;
+    ``started_at``: when it started running, seconds since the epoch, None while queued)."""
 
     job_id: str
     spec: dict
@@ -43,3 +44,4 @@ class JobView:
     progress: float = 0.0
     error: dict | None = None
     seconds: float | None = None
+    started_at: float | None = None

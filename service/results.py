@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 
+from eoc_ntk.activations import activation_label
 from eoc_ntk.jsonsafe import to_jsonable
 from jobs.codec import StoredValue
 
@@ -27,7 +28,11 @@ def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
     elif op in ("dynamics", "learning_curves"):
         body = dict(value.doc)
     else:
-        body = {"depths": value.doc["depths"], "results": value.doc["results"]}
+        # Each activation with its one display label (eoc_ntk.activations), as the plots and the page show it.
+        results = [{**r, "activation": {**r["activation"], "display_label": activation_label(r["activation"]["a"],
+                                                                                             r["activation"]["b"])}}
+                   for r in value.doc["results"]]
+        body = {"depths": value.doc["depths"], "results": results}
     if spec.get("labels_id"):
         body["labels_id"] = spec["labels_id"]
     body["dataset_id"] = spec["dataset_id"]

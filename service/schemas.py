@@ -6,12 +6,15 @@ change with the environment.
 """
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
-from eoc_ntk.activations import ACTIVATION_NAMES
+from eoc_ntk import MAX_DEPTH
+from eoc_ntk.activations import ACTIVATION_NAMES, canonical_activation_name
+from eoc_ntk.parsing import parse_depths
 from eoc_ntk.kernels import KINDS
 from jobs.states import JobStatus
 
@@ -29,6 +32,38 @@ Matrix = Annotated[list[list[Real]], Field(description="Data points, one per row
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
+_DEPTH_NUMBER = re.compile(r"\d+")
+
+
+def depths_from_text(text: str) -> list[int]:
+    """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.parsing.parse_depths``).
+
+    Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
+    such as ``"1:10000000000"`` costs nothing.
+    """
+    too_large = [int(v) for v in _DEPTH_NUMBER.findall(text) if len(v) > 6 or int(v) > MAX_DEPTH]
+    if too_large:
+        raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
+    return parse_depths(text)
+
+
+def _depths_from_text(value):
+    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``)."""
+    if isinstance(value, str):
+        if not 1 <= len(value) <= 1000:
+            raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
+        return depths_from_text(value)
+    if isinstance(value, list) and not value:
+        raise ValueError("give at least one depth")
+    return value
+
+
+#: The schema of ``depths``: a list of depths or the text form.
+_DEPTHS_SCHEMA = {"anyOf": [
+    {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    {"type": "string", "minLength": 1, "maxLength": 1000, "examples": ["1:100", "1:200:10", "1,2,5"]}]}
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,18 +78,29 @@ class ActivationAB(_In):
 class ActivationNamed(_In):
     """A named member of the family: relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu."""
 
-    name: Literal[ACTIVATION_NAMES]  # the core's list (eoc_ntk.activations), one home
+    # The core's list (eoc_ntk.activations), one home; any case ("ReLU"), "-" for "_".
+    name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]
     slope: Real | None = Field(None, description="Negative-side slope of leaky_relu (default 0.01).")
 
 
+#: The string forms of eoc_ntk.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
+ActivationText = Annotated[str, Field(
+    min_length=1, max_length=200, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
+    description="An activation as text: relu, abs, linear (any case), leaky_relu:SLOPE, or A,B "
+                "for phi(s) = A*s + B*|s|.")]
+
+
 def _activation_tag(value) -> str:
+    if isinstance(value, str):
+        return "ActivationText"
     if isinstance(value, dict):
         return "ActivationNamed" if "name" in value else "ActivationAB"
     return "ActivationNamed" if isinstance(value, ActivationNamed) else "ActivationAB"
 
 
 Activation = Annotated[
-    Annotated[ActivationAB, Tag("ActivationAB")] | Annotated[ActivationNamed, Tag("ActivationNamed")],
+    Annotated[ActivationAB, Tag("ActivationAB")] | Annotated[ActivationNamed, Tag("ActivationNamed")]
+    | Annotated[ActivationText, Tag("ActivationText")],
     Discriminator(_activation_tag),
 ]
 
@@ -109,7 +155,9 @@ class SpectraIn(_Data):
 class SweepsIn(_Data):
     """Extreme eigenvalues and condition number for every (activation, depth) pair."""
 
-    depths: list[Depth] = Field(min_length=1, description="Depths to evaluate (answered in increasing order).")
+    depths: Annotated[list[Depth], BeforeValidator(_depths_from_text), WithJsonSchema(_DEPTHS_SCHEMA)] = Field(
+        description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
+                    '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
     activations: list[Activation] = Field(min_length=1)
     sigma_w: Real | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
     sigma_b: Real = 0.0
@@ -152,6 +200,11 @@ class JobOut(BaseModel):
     progress: float = Field(ge=0.0, le=1.0)
     result: dict | None = None
     error: JobError | None = None
+    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")
+    elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
+    eta_seconds: float | None = Field(
+        None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
+                          "absent before the first progress report.")
 
 
 class SpectrumOut(BaseModel):

@@ -31,13 +31,17 @@ def _model_fields(field: str) -> dict[str, str]:
 
 def build_model(depth: int, act, sigma_w: float | None, sigma_b: float, settings: Settings,
                 field: str = "model") -> eoc_ntk.Model:
-    """An ``eoc_ntk.Model`` from request fields; the core's and the configured checks."""
+    """An ``eoc_ntk.Model`` from request fields; the core's and the configured checks.
+
+    ``act`` is a request's activation object, its text form (``"relu"``, ``"0.3,0.7"``) or a
+    parsed :class:`eoc_ntk.activations.Activation`.
+    """
     fields = _model_fields(field)
     if depth > settings.max_depth:
         raise InvalidInput(f"depth {depth} is over the limit {settings.max_depth} (EOC_NTK_MAX_DEPTH)",
                            field=fields["depth"])
     with core_errors(field, fields):
-        activation = parse_activation(act.model_dump(exclude_none=True))
+        activation = parse_activation(act if isinstance(act, (str, tuple)) else act.model_dump(exclude_none=True))
         return eoc_ntk.Model(depth, activation.a, activation.b, sigma_w=sigma_w, sigma_b=sigma_b)
 
 

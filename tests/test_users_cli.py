@@ -83,13 +83,16 @@ def test_sweep_json_and_plot(tmp_path, capsys):
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_human_output_and_progress_bar(tmp_path, capsys):
+def test_human_output_and_progress_bar(tmp_path, capsys, monkeypatch):
     np.save(tmp_path / "x.npy", small_data())
+    assert main(["sweep", str(tmp_path / "x.npy"), "--depths", "2,3", "--activations", "relu"]) == 0
+    assert capsys.readouterr().err == ""  # captured stderr is no terminal: no bar
+    monkeypatch.setattr("eoc_ntk.cli._is_terminal", lambda stream: True)
     assert main(["sweep", str(tmp_path / "x.npy"), "--depths", "2,3", "--activations", "relu",
                  "--plot", str(tmp_path / "s.svg")]) == 0
     cap = capsys.readouterr()
     assert "limit" in cap.out and "relu" in cap.out
-    assert "100%" in cap.err and "[#" in cap.err
+    assert "100%" in cap.err and "[#" in cap.err and "elapsed" in cap.err
     assert (tmp_path / "s.svg").read_text().lstrip().startswith("<?xml")
 
 
@@ -100,7 +103,7 @@ def test_errors_are_one_line_with_a_nonzero_status(tmp_path, capsys):
     assert main(["spectrum", str(tmp_path / "missing.npy"), "--depth", "3"]) == 2
 
 
-def test_server_mode_gives_the_local_numbers(tmp_path, capsys, live_server):
+def test_server_mode_gives_the_local_numbers(tmp_path, capsys, live_server, monkeypatch):
     x = small_data()
     np.save(tmp_path / "x.npy", x)
     remote = _run_json(capsys, ["sweep", str(tmp_path / "x.npy"), "--depths", "2,5", "--activations", "abs",
@@ -108,6 +111,7 @@ def test_server_mode_gives_the_local_numbers(tmp_path, capsys, live_server):
     local = _run_json(capsys, ["sweep", str(tmp_path / "x.npy"), "--depths", "2,5", "--activations", "abs", "--json"])
     np.testing.assert_allclose(remote["results"][0]["condition_number"], local["results"][0]["condition_number"],
                                rtol=1e-12)
+    monkeypatch.setattr("eoc_ntk.cli._is_terminal", lambda stream: True)  # the bar, as on a terminal
     assert main(["spectrum", str(tmp_path / "x.npy"), "--depth", "4", "--server", live_server.url]) == 0
     cap = capsys.readouterr()
     k, _ = eoc_angle_ntk(x, 4)
@@ -127,3 +131,14 @@ def test_users_modules_keep_the_core_free_of_service_and_heavy_imports():
             "if m in sys.modules]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_plot_size_option(tmp_path, capsys):
+    import struct
+
+    np.save(tmp_path / "x.npy", small_data())
+    assert main(["sweep", str(tmp_path / "x.npy"), "--depths", "2,3", "--plot", str(tmp_path / "s.png"),
+                 "--size", "3x2", "--dpi", "60", "-q"]) == 0
+    assert struct.unpack(">II", (tmp_path / "s.png").read_bytes()[16:24]) == (180, 120)
+    with pytest.raises(SystemExit):
+        main(["sweep", str(tmp_path / "x.npy"), "--size", "big"])

@@ -124,3 +124,22 @@ def test_the_api_key_is_sent():
         with Client(server.url, api_key="secret-1") as c:
             s = c.spectrum(small_data(4, 5), depth=2, activation="relu", progress=lambda f: None)
             assert c.dataset(s["dataset_id"])["n"] == 4
+
+
+def test_cached_sweep_and_cancel_of_an_ended_job(client):
+    """The client's GET /v1/sweeps in its own spellings; a DELETE of a finished job is ApiError 409."""
+    x = small_data(seed=31)
+    ds = client.upload(x)
+    with pytest.raises(ApiError) as missing:
+        client.cached_sweep(ds, depths="2:3", activations="RELU,abs")
+    assert missing.value.status == 404
+    client.sweep(ds, depths=[2, 3], activations=[(0.5, 0.5), "Abs"])
+    got = client.cached_sweep(ds, depths="2:3", activations="ReLU;abs")
+    assert got["cache"] == "hit"
+    assert got["results"][0]["condition_number"][1] == pytest.approx(cond_of(eoc_angle_ntk(x, 3)[0]), rel=1e-8)
+    job = client._request("POST", "/v1/spectra", headers={"Prefer": "respond-async"},
+                          json={"dataset_id": ds, "model": {"depth": 2, "activation": "relu"}}).json()["job_id"]
+    client.wait(job)
+    with pytest.raises(ApiError) as ended:
+        client.cancel(job)
+    assert ended.value.status == 409 and ended.value.job_status == "finished"

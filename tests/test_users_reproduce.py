@@ -8,7 +8,7 @@ import pytest
 
 from _users_support import cond_of, eoc_angle_ntk
 from eoc_ntk.cli import main
-from eoc_ntk.reproduce import activation_for_delta, claims, digits, experiments
+from eoc_ntk.reproduce import activation_for_delta, claim_details, claims, digits, experiments
 
 ICD_DEPTHS = (3, 10, 30, 100)
 COND_DEPTHS = (2, 5, 10, 30, 100)
@@ -64,6 +64,7 @@ def test_the_papers_qualitative_claims_hold_on_a_small_instance(small):
         "icd_error_smaller_for_larger_delta": True,
         "condition_number_approaches_limit_faster_for_larger_delta": True,
         "abs_better_conditioned_than_relu": True,
+        "within_10_percent_of_limit_sooner_for_larger_delta": True,
         "linear_condition_number_constant_in_depth": True,
         "weyl_bounds_contain_true_extremes": True,
     }
@@ -79,13 +80,46 @@ def test_the_papers_qualitative_claims_hold_on_a_small_instance(small):
         assert gaps[0.25][depth_index] > gaps[0.5][depth_index] > gaps[1.0][depth_index] > limit
 
 
+def test_converged_depths_match_the_independent_recursion(small):
+    """The headline: the first depth with cond <= 1.1 x limit, checked there and one depth before."""
+    x, res = small
+    conv = res["convergence"]
+    q = (x ** 2).sum(1)
+    lim = np.linalg.eigvalsh(0.75 * np.diag(q) + 0.25 * np.outer(np.sqrt(q), np.sqrt(q)))
+    limit = lim[-1] / lim[0]
+    for delta, depth, got_limit in zip(conv["deltas"], conv["depth"], conv["limit"]):
+        a, b = activation_for_delta(delta)
+        assert got_limit == pytest.approx(limit, rel=1e-9)
+        assert cond_of(eoc_angle_ntk(x, depth, a, b)[0]) <= 1.1 * limit
+        assert cond_of(eoc_angle_ntk(x, depth - 1, a, b)[0]) > 1.1 * limit
+    assert conv["depth"][0] > conv["depth"][1] > conv["depth"][2]  # larger Delta: sooner (the paper)
+
+
+def test_no_claim_is_vacuous(small):
+    """Each claim states a criterion and numbers, and fails when its numbers say otherwise."""
+    x, res = small
+    details = {c["name"]: c for c in claim_details(res)}
+    assert all(c["criterion"] and c["numbers"] for c in details.values())
+    lin = res["linear"]
+    assert lin["n"] <= x.shape[1] and all(math.isfinite(c) for c in lin["condition_number"])
+    assert "uninformative" in details["weyl_bounds_contain_true_extremes"]["numbers"]
+    bent = {**res, "linear": {**lin, "condition_number": [c * (1 + 0.01 * i) for i, c in
+                                                            enumerate(lin["condition_number"])]}}
+    assert claims(bent)["linear_condition_number_constant_in_depth"] is False
+    singular = {**res, "linear": {**lin, "condition_number": [math.inf] * len(lin["condition_number"])}}
+    assert claims(singular)["linear_condition_number_constant_in_depth"] is False
+    slow = {**res, "convergence": {**res["convergence"], "depth": list(reversed(res["convergence"]["depth"]))}}
+    assert claims(slow)["within_10_percent_of_limit_sooner_for_larger_delta"] is False
+
+
 def test_reproduce_writes_a_report_with_figures(tmp_path):
     assert main(["reproduce", "--out", str(tmp_path), "--n", "24", "-q"]) == 0
     report = (tmp_path / "report.md").read_text()
     for figure in ("icd_error.png", "condition_number.png", "weyl_bounds.png"):
         assert f"]({figure})" in report
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
-    assert "| abs better conditioned than relu | yes |" in report
+    assert "| the absolute value is better conditioned than ReLU | cond(ReLU) / cond(abs) > 1" in report
+    assert "within 10 % of its limit" in report and "max/min - 1" in report
     assert "Δ=0.25 median" in report and "| limit |" in report
 
 
@@ -95,4 +129,4 @@ def test_every_claim_holds_in_the_default_report(tmp_path):
     assert main(["reproduce", "--out", str(tmp_path), "-q"]) == 0
     report = (tmp_path / "report.md").read_text()
     claims_table = report.split("## Claims", 1)[1].split("##", 1)[0]
-    assert claims_table.count("| yes |") == 6 and "**no**" not in claims_table
+    assert claims_table.count("| yes |") == 7 and "**no**" not in claims_table

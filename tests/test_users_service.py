@@ -179,3 +179,16 @@ def test_metrics_answer_while_redis_is_down():
         assert r.status_code == 200
         assert "eoc_ntk_http_request_duration_seconds" in r.text
         assert "\neoc_ntk_queue_depth " not in r.text  # unknown, not a false 0
+
+
+def test_plot_size_and_dpi_in_the_query(client):
+    import struct
+
+    body = _sweep_body(small_data(seed=41), depths=(1, 2, 5, 10, 50))
+    r = client.post("/v1/plots/sweep?width=4&height=2.5&dpi=50", json=body)
+    assert r.status_code == 200, r.text
+    assert struct.unpack(">II", r.content[16:24]) == (200, 125)
+    r = client.post("/v1/plots/sweep?dpi=5000", json=body)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "dpi"
+    svg = client.post("/v1/plots/sweep?format=svg", json=body).content
+    assert b"depth limit" in svg and svg.count(b"depth limit") == 1  # ReLU and abs share the limit: once

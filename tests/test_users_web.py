@@ -68,10 +68,27 @@ def test_upload_a_file_watch_the_job_and_see_plot_and_table(browser, live_server
     assert "done" in browser.find_element("id", "status").text
     rows = browser.find_elements("css selector", "#results tbody tr")
     assert [r.find_element("css selector", "td, th").text for r in rows] == ["2", "3", "4", "30", "limit"]
-    cells = rows[1].find_elements("tag name", "td")  # depth 3: ReLU, then abs
-    for cell, (a, b) in zip(cells[1:], ((0.5, 0.5), (0.0, 1.0))):
-        assert float(cells[0].text) == 3
-        assert float(cell.text) == pytest.approx(cond_of(eoc_angle_ntk(x, 3, a, b)[0]), rel=1e-4)
+    cells = rows[1].find_elements("tag name", "td")  # depth 3: cond, lambda_min, lambda_max of ReLU, then abs
+    assert float(cells[0].text) == 3
+    for i, (a, b) in enumerate(((0.5, 0.5), (0.0, 1.0))):
+        eig = np.linalg.eigvalsh(eoc_angle_ntk(x, 3, a, b)[0] / len(x))
+        cond, lmin, lmax = (float(c.text) for c in cells[1 + 3 * i: 4 + 3 * i])
+        assert cond == pytest.approx(eig[-1] / eig[0], rel=1e-4)
+        assert lmin == pytest.approx(eig[0], rel=1e-4) and lmax == pytest.approx(eig[-1], rel=1e-4)
+    header = [th.text for th in browser.find_elements("css selector", "#results thead th")]
+    assert header[1] == "cond ReLU (Δ=0.5)" and header[4] == "cond abs (Δ=1)"  # the one display label
+    # Downloads: the CSV and JSON of the table, the figure as SVG and PNG.
+    got = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const read = async (id) => { const b = await (await fetch(document.getElementById(id).href)).blob();
+                                     return [b.type, (await b.text()).slice(0, 200000)]; };
+        Promise.all(["dl-csv", "dl-json", "dl-svg", "dl-png"].map(read)).then(done);""")
+    (csv_type, csv_text), (_, json_text), (_, svg_text), (png_type, _) = got
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith('"depth","ReLU (Δ=0.5) condition_number"') and len(lines) == 6
+    depth3 = lines[2].split(",")
+    assert float(depth3[1]) == pytest.approx(cond_of(eoc_angle_ntk(x, 3)[0]), rel=1e-9)
+    assert '"depths"' in json_text and "<svg" in svg_text and png_type == "image/png"
 
 
 def test_pasted_numbers_and_an_error_message(browser, live_server):
@@ -84,8 +101,35 @@ def test_pasted_numbers_and_an_error_message(browser, live_server):
     browser.find_element("id", "run").click()
     _wait_for(browser, _plot_shown)
     header = browser.find_elements("css selector", "#results thead th")
-    assert len(header) == 2  # depth and ReLU
+    assert len(header) == 4  # depth, and cond, lambda_min, lambda_max of ReLU
     browser.find_element("id", "act-relu").click()  # nothing chosen: the page says so
     browser.find_element("id", "run").click()
     _wait_for(browser, lambda d: "activation" in d.find_element("id", "status").text)
     assert browser.find_element("id", "status").get_attribute("class") == "error"
+
+
+def test_bad_data_is_told_in_the_pages_terms(browser, live_server):
+    browser.get(live_server.url + "/")
+    browser.find_element("id", "paste").send_keys("1 2 3")  # one point
+    browser.find_element("id", "run").click()
+    _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
+    text = browser.find_element("id", "status").text
+    assert "at least 2 points" in text and "EOC_NTK" not in text and "dataset_id" not in text
+
+
+def test_cancel_button_stops_a_running_job(browser, live_server, tmp_path):
+    path = tmp_path / "big.npy"
+    np.save(path, np.random.default_rng(3).normal(size=(900, 30)))
+    browser.get(live_server.url + "/")
+    browser.find_element("id", "file").send_keys(os.fspath(path))
+    depths = browser.find_element("id", "depths")
+    depths.clear()
+    depths.send_keys("1:200")
+    browser.find_element("id", "act-linear").click()
+    _wait_for(browser, lambda d: True)
+    browser.find_element("id", "run").click()
+    _wait_for(browser, lambda d: d.find_element("id", "cancel").is_displayed())
+    browser.find_element("id", "cancel").click()
+    _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
+    assert browser.find_element("id", "status").text == "canceled"
+    assert not browser.find_element("id", "cancel").is_displayed()

@@ -7,14 +7,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from jobs.specs import kernels_spec, spectra_spec, work_units
+from eoc_ntk.activations import parse_activations
+from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..fastjson import FastJSONRoute
-from ..errors import InvalidInput, NotAcceptable, NotFound
+from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
 from ..results import result_body
-from ..schemas import DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn
-from ..specs import build_model, check_kernel_kinds, check_kernel_size, model_from_request
+from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
+                       depths_from_text)
+from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
 from .common import ACCEPTED, ERRORS, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
@@ -73,13 +75,25 @@ def cached_spectrum(
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
     depth: Annotated[int, Query(ge=1)],
-    a: float,
-    b: float,
+    a: float | None = None,
+    b: float | None = None,
+    activation: Annotated[str | None, Query(
+        min_length=1, max_length=200, description="Instead of a and b: relu, abs, linear (any case), "
+                                                  "leaky_relu:SLOPE or A,B.")] = None,
     sigma_w: float | None = None,
     sigma_b: float = 0.0,
 ):
-    """A spectrum computed before, without sending the data again (404 if not cached)."""
-    model = build_model(depth, ActivationAB.model_construct(a=a, b=b), sigma_w, sigma_b, engine.settings)
+    """A spectrum computed before, without sending the data again (404 if not cached).
+
+    The activation is given either as `activation` (`relu`, `leaky_relu:0.1`, `0.3,0.7`) or as `a` and `b`.
+    """
+    if activation is not None and (a is not None or b is not None):
+        raise InvalidInput("give the activation either as activation=... or as a and b, not both", field="activation")
+    if activation is None and (a is None or b is None):
+        raise InvalidInput(f"{'a' if a is None else 'b'} is required: give both a and b, or activation=relu "
+                           "(or leaky_relu:0.1, or A,B)", field="a" if a is None else "b")
+    act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
+    model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
     spec = spectra_spec(dataset_id, model)
     value = _cached_for(engine, spec, dataset_id, who)
     if value is None:
@@ -93,3 +107,34 @@ async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, w
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
     spec, data, pinned = await sweep_request(body, engine, who)
     return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+
+
+@router.get("/sweeps", response_model=SweepOut)
+def cached_sweep(
+    engine: EngineDep,
+    who: PrincipalDep,
+    dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
+    depths: Annotated[str, Query(min_length=1, max_length=1000,
+                                 description='Depths as in POST /v1/sweeps: "1:100", "1:200:10", "1,2,5".')],
+    activations: Annotated[str, Query(min_length=1, max_length=1000,
+                                      description='Activations in the order of the sweep: "relu,abs", '
+                                                  '"relu;leaky_relu:0.1;0.3,0.7".')],
+    sigma_w: float | None = None,
+    sigma_b: float = 0.0,
+):
+    """A sweep computed before (404 if it is not cached); never computes."""
+    try:
+        depth_list = depths_from_text(depths)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="depths") from None
+    with core_errors("activations"):
+        acts = parse_activations(activations)
+    check_sweep_size(depth_list, acts, engine.settings)
+    models = [build_model(max(depth_list), act, sigma_w, sigma_b, engine.settings, f"activations.{i}")
+              for i, act in enumerate(acts)]
+    spec = sweeps_spec(dataset_id, depth_list, models)
+    value = _cached_for(engine, spec, dataset_id, who)
+    if value is None:
+        raise NotFound("no cached sweep for this dataset, these depths and activations; compute it with "
+                       "POST /v1/sweeps", field="dataset_id")
+    return JSONResponse(result_body(spec, value, "hit"))

@@ -1,16 +1,19 @@
 """Jobs: status, progress, result or error; cancel."""
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from jobs.states import JobStatus, JobView
+from jobs.states import TERMINAL, JobStatus, JobView
 
 from ..deps import EngineDep, PrincipalDep, WantsNpy
 from ..engine import Answer, Engine
+from ..errors import error_body
 from ..results import result_body
 from ..schemas import JobOut
 from .common import ERRORS, result_response
@@ -20,9 +23,27 @@ JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` a
 _NPY = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
+def job_timing(view: JobView, now: float | None = None) -> dict:
+    """``started_at`` (ISO 8601, UTC), ``elapsed_seconds`` and, while it runs, ``eta_seconds``
+    (``elapsed * (1 - progress) / progress``, once some progress was reported) of a job."""
+    if view.started_at is None:
+        return {}
+    now = time.time() if now is None else now
+    ended = view.status in TERMINAL
+    elapsed = view.seconds if ended and view.seconds is not None else max(now - view.started_at, 0.0)
+    out = {"started_at": datetime.fromtimestamp(view.started_at, timezone.utc).isoformat(timespec="milliseconds")
+           .replace("+00:00", "Z"), "elapsed_seconds": round(elapsed, 3)}
+    if view.status == JobStatus.running and 0.0 < view.progress < 1.0:
+        out["eta_seconds"] = round(elapsed * (1.0 - view.progress) / view.progress, 3)
+    elif ended:
+        out["eta_seconds"] = 0.0
+    return out
+
+
 def _job_body(engine: Engine, view: JobView) -> dict:
     body = JobOut(job_id=view.job_id, op=view.spec.get("op"), status=view.status, progress=view.progress,
-                  error=view.error if view.status in (JobStatus.failed, JobStatus.canceled) else None)
+                  error=view.error if view.status in (JobStatus.failed, JobStatus.canceled) else None,
+                  **job_timing(view))
     out = body.model_dump(mode="json", exclude_none=True)
     if view.status == JobStatus.finished:
         out["result"] = result_body(view.spec, engine.job_result(view), "miss")
@@ -40,6 +61,11 @@ def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep) 
 
 @router.delete("/{job_id}", response_model=JobOut)
 async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Response:
-    """Cancel a queued or running job; a job that already ended is left as it is."""
+    """Cancel a queued or running job; a job that already ended is left as it is and answered 409
+    with its state (`error.status`)."""
+    before = await run_in_threadpool(engine.job, job_id, who)
+    if before.status in TERMINAL:
+        return JSONResponse(error_body("conflict", f"job {job_id} already {before.status.value}; nothing to cancel",
+                                       "job_id", status=before.status.value), status_code=409)
     view = await run_in_threadpool(engine.cancel, job_id, who)
     return JSONResponse(await run_in_threadpool(_job_body, engine, view))

@@ -23,55 +23,65 @@ from .jobs import JobId
 router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
 
 Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
+Width = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
+Height = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
+Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
 _IMAGE = {200: {"description": "The figure.", "content": {
     "image/png": {"schema": {"type": "string", "format": "binary"}},
     "image/svg+xml": {"schema": {"type": "string"}}}}}
 
 
-def draw(spec: dict, body: dict, fmt: str) -> Response:
-    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers)."""
+def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response:
+    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers);
+    ``size``: ``width``, ``height`` (inches) and ``dpi``, each optional."""
+    size = size or {}
     if spec["op"] == "spectra":
-        data = plots.plot_spectrum(body, fmt=fmt)
+        data = plots.plot_spectrum(body, fmt=fmt, **size)
     elif spec["op"] == "sweeps":
-        data = plots.plot_sweep(body, fmt=fmt)
+        data = plots.plot_sweep(body, fmt=fmt, **size)
     else:
         raise NotAcceptable("plots exist for spectra and sweeps only, not for kernels", field="job_id")
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 
 async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: bool, fmt: str,
-                  who: str | None) -> Response:
+                  who: str | None, size: dict) -> Response:
     answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
     if answer.job_id is not None:
         return accepted(answer.job_id)
     body = result_body(spec, answer.value, answer.cache)
-    return await run_in_threadpool(draw, spec, body, fmt)
+    return await run_in_threadpool(draw, spec, body, fmt, size)
 
 
 @router.post("/v1/plots/spectrum", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
 async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
-                        format: Format = "png"):
+                        format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Sorted eigenvalues of K/n on a log scale (202 with a job for large requests)."""
     model = model_from_request(body.model, engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model)
-    return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who)
+    return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who,
+                         {"width": width, "height": height, "dpi": dpi})
 
 
 @router.post("/v1/plots/sweep", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
 async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
-                     format: Format = "png"):
-    """Condition number of K/n vs depth per activation, with each depth limit dashed."""
+                     format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
+    """Condition number of K/n vs depth per activation, with each distinct depth limit dashed once and
+    singular depths marked."""
     spec, data, pinned = await sweep_request(body, engine, who)
-    return await _answer(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, format, who)
+    return await _answer(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, format, who,
+                         {"width": width, "height": height, "dpi": dpi})
 
 
 @router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
-def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png"):
+def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png",
+             width: Width = None, height: Height = None, dpi: Dpi = None):
     """The plot of a finished spectra or sweeps job (409 while it has not finished)."""
     view = engine.job(job_id, who)
     if view.status != JobStatus.finished:
         raise Conflict(f"job {job_id} is {view.status.value}; its plot exists once it has finished", field="job_id")
     if view.spec.get("op") not in ("spectra", "sweeps"):
         raise NotAcceptable("plots exist for spectra and sweeps jobs only, not for kernels", field="job_id")
-    return draw(view.spec, result_body(view.spec, engine.job_result(view), "miss"), format)
+    return draw(view.spec, result_body(view.spec, engine.job_result(view), "miss"), format,
+                {"width": width, "height": height, "dpi": dpi})

@@ -134,7 +134,7 @@ def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitti
         wait_registered(conn, fresh, name)
         again = client.post("/v1/sweeps", json=SLOW, headers=ASYNC)
         assert again.status_code == 202 and again.json()["job_id"] == job_id
-        done = wait_for_job(client, job_id, timeout=120)
+        done = wait_for_job(client, job_id, timeout=600)  # SLOW takes 240 s at a load average of 7 on 2 cores
         assert done["status"] == "finished" and done["result"]["depths"][-1] == 100
     finally:
         stop_worker(fresh)
@@ -225,22 +225,6 @@ def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
     assert view.status.value == "running" and view.error is None
     Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
     jobs.shutdown()
-
-
-def test_the_alive_key_is_set_before_the_work_and_outlives_it(conn):
-    """Set before the computation starts (no window at the start), and still there after it
-    ends, until RQ has recorded the end: a finished run was once reported failed because its
-    key was deleted before RQ marked it finished."""
-    from jobs.keys import alive_key
-    from jobs.rq_queue import heartbeat
-
-    job_id = "sweeps-" + "e" * 32
-    key = alive_key(job_id)
-    conn.delete(key)
-    with heartbeat(conn, job_id, 3):
-        assert conn.exists(key)
-    assert conn.exists(key) and 0 < conn.ttl(key) <= 3
-    conn.delete(key)
 
 
 # 4. Job timeout

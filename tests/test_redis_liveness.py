@@ -166,12 +166,15 @@ def test_delete_of_a_running_job_stops_the_cpu_within_1s(conn, url, worker):
         job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(7, 107))}, headers=ASYNC).json()["job_id"]
         wait_for_job(c, job_id, timeout=30, until=("running", "finished", "failed", "canceled"))
         time.sleep(0.5)
-        assert tree_cpu_percent(worker.pid) > 50, "the job is not computing: nothing to stop"
+        horses = psutil.Process(worker.pid).children()
+        # Computing (> 5 % of a core also when other processes keep every core busy).
+        assert horses and tree_cpu_percent(worker.pid) > 5, "the job is not computing: nothing to stop"
         r = c.delete(f"/v1/jobs/{job_id}")
         asked = time.monotonic()
         assert r.status_code == 200 and r.json()["status"] == "canceled", r.text
         time.sleep(max(0.0, 0.5 - (time.monotonic() - asked)))
         assert tree_cpu_percent(worker.pid, 0.5) < 5  # measured over 0.5-1.0 s after the DELETE
+        assert not any(h.is_running() and h.status() != psutil.STATUS_ZOMBIE for h in horses), "the horse lives"
         assert worker.poll() is None
 
 
@@ -334,3 +337,41 @@ def test_fault_tests_pass_with_every_core_busy(conn, url, worker, round_):
     with hogging():
         for test in FAULT_TESTS:
             test(conn, url, worker)
+
+
+@pytest.mark.slow
+def test_healthz_stays_fast_while_two_workers_compute_n_4000(conn, url):
+    """The API does not compute jobs: with 2 workers busy on n = 4000 spectra, GET /healthz p99
+    <= 100 ms over 100 requests. The 2-point synchronous spectra is timed and printed only: in
+    this branch the API still computes small requests in its own threads (the process pool of
+    the embedded-mode work is another branch of issue 10)."""
+    names = [f"load-{os.getpid()}-{i}" for i in range(2)]
+    procs = [start_worker(url, name) for name in names]
+    try:
+        for proc, name in zip(procs, names):
+            wait_registered(conn, proc, name)
+        with TestClient(create_app(settings_for(url))) as c:
+            jobs = [c.post("/v1/spectra", json={"x": unit_rows(4000, 3, seed=80 + i).tolist(), "model": relu_model(3)},
+                           headers=ASYNC).json()["job_id"] for i in range(2)]
+            for job_id in jobs:
+                wait_for_job(c, job_id, timeout=120, until=("running", "finished", "failed", "canceled"))
+            time.sleep(2)  # well into the eigendecompositions
+            assert all(psutil.Process(p.pid).children() for p in procs), "both workers must be busy"
+            times = []
+            for _ in range(100):
+                start = time.perf_counter()
+                assert c.get("/healthz").status_code == 200
+                times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            small = c.post("/v1/spectra", json={"x": [[1.0, 0.0], [0.0, 1.0]], "model": relu_model(2)})
+            sync_seconds = time.perf_counter() - start
+            p99 = sorted(times)[98]
+            print(f"healthz p99 {1000 * p99:.1f} ms, max {1000 * max(times):.1f} ms; "
+                  f"2-point synchronous spectra {1000 * sync_seconds:.1f} ms")
+            assert small.status_code == 200
+            assert p99 <= 0.100, p99
+            for job_id in jobs:
+                c.delete(f"/v1/jobs/{job_id}")
+    finally:
+        for proc in procs:
+            stop_worker(proc)

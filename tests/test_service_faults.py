@@ -183,7 +183,8 @@ def test_work_horse_killed_mid_job_fails_the_job(conn, client, worker):
     assert horses, "no work horse found"
     os.kill(horses[0], signal.SIGKILL)
     job = wait_for_job(client, job_id, timeout=HEARTBEAT + 15, until=("finished", "failed", "canceled"))
-    assert job["status"] == "failed" and job["error"]["message"], job
+    assert job["status"] == "failed" and job["error"]["code"] == "worker_lost", job
+    assert "submit the request again" in job["error"]["message"]
     assert worker.poll() is None, "the worker survives the loss of its work horse"
 
 

@@ -1,7 +1,7 @@
 """Why a job stopped before its result: the exceptions a job raises, and their codes for clients."""
 from __future__ import annotations
 
-__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "describe_error"]
+__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "describe_error", "describe_timeout"]
 
 
 class JobCanceled(Exception):
@@ -14,6 +14,12 @@ class JobTimedOut(Exception):
 
 class DatasetMissing(LookupError):
     """A job's dataset is no longer in the store (expired or evicted)."""
+
+
+def describe_timeout(seconds) -> dict:
+    """The error of a job whose process was killed past its time limit."""
+    return {"code": "timeout", "message": f"the job ran past its time limit of {seconds} s (EOC_NTK_JOB_TIMEOUT); "
+                                          f"its process was stopped"}
 
 
 def describe_error(exc: BaseException) -> dict:

@@ -9,12 +9,14 @@ from .settings import Settings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "owners_key", "active_jobs_key",
-    "admission_lock_key", "alive_key", "ttl_for", "SUBMIT_LOCK_SECONDS",
+    "admission_lock_key", "alive_key", "probe_key", "ttl_for", "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
 PREFIX = "eoc-ntk"
 #: Seconds a submission lock may be held (the check-then-enqueue of one job id).
 SUBMIT_LOCK_SECONDS = 10
+#: Seconds the readiness probe's key lives (``/readyz`` writes it to see that writes succeed).
+PROBE_SECONDS = 10
 
 
 def key_for(kind: str, ident: str) -> str:
@@ -55,8 +57,13 @@ def admission_lock_key(principal: str) -> str:
 
 
 def alive_key(job_id: str) -> str:
-    """Heartbeat of a running job, refreshed by the process that runs it (abandoned-job detection)."""
+    """Heartbeat of a running job, refreshed by its worker's parent process (abandoned-job detection)."""
     return key_for("alive", job_id)
+
+
+def probe_key() -> str:
+    """The key ``/readyz`` writes to check that the store takes writes (one for all API processes)."""
+    return key_for("probe", "ready")
 
 
 def ttl_for(key: str, settings: Settings) -> int:
@@ -72,6 +79,8 @@ def ttl_for(key: str, settings: Settings) -> int:
         return settings.dataset_ttl if rest.startswith("dataset:") else settings.result_ttl
     if kind == "active":
         return settings.result_ttl
+    if kind == "probe":
+        return PROBE_SECONDS
     if kind == "alive":
         return settings.job_heartbeat_ttl
     raise KeyError(f"no TTL defined for key {key!r}")

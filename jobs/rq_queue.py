@@ -7,20 +7,27 @@ spec's cache key (:func:`run_job`). The job id is derived from the cache key
 that job (single flight). Computations a request waits for run in this process
 (:class:`jobs.local.LocalBackend`).
 
-A started job whose process died is found by its missing heartbeat (:func:`heartbeat`) and
-failed as ``worker_lost`` by the maintenance thread or by the next look at it.
+A started job whose worker died is found by its missing heartbeat and failed as ``worker_lost``
+by the maintenance thread or by the next look at it. The heartbeat (the job's alive key) is
+kept by the worker's parent process (:class:`jobs.worker.JobWorker`), which only waits for its
+work horse, so a horse that holds the interpreter lock for minutes in one LAPACK call still
+looks alive; a horse killed alone is recorded failed by its parent at once.
+
+A job record that cannot be read (bad data, or a status RQ does not know) is a failed job with
+the code ``corrupt_record``, never a 500.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import timezone
-from typing import Iterator
 
 import numpy as np
-from redis import ConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, get_current_job
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -42,13 +49,21 @@ from .specs import cache_key, job_id_for
 from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, state_of
 from .store import RedisStore, Storage
 
-__all__ = ["RQBackend", "run_job", "heartbeat", "JOB_FUNCTION"]
+__all__ = ["RQBackend", "run_job", "JOB_FUNCTION", "STORE_RETRY_SECONDS"]
 
 log = logging.getLogger("eoc_ntk.jobs")
 
 #: What a worker runs: the dotted name of :func:`run_job`.
 JOB_FUNCTION = "jobs.rq_queue.run_job"
 _SEEN_ENDED = 10_000
+#: How long a finished computation keeps trying to store its result while Redis is away.
+STORE_RETRY_SECONDS = 120
+_RQ_STATUSES = frozenset(("created", "queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",
+                          "started", "finished", "failed", "stopped", "canceled"))
+
+
+class CorruptRecord(Exception):
+    """RQ's record of a job cannot be read (bad data or unknown status)."""
 
 
 class RQBackend:
@@ -76,7 +91,14 @@ class RQBackend:
         """Enqueue ``spec`` unless its job is already queued or running; returns the job id."""
         job_id = job_id_for(key)
         with self._submit_lock(job_id):
-            job = self._checked(self._fetch(job_id), locked=True)
+            try:
+                job = self._checked(self._fetch(job_id), locked=True)
+            except CorruptRecord as exc:  # an unreadable record: drop it and run again
+                log.warning("job %s: dropping its unreadable record (%s)", job_id, exc)
+                unreadable = Job(job_id, connection=self.conn, serializer=self.serializer)
+                unreadable.set_status("failed")  # a status RQ knows, so that its delete can run
+                self._forget(unreadable)
+                job = None
             if job is not None:
                 if state_of(job.get_status()) in IN_FLIGHT:
                     return job_id
@@ -91,11 +113,20 @@ class RQBackend:
         return job_id
 
     def get(self, job_id: str) -> JobView | None:
-        job = self._checked(self._fetch(job_id))
-        return None if job is None else self._view(job)
+        try:
+            job = self._checked(self._fetch(job_id))
+            return None if job is None else self._view(job)
+        except CorruptRecord as exc:
+            return self._corrupt_view(job_id, exc)
 
     def cancel(self, job_id: str, wait: float = 3.0) -> JobView | None:
         """Cancel a queued job, or stop a running one (its work horse is killed)."""
+        try:
+            return self._cancel(job_id, wait)
+        except CorruptRecord as exc:
+            return self._corrupt_view(job_id, exc)
+
+    def _cancel(self, job_id: str, wait: float) -> JobView | None:
         job = self._checked(self._fetch(job_id))
         if job is None:
             return None
@@ -140,10 +171,29 @@ class RQBackend:
 
     # Records
     def _fetch(self, job_id: str):
+        """RQ's record of ``job_id``, or None; :class:`CorruptRecord` when it cannot be read."""
         try:
-            return Job.fetch(job_id, connection=self.conn, serializer=self.serializer)
+            job = Job.fetch(job_id, connection=self.conn, serializer=self.serializer)
+            status = job.get_status(refresh=False)
+            spec = job.args[0] if job.args else None
         except NoSuchJobError:
             return None
+        except RedisError:
+            raise
+        except Exception as exc:  # bad data, an unknown status, a record of another program
+            raise CorruptRecord(f"{type(exc).__name__}: {exc}") from exc
+        if str(getattr(status, "value", status)) not in _RQ_STATUSES:
+            raise CorruptRecord(f"unknown status {status!r}")
+        if not isinstance(spec, dict) or not isinstance(job.meta, dict) or "unserialized" in job.meta:
+            raise CorruptRecord("its arguments or metadata are not the JSON this service writes")
+        return job
+
+    def _corrupt_view(self, job_id: str, exc: Exception) -> JobView:
+        log.warning("job %s: unreadable record: %s", job_id, exc)
+        message = (f"the stored record of job {job_id} is damaged and cannot be read ({exc}); "
+                   f"submit the request again to recompute it")
+        return JobView(job_id, {"op": job_id.split("-", 1)[0]}, "", JobStatus.failed, 0.0,
+                       {"code": "corrupt_record", "message": message})
 
     def _view(self, job) -> JobView:
         status = state_of(job.get_status(refresh=False))
@@ -152,7 +202,14 @@ class RQBackend:
         if status == JobStatus.failed and error is None:
             result = job.latest_result()
             last = (getattr(result, "exc_string", None) or "").strip().splitlines()
-            error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
+            if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
+                error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
+                                                           "submit the request again to recompute it"}
+            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its parent saw it
+                error = {"code": "worker_lost", "message": f"the process computing this job died ({last[-1].strip('; ')}); "
+                                                           f"submit the request again to recompute it"}
+            else:
+                error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
         if status == JobStatus.canceled:
             error = {"code": "canceled", "message": "canceled by a client"}
         progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
@@ -250,7 +307,10 @@ class RQBackend:
         """Fail every abandoned job of the queue (and let RQ clean its registries); returns how many."""
         count = 0
         for job_id in self.registry.get_job_ids():
-            job = self._fetch(job_id)
+            try:
+                job = self._fetch(job_id)
+            except CorruptRecord:
+                continue  # told as corrupt_record to whoever asks; resubmitting replaces it
             if job is not None and self._abandoned(job):
                 with self._submit_lock(job_id):
                     count += self._fail_if_still_abandoned(job_id)
@@ -265,45 +325,6 @@ class RQBackend:
                 log.warning("abandoned-job sweep failed: %s", exc)
 
 
-@contextmanager
-def heartbeat(connection, job_id: str, ttl: int) -> Iterator[None]:
-    """Keep the job's alive key (:func:`jobs.keys.alive_key`) fresh from a thread while it runs.
-
-    If the process is killed the key expires within ``ttl`` seconds, and the API fails the job
-    as abandoned (:meth:`RQBackend.reap_abandoned`) instead of showing it running forever.
-    The key is set once before the work starts, and the thread beats on a connection pool of
-    its own (the job's pool was inherited through the work horse's fork and is shared with the
-    computation's progress reports): a beat that stalls or raises must not let a live job look
-    abandoned. Any error of a beat is logged and the next beat tried. The key outlives the
-    work by up to ``ttl`` seconds, while RQ records how the job ended."""
-    key, stop = keys.alive_key(job_id), threading.Event()
-    own = Redis(connection_pool=ConnectionPool(**connection.connection_pool.connection_kwargs))
-
-    def beat_once() -> None:
-        try:
-            own.set(key, "1", ex=ttl)
-        except Exception as exc:  # Redis away for a moment, or anything else: try again next time
-            log.warning("job %s heartbeat failed: %s", job_id, exc)
-
-    def beat() -> None:
-        while not stop.wait(max(0.5, ttl / 3)):
-            beat_once()
-
-    beat_once()
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        # A last beat, not a delete: RQ records the job's end only after this returns, and a
-        # started job without its key would meanwhile look abandoned to the API (it did: a
-        # finished run was reported failed). The key expires by itself within ttl.
-        beat_once()
-        own.close()
-
-
 def run_job(spec: dict) -> dict:
     """RQ entry point: load the data, compute with progress in the job's meta, cache the result."""
     job = get_current_job()
@@ -315,14 +336,39 @@ def run_job(spec: dict) -> dict:
         job.save_meta()
 
     try:
-        with heartbeat(job.connection, job.id, settings.job_heartbeat_ttl):
-            x, x2 = load_data(spec, storage.get_dataset)
-            value = compute(spec, x, x2, JobProgress(report))
-            key = cache_key(spec)
-            storage.put_result(key, value, required=True)
+        x, x2 = load_data(spec, storage.get_dataset)
+        value = compute(spec, x, x2, JobProgress(report))
+        key = cache_key(spec)
+        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True), job.id)
     except BaseException as exc:
         job.meta["error"] = describe_error(exc)
         job.save_meta()
         raise
-    report(1.0)
+    _store_riding_out_outages(lambda: report(1.0), job.id)
     return {"cache_key": key}
+
+
+def _store_riding_out_outages(write, job_id: str) -> None:
+    """``write()``, tried again while Redis is away (up to :data:`STORE_RETRY_SECONDS`): a result
+    computed during an outage is stored once Redis is back rather than lost."""
+    deadline, wait = time.monotonic() + STORE_RETRY_SECONDS, 0.5
+    while True:
+        try:
+            write()
+            return
+        except Exception as exc:  # RedisError, or StoreUnavailable wrapping one
+            if not _is_outage(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("job %s: Redis away while storing (%s); trying again in %.1f s", job_id, exc, wait)
+            time.sleep(wait)
+            wait = min(2 * wait, 5.0)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """True for a lost connection (or a timeout) to Redis, directly or as the cause of ``exc``."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (RedisConnectionError, RedisTimeoutError)):
+            return True
+        seen = seen.__cause__
+    return False

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     max_jobs: int = Field(10_000, ge=1, description="Most job records an embedded-mode API keeps.")
     job_heartbeat_ttl: int = Field(
         15, ge=2, description="Seconds without a heartbeat from a running job's process after which the job is "
-        "declared abandoned (its worker died) and failed; the job beats every third of this."
+        "declared abandoned (its worker died) and failed; the worker's parent process (not the computing "
+        "work horse) beats every third of this, at least every second."
     )
     maintenance_interval: int = Field(
         10, ge=1, description="Seconds between the API's sweeps for abandoned jobs (Redis mode)."

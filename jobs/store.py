@@ -160,11 +160,14 @@ class Storage:
     def _set(self, key: str, value: StoredValue) -> None:
         self.store.set(key, encode(value), keys.ttl_for(key, self.settings))
 
-    # Results: a Redis outage degrades to "no cache" (computed, not stored).
-    def get_result(self, cache_key: str) -> StoredValue | None:
+    # Results: a Redis outage degrades to "no cache" (computed, not stored), unless the caller
+    # only reads (``required``: GET /v1/spectra must say 503, not "not cached").
+    def get_result(self, cache_key: str, *, required: bool = False) -> StoredValue | None:
         try:
             return self._get(keys.result_key(cache_key))
         except RedisError as exc:
+            if required:
+                raise StoreUnavailable("the result store (Redis) does not answer; retry later") from exc
             log.warning("cache read failed, computing without cache: %s", exc)
             return None
 
@@ -235,6 +238,16 @@ class Storage:
             return self.store.ping()
         except RedisError:
             return False
+
+    def write_problem(self) -> str | None:
+        """None when the store takes a write (a tiny key with a short TTL), else why not (e.g.
+        Redis out of memory under ``maxmemory-policy noeviction``)."""
+        key = keys.probe_key()
+        try:
+            self.store.set(key, b"1", keys.ttl_for(key, self.settings))
+        except RedisError as exc:
+            return f"the store (Redis) refuses writes: {exc}"
+        return None
 
 
 def labels_store_id(labels_id: str) -> str:

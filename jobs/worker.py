@@ -3,6 +3,17 @@
 Run it as ``eoc-ntk worker`` or ``python -m jobs``; start as many as you like, on as many
 machines as you like, against one Redis. ``eoc-ntk worker --check`` tells whether a worker
 of this host is registered with a recent heartbeat (the Docker healthcheck).
+
+Liveness comes from the worker's parent process, never from the work horse: a horse may hold
+the interpreter lock for minutes inside one LAPACK call, but the parent only waits for it, so
+its beats (:meth:`JobWorker.maintain_heartbeats`, every third of ``EOC_NTK_JOB_HEARTBEAT_TTL``)
+are on time however long a single call lasts. If the worker dies, the beats stop and the API
+fails the job as ``worker_lost``; if only the horse dies, the parent records the failure.
+
+Every Redis call of the worker loop is inside reconnect logic: RQ's dequeue loop retries on its
+own; a beat that fails is logged and tried again; a failure while a horse runs never abandons
+the horse; and whatever else makes RQ's loop end (registration, registry upkeep, the end of a
+job while Redis is away) starts the loop again in the same process (:func:`run_worker`).
 """
 from __future__ import annotations
 
@@ -17,14 +28,85 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
+from . import keys
 from . import rq_queue  # noqa: F401 - NumPy/SciPy, the core and the job code imported once, before forking horses
+from .errors import describe_timeout
 from .settings import get_settings
 
-__all__ = ["main", "run_worker", "check_worker", "RECONNECT_MAX_SECONDS"]
+__all__ = ["main", "run_worker", "check_worker", "JobWorker", "RECONNECT_MAX_SECONDS", "TIMEOUT_GRACE_SECONDS"]
 
 #: Longest wait between two attempts to reach Redis again.
 RECONNECT_MAX_SECONDS = 2.0
+
+
+#: Seconds past a job's timeout after which the parent kills a horse that did not stop itself
+#: (RQ's own alarm in the horse cannot interrupt a C call that holds the interpreter lock).
+TIMEOUT_GRACE_SECONDS = 2
+
+log = logging.getLogger("eoc_ntk.jobs")
+
+
+class JobWorker(Worker):
+    """RQ's forking worker, whose parent process beats each job's alive key and enforces its timeout.
+
+    The parent wakes every ``job_monitoring_interval`` seconds (a third of the heartbeat TTL, at
+    least 1 s) while it waits for its horse; RQ then calls :meth:`maintain_heartbeats`."""
+
+    def __init__(self, *args, heartbeat_ttl: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.heartbeat_ttl = heartbeat_ttl
+        self.job_monitoring_interval = max(1, heartbeat_ttl // 3)
+
+    def _beat_alive(self, job_id: str) -> None:
+        """Refresh the job's alive key (:func:`jobs.keys.alive_key`); a failure is logged, never raised."""
+        try:
+            self.connection.set(keys.alive_key(job_id), "1", ex=self.heartbeat_ttl)
+        except RedisError as exc:
+            log.warning("job %s: heartbeat failed (%s); trying again in %s s", job_id, exc,
+                        self.job_monitoring_interval)
+
+    def prepare_execution(self, job):
+        """Beat once before the horse is forked, so a started job always has a fresh key."""
+        self._beat_alive(job.id)
+        return super().prepare_execution(job)
+
+    def maintain_heartbeats(self, job, execution):
+        """RQ's beats (worker, execution, job), ours, and the timeout backstop; never raises on Redis."""
+        self._beat_alive(job.id)
+        try:
+            super().maintain_heartbeats(job, execution)
+        except RedisError as exc:
+            log.warning("job %s: RQ heartbeat failed (%s); the horse keeps running", job.id, exc)
+        self._enforce_timeout(job)
+
+    def _enforce_timeout(self, job) -> None:
+        """Kill the horse of a job past its timeout (+ grace), recording why first."""
+        if not job.timeout or job.timeout < 0 or job.started_at is None:
+            return
+        working = (now() - job.started_at).total_seconds()
+        if working <= job.timeout + TIMEOUT_GRACE_SECONDS:
+            return
+        log.warning("job %s ran %.0f s, past its timeout of %s s: killing its work horse", job.id, working, job.timeout)
+        try:
+            job.meta["error"] = describe_timeout(job.timeout)
+            job.save_meta()
+        except RedisError:
+            log.warning("job %s: could not record its timeout (Redis away)", job.id)
+        self.kill_horse()
+
+    def monitor_work_horse(self, job, queue, execution):
+        """RQ's monitor; a Redis error once the horse ended (recording how) leaves the record to the API.
+
+        The job is then still ``started`` in Redis (if Redis kept it), its alive key expires within
+        the heartbeat TTL, and the API fails it as ``worker_lost``: it is never left running."""
+        try:
+            super().monitor_work_horse(job, queue, execution)
+        except RedisError as exc:
+            log.warning("job %s ended while Redis was away (%s); the API will fail it if it is still running",
+                        job.id, exc)
+            self._horse_pid = 0
 
 
 def _redis_url(redis_url: str | None) -> str:
@@ -41,24 +123,27 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
     settings = get_settings()
     url = _redis_url(redis_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    log = logging.getLogger("eoc_ntk.jobs")
-    conn = Redis.from_url(url)
+    conn = Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=10)
+    worker = None
     while True:
-        queue = Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
-        worker = Worker([queue], connection=conn, serializer=JSONSerializer, name=name)
-        worker.max_connection_wait_time = RECONNECT_MAX_SECONDS
         try:
+            # Inside the retry: building a worker talks to Redis too (it did: busy workers exited
+            # when Redis vanished, because Worker(...) raised outside of it).
+            queue = Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
+            worker = JobWorker([queue], connection=conn, serializer=JSONSerializer, name=name,
+                               heartbeat_ttl=settings.job_heartbeat_ttl)
+            worker.max_connection_wait_time = RECONNECT_MAX_SECONDS
             worked = worker.work(burst=burst, logging_level=log_level.upper())
-        except (RedisError, ValueError) as exc:  # e.g. at registration while Redis restarts
+        except (RedisError, ValueError, OSError) as exc:  # e.g. at registration while Redis restarts
             log.warning("worker lost Redis (%s); reconnecting in %s s", exc, RECONNECT_MAX_SECONDS)
             worked = False
-        if burst or _stop_requested(worker):
+        if worker is not None and (burst or _stop_requested(worker)):
             return worked
         # RQ's loop gives up on some Redis errors (heartbeats, registry upkeep): start it again, so
         # that a Redis restart never needs a worker restart.
         log.warning("worker loop ended without a stop request (Redis restarted?); restarting it")
-        time.sleep(1.0)
-        if _stop_requested(worker):
+        time.sleep(RECONNECT_MAX_SECONDS)
+        if worker is not None and _stop_requested(worker):
             return worked
 
 

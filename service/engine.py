@@ -82,9 +82,10 @@ class Engine:
         return "embedded" if self.settings.embedded else "redis"
 
     def ready(self) -> tuple[bool, str | None]:
-        if self.storage.ping():
-            return True, None
-        return False, "Redis does not answer at the configured REDIS_URL"
+        if not self.storage.ping():
+            return False, "Redis does not answer at the configured REDIS_URL"
+        problem = self.storage.write_problem() if self.redis is not None else None
+        return (False, problem) if problem else (True, None)
 
     def queue_counts(self) -> tuple[int, int] | None:
         """(queued, running) jobs now; None when the queue does not answer."""
@@ -137,8 +138,9 @@ class Engine:
                 d.stored = self.storage.put_dataset(d.dataset_id, d.x, required=required, owner=principal)
 
     # Results
-    def cached(self, spec: dict) -> StoredValue | None:
-        value = self.storage.get_result(cache_key(spec))
+    def cached(self, spec: dict, *, required: bool = False) -> StoredValue | None:
+        """The cached result of ``spec`` or None; ``required``: a store outage raises (503), not None."""
+        value = self.storage.get_result(cache_key(spec), required=required)
         self._cache_lookup(value is not None)
         return value
 

@@ -7,6 +7,10 @@ store (:class:`~jobs.store.StoreUnavailable`), Redis outages and anything
 unexpected into one JSON shape::
 
     {"error": {"code": "invalid_input", "message": "...", "field": "model.depth"}}
+
+Every Redis error is a 503 with ``Retry-After``, never a 500: ``store_full`` when Redis is out
+of memory (an ``OOM`` reply under ``maxmemory-policy noeviction``), ``unavailable`` for a lost
+connection or any other refusal.
 """
 from __future__ import annotations
 
@@ -17,9 +21,7 @@ from typing import Iterator, Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import OutOfMemoryError, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eoc_ntk.errors import InvalidParameterError
@@ -28,10 +30,34 @@ from jobs.store import StoreUnavailable
 __all__ = [
     "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge",
-    "core_errors", "install_error_handlers",
+    "core_errors", "install_error_handlers", "is_out_of_memory", "STORE_RETRY_AFTER",
 ]
 
 log = logging.getLogger("eoc_ntk.service")
+
+#: Seconds a client is told to wait (``Retry-After``) when the store is down or full.
+STORE_RETRY_AFTER = 5
+
+
+def is_out_of_memory(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or an exception it was raised from) is Redis's ``OOM`` refusal."""
+    while exc is not None:
+        if isinstance(exc, OutOfMemoryError) or (isinstance(exc, RedisError) and str(exc).startswith("OOM")):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _store_error(exc: BaseException, message: str) -> JSONResponse:
+    """The 503 of a store that is down (``unavailable``) or full (``store_full``)."""
+    headers = {"Retry-After": str(STORE_RETRY_AFTER)}
+    if is_out_of_memory(exc):
+        log.warning("store full: %s", exc)
+        return JSONResponse(error_body("store_full", "the store (Redis) is out of memory and refuses writes; retry "
+                                                     "later (its operator can raise maxmemory or free space)"),
+                            status_code=503, headers=headers)
+    log.warning("store unavailable: %s", exc)
+    return JSONResponse(error_body("unavailable", message), status_code=503, headers=headers)
 
 
 class ServiceError(Exception):
@@ -182,16 +208,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def _store_unavailable(request: Request, exc: StoreUnavailable):
-        log.warning("store unavailable: %s", exc)
-        return JSONResponse(error_body("unavailable", str(exc)), status_code=503, headers={"Retry-After": "5"})
+        return _store_error(exc, str(exc))
 
-    async def _redis_down(request: Request, exc: Exception):
-        log.warning("Redis unavailable: %s", exc)
-        return JSONResponse(error_body("unavailable", "the job store (Redis) does not answer; retry later"),
-                            status_code=503, headers={"Retry-After": "5"})
-
-    for redis_error in (RedisConnectionError, RedisTimeoutError, LockError):
-        app.add_exception_handler(redis_error, _redis_down)
+    @app.exception_handler(RedisError)  # every Redis error: lost connection, timeout, lock, OOM, ...
+    async def _redis_error(request: Request, exc: RedisError):
+        return _store_error(exc, "the job store (Redis) does not answer; retry later")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

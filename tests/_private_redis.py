@@ -34,6 +34,7 @@ DATABASES = {
     "test_service_access": 6,
     "test_bench_load": 7,
     "test_service_learning": 12,
+    "test_redis_liveness": 8,
 }
 
 
@@ -58,8 +59,10 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server (no persistence) that a test may kill and start again on the same port."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, options: tuple[str, ...] = ()):
+        """``options``: more ``redis-server`` arguments, e.g. ``("--maxmemory", "1mb")``."""
         self.port = port or free_port()
+        self.options = tuple(options)
         self.dir = tempfile.mkdtemp(prefix="eoc-ntk-redis-")
         self.proc = None
 
@@ -72,7 +75,7 @@ class RedisServer:
 
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--dir", self.dir, *self.options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
         try:

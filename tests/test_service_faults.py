@@ -116,9 +116,13 @@ SLOW = {"x": unit_rows(400, 4, seed=51).tolist(), "depths": list(range(1, 101)),
 
 # 1. Worker killed mid-job
 
+# Two of SLOW's seven sweeps (about 2 s idle): the resubmitted run must end within the 300 s test
+# timeout, and the whole of SLOW took 240 s at a load average of 7 on 2 cores.
+KILLED = {**SLOW, "activations": SLOW["activations"][:2]}
+
 def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitting_computes(conn, url, client,
                                                                                             worker):
-    job_id = client.post("/v1/sweeps", json=SLOW, headers=ASYNC).json()["job_id"]
+    job_id = client.post("/v1/sweeps", json=KILLED, headers=ASYNC).json()["job_id"]
     assert running(client, job_id)["status"] == "running"
     kill_worker(worker)
     killed = time.monotonic()
@@ -132,9 +136,9 @@ def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitti
     fresh = start_worker(url, name)
     try:
         wait_registered(conn, fresh, name)
-        again = client.post("/v1/sweeps", json=SLOW, headers=ASYNC)
+        again = client.post("/v1/sweeps", json=KILLED, headers=ASYNC)
         assert again.status_code == 202 and again.json()["job_id"] == job_id
-        done = wait_for_job(client, job_id, timeout=120)
+        done = wait_for_job(client, job_id, timeout=240)
         assert done["status"] == "finished" and done["result"]["depths"][-1] == 100
     finally:
         stop_worker(fresh)
@@ -183,7 +187,8 @@ def test_work_horse_killed_mid_job_fails_the_job(conn, client, worker):
     assert horses, "no work horse found"
     os.kill(horses[0], signal.SIGKILL)
     job = wait_for_job(client, job_id, timeout=HEARTBEAT + 15, until=("finished", "failed", "canceled"))
-    assert job["status"] == "failed" and job["error"]["message"], job
+    assert job["status"] == "failed" and job["error"]["code"] == "worker_lost", job
+    assert "submit the request again" in job["error"]["message"]
     assert worker.poll() is None, "the worker survives the loss of its work horse"
 
 
@@ -225,22 +230,6 @@ def test_a_stale_abandoned_verdict_never_fails_the_resubmitted_run(conn, url):
     assert view.status.value == "running" and view.error is None
     Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
     jobs.shutdown()
-
-
-def test_the_alive_key_is_set_before_the_work_and_outlives_it(conn):
-    """Set before the computation starts (no window at the start), and still there after it
-    ends, until RQ has recorded the end: a finished run was once reported failed because its
-    key was deleted before RQ marked it finished."""
-    from jobs.keys import alive_key
-    from jobs.rq_queue import heartbeat
-
-    job_id = "sweeps-" + "e" * 32
-    key = alive_key(job_id)
-    conn.delete(key)
-    with heartbeat(conn, job_id, 3):
-        assert conn.exists(key)
-    assert conn.exists(key) and 0 < conn.ttl(key) <= 3
-    conn.delete(key)
 
 
 # 4. Job timeout

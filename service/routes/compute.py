@@ -64,9 +64,10 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
     return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
 
 
-def _cached_for(engine, spec: dict, dataset_id: str, who):
-    """The cached result of ``spec`` if the caller may see ``dataset_id``, else None."""
-    return engine.cached(spec) if engine.storage.owns("dataset", dataset_id, who) else None
+def _cached_for(engine, spec: dict, dataset_id: str, who, *, required: bool = False):
+    """The cached result of ``spec`` if the caller may see ``dataset_id``, else None (``required``:
+    a store outage is a 503, for a route that can only read)."""
+    return engine.cached(spec, required=required) if engine.storage.owns("dataset", dataset_id, who) else None
 
 
 @router.get("/spectra", response_model=SpectrumOut)
@@ -95,7 +96,7 @@ def cached_spectrum(
     act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
     spec = spectra_spec(dataset_id, model)
-    value = _cached_for(engine, spec, dataset_id, who)
+    value = _cached_for(engine, spec, dataset_id, who, required=True)
     if value is None:
         raise NotFound("no cached spectrum for this dataset and model; compute it with POST /v1/spectra",
                        field="dataset_id")

@@ -20,7 +20,7 @@ def healthz(engine: EngineDep):
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(engine: EngineDep):
-    """Ready to serve: in Redis mode, Redis answers (503 otherwise)."""
+    """Ready to serve: in Redis mode, Redis answers and takes writes (503 otherwise, e.g. out of memory)."""
     ok, detail = engine.ready()
     body = Health(status="ok" if ok else "unavailable", mode=engine.mode,
                   algorithm_version=eoc_ntk.ALGORITHM_VERSION, detail=detail)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+import anyio
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
@@ -23,23 +24,42 @@ try:
 except ImportError:  # optional speed-up: the standard library is always correct
     orjson = None
 
-__all__ = ["FastJSONRequest", "FastJSONRoute", "loads"]
+__all__ = ["FastJSONRequest", "FastJSONRoute", "loads", "OFF_LOOP_BYTES"]
+
+#: Bodies longer than this are parsed in a worker thread, never on the event loop (a 39 MB
+#: body with a NaN, which orjson refuses, takes seconds in the standard library).
+OFF_LOOP_BYTES = 1 << 20
 
 
 def loads(body: bytes) -> Any:
-    """``json.loads(body)``, the same result, faster for large documents."""
+    """``json.loads(body)``, the same result, faster for large documents.
+
+    Bodies that are not JSON text at all (bad UTF-8, nesting deeper than the parser's
+    recursion limit) raise :class:`json.JSONDecodeError` too, with a message that says so,
+    so that they are answered as malformed JSON naming the body (not a generic 400)."""
     if orjson is not None:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             pass  # NaN, 1e400, UTF-16 ...: let the standard library decide, with its messages
-    return json.loads(body)
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"the body is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                   "send JSON encoded as UTF-8", "", 0) from exc
+    except RecursionError as exc:
+        raise json.JSONDecodeError("the body nests arrays or objects too deeply; x must be a 2-D array "
+                                   "(a list of points, each a list of numbers)", "", 0) from exc
 
 
 class FastJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads(await self.body())
+            body = await self.body()
+            if len(body) > OFF_LOOP_BYTES:
+                self._json = await anyio.to_thread.run_sync(loads, body)
+            else:
+                self._json = loads(body)
         return self._json
 
 

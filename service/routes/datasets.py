@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -31,7 +32,10 @@ _UPLOAD_BODY = {
 async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep):
     """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape."""
     body = await request.body()
-    x = await run_in_threadpool(parse_upload, request.headers.get("content-type"), body, engine.settings)
+    # Parsing runs in a worker thread, at most EOC_NTK_UPLOAD_CONCURRENCY at once (its memory is bounded).
+    x = await anyio.to_thread.run_sync(parse_upload, request.headers.get("content-type"), body, engine.settings,
+                                       limiter=request.app.state.upload_slots)
+    del body
     data = await run_in_threadpool(lambda: engine.store_dataset(x, principal=who))
     return DatasetOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1])
 

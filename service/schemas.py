@@ -9,9 +9,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from eoc_ntk.activations import ACTIVATION_NAMES
+from eoc_ntk.activations import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, parse_activation
+from eoc_ntk.errors import InvalidParameterError
 from eoc_ntk.kernels import KINDS
 from jobs.states import JobStatus
 
@@ -53,9 +54,30 @@ def _activation_tag(value) -> str:
     return "ActivationNamed" if isinstance(value, ActivationNamed) else "ActivationAB"
 
 
+def _activation_shorthand(value):
+    """A string (``"relu"``, ``"leaky_relu:0.1"``, ``"0.3,0.7"``: the core's grammar,
+    :func:`eoc_ntk.activations.parse_activation`) as the object it stands for."""
+    if not isinstance(value, str):
+        return value
+    try:
+        act = parse_activation(value)
+    except InvalidParameterError as exc:
+        raise ValueError(str(exc)) from exc
+    name, _, slope = act.label.partition(":")
+    if name == "leaky_relu":
+        return {"name": name, "slope": float(slope) if slope else DEFAULT_LEAKY_SLOPE}
+    if name in ACTIVATION_NAMES:
+        return {"name": name}
+    return act.api()
+
+
 Activation = Annotated[
-    Annotated[ActivationAB, Tag("ActivationAB")] | Annotated[ActivationNamed, Tag("ActivationNamed")],
-    Discriminator(_activation_tag),
+    Annotated[
+        Annotated[ActivationAB, Tag("ActivationAB")] | Annotated[ActivationNamed, Tag("ActivationNamed")],
+        Discriminator(_activation_tag),
+    ],
+    BeforeValidator(_activation_shorthand),
+    Field(description='An activation object, or a string as shorthand: "relu", "leaky_relu:0.1", "0.3,0.7".'),
 ]
 
 

@@ -161,7 +161,7 @@ def _read_csv(data: bytes) -> list[list[float]]:
 def _why_not_a_number(cell: str, line: str, rows: list) -> str:
     """The refusal of a CSV cell, with the fix for the likely cause."""
     if _NON_FINITE.fullmatch(cell):
-        return (f"{cell!r} is not a finite number; every coordinate must be finite "
+        return (f"{cell!r} is not a number: every coordinate must be finite "
                 "(drop or impute the points with missing values)")
     if ";" in line:
         return (f"{cell!r} is not a number; separate cells with commas "

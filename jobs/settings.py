@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         "--limit-concurrency); beyond it new requests are answered 503 at once."
     )
     upload_concurrency: int = Field(
-        2, ge=1, description="Most dataset uploads (and large JSON bodies) parsed at once per API process: bounds "
+        2, ge=1, description="Most dataset uploads (CSV, .npy, JSON) parsed at once per API process: bounds "
         "the memory of parsing to about 3 x EOC_NTK_MAX_BODY_BYTES per upload."
     )
     max_kernel_entries: int = Field(

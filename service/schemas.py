@@ -71,13 +71,23 @@ def _activation_shorthand(value):
     return act.api()
 
 
+class _StringShorthandSchema:
+    """Documents the string shorthand of :func:`_activation_shorthand` in the OpenAPI schema."""
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        shorthand = {"type": "string", "examples": ["relu", "leaky_relu:0.1", "0.3,0.7"],
+                     "description": 'Shorthand: a name ("relu", "abs", "linear", "leaky_relu"), '
+                                    '"leaky_relu:SLOPE" or "A,B".'}
+        return {"anyOf": [handler(core_schema), shorthand]}
+
+
 Activation = Annotated[
     Annotated[
         Annotated[ActivationAB, Tag("ActivationAB")] | Annotated[ActivationNamed, Tag("ActivationNamed")],
         Discriminator(_activation_tag),
     ],
     BeforeValidator(_activation_shorthand),
-    Field(description='An activation object, or a string as shorthand: "relu", "leaky_relu:0.1", "0.3,0.7".'),
+    _StringShorthandSchema(),
 ]
 
 

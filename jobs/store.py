@@ -37,6 +37,7 @@ class ByteStore(Protocol):
     def ping(self) -> bool: ...
     def add_member(self, key: str, member: str, ttl: int) -> None: ...
     def members(self, key: str) -> set[str]: ...
+    def has_member(self, key: str, member: str) -> bool: ...
     def remove_member(self, key: str, member: str) -> None: ...
     def shared_secret(self) -> bytes: ...
 
@@ -104,6 +105,11 @@ class MemoryStore:
                 return set()
             return set(current[0])
 
+    def has_member(self, key: str, member: str) -> bool:
+        with self._lock:
+            current = self._sets.get(key)
+            return current is not None and current[1] >= time.monotonic() and member in current[0]
+
     def remove_member(self, key: str, member: str) -> None:
         with self._lock:
             current = self._sets.get(key)
@@ -150,6 +156,9 @@ class RedisStore:
 
     def members(self, key: str) -> set[str]:
         return {m.decode() if isinstance(m, bytes) else m for m in self.conn.smembers(key)}
+
+    def has_member(self, key: str, member: str) -> bool:
+        return bool(self.conn.sismember(key, member))
 
     def remove_member(self, key: str, member: str) -> None:
         self.conn.srem(key, member)
@@ -252,7 +261,10 @@ class Storage:
         self.store.add_member(key, cache_key, keys.ttl_for(key, self.settings))
 
     def has_asked(self, principal: str, cache_key: str) -> bool:
-        return cache_key in self.store.members(keys.asked_key(principal))
+        try:
+            return self.store.has_member(keys.asked_key(principal), cache_key)
+        except RedisError as exc:
+            raise StoreUnavailable("the job store (Redis) does not answer; retry later") from exc
 
     def ping(self) -> bool:
         try:

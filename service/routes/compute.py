@@ -64,7 +64,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
 
 def _cached_for(engine, spec: dict, dataset_id: str, who):
     """The cached result of ``spec`` if the caller may see ``dataset_id``, else None."""
-    return engine.cached(spec) if engine.storage.owns("dataset", dataset_id, who) else None
+    return engine.cached(spec, who) if engine.storage.owns("dataset", dataset_id, who) else None
 
 
 @router.get("/spectra", response_model=SpectrumOut)

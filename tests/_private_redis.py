@@ -33,6 +33,7 @@ DATABASES = {
     "test_service_bad_input": 5,
     "test_service_access": 6,
     "test_bench_load": 7,
+    "test_service_hostile": 8,
 }
 
 

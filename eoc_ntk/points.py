@@ -8,7 +8,12 @@ share them):
 - CSV: UTF-8 text (a byte-order mark is skipped), one point per line, cells separated by
   commas (or by white space on a line without commas), every cell a plain decimal number
   (no ``nan``, ``inf`` or header line), lines starting with ``#`` are comments; blank lines
-  are allowed only at the end.
+  are allowed only at the end; a cell holds at most :data:`MAX_CELL_CHARS` characters.
+
+Hostile input costs time and memory linear in its size, and no more: a CSV cell is checked
+for its length before a linear, non-backtracking match; an ``.npy`` header is read with a size
+cap and checked (dtype, shape against ``max_n``/``max_m0``, declared bytes against the body)
+before anything is allocated, and the array is then a view on the body converted once.
 
 The shape is checked by the core (:func:`eoc_ntk.check_data`): 2-D, not ragged, finite.
 
@@ -18,7 +23,7 @@ all (the service answers those 400, the others 422).
 """
 from __future__ import annotations
 
-import io
+import ast
 import os
 import re
 
@@ -27,12 +32,20 @@ import numpy as np
 from ._validation import check_data
 from .errors import InvalidParameterError
 
-__all__ = ["FORMATS", "UnreadablePoints", "points_format", "read_points", "load_points"]
+__all__ = ["FORMATS", "MAX_CELL_CHARS", "MAX_NPY_HEADER_BYTES", "UnreadablePoints", "points_format",
+           "read_points", "load_points"]
 
 #: Formats of :func:`read_points`.
 FORMATS = ("npy", "csv")
+#: Longest CSV cell (a float64 needs at most 24 significant characters; 64 leaves room for zeros).
+MAX_CELL_CHARS = 64
+#: Largest ``.npy`` header (NumPy writes 128 bytes for any 2-D numeric array).
+MAX_NPY_HEADER_BYTES = 4096
 _NPY_MAGIC = b"\x93NUMPY"
-_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+# No nested or overlapping quantifiers: the match is linear in the cell (the old
+# ``\d+\.?\d*`` backtracked quadratically on a long run of digits followed by a letter).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 class UnreadablePoints(InvalidParameterError):
@@ -44,26 +57,71 @@ def points_format(data: bytes, name: str = "") -> str:
     return "npy" if data[:6] == _NPY_MAGIC or name.lower().endswith(".npy") else "csv"
 
 
-def _read_npy(data: bytes) -> np.ndarray:
+def _npy_header(data: bytes) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """(dtype, shape, fortran_order, offset of the array bytes) read from the header alone."""
     if not data.startswith(_NPY_MAGIC):
         raise UnreadablePoints("the data are not a .npy file (no \\x93NUMPY magic); write it with numpy.save",
                                param="data")
+    if len(data) < 10:
+        raise UnreadablePoints("the .npy data are truncated inside the header", param="data")
+    major = data[6]
+    if major not in (1, 2, 3):
+        raise UnreadablePoints(f"the .npy data are of format version {major}.{data[7]}; write them with numpy.save",
+                               param="data")
+    size_bytes = 2 if major == 1 else 4
+    size = int.from_bytes(data[8:8 + size_bytes], "little")
+    if size > MAX_NPY_HEADER_BYTES:
+        raise UnreadablePoints(f"the .npy header is too large ({size} bytes, the most is {MAX_NPY_HEADER_BYTES}); "
+                               "write the array with numpy.save", param="data")
+    start = 8 + size_bytes
+    if len(data) < start + size:
+        raise UnreadablePoints("the .npy data are truncated inside the header", param="data")
+    text = data[start:start + size].decode("utf-8" if major == 3 else "latin-1", errors="replace")
     try:
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        msg = str(exc)
-        if "allow_pickle" in msg or "Object arrays" in msg:
-            raise InvalidParameterError("the .npy data hold Python objects (pickled content is refused); "
-                                        "save a numeric array", param="data") from exc
-        raise UnreadablePoints(f"the data are not a valid .npy file ({msg})", param="data") from exc
-    except (OSError, EOFError) as exc:
-        raise UnreadablePoints(f"the data are not a valid .npy file ({exc})", param="data") from exc
-    if not isinstance(arr, np.ndarray):
-        raise UnreadablePoints("the data are an .npz archive; save a single array with numpy.save", param="data")
-    if arr.dtype.kind not in "biuf":
-        raise InvalidParameterError(f"the .npy array has dtype {arr.dtype}; save real numbers (float64)",
+        header = ast.literal_eval(text)  # a dict of literals: bounded by the header cap above
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise UnreadablePoints(f"the .npy header is not readable ({type(exc).__name__})", param="data") from exc
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise UnreadablePoints("the .npy header lacks descr, fortran_order or shape; write it with numpy.save",
+                               param="data")
+    shape, descr, fortran = header["shape"], header["descr"], header["fortran_order"]
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise UnreadablePoints(f"the .npy header has an invalid shape {shape!r}", param="data")
+    if not isinstance(descr, str) or not isinstance(fortran, bool):
+        raise InvalidParameterError(f"the .npy array has dtype {descr!r}; save real numbers (float64)",
                                     param="data")
-    return arr
+    try:
+        dtype = np.dtype(descr)
+    except TypeError as exc:
+        raise UnreadablePoints(f"the .npy header has an invalid dtype {descr!r}", param="data") from exc
+    if dtype.hasobject:
+        raise InvalidParameterError("the .npy data hold Python objects (pickled content is refused); "
+                                    "save a numeric array", param="data")
+    if dtype.kind not in "biuf" or dtype.itemsize > 8:
+        raise InvalidParameterError(f"the .npy array has dtype {dtype}; save real numbers (float64)", param="data")
+    return dtype, shape, fortran, start + size
+
+
+def _read_npy(data: bytes, max_n: int | None, max_m0: int | None) -> np.ndarray:
+    dtype, shape, fortran, offset = _npy_header(data)
+    if len(shape) == 2:
+        n, m0 = shape
+        if max_n is not None and n > max_n:
+            raise InvalidParameterError(f"the .npy array has n = {n} points, over the limit {max_n} (EOC_NTK_MAX_N)",
+                                        param="x")
+        if max_m0 is not None and m0 > max_m0:
+            raise InvalidParameterError(f"the .npy array has m0 = {m0} features, over the limit {max_m0} "
+                                        "(EOC_NTK_MAX_M0)", param="x")
+    count = 1
+    for d in shape:
+        count *= d
+    declared = count * dtype.itemsize
+    if declared != len(data) - offset:
+        raise UnreadablePoints(f"the .npy header declares shape {shape} of {dtype} ({declared} bytes) but the body "
+                               f"holds {len(data) - offset} bytes after it; send the whole file", param="data")
+    view = np.frombuffer(data, dtype=dtype, count=count, offset=offset)  # no copy
+    view = view.reshape(shape, order="F" if fortran else "C")
+    return view.astype(np.float64)  # the one conversion (a new array, 8 bytes per value)
 
 
 def _read_csv(data: bytes) -> list[list[float]]:
@@ -85,9 +143,12 @@ def _read_csv(data: bytes) -> list[list[float]]:
         row = []
         for j, cell in enumerate(cells, start=1):
             cell = cell.strip()
-            if not _NUMBER.match(cell):
-                hint = " (no header line allowed)" if not rows else ""
-                raise InvalidParameterError(f"CSV row {i}, column {j}: {cell!r} is not a number{hint}",
+            if len(cell) > MAX_CELL_CHARS:
+                raise InvalidParameterError(f"CSV row {i}, column {j}: a cell of {len(cell)} characters, over the "
+                                            f"limit of {MAX_CELL_CHARS}; write numbers in plain or exponent "
+                                            "notation (1.5e-3)", param="data")
+            if not _NUMBER.fullmatch(cell):
+                raise InvalidParameterError(f"CSV row {i}, column {j}: {_why_not_a_number(cell, line, rows)}",
                                             param="data")
             row.append(float(cell))
         rows.append(row)
@@ -96,7 +157,21 @@ def _read_csv(data: bytes) -> list[list[float]]:
     return rows
 
 
-def read_points(data: bytes, fmt: str, name: str = "x") -> np.ndarray:
+def _why_not_a_number(cell: str, line: str, rows: list) -> str:
+    """The refusal of a CSV cell, with the fix for the likely cause."""
+    if _NON_FINITE.fullmatch(cell):
+        return (f"{cell!r} is not a number: every coordinate must be finite "
+                "(drop or impute the points with missing values)")
+    if ";" in line:
+        return (f"{cell!r} is not a number; separate cells with commas "
+                "(this line looks semicolon-separated: replace ';' by ',')")
+    if not rows:
+        return f"{cell!r} is not a number (no header line allowed: remove the first line if it names the columns)"
+    return f"{cell!r} is not a number; write plain decimal numbers (1.5, -2e-3)"
+
+
+def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = None,
+                max_m0: int | None = None) -> np.ndarray:
     """Points of shape (n, m0), float64, from the bytes of a ``.npy`` file or CSV text.
 
     Parameters
@@ -107,6 +182,9 @@ def read_points(data: bytes, fmt: str, name: str = "x") -> np.ndarray:
         Its format (see :func:`points_format` to guess it from a file name).
     name : str
         The name of the points in the core's shape errors (``"x"``).
+    max_n, max_m0 : int, optional
+        Limits on the shape ``(n, m0)`` of an ``.npy`` array, checked from its header before
+        anything is allocated (refused with ``param="x"``).
 
     Raises
     ------
@@ -118,7 +196,7 @@ def read_points(data: bytes, fmt: str, name: str = "x") -> np.ndarray:
     """
     if fmt not in FORMATS:
         raise InvalidParameterError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}", param="fmt")
-    raw = _read_npy(data) if fmt == "npy" else _read_csv(data)
+    raw = _read_npy(data, max_n, max_m0) if fmt == "npy" else _read_csv(data)
     return check_data(raw, name=name)
 
 

@@ -3,17 +3,22 @@
 Nothing is pickled. A value is a JSON document plus named NumPy arrays stored as raw
 little-endian bytes::
 
-    MAGIC (8 bytes) | SHA-256 of the rest (32 bytes) | header length (4 bytes, big-endian)
+    MAGIC (8 bytes) | HMAC-SHA-256 of the rest (32 bytes) | header length (4 bytes, big-endian)
     | header (UTF-8 JSON) | array bytes
+
+The HMAC is keyed by the store's secret (``EOC_NTK_STORE_SECRET``, see
+:func:`jobs.store.Storage.secret`): a value altered and re-hashed by someone who can write
+to Redis but does not know the secret fails it, and is recomputed instead of served.
 
 The header holds the format version, the algorithm version of the core that computed the
 value, the JSON document and, per array, its name, dtype and shape. :func:`decode` verifies
-the magic, the checksum, both versions, the dtypes (a short whitelist) and every length;
+the magic, the signature, both versions, the dtypes (a short whitelist) and every length;
 any mismatch raises :class:`CorruptValue`, which callers treat as a cache miss.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import struct
 from dataclasses import dataclass, field
@@ -42,8 +47,12 @@ class StoredValue:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def encode(value: StoredValue) -> bytes:
-    """Serialise ``value`` with its header and checksum."""
+def _sign(secret: bytes, rest: bytes) -> bytes:
+    return hmac.new(secret, rest, hashlib.sha256).digest()
+
+
+def encode(value: StoredValue, secret: bytes = b"") -> bytes:
+    """Serialise ``value`` with its header, signed with HMAC-SHA-256 under ``secret``."""
     specs, chunks = [], []
     for name, arr in value.arrays.items():
         arr = np.asarray(arr)
@@ -56,19 +65,19 @@ def encode(value: StoredValue) -> bytes:
         separators=(",", ":"), allow_nan=False,
     ).encode()
     rest = struct.pack(">I", len(header)) + header + b"".join(chunks)
-    return MAGIC + hashlib.sha256(rest).digest() + rest
+    return MAGIC + _sign(secret, rest) + rest
 
 
-def decode(blob: bytes) -> StoredValue:
-    """Verify and deserialise a value written by :func:`encode`."""
+def decode(blob: bytes, secret: bytes = b"") -> StoredValue:
+    """Verify (the HMAC under ``secret`` first) and deserialise a value written by :func:`encode`."""
     if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) < _PREFIX:
         raise CorruptValue("stored value is truncated")
     blob = bytes(blob)
     if blob[: len(MAGIC)] != MAGIC:
         raise CorruptValue("stored value has an unknown format")
     rest = blob[len(MAGIC) + 32:]
-    if hashlib.sha256(rest).digest() != blob[len(MAGIC): len(MAGIC) + 32]:
-        raise CorruptValue("stored value fails its checksum")
+    if not hmac.compare_digest(_sign(secret, rest), blob[len(MAGIC): len(MAGIC) + 32]):
+        raise CorruptValue("stored value fails its signature (altered, or signed under another secret)")
     (hlen,) = struct.unpack(">I", rest[:4])
     try:
         header = json.loads(rest[4: 4 + hlen])

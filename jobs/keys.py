@@ -9,7 +9,8 @@ from .settings import Settings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "owners_key", "active_jobs_key",
-    "admission_lock_key", "alive_key", "probe_key", "ttl_for", "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
+    "admission_lock_key", "alive_key", "probe_key", "store_secret_key", "asked_key", "ttl_for",
+    "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
 PREFIX = "eoc-ntk"
@@ -66,6 +67,18 @@ def probe_key() -> str:
     return key_for("probe", "ready")
 
 
+def store_secret_key() -> str:
+    """The generated secret of the stored values' HMAC when ``EOC_NTK_STORE_SECRET`` is unset
+    (written once with ``SET NX``, no TTL: every API process and worker signs with it)."""
+    return key_for("secret", "store")
+
+
+def asked_key(principal: str) -> str:
+    """Set of the cache keys an API key has asked for (its own cache history, see
+    :meth:`service.engine.Engine.answer`)."""
+    return key_for("asked", principal)
+
+
 def ttl_for(key: str, settings: Settings) -> int:
     """Seconds to keep ``key``."""
     kind, rest = key.split(":", 2)[1:]
@@ -81,6 +94,8 @@ def ttl_for(key: str, settings: Settings) -> int:
         return settings.result_ttl
     if kind == "probe":
         return PROBE_SECONDS
+    if kind == "asked":
+        return settings.cache_ttl
     if kind == "alive":
         return settings.job_heartbeat_ttl
     raise KeyError(f"no TTL defined for key {key!r}")

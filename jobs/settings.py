@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     max_m0: int = Field(4096, ge=1, description="Most features m0 per data point.")
     max_depth: int = Field(2000, ge=1, description="Largest depth (number of weight layers).")
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body; more is answered 413.")
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request body may take to arrive in full; then 408 and the connection "
+        "is closed (slow or never-ending bodies)."
+    )
+    limit_concurrency: int = Field(
+        1000, ge=1, description="Most connections and requests one API process serves at once (uvicorn's "
+        "--limit-concurrency); beyond it new requests are answered 503 at once."
+    )
+    upload_concurrency: int = Field(
+        2, ge=1, description="Most dataset uploads (CSV, .npy, JSON) parsed at once per API process: bounds "
+        "the memory of parsing to about 3 x EOC_NTK_MAX_BODY_BYTES per upload."
+    )
     max_kernel_entries: int = Field(
         16_777_216, ge=1, description="Most entries n * n2 of a kernel matrix returned by /v1/kernels."
     )
@@ -75,6 +87,11 @@ class Settings(BaseSettings):
     )
     max_jobs_per_key: int = Field(
         8, ge=1, description="Most queued or running jobs per API key (429 beyond it; only when API keys are set)."
+    )
+    store_secret: str = Field(
+        "", description="Secret of the HMAC-SHA-256 that signs every stored value (a value failing it is "
+        "recomputed, never served). Unset: generated once and kept in Redis (shared by the API processes and the "
+        "workers), or per process in embedded mode.", repr=False
     )
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed by CORS (* for any); empty: no CORS headers."

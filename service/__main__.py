@@ -5,6 +5,8 @@ import argparse
 
 import uvicorn
 
+from jobs.settings import get_settings
+
 from .app import create_app
 from .logs import log_config
 
@@ -18,9 +20,14 @@ def main(argv=None) -> int:
                         help="json (default): one JSON object per line with the request id; text: plain lines")
     args = parser.parse_args(argv)
 
+    settings = get_settings()
     # Access lines come from the app (with the request id), not from uvicorn's own access log.
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                log_config=log_config(args.log_level, args.log_format))
+    # limit_concurrency caps the connections and requests served at once (503 beyond it), so a
+    # flood of half-sent bodies cannot hold unbounded memory; each of them ends after
+    # EOC_NTK_BODY_TIMEOUT anyway (408, see service.app.BodyLimit).
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                log_config=log_config(args.log_level, args.log_format),
+                limit_concurrency=settings.limit_concurrency)
     return 0
 
 

@@ -13,7 +13,7 @@ from eoc_ntk.points import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
 
-from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
+from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors, validation_message
 from .schemas import DatasetWithLabelsJSONIn
 
 __all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dataset", "MEDIA_TYPES"]
@@ -48,10 +48,12 @@ def _within_limits(arr: np.ndarray, settings: Settings, field: str) -> np.ndarra
     return arr + 0.0  # fold -0.0 into 0.0: one id per value
 
 
-def _read_file(fmt: str, body: bytes) -> np.ndarray:
-    """Points from an uploaded file: 400 when the body is not a file of the format, 422 when refused."""
+def _read_file(fmt: str, body: bytes, settings: Settings) -> np.ndarray:
+    """Points from an uploaded file: 400 when the body is not a file of the format, 422 when refused.
+
+    The shape limits are checked from an ``.npy`` header before the array is converted."""
     try:
-        return read_points(body, fmt, name="x")
+        return read_points(body, fmt, name="x", max_n=settings.max_n, max_m0=settings.max_m0)
     except UnreadablePoints as exc:
         raise BadRequest(str(exc), field="body") from exc
     except InvalidParameterError as exc:
@@ -66,7 +68,7 @@ def _read_json(body: bytes) -> np.ndarray:
         if first.get("type") == "json_invalid":
             raise BadRequest(f"request body is not valid JSON ({first.get('msg')})", field="body") from exc
         loc = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise InvalidInput(f"{loc}: {first.get('msg')}", field=loc) from exc
+        raise InvalidInput(validation_message(first), field=loc) from exc
     with core_errors("x"):
         return eoc_ntk.check_data(raw, name="x")
 
@@ -75,7 +77,7 @@ def parse_upload(content_type: str | None, body: bytes, settings: Settings) -> n
     """A checked float64 array from a POST /v1/datasets body of any supported type."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media in _FORMATS:
-        arr = _read_file(_FORMATS[media], body)
+        arr = _read_file(_FORMATS[media], body, settings)
     elif media == "application/json" or media.endswith("+json"):
         arr = _read_json(body)
     else:

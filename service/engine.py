@@ -138,11 +138,23 @@ class Engine:
                 d.stored = self.storage.put_dataset(d.dataset_id, d.x, required=required, owner=principal)
 
     # Results
-    def cached(self, spec: dict, *, required: bool = False) -> StoredValue | None:
-        """The cached result of ``spec`` or None; ``required``: a store outage raises (503), not None."""
-        value = self.storage.get_result(cache_key(spec), required=required)
+    def cached(self, spec: dict, principal: str | None = None, *, required: bool = False) -> StoredValue | None:
+        """The stored result of ``spec`` if the caller may know it exists (see :meth:`_lookup`);
+        ``required``: a store outage raises (503) instead of answering None."""
+        value = self._lookup(cache_key(spec), principal, required=required)
         self._cache_lookup(value is not None)
         return value
+
+    def _lookup(self, key: str, principal: str | None, *, required: bool = False) -> StoredValue | None:
+        """The stored result under ``key`` as the caller may see it.
+
+        With API keys configured, a key sees only its own cache history: a result that another
+        key caused to be computed is invisible to a key that never asked for it (``None``), so
+        that no answer (the ``cache`` field, the status code, a ``GET /v1/spectra``) tells one
+        key what another has analysed."""
+        if principal is not None and not self.storage.has_asked(principal, key):
+            return None
+        return self.storage.get_result(key, required=required)
 
     def answer(self, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
                principal: str | None = None) -> Answer:
@@ -151,12 +163,19 @@ class Engine:
         Nothing is stored for a request that is refused: inline data are kept only once the
         answer is a result or an accepted job."""
         key = cache_key(spec)
-        value = self.storage.get_result(key)
+        value = self._lookup(key, principal)
         self._cache_lookup(value is not None)
         if value is not None:
             self._keep(pinned, principal, required=False)
             return Answer(value, "hit")
         arrays = {d.dataset_id: d.x for d in pinned}
+        # A key asking for the first time gets exactly what a first computation gets. Where that is
+        # a job (202), the job really runs: a job record the key can poll, its duration and the
+        # per-key job limit are then those of a first computation, and nothing in the backends
+        # needs to know about keys. Where it is an answer now (200), a result stored for another
+        # key is reused internally and answered "miss" (the same bytes a computation would give;
+        # only the time to answer differs, as between any two computations). The key's history
+        # grows only with answers it got (not with refusals such as 429).
         if prefer_async or work > self.settings.async_threshold:
             with self._admission(principal):
                 job_id = job_id_for(key)
@@ -167,9 +186,14 @@ class Engine:
                 self.storage.grant("job", job_id, principal)
                 if principal is not None:
                     self.storage.track_job(principal, job_id)
+                    self.storage.remember_asked(principal, key)
             return Answer(job_id=job_id)
-        value = self._run_now(spec, key, arrays, "activations" if spec["op"] == "sweeps" else "model")
+        value = self.storage.get_result(key) if principal is not None else None
+        if value is None:
+            value = self._run_now(spec, key, arrays, "activations" if spec["op"] == "sweeps" else "model")
         self._keep(pinned, principal, required=False)
+        if principal is not None:
+            self.storage.remember_asked(principal, key)
         return Answer(value, "miss")
 
     @contextmanager

@@ -20,17 +20,19 @@ from typing import Iterator, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import OutOfMemoryError, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from eoc_ntk.errors import InvalidParameterError
 from jobs.store import StoreUnavailable
 
 __all__ = [
     "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
-    "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge",
-    "core_errors", "install_error_handlers", "is_out_of_memory", "STORE_RETRY_AFTER",
+    "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
+    "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
+    "STORE_RETRY_AFTER",
 ]
 
 log = logging.getLogger("eoc_ntk.service")
@@ -143,6 +145,19 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, message, headers={"Connection": "close"})
 
 
+class BodyTimeout(StarletteHTTPException):
+    """The request body did not arrive within ``EOC_NTK_BODY_TIMEOUT`` seconds (408, connection closed)."""
+
+    field = "body"
+
+    def __init__(self, message: str):
+        super().__init__(408, message, headers={"Connection": "close"})
+
+
+#: Status logged and counted for a request whose client went away before the answer (nginx's 499).
+CLIENT_CLOSED = 499
+
+
 @contextmanager
 def core_errors(field: str | None = None, fields: Mapping[str, str] | None = None) -> Iterator[None]:
     """Translate the core's :class:`InvalidParameterError` into :class:`InvalidInput`.
@@ -171,12 +186,24 @@ def _loc_to_field(loc) -> str | None:
     return ".".join(parts) or (str(loc[0]) if loc else None)
 
 
-def _validation_message(err: dict) -> str:
+_MATRICES = ("x", "x2")
+
+
+def validation_message(err: dict) -> str:
+    """One pydantic error as a sentence naming the field (and the fix where the cause is known)."""
     field = _loc_to_field(err.get("loc", ()))
     msg = err.get("msg", "invalid value")
     if err.get("type") == "json_invalid":
         ctx = err.get("ctx") or {}
         return f"request body is not valid JSON ({ctx.get('error', msg)})"
+    parts = (field or "").split(".")
+    if len(parts) == 3 and parts[0] in _MATRICES and isinstance(err.get("input"), (list, dict)):
+        return (f"{parts[0]} must be a 2-D array, a list of points each a list of numbers; {field} is a "
+                f"{'list' if isinstance(err.get('input'), list) else 'object'}, not a number "
+                f"(3-D data? flatten each point into one row)")
+    if parts[-1:] == ["activation"] or (len(parts) >= 2 and parts[-2] == "activations"):
+        return (f"{field}: {msg}; give a name such as \"relu\", {{\"name\": \"leaky_relu\", \"slope\": 0.1}} "
+                "or {\"a\": 0.5, \"b\": 0.5}")
     return f"{field}: {msg}" if field else msg
 
 
@@ -198,11 +225,12 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _loc_to_field(first.get("loc", ())) if first.get("type") != "json_invalid" else "body"
         status = 400 if first.get("type") == "json_invalid" else 422
         code = "malformed_json" if status == 400 else "invalid_input"
-        return JSONResponse(error_body(code, _validation_message(first), field, details=details), status_code=status)
+        return JSONResponse(error_body(code, validation_message(first), field, details=details), status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -213,6 +241,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisError)  # every Redis error: lost connection, timeout, lock, OOM, ...
     async def _redis_error(request: Request, exc: RedisError):
         return _store_error(exc, "the job store (Redis) does not answer; retry later")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect):
+        # Nobody reads this answer; the status is for the access log and the metrics, without a traceback.
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

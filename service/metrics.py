@@ -4,7 +4,9 @@ One :class:`Metrics` per app, on a registry of its own (several apps can live in
 as in the tests):
 
 - ``eoc_ntk_http_request_duration_seconds{method, route, status}``: request latency, by route
-  template (``/v1/jobs/{job_id}``), so that ids do not multiply the series;
+  template (``/v1/jobs/{job_id}``), so that ids do not multiply the series; labels come from
+  fixed sets only (a method outside :data:`METHODS` is ``other``, a path no route matched is
+  ``unmatched``), so that invented methods or paths cannot grow the exposition;
 - ``eoc_ntk_job_duration_seconds{op, status}``: computations run by the API process (jobs of
   embedded mode and synchronous requests), and, in Redis mode, RQ jobs as the API first sees
   them ended (from RQ's start and end times);
@@ -33,7 +35,10 @@ from prometheus_client.core import GaugeMetricFamily
 
 from .logs import request_id_var
 
-__all__ = ["Metrics", "RequestContext", "router"]
+__all__ = ["Metrics", "RequestContext", "router", "METHODS"]
+
+#: The HTTP methods that get a label of their own; any other is counted as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 log = logging.getLogger("eoc_ntk.access")
 
@@ -122,13 +127,21 @@ class RequestContext:
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
             await send(message)
 
+        failed = False
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            failed = True
+            raise
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.latency.labels(scope["method"], route, str(status)).observe(elapsed)
-            log.info("%s %s %s", scope["method"], scope["path"], status,
-                     extra={"method": scope["method"], "path": scope["path"], "route": route, "status": status,
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
+            log.info("%s %s %s", method, scope["path"], status,
+                     extra={"method": method, "path": scope["path"], "route": route, "status": status,
                             "duration_ms": round(elapsed * 1000, 3)})
-            request_id_var.reset(token)
+            if not failed:
+                # On an exception the id stays set: the server's error lines that follow (in this
+                # request's own task, whose context ends with it) carry it too.
+                request_id_var.reset(token)

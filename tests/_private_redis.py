@@ -35,6 +35,7 @@ DATABASES = {
     "test_bench_load": 7,
     "test_service_learning": 12,
     "test_redis_liveness": 8,
+    "test_service_hostile": 9,
 }
 
 

@@ -69,3 +69,10 @@ def test_common_data_kinds():
         assert x.shape == (5, 7) and (x != 0).any(axis=1).all()
     with pytest.raises(ValueError, match="unknown data kind"):
         common.make_data("nope", 2, 2)
+
+
+def test_hostile_quick_against_a_server_of_its_own(capsys):
+    rows = run("hostile", ["--quick", "--body-timeout", "1"], capsys)
+    assert any("1 MB single cell" in row for row in rows)
+    statuses = [row.split(" | ")[1] for row in rows if not row.startswith("| payload") and "---" not in row]
+    assert not [s for s in statuses if s.isdigit() and int(s) >= 500], rows

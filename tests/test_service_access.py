@@ -111,9 +111,11 @@ def test_datasets_are_visible_only_to_the_key_that_stored_them(keyed):
     query = {"dataset_id": dataset_id, "depth": 2, "a": 0.5, "b": 0.5}
     assert keyed.get("/v1/spectra", params=query, headers=A).status_code == 200
     assert keyed.get("/v1/spectra", params=query, headers=B).status_code == 404
-    # Sending the same data (inline) proves Bob has them: then the id is his too.
-    assert keyed.post("/v1/spectra", json={"x": x, "model": relu_model(2)}, headers=B).json()["cache"] == "hit"
+    # Sending the same data (inline) proves Bob has them: then the id is his too. The answer is
+    # a "miss" all the same: Bob never asked, and must not learn that Alice did (issue 11, item 8).
+    assert keyed.post("/v1/spectra", json={"x": x, "model": relu_model(2)}, headers=B).json()["cache"] == "miss"
     assert keyed.get(f"/v1/datasets/{dataset_id}", headers=B).status_code == 200
+    assert keyed.get("/v1/spectra", params=query, headers=B).json()["cache"] == "hit"  # now his own history
 
 
 def test_jobs_are_visible_only_to_the_key_that_submitted_them(keyed):

@@ -67,7 +67,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
 def _cached_for(engine, spec: dict, dataset_id: str, who, *, required: bool = False):
     """The cached result of ``spec`` if the caller may see ``dataset_id``, else None (``required``:
     a store outage is a 503, for a route that can only read)."""
-    return engine.cached(spec, required=required) if engine.storage.owns("dataset", dataset_id, who) else None
+    return engine.cached(spec, who, required=required) if engine.storage.owns("dataset", dataset_id, who) else None
 
 
 @router.get("/spectra", response_model=SpectrumOut)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -39,8 +40,11 @@ async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep)
     answer has their `labels_id` (as from POST /v1/labels)."""
     body = await request.body()
     content_type = request.headers.get("content-type")
-    x = await run_in_threadpool(parse_upload, content_type, body, engine.settings)
+    # Parsing runs in a worker thread, at most EOC_NTK_UPLOAD_CONCURRENCY at once (its memory is bounded).
+    x = await anyio.to_thread.run_sync(parse_upload, content_type, body, engine.settings,
+                                       limiter=request.app.state.upload_slots)
     raw_y = await run_in_threadpool(labels_in_dataset_json, content_type, body)
+    del body
     y = None if raw_y is None else check_labels(raw_y, engine.settings, "y", x.shape[0])
     data = await run_in_threadpool(lambda: engine.store_dataset(x, principal=who))
     labels_id = None

@@ -17,10 +17,11 @@ import json
 import re
 
 import eoc_ntk
+from eoc_ntk.cost import predict_seconds
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
-    "cache_key", "job_id_for", "work_units",
+    "cache_key", "job_id_for", "work_units", "predicted_seconds",
 ]
 
 #: The operations a job can run.
@@ -96,3 +97,21 @@ def work_units(spec: dict, n: int, n2: int | None = None) -> int:
         return n * n // 5 + 2 * eigen
     per_activation = n * n * max(spec["depths"]) // 5 + len(spec["depths"]) * eigen
     return len(spec["activations"]) * per_activation
+
+
+def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None) -> float:
+    """Predicted seconds of ``spec`` on one core for data of shape ``x_shape`` (and ``x2_shape``):
+    :func:`eoc_ntk.cost.predict_seconds` with the spec's depth(s), activations and ``sigma_b``."""
+    n, m0 = int(x_shape[0]), int(x_shape[1])
+    n2 = None if x2_shape is None else int(x2_shape[0])
+    op = spec["op"]
+    if op == "sweeps":
+        acts = spec["activations"]
+        return sum(predict_seconds("sweeps", n=n, m0=m0, depths=spec["depths"], sigma_b=p["sigma_b"],
+                                   eigenvalues="extremes") for p in acts)
+    model = spec["model"]
+    if op == "kernels":
+        return predict_seconds("kernels", n=n, m0=m0, n2=n2, depths=(model["depth"],), sigma_b=model["sigma_b"],
+                               kinds=len(spec["kinds"]))
+    icd = model["sigma_b"] == 0.0 and model["b"] != 0.0
+    return predict_seconds("spectra", n=n, m0=m0, depths=(model["depth"],), sigma_b=model["sigma_b"], icd=icd)

@@ -22,7 +22,7 @@ from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut
 from jobs.local import LocalBackend
 from jobs.rq_queue import RQBackend
 from jobs.settings import Settings
-from jobs.specs import cache_key, job_id_for
+from jobs.specs import cache_key, job_id_for, predicted_seconds
 from jobs.states import IN_FLIGHT, JobView
 from jobs.store import MemoryStore, RedisStore, Storage
 
@@ -155,7 +155,8 @@ class Engine:
             self._keep(pinned, principal, required=False)
             return Answer(value, "hit")
         arrays = {d.dataset_id: d.x for d in pinned}
-        if prefer_async or work > self.settings.async_threshold:
+        seconds = self.predicted(spec, pinned)
+        if prefer_async or self._too_long_to_wait(seconds, work):
             with self._admission(principal):
                 job_id = job_id_for(key)
                 self._admit(principal, job_id)
@@ -166,9 +167,28 @@ class Engine:
                 if principal is not None:
                     self.storage.track_job(principal, job_id)
             return Answer(job_id=job_id)
+        if seconds > self.settings.sync_max_seconds:
+            raise SyncTooLong(f"this computation is predicted to take {seconds:.3g} s, more than a synchronous "
+                              f"request may (EOC_NTK_SYNC_MAX_SECONDS = {self.settings.sync_max_seconds:g} s); "
+                              "send it again with the header 'Prefer: respond-async' to run it as a job",
+                              field="Prefer")
         value = self._run_now(spec, key, arrays, "activations" if spec["op"] == "sweeps" else "model")
         self._keep(pinned, principal, required=False)
         return Answer(value, "miss")
+
+    @staticmethod
+    def predicted(spec: dict, pinned: list[Data]) -> float:
+        """Predicted seconds of ``spec`` on one core (:func:`eoc_ntk.cost.predict_seconds`)."""
+        x2 = pinned[1].x.shape if spec["op"] == "kernels" and len(pinned) > 1 else None
+        return predicted_seconds(spec, pinned[0].x.shape, x2)
+
+    def _too_long_to_wait(self, seconds: float, work: int) -> bool:
+        """True when a request becomes a job: predicted above ``EOC_NTK_ASYNC_SECONDS`` (or, when the
+        replaced ``EOC_NTK_ASYNC_THRESHOLD`` is set, the old estimate ``work`` above it)."""
+        if seconds > self.settings.async_seconds:
+            return True
+        threshold = self.settings.async_threshold
+        return threshold is not None and work > threshold
 
     @contextmanager
     def _admission(self, principal: str | None) -> Iterator[None]:
@@ -238,6 +258,12 @@ class Engine:
         self.backend.shutdown()
         if self.redis is not None:
             self.redis.close()
+
+
+class SyncTooLong(InvalidInput):
+    """A synchronous computation predicted above ``EOC_NTK_SYNC_MAX_SECONDS``: send it as a job."""
+
+    code = "sync_too_long"
 
 
 def _unknown_job(job_id: str) -> NotFound:

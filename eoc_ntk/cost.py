@@ -12,7 +12,8 @@ spectra):
   (closed forms or depth-independent interpolants, whatever the depth) and
   ``ENTRY + LAYER * depth`` with ``sigma_b != 0`` (the general recursion walks every layer).
   Each extra kernel kind (nngp, icd, angle) adds :data:`EXTRA_KIND` of an entry.
-* **Dense eigenvalues** ~ ``EIGH * n^3`` (LAPACK ``syevd``, values only).
+* **Dense eigenvalues** ~ ``EIGH * n^3 + EIGH_ROW * n`` (LAPACK ``syevd``, values only; the
+  second term is the per-row cost of its threaded reduction, which dominates for small ``n``).
 * **Extremes** (``eigenvalues="extremes"``) ~ ``EXTREMES * n^2`` (a few matrix-vector
   products of a Lanczos iteration), instead of the dense ``n^3``.
 * **ICD** (``sigma_b = 0`` and ``Delta > 0``): one more kernel kind and one more dense
@@ -41,6 +42,9 @@ LAYER = 2.0e-7
 EXTRA_KIND = 0.5
 #: Seconds * n^-3 of a dense symmetric eigenvalue problem (values only).
 EIGH = 2.0e-10
+#: Seconds per row of a dense eigenvalue problem beyond the flops: LAPACK's tridiagonal reduction
+#: makes one threaded BLAS-2 call per row, whose thread hand-offs dominate below n ~ 1000.
+EIGH_ROW = 1.5e-4
 #: Seconds per matrix entry of the extreme-eigenvalue iteration.
 EXTREMES = 1.5e-7
 
@@ -51,7 +55,11 @@ def _entry_seconds(m0: int, depth: int, sigma_b: float, kinds: int) -> float:
 
 
 def _eigen_seconds(n: int, eigenvalues: str) -> float:
-    return EIGH * n ** 3 if eigenvalues == "all" else EXTREMES * n * n
+    return _dense_seconds(n) if eigenvalues == "all" else EXTREMES * n * n
+
+
+def _dense_seconds(n: int) -> float:
+    return EIGH * n ** 3 + EIGH_ROW * n
 
 
 def _positive_int(value, name: str) -> int:
@@ -107,7 +115,7 @@ def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths=(
     if op == "spectra":
         with_icd = (sigma_b == 0.0) if icd is None else bool(icd)
         build = n * n * _entry_seconds(m0, deepest, sigma_b, 2 if with_icd else 1)
-        eigen = _eigen_seconds(n, eigenvalues) + (EIGH * n ** 3 if with_icd else 0.0)
+        eigen = _eigen_seconds(n, eigenvalues) + (_dense_seconds(n) if with_icd else 0.0)
         return OVERHEAD + build + eigen
     # sweeps: the recursion to the deepest layer once, then a kernel and its extremes per depth.
     recursion = n * n * (m0 * FEATURE + (LAYER * deepest if sigma_b != 0.0 else 0.0))

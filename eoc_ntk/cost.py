@@ -16,11 +16,15 @@ spectra):
   second term is the per-row cost of its threaded reduction, which dominates for small ``n``).
 * **Extremes** (``eigenvalues="extremes"``) ~ ``EXTREMES * n^2`` (a few matrix-vector
   products of a Lanczos iteration), instead of the dense ``n^3``.
-* **ICD** (``sigma_b = 0`` and ``Delta > 0``): one more kernel kind and one more dense
-  eigenvalue problem.
+* **ICD** (``sigma_b = 0`` and ``Delta > 0``): one more kernel kind, one more dense
+  eigenvalue problem and ``ICD_ENTRY * n^2``.
 * **Sweeps**: per activation, one pass of the recursion up to the largest depth (linear in
   it with ``sigma_b != 0``) plus, per depth, one kernel from the shared cosines and its
-  extremes.
+  extremes (``SWEEP_DEPTH_ENTRY * n^2``).
+
+"Seconds on one core" are CPU seconds: the bench measures the process's CPU time, which the
+load of a shared machine does not inflate; wall time is this divided by the cores the
+computation gets (its kernel blocks and BLAS use up to all of them).
 """
 from __future__ import annotations
 
@@ -35,18 +39,23 @@ OVERHEAD = 2e-3
 #: Seconds per kernel entry and feature (the Gram matrix).
 FEATURE = 1e-9
 #: Seconds per kernel entry at sigma_b = 0 (closed form / interpolant).
-ENTRY = 1.3e-7
+ENTRY = 9e-8
 #: Seconds per kernel entry and layer of the general recursion (sigma_b != 0).
 LAYER = 2.0e-7
 #: Fraction of an entry's cost each additional kernel kind adds.
 EXTRA_KIND = 0.5
 #: Seconds * n^-3 of a dense symmetric eigenvalue problem (values only).
-EIGH = 2.0e-10
-#: Seconds per row of a dense eigenvalue problem beyond the flops: LAPACK's tridiagonal reduction
-#: makes one threaded BLAS-2 call per row, whose thread hand-offs dominate below n ~ 1000.
-EIGH_ROW = 1.5e-4
+EIGH = 1.7e-10
+#: Seconds per row of a dense eigenvalue problem beyond the flops (LAPACK's tridiagonal
+#: reduction makes one BLAS-2 call per row; it dominates for small n).
+EIGH_ROW = 1e-5
 #: Seconds per matrix entry of the extreme-eigenvalue iteration.
-EXTREMES = 1.5e-7
+EXTREMES = 7e-8
+#: Seconds per matrix entry of the ICD analysis beyond its kernel and dense eigenvalues.
+ICD_ENTRY = 1e-7
+#: Seconds per matrix entry and depth of a sweep at a given depth: the kernel from the shared
+#: cosines plus its warm-started extremes.
+SWEEP_DEPTH_ENTRY = 8e-8
 
 
 def _entry_seconds(m0: int, depth: int, sigma_b: float, kinds: int) -> float:
@@ -115,9 +124,9 @@ def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths=(
     if op == "spectra":
         with_icd = (sigma_b == 0.0) if icd is None else bool(icd)
         build = n * n * _entry_seconds(m0, deepest, sigma_b, 2 if with_icd else 1)
-        eigen = _eigen_seconds(n, eigenvalues) + (_dense_seconds(n) if with_icd else 0.0)
+        eigen = _eigen_seconds(n, eigenvalues) + ((_dense_seconds(n) + ICD_ENTRY * n * n) if with_icd else 0.0)
         return OVERHEAD + build + eigen
     # sweeps: the recursion to the deepest layer once, then a kernel and its extremes per depth.
     recursion = n * n * (m0 * FEATURE + (LAYER * deepest if sigma_b != 0.0 else 0.0))
-    per_depth = n * n * ENTRY + _eigen_seconds(n, "extremes")
+    per_depth = n * n * SWEEP_DEPTH_ENTRY
     return OVERHEAD + _positive_int(activations, "activations") * (recursion + len(depths) * per_depth)

@@ -13,7 +13,10 @@ broken), and cancel and timeout must stop the computation itself. Here a job's p
 terminated (SIGTERM, then SIGKILL after :data:`KILL_GRACE` seconds) and its slot freed; the
 next job simply starts a new process. The processes come from a ``forkserver`` context with
 ``eoc_ntk`` and ``jobs.compute`` preloaded (:func:`_context`), so a start costs milliseconds
-and nothing is ever ``fork``-ed from the threaded server.
+and nothing is ever ``fork``-ed from the threaded server. As with any ``forkserver`` or
+``spawn`` start, the fork server imports the program's main module, so a script that builds a
+:class:`LocalBackend` must guard its work with ``if __name__ == "__main__":`` (uvicorn, the
+``eoc-ntk`` entry points and ``python -m service`` do).
 
 A slot is a thread of a bounded pool (``EOC_NTK_WORKERS`` per pool: one pool for background
 jobs, one for computations a request waits for): the thread starts the child, waits for its

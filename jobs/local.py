@@ -1,11 +1,37 @@
-"""The in-process backend: a bounded pool with single flight, job records and cooperative cancel.
+"""The in-process backend: bounded slots of child processes, single flight, job records, kill.
 
 Embedded mode runs every job here, and every mode runs the computations a request waits for
-here (:meth:`LocalBackend.run`). This module is the only one that knows the pool is made of
-threads: everything else sees the :class:`jobs.backend.JobBackend` protocol.
+here (:meth:`LocalBackend.run`). Each computation runs in a child process of its own, so that
+the API process only parses requests and answers (issue #10: LAPACK and the NumPy recursion
+hold the interpreter lock for seconds, so threads isolated nothing); a computation the cost
+model (:func:`eoc_ntk.cost.predict_seconds`) puts at or below ``EOC_NTK_INLINE_MAX_SECONDS``
+runs inline in a thread instead, where a process start would cost more than the work.
+
+Why one process per job, not ``concurrent.futures.ProcessPoolExecutor`` (or loky): a pool
+cannot kill one task without breaking the pool (terminating a worker marks the whole executor
+broken), and cancel and timeout must stop the computation itself. Here a job's process is
+terminated (SIGTERM, then SIGKILL after :data:`KILL_GRACE` seconds) and its slot freed; the
+next job simply starts a new process. The processes come from a ``forkserver`` context with
+``eoc_ntk`` and ``jobs.compute`` preloaded (:func:`_context`), so a start costs milliseconds
+and nothing is ever ``fork``-ed from the threaded server. As with any ``forkserver`` or
+``spawn`` start, the fork server imports the program's main module, so a script that builds a
+:class:`LocalBackend` must guard its work with ``if __name__ == "__main__":`` (uvicorn, the
+``eoc-ntk`` entry points and ``python -m service`` do).
+
+A slot is a thread of a bounded pool (``EOC_NTK_WORKERS`` per pool: one pool for background
+jobs, one for computations a request waits for): the thread starts the child, waits for its
+answer with the job's deadline (the watchdog: a timeout is enforced here, not by the job's
+own progress calls), and stores the result. What crosses the process boundary is plain data:
+the JSON spec and the checked float64 arrays as raw bytes + shape going in; progress through
+a shared ``Value``; the result as the bytes of :func:`jobs.codec.encode` (verified by
+:func:`jobs.codec.decode`) or an error as a JSON message coming back. Nothing built from a
+client's input is pickled.
 """
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -15,18 +41,88 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eoc_ntk.errors import InvalidParameterError
+
 from .backend import EndedHook
-from .codec import StoredValue
+from .codec import StoredValue, decode, encode
 from .compute import compute, load_data
-from .errors import JobCanceled, describe_error
+from .errors import DatasetMissing, JobCanceled, JobTimedOut, describe_error
 from .progress import JobProgress
 from .settings import Settings
-from .specs import job_id_for
+from .specs import job_id_for, predicted_seconds
 from .states import IN_FLIGHT, JobStatus, JobView
 from .store import Storage
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "KILL_GRACE"]
 
+#: Seconds between SIGTERM and SIGKILL of a job's process.
+KILL_GRACE = 0.5
+#: Niceness added to background jobs' processes, so that the requests a client waits for
+#: (and the API process) get the cores first.
+BACKGROUND_NICE = 10
+_CONTEXT_LOCK = threading.Lock()
+_CONTEXT: list = []
+
+
+def _context():
+    """The forkserver context, its server preloaded with the core (started once, on first use)."""
+    with _CONTEXT_LOCK:
+        if not _CONTEXT:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["eoc_ntk", "jobs.compute", "jobs.local"])
+            _CONTEXT.append(ctx)
+        return _CONTEXT[0]
+
+
+def _warm_up() -> None:
+    _context()
+    try:
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+    except Exception:  # a failed warm-up only costs the first job its start time
+        pass
+
+
+# --- The child's side ------------------------------------------------------------------------
+
+def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int) -> None:
+    """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
+    try:
+        if nice:
+            os.nice(nice)
+        data = {key: np.frombuffer(raw, dtype="<f8").reshape(shape) for key, (raw, shape) in arrays.items()}
+
+        def report(fraction: float) -> None:
+            progress_value.value = fraction
+
+        x, x2 = load_data(spec, data.get)
+        value = compute(spec, x, x2, JobProgress(report, interval=0.05))
+        conn.send_bytes(b"V" + encode(value))
+    except BaseException as exc:  # every failure goes back as a message; the parent decides
+        conn.send_bytes(b"E" + json.dumps(_error_message(exc)).encode())
+    finally:
+        conn.close()
+
+
+def _error_message(exc: BaseException) -> dict:
+    return {"type": type(exc).__name__, "message": str(exc), "param": getattr(exc, "param", None),
+            "invalid": isinstance(exc, (ValueError, TypeError))}
+
+
+def _error_from_message(msg: dict) -> Exception:
+    """The parent's exception for a child's error message (the core's refusal keeps its ``param``)."""
+    kind, text = msg.get("type"), str(msg.get("message"))
+    if kind == "InvalidParameterError" and msg.get("param"):
+        return InvalidParameterError(text, param=str(msg["param"]))
+    for cls in (DatasetMissing, JobCanceled, JobTimedOut):
+        if kind == cls.__name__:
+            return cls(text)
+    if msg.get("invalid"):
+        return ValueError(text)
+    return RuntimeError(f"{kind}: {text}")
+
+
+# --- The parent's side -----------------------------------------------------------------------
 
 @dataclass
 class _LocalJob:
@@ -38,23 +134,38 @@ class _LocalJob:
     error: dict | None = None
     future: Future | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    process: object | None = None
+    progress_value: object | None = None
     started: float | None = None
     ended: float | None = None
     started_at: float | None = None  # wall clock (time.time()) of ``started``, for the API's started_at
 
     def view(self) -> JobView:
         seconds = None if self.started is None or self.ended is None else self.ended - self.started
-        return JobView(self.job_id, self.spec, self.cache_key, self.status, self.progress, self.error, seconds,
+        progress = self.progress
+        if self.status == JobStatus.running and self.progress_value is not None:
+            progress = max(progress, float(self.progress_value.value))
+        return JobView(self.job_id, self.spec, self.cache_key, self.status, progress, self.error, seconds,
                        self.started_at)
 
 
-class LocalBackend:
-    """Jobs in this process: a pool for background jobs and one for computations a request waits for
-    (``settings.workers`` threads each), so that long jobs never hold up small synchronous requests.
+def _kill(process) -> None:
+    """SIGTERM ``process``, then SIGKILL after :data:`KILL_GRACE` seconds; reap it."""
+    if process is None:
+        return
+    if process.is_alive():
+        process.terminate()
+        process.join(KILL_GRACE)
+        if process.is_alive():
+            process.kill()
+    process.join(5.0)
 
-    Threads suit the core for now: NumPy and LAPACK release the GIL for the heavy parts. A job is
-    stopped (cancel, timeout) at its next progress report.
-    """
+
+class LocalBackend:
+    """Jobs as child processes of this one: ``settings.workers`` slots for background jobs and as
+    many for computations a request waits for, so that long jobs never hold up small requests.
+
+    Cancel and timeout terminate the job's process (see the module docstring)."""
 
     needs_stored_data = False
 
@@ -69,6 +180,8 @@ class LocalBackend:
         self._jobs: OrderedDict[str, _LocalJob] = OrderedDict()
         self._lock = threading.Lock()
         self._admission_lock = threading.Lock()
+        # Start the fork server now (it imports the core once), not on the first request.
+        threading.Thread(target=_warm_up, name="eoc-ntk-forkserver", daemon=True).start()
 
     def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> str:
         return self._start(spec, key, pinned, background=True)[0]
@@ -92,31 +205,92 @@ class LocalBackend:
             self._jobs[job_id] = job
             self._jobs.move_to_end(job_id)
             self._prune()
-            job.future = self.pools[background].submit(self._run, job, dict(pinned))
+            job.future = self.pools[background].submit(self._run, job, dict(pinned), background)
             return job_id, job.future
 
-    def _run(self, job: _LocalJob, pinned: dict[str, np.ndarray]) -> StoredValue:
+    def _inline(self, spec: dict, x: np.ndarray, x2: np.ndarray | None, background: bool) -> bool:
+        """True when ``spec`` is predicted cheap enough to compute in this process."""
+        if background:
+            return False
+        seconds = predicted_seconds(spec, x.shape, None if x2 is None else x2.shape)
+        return seconds <= self.settings.inline_max_seconds
+
+    def _run(self, job: _LocalJob, pinned: dict[str, np.ndarray], background: bool) -> StoredValue:
         with self._lock:
             if job.cancel.is_set():
                 job.future, job.ended = None, time.monotonic()
                 raise JobCanceled("the job was canceled")
             job.status, job.started, job.started_at = JobStatus.running, time.monotonic(), time.time()
-
-        def report(fraction: float) -> None:
-            job.progress = fraction
-
-        progress = JobProgress(report, interval=0.0, canceled=job.cancel.is_set,
-                               deadline=time.monotonic() + self.settings.job_timeout)
+        deadline = job.started + self.settings.job_timeout
         try:
             x, x2 = load_data(job.spec, lambda dataset_id: pinned.get(dataset_id)
                               if dataset_id in pinned else self.storage.get_dataset(dataset_id))
-            value = compute(job.spec, x, x2, progress)
+            if self._inline(job.spec, x, x2, background):
+                def report(fraction: float) -> None:
+                    job.progress = fraction
+                value = compute(job.spec, x, x2, JobProgress(report, interval=0.0, canceled=job.cancel.is_set,
+                                                             deadline=deadline))
+            else:
+                value = self._in_child(job, x, x2, deadline, background)
             self.storage.put_result(job.cache_key, value)
         except BaseException as exc:
             self._end(job, JobStatus.failed, describe_error(exc))
             raise
         self._end(job, JobStatus.finished, None)
         return value
+
+    def _in_child(self, job: _LocalJob, x: np.ndarray, x2: np.ndarray | None, deadline: float,
+                  background: bool) -> StoredValue:
+        """Compute ``job`` in a new child process, watching its deadline and cancel."""
+        ctx = _context()
+        arrays = {job.spec["dataset_id"]: (np.ascontiguousarray(x, dtype="<f8").tobytes(), x.shape)}
+        if x2 is not None:
+            arrays[job.spec["x2_id"]] = (np.ascontiguousarray(x2, dtype="<f8").tobytes(), x2.shape)
+        receiver, sender = ctx.Pipe(duplex=False)
+        progress_value = ctx.Value("d", 0.0, lock=False)
+        process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,
+                              args=(sender, job.spec, arrays, progress_value,
+                                    BACKGROUND_NICE if background else 0))
+        with self._lock:
+            if job.cancel.is_set():
+                raise JobCanceled("the job was canceled")
+            job.process, job.progress_value = process, progress_value
+            process.start()
+        sender.close()
+        try:
+            message = self._wait(job, process, receiver, deadline)
+        finally:
+            receiver.close()
+            _kill(process)
+            with self._lock:
+                job.progress = max(job.progress, float(progress_value.value))
+                job.process = None
+        if message[:1] == b"V":
+            return decode(message[1:])
+        raise _error_from_message(json.loads(message[1:]))
+
+    def _wait(self, job: _LocalJob, process, receiver, deadline: float) -> bytes:
+        """The child's message; kills it and raises on cancel, timeout or an early death (the watchdog)."""
+        while True:
+            if job.cancel.is_set():
+                _kill(process)
+                raise JobCanceled("the job was canceled")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill(process)
+                raise JobTimedOut(f"the job ran past its time limit of {self.settings.job_timeout} s "
+                                  "(EOC_NTK_JOB_TIMEOUT); its process was stopped")
+            if receiver.poll(min(remaining, 0.1)):
+                try:
+                    return receiver.recv_bytes()
+                except EOFError:
+                    pass
+            if not process.is_alive() and not receiver.poll(0):
+                code = process.exitcode
+                if job.cancel.is_set():
+                    raise JobCanceled("the job was canceled")
+                raise RuntimeError(f"the job's process ended without an answer (exit code {code}); "
+                                   "it may have run out of memory")
 
     def _end(self, job: _LocalJob, status: JobStatus, error: dict | None) -> None:
         with self._lock:
@@ -152,17 +326,22 @@ class LocalBackend:
             return None if job is None else job.view()
 
     def cancel(self, job_id: str) -> JobView | None:
-        """Cancel a queued or running job; an ended job is left as it is."""
+        """Cancel a queued or running job (its process is terminated); an ended job is left as it is."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
+            process = None
             if job.status in IN_FLIGHT:
                 job.cancel.set()
                 job.status, job.error = JobStatus.canceled, {"code": "canceled", "message": "canceled by a client"}
                 if job.future is not None and job.future.cancel():
                     job.future, job.ended = None, time.monotonic()
-            return job.view()
+                process = job.process
+            view = job.view()
+        if process is not None and process.is_alive():
+            process.terminate()  # the slot's thread reaps it (and SIGKILLs it after the grace)
+        return view
 
     def admission(self, principal: str) -> AbstractContextManager:
         return self._admission_lock
@@ -177,7 +356,10 @@ class LocalBackend:
 
     def shutdown(self) -> None:
         with self._lock:
+            processes = [j.process for j in self._jobs.values() if j.process is not None]
             for job in self._jobs.values():
                 job.cancel.set()
+        for process in processes:
+            _kill(process)
         for pool in self.pools.values():
             pool.shutdown(wait=True, cancel_futures=True)

@@ -53,17 +53,27 @@ class Settings(BaseSettings):
     max_sweep_activations: int = Field(16, ge=1, description="Most activations in one sweep.")
 
     # Execution.
-    async_threshold: int = Field(
-        3_000_000,
-        ge=0,
-        description="Estimated work (microseconds of one core, see jobs.specs.work_units) above which "
-        "a request is answered 202 with a job.",
+    async_seconds: float = Field(
+        3.0, ge=0, description="Predicted seconds of one core (eoc_ntk.cost.predict_seconds) above which a "
+        "request is answered 202 with a job instead of computed while the client waits."
+    )
+    sync_max_seconds: float = Field(
+        60.0, ge=0, description="Most predicted seconds of a computation answered synchronously; more is "
+        "refused (422, code sync_too_long) with the advice to send Prefer: respond-async."
+    )
+    inline_max_seconds: float = Field(
+        0.02, ge=0, description="Predicted seconds at or below which a synchronous computation runs inline in "
+        "the API process (a thread); anything longer runs in a child process."
+    )
+    async_threshold: int | None = Field(
+        None, ge=0, description="Replaced by EOC_NTK_ASYNC_SECONDS. When set, a request whose old estimate "
+        "(microseconds, jobs.specs.work_units) exceeds it also becomes a job."
     )
     workers: int = Field(
-        2, ge=1, description="Threads per in-process pool: one pool runs embedded-mode jobs, another the "
-        "synchronous requests (so long jobs never hold up small requests)."
+        2, ge=1, description="Child-process slots per in-process pool: one pool runs embedded-mode jobs, "
+        "another the synchronous requests (so long jobs never hold up small requests)."
     )
-    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before it is stopped and failed.")
+    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before its process is killed and it is failed (code timeout).")
     result_ttl: int = Field(86_400, ge=1, description="Seconds a finished, failed or canceled job stays visible.")
     cache_ttl: int = Field(7 * 86_400, ge=1, description="Seconds a computed result stays in the Redis cache.")
     dataset_ttl: int = Field(7 * 86_400, ge=1, description="Seconds an uploaded dataset stays in Redis.")

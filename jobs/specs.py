@@ -22,10 +22,12 @@ import json
 import re
 
 import eoc_ntk
+from eoc_ntk.cost import predict_seconds
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
-    "cache_key", "job_id_for", "work_units", "dynamics_spec", "learning_curves_spec", "LABEL_OPS",
+    "cache_key", "job_id_for", "work_units", "predicted_seconds", "dynamics_spec", "learning_curves_spec",
+    "LABEL_OPS",
 ]
 
 #: The operations a job can run.
@@ -128,3 +130,26 @@ def work_units(spec: dict, n: int, n2: int | None = None) -> int:
     if spec.get("labels_id"):
         per_activation += len(spec["depths"]) * (n * n // 5 + 4 * eigen)
     return len(spec["activations"]) * per_activation
+
+
+def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None) -> float:
+    """Predicted seconds of ``spec`` on one core for data of shape ``x_shape`` (and ``x2_shape``):
+    :func:`eoc_ntk.cost.predict_seconds` with the spec's depth(s), activations and ``sigma_b``."""
+    n, m0 = int(x_shape[0]), int(x_shape[1])
+    n2 = None if x2_shape is None else int(x2_shape[0])
+    op = spec["op"]
+    if op == "sweeps":
+        acts = spec["activations"]
+        return sum(predict_seconds("sweeps", n=n, m0=m0, depths=spec["depths"], sigma_b=p["sigma_b"],
+                                   eigenvalues="extremes") for p in acts)
+    model = spec["model"]
+    if op == "kernels":
+        return predict_seconds("kernels", n=n, m0=m0, n2=n2, depths=(model["depth"],), sigma_b=model["sigma_b"],
+                               kinds=len(spec["kinds"]))
+    icd = model["sigma_b"] == 0.0 and model["b"] != 0.0 and op == "spectra"
+    one = predict_seconds("spectra", n=n, m0=m0, depths=(model["depth"],), sigma_b=model["sigma_b"], icd=icd)
+    if op == "learning_curves":
+        # One eigen-decomposition for the estimate, then kernel regressions on `splits` subsets of
+        # each size: bounded above by one dense solve of all n points per split and size.
+        return one * (1 + spec["splits"] * len(spec["sizes"]))
+    return one  # spectra, and dynamics (one eigen-decomposition of K/n)

@@ -22,7 +22,7 @@ from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut
 from jobs.local import LocalBackend
 from jobs.rq_queue import RQBackend
 from jobs.settings import Settings
-from jobs.specs import cache_key, job_id_for
+from jobs.specs import cache_key, job_id_for, predicted_seconds
 from jobs.states import IN_FLIGHT, JobView
 from jobs.store import MemoryStore, RedisStore, Storage
 
@@ -176,7 +176,8 @@ class Engine:
         # key is reused internally and answered "miss" (the same bytes a computation would give;
         # only the time to answer differs, as between any two computations). The key's history
         # grows only with answers it got (not with refusals such as 429).
-        if prefer_async or work > self.settings.async_threshold:
+        seconds = self.predicted(spec, pinned)
+        if prefer_async or self._too_long_to_wait(seconds, work):
             with self._admission(principal):
                 job_id = job_id_for(key)
                 self._admit(principal, job_id)
@@ -188,6 +189,11 @@ class Engine:
                     self.storage.track_job(principal, job_id)
                     self.storage.remember_asked(principal, key)
             return Answer(job_id=job_id)
+        if seconds > self.settings.sync_max_seconds:
+            raise SyncTooLong(f"this computation is predicted to take {seconds:.3g} s, more than a synchronous "
+                              f"request may (EOC_NTK_SYNC_MAX_SECONDS = {self.settings.sync_max_seconds:g} s); "
+                              "send it again with the header 'Prefer: respond-async' to run it as a job",
+                              field="Prefer")
         value = self.storage.get_result(key) if principal is not None else None
         if value is None:
             value = self._run_now(spec, key, arrays, "activations" if spec["op"] == "sweeps" else "model")
@@ -195,6 +201,20 @@ class Engine:
         if principal is not None:
             self.storage.remember_asked(principal, key)
         return Answer(value, "miss")
+
+    @staticmethod
+    def predicted(spec: dict, pinned: list[Data]) -> float:
+        """Predicted seconds of ``spec`` on one core (:func:`eoc_ntk.cost.predict_seconds`)."""
+        x2 = pinned[1].x.shape if spec["op"] == "kernels" and len(pinned) > 1 else None
+        return predicted_seconds(spec, pinned[0].x.shape, x2)
+
+    def _too_long_to_wait(self, seconds: float, work: int) -> bool:
+        """True when a request becomes a job: predicted above ``EOC_NTK_ASYNC_SECONDS`` (or, when the
+        replaced ``EOC_NTK_ASYNC_THRESHOLD`` is set, the old estimate ``work`` above it)."""
+        if seconds > self.settings.async_seconds:
+            return True
+        threshold = self.settings.async_threshold
+        return threshold is not None and work > threshold
 
     @contextmanager
     def _admission(self, principal: str | None) -> Iterator[None]:
@@ -269,6 +289,12 @@ class Engine:
 
 #: The core's names of the data, which are the request's fields of the same names.
 _DATA_PARAMS = {"x": "x", "x2": "x2"}
+
+
+class SyncTooLong(InvalidInput):
+    """A synchronous computation predicted above ``EOC_NTK_SYNC_MAX_SECONDS``: send it as a job."""
+
+    code = "sync_too_long"
 
 
 def _unknown_job(job_id: str) -> NotFound:

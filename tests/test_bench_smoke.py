@@ -52,6 +52,11 @@ def test_service(capsys):
     assert len(rows) == 4
 
 
+def test_cost(capsys):
+    rows = run("bench_cost", ["--scale", "0.03", "--repeat", "1"], capsys)
+    assert len(rows) == 2 + 14
+
+
 def test_large_in_a_child_process(capsys):
     rows = run("bench_large", ["--n", "90", "--m0", "5", "--depth", "3"], capsys)
     assert "peak RSS" in rows[1]

@@ -17,7 +17,7 @@ from .codec import StoredValue
 from .errors import DatasetMissing
 from .store import labels_store_id
 
-__all__ = ["compute", "load_data"]
+__all__ = ["compute", "load_data", "second_data_id"]
 
 
 def _model(params: dict) -> eoc_ntk.Model:
@@ -59,13 +59,18 @@ def load_data(spec: dict, fetch) -> tuple[np.ndarray, np.ndarray | None]:
 
     For a spec with labels (``labels_id``: dynamics, learning curves, labelled sweeps) the second
     array is the labels ``y``, stored under :func:`jobs.store.labels_store_id`."""
-    second = labels_store_id(spec["labels_id"]) if spec.get("labels_id") else spec.get("x2_id")
+    second = second_data_id(spec)
     x = fetch(spec["dataset_id"])
     x2 = fetch(second) if second else None
     if x is None or (second and x2 is None):
         what = "labels" if spec.get("labels_id") else "dataset"
         raise DatasetMissing(f"the job's {what} expired from the store before the job ran; upload them again")
     return x, x2
+
+
+def second_data_id(spec: dict) -> str | None:
+    """The store id of a spec's second array: its labels (``labels_id``) or ``x2`` (``x2_id``), or None."""
+    return labels_store_id(spec["labels_id"]) if spec.get("labels_id") else spec.get("x2_id")
 
 
 def _core_model(params: dict) -> dict:

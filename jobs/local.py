@@ -45,7 +45,7 @@ from eoc_ntk.errors import InvalidParameterError
 
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode
-from .compute import compute, load_data
+from .compute import compute, load_data, second_data_id
 from .errors import DatasetMissing, JobCanceled, JobTimedOut, describe_error
 from .progress import JobProgress
 from .settings import Settings
@@ -245,7 +245,7 @@ class LocalBackend:
         ctx = _context()
         arrays = {job.spec["dataset_id"]: (np.ascontiguousarray(x, dtype="<f8").tobytes(), x.shape)}
         if x2 is not None:
-            arrays[job.spec["x2_id"]] = (np.ascontiguousarray(x2, dtype="<f8").tobytes(), x2.shape)
+            arrays[second_data_id(job.spec)] = (np.ascontiguousarray(x2, dtype="<f8").tobytes(), x2.shape)
         receiver, sender = ctx.Pipe(duplex=False)
         progress_value = ctx.Value("d", 0.0, lock=False)
         process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,

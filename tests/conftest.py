@@ -50,3 +50,16 @@ def pytest_report_header(config) -> str:
     if shutil.which("redis-server"):
         return "redis: a private redis-server on a free port, started and stopped by the run"
     return f"redis: {NO_SERVER}"
+
+
+@pytest.fixture(scope="module")
+def redis_conn(redis_test_url):
+    """A connection to the requesting module's own database, flushed before and after it (the
+    module is skipped when no Redis answers)."""
+    from _private_redis import redis_or_skip
+
+    conn = redis_or_skip(redis_test_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()

@@ -25,7 +25,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from _cpu_hog import hogging
-from _private_redis import RedisServer, free_port, redis_or_skip, require_redis_server
+from _private_redis import RedisServer, free_port, require_redis_server
 from _service_support import relu_model, unit_rows, wait_for_job
 from _worker_process import ROOT, stop_worker, wait_registered
 from _worker_process import start_worker as _start_worker
@@ -63,12 +63,8 @@ def url(redis_test_url):
 
 
 @pytest.fixture(scope="module")
-def conn(url):
-    c = redis_or_skip(url)
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
+def conn(redis_conn):
+    return redis_conn
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _private_redis import RedisServer, redis_or_skip, require_redis_server
+from _private_redis import RedisServer, require_redis_server
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
 from _service_support import relu_model, unit_rows, wait_for_job
@@ -46,8 +46,6 @@ def fault_settings(url: str, **overrides) -> Settings:
     base = dict(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT, maintenance_interval=1)
     return Settings(**{**base, **overrides})
 
-
-_connect_or_skip = redis_or_skip
 
 
 def start_worker(url: str, name: str, **env) -> subprocess.Popen:
@@ -79,12 +77,8 @@ def url(redis_test_url):
 
 
 @pytest.fixture(scope="module")
-def conn(url):
-    c = _connect_or_skip(url)
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
+def conn(redis_conn):
+    return redis_conn
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ class TiledSymmetric:
         del work
         # On a failure the client drops its futures, which releases every task still pending
         # (``Client.cancel`` is not used: it also cancels what other futures depend on).
-        for done, future in enumerate(as_completed(list(factor.values())), start=1):
+        for done, future in enumerate(as_completed(list(factor.values()), loop=self.client.loop), start=1):
             if future.status == "error":
                 exc = future.exception()
                 if isinstance(exc, np.linalg.LinAlgError):

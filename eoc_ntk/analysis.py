@@ -9,10 +9,10 @@ from .icd import analyse_icd, times_power_of_two
 from .kernels import compute_scaled_kernels
 from .model import Model
 from .progress import ProgressFn, report, scaled
-from .spectra import EIGENVALUE_MODES, spectrum_of_kernel
+from .spectra import EIGENVALUE_MODES, Spectrum, spectrum_of_kernel
 from .errors import InvalidParameterError
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "analysis_document", "icd_unavailable_reason"]
 
 
 def icd_unavailable_reason(model: Model) -> str | None:
@@ -59,9 +59,25 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         report(progress, 0.7)
     spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True, shift=shift)
     report(progress, 1.0)
-    out = spec.to_dict()
-    out["m0"] = int(x.shape[1])
+    return analysis_document(spec, x.shape[1], model, icd, why_not)
+
+
+def analysis_document(spectrum: Spectrum, m0: int, model: Model, icd: dict | None, icd_unavailable: str | None) -> dict:
+    """The dict :func:`analyze` returns, for a spectrum computed elsewhere (e.g. by :mod:`eoc_ntk.distributed`).
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        The spectrum of ``K / n`` of ``n`` points of width ``m0`` under ``model``.
+    m0 : int
+    model : Model
+    icd : dict or None
+        ``IcdAnalysis.to_dict()``, or None with the reason in ``icd_unavailable``.
+    icd_unavailable : str or None
+    """
+    out = spectrum.to_dict()
+    out["m0"] = int(m0)
     out["model"] = {**model.canonical(), "delta": model.delta, "output_dim": model.output_dim}
     out["icd"] = icd
-    out["icd_unavailable"] = why_not
+    out["icd_unavailable"] = icd_unavailable
     return out

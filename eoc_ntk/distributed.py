@@ -293,7 +293,9 @@ def _kernel_tiles(client, x_on, x: np.ndarray, model: Model, edges, tracker: _Pr
             tiles[i, j] = client.submit(_kernel_tile, x_on, None, edges[j], edges[i], model, "ntk",
                                         method, n, i != j, pure=False)
     report = tracker.between(0.0, _PHASES["tiles"])
-    for done, future in enumerate(as_completed(list(tiles.values())), start=1):
+    # The client's own loop: as_completed would otherwise look for a default client, which the
+    # caller's client need not be (a job process connects with set_as_default=False).
+    for done, future in enumerate(as_completed(list(tiles.values()), loop=client.loop), start=1):
         if future.status == "error":
             raise future.exception()
         report(done / len(tiles))

@@ -1,7 +1,8 @@
 """What a job runs: one spec (see :mod:`jobs.specs`) through the core, to a stored value.
 
 :func:`compute` is shared by every executor (the in-process pool of :mod:`jobs.local` and
-the RQ workers of :mod:`jobs.rq_queue`); the data are checked arrays read by dataset id.
+the RQ workers of :mod:`jobs.rq_queue`); the data are checked arrays read by dataset id. A spectra
+spec with ``"engine": "dask"`` runs on the Dask cluster of the settings (:mod:`jobs.dask_engine`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from eoc_ntk.progress import ProgressFn, scaled
 from eoc_ntk.sweep import activation_sweep
 
 from .codec import StoredValue
+from .dask_engine import NUMPY, on_cluster, spectrum_on_cluster
 from .errors import DatasetMissing
+from .settings import Settings, get_settings
 from .store import labels_store_id
 
 __all__ = ["compute", "load_data", "second_data_id"]
@@ -25,11 +28,15 @@ def _model(params: dict) -> eoc_ntk.Model:
                          sigma_b=params["sigma_b"])
 
 
-def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: ProgressFn) -> StoredValue:
-    """The result of ``spec`` for checked data ``x`` (and ``x2`` for cross-kernels)."""
+def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: ProgressFn,
+            settings: Settings | None = None) -> StoredValue:
+    """The result of ``spec`` for checked data ``x`` (and ``x2`` for cross-kernels); ``settings``
+    (default: from the environment) name the Dask cluster of a spec that runs there."""
     op = spec["op"]
+    if op == "spectra" and on_cluster(spec):
+        return StoredValue(doc=spectrum_on_cluster(x, _model(spec["model"]), settings or get_settings(), progress))
     if op == "spectra":
-        return StoredValue(doc=eoc_ntk.analyze(x, _model(spec["model"]), progress=progress))
+        return StoredValue(doc={**eoc_ntk.analyze(x, _model(spec["model"]), progress=progress), "engine": NUMPY})
     if op == "kernels":
         kinds, model = tuple(spec["kinds"]), _model(spec["model"])
         check_kernel_request(x, x2, model, kinds)

@@ -1,7 +1,7 @@
 """Why a job stopped before its result: the exceptions a job raises, and their codes for clients."""
 from __future__ import annotations
 
-__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "describe_error", "describe_timeout"]
+__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "ClusterUnavailable", "describe_error", "describe_timeout"]
 
 
 class JobCanceled(Exception):
@@ -14,6 +14,10 @@ class JobTimedOut(Exception):
 
 class DatasetMissing(LookupError):
     """A job's dataset is no longer in the store (expired or evicted)."""
+
+
+class ClusterUnavailable(RuntimeError):
+    """The Dask cluster of ``EOC_NTK_DASK_ADDRESS`` cannot be used (no answer, or Dask not installed)."""
 
 
 def describe_timeout(seconds) -> dict:
@@ -30,6 +34,8 @@ def describe_error(exc: BaseException) -> dict:
         return {"code": "canceled", "message": str(exc)}
     if isinstance(exc, DatasetMissing):
         return {"code": "dataset_missing", "message": str(exc)}
+    if isinstance(exc, ClusterUnavailable):
+        return {"code": "dask_unavailable", "message": str(exc)}
     if isinstance(exc, (ValueError, TypeError)):
         return {"code": "invalid_input", "message": str(exc)}
     if type(exc).__name__ == "JobTimeoutException":  # RQ's own death penalty

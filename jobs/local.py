@@ -46,7 +46,7 @@ from eoc_ntk.errors import InvalidParameterError
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode
 from .compute import compute, load_data, second_data_id
-from .errors import DatasetMissing, JobCanceled, JobTimedOut, describe_error
+from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error
 from .progress import JobProgress
 from .settings import Settings
 from .specs import job_id_for, predicted_seconds
@@ -85,7 +85,7 @@ def _warm_up() -> None:
 
 # --- The child's side ------------------------------------------------------------------------
 
-def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int) -> None:
+def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: Settings) -> None:
     """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
     try:
         if nice:
@@ -96,7 +96,7 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int) -> No
             progress_value.value = fraction
 
         x, x2 = load_data(spec, data.get)
-        value = compute(spec, x, x2, JobProgress(report, interval=0.05))
+        value = compute(spec, x, x2, JobProgress(report, interval=0.05), settings)
         conn.send_bytes(b"V" + encode(value))
     except BaseException as exc:  # every failure goes back as a message; the parent decides
         conn.send_bytes(b"E" + json.dumps(_error_message(exc)).encode())
@@ -114,7 +114,7 @@ def _error_from_message(msg: dict) -> Exception:
     kind, text = msg.get("type"), str(msg.get("message"))
     if kind == "InvalidParameterError" and msg.get("param"):
         return InvalidParameterError(text, param=str(msg["param"]))
-    for cls in (DatasetMissing, JobCanceled, JobTimedOut):
+    for cls in (DatasetMissing, JobCanceled, JobTimedOut, ClusterUnavailable):
         if kind == cls.__name__:
             return cls(text)
     if msg.get("invalid"):
@@ -229,7 +229,7 @@ class LocalBackend:
                 def report(fraction: float) -> None:
                     job.progress = fraction
                 value = compute(job.spec, x, x2, JobProgress(report, interval=0.0, canceled=job.cancel.is_set,
-                                                             deadline=deadline))
+                                                             deadline=deadline), self.settings)
             else:
                 value = self._in_child(job, x, x2, deadline, background)
             self.storage.put_result(job.cache_key, value)
@@ -250,7 +250,7 @@ class LocalBackend:
         progress_value = ctx.Value("d", 0.0, lock=False)
         process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,
                               args=(sender, job.spec, arrays, progress_value,
-                                    BACKGROUND_NICE if background else 0))
+                                    BACKGROUND_NICE if background else 0, self.settings))
         with self._lock:
             if job.cancel.is_set():
                 raise JobCanceled("the job was canceled")

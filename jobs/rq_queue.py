@@ -337,7 +337,7 @@ def run_job(spec: dict) -> dict:
 
     try:
         x, x2 = load_data(spec, storage.get_dataset)
-        value = compute(spec, x, x2, JobProgress(report))
+        value = compute(spec, x, x2, JobProgress(report), settings)
         key = cache_key(spec)
         _store_riding_out_outages(lambda: storage.put_result(key, value, required=True), job.id)
     except BaseException as exc:

@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     queue_name: str = Field("eoc-ntk", description="RQ queue the API submits to and workers serve.")
 
     # Input limits.
-    max_n: int = Field(4096, ge=1, description="Most data points n in one dataset (and in x2).")
+    max_n: int = Field(
+        4096, ge=1, description="Most data points n in one dataset (and in x2). With EOC_NTK_DASK_ADDRESS set it "
+        "may be larger (spectra of n >= EOC_NTK_DASK_MIN_N then hold no n x n matrix on one machine; raise "
+        "EOC_NTK_MAX_BODY_BYTES with it), but every other operation of such n still runs on one machine."
+    )
     min_n: int = Field(2, ge=1, description="Fewest data points n of the data (x or dataset_id) of a compute request.")
     max_m0: int = Field(4096, ge=1, description="Most features m0 per data point.")
     max_depth: int = Field(2000, ge=1, description="Largest depth (number of weight layers).")
@@ -86,6 +90,25 @@ class Settings(BaseSettings):
         "declared abandoned (its worker died) and failed; the worker's parent process (not the computing "
         "work horse) beats every third of this, at least every second."
     )
+    # One huge spectrum on a Dask cluster (issue #15, eoc_ntk.distributed; needs the [distributed] extra).
+    dask_address: str | None = Field(
+        None, description="Address of a Dask scheduler (e.g. tcp://dask-scheduler:8786). When set, spectra jobs "
+        "with n >= EOC_NTK_DASK_MIN_N run their tiles on that cluster, submitted by the job's process as a Dask "
+        "client, and answer \"engine\": \"dask\" (extreme eigenvalues only, no ICD). Unset: every job runs on "
+        "its own machine."
+    )
+    dask_min_n: int = Field(
+        20_000, ge=2, description="Fewest data points n of a spectra request that runs on the Dask cluster "
+        "(only with EOC_NTK_DASK_ADDRESS); such requests are always jobs (202)."
+    )
+    dask_chunks: int = Field(
+        4096, ge=16, description="Rows (and columns) of one tile of K/n on the Dask cluster: 4096 makes 128 MiB "
+        "tiles; smaller tiles mean more, shorter tasks."
+    )
+    dask_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds a job waits for the Dask scheduler at EOC_NTK_DASK_ADDRESS before it "
+        "fails (code dask_unavailable)."
+    )
     maintenance_interval: int = Field(
         10, ge=1, description="Seconds between the API's sweeps for abandoned jobs (Redis mode)."
     )
@@ -111,6 +134,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when no Redis is configured."""
         return not self.redis_url
+
+    @property
+    def dask_configured(self) -> bool:
+        """True when a Dask scheduler address is set (spectra of n >= ``dask_min_n`` run there)."""
+        return bool(self.dask_address)
 
     @property
     def api_key_list(self) -> list[str]:

@@ -3,7 +3,8 @@
 A *spec* is the plain-JSON description of one computation, and the only argument a job
 gets (JSON, never pickled)::
 
-    {"op": "spectra", "dataset_id": "...", "model": {"depth", "a", "b", "sigma_w", "sigma_b"}}
+    {"op": "spectra", "dataset_id": "...", "model": {"depth", "a", "b", "sigma_w", "sigma_b"},
+     "engine": "dask" (only on the Dask cluster)}
     {"op": "kernels", "dataset_id": "...", "x2_id": "..." | None, "model": {...}, "kinds": [...]}
     {"op": "sweeps", "dataset_id": "...", "depths": [...], "activations": [{"a", "b", "sigma_w", "sigma_b"}, ...],
      "labels_id": "..." (only with labels)}
@@ -23,6 +24,8 @@ import re
 
 import eoc_ntk
 from eoc_ntk.cost import predict_seconds
+
+from .dask_engine import DASK, ENGINES, NUMPY
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
@@ -60,8 +63,15 @@ def model_params(model: eoc_ntk.Model) -> dict:
     return _plain(dict(model.canonical()))
 
 
-def spectra_spec(dataset_id: str, model: eoc_ntk.Model) -> dict:
-    return {"op": "spectra", "dataset_id": dataset_id, "model": model_params(model)}
+def spectra_spec(dataset_id: str, model: eoc_ntk.Model, engine: str = NUMPY) -> dict:
+    """A spectrum; ``engine`` :data:`jobs.dask_engine.DASK` (from :func:`jobs.dask_engine.engine_for`) runs it
+    on the Dask cluster, and only then is it written in the spec (the keys of other spectra are unchanged)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    spec = {"op": "spectra", "dataset_id": dataset_id, "model": model_params(model)}
+    if engine == DASK:
+        spec["engine"] = DASK
+    return spec
 
 
 def kernels_spec(dataset_id: str, x2_id: str | None, model: eoc_ntk.Model, kinds) -> dict:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import socket
 import sys
 import time
@@ -45,7 +47,27 @@ RECONNECT_MAX_SECONDS = 2.0
 #: (RQ's own alarm in the horse cannot interrupt a C call that holds the interpreter lock).
 TIMEOUT_GRACE_SECONDS = 2
 
+#: Seconds a stopped job's horse gets between SIGTERM and SIGKILL (see :meth:`JobWorker.kill_horse`).
+TERMINATE_GRACE_SECONDS = 0.5
+
 log = logging.getLogger("eoc_ntk.jobs")
+
+
+def _terminate_and_wait(pid: int, grace: float) -> None:
+    """SIGTERM the child ``pid``, then wait up to ``grace`` seconds for it to end, without reaping it
+    (RQ's loop waits for it and reads its exit status)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:  # already reaped
+            return
+        time.sleep(0.02)
 
 
 class JobWorker(Worker):
@@ -95,6 +117,15 @@ class JobWorker(Worker):
         except RedisError:
             log.warning("job %s: could not record its timeout (Redis away)", job.id)
         self.kill_horse()
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL):
+        """RQ's kill (SIGKILL to the horse's process group: a stop command, a timeout), after a SIGTERM
+        and up to :data:`TERMINATE_GRACE_SECONDS` for the horse to end by itself: a job on the Dask
+        cluster uses them to cancel its futures there (:mod:`jobs.dask_engine`); any other job's horse
+        ends at the SIGTERM, as RQ leaves its default action in place."""
+        if sig == signal.SIGKILL and self.horse_pid:
+            _terminate_and_wait(self.horse_pid, TERMINATE_GRACE_SECONDS)
+        super().kill_horse(sig)
 
     def monitor_work_horse(self, job, queue, execution):
         """RQ's monitor; a Redis error once the horse ended (recording how) leaves the record to the API.

@@ -18,6 +18,7 @@ import redis
 
 from jobs.backend import JobBackend
 from jobs.codec import StoredValue
+from jobs.dask_engine import on_cluster
 from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut
 from jobs.local import LocalBackend
 from jobs.rq_queue import RQBackend
@@ -177,7 +178,7 @@ class Engine:
         # only the time to answer differs, as between any two computations). The key's history
         # grows only with answers it got (not with refusals such as 429).
         seconds = self.predicted(spec, pinned)
-        if prefer_async or self._too_long_to_wait(seconds, work):
+        if prefer_async or on_cluster(spec) or self._too_long_to_wait(seconds, work):
             with self._admission(principal):
                 job_id = job_id_for(key)
                 self._admit(principal, job_id)

@@ -217,7 +217,9 @@ class SpectrumOut(BaseModel):
     n: int
     m0: int
     model: dict
-    eigenvalues: list[float | None]
+    eigenvalues: list[float | None] | None = Field(
+        description="Every eigenvalue of K/n; null for a spectrum computed on the Dask cluster (engine dask), "
+                    "which certifies lambda_min and lambda_max only")
     lambda_min: float | None
     lambda_max: float | None
     condition_number: float | None
@@ -226,6 +228,10 @@ class SpectrumOut(BaseModel):
         None, description="Forward error estimate of lambda_min relative to it (2 n eps lambda_max / lambda_min); "
                           "null when singular")
     icd: dict | None = None
+    engine: Literal["numpy", "dask"] = Field(
+        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis) or "
+                             "dask (the cluster of EOC_NTK_DASK_ADDRESS, for n >= EOC_NTK_DASK_MIN_N: extreme "
+                             "eigenvalues only)")
 
 
 class SweepActivationOut(BaseModel):

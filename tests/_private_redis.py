@@ -36,6 +36,7 @@ DATABASES = {
     "test_service_learning": 12,
     "test_redis_liveness": 8,
     "test_service_hostile": 9,
+    "test_redis_dask": 14,
 }
 
 

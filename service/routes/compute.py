@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from eoc_ntk.activations import parse_activations
+from jobs.dask_engine import DASK, NUMPY, engine_for
 from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
@@ -55,13 +56,24 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
     model = model_from_request(body.model, engine.settings)
     if body.dataset_id is not None:
         # A repeated question by id is answered without loading (and checksumming) the data.
-        spec = spectra_spec(body.dataset_id, model)
-        value = await run_in_threadpool(_cached_for, engine, spec, body.dataset_id, who)
-        if value is not None:
-            return JSONResponse(result_body(spec, value, "hit"))
+        found = await run_in_threadpool(_cached_spectrum, engine, body.dataset_id, model, who)
+        if found is not None:
+            return JSONResponse(result_body(*found, "hit"))
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
-    spec = spectra_spec(data.dataset_id, model)
+    spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
     return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+
+
+def _cached_spectrum(engine, dataset_id: str, model, who, *, required: bool = False):
+    """``(spec, value)`` of a cached spectrum of ``dataset_id`` under ``model``, or None: computed on one
+    machine or (with a Dask scheduler configured) on the cluster, whose spec differs (its engine)."""
+    engines = (NUMPY, DASK) if engine.settings.dask_configured else (NUMPY,)
+    for name in engines:
+        spec = spectra_spec(dataset_id, model, name)
+        value = _cached_for(engine, spec, dataset_id, who, required=required)
+        if value is not None:
+            return spec, value
+    return None
 
 
 def _cached_for(engine, spec: dict, dataset_id: str, who, *, required: bool = False):
@@ -95,12 +107,11 @@ def cached_spectrum(
                            "(or leaky_relu:0.1, or A,B)", field="a" if a is None else "b")
     act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
-    spec = spectra_spec(dataset_id, model)
-    value = _cached_for(engine, spec, dataset_id, who, required=True)
-    if value is None:
+    found = _cached_spectrum(engine, dataset_id, model, who, required=True)
+    if found is None:
         raise NotFound("no cached spectrum for this dataset and model; compute it with POST /v1/spectra",
                        field="dataset_id")
-    return JSONResponse(result_body(spec, value, "hit"))
+    return JSONResponse(result_body(*found, "hit"))
 
 
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)

@@ -35,6 +35,9 @@ def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response
     """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers);
     ``size``: ``width``, ``height`` (inches) and ``dpi``, each optional."""
     size = size or {}
+    if spec["op"] == "spectra" and body.get("eigenvalues") is None:
+        raise NotAcceptable("this spectrum ran on the Dask cluster (\"engine\": \"dask\"), which computes "
+                            "lambda_min and lambda_max only, not the eigenvalues a spectrum plot draws", field="job_id")
     if spec["op"] == "spectra":
         data = plots.plot_spectrum(body, fmt=fmt, **size)
     elif spec["op"] == "sweeps":

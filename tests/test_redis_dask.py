@@ -1,0 +1,122 @@
+"""Issue #15, item 4: the service in Redis mode runs large spectra on a Dask cluster.
+
+A private redis-server, a real RQ worker (``python -m jobs``) and a ``LocalCluster`` of 2 worker
+processes with 1 thread each, started here; the API and the worker get
+``EOC_NTK_DASK_ADDRESS`` = that scheduler and a small ``EOC_NTK_DASK_MIN_N``. The reference is
+the single-machine core (``eoc_ntk.spectrum(..., eigenvalues="extremes")``, itself checked
+against dense ``eigvalsh`` elsewhere); the cancel is checked on the scheduler's own state.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+from distributed import Client, LocalCluster  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+import eoc_ntk  # noqa: E402
+from _service_support import relu_model, wait_for_job  # noqa: E402
+from _worker_process import start_worker, stop_worker, wait_registered  # noqa: E402
+from jobs.settings import Settings  # noqa: E402
+from service.app import create_app  # noqa: E402
+
+pytestmark = pytest.mark.redis
+
+QUEUE = f"eoc-ntk-dask-test-{os.getpid()}"
+#: Above DENSE_BELOW (1000), so that the tiled path runs: 3 x 3 tiles of 400 rows.
+N, M0, DEPTH = 1200, 10, 10
+DASK = {"dask_min_n": 200, "dask_chunks": 400}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The scheduler's address and a client of its own that observes the scheduler."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            Client(c) as observer:
+        yield c.scheduler_address, observer
+
+
+@pytest.fixture(scope="module")
+def worker(redis_conn, redis_test_url, cluster):
+    name = f"eoc-ntk-dask-test-{os.getpid()}"
+    env = {f"EOC_NTK_{k.upper()}": v for k, v in DASK.items()}
+    proc = start_worker(redis_test_url, QUEUE, name, EOC_NTK_DASK_ADDRESS=cluster[0], **env)
+    wait_registered(redis_conn, proc, name)
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.fixture(scope="module")
+def client(worker, redis_test_url, cluster):
+    settings = Settings(redis_url=redis_test_url, queue_name=QUEUE, dask_address=cluster[0], **DASK)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _scheduler_tasks(observer) -> dict:
+    """Every task the scheduler knows, by state (the observer's own client holds none)."""
+    def states(dask_scheduler):
+        out: dict = {}
+        for ts in dask_scheduler.tasks.values():
+            out[ts.state] = out.get(ts.state, 0) + 1
+        return out
+    return observer.run_on_scheduler(states)
+
+
+def test_a_spectrum_above_the_threshold_runs_on_the_cluster(client, cluster):
+    x = np.random.default_rng(15).uniform(-1.0, 1.0, (N, M0))
+    r = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
+    assert r.status_code == 202, r.text  # always a job, though no Prefer header asked for one
+    job = wait_for_job(client, r.json()["job_id"], timeout=120)
+    assert job["status"] == "finished", job
+    result = job["result"]
+    assert result["engine"] == "dask" and result["eigenvalues"] is None and result["icd"] is None
+    assert "Dask" in result["icd_unavailable"]
+    ref = eoc_ntk.spectrum(x, depth=DEPTH, a=0.5, b=0.5, eigenvalues="extremes")
+    for field in ("lambda_min", "lambda_max", "condition_number"):
+        assert result[field] == pytest.approx(getattr(ref, field), rel=1e-9), field
+    assert result["singular"] is ref.singular is False and result["n"] == N
+    # The same question again, by id, is the cached answer of the cluster's run.
+    again = client.post("/v1/spectra", json={"dataset_id": result["dataset_id"], "model": relu_model(DEPTH)})
+    assert again.status_code == 200 and again.json()["cache"] == "hit" and again.json()["engine"] == "dask"
+    # The plot of such a job is refused by name (no eigenvalues to draw).
+    plot = client.get(f"/v1/jobs/{job['job_id']}/plot")
+    assert plot.status_code == 406 and "dask" in plot.json()["error"]["message"]
+
+
+def test_below_the_threshold_the_spectrum_runs_on_one_machine(client):
+    x = np.random.default_rng(3).standard_normal((50, 4))
+    r = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["engine"] == "numpy" and len(body["eigenvalues"]) == 50
+    np.testing.assert_allclose(body["lambda_max"], eoc_ntk.spectrum(x, depth=3, a=0.5, b=0.5).lambda_max, rtol=1e-12)
+
+
+def test_progress_while_running_then_delete_cancels_the_clusters_tasks(client, cluster):
+    observer = cluster[1]
+    x = np.random.default_rng(16).standard_normal((2000, M0))  # 5 x 5 tiles: tens of seconds of work
+    r = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    deadline, seen = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        view = client.get(f"/v1/jobs/{job_id}").json()
+        assert view["status"] in ("queued", "running"), view
+        if view["status"] == "running" and 0.0 < view["progress"] < 1.0:
+            seen = view["progress"]
+            break
+        time.sleep(0.1)
+    assert seen is not None, "no progress while the job ran"
+    assert _scheduler_tasks(observer), "the job has no tasks on the cluster"
+    deleted = client.delete(f"/v1/jobs/{job_id}")
+    assert deleted.status_code == 200 and deleted.json()["status"] == "canceled", deleted.text
+    deadline = time.monotonic() + 10
+    while (left := _scheduler_tasks(observer)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left.get("processing") and not left.get("waiting") and not left.get("queued"), left
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "canceled"

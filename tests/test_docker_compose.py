@@ -1,7 +1,8 @@
 """docker-compose.yml and the Dockerfile, checked without a Docker daemon.
 
 The structure is read with PyYAML (a dependency of schemathesis, in the ``[test]`` extra):
-the three services, their commands (the README's), healthchecks for every service, the API
+the three default services, their commands (the README's), the `dask` profile's scheduler and
+workers (issue #15), healthchecks for every service, the API
 published on the host's 127.0.0.1 unless the user overrides it, and an image that runs as a
 user other than root and installs from the lock file. ``docker compose config`` validates the
 file as Compose itself reads it where the plugin is installed (skipped otherwise).
@@ -55,7 +56,8 @@ def _published(port: str | dict) -> tuple[str, str, str]:
 
 def test_services_and_their_commands_are_the_readmes():
     services = _compose()["services"]
-    assert set(services) == {"redis", "api", "worker"}, sorted(services)
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"redis", "api", "worker"}, sorted(services)
     readme = _readme_service_command()
     assert readme == ["python", "-m", "service"], readme
     assert services["api"]["command"] == [*readme, "--host", "0.0.0.0"]  # inside the container
@@ -75,6 +77,29 @@ def test_every_service_has_a_healthcheck_and_the_worker_checks_itself():
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name}: no healthcheck"
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "eoc-ntk", "worker", "--check"]
     assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_the_dask_profile_adds_a_scheduler_and_scalable_workers_that_the_api_and_workers_can_use():
+    """Issue #15: `--profile dask` starts a scheduler and `dask-worker` (scalable: no fixed name or
+    published port); the API and the RQ workers take EOC_NTK_DASK_ADDRESS from the environment."""
+    services = _compose()["services"]
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    assert scheduler["profiles"] == ["dask"] and worker["profiles"] == ["dask"]
+    assert scheduler["command"][:2] == ["dask", "scheduler"] and "8786" in scheduler["command"]
+    assert worker["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert worker["command"][worker["command"].index("--nthreads") + 1] == "1"
+    assert "--memory-limit" in worker["command"] and "--local-directory" in worker["command"]
+    assert worker["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    for name in ("dask-scheduler", "dask-worker"):
+        assert services[name]["image"] == services["api"]["image"], name  # the workers import eoc_ntk
+        assert "container_name" not in services[name] and not services[name].get("ports"), name
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        assert _defaults(env["EOC_NTK_DASK_ADDRESS"]) == "", name  # no cluster unless asked for
+        assert "${EOC_NTK_DASK_ADDRESS" in env["EOC_NTK_DASK_ADDRESS"], name
+    usage = COMPOSE.read_text() + (ROOT / "README.md").read_text()
+    assert "EOC_NTK_DASK_ADDRESS=tcp://dask-scheduler:8786 docker compose --profile dask up" in usage
+    assert "--scale dask-worker=" in usage
 
 
 def test_nothing_is_published_on_all_interfaces_by_default():

@@ -53,21 +53,22 @@ TERMINATE_GRACE_SECONDS = 0.5
 log = logging.getLogger("eoc_ntk.jobs")
 
 
-def _terminate_and_wait(pid: int, grace: float) -> None:
+def _terminate_and_wait(pid: int, grace: float) -> bool:
     """SIGTERM the child ``pid``, then wait up to ``grace`` seconds for it to end, without reaping it
-    (RQ's loop waits for it and reads its exit status)."""
+    (RQ's loop waits for it and reads its exit status); True once it has ended."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
+        return True
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         try:
             if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return
-        except ChildProcessError:  # already reaped
-            return
+                return True
+        except ChildProcessError:  # already reaped by RQ's loop
+            return True
         time.sleep(0.02)
+    return False
 
 
 class JobWorker(Worker):
@@ -123,8 +124,12 @@ class JobWorker(Worker):
         and up to :data:`TERMINATE_GRACE_SECONDS` for the horse to end by itself: a job on the Dask
         cluster uses them to cancel its futures there (:mod:`jobs.dask_engine`); any other job's horse
         ends at the SIGTERM, as RQ leaves its default action in place."""
-        if sig == signal.SIGKILL and self.horse_pid:
-            _terminate_and_wait(self.horse_pid, TERMINATE_GRACE_SECONDS)
+        pid = self.horse_pid
+        if sig == signal.SIGKILL and pid:
+            if _terminate_and_wait(pid, TERMINATE_GRACE_SECONDS) or self.horse_pid != pid:
+                # Ended: RQ's loop may already have reaped it and cleared horse_pid, and RQ's kill of a
+                # cleared pid would signal the group of os.getpgid(0), this worker's own.
+                return
         super().kill_horse(sig)
 
     def monitor_work_horse(self, job, queue, execution):

@@ -67,6 +67,40 @@ def _scheduler_tasks(observer) -> dict:
     return observer.run_on_scheduler(states)
 
 
+def _cancel_events(observer) -> int:
+    """How many ``client.cancel`` calls the scheduler has recorded (its event log, by client)."""
+    return sum(1 for events in observer.get_events().values() for _, msg in events
+               if isinstance(msg, dict) and msg.get("action") == "cancel")
+
+
+def _delete_and_check_the_cluster_lets_go(c, job_id: str, observer) -> None:
+    """DELETE a job running on the cluster: canceled, its client cancelled its futures, and the
+    scheduler holds no queued or processing task within a few seconds."""
+    cancels = _cancel_events(observer)
+    assert _scheduler_tasks(observer), "the job has no tasks on the cluster"
+    deleted = c.delete(f"/v1/jobs/{job_id}")
+    assert deleted.status_code == 200 and deleted.json()["status"] == "canceled", deleted.text
+    deadline = time.monotonic() + 10
+    while ((left := _scheduler_tasks(observer)) or _cancel_events(observer) == cancels) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left.get("processing") and not left.get("waiting") and not left.get("queued"), left
+    assert _cancel_events(observer) > cancels, "the job's process did not cancel its futures (client.cancel)"
+    assert c.get(f"/v1/jobs/{job_id}").json()["status"] == "canceled"
+
+
+def _wait_for_progress(c, job_id: str, timeout: float = 60) -> float:
+    """The first progress strictly between 0 and 1 seen while the job runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = c.get(f"/v1/jobs/{job_id}").json()
+        assert view["status"] in ("queued", "running"), view
+        if view["status"] == "running" and 0.0 < view["progress"] < 1.0:
+            return view["progress"]
+        time.sleep(0.1)
+    raise AssertionError(f"no progress within {timeout} s while job {job_id} ran")
+
+
 def test_a_spectrum_above_the_threshold_runs_on_the_cluster(client, cluster):
     x = np.random.default_rng(15).uniform(-1.0, 1.0, (N, M0))
     r = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
@@ -98,25 +132,41 @@ def test_below_the_threshold_the_spectrum_runs_on_one_machine(client):
 
 
 def test_progress_while_running_then_delete_cancels_the_clusters_tasks(client, cluster):
-    observer = cluster[1]
     x = np.random.default_rng(16).standard_normal((2000, M0))  # 5 x 5 tiles: tens of seconds of work
     r = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
     assert r.status_code == 202, r.text
-    job_id = r.json()["job_id"]
-    deadline, seen = time.monotonic() + 60, None
-    while time.monotonic() < deadline:
-        view = client.get(f"/v1/jobs/{job_id}").json()
-        assert view["status"] in ("queued", "running"), view
-        if view["status"] == "running" and 0.0 < view["progress"] < 1.0:
-            seen = view["progress"]
-            break
-        time.sleep(0.1)
-    assert seen is not None, "no progress while the job ran"
-    assert _scheduler_tasks(observer), "the job has no tasks on the cluster"
-    deleted = client.delete(f"/v1/jobs/{job_id}")
-    assert deleted.status_code == 200 and deleted.json()["status"] == "canceled", deleted.text
-    deadline = time.monotonic() + 10
-    while (left := _scheduler_tasks(observer)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left.get("processing") and not left.get("waiting") and not left.get("queued"), left
-    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "canceled"
+    _wait_for_progress(client, r.json()["job_id"])
+    _delete_and_check_the_cluster_lets_go(client, r.json()["job_id"], cluster[1])
+
+
+def test_embedded_mode_runs_it_on_the_cluster_too(cluster):
+    """The job's child process of the embedded pool is the Dask client (the API's settings reach it)."""
+    x = np.random.default_rng(17).standard_normal((1100, M0))
+    settings = Settings(dask_address=cluster[0], **DASK)
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
+        assert r.status_code == 202, r.text
+        job = wait_for_job(c, r.json()["job_id"], timeout=120)
+    assert job["status"] == "finished" and job["result"]["engine"] == "dask", job
+    ref = eoc_ntk.spectrum(x, depth=DEPTH, a=0.5, b=0.5, eigenvalues="extremes")
+    assert job["result"]["lambda_min"] == pytest.approx(ref.lambda_min, rel=1e-9)
+    assert job["result"]["lambda_max"] == pytest.approx(ref.lambda_max, rel=1e-9)
+
+
+def test_embedded_mode_delete_cancels_the_clusters_tasks(cluster):
+    x = np.random.default_rng(18).standard_normal((2000, M0))
+    with TestClient(create_app(Settings(dask_address=cluster[0], **DASK))) as c:
+        r = c.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
+        assert r.status_code == 202, r.text
+        _wait_for_progress(c, r.json()["job_id"])
+        _delete_and_check_the_cluster_lets_go(c, r.json()["job_id"], cluster[1])
+
+
+def test_a_scheduler_that_does_not_answer_fails_the_job_by_name():
+    settings = Settings(dask_address="tcp://127.0.0.1:9", dask_min_n=2, dask_connect_timeout=1.0)
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/spectra", json={"x": np.eye(20).tolist(), "model": relu_model(2)})
+        assert r.status_code == 202, r.text
+        job = wait_for_job(c, r.json()["job_id"], timeout=60)
+    assert job["status"] == "failed" and job["error"]["code"] == "dask_unavailable", job
+    assert "EOC_NTK_DASK_ADDRESS" in job["error"]["message"]

@@ -170,3 +170,34 @@ def test_a_scheduler_that_does_not_answer_fails_the_job_by_name():
         job = wait_for_job(c, r.json()["job_id"], timeout=60)
     assert job["status"] == "failed" and job["error"]["code"] == "dask_unavailable", job
     assert "EOC_NTK_DASK_ADDRESS" in job["error"]["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["redis", "embedded"])
+def test_a_timeout_cancels_the_clusters_tasks(mode, cluster, worker, redis_test_url):
+    """EOC_NTK_JOB_TIMEOUT: RQ's own alarm in the work horse (Redis mode) or the pool's watchdog
+    (embedded) stops the job; either way its client cancels its futures on the cluster."""
+    observer = cluster[1]
+    redis = {"redis_url": redis_test_url, "queue_name": QUEUE} if mode == "redis" else {}
+    settings = Settings(dask_address=cluster[0], job_timeout=4, **redis, **DASK)
+    x = np.random.default_rng(19 if mode == "redis" else 20).standard_normal((2000, M0))
+    cancels = _cancel_events(observer)
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(DEPTH)})
+        assert r.status_code == 202, r.text
+        # Until the job ends: did its tasks reach the cluster before the timeout (a loaded machine
+        # may spend the 4 s before the first submission, and then there is nothing to cancel)?
+        deadline, had_tasks = time.monotonic() + 60, False
+        while (job := c.get(f"/v1/jobs/{r.json()['job_id']}").json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            had_tasks = had_tasks or bool(_scheduler_tasks(observer))
+            time.sleep(0.1)
+    assert job["status"] == "failed" and job["error"]["code"] == "timeout", job
+    if not had_tasks:
+        pytest.skip("the job timed out before it submitted anything to the cluster (machine too loaded)")
+    deadline = time.monotonic() + 10
+    while ((left := _scheduler_tasks(observer)) or _cancel_events(observer) == cancels) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left.get("processing") and not left.get("waiting") and not left.get("queued"), left
+    assert _cancel_events(observer) > cancels, "the job's process did not cancel its futures (client.cancel)"

@@ -8,6 +8,7 @@ import numpy as np
 from eoc_ntk.activations import activation_label
 from eoc_ntk.jsonsafe import to_jsonable
 from jobs.codec import StoredValue
+from jobs.dask_engine import NUMPY
 
 from .errors import NotAcceptable
 
@@ -20,7 +21,7 @@ def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
     """The JSON answer of ``spec`` (same for a synchronous answer and a finished job)."""
     op = spec["op"]
     if op == "spectra":
-        body = dict(value.doc)
+        body = {"engine": NUMPY, **value.doc}  # results stored before the engine field were all numpy
     elif op == "kernels":
         shape = next(iter(value.arrays.values())).shape
         body = {"model": spec["model"], "x2_dataset_id": spec.get("x2_id"), "shape": list(shape)}

@@ -69,6 +69,10 @@ class Engine:
         self.settings = settings
         self.observers = list(observers)
         self.redis = None
+        if settings.dask_configured and settings.max_n < settings.dask_min_n:
+            log.warning("EOC_NTK_DASK_ADDRESS is set, but EOC_NTK_MAX_N = %d < EOC_NTK_DASK_MIN_N = %d refuses every "
+                        "dataset large enough to run on the Dask cluster; raise EOC_NTK_MAX_N",
+                        settings.max_n, settings.dask_min_n)
         if settings.embedded:
             self.storage = Storage(MemoryStore(settings.cache_bytes), settings)
             self.backend: JobBackend = LocalBackend(settings, self.storage, on_ended=self._job_ended)

@@ -52,6 +52,7 @@ def test_service(capsys):
     assert len(rows) == 4
 
 
+@pytest.mark.slow  # starts a server / times 14 cases: seconds, not milliseconds
 def test_cost(capsys):
     rows = run("bench_cost", ["--scale", "0.03", "--repeat", "1"], capsys)
     assert len(rows) == 2 + 14
@@ -76,6 +77,7 @@ def test_common_data_kinds():
         common.make_data("nope", 2, 2)
 
 
+@pytest.mark.slow  # starts a server / times 14 cases: seconds, not milliseconds
 def test_hostile_quick_against_a_server_of_its_own(capsys):
     rows = run("hostile", ["--quick", "--body-timeout", "1"], capsys)
     assert any("1 MB single cell" in row for row in rows)

@@ -83,3 +83,9 @@ def test_hostile_quick_against_a_server_of_its_own(capsys):
     assert any("1 MB single cell" in row for row in rows)
     statuses = [row.split(" | ")[1] for row in rows if not row.startswith("| payload") and "---" not in row]
     assert not [s for s in statuses if s.isdigit() and int(s) >= 500], rows
+
+
+def test_training(capsys, tmp_path):
+    rows = run("bench_training", ["--n", "40", "--widths", "64", "256", "--seeds", "1", "--steps", "3",
+                                  "--figure", str(tmp_path / "t.png")], capsys)
+    assert len(rows) == 2 and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

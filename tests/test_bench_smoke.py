@@ -81,3 +81,15 @@ def test_hostile_quick_against_a_server_of_its_own(capsys):
     assert any("1 MB single cell" in row for row in rows)
     statuses = [row.split(" | ")[1] for row in rows if not row.startswith("| payload") and "---" not in row]
     assert not [s for s in statuses if s.isdigit() and int(s) >= 500], rows
+
+
+def test_throughput_quick(capsys):
+    import shutil
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    rows = run("throughput", ["--quick"], capsys)
+    body = [row for row in rows if not row.startswith("| mode") and "---" not in row]
+    assert {row.split(" | ")[2] for row in body} == {"GET /v1/spectra (cached)", "POST /v1/spectra by dataset_id (cached)",
+                                                     "GET /v1/jobs/{id} (finished)", "GET /healthz"}, rows
+    assert all(row.split(" | ")[8] == "0" for row in body), rows  # every answer 2xx

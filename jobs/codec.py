@@ -18,9 +18,12 @@ any mismatch raises :class:`CorruptValue`, which callers treat as a cache miss.
 A rendered answer (:mod:`jobs.answers`) is stored next to its result in a lighter format,
 read on every cache hit without parsing anything::
 
-    BODY_MAGIC (8 bytes) | HMAC-SHA-256 of the rest (32 bytes) | content hash (32 hex digits) | JSON body
+    BODY_MAGIC (8 bytes) | HMAC-SHA-256 of the rest (32 bytes) | content hash (32 hex digits)
+    | digest of the stored result's bytes (32 hex digits) | JSON body
 
 (:func:`encode_body`, :func:`decode_body`; the cache key already names the algorithm version.)
+The result stays the one truth: an answer is served only while the result it was rendered
+from is stored, byte for byte (a damaged, expired or dropped result is never answered from).
 """
 from __future__ import annotations
 
@@ -115,18 +118,20 @@ def decode(blob: bytes, secret: bytes = b"") -> StoredValue:
     return StoredValue(doc=header.get("doc", {}), arrays=arrays)
 
 
-def encode_body(body: bytes, content_hash: str, secret: bytes = b"") -> bytes:
-    """Serialise a rendered answer and its content hash (32 hex digits), signed under ``secret``."""
-    tag = content_hash.encode("ascii")
-    if len(tag) != _HASH_HEX:
-        raise ValueError(f"content_hash must be {_HASH_HEX} hex digits")
-    rest = tag + body
+def encode_body(body: bytes, content_hash: str, result_digest: str, secret: bytes = b"") -> bytes:
+    """Serialise a rendered answer, its content hash and the digest of its result's stored bytes
+    (32 hex digits each), signed under ``secret``."""
+    tag, of = content_hash.encode("ascii"), result_digest.encode("ascii")
+    if len(tag) != _HASH_HEX or len(of) != _HASH_HEX:
+        raise ValueError(f"content_hash and result_digest must be {_HASH_HEX} hex digits")
+    rest = tag + of + body
     return BODY_MAGIC + _sign(secret, rest) + rest
 
 
-def decode_body(blob: bytes, secret: bytes = b"") -> tuple[str, bytes]:
-    """``(content_hash, body)`` of a value written by :func:`encode_body`, its HMAC verified first."""
-    if not isinstance(blob, (bytes, bytearray)) or len(blob) < len(BODY_MAGIC) + 32 + _HASH_HEX + 2:
+def decode_body(blob: bytes, secret: bytes = b"") -> tuple[str, str, bytes]:
+    """``(content_hash, result_digest, body)`` of a value written by :func:`encode_body`, its HMAC
+    verified first."""
+    if not isinstance(blob, (bytes, bytearray)) or len(blob) < len(BODY_MAGIC) + 32 + 2 * _HASH_HEX + 2:
         raise CorruptValue("stored answer is truncated")
     if blob[: len(BODY_MAGIC)] != BODY_MAGIC:
         raise CorruptValue("stored answer has an unknown format")
@@ -134,4 +139,5 @@ def decode_body(blob: bytes, secret: bytes = b"") -> tuple[str, bytes]:
     rest = memoryview(blob)[start:]
     if not hmac.compare_digest(_sign(secret, rest), bytes(blob[len(BODY_MAGIC): start])):
         raise CorruptValue("stored answer fails its signature (altered, or signed under another secret)")
-    return bytes(blob[start: start + _HASH_HEX]).decode("ascii", "replace"), bytes(blob[start + _HASH_HEX:])
+    tags = bytes(blob[start: start + 2 * _HASH_HEX]).decode("ascii", "replace")
+    return tags[:_HASH_HEX], tags[_HASH_HEX:], bytes(blob[start + 2 * _HASH_HEX:])

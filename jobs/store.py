@@ -44,13 +44,14 @@ class AnswerQuery:
     hold for the caller to see it, and (Redis, no configured secret) where the secret is kept."""
 
     key: str
+    result_key: str
     checks: tuple[tuple[str, str], ...] = ()
     secret_key: str | None = None
 
 
-#: What a store answers to an :class:`AnswerQuery`: (the stored bytes or None, whether every
-#: check holds, the store's secret or None).
-Fetched = tuple[bytes | None, bool, bytes | None]
+#: What a store answers to an :class:`AnswerQuery`: (the stored answer or None, whether every
+#: check holds, the store's secret or None, the stored result's bytes or None).
+Fetched = tuple[bytes | None, bool, bytes | None, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,9 @@ class MemoryStore:
     def fetch(self, query: AnswerQuery) -> Fetched:
         """The answer of ``query`` (no I/O: cheap enough for the event loop)."""
         allowed = all(self.has_member(k, m) for k, m in query.checks)
-        return (self.get(query.key) if allowed else None), allowed, self._secret
+        if not allowed:
+            return None, False, self._secret, None
+        return self.get(query.key), True, self._secret, self.get(query.result_key)
 
     def _drop(self, key: str) -> None:
         value, _ = self._items.pop(key)
@@ -213,6 +216,7 @@ def _queue(pipe, query: AnswerQuery):
     for key, member in query.checks:
         pipe.sismember(key, member)
     pipe.get(query.key)
+    pipe.get(query.result_key)
     if query.secret_key is not None:
         pipe.get(query.secret_key)
     return pipe
@@ -221,10 +225,10 @@ def _queue(pipe, query: AnswerQuery):
 def _unpack(query: AnswerQuery, results: list) -> Fetched:
     n = len(query.checks)
     allowed = all(results[:n])
-    secret = results[n + 1] if query.secret_key is not None else None
+    secret = results[n + 2] if query.secret_key is not None else None
     if isinstance(secret, str):
         secret = secret.encode()
-    return results[n], allowed, secret
+    return results[n], allowed, secret, results[n + 1]
 
 
 class AsyncRedisStore:
@@ -286,24 +290,33 @@ class Storage:
                    spec: dict | None = None) -> None:
         """Store ``value``; with its ``spec`` (of an op in :data:`jobs.answers.RENDERED_OPS`) its
         rendered answer too, serialised here once for every later hit."""
+        key = keys.result_key(cache_key)
         try:
-            self._set(keys.result_key(cache_key), value)
+            secret = self.secret()
+            blob = encode(value, secret)
+            self.store.set(key, blob, keys.ttl_for(key, self.settings))
         except RedisError as exc:
             if required:
                 raise
             log.warning("cache write failed, result not cached: %s", exc)
             return
         if spec is not None and spec["op"] in RENDERED_OPS:
-            self.put_answer(cache_key, spec, value)
+            self.put_answer(cache_key, spec, value, blob, secret)
 
-    def put_answer(self, cache_key: str, spec: dict, value: StoredValue) -> CachedAnswer:
-        """Render the answer of ``spec`` from ``value`` and keep it (best effort: a store outage
-        only means the next hit renders it again)."""
+    def put_answer(self, cache_key: str, spec: dict, value: StoredValue, result_blob: bytes | None = None,
+                   secret: bytes | None = None) -> CachedAnswer:
+        """Render the answer of ``spec`` from ``value`` and keep it, tied to the stored bytes of the
+        result (``result_blob``, read when not given) so that it is served only while they are
+        (best effort: a store outage only means the next hit renders it again)."""
         body = render(spec, value)
         answer = CachedAnswer(content_hash(body), body)
         key = keys.body_key(cache_key)
         try:
-            self.store.set(key, encode_body(body, answer.etag, self.secret()), keys.ttl_for(key, self.settings))
+            if result_blob is None:
+                result_blob = self.store.get(keys.result_key(cache_key))
+            if result_blob:
+                blob = encode_body(body, answer.etag, content_hash(result_blob), secret or self.secret())
+                self.store.set(key, blob, keys.ttl_for(key, self.settings))
         except RedisError as exc:
             log.warning("answer of %s not stored: %s", cache_key, exc)
         return answer
@@ -315,23 +328,25 @@ class Storage:
         checks = () if principal is None else ((keys.asked_key(principal), cache_key),
                                               (keys.owners_key("dataset", dataset_id), principal))
         secret_key = None if self.settings.store_secret else keys.store_secret_key()
-        return AnswerQuery(keys.body_key(cache_key), checks, secret_key)
+        return AnswerQuery(keys.body_key(cache_key), keys.result_key(cache_key), checks, secret_key)
 
     def open_answer(self, fetched: Fetched) -> CachedAnswer | None:
         """The verified answer of a fetch; None when it is not visible, not stored or fails its check
         (a later :meth:`put_answer` replaces a corrupt one)."""
-        blob, allowed, secret = fetched
-        if not allowed or blob is None:
+        blob, allowed, secret, result_blob = fetched
+        if not allowed or blob is None or not result_blob:
             return None
         if self.settings.store_secret:
             secret = self.settings.store_secret.encode("utf-8")
         if not secret:
             return None  # no secret generated yet: nothing valid can be stored
         try:
-            etag, body = decode_body(blob, secret)
+            etag, result_digest, body = decode_body(blob, secret)
         except CorruptValue as exc:
             log.warning("ignoring a stored answer: %s", exc)
             return None
+        if result_digest != content_hash(result_blob):
+            return None  # its result was replaced, damaged or dropped: the slow path decides
         return CachedAnswer(etag, body)
 
     # Datasets: needed by workers, so an outage is an error the client is told about.

@@ -339,7 +339,7 @@ def run_job(spec: dict) -> dict:
         x, x2 = load_data(spec, storage.get_dataset)
         value = compute(spec, x, x2, JobProgress(report))
         key = cache_key(spec)
-        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True), job.id)
+        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True, spec=spec), job.id)
     except BaseException as exc:
         job.meta["error"] = describe_error(exc)
         job.save_meta()

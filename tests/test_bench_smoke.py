@@ -89,3 +89,16 @@ def test_training(capsys, tmp_path):
     rows = run("bench_training", ["--n", "40", "--widths", "64", "256", "--seeds", "1", "--steps", "3",
                                   "--figure", str(tmp_path / "t.png")], capsys)
     assert len(rows) == 2 and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow  # starts a server and runs wrk
+def test_throughput_quick(capsys):
+    import shutil
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    rows = run("throughput", ["--quick"], capsys)
+    body = [row for row in rows if not row.startswith("| mode") and "---" not in row]
+    assert {row.split(" | ")[2] for row in body} == {"GET /v1/spectra (cached)", "POST /v1/spectra by dataset_id (cached)",
+                                                     "GET /v1/jobs/{id} (finished)", "GET /healthz"}, rows
+    assert all(row.split(" | ")[8] == "0" for row in body), rows  # every answer 2xx

@@ -90,11 +90,19 @@ def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, r
     with TestClient(create_app(redis_settings(redis_test_url))) as other:
         assert other.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()["cache"] == "hit"
     model = eoc_ntk.Model.from_activation(3, "relu")
-    key = keys.result_key(cache_key(spectra_spec(first["dataset_id"], model)))
-    blob = bytearray(redis_conn.get(key))
-    blob[-3] ^= 0xFF
-    redis_conn.set(key, bytes(blob))
+    ckey = cache_key(spectra_spec(first["dataset_id"], model))
     query = {"dataset_id": first["dataset_id"], "depth": 3, "a": 0.5, "b": 0.5}
+    # The rendered answer (issue 18) alone corrupted: rendered again from the intact result.
+    body = bytearray(redis_conn.get(keys.body_key(ckey)))
+    body[-3] ^= 0xFF
+    redis_conn.set(keys.body_key(ckey), bytes(body))
+    assert client.get("/v1/spectra", params=query).json()["eigenvalues"] == first["eigenvalues"]
+    assert redis_conn.get(keys.body_key(ckey)) != bytes(body)  # replaced
+    # Both the result and its answer corrupted: never served.
+    for key in (keys.result_key(ckey), keys.body_key(ckey)):
+        blob = bytearray(redis_conn.get(key))
+        blob[-3] ^= 0xFF
+        redis_conn.set(key, bytes(blob))
     assert client.get("/v1/spectra", params=query).status_code == 404  # never served
     again = client.post("/v1/spectra", json={"dataset_id": first["dataset_id"], "model": relu_model(3)}).json()
     assert again["cache"] == "miss" and again["eigenvalues"] == first["eigenvalues"]

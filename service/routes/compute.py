@@ -17,7 +17,7 @@ from ..results import result_body
 from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
                        depths_from_text)
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, respond, sweep_request
+from .common import ACCEPTED, ERRORS, cached_for, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
 _JSON_ONLY = [Depends(require_json)]
@@ -56,18 +56,12 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
     if body.dataset_id is not None:
         # A repeated question by id is answered without loading (and checksumming) the data.
         spec = spectra_spec(body.dataset_id, model)
-        value = await run_in_threadpool(_cached_for, engine, spec, body.dataset_id, who)
+        value = await run_in_threadpool(cached_for, engine, spec, body.dataset_id, who)
         if value is not None:
             return JSONResponse(result_body(spec, value, "hit"))
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model)
     return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
-
-
-def _cached_for(engine, spec: dict, dataset_id: str, who, *, required: bool = False):
-    """The cached result of ``spec`` if the caller may see ``dataset_id``, else None (``required``:
-    a store outage is a 503, for a route that can only read)."""
-    return engine.cached(spec, who, required=required) if engine.storage.owns("dataset", dataset_id, who) else None
 
 
 @router.get("/spectra", response_model=SpectrumOut)
@@ -96,7 +90,7 @@ def cached_spectrum(
     act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
     spec = spectra_spec(dataset_id, model)
-    value = _cached_for(engine, spec, dataset_id, who, required=True)
+    value = cached_for(engine, spec, dataset_id, who, required=True)
     if value is None:
         raise NotFound("no cached spectrum for this dataset and model; compute it with POST /v1/spectra",
                        field="dataset_id")
@@ -134,7 +128,7 @@ def cached_sweep(
     models = [build_model(max(depth_list), act, sigma_w, sigma_b, engine.settings, f"activations.{i}")
               for i, act in enumerate(acts)]
     spec = sweeps_spec(dataset_id, depth_list, models)
-    value = _cached_for(engine, spec, dataset_id, who)
+    value = cached_for(engine, spec, dataset_id, who)
     if value is None:
         raise NotFound("no cached sweep for this dataset, these depths and activations; compute it with "
                        "POST /v1/sweeps", field="dataset_id")

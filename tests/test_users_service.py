@@ -58,7 +58,8 @@ def test_plot_of_a_job(client):
 def test_web_page_is_served(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    for marker in ('id="file"', 'id="paste"', 'id="depths"', 'id="progress"', 'id="plot"', "/v1/plots/sweep"):
+    for marker in ('id="file"', 'id="paste"', 'id="depths"', 'id="progress"', 'id="plot"', "/v1/plots/sweep",
+                   'id="eig-depth"', "/v1/plots/eigenvalues"):
         assert marker in r.text
 
 

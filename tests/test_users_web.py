@@ -135,7 +135,8 @@ def _eigenvalue_requests(driver):
 
 def test_pasted_numbers_and_an_error_message(browser, live_server):
     browser.get(live_server.url + "/")
-    browser.find_element("id", "paste").send_keys("1 0 0\n0 1 0\n0.6 0.8 0.1\n0.2 -0.3 0.9")
+    # The last point points the same way as the second (0-based point 1): singular at every depth.
+    browser.find_element("id", "paste").send_keys("1 0 0\n0 1 0\n0.6 0.8 0.1\n0.2 -0.3 0.9\n0 2 0")
     depths = browser.find_element("id", "depths")
     depths.clear()
     depths.send_keys("1:3")
@@ -144,6 +145,9 @@ def test_pasted_numbers_and_an_error_message(browser, live_server):
     _wait_for(browser, _plot_shown)
     header = browser.find_elements("css selector", "#results thead th")
     assert len(header) == 4  # depth, and cond, lambda_min, lambda_max of ReLU
+    singular = browser.find_element("id", "singular").text  # the reason, with the offending points
+    assert "singular (cond = ∞) at depth(s) 1, 2, 3" in singular and "[[1, 4]]" in singular, singular
+    assert "numbered from 0" in singular
     browser.find_element("id", "act-relu").click()  # nothing chosen: the page says so
     browser.find_element("id", "run").click()
     _wait_for(browser, lambda d: "activation" in d.find_element("id", "status").text)

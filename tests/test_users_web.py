@@ -179,3 +179,40 @@ def test_cancel_button_stops_a_running_job(browser, live_server, tmp_path):
     _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
     assert browser.find_element("id", "status").text == "canceled"
     assert not browser.find_element("id", "cancel").is_displayed()
+
+
+def _train_plot_shown(driver):
+    return driver.execute_script(
+        "const i = document.getElementById('train-plot'); return i.style.display === 'block' && i.naturalWidth > 0;")
+
+
+def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_path):
+    """Labels as the last column of the uploaded CSV: the second figure and the largest stable rate
+    2 / lambda_max(K/n) of the points without that column (independent reference kernel)."""
+    x = small_data(10, 6, seed=23)
+    y = np.sign(x[:, 0])
+    path = tmp_path / "labelled.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",")
+    browser.get(live_server.url + "/")
+    browser.find_element("id", "file").send_keys(os.fspath(path))
+    browser.find_element("id", "label-column").send_keys("-1")
+    depths = browser.find_element("id", "depths")
+    depths.clear()
+    depths.send_keys("2:3")
+    browser.find_element("id", "act-abs").click()  # off: ReLU only
+    browser.find_element("id", "run").click()
+    _wait_for(browser, _train_plot_shown)
+    info = browser.find_element("id", "train-info").text
+    lam_max = np.linalg.eigvalsh(eoc_angle_ntk(x, 3)[0] / len(x))[-1]
+    rate = float(info.split("largest stable rate ")[1].split(",")[0])
+    assert rate == pytest.approx(2 / lam_max, rel=1e-4), info
+    svg = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch(document.getElementById('train-plot').src).then((r) => r.text()).then(done);""")
+    assert "<svg" in svg and "predicted (infinite width)" in svg
+    assert browser.find_elements("css selector", "#results thead th")[1].text == "cond ReLU (Δ=0.5)"  # m0 = 6 points
+    browser.find_element("id", "label-column").send_keys("9")  # now "-19": outside the 7 columns
+    browser.find_element("id", "run").click()
+    _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
+    assert browser.find_element("id", "status").text.startswith("Label column:")
+    assert not _train_plot_shown(browser)

@@ -1,4 +1,5 @@
-"""Plots of spectra and sweeps as PNG or SVG: computed on request, or of a finished job."""
+"""Plots of spectra, sweeps, training dynamics and learning curves as PNG or SVG: computed on request,
+or of a finished job."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -16,10 +17,11 @@ from ..engine import Engine
 from ..errors import Conflict, NotAcceptable, NotFound, core_errors
 from ..fastjson import FastJSONRoute
 from ..results import result_body
-from ..schemas import DATASET_ID_PATTERN, SpectraIn, SweepsIn
+from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
 from .common import ACCEPTED, ERRORS, accepted, cached_for, sweep_request
 from .jobs import JobId
+from .learning import dynamics_request, learning_curves_request
 
 router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
 
@@ -32,16 +34,21 @@ _IMAGE = {200: {"description": "The figure.", "content": {
     "image/svg+xml": {"schema": {"type": "string"}}}}}
 
 
+#: Operation -> the function drawing its result (the model of the spec added to the result).
+_DRAW = {"spectra": plots.plot_spectrum, "sweeps": plots.plot_sweep, "dynamics": plots.plot_dynamics,
+         "learning_curves": plots.plot_learning_curve}
+_NO_PLOT = "plots exist for spectra, sweeps, dynamics and learning-curves results, not for kernels"
+
+
 def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response:
-    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers);
-    ``size``: ``width``, ``height`` (inches) and ``dpi``, each optional."""
+    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers;
+    dynamics: the training loss; learning curves: test MSE vs size); ``size``: ``width``,
+    ``height`` (inches) and ``dpi``, each optional."""
     size = size or {}
-    if spec["op"] == "spectra":
-        data = plots.plot_spectrum(body, fmt=fmt, **size)
-    elif spec["op"] == "sweeps":
-        data = plots.plot_sweep(body, fmt=fmt, **size)
-    else:
-        raise NotAcceptable("plots exist for spectra and sweeps only, not for kernels", field="job_id")
+    if spec["op"] not in _DRAW:
+        raise NotAcceptable(_NO_PLOT, field="job_id")
+    result = {**body, "model": spec["model"]} if spec["op"] in ("dynamics", "learning_curves") else body
+    data = _DRAW[spec["op"]](result, fmt=fmt, **size)
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 
@@ -75,15 +82,36 @@ async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsyn
                          {"width": width, "height": height, "dpi": dpi})
 
 
+@router.post("/v1/plots/dynamics", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+async def plot_dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
+                        format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
+    """Predicted training loss vs gradient-descent step (the body of POST /v1/dynamics; 202 with a job
+    for large requests)."""
+    spec, pinned, work = await dynamics_request(body, engine, who)
+    return await _answer(engine, spec, pinned, work, prefer_async, format, who,
+                         {"width": width, "height": height, "dpi": dpi})
+
+
+@router.post("/v1/plots/learning-curve", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+async def plot_learning_curve(body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync,
+                              who: PrincipalDep, format: Format = "png", width: Width = None,
+                              height: Height = None, dpi: Dpi = None):
+    """Predicted and measured test MSE vs training-set size (the body of POST /v1/learning-curves; 202
+    with a job for large requests)."""
+    spec, pinned, work = await learning_curves_request(body, engine, who)
+    return await _answer(engine, spec, pinned, work, prefer_async, format, who,
+                         {"width": width, "height": height, "dpi": dpi})
+
+
 @router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
 def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png",
              width: Width = None, height: Height = None, dpi: Dpi = None):
-    """The plot of a finished spectra or sweeps job (409 while it has not finished)."""
+    """The plot of a finished spectra, sweeps, dynamics or learning-curves job (409 while it has not finished)."""
     view = engine.job(job_id, who)
     if view.status != JobStatus.finished:
         raise Conflict(f"job {job_id} is {view.status.value}; its plot exists once it has finished", field="job_id")
-    if view.spec.get("op") not in ("spectra", "sweeps"):
-        raise NotAcceptable("plots exist for spectra and sweeps jobs only, not for kernels", field="job_id")
+    if view.spec.get("op") not in _DRAW:
+        raise NotAcceptable(_NO_PLOT, field="job_id")
     return draw(view.spec, result_body(view.spec, engine.job_result(view), "miss"), format,
                 {"width": width, "height": height, "dpi": dpi})
 

@@ -137,6 +137,70 @@ def test_progress_is_reported_while_running(client):
     assert seen == sorted(seen)
 
 
+@pytest.fixture
+def local_time_not_utc():
+    """The test process (where the API runs) in a zone far from UTC, so that a start time read as
+    local time instead of UTC would be off by hours."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _utc_seconds(iso: str) -> float:
+    from datetime import datetime, timezone
+
+    assert iso.endswith("Z"), iso  # UTC, said so
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_job_timing_from_a_real_worker(client, local_time_not_utc):
+    """started_at (UTC), elapsed_seconds and eta_seconds of a sweep run by the RQ worker: the start
+    lies between the submission and the first look, elapsed is the wall clock since the start and
+    grows, eta is elapsed * (1 - progress) / progress, and the finished job keeps its start."""
+    body = {"x": unit_rows(150, 4, seed=27).tolist(), "depths": list(range(1, 151)), "activations": [{"name": "relu"}]}
+    submitted = time.time()
+    job_id = client.post("/v1/sweeps", json=body, headers=ASYNC).json()["job_id"]
+    running = []  # (time before the request, time after it, the job's status body)
+    deadline = time.monotonic() + 120
+    while True:
+        before = time.time()
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        after = time.time()
+        if job["status"] == "finished":
+            seen_finished = after
+            break
+        assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+        if job["status"] == "queued":
+            assert "started_at" not in job and "elapsed_seconds" not in job
+        else:
+            running.append((before, after, job))
+        time.sleep(0.1)
+    assert len(running) >= 2, "the job ended before it was seen running twice"
+    starts = {j["started_at"] for _, _, j in running} | {job["started_at"]}
+    assert len(starts) == 1, starts  # one start, kept once finished
+    started = _utc_seconds(starts.pop())
+    assert submitted - 0.01 <= started <= running[0][1] + 0.01
+    for before, after, j in running:
+        assert before - started - 0.01 <= j["elapsed_seconds"] <= after - started + 0.01, (before, after, started, j)
+        p = j["progress"]
+        if 0.0 < p < 1.0:
+            # elapsed_seconds is given to the millisecond: its rounding, times (1 - p) / p, is the tolerance
+            assert j["eta_seconds"] == pytest.approx(j["elapsed_seconds"] * (1 - p) / p, abs=6e-4 * (1 - p) / p + 1e-3), j
+    elapsed = [j["elapsed_seconds"] for _, _, j in running]
+    assert elapsed == sorted(elapsed) and elapsed[-1] > elapsed[0]  # it grows while the job runs
+    assert any("eta_seconds" in j for _, _, j in running)
+    # It ended after the last look that saw progress < 1, and before the look that saw it finished.
+    last_unfinished = max(before for before, _, j in running if j["progress"] < 1.0)
+    assert job["eta_seconds"] == 0.0
+    assert last_unfinished - started - 0.01 <= job["elapsed_seconds"] <= seen_finished - started + 0.01
+
+
 def test_failed_job_says_why(client):
     bad = {"x": unit_rows(5, 3, seed=24).tolist(), "model": {"depth": 1500, "activation": {"name": "relu"}, "sigma_w": 2.0}}
     job = wait_for_job(client, client.post("/v1/spectra", json=bad, headers=ASYNC).json()["job_id"])

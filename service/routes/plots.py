@@ -8,17 +8,18 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk import plots
+from eoc_ntk.activations import parse_activations
 from jobs.specs import spectra_spec, work_units
 from jobs.states import JobStatus
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
-from ..errors import Conflict, NotAcceptable
+from ..errors import Conflict, NotAcceptable, NotFound, core_errors
 from ..fastjson import FastJSONRoute
 from ..results import result_body
-from ..schemas import DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
-from ..specs import model_from_request
-from .common import ACCEPTED, ERRORS, accepted, sweep_request
+from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
+from ..specs import build_model, check_sweep_size, model_from_request
+from .common import ACCEPTED, ERRORS, accepted, cached_for, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
 
@@ -113,3 +114,36 @@ def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format
         raise NotAcceptable(_NO_PLOT, field="job_id")
     return draw(view.spec, result_body(view.spec, engine.job_result(view), "miss"), format,
                 {"width": width, "height": height, "dpi": dpi})
+
+
+@router.get("/v1/plots/eigenvalues", responses=_IMAGE)
+def cached_eigenvalues_plot(
+    engine: EngineDep,
+    who: PrincipalDep,
+    dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
+    depth: Annotated[int, Query(ge=1, description="The one depth whose spectra are drawn.")],
+    activations: Annotated[str, Query(min_length=1, max_length=1000,
+                                      description='Activations as in GET /v1/sweeps: "relu,abs", '
+                                                  '"relu;leaky_relu:0.1;0.3,0.7".')],
+    sigma_w: float | None = None,
+    sigma_b: float = 0.0,
+    format: Format = "png",
+    width: Width = None,
+    height: Height = None,
+    dpi: Dpi = None,
+):
+    """Sorted eigenvalues of K/n at one depth, one curve per activation, from spectra computed before
+    (`POST /v1/spectra`); 404 naming the first one not cached; never computes."""
+    with core_errors("activations"):
+        acts = parse_activations(activations)
+    check_sweep_size([depth], acts, engine.settings)
+    spectra = []
+    for i, act in enumerate(acts):
+        spec = spectra_spec(dataset_id, build_model(depth, act, sigma_w, sigma_b, engine.settings, f"activations.{i}"))
+        value = cached_for(engine, spec, dataset_id, who, required=True)
+        if value is None:
+            raise NotFound(f"no cached spectrum of activation {i + 1} ({plots.activation_label(spec['model'])}) at "
+                           f"depth {depth} for this dataset; compute it with POST /v1/spectra", field=f"activations.{i}")
+        spectra.append(result_body(spec, value, "hit"))
+    fig = plots.eigenvalue_figure(spectra, width=width, height=height, dpi=dpi)
+    return Response(plots.render(fig, format), media_type=plots.FORMATS[format], headers={"Cache-Control": "no-store"})

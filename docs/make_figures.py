@@ -1,4 +1,5 @@
-"""Regenerate the README's figures from the code: ``python docs/make_figures.py``.
+"""Regenerate the README's figures from the code: ``python docs/make_figures.py`` (``--page-only``:
+only the web page's screenshots).
 
 Writes, next to this script:
 
@@ -6,8 +7,9 @@ Writes, next to this script:
   ``eoc-ntk reproduce``) for linear, leaky ReLU 0.1, ReLU and abs, with the depth limit;
 - ``icd_error.png``: the ICD approximation's relative error vs depth for Delta = 0.25, 0.5, 1;
 - ``eigenvalues.png``: the sorted eigenvalues of K/n at depth 10 for the same activations;
-- ``web_page.png``: a screenshot of the web page after a sweep (needs selenium, ``chromium``
-  and ``chromedriver``; skipped, saying so, without them).
+- ``web_page.png``: a screenshot of the web page after a sweep, and ``web_page_eigenvalues.png``:
+  its eigenvalue figure of the depth picked in the table (depth 10) (both need selenium,
+  ``chromium`` and ``chromedriver``; skipped, saying so, without them).
 
 Needs the ``[plots]``, ``[sklearn]`` and, for the screenshot, ``[service]`` extras.
 """
@@ -103,6 +105,11 @@ def screenshot() -> None:
         driver.find_element("id", "run").click()
         WebDriverWait(driver, 120, poll_frequency=0.2).until(lambda d: "done" in d.find_element("id", "status").text)
         driver.save_screenshot(os.path.join(HERE, "web_page.png"))
+        # The eigenvalue figure of a depth picked in the table (the row of depth 10).
+        driver.find_element("css selector", "#results tbody tr[data-depth='10']").click()
+        WebDriverWait(driver, 120, poll_frequency=0.2).until(
+            lambda d: "eigenvalues at depth 10 shown" in d.find_element("id", "status").text)
+        driver.find_element("id", "eigenvalues").screenshot(os.path.join(HERE, "web_page_eigenvalues.png"))
     finally:
         driver.quit()
         server.should_exit = True
@@ -110,6 +117,7 @@ def screenshot() -> None:
 
 
 if __name__ == "__main__":
-    figures()
+    if "--page-only" not in sys.argv[1:]:  # --page-only: the page's screenshots alone (the figures take minutes)
+        figures()
     screenshot()
     print("figures written to", HERE)

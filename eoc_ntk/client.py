@@ -223,10 +223,32 @@ class Client:
 
     # Plots
     def plot_spectrum(self, x, *, depth: int, activation="relu", fmt: str = "png", sigma_w: float | None = None,
-                      sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None) -> bytes:
-        """PNG or SVG bytes of the sorted eigenvalues (log scale)."""
+                      sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
+                      width: float | None = None, height: float | None = None, dpi: int | None = None) -> bytes:
+        """PNG or SVG bytes of the sorted eigenvalues (log scale); ``width``, ``height``, ``dpi`` as for
+        :meth:`plot_sweep`."""
         body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b)}
-        return self._plot("/v1/plots/spectrum", body, fmt, progress, timeout)
+        return self._plot("/v1/plots/spectrum", body, fmt, progress, timeout, _size(width, height, dpi))
+
+    def plot_eigenvalues(self, x, *, depth: int, activations="relu", fmt: str = "png", sigma_w: float | None = None,
+                         sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
+                         width: float | None = None, height: float | None = None, dpi: int | None = None) -> bytes:
+        """PNG or SVG bytes of the sorted eigenvalues of ``K/n`` at one depth, one curve per activation.
+
+        Each spectrum is computed (or found in the cache) with ``POST /v1/spectra``, then drawn by
+        ``GET /v1/plots/eigenvalues``; ``progress`` covers the spectra one after the other.
+        """
+        dataset_id = self._data(x)["dataset_id"]
+        acts = [f"{a.a!r},{a.b!r}" for a in parse_activations(activations)]
+        for i, act in enumerate(acts):
+            part = None if progress is None else (lambda f, i=i: progress((i + f) / len(acts)))
+            self._submit("/v1/spectra", {"dataset_id": dataset_id, "model": self._model(depth, act, sigma_w, sigma_b)},
+                         progress=part, timeout=timeout)
+        params = {"dataset_id": dataset_id, "depth": int(depth), "activations": ";".join(acts),
+                  "sigma_b": float(sigma_b), "format": fmt, **_size(width, height, dpi)}
+        if sigma_w is not None:
+            params["sigma_w"] = float(sigma_w)
+        return self._request("GET", "/v1/plots/eigenvalues", params=params).content
 
     def plot_sweep(self, x, *, depths, activations="relu", fmt: str = "png", sigma_w: float | None = None,
                    sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
@@ -234,8 +256,7 @@ class Client:
         """PNG or SVG bytes of the condition number vs depth, with the depth limits
         (``width``, ``height`` in inches and ``dpi``: the API's query parameters)."""
         body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
-        size = {k: v for k, v in (("width", width), ("height", height), ("dpi", dpi)) if v is not None}
-        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout, size)
+        return self._plot("/v1/plots/sweep", body, fmt, progress, timeout, _size(width, height, dpi))
 
     def _plot(self, path, body, fmt, progress, timeout, size: dict | None = None) -> bytes:
         headers = {"Prefer": "respond-async"} if progress is not None else {}
@@ -243,14 +264,16 @@ class Client:
         if r.status_code == 202:
             job_id = r.json()["job_id"]
             self._wait_raw(job_id, timeout, progress, None)
-            return self.job_plot(job_id, fmt)
+            return self.job_plot(job_id, fmt, **(size or {}))
         if progress is not None:
             progress(1.0)
         return r.content
 
-    def job_plot(self, job_id: str, fmt: str = "png") -> bytes:
+    def job_plot(self, job_id: str, fmt: str = "png", *, width: float | None = None, height: float | None = None,
+                 dpi: int | None = None) -> bytes:
         """PNG or SVG bytes of a finished spectra or sweeps job."""
-        return self._request("GET", f"/v1/jobs/{job_id}/plot", params={"format": fmt}).content
+        return self._request("GET", f"/v1/jobs/{job_id}/plot",
+                             params={"format": fmt, **_size(width, height, dpi)}).content
 
     # Jobs
     def job(self, job_id: str) -> dict:
@@ -351,3 +374,8 @@ class _Result:
 
     def json(self) -> dict:
         return self._body
+
+
+def _size(width: float | None, height: float | None, dpi: int | None) -> dict:
+    """The plot routes' size query (``width``, ``height`` in inches, ``dpi``): the ones given."""
+    return {k: v for k, v in (("width", width), ("height", height), ("dpi", dpi)) if v is not None}

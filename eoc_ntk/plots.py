@@ -1,4 +1,5 @@
-"""Figures of spectra and depth sweeps (matplotlib, Agg backend, imported lazily).
+"""Figures of spectra, depth sweeps, training-loss predictions and learning curves (matplotlib, Agg
+backend, imported lazily).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (never ``pyplot``), so
 rendering holds no global state and is safe in a server's threads.
@@ -21,7 +22,8 @@ from .errors import InvalidParameterError
 
 __all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
-           "plot_spectrum", "plot_sweep"]
+           "dynamics_figure", "learning_curve_figure", "plot_spectrum", "plot_sweep", "plot_dynamics",
+           "plot_learning_curve"]
 
 #: Output format -> media type.
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
@@ -318,6 +320,101 @@ def eigenvalue_figure(results: list[dict], title: str | None = None, *, width: f
     return fig
 
 
+def _model_text(model: dict | None) -> str:
+    return f"{activation_label(model)}, depth {model.get('depth')}, " if model and "a" in model else ""
+
+
+def dynamics_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                    height: float | None = None, dpi: int | None = None, measured: dict | None = None):
+    """Predicted training loss ``L_t`` of the infinite-width network vs step (docs/learning.md §3).
+
+    ``result``: ``{"steps", "train_loss", "learning_rate", "max_learning_rate", "expected_train_loss"?,
+    "unreachable_fraction"?, "model"?}`` as :meth:`Dynamics.to_dict`, the client or ``POST
+    /v1/dynamics`` return it. The step axis is linear up to 1 and logarithmic beyond (step 0
+    included); the loss axis is logarithmic (a loss of 0 or ``None``, an overflow, is not drawn).
+    With ``init="nngp"`` the expected loss from random initial outputs is drawn dashed; a floor
+    ``unreachable_fraction * L_0`` (the null space, never fitted) is drawn dotted.
+    ``measured``: optional ``{label: (steps, losses)}`` of finite networks drawn as markers.
+    """
+    steps = np.asarray(result["steps"], dtype=float)
+    fig = new_figure(width, height, dpi)
+    ax = fig.add_subplot()
+    values = []
+    for key, style, label in (("train_loss", "o-", "predicted (infinite width)"),
+                              ("expected_train_loss", "s--", "expected, random initial outputs")):
+        if result.get(key) is None:
+            continue
+        loss = _floats(result[key])
+        ok = np.isfinite(loss) & (loss > 0)
+        values.append(loss[ok])
+        ax.plot(steps[ok], loss[ok], style, ms=3, lw=1.4, color="C0" if key == "train_loss" else "C1", label=label)
+    for i, (label, (m_steps, m_loss)) in enumerate((measured or {}).items()):
+        m_loss = np.asarray(m_loss, dtype=float)
+        ok = np.isfinite(m_loss) & (m_loss > 0)
+        values.append(m_loss[ok])
+        ax.plot(np.asarray(m_steps, dtype=float)[ok], m_loss[ok], "x:", ms=4, lw=0.8, color=f"C{(i + 2) % 10}",
+                label=label)
+    floor = result.get("unreachable_fraction")
+    initial = result.get("initial_loss")
+    if floor and initial:
+        ax.axhline(float(floor) * float(initial), ls=":", lw=1, color="C3", label="unreachable (null space)")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: plain_number(v)))
+    ax.set_yscale("log")
+    if values and np.concatenate(values).size:
+        ys = np.concatenate(values)
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
+    ax.set_xlabel("gradient-descent step t")
+    ax.set_ylabel("training loss (1/2n) Σ |f(x_i) - y_i|²")
+    if title is None:
+        eta, top = result.get("learning_rate"), result.get("max_learning_rate")
+        rate = "" if eta is None else f"η = {float(eta):.4g}" + ("" if not top else f" ({float(eta) / float(top):.2g} × max {float(top):.4g})")
+        title = f"{_model_text(result.get('model'))}training loss, {rate}".rstrip(", ")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return fig
+
+
+def learning_curve_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                          height: float | None = None, dpi: int | None = None):
+    """Test MSE of NTK regression vs training-set size: the eigenlearning estimate (line) and the
+    measured mean over splits (markers, ± one standard deviation), log-log (docs/learning.md §5).
+
+    ``result``: ``{"sizes", "predicted_test_mse", "measured_test_mse", "measured_std", "model"?}`` as
+    :meth:`LearningCurve.to_dict`, the client or ``POST /v1/learning-curves`` return it.
+    """
+    sizes = np.asarray(result["sizes"], dtype=float)
+    fig = new_figure(width, height, dpi)
+    ax = fig.add_subplot()
+    predicted = _floats(result["predicted_test_mse"])
+    measured = _floats(result["measured_test_mse"])
+    std = np.nan_to_num(_floats(result.get("measured_std") or [0.0] * sizes.size), posinf=0.0)
+    ok = np.isfinite(predicted) & (predicted > 0)
+    ax.plot(sizes[ok], predicted[ok], "-", lw=1.4, color="C0", label="predicted (eigenlearning)")
+    okm = np.isfinite(measured) & (measured > 0)
+    ax.errorbar(sizes[okm], measured[okm], yerr=std[okm], fmt="o", ms=4, capsize=3, color="C1",
+                label="measured (held-out points)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ys = np.concatenate([predicted[ok], measured[okm]])
+    if ys.size:
+        _plain_log_axis(ax.yaxis, float(ys.min()), float(ys.max()))
+    if sizes.size:
+        _plain_log_axis(ax.xaxis, float(sizes.min()), float(sizes.max()))
+    ax.set_xlabel("training-set size m")
+    ax.set_ylabel("test MSE")
+    ridge = result.get("ridge")
+    ax.set_title(title or f"{_model_text(result.get('model'))}learning curve"
+                 + (f", ridge {float(ridge):.3g}" if ridge else ""), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
 def render(fig, fmt: str = "png") -> bytes:
     """The figure as PNG or SVG bytes."""
     fmt = fmt.lower()
@@ -348,4 +445,18 @@ def plot_sweep(result: dict, path: str | os.PathLike | None = None, fmt: str = "
                width: float | None = None, height: float | None = None, dpi: int | None = None):
     """Render :func:`sweep_figure` to ``path`` (returns the path) or to bytes (returns them)."""
     fig = sweep_figure(result, width=width, height=height, dpi=dpi)
+    return save(fig, path) if path is not None else render(fig, fmt)
+
+
+def plot_dynamics(result: dict, path: str | os.PathLike | None = None, fmt: str = "png", *,
+                  width: float | None = None, height: float | None = None, dpi: int | None = None):
+    """Render :func:`dynamics_figure` to ``path`` (returns the path) or to bytes (returns them)."""
+    fig = dynamics_figure(result, width=width, height=height, dpi=dpi)
+    return save(fig, path) if path is not None else render(fig, fmt)
+
+
+def plot_learning_curve(result: dict, path: str | os.PathLike | None = None, fmt: str = "png", *,
+                        width: float | None = None, height: float | None = None, dpi: int | None = None):
+    """Render :func:`learning_curve_figure` to ``path`` (returns the path) or to bytes (returns them)."""
+    fig = learning_curve_figure(result, width=width, height=height, dpi=dpi)
     return save(fig, path) if path is not None else render(fig, fmt)

@@ -33,7 +33,7 @@ from ._validation import check_data
 from .errors import InvalidParameterError
 
 __all__ = ["FORMATS", "MAX_CELL_CHARS", "MAX_NPY_HEADER_BYTES", "UnreadablePoints", "points_format",
-           "read_points", "load_points"]
+           "read_points", "load_points", "npy_array_header", "npy_declared_bytes", "npy_from_bytes"]
 
 #: Formats of :func:`read_points`.
 FORMATS = ("npy", "csv")
@@ -102,26 +102,47 @@ def _npy_header(data: bytes) -> tuple[np.dtype, tuple[int, ...], bool, int]:
     return dtype, shape, fortran, start + size
 
 
-def _read_npy(data: bytes, max_n: int | None, max_m0: int | None) -> np.ndarray:
+def npy_array_header(data: bytes, max_n: int | None = None, max_m0: int | None = None,
+                     name: str = "x") -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """``(dtype, shape, fortran_order, offset)`` of ``.npy`` bytes, checked before anything is allocated.
+
+    ``data`` needs to hold only the header. Refused: not ``.npy`` (:class:`UnreadablePoints`),
+    object or non-numeric dtypes (``param="data"``), and a 2-D shape over ``max_n`` rows or
+    ``max_m0`` columns, or a 1-D shape over ``max_n`` entries (``param=name``)."""
     dtype, shape, fortran, offset = _npy_header(data)
-    if len(shape) == 2:
-        n, m0 = shape
-        if max_n is not None and n > max_n:
-            raise InvalidParameterError(f"the .npy array has n = {n} points, over the limit {max_n} (EOC_NTK_MAX_N)",
-                                        param="x")
-        if max_m0 is not None and m0 > max_m0:
-            raise InvalidParameterError(f"the .npy array has m0 = {m0} features, over the limit {max_m0} "
-                                        "(EOC_NTK_MAX_M0)", param="x")
+    if len(shape) in (1, 2) and max_n is not None and shape[0] > max_n:
+        raise InvalidParameterError(f"the .npy array has n = {shape[0]} points, over the limit {max_n} (EOC_NTK_MAX_N)",
+                                    param=name)
+    if len(shape) == 2 and max_m0 is not None and shape[1] > max_m0:
+        raise InvalidParameterError(f"the .npy array has m0 = {shape[1]} features, over the limit {max_m0} "
+                                    "(EOC_NTK_MAX_M0)", param=name)
+    return dtype, shape, fortran, offset
+
+
+def npy_declared_bytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
+    """Bytes of the array an ``.npy`` header declares."""
     count = 1
     for d in shape:
         count *= d
-    declared = count * dtype.itemsize
+    return count * dtype.itemsize
+
+
+def npy_from_bytes(data: bytes, dtype: np.dtype, shape: tuple[int, ...], fortran: bool, offset: int) -> np.ndarray:
+    """The float64 array of checked ``.npy`` bytes (:func:`npy_array_header`), converted once.
+
+    The body after the header must hold exactly the declared bytes (else :class:`UnreadablePoints`)."""
+    declared = npy_declared_bytes(dtype, shape)
     if declared != len(data) - offset:
         raise UnreadablePoints(f"the .npy header declares shape {shape} of {dtype} ({declared} bytes) but the body "
                                f"holds {len(data) - offset} bytes after it; send the whole file", param="data")
-    view = np.frombuffer(data, dtype=dtype, count=count, offset=offset)  # no copy
+    view = np.frombuffer(data, dtype=dtype, count=declared // dtype.itemsize, offset=offset)  # no copy
     view = view.reshape(shape, order="F" if fortran else "C")
     return view.astype(np.float64)  # the one conversion (a new array, 8 bytes per value)
+
+
+def _read_npy(data: bytes, max_n: int | None, max_m0: int | None) -> np.ndarray:
+    header = npy_array_header(data, max_n, max_m0, "x")
+    return npy_from_bytes(data, *header)
 
 
 def _read_csv(data: bytes) -> list[list[float]]:

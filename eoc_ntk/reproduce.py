@@ -12,7 +12,11 @@ point per image. The report shows, for "MLPs at the EOC: Spectrum of the NTK" (d
 3. the Weyl bounds that the ICD matrix certifies for lambda_min and lambda_max of K/n, against
    the true extremes, with the intervals' widths;
 4. the paper's headline as a number: for Delta = 0.25, 0.5, 1 the depth at which the condition
-   number is within 10 % of its limit.
+   number is within 10 % of its limit;
+5. what the spectrum means for training (docs/learning.md §3, §7): the infinite-width training-loss
+   prediction of :func:`eoc_ntk.dynamics` against real full-batch gradient descent of finite
+   MLPs (:mod:`eoc_ntk.finite_width`) on two classes of digits, at two widths: the gap shrinks
+   as the width grows.
 
 Every claim is stated with its criterion and the numbers behind it (:func:`claim_details`),
 and none holds by construction: the linear network is checked on ``n <= m0`` points, where it
@@ -30,11 +34,13 @@ import numpy as np
 
 from . import depth_sweep, icd_analysis, kernel, plots, spectrum
 from .activations import parse_activation
+from .finite_width import compare_training
 from .progress import ProgressFn
 from .sweep import activation_sweep
 
-__all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "digits", "activation_for_delta", "experiments", "claims",
-           "claim_details", "converged_depth", "reproduce"]
+__all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "TRAINING", "digits", "binary_digits", "activation_for_delta",
+           "experiments", "training_experiment", "training_claims", "claims", "claim_details", "converged_depth",
+           "reproduce"]
 
 DELTAS = (0.25, 0.5, 1.0)
 ICD_DEPTHS = (2, 3, 5, 10, 20, 50, 100, 200)
@@ -43,6 +49,8 @@ COND_ACTIVATIONS = ("linear", "leaky_relu:0.1", "relu", "abs")
 #: The headline: the depth at which the condition number is within this fraction of its limit.
 CONVERGENCE_TOLERANCE = 0.1
 CONVERGENCE_MAX_DEPTH = 2000
+#: The training section: n digits of classes 0 and 1, ReLU at the EOC, the rate 0.9 x max_learning_rate.
+TRAINING = {"n": 100, "depth": 3, "widths": (512, 2048), "seeds": 2, "steps": 10, "rate_factor": 0.9}
 
 
 def digits(n: int = 200, seed: int = 0) -> np.ndarray:
@@ -61,6 +69,44 @@ def digits(n: int = 200, seed: int = 0) -> np.ndarray:
         if len(keep) == n:
             break
     return x[keep]
+
+
+def binary_digits(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` digits of classes 0 and 1 (pixels / 16, in [0, 1]) and labels ``+1`` (a 0) or ``-1``."""
+    from sklearn.datasets import load_digits  # lazy: scikit-learn is the [sklearn] extra
+
+    data = load_digits()
+    keep = data.target < 2
+    x = data.data[keep][:n] / 16.0
+    return x, np.where(data.target[keep][:n] == 0, 1.0, -1.0)
+
+
+def training_experiment(n: int = TRAINING["n"], *, depth: int = TRAINING["depth"], widths=TRAINING["widths"],
+                        seeds: int = TRAINING["seeds"], steps: int = TRAINING["steps"],
+                        rate_factor: float = TRAINING["rate_factor"], progress: ProgressFn | None = None) -> dict:
+    """:func:`eoc_ntk.finite_width.compare_training` on :func:`binary_digits` with ReLU at the EOC."""
+    x, y = binary_digits(n)
+    return compare_training(x, y, depth=depth, a=0.5, b=0.5, widths=widths, seeds=seeds, steps=steps,
+                            rate_factor=rate_factor, progress=progress)
+
+
+def training_claims(res: dict) -> list[dict]:
+    """The training section's claims, with criterion and numbers: the loss falls at every step at
+    ``rate_factor < 1``, and the mean residual gap shrinks from the smallest to the largest width
+    (the residual gap, not the loss gap: the loss gap is one projection of the fluctuation and
+    needs tens of seeds to order widths, docs/learning.md §7)."""
+    gaps = [float(np.mean(g)) for g in res["residual_gap"]]
+    falls = all(np.all(np.diff(run) < 0) for runs in res["measured_loss"] for run in runs)
+    w = res["widths"]
+    return [
+        {"claim": f"below the stable rate ({res['rate_factor']:g} × max) the measured loss falls at every step",
+         "criterion": "L_{t+1} < L_t for every network and step", "numbers": f"{len(w)} widths × "
+         f"{len(res['measured_loss'][0])} seeds × {len(res['steps']) - 1} steps", "holds": bool(falls)},
+        {"claim": "training approaches the infinite-width prediction as the width grows",
+         "criterion": f"mean residual gap at width {w[-1]} < at width {w[0]}",
+         "numbers": ", ".join(f"{wi}: {g:.3g} (× sqrt(width) = {g * math.sqrt(wi):.2g})" for wi, g in zip(w, gaps)),
+         "holds": gaps[-1] < gaps[0]},
+    ]
 
 
 def activation_for_delta(delta: float) -> tuple[float, float]:
@@ -317,12 +363,54 @@ def _figures(res: dict, out: str) -> dict[str, str]:
     return {k: os.path.basename(v) for k, v in names.items()}
 
 
+def _training_lines(res: dict, out: str) -> list[str]:
+    """The training section of the report: figure, claims, loss table and gaps."""
+    steps = res["steps"]
+    measured = {f"width {w} (mean of {len(runs)})": (steps, np.mean(np.array(runs), axis=0))
+                for w, runs in zip(res["widths"], res["measured_loss"])}
+    result = {"steps": steps, "train_loss": res["predicted_loss"], "learning_rate": res["learning_rate"],
+              "max_learning_rate": res["max_learning_rate"], "model": {"depth": res["depth"], "a": res["a"],
+                                                                        "b": res["b"]}}
+    fig = plots.dynamics_figure(result, measured=measured)
+    fig.axes[0].set_xscale("linear")
+    fig.axes[0].set_xlim(-0.3, steps[-1] + 0.3)
+    name = os.path.basename(plots.save(fig, os.path.join(out, "training_loss.png")))
+    l0 = res["predicted_loss"][0]
+    lines = ["", "## Training: the predicted loss against finite-width networks", "",
+             f"{res['n']} digits of classes 0 and 1 (pixels / 16) with labels ±1, an MLP of depth {res['depth']} "
+             f"with ReLU at the EOC in NTK parameterisation, trained by full-batch gradient descent on "
+             f"`L = (1/2n) Σ (f(x_i) - y_i)²` at {res['rate_factor']:g} × the predicted largest stable rate "
+             f"`2 / λ_max(K/n)` = {_fmt(res['max_learning_rate'])} (η = {_fmt(res['learning_rate'])}). "
+             "The networks are trained centred (`f - f_0`, zero initial outputs, as in the prediction; "
+             "`eoc_ntk.finite_width`); the prediction is `eoc_ntk.dynamics` (docs/learning.md §3). Gaps are "
+             "relative: residual `max_t |r̂_t - r_t| / |y|`, loss `max_t |L̂_t - L_t| / L_0`; both scale as "
+             "`1/sqrt(width)` (docs/learning.md §7, where more seeds and the unstable rate are measured).", "",
+             f"![training loss]({name})", "", "| claim | criterion | numbers | holds here |", "| --- | --- | --- | --- |"]
+    lines += [f"| {c['claim']} | {c['criterion']} | {c['numbers']} | {'yes' if c['holds'] else '**no**'} |"
+              for c in training_claims(res)]
+    lines += ["", "| step | predicted L_t/L_0 | " + " | ".join(f"width {w} (mean)" for w in res["widths"]) + " |",
+              "| --- | --- |" + " --- |" * len(res["widths"])]
+    means = [np.mean(np.array(runs), axis=0) for runs in res["measured_loss"]]
+    for t in steps:
+        lines.append(f"| {t} | {res['predicted_loss'][t] / l0:.4f} | "
+                     + " | ".join(f"{m[t] / l0:.4f}" for m in means) + " |")
+    lines += ["", "| width | residual gap per seed | loss gap per seed |", "| --- | --- | --- |"]
+    for w, rg, lg in zip(res["widths"], res["residual_gap"], res["loss_gap"]):
+        lines.append(f"| {w} | {' '.join(f'{g:.3f}' for g in rg)} | {' '.join(f'{g:.3f}' for g in lg)} |")
+    return lines
+
+
 def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
-              progress: ProgressFn | None = None, **kw) -> str:
-    """Write ``out/report.md`` with its figures for ``n`` digits; returns the report's path."""
+              progress: ProgressFn | None = None, training: dict | None = None, **kw) -> str:
+    """Write ``out/report.md`` with its figures for ``n`` digits; returns the report's path.
+
+    ``training``: arguments of :func:`training_experiment` (default :data:`TRAINING`)."""
     os.makedirs(out, exist_ok=True)
     x = digits(n, seed)
-    res = experiments(x, progress=progress, **kw)
+    share = 0.8  # of the progress bar for the spectra, the rest for the training section
+    res = experiments(x, progress=None if progress is None else (lambda p: progress(share * p)), **kw)
+    train = training_experiment(**(training or {}),
+                                progress=None if progress is None else (lambda p: progress(share + (1 - share) * p)))
     figs = _figures(res, out)
     checks = claim_details(res)
     icd, cond, weyl = res["icd"], res["cond"], res["weyl"]
@@ -374,6 +462,7 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
             lines.append(f"| {depth} | {_fmt(r['lambda_min'][j])} | [{_fmt(lo)}, {_fmt(hi)}] | "
                          f"{_fmt(r['lambda_max'][j])} | [{_fmt(lo2)}, {_fmt(hi2)}] |")
         lines.append("")
+    lines += _training_lines(train, out)
     path = os.path.join(out, "report.md")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

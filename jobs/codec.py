@@ -14,6 +14,16 @@ The header holds the format version, the algorithm version of the core that comp
 value, the JSON document and, per array, its name, dtype and shape. :func:`decode` verifies
 the magic, the signature, both versions, the dtypes (a short whitelist) and every length;
 any mismatch raises :class:`CorruptValue`, which callers treat as a cache miss.
+
+A rendered answer (:mod:`jobs.answers`) is stored next to its result in a lighter format,
+read on every cache hit without parsing anything::
+
+    BODY_MAGIC (8 bytes) | HMAC-SHA-256 of the rest (32 bytes) | content hash (32 hex digits)
+    | digest of the stored result's bytes (32 hex digits) | JSON body
+
+(:func:`encode_body`, :func:`decode_body`; the cache key already names the algorithm version.)
+The result stays the one truth: an answer is served only while the result it was rendered
+from is stored, byte for byte (a damaged, expired or dropped result is never answered from).
 """
 from __future__ import annotations
 
@@ -27,12 +37,14 @@ import numpy as np
 
 from eoc_ntk import ALGORITHM_VERSION
 
-__all__ = ["StoredValue", "CorruptValue", "encode", "decode", "FORMAT_VERSION"]
+__all__ = ["StoredValue", "CorruptValue", "encode", "decode", "FORMAT_VERSION", "encode_body", "decode_body"]
 
 MAGIC = b"EOCNTK\x00\x01"
 FORMAT_VERSION = 1
 _DTYPES = {"<f8": np.dtype("<f8"), "<i8": np.dtype("<i8")}
 _PREFIX = len(MAGIC) + 32 + 4
+BODY_MAGIC = b"EOCBODY\x01"
+_HASH_HEX = 32
 
 
 class CorruptValue(ValueError):
@@ -104,3 +116,28 @@ def decode(blob: bytes, secret: bytes = b"") -> StoredValue:
     if offset != len(body):
         raise CorruptValue("stored value has trailing bytes")
     return StoredValue(doc=header.get("doc", {}), arrays=arrays)
+
+
+def encode_body(body: bytes, content_hash: str, result_digest: str, secret: bytes = b"") -> bytes:
+    """Serialise a rendered answer, its content hash and the digest of its result's stored bytes
+    (32 hex digits each), signed under ``secret``."""
+    tag, of = content_hash.encode("ascii"), result_digest.encode("ascii")
+    if len(tag) != _HASH_HEX or len(of) != _HASH_HEX:
+        raise ValueError(f"content_hash and result_digest must be {_HASH_HEX} hex digits")
+    rest = tag + of + body
+    return BODY_MAGIC + _sign(secret, rest) + rest
+
+
+def decode_body(blob: bytes, secret: bytes = b"") -> tuple[str, str, bytes]:
+    """``(content_hash, result_digest, body)`` of a value written by :func:`encode_body`, its HMAC
+    verified first."""
+    if not isinstance(blob, (bytes, bytearray)) or len(blob) < len(BODY_MAGIC) + 32 + 2 * _HASH_HEX + 2:
+        raise CorruptValue("stored answer is truncated")
+    if blob[: len(BODY_MAGIC)] != BODY_MAGIC:
+        raise CorruptValue("stored answer has an unknown format")
+    start = len(BODY_MAGIC) + 32
+    rest = memoryview(blob)[start:]
+    if not hmac.compare_digest(_sign(secret, rest), bytes(blob[len(BODY_MAGIC): start])):
+        raise CorruptValue("stored answer fails its signature (altered, or signed under another secret)")
+    tags = bytes(blob[start: start + 2 * _HASH_HEX]).decode("ascii", "replace")
+    return tags[:_HASH_HEX], tags[_HASH_HEX:], bytes(blob[start + 2 * _HASH_HEX:])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .settings import Settings
 
 __all__ = [
-    "PREFIX", "key_for", "dataset_key", "result_key", "submit_lock_key", "owners_key", "active_jobs_key",
+    "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
     "admission_lock_key", "alive_key", "probe_key", "store_secret_key", "asked_key", "ttl_for",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
@@ -33,6 +33,11 @@ def dataset_key(dataset_id: str) -> str:
 def result_key(cache_key: str) -> str:
     """A computed result, by cache key (see :func:`jobs.specs.cache_key`)."""
     return key_for("result", cache_key)
+
+
+def body_key(cache_key: str) -> str:
+    """A result's rendered JSON answer (see :mod:`jobs.answers`), next to :func:`result_key`."""
+    return key_for("body", cache_key)
 
 
 def submit_lock_key(job_id: str) -> str:
@@ -84,7 +89,7 @@ def ttl_for(key: str, settings: Settings) -> int:
     kind, rest = key.split(":", 2)[1:]
     if kind == "dataset":
         return settings.dataset_ttl
-    if kind == "result":
+    if kind in ("result", "body"):
         return settings.cache_ttl
     if kind == "lock":
         return SUBMIT_LOCK_SECONDS

@@ -232,7 +232,7 @@ class LocalBackend:
                                                              deadline=deadline), self.settings)
             else:
                 value = self._in_child(job, x, x2, deadline, background)
-            self.storage.put_result(job.cache_key, value)
+            self.storage.put_result(job.cache_key, value, spec=job.spec)
         except BaseException as exc:
             self._end(job, JobStatus.failed, describe_error(exc))
             raise

@@ -213,13 +213,14 @@ class RQBackend:
         if status == JobStatus.canceled:
             error = {"code": "canceled", "message": "canceled by a client"}
         progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
+        # The start the horse recorded (jobs.worker.JobWorker.prepare_job_execution): RQ's own started_at
+        # moves by a few milliseconds when the job ends; before the meta is written, RQ's value (the same one).
+        started_at = meta.get("started_at")
+        if started_at is None and job.started_at is not None:
+            started_at = _utc_seconds(job.started_at)
         seconds = None
-        if job.started_at and job.ended_at:
-            seconds = max((job.ended_at - job.started_at).total_seconds(), 0.0)
-        started_at = None
-        if job.started_at is not None:  # RQ keeps naive UTC datetimes
-            started = job.started_at
-            started_at = (started if started.tzinfo else started.replace(tzinfo=timezone.utc)).timestamp()
+        if started_at is not None and job.ended_at:
+            seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
         view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at)
         if status in TERMINAL:
             self._report_ended(view)
@@ -325,6 +326,11 @@ class RQBackend:
                 log.warning("abandoned-job sweep failed: %s", exc)
 
 
+def _utc_seconds(when) -> float:
+    """Seconds since the epoch of one of RQ's datetimes (UTC; naive before rq 2)."""
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def run_job(spec: dict) -> dict:
     """RQ entry point: load the data, compute with progress in the job's meta, cache the result."""
     job = get_current_job()
@@ -339,7 +345,7 @@ def run_job(spec: dict) -> dict:
         x, x2 = load_data(spec, storage.get_dataset)
         value = compute(spec, x, x2, JobProgress(report), settings)
         key = cache_key(spec)
-        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True), job.id)
+        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True, spec=spec), job.id)
     except BaseException as exc:
         job.meta["error"] = describe_error(exc)
         job.save_meta()

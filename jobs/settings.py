@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         None, ge=0, description="Replaced by EOC_NTK_ASYNC_SECONDS. When set, a request whose old estimate "
         "(microseconds, jobs.specs.work_units) exceeds it also becomes a job."
     )
+    api_workers: int = Field(
+        1, ge=1, description="API processes of python -m service / eoc-ntk serve (uvicorn's process workers; "
+        "--workers overrides). More than 1 needs Redis mode, where the processes share everything through Redis."
+    )
     workers: int = Field(
         2, ge=1, description="Child-process slots per in-process pool: one pool runs embedded-mode jobs, "
         "another the synchronous requests (so long jobs never hold up small requests)."

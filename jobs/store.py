@@ -3,6 +3,11 @@
 Both back ends store the verified byte format of :mod:`jobs.codec` under the key names
 of :mod:`jobs.keys`. :class:`Storage` is what the API and the workers use: a value that
 fails verification is deleted and reported as a miss, so it is recomputed and never served.
+
+Next to a result, :meth:`Storage.put_result` keeps its rendered JSON answer
+(:mod:`jobs.answers`). A cache hit reads that answer and the caller's rights in one look-up
+(:class:`AnswerQuery`: one pipelined round trip in Redis, through :class:`RedisStore` or,
+from the event loop, :class:`AsyncRedisStore`).
 """
 from __future__ import annotations
 
@@ -11,16 +16,19 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from redis.exceptions import RedisError
 
 from . import keys
-from .codec import CorruptValue, StoredValue, decode, encode
+from .answers import RENDERED_OPS, content_hash, render
+from .codec import CorruptValue, StoredValue, decode, decode_body, encode, encode_body
 from .settings import Settings
 
-__all__ = ["ByteStore", "MemoryStore", "RedisStore", "Storage", "StoreUnavailable", "labels_store_id"]
+__all__ = ["ByteStore", "MemoryStore", "RedisStore", "AsyncRedisStore", "Storage", "StoreUnavailable",
+           "AnswerQuery", "CachedAnswer", "labels_store_id"]
 
 log = logging.getLogger("eoc_ntk.jobs")
 
@@ -28,6 +36,30 @@ log = logging.getLogger("eoc_ntk.jobs")
 class StoreUnavailable(RuntimeError):
     """The store (Redis) does not answer where an answer is needed; the caller should retry later
     (the service answers 503)."""
+
+
+@dataclass(frozen=True)
+class AnswerQuery:
+    """What a cache hit reads in one look-up: a rendered answer, the memberships that must all
+    hold for the caller to see it, and (Redis, no configured secret) where the secret is kept."""
+
+    key: str
+    result_key: str
+    checks: tuple[tuple[str, str], ...] = ()
+    secret_key: str | None = None
+
+
+#: What a store answers to an :class:`AnswerQuery`: (the stored answer or None, whether every
+#: check holds, the store's secret or None, the stored result's bytes or None).
+Fetched = tuple[bytes | None, bool, bytes | None, bytes | None]
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A rendered answer (without its ``cache`` field) and its content hash (the ETag)."""
+
+    etag: str
+    body: bytes
 
 
 class ByteStore(Protocol):
@@ -40,6 +72,7 @@ class ByteStore(Protocol):
     def has_member(self, key: str, member: str) -> bool: ...
     def remove_member(self, key: str, member: str) -> None: ...
     def shared_secret(self) -> bytes: ...
+    def fetch(self, query: AnswerQuery) -> Fetched: ...
 
 
 class MemoryStore:
@@ -116,6 +149,13 @@ class MemoryStore:
             if current is not None:
                 current[0].discard(member)
 
+    def fetch(self, query: AnswerQuery) -> Fetched:
+        """The answer of ``query`` (no I/O: cheap enough for the event loop)."""
+        allowed = all(self.has_member(k, m) for k, m in query.checks)
+        if not allowed:
+            return None, False, self._secret, None
+        return self.get(query.key), True, self._secret, self.get(query.result_key)
+
     def _drop(self, key: str) -> None:
         value, _ = self._items.pop(key)
         self.used -= len(value)
@@ -157,6 +197,11 @@ class RedisStore:
             pipe.expire(key, ttl)
             pipe.execute()
 
+    def fetch(self, query: AnswerQuery) -> Fetched:
+        """The answer of ``query`` in one pipelined round trip."""
+        with self.conn.pipeline(transaction=False) as pipe:
+            return _unpack(query, _queue(pipe, query).execute())
+
     def members(self, key: str) -> set[str]:
         return {m.decode() if isinstance(m, bytes) else m for m in self.conn.smembers(key)}
 
@@ -165,6 +210,37 @@ class RedisStore:
 
     def remove_member(self, key: str, member: str) -> None:
         self.conn.srem(key, member)
+
+
+def _queue(pipe, query: AnswerQuery):
+    for key, member in query.checks:
+        pipe.sismember(key, member)
+    pipe.get(query.key)
+    pipe.get(query.result_key)
+    if query.secret_key is not None:
+        pipe.get(query.secret_key)
+    return pipe
+
+
+def _unpack(query: AnswerQuery, results: list) -> Fetched:
+    n = len(query.checks)
+    allowed = all(results[:n])
+    secret = results[n + 2] if query.secret_key is not None else None
+    if isinstance(secret, str):
+        secret = secret.encode()
+    return results[n], allowed, secret, results[n + 1]
+
+
+class AsyncRedisStore:
+    """The cache-hit look-up of :class:`RedisStore` for an event loop (``redis.asyncio``): one
+    pipelined round trip that never blocks the loop."""
+
+    def __init__(self, connection):
+        self.conn = connection  # a redis.asyncio.Redis
+
+    async def fetch(self, query: AnswerQuery) -> Fetched:
+        async with self.conn.pipeline(transaction=False) as pipe:
+            return _unpack(query, await _queue(pipe, query).execute())
 
 
 class Storage:
@@ -210,13 +286,68 @@ class Storage:
             log.warning("cache read failed, computing without cache: %s", exc)
             return None
 
-    def put_result(self, cache_key: str, value: StoredValue, *, required: bool = False) -> None:
+    def put_result(self, cache_key: str, value: StoredValue, *, required: bool = False,
+                   spec: dict | None = None) -> None:
+        """Store ``value``; with its ``spec`` (of an op in :data:`jobs.answers.RENDERED_OPS`) its
+        rendered answer too, serialised here once for every later hit."""
+        key = keys.result_key(cache_key)
         try:
-            self._set(keys.result_key(cache_key), value)
+            secret = self.secret()
+            blob = encode(value, secret)
+            self.store.set(key, blob, keys.ttl_for(key, self.settings))
         except RedisError as exc:
             if required:
                 raise
             log.warning("cache write failed, result not cached: %s", exc)
+            return
+        if spec is not None and spec["op"] in RENDERED_OPS:
+            self.put_answer(cache_key, spec, value, blob, secret)
+
+    def put_answer(self, cache_key: str, spec: dict, value: StoredValue, result_blob: bytes | None = None,
+                   secret: bytes | None = None) -> CachedAnswer:
+        """Render the answer of ``spec`` from ``value`` and keep it, tied to the stored bytes of the
+        result (``result_blob``, read when not given) so that it is served only while they are
+        (best effort: a store outage only means the next hit renders it again)."""
+        body = render(spec, value)
+        answer = CachedAnswer(content_hash(body), body)
+        key = keys.body_key(cache_key)
+        try:
+            if result_blob is None:
+                result_blob = self.store.get(keys.result_key(cache_key))
+            if result_blob:
+                blob = encode_body(body, answer.etag, content_hash(result_blob), secret or self.secret())
+                self.store.set(key, blob, keys.ttl_for(key, self.settings))
+        except RedisError as exc:
+            log.warning("answer of %s not stored: %s", cache_key, exc)
+        return answer
+
+    def answer_query(self, cache_key: str, principal: str | None, dataset_id: str) -> AnswerQuery:
+        """The look-up of a cache hit: the rendered answer of ``cache_key``, visible to ``principal``
+        when it has asked for this key before and may see ``dataset_id`` (see
+        :meth:`service.engine.Engine._lookup`)."""
+        checks = () if principal is None else ((keys.asked_key(principal), cache_key),
+                                              (keys.owners_key("dataset", dataset_id), principal))
+        secret_key = None if self.settings.store_secret else keys.store_secret_key()
+        return AnswerQuery(keys.body_key(cache_key), keys.result_key(cache_key), checks, secret_key)
+
+    def open_answer(self, fetched: Fetched) -> CachedAnswer | None:
+        """The verified answer of a fetch; None when it is not visible, not stored or fails its check
+        (a later :meth:`put_answer` replaces a corrupt one)."""
+        blob, allowed, secret, result_blob = fetched
+        if not allowed or blob is None or not result_blob:
+            return None
+        if self.settings.store_secret:
+            secret = self.settings.store_secret.encode("utf-8")
+        if not secret:
+            return None  # no secret generated yet: nothing valid can be stored
+        try:
+            etag, result_digest, body = decode_body(blob, secret)
+        except CorruptValue as exc:
+            log.warning("ignoring a stored answer: %s", exc)
+            return None
+        if result_digest != content_hash(result_blob):
+            return None  # its result was replaced, damaged or dropped: the slow path decides
+        return CachedAnswer(etag, body)
 
     # Datasets: needed by workers, so an outage is an error the client is told about.
     def put_dataset(self, dataset_id: str, x: np.ndarray, *, required: bool = True, owner: str | None = None) -> bool:

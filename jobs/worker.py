@@ -95,6 +95,19 @@ class JobWorker(Worker):
         self._beat_alive(job.id)
         return super().prepare_execution(job)
 
+    def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's bookkeeping (in the horse: status ``started``, ``started_at``), then that start kept in
+        the job's meta: RQ sets ``started_at`` again in memory a moment later and stores that second
+        value when the job ends, so a job's start would move as it finished (the API reads the meta)."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
+        if job.started_at is None:
+            return
+        try:
+            job.meta["started_at"] = job.started_at.timestamp()
+            job.save_meta()
+        except RedisError as exc:  # the API falls back on RQ's own started_at
+            log.warning("job %s: could not record its start (%s)", job.id, exc)
+
     def maintain_heartbeats(self, job, execution):
         """RQ's beats (worker, execution, job), ours, and the timeout backstop; never raises on Redis."""
         self._beat_alive(job.id)

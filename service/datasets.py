@@ -1,5 +1,7 @@
-"""Datasets: the three upload formats (CSV and .npy by :mod:`eoc_ntk.points`, JSON by its schema),
-the configured limits, and the content-hash id."""
+"""Datasets: the four upload formats (CSV and .npy by :mod:`eoc_ntk.points`, .npz by
+:mod:`eoc_ntk.labelled_points`, JSON by its schema), labels sent with the points (JSON ``y``, the
+``.npz`` member ``y``, or ``?label_column=`` of a CSV or .npy matrix), the configured limits, and the
+content-hash id."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +11,7 @@ from pydantic import ValidationError
 
 import eoc_ntk
 from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.labelled_points import read_npz, split_label_column
 from eoc_ntk.points import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
@@ -20,7 +23,8 @@ __all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dat
 
 #: Content-Type -> format of :func:`eoc_ntk.points.read_points`.
 _FORMATS = {"application/x-npy": "npy", "text/csv": "csv"}
-MEDIA_TYPES = ("application/json", *_FORMATS)
+NPZ = "application/x-npz"
+MEDIA_TYPES = ("application/json", *_FORMATS, NPZ)
 
 
 def dataset_id_of(x: np.ndarray) -> str:
@@ -48,44 +52,76 @@ def _within_limits(arr: np.ndarray, settings: Settings, field: str) -> np.ndarra
     return arr + 0.0  # fold -0.0 into 0.0: one id per value
 
 
-def _read_file(fmt: str, body: bytes, settings: Settings) -> np.ndarray:
+def _core_refusal(exc: InvalidParameterError, body_param: str = "data"):
+    """400 when the body is not a file of its format, 422 when its content is refused (field named)."""
+    if isinstance(exc, UnreadablePoints):
+        return BadRequest(str(exc), field="body")
+    return InvalidInput(str(exc), field="body" if exc.param == body_param else exc.param)
+
+
+def _read_file(fmt: str, body: bytes, settings: Settings, label_column: int | None) -> np.ndarray:
     """Points from an uploaded file: 400 when the body is not a file of the format, 422 when refused.
 
-    The shape limits are checked from an ``.npy`` header before the array is converted."""
+    The shape limits are checked from an ``.npy`` header before the array is converted (one more
+    column when a label column is to be taken out)."""
+    max_m0 = settings.max_m0 + (label_column is not None)
     try:
-        return read_points(body, fmt, name="x", max_n=settings.max_n, max_m0=settings.max_m0)
-    except UnreadablePoints as exc:
-        raise BadRequest(str(exc), field="body") from exc
+        return read_points(body, fmt, name="x", max_n=settings.max_n, max_m0=max_m0)
     except InvalidParameterError as exc:
-        raise InvalidInput(str(exc), field="body" if exc.param == "data" else exc.param) from exc
+        raise _core_refusal(exc) from exc
 
 
-def _read_json(body: bytes) -> np.ndarray:
+def _read_npz(body: bytes, settings: Settings):
+    """``(x, y or None)`` of an ``.npz`` archive; every member checked before it is inflated."""
     try:
-        raw = DatasetWithLabelsJSONIn.model_validate_json(body).x  # y: service.labels
+        return read_npz(body, max_n=settings.max_n, max_m0=settings.max_m0,
+                        max_member_bytes=settings.max_body_bytes)
+    except InvalidParameterError as exc:
+        raise _core_refusal(exc) from exc
+
+
+def _read_json(body: bytes):
+    try:
+        parsed = DatasetWithLabelsJSONIn.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors()[0]
         if first.get("type") == "json_invalid":
             raise BadRequest(f"request body is not valid JSON ({first.get('msg')})", field="body") from exc
-        loc = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p)[:1].isupper()) or "body"
         raise InvalidInput(validation_message(first), field=loc) from exc
     with core_errors("x"):
-        return eoc_ntk.check_data(raw, name="x")
+        return eoc_ntk.check_data(parsed.x, name="x"), parsed.y
 
 
-def parse_upload(content_type: str | None, body: bytes, settings: Settings) -> np.ndarray:
-    """A checked float64 array from a POST /v1/datasets body of any supported type."""
+def parse_upload(content_type: str | None, body: bytes, settings: Settings,
+                 label_column: int | None = None) -> tuple[np.ndarray, object]:
+    """``(x, raw_y)`` from a POST /v1/datasets body of any supported type.
+
+    ``x`` is a checked float64 array within the limits; ``raw_y`` the labels sent with it, not
+    yet checked (JSON ``y``, the ``.npz`` member ``y``, or column ``label_column`` of a CSV or
+    ``.npy`` matrix), or None."""
     media = (content_type or "").split(";")[0].strip().lower()
+    if label_column is not None and media not in _FORMATS:
+        raise InvalidInput(f"label_column applies to CSV and .npy uploads (one matrix); a {media or 'body'} upload "
+                           "carries its labels as y: drop label_column", field="label_column")
+    raw_y = None
     if media in _FORMATS:
-        arr = _read_file(_FORMATS[media], body, settings)
+        x = _read_file(_FORMATS[media], body, settings, label_column)
+        if label_column is not None:
+            try:
+                x, raw_y = split_label_column(x, label_column)
+            except InvalidParameterError as exc:
+                raise InvalidInput(str(exc), field=exc.param) from exc
+    elif media == NPZ:
+        x, raw_y = _read_npz(body, settings)
     elif media == "application/json" or media.endswith("+json"):
-        arr = _read_json(body)
+        x, raw_y = _read_json(body)
     else:
         raise UnsupportedMediaType(
             f"Content-Type {content_type or '(none)'!r} is not supported; use one of {', '.join(MEDIA_TYPES)}",
             field="Content-Type",
         )
-    return _within_limits(arr, settings, "x")
+    return _within_limits(x, settings, "x"), raw_y
 
 
 def load(storage: Storage, dataset_id: str, field: str = "dataset_id") -> np.ndarray:

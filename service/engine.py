@@ -8,6 +8,7 @@ requests and shape answers. What happens is told to the engine's observers
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -15,7 +16,10 @@ from typing import Iterator, Protocol
 
 import numpy as np
 import redis
+import redis.asyncio
+from redis.exceptions import RedisError
 
+from jobs.answers import RENDERED_OPS, content_hash, render
 from jobs.backend import JobBackend
 from jobs.codec import StoredValue
 from jobs.dask_engine import on_cluster
@@ -25,7 +29,7 @@ from jobs.rq_queue import RQBackend
 from jobs.settings import Settings
 from jobs.specs import cache_key, job_id_for, predicted_seconds
 from jobs.states import IN_FLIGHT, JobView
-from jobs.store import MemoryStore, RedisStore, Storage
+from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
 from .errors import Conflict, Gone, InvalidInput, NotFound, Timeout, TooManyJobs, core_errors
@@ -69,6 +73,8 @@ class Engine:
         self.settings = settings
         self.observers = list(observers)
         self.redis = None
+        self._aredis = None  # the hot path's redis.asyncio client, made in the loop that uses it
+        self._aredis_loop = None
         if settings.dask_configured and settings.max_n < settings.dask_min_n:
             log.warning("EOC_NTK_DASK_ADDRESS is set, but EOC_NTK_MAX_N = %d < EOC_NTK_DASK_MIN_N = %d refuses every "
                         "dataset large enough to run on the Dask cluster; raise EOC_NTK_MAX_N",
@@ -141,6 +147,56 @@ class Engine:
         for d in pinned:
             if not d.stored:
                 d.stored = self.storage.put_dataset(d.dataset_id, d.x, required=required, owner=principal)
+
+    # Answers (rendered once, see jobs.answers): the hot path of repeated questions
+    async def hot_answer(self, spec: dict, principal: str | None, dataset_id: str) -> CachedAnswer | None:
+        """The stored answer of ``spec`` if the caller may see it, in one look-up from the event loop
+        (one pipelined Redis round trip; no thread, no decoding of the result); None otherwise or
+        on any store trouble, where :meth:`answer_of` (in a thread) decides, with its 503s."""
+        query = self.storage.answer_query(cache_key(spec), principal, dataset_id)
+        try:
+            if self.redis is None:
+                fetched = self.storage.store.fetch(query)
+            else:
+                fetched = await self._async_store().fetch(query)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.debug("hot path look-up failed (%s); taking the slow path", exc)
+            return None
+        found = self.storage.open_answer(fetched)
+        if found is not None:
+            self._cache_lookup(True)
+        return found
+
+    def answer_of(self, spec: dict, principal: str | None, dataset_id: str, *,
+                  required: bool = False) -> CachedAnswer | None:
+        """:meth:`hot_answer` from the stored result (blocking; when the rendered answer is missing,
+        e.g. evicted, or the store failed): the answer rendered again, and kept for the next hit."""
+        if not self.storage.owns("dataset", dataset_id, principal):
+            return None
+        value = self.cached(spec, principal, required=required)
+        return None if value is None else self.storage.put_answer(cache_key(spec), spec, value)
+
+    def rendered(self, spec: dict, answer: Answer) -> CachedAnswer:
+        """The rendered answer of a result from :meth:`answer`; a hit whose rendered answer was
+        missing (else :meth:`hot_answer` had answered it) keeps it for the next."""
+        if answer.cache == "hit" and spec["op"] in RENDERED_OPS:
+            return self.storage.put_answer(cache_key(spec), spec, answer.value)
+        body = render(spec, answer.value)
+        return CachedAnswer(content_hash(body), body)
+
+    def _async_store(self) -> AsyncRedisStore:
+        loop = asyncio.get_running_loop()
+        if self._aredis_loop is not loop:  # a client belongs to one loop (tests run several in turn)
+            self._aredis = redis.asyncio.Redis.from_url(self.settings.redis_url, socket_timeout=2,
+                                                        socket_connect_timeout=1)
+            self._aredis_loop = loop
+        return AsyncRedisStore(self._aredis)
+
+    async def aclose(self) -> None:
+        """Close the hot path's client (in the loop it belongs to)."""
+        if self._aredis is not None and self._aredis_loop is asyncio.get_running_loop():
+            await self._aredis.aclose()
+        self._aredis = self._aredis_loop = None
 
     # Results
     def cached(self, spec: dict, principal: str | None = None, *, required: bool = False) -> StoredValue | None:
@@ -278,6 +334,19 @@ class Engine:
         if view is None:
             raise _unknown_job(job_id)
         return view
+
+    def job_answer(self, view: JobView) -> CachedAnswer:
+        """The rendered answer of a finished job: as stored when it finished, else rendered from its
+        result (:class:`Gone` when that expired)."""
+        if view.cache_key and view.spec.get("op") in RENDERED_OPS:
+            try:
+                found = self.storage.open_answer(self.storage.store.fetch(
+                    self.storage.answer_query(view.cache_key, None, view.spec.get("dataset_id", ""))))
+            except RedisError:
+                found = None
+            if found is not None:
+                return found
+        return self.rendered(view.spec, Answer(self.job_result(view), "hit"))
 
     def job_result(self, view: JobView) -> StoredValue:
         value = self.storage.get_result(view.cache_key) if view.cache_key else None

@@ -1,4 +1,4 @@
-"""Labels ``y`` (docs/learning.md §1): uploads (JSON, .npy, or ``y`` next to ``x`` in a dataset),
+"""Labels ``y`` (docs/learning.md §1): uploads (JSON or .npy; with a dataset, :mod:`service.datasets`),
 the content-hash id, the configured limits, and the labels of a compute request checked against its data.
 
 Labels are stored through :meth:`jobs.store.Storage.put_labels`; their owners are kept as a
@@ -18,9 +18,9 @@ from jobs.store import labels_store_id
 
 from .engine import Data, Engine
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
-from .schemas import DatasetWithLabelsJSONIn, LabelsJSONIn
+from .schemas import LabelsJSONIn
 
-__all__ = ["labels_id_of", "check_labels", "parse_labels_upload", "labels_in_dataset_json", "resolve_labels",
+__all__ = ["labels_id_of", "check_labels", "parse_labels_upload", "resolve_labels",
            "MEDIA_TYPES"]
 
 MEDIA_TYPES = ("application/json", "application/x-npy")
@@ -78,16 +78,6 @@ def parse_labels_upload(content_type: str | None, body: bytes, settings: Setting
     raise UnsupportedMediaType(
         f"Content-Type {content_type or '(none)'!r} is not supported for labels; use one of {', '.join(MEDIA_TYPES)}",
         field="Content-Type")
-
-
-def labels_in_dataset_json(content_type: str | None, body: bytes):
-    """The raw ``y`` of a JSON dataset upload, or None (other formats, or no ``y``)."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    if not (media == "application/json" or media.endswith("+json")):
-        return None
-    if b'"y"' not in body and b"\\u" not in body:  # no key y (unless spelled with escapes): skip a second parse
-        return None
-    return _validated(DatasetWithLabelsJSONIn, body).y
 
 
 def _validated(schema, body: bytes):

@@ -4,7 +4,7 @@
 
     {"time": "2026-01-01T12:00:00.123Z", "level": "INFO", "logger": "eoc_ntk.access",
      "message": "POST /v1/spectra 200", "request_id": "3f2a...", "method": "POST",
-     "route": "/v1/spectra", "status": 200, "duration_ms": 12.3}
+     "pid": 4242, "route": "/v1/spectra", "status": 200, "duration_ms": 12.3}
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "pid": record.process,  # which API process (--workers N) wrote it
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in out:

@@ -1,44 +1,65 @@
-"""Stored results to response bodies (JSON with non-finite numbers as null, or raw .npy)."""
+"""Stored results to responses: JSON answers (rendered once, see :mod:`jobs.answers`) with their
+ETag and caching headers, or raw .npy."""
 from __future__ import annotations
 
 import io
 
 import numpy as np
+from fastapi import Response
 
-from eoc_ntk.activations import activation_label
-from eoc_ntk.jsonsafe import to_jsonable
+from jobs.answers import answer_doc, with_cache
 from jobs.codec import StoredValue
-from jobs.dask_engine import NUMPY
+from jobs.settings import Settings
+from jobs.store import CachedAnswer
 
 from .errors import NotAcceptable
 
-__all__ = ["result_body", "npy_bytes", "kernel_for_npy", "NPY"]
+__all__ = ["result_body", "answer_response", "json_response", "cache_headers", "etag_matches", "npy_bytes",
+           "kernel_for_npy", "NPY", "JSON"]
 
 NPY = "application/x-npy"
+JSON = "application/json"
 
 
 def result_body(spec: dict, value: StoredValue, cache: str) -> dict:
-    """The JSON answer of ``spec`` (same for a synchronous answer and a finished job)."""
-    op = spec["op"]
-    if op == "spectra":
-        body = {"engine": NUMPY, **value.doc}  # results stored before the engine field were all numpy
-    elif op == "kernels":
-        shape = next(iter(value.arrays.values())).shape
-        body = {"model": spec["model"], "x2_dataset_id": spec.get("x2_id"), "shape": list(shape)}
-        body.update({kind: value.arrays[kind] for kind in spec["kinds"]})
-    elif op in ("dynamics", "learning_curves"):
-        body = dict(value.doc)
-    else:
-        # Each activation with its one display label (eoc_ntk.activations), as the plots and the page show it.
-        results = [{**r, "activation": {**r["activation"], "display_label": activation_label(r["activation"]["a"],
-                                                                                             r["activation"]["b"])}}
-                   for r in value.doc["results"]]
-        body = {"depths": value.doc["depths"], "results": results}
-    if spec.get("labels_id"):
-        body["labels_id"] = spec["labels_id"]
-    body["dataset_id"] = spec["dataset_id"]
-    body["cache"] = cache
-    return to_jsonable(body)
+    """The JSON answer of ``spec`` as a dict (the figures draw from it); the bytes of an answer
+    come from :func:`answer_response`."""
+    return {**answer_doc(spec, value), "cache": cache}
+
+
+def cache_headers(etag: str, max_age: int, settings: Settings) -> dict[str, str]:
+    """ETag (weak: answers of one result differ in their ``cache`` field only) and
+    ``Cache-Control: private, max-age`` (a finished result never changes for its key); with API
+    keys, the answer varies with the key."""
+    headers = {"ETag": f'W/"{etag}"', "Cache-Control": f"private, max-age={max_age}"}
+    if settings.api_key_list:
+        headers["Vary"] = "X-API-Key, Authorization"
+    return headers
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """True when an ``If-None-Match`` header names ``etag`` (weak comparison) or is ``*``."""
+    if not if_none_match:
+        return False
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/").strip('"') == etag:
+            return True
+    return False
+
+
+def json_response(body: bytes, etag: str, max_age: int, settings: Settings, if_none_match: str | None = None,
+                  status_code: int = 200) -> Response:
+    """``body`` as it is, with its caching headers; 304 without a body when ``If-None-Match`` names it."""
+    headers = cache_headers(etag, max_age, settings)
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, status_code=status_code, media_type=JSON, headers=headers)
+
+
+def answer_response(answer: CachedAnswer, cache: str, settings: Settings, if_none_match: str | None = None) -> Response:
+    """A rendered answer with ``cache`` spliced in, its ETag the result's content hash."""
+    return json_response(with_cache(answer.body, cache), answer.etag, settings.cache_ttl, settings, if_none_match)
 
 
 def kernel_for_npy(spec: dict, value: StoredValue) -> np.ndarray:

@@ -34,6 +34,7 @@ DATABASES = {
     "test_service_access": 6,
     "test_bench_load": 7,
     "test_service_learning": 12,
+    "test_service_throughput": 13,
     "test_redis_liveness": 8,
     "test_service_hostile": 9,
     "test_redis_dask": 14,

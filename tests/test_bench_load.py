@@ -29,10 +29,12 @@ def _check(result: dict) -> None:
         assert result["kinds"][kind]["ok"] > 0 and result["kinds"][kind]["p99_ms"] is not None
 
 
+@pytest.mark.slow  # a server and 4 clients for seconds; the full run is by hand
 def test_tiny_load_embedded(tmp_path):
     _check(_run(tmp_path, "--spawn", "embedded"))
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 def test_tiny_load_redis(tmp_path, redis_test_url):
     from _private_redis import redis_or_skip

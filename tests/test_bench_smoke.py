@@ -52,6 +52,7 @@ def test_service(capsys):
     assert len(rows) == 4
 
 
+@pytest.mark.slow  # starts a server / times 14 cases: seconds, not milliseconds
 def test_cost(capsys):
     rows = run("bench_cost", ["--scale", "0.03", "--repeat", "1"], capsys)
     assert len(rows) == 2 + 14
@@ -76,8 +77,28 @@ def test_common_data_kinds():
         common.make_data("nope", 2, 2)
 
 
+@pytest.mark.slow  # starts a server / times 14 cases: seconds, not milliseconds
 def test_hostile_quick_against_a_server_of_its_own(capsys):
     rows = run("hostile", ["--quick", "--body-timeout", "1"], capsys)
     assert any("1 MB single cell" in row for row in rows)
     statuses = [row.split(" | ")[1] for row in rows if not row.startswith("| payload") and "---" not in row]
     assert not [s for s in statuses if s.isdigit() and int(s) >= 500], rows
+
+
+def test_training(capsys, tmp_path):
+    rows = run("bench_training", ["--n", "40", "--widths", "64", "256", "--seeds", "1", "--steps", "3",
+                                  "--figure", str(tmp_path / "t.png")], capsys)
+    assert len(rows) == 2 and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow  # starts a server and runs wrk
+def test_throughput_quick(capsys):
+    import shutil
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    rows = run("throughput", ["--quick"], capsys)
+    body = [row for row in rows if not row.startswith("| mode") and "---" not in row]
+    assert {row.split(" | ")[2] for row in body} == {"GET /v1/spectra (cached)", "POST /v1/spectra by dataset_id (cached)",
+                                                     "GET /v1/jobs/{id} (finished)", "GET /healthz"}, rows
+    assert all(row.split(" | ")[8] == "0" for row in body), rows  # every answer 2xx

@@ -4,7 +4,7 @@ Every value is checked against something computed independently of the code's
 eigen-decomposition: scikit-learn's KernelRidge, NumPy's pinv/lstsq, the residual iterated
 step by step with dense matrices, closed forms of structured kernels, the alignment formula
 written out, and real gradient-descent training of finite-width networks
-(``_reference.network``/``_reference.gd``).
+(``eoc_ntk.finite_width``, whose gradient is checked against ``_reference.network``'s explicit Jacobian).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import eoc_ntk
+from eoc_ntk import finite_width
 from eoc_ntk.errors import InvalidParameterError
 from eoc_ntk.learning import eigenlearning_test_mse
 
@@ -295,8 +296,9 @@ def test_learning_curve_measures_kernel_regression_on_held_out_points():
 # --- against real training (issue #16, "Done when") ---------------------------------------------
 #
 # n = 100 sklearn digits of classes 0 and 1 as +-1, depth 3, ReLU (a = b = 1/2) at the EOC,
-# finite-width networks of _reference.network trained by full-batch gradient descent on the
-# project's loss (_reference.gd: the centred network f - f_0, so r_0 = -y as in the theory).
+# finite-width networks trained by full-batch gradient descent on the project's loss
+# (eoc_ntk.finite_width: the centred network f - f_0, so r_0 = -y as in the theory; its gradient
+# is checked against the explicit Jacobian of _reference.network below).
 #
 # Gap measures, relative, over the steps 0..T: the residual trajectory
 # g_r = max_t |r_hat_t - r_t| / |y| and the loss curve g_L = max_t |L_hat_t - L_t| / L_0.
@@ -341,10 +343,26 @@ def _gaps(measured, predicted, y):
 
 
 def _train(x, y, width, eta, steps, seed):
-    from _reference import gd
+    return finite_width.train_centred(x, y, width=width, depth=DEPTH, learning_rate=eta, steps=steps, seed=seed,
+                                      **RELU)
 
-    return gd.train_centred(x, y, width=width, depth=DEPTH, sigma_w=1.0 / math.hypot(RELU["a"], RELU["b"]),
-                            learning_rate=eta, steps=steps, seed=seed, **RELU)
+
+@pytest.mark.parametrize("sigma_b", [0.0, 0.3])
+def test_finite_width_gradient_is_the_explicit_jacobian_transpose(sigma_b):
+    """The trainer's back-propagation against the reference network's explicit Jacobian (float64)."""
+    from _reference import network as net
+
+    rng = np.random.default_rng(4)
+    x, v = rng.normal(size=(5, 3)), rng.normal(size=5)
+    a, b, sigma_w = 0.3, 0.8, 1.1
+    params = finite_width.initial_params(3, width=7, depth=3, seed=2, dtype=np.float64)
+    np.testing.assert_array_equal(params[1][0], net.init_params(3, 7, 3, np.random.default_rng(2))[1][0])
+    hs, zs = finite_width.forward(params, x, a, b, sigma_w, sigma_b)
+    np.testing.assert_allclose(hs[-1][:, 0], net.output(params, x, a, b, sigma_w, sigma_b), rtol=1e-12)
+    grads = finite_width.backward(params, hs, zs, v, a, b, sigma_w, sigma_b)
+    flat = np.concatenate([np.concatenate([gw.ravel(), gb]) if sigma_b else gw.ravel() for gw, gb in grads])
+    expected = net.jacobian(params, x, a, b, sigma_w, sigma_b).T @ v
+    np.testing.assert_allclose(flat, expected, rtol=1e-10, atol=1e-12)
 
 
 def _check_training_follows_prediction(x, y, steps, seeds):
@@ -377,13 +395,13 @@ def _check_unstable_rate(x, y, width, steps):
     NTK at init then grows by ``|1 - eta lambda_1|`` per step, alternating in sign. (Along the
     infinite-width eigenvector the first steps are blurred: only 0.06 % of |y|^2 lies there,
     less than what the NTK's finite-width fluctuation moves into it.) The total loss is printed."""
-    from _reference import gd, network as net
+    from _reference import network as net
 
     n = x.shape[0]
     seed = 7
     max_rate = eoc_ntk.dynamics(x, y, depth=DEPTH, steps=[0], **RELU).max_learning_rate
     sigma_w = 1.0 / math.hypot(RELU["a"], RELU["b"])
-    params = gd.initial_params(x.shape[1], width=width, depth=DEPTH, seed=seed)
+    params = finite_width.initial_params(x.shape[1], width=width, depth=DEPTH, seed=seed)
     ntk = net.ntk_by_layers(params, x.astype(np.float32), RELU["a"], RELU["b"], sigma_w, 0.0).astype(np.float64)
     lam, vec = np.linalg.eigh(ntk / n)
     assert 0.9 * max_rate * lam[-1] < 2.0 < 1.1 * max_rate * lam[-1]

@@ -90,11 +90,19 @@ def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, r
     with TestClient(create_app(redis_settings(redis_test_url))) as other:
         assert other.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()["cache"] == "hit"
     model = eoc_ntk.Model.from_activation(3, "relu")
-    key = keys.result_key(cache_key(spectra_spec(first["dataset_id"], model)))
-    blob = bytearray(redis_conn.get(key))
-    blob[-3] ^= 0xFF
-    redis_conn.set(key, bytes(blob))
+    ckey = cache_key(spectra_spec(first["dataset_id"], model))
     query = {"dataset_id": first["dataset_id"], "depth": 3, "a": 0.5, "b": 0.5}
+    # The rendered answer (issue 18) alone corrupted: rendered again from the intact result.
+    body = bytearray(redis_conn.get(keys.body_key(ckey)))
+    body[-3] ^= 0xFF
+    redis_conn.set(keys.body_key(ckey), bytes(body))
+    assert client.get("/v1/spectra", params=query).json()["eigenvalues"] == first["eigenvalues"]
+    assert redis_conn.get(keys.body_key(ckey)) != bytes(body)  # replaced
+    # Both the result and its answer corrupted: never served.
+    for key in (keys.result_key(ckey), keys.body_key(ckey)):
+        blob = bytearray(redis_conn.get(key))
+        blob[-3] ^= 0xFF
+        redis_conn.set(key, bytes(blob))
     assert client.get("/v1/spectra", params=query).status_code == 404  # never served
     again = client.post("/v1/spectra", json={"dataset_id": first["dataset_id"], "model": relu_model(3)}).json()
     assert again["cache"] == "miss" and again["eigenvalues"] == first["eigenvalues"]
@@ -127,6 +135,70 @@ def test_progress_is_reported_while_running(client):
         time.sleep(0.05)
     assert any(0.0 < p < 1.0 for p in seen), seen
     assert seen == sorted(seen)
+
+
+@pytest.fixture
+def local_time_not_utc():
+    """The test process (where the API runs) in a zone far from UTC, so that a start time read as
+    local time instead of UTC would be off by hours."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _utc_seconds(iso: str) -> float:
+    from datetime import datetime, timezone
+
+    assert iso.endswith("Z"), iso  # UTC, said so
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_job_timing_from_a_real_worker(client, local_time_not_utc):
+    """started_at (UTC), elapsed_seconds and eta_seconds of a sweep run by the RQ worker: the start
+    lies between the submission and the first look, elapsed is the wall clock since the start and
+    grows, eta is elapsed * (1 - progress) / progress, and the finished job keeps its start."""
+    body = {"x": unit_rows(150, 4, seed=27).tolist(), "depths": list(range(1, 151)), "activations": [{"name": "relu"}]}
+    submitted = time.time()
+    job_id = client.post("/v1/sweeps", json=body, headers=ASYNC).json()["job_id"]
+    running = []  # (time before the request, time after it, the job's status body)
+    deadline = time.monotonic() + 120
+    while True:
+        before = time.time()
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        after = time.time()
+        if job["status"] == "finished":
+            seen_finished = after
+            break
+        assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+        if job["status"] == "queued":
+            assert "started_at" not in job and "elapsed_seconds" not in job
+        else:
+            running.append((before, after, job))
+        time.sleep(0.1)
+    assert len(running) >= 2, "the job ended before it was seen running twice"
+    starts = {j["started_at"] for _, _, j in running} | {job["started_at"]}
+    assert len(starts) == 1, starts  # one start, kept once finished
+    started = _utc_seconds(starts.pop())
+    assert submitted - 0.01 <= started <= running[0][1] + 0.01
+    for before, after, j in running:
+        assert before - started - 0.01 <= j["elapsed_seconds"] <= after - started + 0.01, (before, after, started, j)
+        p = j["progress"]
+        if 0.0 < p < 1.0:
+            # elapsed_seconds is given to the millisecond: its rounding, times (1 - p) / p, is the tolerance
+            assert j["eta_seconds"] == pytest.approx(j["elapsed_seconds"] * (1 - p) / p, abs=6e-4 * (1 - p) / p + 1e-3), j
+    elapsed = [j["elapsed_seconds"] for _, _, j in running]
+    assert elapsed == sorted(elapsed) and elapsed[-1] > elapsed[0]  # it grows while the job runs
+    assert any("eta_seconds" in j for _, _, j in running)
+    # It ended after the last look that saw progress < 1, and before the look that saw it finished.
+    last_unfinished = max(before for before, _, j in running if j["progress"] < 1.0)
+    assert job["eta_seconds"] == 0.0
+    assert last_unfinished - started - 0.01 <= job["elapsed_seconds"] <= seen_finished - started + 0.01
 
 
 def test_failed_job_says_why(client):

@@ -9,6 +9,9 @@
 4. the job timeout is enforced;
 5. an expired result answers 410, an expired job record 404, each with a clear message.
 
+``python -m pytest -m slow tests/test_service_faults.py -k every_core_busy`` runs the kill and
+timeout tests 10 times in a row while another process keeps every core busy (``tests/_cpu_hog.py``).
+
 They run against the test run's own redis-server on a free port (``tests/_private_redis.py``),
 so that concurrent test runs on the machine cannot disturb them, or against ``REDIS_TEST_URL``
 when the user sets it (flushed); they skip without either.
@@ -360,3 +363,33 @@ def test_redis_restart_service_and_worker_recover_without_restart(own_redis):
     finally:
         stop_worker(proc)
         conn.close()
+
+
+# Under load: the fault tests that a heartbeat inside the computing horse once made fail on a
+# busy machine (issue 10), 10 times in a row with every core kept busy by another process.
+
+LOADED_FAULT_TESTS = [
+    test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitting_computes,
+    test_work_horse_killed_mid_job_fails_the_job,
+    test_job_timeout_is_enforced,
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(10))
+def test_fault_tests_pass_with_every_core_busy(conn, url, round_):
+    import inspect
+
+    from _cpu_hog import hogging
+
+    with hogging():
+        for test in LOADED_FAULT_TESTS:
+            name = f"faults-{os.getpid()}-loaded-{round_}-{test.__name__[:20]}"
+            proc = start_worker(url, name)
+            try:
+                wait_registered(conn, proc, name)
+                with TestClient(create_app(fault_settings(url))) as client:
+                    given = {"conn": conn, "url": url, "client": client, "worker": proc}
+                    test(**{arg: given[arg] for arg in inspect.signature(test).parameters})
+            finally:
+                stop_worker(proc)

@@ -143,3 +143,21 @@ def test_cached_sweep_and_cancel_of_an_ended_job(client):
     with pytest.raises(ApiError) as ended:
         client.cancel(job)
     assert ended.value.status == 409 and ended.value.job_status == "finished"
+
+
+def test_eigenvalue_plot_of_one_depth_and_plot_sizes_through_jobs(client):
+    import struct
+
+    x = small_data(seed=44)
+    seen = []
+    svg = client.plot_eigenvalues(x, depth=4, activations="ReLU;leaky_relu:0.1", fmt="svg", progress=seen.append)
+    text = svg.decode()
+    assert "eigenvalues of K/n at depth 4" in text and "ReLU (Δ=0.5)" in text and "leaky ReLU 0.1" in text
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    png = client.plot_eigenvalues(x, depth=4, activations="relu", width=4, height=2, dpi=50)
+    assert struct.unpack(">II", png[16:24]) == (200, 100)
+    # A plot asked with a progress callback goes through a job: its size still applies.
+    png = client.plot_sweep(x, depths="2:3", activations="abs", width=3, height=2, dpi=40, progress=lambda f: None)
+    assert struct.unpack(">II", png[16:24]) == (120, 80)
+    png = client.plot_spectrum(x, depth=2, width=3, height=2, dpi=40, progress=lambda f: None)
+    assert struct.unpack(">II", png[16:24]) == (120, 80)

@@ -8,7 +8,9 @@ import pytest
 
 from _users_support import cond_of, eoc_angle_ntk
 from eoc_ntk.cli import main
-from eoc_ntk.reproduce import activation_for_delta, claim_details, claims, digits, experiments
+from eoc_ntk import finite_width
+from eoc_ntk.reproduce import (activation_for_delta, binary_digits, claim_details, claims, digits, experiments,
+                               training_claims, training_experiment)
 
 ICD_DEPTHS = (3, 10, 30, 100)
 COND_DEPTHS = (2, 5, 10, 30, 100)
@@ -115,12 +117,49 @@ def test_no_claim_is_vacuous(small):
 def test_reproduce_writes_a_report_with_figures(tmp_path):
     assert main(["reproduce", "--out", str(tmp_path), "--n", "24", "-q"]) == 0
     report = (tmp_path / "report.md").read_text()
-    for figure in ("icd_error.png", "condition_number.png", "weyl_bounds.png"):
+    for figure in ("icd_error.png", "condition_number.png", "weyl_bounds.png", "training_loss.png"):
         assert f"]({figure})" in report
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
     assert "| the absolute value is better conditioned than ReLU | cond(ReLU) / cond(abs) > 1" in report
     assert "within 10 % of its limit" in report and "max/min - 1" in report
     assert "Δ=0.25 median" in report and "| limit |" in report
+    training = report.split("## Training", 1)[1]
+    assert "| width 512 (mean) | width 2048 (mean) |" in training and "| 10 | 0.02" in training
+    assert training.count("| yes |") == 2 and "**no**" not in training
+
+
+def test_training_section_against_the_dense_iteration_and_its_own_networks():
+    """The prediction against the iterated residual on the reference kernel (an independent
+    recursion), the measured losses against the trainer run here, and claims that can fail."""
+    res = training_experiment(30, widths=(256, 1024), seeds=2, steps=4)
+    x, y = binary_digits(30)
+    k = eoc_angle_ntk(x, 3)[0]
+    lam_max = np.linalg.eigvalsh(k / 30)[-1]
+    assert res["max_learning_rate"] == pytest.approx(2 / lam_max, rel=1e-9)
+    assert res["learning_rate"] == pytest.approx(0.9 * 2 / lam_max, rel=1e-9)
+    r, expected = -y, []
+    for _ in range(5):
+        expected.append(float(r @ r) / 60)
+        r = r - res["learning_rate"] * (k / 30) @ r
+    np.testing.assert_allclose(res["predicted_loss"], expected, rtol=1e-9)
+    run = finite_width.train_centred(x, y, width=1024, depth=3, a=0.5, b=0.5, learning_rate=res["learning_rate"],
+                                     steps=4, seed=1000 * 1024 + 1)
+    np.testing.assert_allclose(res["measured_loss"][1][1], np.sum(run ** 2, axis=1) / 60, rtol=1e-12)
+    gap = np.max(np.linalg.norm(run - _residuals(k, y, res["learning_rate"], 4), axis=1))
+    assert res["residual_gap"][1][1] == pytest.approx(gap / np.linalg.norm(y), rel=1e-9)
+    checks = training_claims(res)
+    assert [c["holds"] for c in checks] == [True, True]
+    worse = {**res, "residual_gap": res["residual_gap"][::-1]}
+    assert training_claims(worse)[1]["holds"] is False
+    rising = {**res, "measured_loss": [[run[::-1] for run in runs] for runs in res["measured_loss"]]}
+    assert training_claims(rising)[0]["holds"] is False
+
+
+def _residuals(k, y, eta, steps):
+    out = [-y]
+    for _ in range(steps):
+        out.append(out[-1] - eta * (k / len(y)) @ out[-1])
+    return np.array(out)
 
 
 @pytest.mark.slow

@@ -58,7 +58,8 @@ def test_plot_of_a_job(client):
 def test_web_page_is_served(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    for marker in ('id="file"', 'id="paste"', 'id="depths"', 'id="progress"', 'id="plot"', "/v1/plots/sweep"):
+    for marker in ('id="file"', 'id="paste"', 'id="depths"', 'id="progress"', 'id="plot"', "/v1/plots/sweep",
+                   'id="eig-depth"', "/v1/plots/eigenvalues"):
         assert marker in r.text
 
 
@@ -192,3 +193,29 @@ def test_plot_size_and_dpi_in_the_query(client):
     assert r.status_code == 422 and r.json()["error"]["field"] == "dpi"
     svg = client.post("/v1/plots/sweep?format=svg", json=body).content
     assert b"depth limit" in svg and svg.count(b"depth limit") == 1  # ReLU and abs share the limit: once
+
+
+def test_eigenvalue_plot_of_one_depth_draws_cached_spectra_only(client):
+    """GET /v1/plots/eigenvalues (the page's figure of a depth picked in the table): the cached
+    spectra of every activation asked at that depth, one curve each; 404 (never computes) otherwise."""
+    import struct
+
+    ds = client.post("/v1/datasets", json={"x": small_data(seed=43).tolist()}).json()["dataset_id"]
+    q = {"dataset_id": ds, "depth": 3, "activations": "ReLU;leaky_relu:0.1", "format": "svg"}
+    r = client.get("/v1/plots/eigenvalues", params=q)
+    assert r.status_code == 404 and r.json()["error"]["field"] == "activations.0"  # nothing computed
+    client.post("/v1/spectra", json={"dataset_id": ds, "model": {"depth": 3, "activation": "relu"}}).raise_for_status()
+    r = client.get("/v1/plots/eigenvalues", params=q)
+    assert r.status_code == 404 and r.json()["error"]["field"] == "activations.1"  # the second is named
+    assert "leaky ReLU 0.1" in r.json()["error"]["message"] and "POST /v1/spectra" in r.json()["error"]["message"]
+    client.post("/v1/spectra", json={"dataset_id": ds, "model": {"depth": 3, "activation": {"name": "leaky_relu", "slope": 0.1}}}
+                ).raise_for_status()
+    r = client.get("/v1/plots/eigenvalues", params=q)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    svg = r.content.decode()
+    assert "eigenvalues of K/n at depth 3" in svg and "ReLU (Δ=0.5)" in svg and "leaky ReLU 0.1" in svg
+    assert client.get("/v1/plots/eigenvalues", params={**q, "depth": 4}).status_code == 404  # another depth: not cached
+    r = client.get("/v1/plots/eigenvalues", params={**q, "format": "png", "width": 4, "height": 2, "dpi": 50})
+    assert r.status_code == 200 and struct.unpack(">II", r.content[16:24]) == (200, 100)
+    r = client.get("/v1/plots/eigenvalues", params={**q, "activations": "swish"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "activations"

@@ -6,8 +6,11 @@ download one.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from _users_support import cond_of, eoc_angle_ntk, live_server, small_data  # noqa: F401
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
                              shutil.which("google-chrome")) if p), None)
@@ -89,11 +93,50 @@ def test_upload_a_file_watch_the_job_and_see_plot_and_table(browser, live_server
     depth3 = lines[2].split(",")
     assert float(depth3[1]) == pytest.approx(cond_of(eoc_angle_ntk(x, 3)[0]), rel=1e-9)
     assert '"depths"' in json_text and "<svg" in svg_text and png_type == "image/png"
+    # The eigenvalue figure of a depth picked in the table: click its row, or pick it in the select.
+    dataset_id = json.loads(json_text)["dataset_id"]
+    browser.execute_script("performance.clearResourceTimings();")
+    rows[3].click()  # depth 30
+    _wait_for(browser, _eigenvalues_shown)
+    assert browser.find_element("id", "eig-depth").get_attribute("value") == "30"
+    asked = _eigenvalue_requests(browser)
+    assert len(asked) == 1 and asked[0]["depth"] == ["30"] and asked[0]["dataset_id"] == [dataset_id]
+    assert asked[0]["activations"][0].lower().split(";") == ["relu", "abs"]  # every activation asked
+    eig_svg = browser.execute_async_script(_READ_LINK, "dl-eig-svg")
+    assert "eigenvalues of K/n at depth 30" in eig_svg and "ReLU (Δ=0.5)" in eig_svg and "abs (Δ=1)" in eig_svg
+    for activation, (a, b) in (("relu", (0.5, 0.5)), ("abs", (0.0, 1.0))):  # the spectra it drew: depth 30's
+        got = json.loads(urlopen(f"{live_server.url}/v1/spectra?dataset_id={dataset_id}&depth=30"
+                                 f"&activation={activation}").read())
+        ref = np.linalg.eigvalsh(eoc_angle_ntk(x, 30, a, b)[0] / len(x))
+        assert np.sort(got["eigenvalues"]) == pytest.approx(ref, rel=1e-6, abs=1e-12)
+    browser.execute_script("performance.clearResourceTimings();")
+    Select(browser.find_element("id", "eig-depth")).select_by_visible_text("3")
+    _wait_for(browser, lambda d: _eigenvalues_shown(d) and _eigenvalue_requests(d))
+    assert [q["depth"] for q in _eigenvalue_requests(browser)] == [["3"]]
+    assert "at depth 3" in browser.execute_async_script(_READ_LINK, "dl-eig-svg")
+    picked = browser.find_elements("css selector", "#results tbody tr.picked")
+    assert [r.find_element("tag name", "td").text for r in picked] == ["3"]
+
+
+_READ_LINK = """const done = arguments[arguments.length - 1];
+    fetch(document.getElementById(arguments[0]).href).then((r) => r.text()).then(done);"""
+
+
+def _eigenvalues_shown(driver):
+    return driver.execute_script(
+        "const i = document.getElementById('eig-plot'); return i.style.display === 'block' && i.naturalWidth > 0;")
+
+
+def _eigenvalue_requests(driver):
+    """The query of every request the page made for the eigenvalue figure since the last clear."""
+    urls = driver.execute_script("return performance.getEntriesByType('resource').map((e) => e.name);")
+    return [parse_qs(urlsplit(u).query) for u in urls if urlsplit(u).path == "/v1/plots/eigenvalues"]
 
 
 def test_pasted_numbers_and_an_error_message(browser, live_server):
     browser.get(live_server.url + "/")
-    browser.find_element("id", "paste").send_keys("1 0 0\n0 1 0\n0.6 0.8 0.1\n0.2 -0.3 0.9")
+    # The last point points the same way as the second (0-based point 1): singular at every depth.
+    browser.find_element("id", "paste").send_keys("1 0 0\n0 1 0\n0.6 0.8 0.1\n0.2 -0.3 0.9\n0 2 0")
     depths = browser.find_element("id", "depths")
     depths.clear()
     depths.send_keys("1:3")
@@ -102,6 +145,9 @@ def test_pasted_numbers_and_an_error_message(browser, live_server):
     _wait_for(browser, _plot_shown)
     header = browser.find_elements("css selector", "#results thead th")
     assert len(header) == 4  # depth, and cond, lambda_min, lambda_max of ReLU
+    singular = browser.find_element("id", "singular").text  # the reason, with the offending points
+    assert "singular (cond = ∞) at depth(s) 1, 2, 3" in singular and "[[1, 4]]" in singular, singular
+    assert "numbered from 0" in singular
     browser.find_element("id", "act-relu").click()  # nothing chosen: the page says so
     browser.find_element("id", "run").click()
     _wait_for(browser, lambda d: "activation" in d.find_element("id", "status").text)
@@ -133,3 +179,40 @@ def test_cancel_button_stops_a_running_job(browser, live_server, tmp_path):
     _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
     assert browser.find_element("id", "status").text == "canceled"
     assert not browser.find_element("id", "cancel").is_displayed()
+
+
+def _train_plot_shown(driver):
+    return driver.execute_script(
+        "const i = document.getElementById('train-plot'); return i.style.display === 'block' && i.naturalWidth > 0;")
+
+
+def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_path):
+    """Labels as the last column of the uploaded CSV: the second figure and the largest stable rate
+    2 / lambda_max(K/n) of the points without that column (independent reference kernel)."""
+    x = small_data(10, 6, seed=23)
+    y = np.sign(x[:, 0])
+    path = tmp_path / "labelled.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",")
+    browser.get(live_server.url + "/")
+    browser.find_element("id", "file").send_keys(os.fspath(path))
+    browser.find_element("id", "label-column").send_keys("-1")
+    depths = browser.find_element("id", "depths")
+    depths.clear()
+    depths.send_keys("2:3")
+    browser.find_element("id", "act-abs").click()  # off: ReLU only
+    browser.find_element("id", "run").click()
+    _wait_for(browser, _train_plot_shown)
+    info = browser.find_element("id", "train-info").text
+    lam_max = np.linalg.eigvalsh(eoc_angle_ntk(x, 3)[0] / len(x))[-1]
+    rate = float(info.split("largest stable rate ")[1].split(",")[0])
+    assert rate == pytest.approx(2 / lam_max, rel=1e-4), info
+    svg = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch(document.getElementById('train-plot').src).then((r) => r.text()).then(done);""")
+    assert "<svg" in svg and "predicted (infinite width)" in svg
+    assert browser.find_elements("css selector", "#results thead th")[1].text == "cond ReLU (Δ=0.5)"  # m0 = 6 points
+    browser.find_element("id", "label-column").send_keys("9")  # now "-19": outside the 7 columns
+    browser.find_element("id", "run").click()
+    _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
+    assert browser.find_element("id", "status").text.startswith("Label column:")
+    assert not _train_plot_shown(browser)

@@ -9,8 +9,9 @@ from jobs.specs import sweeps_spec
 from jobs.states import JobStatus
 
 from ..engine import Answer, Data, Engine
+from ..errors import NotFound
 from ..labels import labels_id_from, resolve_labels
-from ..results import NPY, kernel_for_npy, npy_bytes, result_body
+from ..results import NPY, answer_response, kernel_for_npy, npy_bytes
 from ..schemas import ErrorOut, JobAccepted, SweepsIn
 from ..specs import build_model, check_sweep_size
 
@@ -29,11 +30,35 @@ def accepted(job_id: str) -> JSONResponse:
                         headers={"Location": status_url(job_id), "Preference-Applied": "respond-async"})
 
 
-def result_response(spec: dict, answer: Answer, npy: bool) -> Response:
+def result_response(engine: Engine, spec: dict, answer: Answer, npy: bool) -> Response:
     if npy:
         return Response(npy_bytes(kernel_for_npy(spec, answer.value)), media_type=NPY,
                         headers={"X-Cache": answer.cache})
-    return JSONResponse(result_body(spec, answer.value, answer.cache))
+    return answer_response(engine.rendered(spec, answer), answer.cache, engine.settings)
+
+
+async def cached_response(engine: Engine, spec: dict, dataset_id: str, principal: str | None,
+                          if_none_match: str | None = None, *, missing: str | None = None,
+                          required: bool = False) -> Response | None:
+    """The cached answer of ``spec`` (``"cache": "hit"``; 304 when ``If-None-Match`` names it):
+    one store look-up from the event loop, else (answer not rendered yet, store trouble) from the
+    stored result in a thread. When nothing is cached: :class:`NotFound` with the message
+    ``missing``, or None without one. ``required``: a store outage is a 503."""
+    found = await engine.hot_answer(spec, principal, dataset_id)
+    if found is None:
+        found = await run_in_threadpool(engine.answer_of, spec, principal, dataset_id, required=required)
+    if found is None:
+        if missing is None:
+            return None
+        raise NotFound(missing, field="dataset_id")
+    return answer_response(found, "hit", engine.settings, if_none_match)
+
+
+def cached_for(engine: Engine, spec: dict, dataset_id: str, principal: str | None, *, required: bool = False):
+    """The cached result of ``spec`` if the caller may see ``dataset_id``, else None (``required``:
+    a store outage is a 503, for a route that can only read)."""
+    return engine.cached(spec, principal, required=required) if engine.storage.owns("dataset", dataset_id, principal) \
+        else None
 
 
 async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
@@ -42,7 +67,7 @@ async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, pre
     answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, principal)
     if answer.job_id is not None:
         return accepted(answer.job_id)
-    return await run_in_threadpool(result_response, spec, answer, npy)
+    return await run_in_threadpool(result_response, engine, spec, answer, npy)
 
 
 async def sweep_request(body: SweepsIn, engine: Engine, principal: str | None) -> tuple[dict, Data, list[Data]]:

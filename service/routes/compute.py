@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from eoc_ntk.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
@@ -13,15 +12,17 @@ from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..fastjson import FastJSONRoute
-from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
-from ..results import result_body
+from ..errors import InvalidInput, NotAcceptable, core_errors
+from ..results import answer_response
 from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
                        depths_from_text)
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, respond, sweep_request
+from .common import ACCEPTED, ERRORS, cached_response, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
 _JSON_ONLY = [Depends(require_json)]
+IfNoneMatch = Annotated[str | None, Header(description="An ETag of an earlier answer: 304 (no body) while the "
+                                                        "cached result is still that one.")]
 _KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
                                     "raw .npy with `Accept: application/x-npy` and one kind.",
                      "content": {"application/json": {"schema": {"type": "object"}},
@@ -55,35 +56,27 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
     if body.dataset_id is not None:
-        # A repeated question by id is answered without loading (and checksumming) the data.
-        found = await run_in_threadpool(_cached_spectrum, engine, body.dataset_id, model, who)
-        if found is not None:
-            return JSONResponse(result_body(*found, "hit"))
+        # A repeated question by id is answered from its rendered answer, without loading the data
+        # or the result (one store look-up per engine the spectrum may have run on); anything else
+        # takes the full path below.
+        for spec in _spectra_specs(engine.settings, body.dataset_id, model):
+            found = await engine.hot_answer(spec, who, body.dataset_id)
+            if found is not None:
+                return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
     return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
 
 
-def _cached_spectrum(engine, dataset_id: str, model, who, *, required: bool = False):
-    """``(spec, value)`` of a cached spectrum of ``dataset_id`` under ``model``, or None: computed on one
-    machine or (with a Dask scheduler configured) on the cluster, whose spec differs (its engine)."""
-    engines = (NUMPY, DASK) if engine.settings.dask_configured else (NUMPY,)
-    for name in engines:
-        spec = spectra_spec(dataset_id, model, name)
-        value = _cached_for(engine, spec, dataset_id, who, required=required)
-        if value is not None:
-            return spec, value
-    return None
+def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
+    """The specs a cached spectrum of ``dataset_id`` under ``model`` may have: computed on one machine
+    or (with a Dask scheduler configured) on the cluster, whose spec differs (its engine)."""
+    engines = (NUMPY, DASK) if settings.dask_configured else (NUMPY,)
+    return [spectra_spec(dataset_id, model, name) for name in engines]
 
 
-def _cached_for(engine, spec: dict, dataset_id: str, who, *, required: bool = False):
-    """The cached result of ``spec`` if the caller may see ``dataset_id``, else None (``required``:
-    a store outage is a 503, for a route that can only read)."""
-    return engine.cached(spec, who, required=required) if engine.storage.owns("dataset", dataset_id, who) else None
-
-
-@router.get("/spectra", response_model=SpectrumOut)
-def cached_spectrum(
+@router.get("/spectra", response_model=SpectrumOut, responses={304: {"description": "Not modified (If-None-Match)."}})
+async def cached_spectrum(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
@@ -95,10 +88,12 @@ def cached_spectrum(
                                                   "leaky_relu:SLOPE or A,B.")] = None,
     sigma_w: float | None = None,
     sigma_b: float = 0.0,
+    if_none_match: IfNoneMatch = None,
 ):
     """A spectrum computed before, without sending the data again (404 if not cached).
 
     The activation is given either as `activation` (`relu`, `leaky_relu:0.1`, `0.3,0.7`) or as `a` and `b`.
+    The answer carries an ETag (the result's content hash) and `Cache-Control: private, max-age`.
     """
     if activation is not None and (a is not None or b is not None):
         raise InvalidInput("give the activation either as activation=... or as a and b, not both", field="activation")
@@ -107,11 +102,12 @@ def cached_spectrum(
                            "(or leaky_relu:0.1, or A,B)", field="a" if a is None else "b")
     act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
-    found = _cached_spectrum(engine, dataset_id, model, who, required=True)
-    if found is None:
-        raise NotFound("no cached spectrum for this dataset and model; compute it with POST /v1/spectra",
-                       field="dataset_id")
-    return JSONResponse(result_body(*found, "hit"))
+    for spec in _spectra_specs(engine.settings, dataset_id, model):
+        found = await cached_response(engine, spec, dataset_id, who, if_none_match, required=True)
+        if found is not None:
+            return found
+    raise NotFound("no cached spectrum for this dataset and model; compute it with POST /v1/spectra",
+                   field="dataset_id")
 
 
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
@@ -121,8 +117,8 @@ async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, w
     return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)
 
 
-@router.get("/sweeps", response_model=SweepOut)
-def cached_sweep(
+@router.get("/sweeps", response_model=SweepOut, responses={304: {"description": "Not modified (If-None-Match)."}})
+async def cached_sweep(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
@@ -133,8 +129,10 @@ def cached_sweep(
                                                   '"relu;leaky_relu:0.1;0.3,0.7".')],
     sigma_w: float | None = None,
     sigma_b: float = 0.0,
+    if_none_match: IfNoneMatch = None,
 ):
-    """A sweep computed before (404 if it is not cached); never computes."""
+    """A sweep computed before (404 if it is not cached); never computes. ETag and caching headers as
+    `GET /v1/spectra`."""
     try:
         depth_list = depths_from_text(depths)
     except ValueError as exc:
@@ -145,8 +143,6 @@ def cached_sweep(
     models = [build_model(max(depth_list), act, sigma_w, sigma_b, engine.settings, f"activations.{i}")
               for i, act in enumerate(acts)]
     spec = sweeps_spec(dataset_id, depth_list, models)
-    value = _cached_for(engine, spec, dataset_id, who)
-    if value is None:
-        raise NotFound("no cached sweep for this dataset, these depths and activations; compute it with "
-                       "POST /v1/sweeps", field="dataset_id")
-    return JSONResponse(result_body(spec, value, "hit"))
+    return await cached_response(engine, spec, dataset_id, who, if_none_match,
+                                 missing="no cached sweep for this dataset, these depths and activations; compute it "
+                                         "with POST /v1/sweeps")

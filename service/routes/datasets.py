@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from ..datasets import parse_upload
 from ..deps import EngineDep, PrincipalDep
-from ..labels import check_labels, labels_id_of, labels_in_dataset_json
+from ..labels import check_labels, labels_id_of
 from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
 from .common import ERRORS
 
@@ -26,24 +26,32 @@ _UPLOAD_BODY = {
                                             "additionalProperties": False}},
             "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
             "text/csv": {"schema": {"type": "string", "description": "One point per line, comma-separated numbers, no header."}},
+            "application/x-npz": {"schema": {"type": "string", "format": "binary", "description":
+                                  "numpy.savez(f, x=x, y=y): the points x and, optionally, their labels y."}},
         },
     }
 }
 
 
+LabelColumn = Annotated[int | None, Query(
+    description="CSV or .npy upload: the column holding the labels (counted from 0, -1 the last; CSV has no header "
+                "line, so a column is chosen by index). It is taken out of the points and stored as labels of shape "
+                "(n,); the answer has their labels_id.")]
+
+
 @router.post("", status_code=201, response_model=DatasetWithLabelsOut, response_model_exclude_none=True,
              openapi_extra=_UPLOAD_BODY)
-async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep):
-    """Store a dataset (JSON, .npy or CSV); the id is a hash of its float64 content and shape.
+async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep, label_column: LabelColumn = None):
+    """Store a dataset (JSON, .npy, CSV or .npz); the id is a hash of its float64 content and shape.
 
-    JSON may carry labels `y` next to `x` (shape (n,) or (n, k)): they are stored too and the
-    answer has their `labels_id` (as from POST /v1/labels)."""
+    Labels may come with the points: `y` next to `x` in JSON, an array `y` next to `x` in an .npz
+    archive, or `?label_column=` of a CSV or .npy matrix. They are stored too and the answer has
+    their `labels_id` (as from POST /v1/labels)."""
     body = await request.body()
     content_type = request.headers.get("content-type")
     # Parsing runs in a worker thread, at most EOC_NTK_UPLOAD_CONCURRENCY at once (its memory is bounded).
-    x = await anyio.to_thread.run_sync(parse_upload, content_type, body, engine.settings,
-                                       limiter=request.app.state.upload_slots)
-    raw_y = await run_in_threadpool(labels_in_dataset_json, content_type, body)
+    x, raw_y = await anyio.to_thread.run_sync(parse_upload, content_type, body, engine.settings, label_column,
+                                              limiter=request.app.state.upload_slots)
     del body
     y = None if raw_y is None else check_labels(raw_y, engine.settings, "y", x.shape[0])
     data = await run_in_threadpool(lambda: engine.store_dataset(x, principal=who))

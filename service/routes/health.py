@@ -13,7 +13,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz(engine: EngineDep):
+async def healthz(engine: EngineDep):
     """The process is up (says nothing about Redis)."""
     return Health(status="ok", mode=engine.mode, algorithm_version=eoc_ntk.ALGORITHM_VERSION)
 

@@ -5,16 +5,18 @@ import time
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+import orjson
+from fastapi import APIRouter, Header, Path, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from jobs.answers import content_hash, with_cache
 from jobs.states import TERMINAL, JobStatus, JobView
 
 from ..deps import EngineDep, PrincipalDep, WantsNpy
 from ..engine import Answer, Engine
 from ..errors import error_body
-from ..results import result_body
+from ..results import json_response
 from ..schemas import JobOut
 from .common import ERRORS, result_response
 
@@ -40,23 +42,33 @@ def job_timing(view: JobView, now: float | None = None) -> dict:
     return out
 
 
-def _job_body(engine: Engine, view: JobView) -> dict:
+def _job_body(engine: Engine, view: JobView) -> bytes:
+    """The job's JSON; a finished job's result is its rendered answer as stored (see
+    :mod:`jobs.answers`), spliced in last, with ``"cache": "miss"``."""
     body = JobOut(job_id=view.job_id, op=view.spec.get("op"), status=view.status, progress=view.progress,
                   error=view.error if view.status in (JobStatus.failed, JobStatus.canceled) else None,
                   **job_timing(view))
-    out = body.model_dump(mode="json", exclude_none=True)
-    if view.status == JobStatus.finished:
-        out["result"] = result_body(view.spec, engine.job_result(view), "miss")
-    return out
+    out = orjson.dumps(body.model_dump(mode="json", exclude_none=True))
+    if view.status != JobStatus.finished:
+        return out
+    return b"".join((out[:-1], b',"result":', with_cache(engine.job_answer(view).body, "miss"), b"}"))
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=_NPY)
-def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep) -> Response:
-    """Status, progress (0..1) and, once finished, the result (410 if it expired) or the error."""
+@router.get("/{job_id}", response_model=JobOut, responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
+def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
+            if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer about a finished job: "
+                                                                    "304 (no body) while it is the same.")] = None,
+            ) -> Response:
+    """Status, progress (0..1) and, once finished, the result (410 if it expired) or the error.
+
+    A finished job's answer never changes: it carries an ETag and `Cache-Control: private, max-age`."""
     view = engine.job(job_id, who)
     if npy and view.status == JobStatus.finished:
-        return result_response(view.spec, Answer(engine.job_result(view), "miss"), True)
-    return JSONResponse(_job_body(engine, view))
+        return result_response(engine, view.spec, Answer(engine.job_result(view), "miss"), True)
+    body = _job_body(engine, view)
+    if view.status != JobStatus.finished:
+        return Response(body, media_type="application/json")
+    return json_response(body, content_hash(body), engine.settings.result_ttl, engine.settings, if_none_match)
 
 
 @router.delete("/{job_id}", response_model=JobOut)
@@ -68,4 +80,4 @@ async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Res
         return JSONResponse(error_body("conflict", f"job {job_id} already {before.status.value}; nothing to cancel",
                                        "job_id", status=before.status.value), status_code=409)
     view = await run_in_threadpool(engine.cancel, job_id, who)
-    return JSONResponse(await run_in_threadpool(_job_body, engine, view))
+    return Response(await run_in_threadpool(_job_body, engine, view), media_type="application/json")

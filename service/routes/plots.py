@@ -1,4 +1,5 @@
-"""Plots of spectra and sweeps as PNG or SVG: computed on request, or of a finished job."""
+"""Plots of spectra, sweeps, training dynamics and learning curves as PNG or SVG: computed on request,
+or of a finished job."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -7,18 +8,20 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk import plots
+from eoc_ntk.activations import parse_activations
 from jobs.specs import spectra_spec, work_units
 from jobs.states import JobStatus
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
-from ..errors import Conflict, NotAcceptable
+from ..errors import Conflict, NotAcceptable, NotFound, core_errors
 from ..fastjson import FastJSONRoute
 from ..results import result_body
-from ..schemas import SpectraIn, SweepsIn
-from ..specs import model_from_request
-from .common import ACCEPTED, ERRORS, accepted, sweep_request
+from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
+from ..specs import build_model, check_sweep_size, model_from_request
+from .common import ACCEPTED, ERRORS, accepted, cached_for, sweep_request
 from .jobs import JobId
+from .learning import dynamics_request, learning_curves_request
 
 router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
 
@@ -31,19 +34,24 @@ _IMAGE = {200: {"description": "The figure.", "content": {
     "image/svg+xml": {"schema": {"type": "string"}}}}}
 
 
+#: Operation -> the function drawing its result (the model of the spec added to the result).
+_DRAW = {"spectra": plots.plot_spectrum, "sweeps": plots.plot_sweep, "dynamics": plots.plot_dynamics,
+         "learning_curves": plots.plot_learning_curve}
+_NO_PLOT = "plots exist for spectra, sweeps, dynamics and learning-curves results, not for kernels"
+
+
 def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response:
-    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers);
-    ``size``: ``width``, ``height`` (inches) and ``dpi``, each optional."""
+    """Render the result ``body`` of ``spec`` (spectra: eigenvalues; sweeps: condition numbers;
+    dynamics: the training loss; learning curves: test MSE vs size); ``size``: ``width``,
+    ``height`` (inches) and ``dpi``, each optional."""
     size = size or {}
+    if spec["op"] not in _DRAW:
+        raise NotAcceptable(_NO_PLOT, field="job_id")
     if spec["op"] == "spectra" and body.get("eigenvalues") is None:
         raise NotAcceptable("this spectrum ran on the Dask cluster (\"engine\": \"dask\"), which computes "
                             "lambda_min and lambda_max only, not the eigenvalues a spectrum plot draws", field="job_id")
-    if spec["op"] == "spectra":
-        data = plots.plot_spectrum(body, fmt=fmt, **size)
-    elif spec["op"] == "sweeps":
-        data = plots.plot_sweep(body, fmt=fmt, **size)
-    else:
-        raise NotAcceptable("plots exist for spectra and sweeps only, not for kernels", field="job_id")
+    result = {**body, "model": spec["model"]} if spec["op"] in ("dynamics", "learning_curves") else body
+    data = _DRAW[spec["op"]](result, fmt=fmt, **size)
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 
@@ -77,14 +85,68 @@ async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsyn
                          {"width": width, "height": height, "dpi": dpi})
 
 
+@router.post("/v1/plots/dynamics", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+async def plot_dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
+                        format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
+    """Predicted training loss vs gradient-descent step (the body of POST /v1/dynamics; 202 with a job
+    for large requests)."""
+    spec, pinned, work = await dynamics_request(body, engine, who)
+    return await _answer(engine, spec, pinned, work, prefer_async, format, who,
+                         {"width": width, "height": height, "dpi": dpi})
+
+
+@router.post("/v1/plots/learning-curve", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+async def plot_learning_curve(body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync,
+                              who: PrincipalDep, format: Format = "png", width: Width = None,
+                              height: Height = None, dpi: Dpi = None):
+    """Predicted and measured test MSE vs training-set size (the body of POST /v1/learning-curves; 202
+    with a job for large requests)."""
+    spec, pinned, work = await learning_curves_request(body, engine, who)
+    return await _answer(engine, spec, pinned, work, prefer_async, format, who,
+                         {"width": width, "height": height, "dpi": dpi})
+
+
 @router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
 def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png",
              width: Width = None, height: Height = None, dpi: Dpi = None):
-    """The plot of a finished spectra or sweeps job (409 while it has not finished)."""
+    """The plot of a finished spectra, sweeps, dynamics or learning-curves job (409 while it has not finished)."""
     view = engine.job(job_id, who)
     if view.status != JobStatus.finished:
         raise Conflict(f"job {job_id} is {view.status.value}; its plot exists once it has finished", field="job_id")
-    if view.spec.get("op") not in ("spectra", "sweeps"):
-        raise NotAcceptable("plots exist for spectra and sweeps jobs only, not for kernels", field="job_id")
+    if view.spec.get("op") not in _DRAW:
+        raise NotAcceptable(_NO_PLOT, field="job_id")
     return draw(view.spec, result_body(view.spec, engine.job_result(view), "miss"), format,
                 {"width": width, "height": height, "dpi": dpi})
+
+
+@router.get("/v1/plots/eigenvalues", responses=_IMAGE)
+def cached_eigenvalues_plot(
+    engine: EngineDep,
+    who: PrincipalDep,
+    dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
+    depth: Annotated[int, Query(ge=1, description="The one depth whose spectra are drawn.")],
+    activations: Annotated[str, Query(min_length=1, max_length=1000,
+                                      description='Activations as in GET /v1/sweeps: "relu,abs", '
+                                                  '"relu;leaky_relu:0.1;0.3,0.7".')],
+    sigma_w: float | None = None,
+    sigma_b: float = 0.0,
+    format: Format = "png",
+    width: Width = None,
+    height: Height = None,
+    dpi: Dpi = None,
+):
+    """Sorted eigenvalues of K/n at one depth, one curve per activation, from spectra computed before
+    (`POST /v1/spectra`); 404 naming the first one not cached; never computes."""
+    with core_errors("activations"):
+        acts = parse_activations(activations)
+    check_sweep_size([depth], acts, engine.settings)
+    spectra = []
+    for i, act in enumerate(acts):
+        spec = spectra_spec(dataset_id, build_model(depth, act, sigma_w, sigma_b, engine.settings, f"activations.{i}"))
+        value = cached_for(engine, spec, dataset_id, who, required=True)
+        if value is None:
+            raise NotFound(f"no cached spectrum of activation {i + 1} ({plots.activation_label(spec['model'])}) at "
+                           f"depth {depth} for this dataset; compute it with POST /v1/spectra", field=f"activations.{i}")
+        spectra.append(result_body(spec, value, "hit"))
+    fig = plots.eigenvalue_figure(spectra, width=width, height=height, dpi=dpi)
+    return Response(plots.render(fig, format), media_type=plots.FORMATS[format], headers={"Cache-Control": "no-store"})

@@ -1,0 +1,132 @@
+"""Labels uploaded with the points (issue #16 point 5): an ``.npz`` of ``x`` and ``y``, and
+``?label_column=`` of a CSV or ``.npy`` matrix, against the JSON upload of the same arrays.
+
+The reference is the JSON upload ``{"x": ..., "y": ...}`` (tested against its own references in
+test_service_learning.py): the same arrays in any format get the same dataset and labels ids.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from _service_support import unit_rows
+from jobs.settings import Settings
+from service.app import create_app
+
+NPZ = {"Content-Type": "application/x-npz"}
+CSV = {"Content-Type": "text/csv"}
+NPY = {"Content-Type": "application/x-npy"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(Settings(redis_url=None, max_body_bytes=64 * 1024))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def xy():
+    x = unit_rows(10, 4, seed=5)
+    return x, np.sign(x[:, 0]) + 0.25
+
+
+@pytest.fixture(scope="module")
+def reference(client, xy):
+    x, y = xy
+    r = client.post("/v1/datasets", json={"x": x.tolist(), "y": y.tolist()})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _npz(save=np.savez, **arrays) -> bytes:
+    buf = io.BytesIO()
+    save(buf, **arrays)
+    return buf.getvalue()
+
+
+def _npy(arr, allow_pickle=False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def _csv(arr) -> bytes:
+    return "\n".join(",".join(repr(float(v)) for v in row) for row in arr).encode()
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_with_x_and_y_stores_both_under_the_json_ids(client, xy, reference, save):
+    x, y = xy
+    r = client.post("/v1/datasets", content=_npz(save, x=x, y=y), headers=NPZ)
+    assert r.status_code == 201, r.text
+    assert r.json() == reference
+    r = client.post("/v1/datasets", content=_npz(save, x=x), headers=NPZ)
+    assert r.status_code == 201 and r.json()["dataset_id"] == reference["dataset_id"] and "labels_id" not in r.json()
+    # The stored labels are the ones sent: dynamics by ids equals dynamics with inline arrays.
+    model = {"depth": 2, "activation": {"name": "relu"}}
+    by_ids = client.post("/v1/dynamics", json={"dataset_id": reference["dataset_id"],
+                                               "labels_id": reference["labels_id"], "model": model, "steps": [0, 5]})
+    inline = client.post("/v1/dynamics", json={"x": x.tolist(), "y": y.tolist(), "model": model, "steps": [0, 5]})
+    assert by_ids.status_code == inline.status_code == 200, by_ids.text
+    assert by_ids.json()["train_loss"] == inline.json()["train_loss"]
+    assert by_ids.json()["train_loss"][0] == pytest.approx(float(np.sum(y * y)) / (2 * len(y)), rel=1e-12)
+
+
+@pytest.mark.parametrize("column", [-1, 4, 0, 2])
+def test_label_column_of_csv_and_npy(client, xy, reference, column):
+    x, y = xy
+    data = np.insert(x, column % 5, y, axis=1)
+    for body, headers in ((_csv(data), CSV), (_npy(data), NPY)):
+        r = client.post(f"/v1/datasets?label_column={column}", content=body, headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.json() == reference
+
+
+def test_label_column_refusals_name_the_field(client, xy):
+    x, y = xy
+    data = np.column_stack([x, y])
+    for query, status in (("label_column=5", 422), ("label_column=-6", 422), ("label_column=last", 422)):
+        r = client.post(f"/v1/datasets?{query}", content=_csv(data), headers=CSV)
+        assert r.status_code == status, r.text
+        assert r.json()["error"]["field"] == "label_column", r.text
+    assert "[-5, 4]" in client.post("/v1/datasets?label_column=5", content=_csv(data), headers=CSV).text
+    r = client.post("/v1/datasets?label_column=0", content=_csv(data[:, :1]), headers=CSV)
+    assert r.status_code == 422 and "no inputs are left" in r.json()["error"]["message"]
+    for body, headers in (({"x": x.tolist()}, None), (_npz(x=x, y=y), NPZ)):
+        r = (client.post("/v1/datasets?label_column=0", json=body) if headers is None
+             else client.post("/v1/datasets?label_column=0", content=body, headers=headers))
+        assert r.status_code == 422 and r.json()["error"]["field"] == "label_column", r.text
+        assert "drop label_column" in r.json()["error"]["message"]
+
+
+def _zip(members: dict, method=zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_npz_refusals_name_the_field(client, xy):
+    x, y = xy
+    cases = [
+        # (body, status, field, fragment)
+        (_npz(x=x, y=y[:-1]), 422, "y", "9 rows"),
+        (_npz(x=x, y=np.array([1.0, np.inf] * 5)), 422, "y", "finite"),
+        (_zip({"x.npy": _npy(x), "y.npy": _npy(np.array([None] * 10, dtype=object), allow_pickle=True)}),
+         422, "y", "pickled content is refused"),
+        (_npz(x=x, labels=y), 422, "body", "only 'x' and 'y'"),
+        (_npz(y=y), 422, "body", "no array 'x'"),
+        (_npz(x=x[:, 0], y=y), 422, "x", "2-D"),
+        (_zip({"x.npy": _npy(x), "y.npy": _npy(np.zeros(20_000))}, zipfile.ZIP_DEFLATED), 422, "y", "inflates to"),
+        (b"PK\x03\x04 not a zip", 400, "body", "not a readable .npz"),
+        (_npy(x), 400, "body", "not a readable .npz"),
+    ]
+    for body, status, field, fragment in cases:
+        r = client.post("/v1/datasets", content=body, headers=NPZ)
+        assert r.status_code == status, (fragment, r.text)
+        assert r.json()["error"]["field"] == field and fragment in r.json()["error"]["message"], (fragment, r.text)

@@ -12,7 +12,7 @@ from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..fastjson import FastJSONRoute
-from ..errors import InvalidInput, NotAcceptable, core_errors
+from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
 from ..results import answer_response
 from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
                        depths_from_text)

@@ -41,7 +41,7 @@ from . import keys
 from .backend import EndedHook
 from .codec import StoredValue
 from .compute import compute, load_data
-from .errors import describe_error
+from .errors import describe_error, describe_timeout
 from .local import LocalBackend
 from .progress import JobProgress
 from .settings import Settings, get_settings
@@ -208,6 +208,8 @@ class RQBackend:
             elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its parent saw it
                 error = {"code": "worker_lost", "message": f"the process computing this job died ({last[-1].strip('; ')}); "
                                                            f"submit the request again to recompute it"}
+            elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
+                error = describe_timeout(job.timeout)
             else:
                 error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
         if status == JobStatus.canceled:

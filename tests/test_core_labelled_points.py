@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.labelled_points import is_npz, read_npz, split_label_column
+from eoc_ntk.labelled_points import is_npz, load_labelled_points, read_npz, split_label_column
 from eoc_ntk.points import UnreadablePoints
 
 X = np.arange(12.0).reshape(4, 3) / 7
@@ -115,3 +115,18 @@ def test_split_label_column_takes_the_column_out():
         assert info.value.param == "label_column"
     with pytest.raises(InvalidParameterError, match="no inputs are left"):
         split_label_column(X[:, :1], 0)
+
+
+def test_load_labelled_points_tells_an_npz_by_its_magic(tmp_path):
+    np.savez(tmp_path / "xy.npz", x=X, y=Y)
+    (tmp_path / "data.bin").write_bytes((tmp_path / "xy.npz").read_bytes())  # the name does not matter
+    for name in ("xy.npz", "data.bin"):
+        x, y = load_labelled_points(tmp_path / name)
+        np.testing.assert_array_equal(x, X)
+        np.testing.assert_array_equal(y, Y)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",")
+    np.save(tmp_path / "x.npy", X)
+    for name in ("x.csv", "x.npy"):
+        x, y = load_labelled_points(tmp_path / name)
+        np.testing.assert_array_equal(x, X)
+        assert y is None

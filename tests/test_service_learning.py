@@ -399,4 +399,37 @@ def test_cli_dynamics_and_learning_curve_local_and_server(tmp_path, capsys, x, y
     assert main(["dynamics", str(tmp_path / "x.npy"), "--depth", "2"]) == 2
     assert "exactly one of --labels" in capsys.readouterr().err
     assert main(["dynamics", str(tmp_path / "x.npy"), "--label-column", "9", "--depth", "2"]) == 2
-    assert "--label-column 9" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--label-column = 9 is outside the 5 columns" in err and err.count("\n") == 1
+
+
+def test_cli_reads_npz_data_files_with_or_without_y(tmp_path, capsys, x, y):
+    from eoc_ntk.cli import main
+
+    np.savez(tmp_path / "xy.npz", x=x, y=y)
+    np.savez_compressed(tmp_path / "x_only.npz", x=x)
+    np.save(tmp_path / "y.npy", y)
+    k = ntk_depth2_unit(x)
+    eta = 1 / np.linalg.eigvalsh(k / len(x))[-1]
+    expected = _gd_losses(k, y, eta, [0, 3, 10])
+    dyn = ["--depth", "2", "--steps", "0,3,10", "--json"]
+    by_member = _run_json(capsys, ["dynamics", str(tmp_path / "xy.npz"), *dyn])
+    np.testing.assert_allclose(by_member["train_loss"], expected, rtol=1e-9)
+    by_file = _run_json(capsys, ["dynamics", str(tmp_path / "x_only.npz"), "--labels", str(tmp_path / "y.npy"), *dyn])
+    np.testing.assert_allclose(by_file["train_loss"], expected, rtol=1e-9)
+    # spectrum reads the x of an .npz (its y unused): eigenvalues of K/n.
+    spec = _run_json(capsys, ["spectrum", str(tmp_path / "xy.npz"), "--depth", "2", "--json"])
+    np.testing.assert_allclose(spec["eigenvalues"], np.linalg.eigvalsh(k / len(x)), rtol=1e-9, atol=1e-12)
+    # Labels given twice, a label column of an .npz, a damaged archive: one line, status 2.
+    for argv, says in (
+        (["dynamics", str(tmp_path / "xy.npz"), "--labels", str(tmp_path / "y.npy")], "drop --labels"),
+        (["dynamics", str(tmp_path / "xy.npz"), "--label-column", "0"], "drop --label-column"),
+        (["dynamics", str(tmp_path / "x_only.npz"), "--label-column", "0"], "--label-column applies to a CSV"),
+        (["dynamics", str(tmp_path / "x_only.npz")], "exactly one of --labels"),
+    ):
+        assert main([*argv, "--depth", "2", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
+    (tmp_path / "bad.npz").write_bytes((tmp_path / "xy.npz").read_bytes()[:60])
+    assert main(["spectrum", str(tmp_path / "bad.npz"), "--depth", "2"]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err

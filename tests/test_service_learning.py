@@ -7,7 +7,6 @@ scikit-learn's ``KernelRidge``, and, for the eigenlearning estimate only, the co
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 
@@ -17,6 +16,7 @@ from fastapi.testclient import TestClient
 
 import eoc_ntk
 from _service_support import ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
+from _upload_support import npy_bytes
 from jobs.settings import Settings
 from service.app import create_app
 
@@ -43,12 +43,6 @@ def y(x):
     return np.sign(x[:, 0] + 0.3 * x[:, 1]) + 0.1 * x[:, 2]
 
 
-def _npy(arr) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(arr))
-    return buf.getvalue()
-
-
 def _gd_losses(k, y, eta, steps):
     """Training loss of r <- (I - eta K/n) r from r_0 = -y, iterated step by step (docs/learning.md §3)."""
     n = k.shape[0]
@@ -68,7 +62,7 @@ def test_labels_upload_json_npy_and_with_the_dataset_share_one_id(client, x, y):
     r_json = client.post("/v1/labels", json={"y": y.tolist()})
     assert r_json.status_code == 201, r_json.text
     assert r_json.json()["n"] == 12 and r_json.json()["shape"] == [12]
-    r_npy = client.post("/v1/labels", content=_npy(y), headers={"Content-Type": "application/x-npy"})
+    r_npy = client.post("/v1/labels", content=npy_bytes(y), headers={"Content-Type": "application/x-npy"})
     assert r_npy.status_code == 201, r_npy.text
     r_data = client.post("/v1/datasets", json={"x": x.tolist(), "y": y.tolist()})
     assert r_data.status_code == 201, r_data.text
@@ -103,9 +97,9 @@ def test_labels_bad_bodies(client):
     assert client.post("/v1/labels", content=b"not npy", headers={"Content-Type": "application/x-npy"}).status_code == 400
     assert client.post("/v1/labels", content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
     assert client.post("/v1/labels", content=b"1,2", headers={"Content-Type": "text/csv"}).status_code == 415
-    r = client.post("/v1/labels", content=_npy(np.zeros((2, 2, 2))), headers={"Content-Type": "application/x-npy"})
+    r = client.post("/v1/labels", content=npy_bytes(np.zeros((2, 2, 2))), headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "y"
-    r = client.post("/v1/labels", content=_npy(np.array([1.0, np.nan])), headers={"Content-Type": "application/x-npy"})
+    r = client.post("/v1/labels", content=npy_bytes(np.array([1.0, np.nan])), headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 422 and "finite" in r.json()["error"]["message"]
 
 

@@ -12,21 +12,14 @@ import time
 import numpy as np
 import psutil
 import pytest
-from fastapi.testclient import TestClient
 
 import eoc_ntk
 from eoc_ntk.cost import predict_seconds
 from eoc_ntk.errors import InvalidParameterError
-from jobs.settings import Settings
-from service.app import create_app
 
-from _service_support import ApiProcess, wait_for_job
+from _service_support import ApiProcess, make_client, wait_for_job
 
 ASYNC = {"Prefer": "respond-async"}
-
-
-def make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(redis_url=None, **overrides)))
 
 
 def points(n: int, m0: int = 5, seed: int = 0) -> list:

@@ -15,22 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _service_support import ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
+from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
+                              unit_rows, wait_for_job)
 from _upload_support import npy_bytes
 from jobs.settings import Settings
 from service.app import create_app
 
 ASYNC = {"Prefer": "respond-async"}
-
-
-def make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(redis_url=None, **overrides)))
-
-
-@pytest.fixture(scope="module")
-def client():
-    with make_client() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -28,17 +28,8 @@ from eoc_ntk.reproduce import binary_digits
 
 def figure(res: dict, path: str) -> str:
     """The predicted curve and each width's mean measured curve (log loss, linear steps)."""
-    steps = res["steps"]
-    measured = {f"width {w} (mean of {len(runs)})": (steps, np.mean(np.array(runs), axis=0))
-                for w, runs in zip(res["widths"], res["measured_loss"])}
-    result = {"steps": steps, "train_loss": res["predicted_loss"], "learning_rate": res["learning_rate"],
-              "max_learning_rate": res["max_learning_rate"], "model": {"depth": res["depth"], "a": res["a"],
-                                                                        "b": res["b"]}}
-    fig = plots.dynamics_figure(result, measured=measured, width=7.0, height=3.8, dpi=80,
-                                title=f"n = {res['n']} digits (0 vs 1), depth {res['depth']}, ReLU: predicted vs "
-                                      f"trained, η = {res['rate_factor']:g} × max")
-    fig.axes[0].set_xscale("linear")
-    fig.axes[0].set_xlim(-0.3, steps[-1] + 0.3)
+    fig = plots.training_figure(res, f"n = {res['n']} digits (0 vs 1), depth {res['depth']}, ReLU: predicted vs "
+                                     f"trained, η = {res['rate_factor']:g} × max", width=7.0, height=3.8, dpi=80)
     return plots.save(fig, path)
 
 

@@ -24,9 +24,6 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -35,59 +32,20 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, ServiceProcesses
 ASYNC = {"Prefer": "respond-async"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Spawned:
+def spawn(mode: str, redis_url: str | None, workers: int, env: dict[str, str]) -> ServiceProcesses:
     """An API process (and workers, in Redis mode) of the load test's own."""
-
-    def __init__(self, mode: str, redis_url: str | None, workers: int, env: dict[str, str]):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-        if mode == "redis":
-            environ["REDIS_URL"] = redis_url
-            environ.setdefault("EOC_NTK_QUEUE_NAME", f"eoc-ntk-load-{os.getpid()}")
-        else:
-            environ.pop("REDIS_URL", None)
-        self.procs = [subprocess.Popen([sys.executable, "-m", "service", "--port", str(self.port),
-                                        "--log-level", "warning"], cwd=ROOT, env=environ, start_new_session=True)]
-        if mode == "redis":
-            for i in range(workers):
-                self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "jobs", "--name", f"load-{os.getpid()}-{i}", "--log-level", "WARNING"],
-                    cwd=ROOT, env=environ, start_new_session=True))
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.procs[0].poll() is not None:
-                raise SystemExit("the API process exited at start")
-            time.sleep(0.2)
-        raise SystemExit(f"the API was not ready within {timeout} s")
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    if mode == "redis":
+        environ["REDIS_URL"] = redis_url
+        environ.setdefault("EOC_NTK_QUEUE_NAME", f"eoc-ntk-load-{os.getpid()}")
+    else:
+        environ.pop("REDIS_URL", None)
+    return ServiceProcesses(environ, api_options=("--log-level", "warning"),
+                            workers=workers if mode == "redis" else 0, name="load")
 
 
 class Stats:
@@ -241,8 +199,8 @@ def main(argv=None) -> int:
 
             redis.Redis.from_url(args.redis_url).flushdb()
         # Enough job slots for every client, and a job limit that never bites a test of throughput.
-        spawned = Spawned(args.spawn, args.redis_url, args.workers, {"EOC_NTK_WORKERS": "4"})
-        spawned.wait_ready()
+        spawned = spawn(args.spawn, args.redis_url, args.workers, {"EOC_NTK_WORKERS": "4"})
+        spawned.wait_ready(timeout=60.0)
     try:
         result = asyncio.run(run(spawned.url if spawned else args.url, args.clients, args.duration, mix, args.drain,
                                  args.api_key))

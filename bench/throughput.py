@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, ServiceProcesses, free_port, stop_processes
 ROUTES = ("get_spectra", "post_spectra", "get_job", "healthz")
 ROUTE_LABELS = {"get_spectra": "GET /v1/spectra (cached)", "post_spectra": "POST /v1/spectra by dataset_id (cached)",
                 "get_job": "GET /v1/jobs/{id} (finished)", "healthz": "GET /healthz"}
@@ -55,12 +54,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _lua(path: str, method: str = "GET", body: str | None = None) -> str:
     """A wrk script requesting ``path`` (with ``body`` as JSON), reporting through :data:`_DONE`."""
     lines = [f'wrk.method = "{method}"', f"wrk.path = {json.dumps(path)}"]
@@ -74,27 +67,21 @@ class Server:
 
     def __init__(self, mode: str, processes: int, log_level: str, tmp: Path):
         self.mode, self.processes = mode, processes
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.procs: list[subprocess.Popen] = []
+        self.redis: list[subprocess.Popen] = []
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("REDIS_URL", None)
         if mode == "redis":
-            redis_port = _free_port()
-            self.procs.append(subprocess.Popen(
+            redis_port = free_port()
+            self.redis.append(subprocess.Popen(
                 ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                  "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             env["EOC_NTK_QUEUE_NAME"] = f"eoc-ntk-throughput-{os.getpid()}"
             self._wait_redis(redis_port)
         self.log = open(tmp / f"api-{mode}-{processes}.log", "wb")
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "service", "--port", str(self.port), "--workers", str(processes),
-             "--log-level", log_level], cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True))
-        if mode == "redis":
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "jobs", "--name", f"throughput-{os.getpid()}", "--log-level", "WARNING"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True))
+        self.service = ServiceProcesses(env, api_options=("--workers", str(processes), "--log-level", log_level),
+                                        workers=1 if mode == "redis" else 0, name="throughput", log=self.log)
+        self.url = self.service.url
 
     @staticmethod
     def _wait_redis(port: int, timeout: float = 20.0) -> None:
@@ -110,29 +97,12 @@ class Server:
         raise SystemExit(f"the private redis-server on port {port} did not start")
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        api = self.procs[1] if self.mode == "redis" else self.procs[0]
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if api.poll() is not None:
-                raise SystemExit(f"the API exited at start (see {self.log.name})")
-            time.sleep(0.3)
-        raise SystemExit(f"the API was not ready within {timeout} s")
+        self.service.wait_ready(timeout)
 
     def stop(self) -> None:
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=5)
+        """The worker, the API, then redis-server."""
+        self.service.stop()
+        stop_processes(self.redis)
         self.log.close()
 
 

@@ -30,12 +30,15 @@ from importlib.metadata import entry_points
 from . import analyze, cli_learning, plots
 from .client import ApiError, Client
 from .jsonsafe import to_jsonable
+from .labelled_points import load_labelled_points
 from .model import Model
-from .parsing import load_points, parse_activation, parse_activations, parse_depths
+from .parsing import parse_activation, parse_activations, parse_depths
 from .reproduce import reproduce
 from .sweep import activation_sweep
 
 __all__ = ["main", "ProgressBar"]
+
+_FILE_HELP = "data: .npy, CSV (one point per line, no header), or .npz of x (and y)"
 
 
 def _is_terminal(stream) -> bool:
@@ -122,8 +125,13 @@ def _plot_options(p, what: str) -> None:
     p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 100)")
 
 
+def _points(path: str):
+    """The points of the data FILE: ``.npy``, CSV, or the ``x`` of an ``.npz`` (its ``y`` unused here)."""
+    return load_labelled_points(path)[0]
+
+
 def _spectrum(args) -> int:
-    x = load_points(args.file)
+    x = _points(args.file)
     act = parse_activation(args.activation)
     result = _compute(args, f"spectrum depth {args.depth}",
                       lambda client, bar: client.spectrum(x, depth=args.depth, activation=act, sigma_w=args.sigma_w,
@@ -151,7 +159,7 @@ def _spectrum(args) -> int:
 
 
 def _sweep(args) -> int:
-    x = load_points(args.file)
+    x = _points(args.file)
     depths = parse_depths(args.depths)
     acts = parse_activations(args.activations)
     result = _compute(args, f"sweep {len(depths)} depths x {len(acts)} activations",
@@ -241,7 +249,7 @@ def main(argv=None) -> int:
 
     act_help = "relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B*|s|"
     spec = sub.add_parser("spectrum", help="eigenvalues and condition number of K/n for one model")
-    spec.add_argument("file", help="data: .npy or CSV (one point per line, no header)")
+    spec.add_argument("file", help=_FILE_HELP)
     spec.add_argument("--depth", type=int, required=True, help="number of weight layers l >= 1")
     spec.add_argument("--activation", default="relu", help=act_help + " (default relu)")
     _plot_options(spec, "the sorted eigenvalues")
@@ -249,7 +257,7 @@ def main(argv=None) -> int:
     spec.set_defaults(func=_spectrum)
 
     sweep = sub.add_parser("sweep", help="condition number of K/n vs depth per activation, with the depth limit")
-    sweep.add_argument("file", help="data: .npy or CSV (one point per line, no header)")
+    sweep.add_argument("file", help=_FILE_HELP)
     sweep.add_argument("--depths", default="1:100", help="e.g. 1:100, 1:200:10 or 1,2,5,10 (default 1:100)")
     sweep.add_argument("--activations", default="relu,abs",
                        help="comma- or ;-separated list, each " + act_help + " (default relu,abs)")

@@ -1,8 +1,10 @@
 """The ``eoc-ntk dynamics`` and ``eoc-ntk learning-curve`` commands (docs/learning.md).
 
-Both take the data FILE and the labels as ``--labels FILE`` (``.npy`` of shape (n,) or (n, k),
-or CSV: one row per point, one column per output) or ``--label-column N`` (column N of the
-data FILE, counted from 0, negative from the end, taken out of the inputs). They compute
+Both take the data FILE (``.npy``, CSV, or an ``.npz`` of ``x`` and optionally ``y``: the
+service's upload rules, :mod:`eoc_ntk.labelled_points`) and, unless the ``.npz`` holds ``y``,
+the labels as ``--labels FILE`` (``.npy`` of shape (n,) or (n, k), or CSV: one row per point,
+one column per output) or ``--label-column N`` (column N of a CSV or ``.npy`` data FILE,
+counted from 0, negative from the end, taken out of the inputs). They compute
 locally, or on a running service with ``--server URL``. :func:`add_commands` registers them
 on the CLI's sub-parsers (:mod:`eoc_ntk.cli`).
 """
@@ -15,6 +17,7 @@ import math
 import numpy as np
 
 from .errors import InvalidParameterError
+from .labelled_points import is_npz, load_labelled_points, split_label_column
 from .learning import learning_curve
 from .parsing import load_points, parse_activation
 from .training import DEFAULT_STEPS, INIT_MODES, dynamics
@@ -25,21 +28,30 @@ _ACT_HELP = "relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B
 
 
 def load_labelled(path: str, labels: str | None, label_column: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` from the data file and ``--labels FILE`` or ``--label-column N`` (exactly one)."""
+    """``(x, y)`` from the data file and its labels: the ``y`` of an ``.npz`` data file, or exactly one
+    of ``--labels FILE`` and ``--label-column N`` (the column taken out by
+    :func:`eoc_ntk.labelled_points.split_label_column`, the service's ``?label_column=``)."""
+    x, y = load_labelled_points(path)
+    if y is not None:
+        if labels is not None or label_column is not None:
+            option = "--labels" if labels is not None else "--label-column"
+            raise InvalidParameterError(f"{path} carries its labels (the .npz member y): drop {option}",
+                                        param="labels" if labels is not None else "label_column")
+        return x, y
     if (labels is None) == (label_column is None):
-        raise InvalidParameterError("give exactly one of --labels FILE and --label-column N", param="labels")
-    data = load_points(path)
+        raise InvalidParameterError("give exactly one of --labels FILE and --label-column N "
+                                    "(or an .npz data file holding x and y)", param="labels")
     if labels is not None:
-        return data, _read_labels(labels)
-    m = data.shape[1]
-    if not -m <= label_column < m:
-        raise InvalidParameterError(f"--label-column {label_column} is outside the {m} columns of {path} "
-                                    f"(shape {data.shape}); give a column in [{-m}, {m - 1}]", param="label_column")
-    if m < 2:
-        raise InvalidParameterError(f"{path} has one column (shape {data.shape}): no inputs left after taking "
-                                    "the labels out; give --labels FILE instead", param="label_column")
-    column = label_column % m
-    return np.delete(data, column, axis=1), data[:, column]
+        return x, _read_labels(labels)
+    if _is_npz_file(path):
+        raise InvalidParameterError(f"--label-column applies to a CSV or .npy data file (one matrix); {path} is an "
+                                    ".npz: save the labels in it as y, or give --labels FILE", param="label_column")
+    return split_label_column(x, label_column, name="--label-column")
+
+
+def _is_npz_file(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return is_npz(fh.read(4))
 
 
 def _read_labels(path: str) -> np.ndarray:
@@ -129,7 +141,7 @@ def _learning(args, compute) -> int:
 
 
 def _common(p, remote_options) -> None:
-    p.add_argument("file", help="data: .npy or CSV (one point per line, no header)")
+    p.add_argument("file", help="data: .npy, CSV (one point per line, no header), or .npz of x and y")
     p.add_argument("--labels", metavar="FILE", default=None,
                    help="labels: .npy of shape (n,) or (n, k), or CSV with one row per point")
     p.add_argument("--label-column", metavar="N", type=int, default=None,

@@ -13,6 +13,8 @@ One set of rules for the service's ``POST /v1/datasets`` (``application/x-npz``,
 - label column: column ``c`` of a checked (n, m0) array (``-1`` the last; counted from 0) is
   the labels, shape (n,), and the other ``m0 - 1`` columns are the inputs. CSV files have no
   header line here, so a column is chosen by its index, never by a name.
+- a file (the CLI's data FILE, :func:`load_labelled_points`): an ``.npz`` by its zip magic,
+  read as above; any other file is points by :func:`eoc_ntk.points.load_points`' rules.
 
 Errors are :class:`~eoc_ntk.errors.InvalidParameterError` (``param`` names the argument:
 ``"x"``, ``"y"``, ``"label_column"``, or ``"data"`` for the file as a whole) and
@@ -21,6 +23,7 @@ Errors are :class:`~eoc_ntk.errors.InvalidParameterError` (``param`` names the a
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 import zlib
 
@@ -29,9 +32,9 @@ import numpy as np
 from ._validation import check_data
 from .errors import InvalidParameterError
 from .points import (MAX_NPY_HEADER_BYTES, UnreadablePoints, npy_array_header, npy_declared_bytes,
-                     npy_from_bytes)
+                     npy_from_bytes, points_format, read_points)
 
-__all__ = ["NPZ_MEMBERS", "is_npz", "read_npz", "split_label_column"]
+__all__ = ["NPZ_MEMBERS", "is_npz", "load_labelled_points", "read_npz", "split_label_column"]
 
 #: The members an ``.npz`` upload may hold: ``x`` (required) and ``y``.
 NPZ_MEMBERS = ("x.npy", "y.npy")
@@ -144,3 +147,23 @@ def split_label_column(data: np.ndarray, column: int, name: str = "label_column"
                                     f"taking {name} out; send the labels separately", param=name)
     c = int(column) % m
     return np.delete(data, c, axis=1), data[:, c].copy()
+
+
+def load_labelled_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, y or None)`` from a file: an ``.npz`` of ``x`` and (optionally) ``y``, or points alone.
+
+    An ``.npz`` (told by its zip magic, whatever the file's name) is read by :func:`read_npz`;
+    any other file by :func:`eoc_ntk.points.read_points` (``.npy`` or CSV), with ``y = None``.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    InvalidParameterError, UnreadablePoints
+        As :func:`read_npz` and :func:`eoc_ntk.points.read_points`.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if is_npz(data):
+        return read_npz(data)
+    return read_points(data, points_format(data, os.fspath(path))), None

@@ -22,7 +22,7 @@ from .errors import InvalidParameterError
 
 __all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
-           "dynamics_figure", "learning_curve_figure", "plot_spectrum", "plot_sweep", "plot_dynamics",
+           "dynamics_figure", "training_figure", "learning_curve_figure", "plot_spectrum", "plot_sweep", "plot_dynamics",
            "plot_learning_curve"]
 
 #: Output format -> media type.
@@ -376,6 +376,28 @@ def dynamics_figure(result: dict, title: str | None = None, *, width: float | No
     ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
+    return fig
+
+
+def training_figure(result: dict, title: str | None = None, *, width: float | None = None,
+                    height: float | None = None, dpi: int | None = None):
+    """Predicted training loss against each width's mean measured loss, on a linear step axis.
+
+    ``result``: :func:`eoc_ntk.finite_width.compare_training`'s dict (``steps``,
+    ``predicted_loss``, ``learning_rate``, ``max_learning_rate``, ``depth``, ``a``, ``b``,
+    ``widths`` and ``measured_loss`` of shape (seeds, steps) per width). Drawn by
+    :func:`dynamics_figure`, each width as ``"width W (mean of S)"``; the steps of such a run
+    are few, so the step axis is linear.
+    """
+    steps = result["steps"]
+    measured = {f"width {w} (mean of {len(runs)})": (steps, np.mean(np.array(runs, dtype=float), axis=0))
+                for w, runs in zip(result["widths"], result["measured_loss"])}
+    predicted = {"steps": steps, "train_loss": result["predicted_loss"], "learning_rate": result["learning_rate"],
+                 "max_learning_rate": result["max_learning_rate"],
+                 "model": {"depth": result["depth"], "a": result["a"], "b": result["b"]}}
+    fig = dynamics_figure(predicted, title, width=width, height=height, dpi=dpi, measured=measured)
+    fig.axes[0].set_xscale("linear")
+    fig.axes[0].set_xlim(-0.3, steps[-1] + 0.3)
     return fig
 
 

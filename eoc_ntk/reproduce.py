@@ -366,15 +366,7 @@ def _figures(res: dict, out: str) -> dict[str, str]:
 def _training_lines(res: dict, out: str) -> list[str]:
     """The training section of the report: figure, claims, loss table and gaps."""
     steps = res["steps"]
-    measured = {f"width {w} (mean of {len(runs)})": (steps, np.mean(np.array(runs), axis=0))
-                for w, runs in zip(res["widths"], res["measured_loss"])}
-    result = {"steps": steps, "train_loss": res["predicted_loss"], "learning_rate": res["learning_rate"],
-              "max_learning_rate": res["max_learning_rate"], "model": {"depth": res["depth"], "a": res["a"],
-                                                                        "b": res["b"]}}
-    fig = plots.dynamics_figure(result, measured=measured)
-    fig.axes[0].set_xscale("linear")
-    fig.axes[0].set_xlim(-0.3, steps[-1] + 0.3)
-    name = os.path.basename(plots.save(fig, os.path.join(out, "training_loss.png")))
+    name = os.path.basename(plots.save(plots.training_figure(res), os.path.join(out, "training_loss.png")))
     l0 = res["predicted_loss"][0]
     lines = ["", "## Training: the predicted loss against finite-width networks", "",
              f"{res['n']} digits of classes 0 and 1 (pixels / 16) with labels ±1, an MLP of depth {res['depth']} "

@@ -32,7 +32,7 @@ from jobs.states import IN_FLIGHT, JobView
 from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
-from .errors import Conflict, Gone, InvalidInput, NotFound, Timeout, TooManyJobs, core_errors
+from .errors import Conflict, Gone, InvalidInput, NotFound, SyncTooLong, Timeout, TooManyJobs, core_errors
 from .specs import op_of_job
 
 __all__ = ["Engine", "EngineObserver", "Answer", "Data"]
@@ -363,12 +363,6 @@ class Engine:
 
 #: The core's names of the data, which are the request's fields of the same names.
 _DATA_PARAMS = {"x": "x", "x2": "x2"}
-
-
-class SyncTooLong(InvalidInput):
-    """A synchronous computation predicted above ``EOC_NTK_SYNC_MAX_SECONDS``: send it as a job."""
-
-    code = "sync_too_long"
 
 
 def _unknown_job(job_id: str) -> NotFound:

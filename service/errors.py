@@ -29,7 +29,7 @@ from eoc_ntk.errors import InvalidParameterError
 from jobs.store import StoreUnavailable
 
 __all__ = [
-    "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
+    "ServiceError", "InvalidInput", "SyncTooLong", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
     "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
     "STORE_RETRY_AFTER",
@@ -79,6 +79,12 @@ class InvalidInput(ServiceError):
     """Well-formed request whose values are refused (limits, the core's checks)."""
 
     status, code = 422, "invalid_input"
+
+
+class SyncTooLong(InvalidInput):
+    """A synchronous computation predicted above ``EOC_NTK_SYNC_MAX_SECONDS``: send it as a job."""
+
+    code = "sync_too_long"
 
 
 class BadRequest(ServiceError):

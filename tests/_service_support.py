@@ -1,4 +1,6 @@
-"""Helpers of the service tests: closed-form references (docs/math.md §6) and job polling.
+"""Helpers of the service tests: closed-form references (docs/math.md §6), job polling, the API in
+embedded mode in-process (:func:`make_client`, the module-scoped fixture ``client``: import it
+into a test module to use it), and an API process of a test's own (:class:`ApiProcess`).
 
 The references are written from the formulas, not from the core, so that the service's
 numbers are checked independently.
@@ -6,9 +8,23 @@ numbers are checked independently.
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from _private_redis import free_port
+from jobs.settings import Settings
+from service.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def ntk_depth1(x, x2=None, a=0.5, b=0.5, sigma_w=None, sigma_b=0.0):
@@ -59,3 +75,70 @@ def wait_for_job(client, job_id, timeout=60.0, until=("finished", "failed", "can
 
 def relu_model(depth):
     return {"depth": depth, "activation": {"name": "relu"}}
+
+
+def make_client(**overrides) -> TestClient:
+    """A TestClient of the API in embedded mode, ``Settings(redis_url=None, **overrides)``; enter it
+    (``with make_client() as c:``) to run the app's start-up."""
+    return TestClient(create_app(Settings(redis_url=None, **overrides)))
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The API in embedded mode with the default settings, shared by one module's tests."""
+    with make_client() as c:
+        yield c
+
+
+class ApiProcess:
+    """``python -m service --port P *options`` on a free port, in a session of its own.
+
+    As a context manager: started, then waited for until ``GET probe`` answers 200 (an
+    ``AssertionError`` with the end of ``log`` if the process exits or ``timeout`` passes first),
+    then stopped on exit (SIGTERM, and SIGKILL to its session after 30 s). ``env`` is the whole
+    environment; ``log`` an open binary file for its output (else this process's own).
+    """
+
+    def __init__(self, env: dict[str, str], *options: str, log=None, probe: str = "/readyz",
+                 timeout: float = 120.0):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env, self.options, self.log, self.probe, self.timeout = env, options, log, probe, timeout
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ApiProcess":
+        self.proc = subprocess.Popen([sys.executable, "-m", "service", "--port", str(self.port), *self.options],
+                                     cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + self.probe, timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:  # refused while it starts, 503 while it is not ready
+                pass
+            alive = self.proc.poll() is None
+            assert alive and time.monotonic() < deadline, (
+                f"the API {'exited' if not alive else f'was not ready within {self.timeout} s'}"
+                + (f"; its log ends: {Path(self.log.name).read_text()[-2000:]}" if self.log else ""))
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

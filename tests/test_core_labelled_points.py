@@ -1,11 +1,11 @@
 """Points with labels from one file (eoc_ntk.labelled_points): ``.npz`` archives and label columns.
 
-References: the arrays written by ``numpy.savez`` themselves, and archives built here byte by
-byte with :mod:`zipfile` (a pickled member, a member whose directory entry lies about its size).
+References: the arrays written by ``numpy.savez`` themselves, and archives built byte by byte
+with :mod:`zipfile` (``_upload_support.zip_bytes``: a pickled member, a member whose directory
+entry lies about its size).
 """
 from __future__ import annotations
 
-import io
 import struct
 import tracemalloc
 import zipfile
@@ -13,68 +13,52 @@ import zipfile
 import numpy as np
 import pytest
 
+from _upload_support import npy_bytes, npz_bytes, zip_bytes
 from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.labelled_points import is_npz, read_npz, split_label_column
+from eoc_ntk.labelled_points import is_npz, load_labelled_points, read_npz, split_label_column
 from eoc_ntk.points import UnreadablePoints
 
 X = np.arange(12.0).reshape(4, 3) / 7
 Y = np.array([1.0, -1.0, 1.0, -1.0])
 
 
-def _npy(arr) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=True)
-    return buf.getvalue()
-
-
-def _zip(members: dict, method=zipfile.ZIP_STORED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_npz_of_x_and_y_reads_back_both_arrays(save):
-    buf = io.BytesIO()
-    save(buf, x=X.astype(np.float32), y=Y.astype(np.int8))
-    assert is_npz(buf.getvalue())
-    x, y = read_npz(buf.getvalue())
+    data = npz_bytes(save, x=X.astype(np.float32), y=Y.astype(np.int8))
+    assert is_npz(data)
+    x, y = read_npz(data)
     np.testing.assert_array_equal(x, X.astype(np.float32).astype(np.float64))
     np.testing.assert_array_equal(y, Y)
     assert x.dtype == y.dtype == np.float64
-    buf = io.BytesIO()
-    save(buf, x=X)
-    x, y = read_npz(buf.getvalue())
+    x, y = read_npz(npz_bytes(save, x=X))
     np.testing.assert_array_equal(x, X)
     assert y is None
 
 
 @pytest.mark.parametrize("members, error, param, fragment", [
-    ({"x.npy": _npy(X), "z.npy": _npy(Y)}, InvalidParameterError, "data", "only 'x' and 'y'"),
-    ({"y.npy": _npy(Y)}, InvalidParameterError, "data", "no array 'x'"),
-    ({"x.npy": _npy(X), "y.npy": _npy(np.array([{"a": 1}] * 4, dtype=object))}, InvalidParameterError, "y",
-     "pickled content is refused"),
-    ({"x.npy": _npy(np.array([["a", "b"]] * 4))}, InvalidParameterError, "x", "dtype"),
+    ({"x.npy": npy_bytes(X), "z.npy": npy_bytes(Y)}, InvalidParameterError, "data", "only 'x' and 'y'"),
+    ({"y.npy": npy_bytes(Y)}, InvalidParameterError, "data", "no array 'x'"),
+    ({"x.npy": npy_bytes(X), "y.npy": npy_bytes(np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True)},
+     InvalidParameterError, "y", "pickled content is refused"),
+    ({"x.npy": npy_bytes(np.array([["a", "b"]] * 4))}, InvalidParameterError, "x", "dtype"),
     ({"x.npy": b"not an npy file"}, UnreadablePoints, "data", "x.npy"),
-    ({"x.npy": _npy(X)[:-8]}, UnreadablePoints, "data", "declares shape (4, 3)"),
+    ({"x.npy": npy_bytes(X)[:-8]}, UnreadablePoints, "data", "declares shape (4, 3)"),
 ])
 def test_npz_refusals_name_the_member_and_the_argument(members, error, param, fragment):
     with pytest.raises(error) as info:
-        read_npz(_zip(members))
+        read_npz(zip_bytes(members))
     assert info.value.param == param and fragment in str(info.value), str(info.value)
 
 
 def test_npz_limits_are_checked_from_the_directory_and_the_header():
-    header_only = _npy(np.zeros((2, 2)))[:128].replace(b"(2, 2)", b"(100000, 3)")
+    header_only = npy_bytes(np.zeros((2, 2)))[:128].replace(b"(2, 2)", b"(100000, 3)")
     with pytest.raises(InvalidParameterError, match="EOC_NTK_MAX_N") as info:
-        read_npz(_zip({"x.npy": header_only}), max_n=1000)
+        read_npz(zip_bytes({"x.npy": header_only}), max_n=1000)
     assert info.value.param == "x"
     with pytest.raises(InvalidParameterError, match="EOC_NTK_MAX_M0"):
-        read_npz(_zip({"x.npy": _npy(X)}), max_m0=2)
+        read_npz(zip_bytes({"x.npy": npy_bytes(X)}), max_m0=2)
     with pytest.raises(InvalidParameterError, match="inflates to") as info:
-        read_npz(_zip({"x.npy": _npy(X), "y.npy": _npy(np.zeros(4000))}, zipfile.ZIP_DEFLATED),
+        read_npz(zip_bytes({"x.npy": npy_bytes(X), "y.npy": npy_bytes(np.zeros(4000))}, zipfile.ZIP_DEFLATED),
                  max_member_bytes=10_000)
     assert info.value.param == "y"
     with pytest.raises(UnreadablePoints, match="not a readable .npz"):
@@ -84,9 +68,9 @@ def test_npz_limits_are_checked_from_the_directory_and_the_header():
 def test_a_zip_bomb_lying_about_its_size_is_never_inflated():
     """A deflated member of 20 MB whose directory entries claim the size of a 2 x 2 array: reading
     stops at the claimed size (the CRC then fails), and at most a few kB are ever allocated."""
-    small = _npy(np.eye(2))
+    small = npy_bytes(np.eye(2))
     payload = small + bytes(20 * 1024 * 1024)
-    data = _zip({"x.npy": payload}, zipfile.ZIP_DEFLATED)
+    data = zip_bytes({"x.npy": payload}, zipfile.ZIP_DEFLATED)
     true_size, claimed = struct.pack("<I", len(payload)), struct.pack("<I", len(small))
     assert data.count(true_size) == 2            # the local header and the central directory
     data = data.replace(true_size, claimed)
@@ -115,3 +99,18 @@ def test_split_label_column_takes_the_column_out():
         assert info.value.param == "label_column"
     with pytest.raises(InvalidParameterError, match="no inputs are left"):
         split_label_column(X[:, :1], 0)
+
+
+def test_load_labelled_points_tells_an_npz_by_its_magic(tmp_path):
+    np.savez(tmp_path / "xy.npz", x=X, y=Y)
+    (tmp_path / "data.bin").write_bytes((tmp_path / "xy.npz").read_bytes())  # the name does not matter
+    for name in ("xy.npz", "data.bin"):
+        x, y = load_labelled_points(tmp_path / name)
+        np.testing.assert_array_equal(x, X)
+        np.testing.assert_array_equal(y, Y)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",")
+    np.save(tmp_path / "x.npy", X)
+    for name in ("x.csv", "x.npy"):
+        x, y = load_labelled_points(tmp_path / name)
+        np.testing.assert_array_equal(x, X)
+        assert y is None

@@ -10,7 +10,7 @@ import pytest
 from _private_redis import redis_or_skip
 from fastapi.testclient import TestClient
 
-from _service_support import relu_model, unit_rows
+from _service_support import make_client, relu_model, unit_rows
 from service import access
 from service.app import create_app
 from jobs.settings import Settings
@@ -20,10 +20,6 @@ A = {"X-API-Key": ALICE}
 B = {"Authorization": f"Bearer {BOB}"}
 ASYNC = {"Prefer": "respond-async"}
 X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
-
-
-def make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(redis_url=None, **overrides)))
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,9 @@ import time
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from _service_support import ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
-from service.app import create_app
-from jobs.settings import Settings
-
-
-def make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(redis_url=None, **overrides)))
-
-
-@pytest.fixture(scope="module")
-def client():
-    with make_client() as c:
-        yield c
+from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
+                              unit_rows, wait_for_job)
 
 
 @pytest.fixture(scope="module")

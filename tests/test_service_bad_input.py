@@ -8,7 +8,6 @@ flushed.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -18,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _private_redis import redis_or_skip
+from _upload_support import npy_bytes
 from service.app import create_app
 from jobs.settings import Settings
 
@@ -28,12 +28,6 @@ X = [[1.0, 2.0], [3.0, 4.0]]
 JSON = {"Content-Type": "application/json"}
 NPY = {"Content-Type": "application/x-npy"}
 CSV = {"Content-Type": "text/csv"}
-
-
-def _npy(arr, allow_pickle=False) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=allow_pickle)
-    return buf.getvalue()
 
 
 def _spectra(x=X, model=M, **extra):
@@ -115,14 +109,14 @@ CATALOGUE = [
      "EOC_NTK_MAX_BODY_BYTES"),
     ("upload over the size limit", "POST", "/v1/datasets", _raw(b"1.0,2.0\n" * 600, CSV), 413, "body", "limit"),
     (".npy with object dtype", "POST", "/v1/datasets",
-     _raw(_npy(np.array([[1.0, "x"]], dtype=object), allow_pickle=True), NPY), 422, "body", "pickled"),
+     _raw(npy_bytes(np.array([[1.0, "x"]], dtype=object), allow_pickle=True), NPY), 422, "body", "pickled"),
     ("pickled content as .npy", "POST", "/v1/datasets", _raw(pickle.dumps([[1.0, 2.0], [3.0, 4.0]]), NPY), 400,
      "body", ".npy"),
-    (".npy truncated", "POST", "/v1/datasets", _raw(_npy(np.ones((3, 2)))[:-5], NPY), 400, "body", ".npy"),
-    (".npy of strings", "POST", "/v1/datasets", _raw(_npy(np.array([["a", "b"]])), NPY), 422, "body", "dtype"),
-    (".npy of complex numbers", "POST", "/v1/datasets", _raw(_npy(np.ones((2, 2), complex)), NPY), 422, "body",
+    (".npy truncated", "POST", "/v1/datasets", _raw(npy_bytes(np.ones((3, 2)))[:-5], NPY), 400, "body", ".npy"),
+    (".npy of strings", "POST", "/v1/datasets", _raw(npy_bytes(np.array([["a", "b"]])), NPY), 422, "body", "dtype"),
+    (".npy of complex numbers", "POST", "/v1/datasets", _raw(npy_bytes(np.ones((2, 2), complex)), NPY), 422, "body",
      "dtype"),
-    (".npy 3-D", "POST", "/v1/datasets", _raw(_npy(np.ones((2, 2, 2))), NPY), 422, "x", "2-D"),
+    (".npy 3-D", "POST", "/v1/datasets", _raw(npy_bytes(np.ones((2, 2, 2))), NPY), 422, "x", "2-D"),
     ("CSV with a header", "POST", "/v1/datasets", _raw("a,b\n1,2\n3,4\n", CSV), 422, "body", "header"),
     ("CSV with a blank line", "POST", "/v1/datasets", _raw("1,2\n\n3,4\n", CSV), 422, "body", "blank"),
     ("CSV with a non-number", "POST", "/v1/datasets", _raw("1,2\n3,four\n", CSV), 422, "body", "not a number"),

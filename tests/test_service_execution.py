@@ -7,29 +7,19 @@ figures, stated as its targets (with a looser default and the strict one marked 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
 import psutil
 import pytest
-from fastapi.testclient import TestClient
 
 import eoc_ntk
 from eoc_ntk.cost import predict_seconds
 from eoc_ntk.errors import InvalidParameterError
-from jobs.settings import Settings
-from service.app import create_app
 
-from _service_support import wait_for_job
+from _service_support import ApiProcess, make_client, wait_for_job
 
 ASYNC = {"Prefer": "respond-async"}
-
-
-def make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(redis_url=None, **overrides)))
 
 
 def points(n: int, m0: int = 5, seed: int = 0) -> list:
@@ -192,37 +182,12 @@ def test_cost_model_terms_scale_as_documented():
 
 # (a) the API answers while two large computations run (a real uvicorn server)
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server():
-    port = _free_port()
     env = {**os.environ, "EOC_NTK_WORKERS": "2"}
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--log-level", "warning"], env=env)
-    import httpx
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with ApiProcess(env, "--log-level", "warning", probe="/healthz", timeout=60) as api:
+        yield api.url
 
 
 def _responsiveness(url: str, n: int) -> tuple[float, float]:

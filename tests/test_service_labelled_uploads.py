@@ -6,7 +6,6 @@ test_service_learning.py): the same arrays in any format get the same dataset an
 """
 from __future__ import annotations
 
-import io
 import zipfile
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _service_support import unit_rows
+from _upload_support import npy_bytes, npz_bytes, zip_bytes
 from jobs.settings import Settings
 from service.app import create_app
 
@@ -42,18 +42,6 @@ def reference(client, xy):
     return r.json()
 
 
-def _npz(save=np.savez, **arrays) -> bytes:
-    buf = io.BytesIO()
-    save(buf, **arrays)
-    return buf.getvalue()
-
-
-def _npy(arr, allow_pickle=False) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=allow_pickle)
-    return buf.getvalue()
-
-
 def _csv(arr) -> bytes:
     return "\n".join(",".join(repr(float(v)) for v in row) for row in arr).encode()
 
@@ -61,10 +49,10 @@ def _csv(arr) -> bytes:
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_npz_with_x_and_y_stores_both_under_the_json_ids(client, xy, reference, save):
     x, y = xy
-    r = client.post("/v1/datasets", content=_npz(save, x=x, y=y), headers=NPZ)
+    r = client.post("/v1/datasets", content=npz_bytes(save, x=x, y=y), headers=NPZ)
     assert r.status_code == 201, r.text
     assert r.json() == reference
-    r = client.post("/v1/datasets", content=_npz(save, x=x), headers=NPZ)
+    r = client.post("/v1/datasets", content=npz_bytes(save, x=x), headers=NPZ)
     assert r.status_code == 201 and r.json()["dataset_id"] == reference["dataset_id"] and "labels_id" not in r.json()
     # The stored labels are the ones sent: dynamics by ids equals dynamics with inline arrays.
     model = {"depth": 2, "activation": {"name": "relu"}}
@@ -80,7 +68,7 @@ def test_npz_with_x_and_y_stores_both_under_the_json_ids(client, xy, reference, 
 def test_label_column_of_csv_and_npy(client, xy, reference, column):
     x, y = xy
     data = np.insert(x, column % 5, y, axis=1)
-    for body, headers in ((_csv(data), CSV), (_npy(data), NPY)):
+    for body, headers in ((_csv(data), CSV), (npy_bytes(data), NPY)):
         r = client.post(f"/v1/datasets?label_column={column}", content=body, headers=headers)
         assert r.status_code == 201, r.text
         assert r.json() == reference
@@ -96,35 +84,28 @@ def test_label_column_refusals_name_the_field(client, xy):
     assert "[-5, 4]" in client.post("/v1/datasets?label_column=5", content=_csv(data), headers=CSV).text
     r = client.post("/v1/datasets?label_column=0", content=_csv(data[:, :1]), headers=CSV)
     assert r.status_code == 422 and "no inputs are left" in r.json()["error"]["message"]
-    for body, headers in (({"x": x.tolist()}, None), (_npz(x=x, y=y), NPZ)):
+    for body, headers in (({"x": x.tolist()}, None), (npz_bytes(x=x, y=y), NPZ)):
         r = (client.post("/v1/datasets?label_column=0", json=body) if headers is None
              else client.post("/v1/datasets?label_column=0", content=body, headers=headers))
         assert r.status_code == 422 and r.json()["error"]["field"] == "label_column", r.text
         assert "drop label_column" in r.json()["error"]["message"]
 
 
-def _zip(members: dict, method=zipfile.ZIP_STORED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_npz_refusals_name_the_field(client, xy):
     x, y = xy
     cases = [
         # (body, status, field, fragment)
-        (_npz(x=x, y=y[:-1]), 422, "y", "9 rows"),
-        (_npz(x=x, y=np.array([1.0, np.inf] * 5)), 422, "y", "finite"),
-        (_zip({"x.npy": _npy(x), "y.npy": _npy(np.array([None] * 10, dtype=object), allow_pickle=True)}),
+        (npz_bytes(x=x, y=y[:-1]), 422, "y", "9 rows"),
+        (npz_bytes(x=x, y=np.array([1.0, np.inf] * 5)), 422, "y", "finite"),
+        (zip_bytes({"x.npy": npy_bytes(x), "y.npy": npy_bytes(np.array([None] * 10, dtype=object), allow_pickle=True)}),
          422, "y", "pickled content is refused"),
-        (_npz(x=x, labels=y), 422, "body", "only 'x' and 'y'"),
-        (_npz(y=y), 422, "body", "no array 'x'"),
-        (_npz(x=x[:, 0], y=y), 422, "x", "2-D"),
-        (_zip({"x.npy": _npy(x), "y.npy": _npy(np.zeros(20_000))}, zipfile.ZIP_DEFLATED), 422, "y", "inflates to"),
+        (npz_bytes(x=x, labels=y), 422, "body", "only 'x' and 'y'"),
+        (npz_bytes(y=y), 422, "body", "no array 'x'"),
+        (npz_bytes(x=x[:, 0], y=y), 422, "x", "2-D"),
+        (zip_bytes({"x.npy": npy_bytes(x), "y.npy": npy_bytes(np.zeros(20_000))}, zipfile.ZIP_DEFLATED), 422, "y",
+         "inflates to"),
         (b"PK\x03\x04 not a zip", 400, "body", "not a readable .npz"),
-        (_npy(x), 400, "body", "not a readable .npz"),
+        (npy_bytes(x), 400, "body", "not a readable .npz"),
     ]
     for body, status, field, fragment in cases:
         r = client.post("/v1/datasets", content=body, headers=NPZ)

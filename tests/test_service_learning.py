@@ -7,7 +7,6 @@ scikit-learn's ``KernelRidge``, and, for the eigenlearning estimate only, the co
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 
@@ -16,21 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _service_support import ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
+from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
+                              unit_rows, wait_for_job)
+from _upload_support import npy_bytes
 from jobs.settings import Settings
 from service.app import create_app
 
 ASYNC = {"Prefer": "respond-async"}
-
-
-def make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(redis_url=None, **overrides)))
-
-
-@pytest.fixture(scope="module")
-def client():
-    with make_client() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +32,6 @@ def x():
 @pytest.fixture(scope="module")
 def y(x):
     return np.sign(x[:, 0] + 0.3 * x[:, 1]) + 0.1 * x[:, 2]
-
-
-def _npy(arr) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(arr))
-    return buf.getvalue()
 
 
 def _gd_losses(k, y, eta, steps):
@@ -68,7 +53,7 @@ def test_labels_upload_json_npy_and_with_the_dataset_share_one_id(client, x, y):
     r_json = client.post("/v1/labels", json={"y": y.tolist()})
     assert r_json.status_code == 201, r_json.text
     assert r_json.json()["n"] == 12 and r_json.json()["shape"] == [12]
-    r_npy = client.post("/v1/labels", content=_npy(y), headers={"Content-Type": "application/x-npy"})
+    r_npy = client.post("/v1/labels", content=npy_bytes(y), headers={"Content-Type": "application/x-npy"})
     assert r_npy.status_code == 201, r_npy.text
     r_data = client.post("/v1/datasets", json={"x": x.tolist(), "y": y.tolist()})
     assert r_data.status_code == 201, r_data.text
@@ -103,9 +88,9 @@ def test_labels_bad_bodies(client):
     assert client.post("/v1/labels", content=b"not npy", headers={"Content-Type": "application/x-npy"}).status_code == 400
     assert client.post("/v1/labels", content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
     assert client.post("/v1/labels", content=b"1,2", headers={"Content-Type": "text/csv"}).status_code == 415
-    r = client.post("/v1/labels", content=_npy(np.zeros((2, 2, 2))), headers={"Content-Type": "application/x-npy"})
+    r = client.post("/v1/labels", content=npy_bytes(np.zeros((2, 2, 2))), headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "y"
-    r = client.post("/v1/labels", content=_npy(np.array([1.0, np.nan])), headers={"Content-Type": "application/x-npy"})
+    r = client.post("/v1/labels", content=npy_bytes(np.array([1.0, np.nan])), headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 422 and "finite" in r.json()["error"]["message"]
 
 
@@ -399,4 +384,37 @@ def test_cli_dynamics_and_learning_curve_local_and_server(tmp_path, capsys, x, y
     assert main(["dynamics", str(tmp_path / "x.npy"), "--depth", "2"]) == 2
     assert "exactly one of --labels" in capsys.readouterr().err
     assert main(["dynamics", str(tmp_path / "x.npy"), "--label-column", "9", "--depth", "2"]) == 2
-    assert "--label-column 9" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--label-column = 9 is outside the 5 columns" in err and err.count("\n") == 1
+
+
+def test_cli_reads_npz_data_files_with_or_without_y(tmp_path, capsys, x, y):
+    from eoc_ntk.cli import main
+
+    np.savez(tmp_path / "xy.npz", x=x, y=y)
+    np.savez_compressed(tmp_path / "x_only.npz", x=x)
+    np.save(tmp_path / "y.npy", y)
+    k = ntk_depth2_unit(x)
+    eta = 1 / np.linalg.eigvalsh(k / len(x))[-1]
+    expected = _gd_losses(k, y, eta, [0, 3, 10])
+    dyn = ["--depth", "2", "--steps", "0,3,10", "--json"]
+    by_member = _run_json(capsys, ["dynamics", str(tmp_path / "xy.npz"), *dyn])
+    np.testing.assert_allclose(by_member["train_loss"], expected, rtol=1e-9)
+    by_file = _run_json(capsys, ["dynamics", str(tmp_path / "x_only.npz"), "--labels", str(tmp_path / "y.npy"), *dyn])
+    np.testing.assert_allclose(by_file["train_loss"], expected, rtol=1e-9)
+    # spectrum reads the x of an .npz (its y unused): eigenvalues of K/n.
+    spec = _run_json(capsys, ["spectrum", str(tmp_path / "xy.npz"), "--depth", "2", "--json"])
+    np.testing.assert_allclose(spec["eigenvalues"], np.linalg.eigvalsh(k / len(x)), rtol=1e-9, atol=1e-12)
+    # Labels given twice, a label column of an .npz, a damaged archive: one line, status 2.
+    for argv, says in (
+        (["dynamics", str(tmp_path / "xy.npz"), "--labels", str(tmp_path / "y.npy")], "drop --labels"),
+        (["dynamics", str(tmp_path / "xy.npz"), "--label-column", "0"], "drop --label-column"),
+        (["dynamics", str(tmp_path / "x_only.npz"), "--label-column", "0"], "--label-column applies to a CSV"),
+        (["dynamics", str(tmp_path / "x_only.npz")], "exactly one of --labels"),
+    ):
+        assert main([*argv, "--depth", "2", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
+    (tmp_path / "bad.npz").write_bytes((tmp_path / "xy.npz").read_bytes()[:60])
+    assert main(["spectrum", str(tmp_path / "bad.npz"), "--depth", "2"]) == 2
+    assert "not a readable .npz" in capsys.readouterr().err

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from fastapi.testclient import TestClient
 
 import eoc_ntk
 from _private_redis import free_port, redis_or_skip
-from _service_support import relu_model, wait_for_job
+from _service_support import ApiProcess, relu_model, wait_for_job
 from jobs.settings import Settings
 from service.app import create_app
 
@@ -141,51 +140,32 @@ def test_workers_are_refused_in_embedded_mode():
 def test_two_api_processes_in_redis_mode_both_serve_hits(redis_test_url, tmp_path, data):
     conn = redis_or_skip(redis_test_url)
     conn.flushdb()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "api.log", "wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_test_url,
            "EOC_NTK_QUEUE_NAME": f"eoc-ntk-test-throughput-{os.getpid()}"}
-    api = subprocess.Popen([sys.executable, "-m", "service", "--workers", "2", "--port", str(port)],
-                           cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert api.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()[-2000:]
-            time.sleep(0.3)
-        first = httpx.post(url + "/v1/spectra", json={"x": data.tolist(), "model": relu_model(3)}, timeout=60)
-        assert first.status_code == 200, first.text
-        query = {"dataset_id": first.json()["dataset_id"], "depth": 3, "a": 0.5, "b": 0.5}
+        with open(tmp_path / "api.log", "wb") as log, ApiProcess(env, "--workers", "2", log=log) as api:
+            url = api.url
+            first = httpx.post(url + "/v1/spectra", json={"x": data.tolist(), "model": relu_model(3)}, timeout=60)
+            assert first.status_code == 200, first.text
+            query = {"dataset_id": first.json()["dataset_id"], "depth": 3, "a": 0.5, "b": 0.5}
 
-        def hit(_):  # a new connection each time, so that either process may accept it
-            r = httpx.get(url + "/v1/spectra", params=query, timeout=30)
-            return r.status_code, r.content
+            def hit(_):  # a new connection each time, so that either process may accept it
+                r = httpx.get(url + "/v1/spectra", params=query, timeout=30)
+                return r.status_code, r.content
 
-        pids: set[int] = set()
-        deadline = time.monotonic() + 60
-        while len(pids) < 2 and time.monotonic() < deadline:
-            with ThreadPoolExecutor(8) as pool:
-                answers = list(pool.map(hit, range(64)))
-            assert all(status == 200 and _without_cache(body) == _without_cache(first.content) and body.endswith(HIT)
-                       for status, body in answers)
-            time.sleep(0.5)  # let the access lines reach the log
-            lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()
-                     if line.startswith("{")]
-            pids = {line["pid"] for line in lines
-                    if line.get("route") == "/v1/spectra" and line.get("method") == "GET" and line.get("status") == 200}
-        assert len(pids) == 2, f"hits answered by the processes {pids}"
-        assert api.pid not in pids  # the supervisor does not serve; its two workers do
+            pids: set[int] = set()
+            deadline = time.monotonic() + 60
+            while len(pids) < 2 and time.monotonic() < deadline:
+                with ThreadPoolExecutor(8) as pool:
+                    answers = list(pool.map(hit, range(64)))
+                assert all(status == 200 and body.endswith(HIT)
+                           and _without_cache(body) == _without_cache(first.content) for status, body in answers)
+                time.sleep(0.5)  # let the access lines reach the log
+                lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()
+                         if line.startswith("{")]
+                pids = {line["pid"] for line in lines if line.get("route") == "/v1/spectra"
+                        and line.get("method") == "GET" and line.get("status") == 200}
+            assert len(pids) == 2, f"hits answered by the processes {pids}"
+            assert api.proc.pid not in pids  # the supervisor does not serve; its two workers do
     finally:
-        api.send_signal(signal.SIGTERM)
-        try:
-            api.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(api.pid, signal.SIGKILL)
-            api.wait(timeout=10)
-        log.close()
         conn.flushdb()

@@ -37,6 +37,19 @@ def test_dynamics_figure_draws_the_loss_on_log_axes_without_its_zeros():
     assert "ReLU" in ax.get_title() and "depth 3" in ax.get_title() and "0.5 × max 1" in ax.get_title()
 
 
+def test_training_figure_draws_the_prediction_and_each_widths_mean_on_linear_steps():
+    result = {"n": 4, "depth": 3, "a": 0.5, "b": 0.5, "steps": [0, 1, 2], "rate_factor": 0.9,
+              "learning_rate": 0.9, "max_learning_rate": 1.0, "predicted_loss": [0.5, 0.2, 0.08],
+              "widths": [64, 256], "measured_loss": [[[0.5, 0.3, 0.1], [0.5, 0.1, 0.06]], [[0.5, 0.21, 0.09]]]}
+    ax = plots.training_figure(result).axes[0]
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "log" and ax.get_xlim() == (-0.3, 2.3)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_array_equal(lines["predicted (infinite width)"].get_ydata(), [0.5, 0.2, 0.08])
+    np.testing.assert_allclose(lines["width 64 (mean of 2)"].get_ydata(), [0.5, 0.2, 0.08], rtol=1e-15)
+    np.testing.assert_array_equal(lines["width 256 (mean of 1)"].get_ydata(), [0.5, 0.21, 0.09])
+    assert "0.9 × max 1" in ax.get_title()
+
+
 def test_learning_curve_figure_draws_estimate_and_measurement_with_error_bars():
     result = {"sizes": [10, 20, 40], "predicted_test_mse": [0.5, None, 0.1], "measured_test_mse": [0.6, 0.3, 0.15],
               "measured_std": [0.05, 0.02, None], "ridge": 0.0}

@@ -47,6 +47,16 @@ def _wait_for(driver, condition, timeout=60):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
 
 
+def _choose(driver, depths: str, *toggle: str) -> None:
+    """Type ``depths`` in the depths field and click the check box of each activation in ``toggle``
+    (ReLU and abs start checked: ``"abs"`` leaves ReLU only)."""
+    field = driver.find_element("id", "depths")
+    field.clear()
+    field.send_keys(depths)
+    for name in toggle:
+        driver.find_element("id", f"act-{name}").click()
+
+
 def _plot_shown(driver):
     return driver.execute_script(
         "const i = document.getElementById('plot'); return i.style.display === 'block' && i.naturalWidth > 0;")
@@ -58,9 +68,7 @@ def test_upload_a_file_watch_the_job_and_see_plot_and_table(browser, live_server
     np.save(path, x)
     browser.get(live_server.url + "/")
     browser.find_element("id", "file").send_keys(os.fspath(path))
-    depths = browser.find_element("id", "depths")
-    depths.clear()
-    depths.send_keys("2:4,30")
+    _choose(browser, "2:4,30")
     browser.execute_script(  # record every status line the page shows
         "window.seen = []; const s = document.getElementById('status');"
         "new MutationObserver(() => window.seen.push(s.textContent)).observe(s, {childList: true, subtree: true});")
@@ -137,10 +145,7 @@ def test_pasted_numbers_and_an_error_message(browser, live_server):
     browser.get(live_server.url + "/")
     # The last point points the same way as the second (0-based point 1): singular at every depth.
     browser.find_element("id", "paste").send_keys("1 0 0\n0 1 0\n0.6 0.8 0.1\n0.2 -0.3 0.9\n0 2 0")
-    depths = browser.find_element("id", "depths")
-    depths.clear()
-    depths.send_keys("1:3")
-    browser.find_element("id", "act-abs").click()  # off: ReLU only
+    _choose(browser, "1:3", "abs")  # ReLU only
     browser.find_element("id", "run").click()
     _wait_for(browser, _plot_shown)
     header = browser.find_elements("css selector", "#results thead th")
@@ -168,10 +173,7 @@ def test_cancel_button_stops_a_running_job(browser, live_server, tmp_path):
     np.save(path, np.random.default_rng(3).normal(size=(900, 30)))
     browser.get(live_server.url + "/")
     browser.find_element("id", "file").send_keys(os.fspath(path))
-    depths = browser.find_element("id", "depths")
-    depths.clear()
-    depths.send_keys("1:200")
-    browser.find_element("id", "act-linear").click()
+    _choose(browser, "1:200", "linear")
     _wait_for(browser, lambda d: True)
     browser.find_element("id", "run").click()
     _wait_for(browser, lambda d: d.find_element("id", "cancel").is_displayed())
@@ -196,10 +198,7 @@ def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_
     browser.get(live_server.url + "/")
     browser.find_element("id", "file").send_keys(os.fspath(path))
     browser.find_element("id", "label-column").send_keys("-1")
-    depths = browser.find_element("id", "depths")
-    depths.clear()
-    depths.send_keys("2:3")
-    browser.find_element("id", "act-abs").click()  # off: ReLU only
+    _choose(browser, "2:3", "abs")  # ReLU only
     browser.find_element("id", "run").click()
     _wait_for(browser, _train_plot_shown)
     info = browser.find_element("id", "train-info").text

@@ -13,7 +13,8 @@ share them):
 Hostile input costs time and memory linear in its size, and no more: a CSV cell is checked
 for its length before a linear, non-backtracking match; an ``.npy`` header is read with a size
 cap and checked (dtype, shape against ``max_n``/``max_m0``, declared bytes against the body)
-before anything is allocated, and the array is then a view on the body converted once.
+before anything is allocated, and the array is then a view on the body, converted once (by
+:func:`eoc_ntk.check_data`, into a new C-order float64 array).
 
 The shape is checked by the core (:func:`eoc_ntk.check_data`): 2-D, not ragged, finite.
 
@@ -120,8 +121,8 @@ def _read_npy(data: bytes, max_n: int | None, max_m0: int | None) -> np.ndarray:
         raise UnreadablePoints(f"the .npy header declares shape {shape} of {dtype} ({declared} bytes) but the body "
                                f"holds {len(data) - offset} bytes after it; send the whole file", param="data")
     view = np.frombuffer(data, dtype=dtype, count=count, offset=offset)  # no copy
-    view = view.reshape(shape, order="F" if fortran else "C")
-    return view.astype(np.float64)  # the one conversion (a new array, 8 bytes per value)
+    # Still a view: check_data makes the one float64, C-order copy (8 bytes per value).
+    return view.reshape(shape, order="F" if fortran else "C")
 
 
 def _read_csv(data: bytes) -> list[list[float]]:

@@ -27,7 +27,7 @@ def dataset_id_of(x: np.ndarray) -> str:
     """Content hash of a checked float64 array and its shape (same data, same id)."""
     h = hashlib.sha256(b"float64<")
     h.update(repr(tuple(int(s) for s in x.shape)).encode())
-    h.update(np.ascontiguousarray(x, dtype="<f8").tobytes())
+    h.update(memoryview(np.ascontiguousarray(x, dtype="<f8")).cast("B"))  # the array's memory, not a copy
     return h.hexdigest()[:32]
 
 
@@ -45,7 +45,8 @@ def _within_limits(arr: np.ndarray, settings: Settings, field: str) -> np.ndarra
     if m0 > settings.max_m0:
         raise InvalidInput(f"{field} has m0 = {m0} features, over the limit {settings.max_m0} (EOC_NTK_MAX_M0)",
                            field=field)
-    return arr + 0.0  # fold -0.0 into 0.0: one id per value
+    np.add(arr, 0.0, out=arr)  # fold -0.0 into 0.0 (one id per value), in place: arr is check_data's own copy
+    return arr
 
 
 def _read_file(fmt: str, body: bytes, settings: Settings) -> np.ndarray:

@@ -31,6 +31,7 @@ from jobs.store import StoreUnavailable
 __all__ = [
     "ServiceError", "InvalidInput", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
+    "BodyNotFinite",
     "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
     "STORE_RETRY_AFTER",
 ]
@@ -154,6 +155,17 @@ class BodyTimeout(StarletteHTTPException):
         super().__init__(408, message, headers={"Connection": "close"})
 
 
+class BodyNotFinite(StarletteHTTPException):
+    """A large JSON body holding ``NaN`` or ``Infinity`` (422, refused from the parser's error,
+    without parsing it again; an ``HTTPException`` so that FastAPI's body parsing lets it through)."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, field: str):
+        super().__init__(422, message)
+        self.field = field
+
+
 #: Status logged and counted for a request whose client went away before the answer (nginx's 499).
 CLIENT_CLOSED = 499
 
@@ -229,8 +241,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
-                413: "payload_too_large"}.get(exc.status_code, "http_error")
+        code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                                              413: "payload_too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 

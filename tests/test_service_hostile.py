@@ -290,6 +290,26 @@ def test_accepted_float64_npy_upload_grows_rss_at_most_three_times_its_size(serv
     assert rss.growth <= 3 * len(body), rss.growth / len(body)
 
 
+def test_large_json_with_nan_is_refused_at_once_while_healthz_answers(server):
+    """Item 4, the bench's payload: 21 MB of JSON whose first number is NaN. Old code: orjson
+    refused it, pydantic's parser and then validation read it all in a thread holding the GIL
+    (28 s to answer at load 11.7, ``/healthz`` waiting 11 s, RSS +17x the body)."""
+    pytest.importorskip("psutil")
+    rows = "[" + ",".join(["[NaN, 1.0, 2.0, 3.0]"] + ["[1.0, 2.0, 3.0, 4.0]"] * 1_000_000) + "]"
+    body = b'{"model": {"depth": 2, "activation": "relu"}, "x": ' + rows.encode() + b"}"
+    with HealthProbe(server) as probe, PeakRSS(server) as rss:
+        t = time.perf_counter()
+        status, answer = server.request("POST", "/v1/spectra", body, JSON, timeout=120)
+        elapsed = time.perf_counter() - t
+    assert status == 422, answer[:300]
+    err = json.loads(answer)["error"]
+    assert err["field"] == "x" and "nan at row 0, column 0" in err["message"].lower(), err
+    # Targets: answer < 2 s, /healthz < 200 ms; the margins absorb a loaded machine (old: 28 s, 11 s).
+    assert elapsed < 6.0, elapsed
+    assert probe.answers >= 1 and probe.worst < 1.0, (probe.answers, probe.worst)
+    assert rss.growth <= 3 * len(body), rss.growth / len(body)
+
+
 # --------------------------------------------------------------------------------------------
 # In-process, both modes
 
@@ -365,11 +385,12 @@ def test_npy_of_any_allowed_dtype_and_order_reads_the_same_numbers(mode):
 
 
 def test_large_json_bodies_are_parsed_off_the_event_loop(mode, monkeypatch):
-    """Item 4. Old code: a body with NaN (refused by orjson) was parsed by json.loads on the loop."""
+    """Item 4. Old code: a body with NaN (refused by orjson) was parsed by json.loads on the loop;
+    then (59e3f80) by pydantic's parser and json.loads in a thread, still holding the GIL."""
     from service import fastjson
 
     on_loop = []
-    original = fastjson.loads
+    original = fastjson.loads_large
 
     def spy(body):
         try:
@@ -379,13 +400,28 @@ def test_large_json_bodies_are_parsed_off_the_event_loop(mode, monkeypatch):
             on_loop.append(False)
         return original(body)
 
-    monkeypatch.setattr(fastjson, "loads", spy)
-    rows = "[" + ",".join(["[NaN, 1.0]"] + ["[1.0, 2.0]"] * 120_000) + "]"
+    monkeypatch.setattr(fastjson, "loads_large", spy)
+    rows = "[" + ",".join(["[1.0, 2.0]"] * 120_000 + ["[1.0, NaN]"]) + "]"  # the NaN in the last row
     body = ('{"x": ' + rows + ', "model": {"depth": 2, "activation": "relu"}}').encode()
     assert len(body) > fastjson.OFF_LOOP_BYTES
     r = mode.client.post("/v1/spectra", content=body, headers=JSON)
     assert r.status_code == 422, r.text[:300]
     assert on_loop == [False]
+    err = r.json()["error"]
+    assert err["field"] == "x" and "NaN at row 120000, column 1" in err["message"], err
+
+
+@pytest.mark.parametrize("literal, field", [("-Infinity", "sigma_w"), ("Infinity", "sigma_b")])
+def test_large_json_body_with_a_non_finite_scalar_names_its_key(mode, literal, field):
+    """Item 4: a large body is parsed by orjson alone, and a non-finite literal is refused from
+    orjson's error, naming the key (old code: a second, slower parse of the whole body)."""
+    rows = "[" + ",".join(["[1.0, 2.0]"] * 120_000) + "]"
+    body = ('{"x": ' + rows + ', "model": {"depth": 2, "activation": "relu", "'
+            + field + '": ' + literal + '}}').encode()
+    r = mode.client.post("/v1/spectra", content=body, headers=JSON)
+    assert r.status_code == 422, r.text[:300]
+    err = r.json()["error"]
+    assert err["field"] == f"model.{field}" and f"found {literal} at line 1, column" in err["message"], err
 
 
 def test_metric_labels_come_from_fixed_sets(mode):

@@ -186,6 +186,16 @@ class FastJSONRequest(Request):
 
     body_model: type[BaseModel] | None = None
 
+    async def body(self) -> bytes:
+        """The body, in one buffer grown as the chunks arrive (Starlette's joins a list of chunks:
+        twice the body for a moment); a ``bytearray``, which every parser here takes."""
+        if not hasattr(self, "_body"):
+            buf = bytearray()
+            async for chunk in self.stream():
+                buf += chunk
+            self._body = buf
+        return self._body
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()

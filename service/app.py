@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from jobs.settings import Settings, get_settings
 
+from . import jsonchild
 from .access import install_cors
 from .engine import Engine
 from .errors import BodyTimeout, BodyTooLarge, error_body, install_error_handlers
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        jsonchild.warm_up(settings.upload_concurrency)  # the parser of large JSON bodies, ready before one comes
         yield
         engine.close()
 

@@ -3,6 +3,7 @@ the configured limits, and the content-hash id."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 from pydantic import ValidationError
@@ -13,10 +14,13 @@ from eoc_ntk.points import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
 
+from . import jsonchild
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors, validation_message
+from .jsonparse import OFF_LOOP_BYTES
 from .schemas import DatasetWithLabelsJSONIn
 
-__all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dataset", "MEDIA_TYPES"]
+__all__ = ["dataset_id_of", "check_points", "parse_upload", "is_large_json", "parse_large_json", "load",
+           "unknown_dataset", "MEDIA_TYPES"]
 
 #: Content-Type -> format of :func:`eoc_ntk.points.read_points`.
 _FORMATS = {"application/x-npy": "npy", "text/csv": "csv"}
@@ -72,6 +76,26 @@ def _read_json(body: bytes) -> np.ndarray:
         raise InvalidInput(validation_message(first), field=loc) from exc
     with core_errors("x"):
         return eoc_ntk.check_data(raw, name="x")
+
+
+def is_large_json(content_type: str | None, body: bytes) -> bool:
+    """A JSON upload over ``OFF_LOOP_BYTES``: parsed by :func:`parse_large_json`, in a child process."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    return (media == "application/json" or media.endswith("+json")) and len(body) > OFF_LOOP_BYTES
+
+
+def parse_large_json(body: bytes, settings: Settings) -> tuple[np.ndarray, object]:
+    """The checked ``x`` and the raw ``y`` (or None) of a large JSON upload, parsed and validated
+    in a child process (:mod:`service.jsonchild`): neither the event loop nor the interpreter
+    lock waits for it, and ``x`` arrives as a float64 array, not as Python lists.
+
+    Refusals: :class:`~service.errors.BodyRefused` (NaN, ragged), :class:`~service.errors.BodyInvalid`
+    (the schema), :class:`BadRequest` (not JSON)."""
+    try:
+        doc = jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc.msg})", field="body") from exc
+    return check_points(doc.x, settings, "x"), doc.y
 
 
 def parse_upload(content_type: str | None, body: bytes, settings: Settings) -> np.ndarray:

@@ -246,7 +246,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, BodyInvalid):
             return _validation_answer(exc.errors)
         code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
-                                              413: "payload_too_large"}.get(exc.status_code, "http_error")
+                                              413: "payload_too_large", 503: "unavailable"}.get(exc.status_code,
+                                                                                                "http_error")
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 

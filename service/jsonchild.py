@@ -10,9 +10,10 @@ sends back plain data only:
 - the matrices ``x`` and ``x2`` as raw float64 files next to the body's (their shapes sent);
 - or the refusal: a message and field, or pydantic's errors reduced to plain values.
 
-The body goes to the child, and the matrices come back, through private temporary files
-(``tempfile.mkstemp``, deleted at once): a pipe would hold a pickled copy in the API process
-on each side (the 21 MB body with a NaN then grew the API by 3.0x its size; by files, 2x).
+The body goes to the child, and the matrices come back, through files in a private
+temporary folder (``tempfile.mkdtemp``, mode 0700, deleted at once): a pipe would hold a
+pickled copy in the API process on each side (the 21 MB body with a NaN then grew the API by
+3.0x its size; by files, 1x).
 
 The API process validates the small document again (cheap) and puts the arrays in their
 fields: the route receives the model instance, ``x`` a float64 array instead of a list of
@@ -20,11 +21,11 @@ lists (``engine.resolve`` checks either the same way). Nothing built from the cl
 is pickled: what crosses the process boundary is bytes, strings, numbers and tuples of them.
 
 The children are ``spawn``-ed (children of the API process itself, not of the jobs' fork
-server, whose children are jobs), started at the API's start (:func:`warm_up`, which hides
-their 1-3 s of imports), and live as long as the API process, at most ``EOC_NTK_UPLOAD_CONCURRENCY``
-of them: bodies beyond that wait, so the memory of
-parsing is bounded by that many bodies at once. A child that dies (out of memory) is
-answered 503 and the pool is rebuilt for the next body.
+server, whose children are jobs), started with the API (:func:`warm_up`, which hides their
+1-3 s of imports), niced, and live as long as the API process; at most
+``EOC_NTK_UPLOAD_CONCURRENCY`` of them: bodies beyond that wait, so the memory of parsing is
+bounded by that many bodies at once. A child that dies (out of memory) is answered 503 and
+the pool is rebuilt for the next body.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -97,24 +99,25 @@ def parse(body: bytes, model: type[BaseModel], workers: int = 2) -> BaseModel:
         The body is not JSON (FastAPI answers it as malformed JSON).
     """
     pool = _pool(workers)
-    fd, path = tempfile.mkstemp(prefix="eoc-ntk-body-")  # private (0600); page cache, not this process's memory
+    folder = tempfile.mkdtemp(prefix="eoc-ntk-json-")  # private (0700); files live in the page cache, not here
+    path = os.path.join(folder, "body")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(path, "wb") as fh:
             fh.write(body)
         kind, *rest = pool.submit(_child, path, model).result()
         if kind == "ok":
             rest[1] = [(name, shape, np.fromfile(f"{path}.{name}", dtype="<f8").reshape(shape))
                        for name, shape in rest[1]]
-    except BrokenProcessPool as exc:
-        with _LOCK:
-            if _POOL and _POOL[0] is pool:
-                _POOL.clear()
-        raise StarletteHTTPException(503, "the JSON parser's process stopped (out of memory?); retry later, or send "
-                                          "the data as .npy to POST /v1/datasets") from exc
+    except (BrokenProcessPool, MemoryError) as exc:
+        if isinstance(exc, BrokenProcessPool):
+            with _LOCK:
+                if _POOL and _POOL[0] is pool:
+                    _POOL.clear()
+        raise StarletteHTTPException(503, "the JSON parser's process ran out of memory or stopped; retry later, or "
+                                          "send the data as .npy to POST /v1/datasets",
+                                     headers={"Retry-After": "5"}) from exc
     finally:
-        for name in ("", *(f".{n}" for n in ARRAY_FIELDS)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path + name)
+        shutil.rmtree(folder, ignore_errors=True)
     if kind == "refused":
         raise BodyRefused(rest[0], field=rest[1])
     if kind == "malformed":

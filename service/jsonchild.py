@@ -108,12 +108,12 @@ def parse(body: bytes, model: type[BaseModel], workers: int = 2) -> BaseModel:
         if kind == "ok":
             rest[1] = [(name, shape, np.fromfile(f"{path}.{name}", dtype="<f8").reshape(shape))
                        for name, shape in rest[1]]
-    except (BrokenProcessPool, MemoryError) as exc:
+    except (BrokenProcessPool, MemoryError, OSError) as exc:  # OSError: no room for the temporary files
         if isinstance(exc, BrokenProcessPool):
             with _LOCK:
                 if _POOL and _POOL[0] is pool:
                     _POOL.clear()
-        raise StarletteHTTPException(503, "the JSON parser's process ran out of memory or stopped; retry later, or "
+        raise StarletteHTTPException(503, "the JSON parser ran out of memory or disk, or stopped; retry later, or "
                                           "send the data as .npy to POST /v1/datasets",
                                      headers={"Retry-After": "5"}) from exc
     finally:

@@ -12,7 +12,7 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     python bench/hostile.py --quick             # small payloads only (the smoke test)
 
 The payloads: every item of issue 11 (hostile CSV, .npy headers, a 64 MiB bool .npy, a large
-JSON body with NaN, invented methods, bodies that never end, half-sent bodies, a client that
+JSON body with NaN and a valid one, a large JSON upload, invented methods, bodies that never end, half-sent bodies, a client that
 hangs up, the misleading-message cases) and the bad-input catalogue of issue 5
 (``tests/test_service_bad_input.py``).
 """
@@ -190,6 +190,13 @@ def payloads(target: Target, quick: bool):
         nan_rows = "[" + ",".join(["[NaN, 1.0, 2.0, 3.0]"] + ["[1.0, 2.0, 3.0, 4.0]"] * 1_000_000) + "]"
         nan_body = json.dumps({"model": model})[:-1].encode() + b', "x": ' + nan_rows.encode() + b"}"
         rows.append((f"4. JSON with NaN, {len(nan_body) / 1e6:.0f} MB", len(nan_body), post("/v1/spectra", nan_body, js)))
+        big_rows = "[" + ",".join(["[0.5, 1.0, 2.0, 3.0]"] * 1_002_000) + "]"
+        big_body = json.dumps({"model": model})[:-1].encode() + b', "x": ' + big_rows.encode() + b"}"
+        rows.append((f"4. JSON valid, {len(big_body) / 1e6:.0f} MB (n over EOC_NTK_MAX_N, refused once parsed)",
+                     len(big_body), post("/v1/spectra", big_body, js)))
+        upload = json.dumps({"x": np.round(np.random.default_rng(1).random((4000, 500)), 6).tolist()}).encode()
+        rows.append((f"3-4. JSON upload (4000, 500), {len(upload) / 1e6:.0f} MB, accepted", len(upload),
+                     post("/v1/datasets", upload, js)))
 
     def invented_methods():
         before = len(c.get("/metrics").content)

@@ -123,7 +123,8 @@ def read_npz(data: bytes, *, max_n: int | None = None, max_m0: int | None = None
             # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
             raise UnreadablePoints(f"the .npz archive is damaged or unsupported ({exc}); write it with numpy.savez",
                                    param="data") from exc
-    return check_data(out["x"], name="x"), out.get("y")
+    y = out.get("y")  # a view of the member's bytes until here: its own float64 copy
+    return check_data(out["x"], name="x"), None if y is None else np.array(y, dtype=np.float64)
 
 
 def split_label_column(data: np.ndarray, column: int, name: str = "label_column") -> tuple[np.ndarray, np.ndarray]:

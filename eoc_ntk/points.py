@@ -13,7 +13,8 @@ share them):
 Hostile input costs time and memory linear in its size, and no more: a CSV cell is checked
 for its length before a linear, non-backtracking match; an ``.npy`` header is read with a size
 cap and checked (dtype, shape against ``max_n``/``max_m0``, declared bytes against the body)
-before anything is allocated, and the array is then a view on the body converted once.
+before anything is allocated, and the array is then a view on the body, converted once (by
+:func:`eoc_ntk.check_data`, into a new C-order float64 array).
 
 The shape is checked by the core (:func:`eoc_ntk.check_data`): 2-D, not ragged, finite.
 
@@ -128,7 +129,7 @@ def npy_declared_bytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
 
 
 def npy_from_bytes(data: bytes, dtype: np.dtype, shape: tuple[int, ...], fortran: bool, offset: int) -> np.ndarray:
-    """The float64 array of checked ``.npy`` bytes (:func:`npy_array_header`), converted once.
+    """The array of checked ``.npy`` bytes (:func:`npy_array_header`): a read-only view, not a copy.
 
     The body after the header must hold exactly the declared bytes (else :class:`UnreadablePoints`)."""
     declared = npy_declared_bytes(dtype, shape)
@@ -136,8 +137,8 @@ def npy_from_bytes(data: bytes, dtype: np.dtype, shape: tuple[int, ...], fortran
         raise UnreadablePoints(f"the .npy header declares shape {shape} of {dtype} ({declared} bytes) but the body "
                                f"holds {len(data) - offset} bytes after it; send the whole file", param="data")
     view = np.frombuffer(data, dtype=dtype, count=declared // dtype.itemsize, offset=offset)  # no copy
-    view = view.reshape(shape, order="F" if fortran else "C")
-    return view.astype(np.float64)  # the one conversion (a new array, 8 bytes per value)
+    # Still a view of ``data``: check_data (check_labels for labels) makes the one float64, C-order copy.
+    return view.reshape(shape, order="F" if fortran else "C")
 
 
 def _read_npy(data: bytes, max_n: int | None, max_m0: int | None) -> np.ndarray:

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
         "--limit-concurrency); beyond it new requests are answered 503 at once."
     )
     upload_concurrency: int = Field(
-        2, ge=1, description="Most dataset uploads (CSV, .npy, JSON) parsed at once per API process: bounds "
-        "the memory of parsing to about 3 x EOC_NTK_MAX_BODY_BYTES per upload."
+        2, ge=1, description="Most dataset uploads (CSV, .npy, JSON) parsed and stored at once per API process, "
+        "and most JSON bodies over 1 MiB parsed at once (in as many child processes): bounds the memory of "
+        "parsing to about 3 x EOC_NTK_MAX_BODY_BYTES per upload."
     )
     max_kernel_entries: int = Field(
         16_777_216, ge=1, description="Most entries n * n2 of a kernel matrix returned by /v1/kernels."

@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 
 from jobs.settings import Settings, get_settings
 
+from . import jsonchild
 from .access import install_cors
 from .engine import Engine
 from .errors import BodyTimeout, BodyTooLarge, error_body, install_error_handlers
+from .malloc import pin_mmap_threshold
 from .metrics import Metrics, RequestContext
 from .metrics import router as metrics_router
 from .routes import compute, datasets, health, jobs, learning, plots
@@ -82,12 +84,14 @@ class BodyLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
+    pin_mmap_threshold()  # a request's large buffers are freed to the system (see service.malloc)
     metrics = Metrics()
     engine = Engine(settings, observers=[metrics])
     metrics.watch_queue(engine.queue_counts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        jsonchild.warm_up(settings.upload_concurrency)  # the parser of large JSON bodies, ready before one comes
         yield
         await engine.aclose()
         engine.close()

@@ -5,6 +5,7 @@ content-hash id."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 from pydantic import ValidationError
@@ -16,10 +17,13 @@ from eoc_ntk.points import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
 
+from . import jsonchild
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors, validation_message
+from .jsonparse import OFF_LOOP_BYTES
 from .schemas import DatasetWithLabelsJSONIn
 
-__all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dataset", "MEDIA_TYPES"]
+__all__ = ["dataset_id_of", "check_points", "parse_upload", "is_large_json", "parse_large_json", "load",
+           "unknown_dataset", "MEDIA_TYPES"]
 
 #: Content-Type -> format of :func:`eoc_ntk.points.read_points`.
 _FORMATS = {"application/x-npy": "npy", "text/csv": "csv"}
@@ -31,7 +35,7 @@ def dataset_id_of(x: np.ndarray) -> str:
     """Content hash of a checked float64 array and its shape (same data, same id)."""
     h = hashlib.sha256(b"float64<")
     h.update(repr(tuple(int(s) for s in x.shape)).encode())
-    h.update(np.ascontiguousarray(x, dtype="<f8").tobytes())
+    h.update(memoryview(np.ascontiguousarray(x, dtype="<f8")).cast("B"))  # the array's memory, not a copy
     return h.hexdigest()[:32]
 
 
@@ -49,7 +53,8 @@ def _within_limits(arr: np.ndarray, settings: Settings, field: str) -> np.ndarra
     if m0 > settings.max_m0:
         raise InvalidInput(f"{field} has m0 = {m0} features, over the limit {settings.max_m0} (EOC_NTK_MAX_M0)",
                            field=field)
-    return arr + 0.0  # fold -0.0 into 0.0: one id per value
+    np.add(arr, 0.0, out=arr)  # fold -0.0 into 0.0 (one id per value), in place: arr is check_data's own copy
+    return arr
 
 
 def _core_refusal(exc: InvalidParameterError, body_param: str = "data"):
@@ -91,6 +96,26 @@ def _read_json(body: bytes):
         raise InvalidInput(validation_message(first), field=loc) from exc
     with core_errors("x"):
         return eoc_ntk.check_data(parsed.x, name="x"), parsed.y
+
+
+def is_large_json(content_type: str | None, body: bytes) -> bool:
+    """A JSON upload over ``OFF_LOOP_BYTES``: parsed by :func:`parse_large_json`, in a child process."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    return (media == "application/json" or media.endswith("+json")) and len(body) > OFF_LOOP_BYTES
+
+
+def parse_large_json(body: bytes, settings: Settings) -> tuple[np.ndarray, object]:
+    """The checked ``x`` and the raw ``y`` (or None) of a large JSON upload, parsed and validated
+    in a child process (:mod:`service.jsonchild`): neither the event loop nor the interpreter
+    lock waits for it, and ``x`` arrives as a float64 array, not as Python lists.
+
+    Refusals: :class:`~service.errors.BodyRefused` (NaN, ragged), :class:`~service.errors.BodyInvalid`
+    (the schema), :class:`BadRequest` (not JSON)."""
+    try:
+        doc = jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc.msg})", field="body") from exc
+    return check_points(doc.x, settings, "x"), doc.y
 
 
 def parse_upload(content_type: str | None, body: bytes, settings: Settings,

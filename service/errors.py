@@ -31,6 +31,7 @@ from jobs.store import StoreUnavailable
 __all__ = [
     "ServiceError", "InvalidInput", "SyncTooLong", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
+    "BodyRefused", "BodyInvalid",
     "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
     "STORE_RETRY_AFTER",
 ]
@@ -160,6 +161,28 @@ class BodyTimeout(StarletteHTTPException):
         super().__init__(408, message, headers={"Connection": "close"})
 
 
+class BodyRefused(StarletteHTTPException):
+    """A large JSON body refused while it is parsed, off the event loop (422 ``invalid_input``
+    naming the field: a ``NaN`` literal, ragged ``x``); an ``HTTPException`` so that FastAPI's
+    body parsing lets it through to the handlers."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, field: str, status: int = 422):
+        super().__init__(status, message)
+        self.field = field
+
+
+class BodyInvalid(StarletteHTTPException):
+    """A large JSON body that fails its schema, validated in a child process: ``errors`` are
+    pydantic's (``type``, ``loc``, ``msg``, ``input`` reduced to its kind), answered exactly as
+    FastAPI's :class:`RequestValidationError` is."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(422, "invalid body")
+        self.errors = errors
+
+
 #: Status logged and counted for a request whose client went away before the answer (nginx's 499).
 CLIENT_CLOSED = 499
 
@@ -222,7 +245,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        errors = exc.errors()
+        return _validation_answer(exc.errors())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if isinstance(exc, BodyInvalid):
+            return _validation_answer(exc.errors)
+        code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                                              413: "payload_too_large", 503: "unavailable"}.get(exc.status_code,
+                                                                                                "http_error")
+        return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    def _validation_answer(errors: list) -> JSONResponse:
         first = errors[0] if errors else {}
         details = [
             {"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
@@ -232,13 +267,6 @@ def install_error_handlers(app: FastAPI) -> None:
         status = 400 if first.get("type") == "json_invalid" else 422
         code = "malformed_json" if status == 400 else "invalid_input"
         return JSONResponse(error_body(code, validation_message(first), field, details=details), status_code=status)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
-                413: "payload_too_large"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StoreUnavailable)
     async def _store_unavailable(request: Request, exc: StoreUnavailable):

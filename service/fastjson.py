@@ -1,18 +1,15 @@
-"""JSON request bodies parsed by orjson (about 6x faster than the standard library).
+"""FastAPI routes whose JSON bodies are parsed by orjson, large ones in a child process.
 
 FastAPI parses a JSON body with ``json.loads`` before validating it; for the inline data
 of a computation (1000 x 784 numbers, 15.9 MB) that took 0.30 s, longer than the spectrum
 itself (``bench/bench_service.py``). Routers built with ``route_class=FastJSONRoute`` get
-:class:`FastJSONRequest`, whose ``json()`` uses orjson (0.05 s) and falls back to the
-standard library for anything orjson refuses (``NaN``, numbers that overflow, other
-encodings), so such bodies get exactly the answer they got before: accepted, or refused
-with the same message (e.g. "x contains NaN ..." from the data checks). The one
-difference: integers beyond 64 bits become floats (a depth of 10^30 is then refused as
-"not a valid integer" instead of as over the depth limit; a 4xx naming the field either way).
+:class:`FastJSONRequest`, whose ``json()`` uses :func:`service.jsonparse.loads` (orjson,
+0.05 s, with the standard library's answers for what orjson refuses). Bodies over
+:data:`OFF_LOOP_BYTES` are parsed and validated in a child process
+(:mod:`service.jsonchild`): neither the event loop nor the interpreter lock waits for them.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 import anyio
@@ -20,56 +17,17 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-try:
-    import orjson
-except ImportError:  # optional speed-up: the standard library is always correct
-    orjson = None
-try:
-    from pydantic_core import from_json
-except ImportError:  # pydantic < 2.5
-    from_json = None
+from . import jsonchild
+from .jsonparse import OFF_LOOP_BYTES, loads, loads_large, request_loads
 
-__all__ = ["FastJSONRequest", "FastJSONRoute", "loads", "OFF_LOOP_BYTES"]
-
-#: Bodies longer than this are parsed in a worker thread, never on the event loop (a 39 MB
-#: body with a NaN, which orjson refuses, takes seconds in the standard library).
-OFF_LOOP_BYTES = 1 << 20
-
-
-def loads(body: bytes) -> Any:
-    """``json.loads(body)``, the same result, faster for large documents."""
-    if orjson is not None:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass  # NaN, 1e400, UTF-16 ...: pydantic's parser (2.5x faster), else the standard library
-    if from_json is not None and isinstance(body, (bytes, bytearray)):
-        try:
-            return from_json(body, allow_inf_nan=True)
-        except ValueError:
-            pass  # let the standard library decide, with its messages
-    return json.loads(body)
-
-
-def _request_loads(body: bytes) -> Any:
-    """:func:`loads`, where bodies that are not JSON text at all (bad UTF-8, nesting deeper than
-    the parser's recursion limit) raise :class:`json.JSONDecodeError` too, with a message that
-    says so: FastAPI then answers them as malformed JSON naming the body (not a bare 400)."""
-    try:
-        return loads(body)
-    except UnicodeDecodeError as exc:
-        raise json.JSONDecodeError(f"the body is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                   "send JSON encoded as UTF-8", "", 0) from exc
-    except RecursionError as exc:
-        raise json.JSONDecodeError("the body nests arrays or objects too deeply; x must be a 2-D array "
-                                   "(a list of points, each a list of numbers)", "", 0) from exc
+__all__ = ["FastJSONRequest", "FastJSONRoute", "loads", "loads_large", "OFF_LOOP_BYTES"]
 
 
 def _parse_and_validate(body: bytes, model: type[BaseModel] | None) -> Any:
     """The parsed body, as an instance of ``model`` when it validates (FastAPI then takes the
     instance as it is, without validating it again on the event loop), else as parsed (FastAPI
     validates it and reports the errors as usual)."""
-    parsed = _request_loads(body)
+    parsed = request_loads(body)
     if model is not None:
         try:
             return model.model_validate(parsed)
@@ -84,13 +42,31 @@ class FastJSONRequest(Request):
 
     body_model: type[BaseModel] | None = None
 
+    async def body(self) -> bytes:
+        """The body, in one buffer grown as the chunks arrive (Starlette's joins a list of chunks:
+        twice the body for a moment); a ``bytearray``, which every parser here takes."""
+        if not hasattr(self, "_body"):
+            buf = bytearray()
+            async for chunk in self.stream():
+                buf += chunk
+            self._body = buf
+        return self._body
+
+    def _workers(self) -> int:
+        """EOC_NTK_UPLOAD_CONCURRENCY: the most large JSON bodies parsed at once."""
+        engine = getattr(getattr(self.scope.get("app"), "state", None), "engine", None)
+        return getattr(getattr(engine, "settings", None), "upload_concurrency", 2)
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            if len(body) > OFF_LOOP_BYTES:
+            if len(body) > OFF_LOOP_BYTES and self.body_model is not None:
+                # In a child process: neither the event loop nor the interpreter lock waits for it.
+                self._json = await anyio.to_thread.run_sync(jsonchild.parse, body, self.body_model, self._workers())
+            elif len(body) > OFF_LOOP_BYTES:
                 self._json = await anyio.to_thread.run_sync(_parse_and_validate, body, self.body_model)
             else:
-                self._json = _request_loads(body)
+                self._json = request_loads(body)
         return self._json
 
 

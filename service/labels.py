@@ -7,12 +7,13 @@ dataset's, so with API keys a labels id is visible only to the keys that sent th
 from __future__ import annotations
 
 import hashlib
-import io
 
 import numpy as np
 from pydantic import ValidationError
 
 import eoc_ntk
+from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.points import UnreadablePoints, npy_array_header, npy_from_bytes
 from jobs.settings import Settings
 from jobs.store import labels_store_id
 
@@ -66,12 +67,14 @@ def parse_labels_upload(content_type: str | None, body: bytes, settings: Setting
     """Checked labels from a POST /v1/labels body: JSON ``{"y": [...]}`` or a ``.npy`` array."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "application/x-npy":
+        # The header is checked (dtype, shape against the limits, declared bytes against the body)
+        # before anything is allocated, as for the points: np.load would allocate from the header.
         try:
-            raw = np.load(io.BytesIO(body), allow_pickle=False)
-        except Exception as exc:  # numpy raises several types for a body that is not a .npy file
-            raise BadRequest(f"request body is not a readable .npy array ({exc})", field="body") from exc
-        if not isinstance(raw, np.ndarray):
-            raise BadRequest("request body is a .npz archive, not one .npy array", field="body")
+            raw = npy_from_bytes(body, *npy_array_header(body, settings.max_n, settings.max_m0, "y"))
+        except UnreadablePoints as exc:
+            raise BadRequest(str(exc), field="body") from exc
+        except InvalidParameterError as exc:
+            raise InvalidInput(str(exc), field="y") from exc
         return check_labels(raw, settings)
     if media == "application/json" or media.endswith("+json"):
         return check_labels(_validated(LabelsJSONIn, body).y, settings)

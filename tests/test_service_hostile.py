@@ -387,9 +387,10 @@ def test_npy_header_is_checked_before_anything_is_allocated(mode, case):
         "complex dtype": (_npy(np.ones((3, 2), dtype=complex)), 422, "complex128"),
         "wide": (_npy_header_only((10, 100_000)), 422, "EOC_NTK_MAX_M0"),
     }[case]
-    r = mode.client.post("/v1/datasets", content=body, headers=NPY)
-    assert r.status_code == status, r.text
-    assert words in r.json()["error"]["message"] and "pickled" not in r.json()["error"]["message"]
+    for route in ("/v1/datasets", "/v1/labels"):  # labels: np.load allocated from the header too
+        r = mode.client.post(route, content=body, headers=NPY)
+        assert r.status_code == status, (route, r.text)
+        assert words in r.json()["error"]["message"] and "pickled" not in r.json()["error"]["message"]
 
 
 def test_npy_of_any_allowed_dtype_and_order_reads_the_same_numbers(mode):

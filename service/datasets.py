@@ -112,7 +112,7 @@ def parse_large_json(body: bytes, settings: Settings) -> tuple[np.ndarray, objec
     Refusals: :class:`~service.errors.BodyRefused` (NaN, ragged), :class:`~service.errors.BodyInvalid`
     (the schema), :class:`BadRequest` (not JSON)."""
     try:
-        doc = jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency)
+        doc = jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency, settings.max_n)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON ({exc.msg})", field="body") from exc
     return check_points(doc.x, settings, "x"), doc.y

@@ -52,17 +52,25 @@ class FastJSONRequest(Request):
             self._body = buf
         return self._body
 
+    def _settings(self):
+        engine = getattr(getattr(self.scope.get("app"), "state", None), "engine", None)
+        return getattr(engine, "settings", None)
+
     def _workers(self) -> int:
         """EOC_NTK_UPLOAD_CONCURRENCY: the most large JSON bodies parsed at once."""
-        engine = getattr(getattr(self.scope.get("app"), "state", None), "engine", None)
-        return getattr(getattr(engine, "settings", None), "upload_concurrency", 2)
+        return getattr(self._settings(), "upload_concurrency", 2)
+
+    def _max_n(self) -> int | None:
+        """EOC_NTK_MAX_N: a matrix of more rows is refused once parsed, before it is validated."""
+        return getattr(self._settings(), "max_n", None)
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
             if len(body) > OFF_LOOP_BYTES and self.body_model is not None:
                 # In a child process: neither the event loop nor the interpreter lock waits for it.
-                self._json = await anyio.to_thread.run_sync(jsonchild.parse, body, self.body_model, self._workers())
+                self._json = await anyio.to_thread.run_sync(jsonchild.parse, body, self.body_model, self._workers(),
+                                                         self._max_n())
             elif len(body) > OFF_LOOP_BYTES:
                 self._json = await anyio.to_thread.run_sync(_parse_and_validate, body, self.body_model)
             else:

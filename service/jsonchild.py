@@ -84,15 +84,18 @@ def _ready() -> bool:
     return True  # the child's imports (this module's) are done once it answers
 
 
-def parse(body: bytes, model: type[BaseModel], workers: int = 2) -> BaseModel:
+def parse(body: bytes, model: type[BaseModel], workers: int = 2, max_n: int | None = None) -> BaseModel:
     """``body`` as an instance of ``model``, parsed and validated in a child process.
 
-    Called from a worker thread of the API (it waits for the child).
+    Called from a worker thread of the API (it waits for the child). ``max_n``
+    (``EOC_NTK_MAX_N``): a matrix of more rows is refused as soon as the body is parsed, before
+    the seconds of validating and converting its numbers.
 
     Raises
     ------
     BodyRefused
-        A non-finite literal (see :func:`service.jsonparse.loads_large`), or a ragged matrix.
+        A non-finite literal (see :func:`service.jsonparse.loads_large`), a ragged matrix, or one
+        of more than ``max_n`` rows.
     BodyInvalid
         The body fails the model's validation.
     json.JSONDecodeError
@@ -104,7 +107,7 @@ def parse(body: bytes, model: type[BaseModel], workers: int = 2) -> BaseModel:
     try:
         with open(path, "wb") as fh:
             fh.write(body)
-        kind, *rest = pool.submit(_child, path, model).result()
+        kind, *rest = pool.submit(_child, path, model, max_n).result()
         if kind == "ok":
             rest[1] = [(name, shape, np.fromfile(f"{path}.{name}", dtype="<f8").reshape(shape))
                        for name, shape in rest[1]]
@@ -151,7 +154,7 @@ def _child_init() -> None:
         os.nice(CHILD_NICE)
 
 
-def _child(path: str, model: type[BaseModel]) -> tuple:
+def _child(path: str, model: type[BaseModel], max_n: int | None = None) -> tuple:
     """In the child: read the body from ``path``, parse, validate, write the matrices next to
     it (``path.x``, raw float64); only plain data is returned."""
     with open(path, "rb") as fh:
@@ -166,6 +169,9 @@ def _child(path: str, model: type[BaseModel]) -> tuple:
         model.model_validate(parsed)
     except ValidationError as exc:
         return ("invalid", [_plain(e) for e in exc.errors()[:20]])
+    too_many = _over_max_n(parsed, max_n)
+    if too_many is not None:  # before converting it, and before it crosses to the API process
+        return ("refused", *too_many)
     arrays = []
     if isinstance(parsed, dict):
         for name in ARRAY_FIELDS:
@@ -184,6 +190,18 @@ def _child(path: str, model: type[BaseModel]) -> tuple:
             arr.tofile(f"{path}.{name}")
             arrays.append((name, arr.shape))
     return ("ok", _dumps(parsed), arrays)
+
+
+def _over_max_n(parsed, max_n: int | None) -> tuple[str, str] | None:
+    """``(message, field)`` for a validated, rectangular matrix of more than ``max_n`` rows (the
+    order of a small body's checks: the schema, then a ragged matrix, then the limit)."""
+    if max_n is None or not isinstance(parsed, dict):
+        return None
+    for name in ARRAY_FIELDS:
+        rows = parsed.get(name)
+        if isinstance(rows, list) and len(rows) > max_n and len({len(row) for row in rows}) == 1:
+            return f"{name} has n = {len(rows)} points, over the limit {max_n} (EOC_NTK_MAX_N)", name
+    return None
 
 
 def _plain(err: dict) -> dict:

@@ -632,3 +632,21 @@ def test_large_json_upload_is_parsed_in_a_child_process(mode, monkeypatch):
     assert alone.status_code == 201 and alone.json()["labels_id"] == answer["labels_id"], alone.text
     bad = mode.client.post("/v1/datasets", content=body.replace(b"]]", b"]", 1) + b"]", headers=JSON)
     assert bad.status_code in (400, 422) and bad.json()["error"]["field"] in ("body", "x"), bad.text[:300]
+
+
+def test_large_json_over_max_n_is_refused_in_the_child_before_its_arrays_are_made(mode, monkeypatch):
+    """A large, valid body of more than EOC_NTK_MAX_N points: refused by the child as soon as it is
+    validated, with the small body's answer; no array is made or sent to the API process (old
+    code: converted in the child, sent back, checked in the API: 3.5 s and 4.5x the body)."""
+    from service import jsonchild
+
+    made = []
+    monkeypatch.setattr(jsonchild.np, "fromfile", lambda *a, **k: made.append(a) or np.zeros(0))
+    rows = "[" + ",".join(["[1.0, 2.0]"] * 120_000) + "]"
+    for route, body in (("/v1/datasets", '{"x": ' + rows + '}'),
+                        ("/v1/spectra", '{"x": ' + rows + ', "model": {"depth": 2, "activation": "relu"}}')):
+        r = mode.client.post(route, content=body.encode(), headers=JSON)
+        assert r.status_code == 422, r.text[:300]
+        err = r.json()["error"]
+        assert err["field"] == "x" and "n = 120000 points, over the limit 50 (EOC_NTK_MAX_N)" in err["message"], err
+    assert made == []

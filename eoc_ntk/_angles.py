@@ -50,6 +50,40 @@ def largest_exponent(mantissa: np.ndarray, exponent: np.ndarray) -> int:
     return int(np.max(exponent[nonzero])) if np.any(nonzero) else 0
 
 
+#: Rows of one GEMM call in :func:`gram` (a multiple of every block size that reads its output).
+GRAM_ROWS = 4096
+
+
+def gram(u: np.ndarray, v: np.ndarray | None = None, *, out: np.ndarray | None = None, upper: bool = False,
+         block_rows: int = GRAM_ROWS) -> np.ndarray:
+    """``u @ v.T`` of shape (n, n2); ``v=None``: the Gram matrix ``u @ u.T`` of shape (n, n).
+
+    NumPy hands ``u @ u.T`` (one array times its own transpose) to BLAS's ``syrk``, and the
+    threaded ``syrk`` of OpenBLAS 0.3.31 (the NumPy 2.4 wheels) kills the process with a
+    segmentation fault for n of 16,000 or more at m0 = 784 (15,000 passes; ``u @ u.T.copy()``
+    and a single thread pass too). So ``u @ u.T`` is formed by GEMM calls on blocks of
+    ``block_rows`` rows, each a product of two different arrays.
+
+    ``upper``: for ``v=None``, rows ``i0:i1`` of a block get their columns from ``i0`` on
+    only (the upper triangle plus the lower part of the block's own diagonal square): the flops
+    of ``syrk``; the rest of ``out`` is left as it was. A reader of blocks of rows whose size
+    divides ``block_rows`` then finds every entry it reads from its first row's column on.
+    """
+    if v is not None:
+        return np.matmul(u, v.T, out=out)
+    n = u.shape[0]
+    if out is None:
+        out = np.empty((n, n))
+    for i0 in range(0, n, block_rows):
+        i1 = min(n, i0 + block_rows)
+        j0 = i0 if upper else 0
+        if i1 - i0 == n:  # a single block (n <= block_rows): far below the failing sizes
+            np.matmul(u, u.T, out=out)
+        else:
+            np.matmul(u[i0:i1], u[j0:].T, out=out[i0:i1, j0:])
+    return out
+
+
 def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
     """``2 log tan(alpha/2) = log((1 - cos)/(1 + cos))`` for every pair of rows of ``u`` and ``v``.
 
@@ -73,7 +107,7 @@ def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
         Pairs involving a zero row get 0 (``alpha = pi/2``, even on the diagonal), a value
         that is always multiplied by the zero norm.
     """
-    return u_from_cos(u @ v.T, u, v, diagonal)
+    return u_from_cos(gram(u, None if v is u else v), u, v, diagonal)
 
 
 def u_from_cos(cos: np.ndarray, u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:

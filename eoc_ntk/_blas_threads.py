@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-__all__ = ["one_blas_thread", "all_blas_threads"]
+__all__ = ["one_blas_thread", "all_blas_threads", "factorisation_threads", "THREADED_SYRK_SAFE_ORDER"]
 
 _LOCK = threading.Lock()
 _STATE = {"users": 0, "original": None, "controller": None}
@@ -96,3 +96,33 @@ def all_blas_threads():
             with _LOCK:
                 if _STATE["users"] > 0:
                     _set(1)
+
+
+#: Largest order at which OpenBLAS's threaded ``syrk`` is known to be safe with its AVX-512
+#: kernels: with OpenBLAS 0.3.30 (SciPy's wheels) and 0.3.31 (NumPy's) on a SkylakeX CPU, the
+#: threaded ``syrk`` inside ``dpotrf`` (and ``u @ u.T`` at m0 = 784) killed the process with a
+#: segmentation fault at order 16,000 and passed at 14,000; the same calls passed on one thread,
+#: and on two threads with ``OPENBLAS_CORETYPE=Haswell``.
+THREADED_SYRK_SAFE_ORDER = 14000
+_AVX512_KERNELS = frozenset({"SkylakeX", "Cooperlake", "SapphireRapids"})
+
+
+def _avx512_blas() -> bool:
+    controller = _controller()
+    return bool(controller) and any(getattr(lib, "architecture", None) in _AVX512_KERNELS
+                                    for lib in _blas_libraries())
+
+
+@contextmanager
+def factorisation_threads(order: int):
+    """BLAS threads for one factorisation of a matrix of ``order`` rows: every thread
+    (:func:`all_blas_threads`), except one thread above :data:`THREADED_SYRK_SAFE_ORDER` with
+    OpenBLAS's AVX-512 kernels (about 2x slower there, instead of a crashed process). Like
+    :func:`one_blas_thread`, the limit holds in the main thread only (job processes, scripts);
+    the service's job processes compute in their main thread."""
+    if order > THREADED_SYRK_SAFE_ORDER and _avx512_blas():
+        with one_blas_thread():
+            yield
+    else:
+        with all_blas_threads():
+            yield

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas, lapack
 
-from ._blas_threads import all_blas_threads
+from ._blas_threads import factorisation_threads
 
 __all__ = ["all_eigenvalues", "extreme_eigenvalues", "largest_eigenvalue", "RTOL_CERTIFY"]
 
@@ -64,7 +64,7 @@ def _fortran_view(k: np.ndarray) -> np.ndarray:
 
 def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """All eigenvalues of the symmetric matrix ``k``, ascending (LAPACK ``syevd``)."""
-    with all_blas_threads():
+    with factorisation_threads(k.shape[0]):
         return sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
                     check_finite=False)
 
@@ -273,7 +273,7 @@ def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
     # K / n can exceed float32's range (3.4e38) or fall below it while float64 holds it.
     _, shift = np.frexp(np.max(np.abs(np.diagonal(kf))))
     low = np.ldexp(kf, -int(shift)).astype(np.float32)  # keeps the Fortran order
-    with all_blas_threads():
+    with factorisation_threads(low.shape[0]):
         low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None, None, None
@@ -301,7 +301,7 @@ def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start:
     """
     np.copyto(buffer, kf)
     buffer.flat[:: buffer.shape[0] + 1] -= sigma
-    with all_blas_threads():
+    with factorisation_threads(buffer.shape[0]):
         factor, info = lapack.dpotrf(buffer, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None

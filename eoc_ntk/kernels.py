@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._angles import largest_exponent, scaled_unit_rows, u_from_cos
+from ._angles import GRAM_ROWS, gram, largest_exponent, scaled_unit_rows, u_from_cos
 from ._interp import INTERVALS, U_MAX, angles_to_u, eoc_interpolant, interval_of, u_to_angles
 from ._recursion import eoc_recursion, general_recursion
 from ._validation import check_pair
@@ -253,8 +253,9 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     # The first output array holds the cosines, then (with an interpolant) the u values,
     # then its own kernel. Each block reads only its upper part before overwriting it, and
     # the mirror writes only the lower triangle, which no block reads.
-    work = np.matmul(u, v.T, out=out[kinds[0]])
     rows = max(1, min(256, _BLOCK_ENTRIES // max(n2, 1)))
+    # Symmetric: the upper part only, in GEMM blocks whose size is a multiple of ``rows`` (gram).
+    work = gram(u, None if symmetric else v, out=out[kinds[0]], upper=True, block_rows=rows * max(1, GRAM_ROWS // rows))
     blocks = [(i0, min(n, i0 + rows), i0 if symmetric else 0) for i0 in range(0, n, rows)]
     tracker = _Progress(progress, sum((i1 - i0) * (n2 - j0) for i0, i1, j0 in blocks))
 

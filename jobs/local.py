@@ -47,6 +47,7 @@ from .backend import EndedHook
 from .codec import StoredValue, decode, encode
 from .compute import compute, load_data, second_data_id
 from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error
+from .lifeline import exit_with_parent
 from .progress import JobProgress
 from .settings import Settings
 from .specs import job_id_for, predicted_seconds
@@ -87,6 +88,7 @@ def _warm_up() -> None:
 
 def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: Settings) -> None:
     """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
+    exit_with_parent()  # the fork server, which ends with the API: no job outlives its API
     try:
         if nice:
             os.nice(nice)

@@ -45,6 +45,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eoc_ntk import check_data
 from eoc_ntk.errors import InvalidParameterError
+from jobs.lifeline import exit_with_parent
 
 from .errors import BodyInvalid, BodyRefused
 from .jsonparse import request_loads
@@ -68,7 +69,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with _LOCK:
         if not _POOL:
             _POOL.append(ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_child_init))
+                                             initializer=_child_init, initargs=(os.getpid(),)))
         return _POOL[0]
 
 
@@ -148,7 +149,8 @@ def _dumps(doc) -> bytes:
 CHILD_NICE = 5
 
 
-def _child_init() -> None:
+def _child_init(api_pid: int) -> None:
+    exit_with_parent(api_pid)  # an API killed outright (even while this child starts) leaves no parser behind
     pin_mmap_threshold()
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICE)

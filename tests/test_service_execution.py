@@ -7,6 +7,7 @@ figures, stated as its targets (with a looser default and the strict one marked 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import numpy as np
@@ -223,3 +224,32 @@ def test_the_api_answers_while_two_n4000_jobs_run_issue_figures(server):
     """The issue's targets: n = 4000, p99 of /healthz <= 100 ms, 2-point spectra <= 300 ms."""
     p99, small = _responsiveness(server, 4000)
     assert p99 <= 0.1 and small <= 0.3, (p99, small)
+
+
+# (f) An API killed outright leaves no process behind
+
+def test_an_api_killed_with_sigkill_leaves_no_job_or_parser_process_behind():
+    """SIGKILL of the API (nothing cleaned up): its running job's process and its idle JSON
+    parsers end by themselves (jobs.lifeline) within a few seconds; before, they were re-parented
+    and lived on: the job computing to its end, the parsers forever."""
+    import httpx
+
+    env = {**os.environ, "EOC_NTK_WORKERS": "1"}
+    env.pop("REDIS_URL", None)
+    with ApiProcess(env, "--log-level", "warning", probe="/healthz", timeout=60) as api:
+        with httpx.Client(base_url=api.url, timeout=60) as c:
+            job_id = c.post("/v1/spectra", json=heavy_body(seed=7), headers=ASYNC).json()["job_id"]
+            deadline = time.monotonic() + 60
+            while c.get(f"/v1/jobs/{job_id}").json()["status"] == "queued":
+                assert time.monotonic() < deadline, "the job never started"
+                time.sleep(0.05)
+        root = psutil.Process(api.proc.pid)
+        deadline = time.monotonic() + 30  # the parsers start with the API, in the background
+        while len(root.children(recursive=True)) < 3:  # fork server + job + parser(s)
+            assert time.monotonic() < deadline, root.children(recursive=True)
+            time.sleep(0.1)
+        descendants = root.children(recursive=True)
+        os.kill(api.proc.pid, signal.SIGKILL)
+        api.proc.wait(timeout=10)
+        gone, alive = psutil.wait_procs(descendants, timeout=20)
+        assert alive == [], [(p.pid, p.cmdline()[-1][:60]) for p in alive]

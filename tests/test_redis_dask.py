@@ -80,14 +80,20 @@ def _delete_and_check_the_cluster_lets_go(c, job_id: str, observer) -> None:
     assert _scheduler_tasks(observer), "the job has no tasks on the cluster"
     deleted = c.delete(f"/v1/jobs/{job_id}")
     assert deleted.status_code == 200 and deleted.json()["status"] == "canceled", deleted.text
-    deadline = time.monotonic() + 10
+    _assert_tasks_released(observer, cancels)
+    assert c.get(f"/v1/jobs/{job_id}").json()["status"] == "canceled"
+
+
+
+def _assert_tasks_released(observer, cancels: int, timeout: float = 10.0) -> None:
+    """Within ``timeout`` s the scheduler holds no queued, waiting or processing task, and it
+    recorded a cancel after the ``cancels`` seen before (the job's process called client.cancel)."""
+    deadline = time.monotonic() + timeout
     while ((left := _scheduler_tasks(observer)) or _cancel_events(observer) == cancels) \
             and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left.get("processing") and not left.get("waiting") and not left.get("queued"), left
     assert _cancel_events(observer) > cancels, "the job's process did not cancel its futures (client.cancel)"
-    assert c.get(f"/v1/jobs/{job_id}").json()["status"] == "canceled"
-
 
 def _wait_for_progress(c, job_id: str, timeout: float = 60) -> float:
     """The first progress strictly between 0 and 1 seen while the job runs."""
@@ -195,9 +201,4 @@ def test_a_timeout_cancels_the_clusters_tasks(mode, cluster, worker, redis_test_
     assert job["status"] == "failed" and job["error"]["code"] == "timeout", job
     if not had_tasks:
         pytest.skip("the job timed out before it submitted anything to the cluster (machine too loaded)")
-    deadline = time.monotonic() + 10
-    while ((left := _scheduler_tasks(observer)) or _cancel_events(observer) == cancels) \
-            and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left.get("processing") and not left.get("waiting") and not left.get("queued"), left
-    assert _cancel_events(observer) > cancels, "the job's process did not cancel its futures (client.cancel)"
+    _assert_tasks_released(observer, cancels)

@@ -1,14 +1,14 @@
-"""Child processes that end with the process that started them.
+"""Child processes that end with the API process that started them.
 
-A job's process (a child of the embedded API's fork server, :mod:`jobs.local`) and a JSON
-parser (a child of the API, :mod:`service.jsonchild`) are killed by the API when it cancels or
-shuts down; but an API killed outright (SIGKILL, out of memory) cleans up nothing, and its
-children were re-parented and lived on: a job kept its core busy to the end, the idle parsers
-forever (seen in the tests: parsers of API processes killed an hour before). The fork server
-itself ends when the API does (it watches a pipe from it), so in both cases the child's parent
-process changes; :func:`exit_with_parent` watches for that from a daemon thread and ends the
-child. A child inside one long LAPACK call (which holds the interpreter lock) ends when that
-call returns.
+A job's process (forked by the embedded API's fork server, :mod:`jobs.local`) and a JSON
+parser (a ``spawn``-ed child of the API, :mod:`service.jsonchild`) are killed by the API when
+it cancels or shuts down; but an API killed outright (SIGKILL, out of memory) cleans up
+nothing, and its children lived on: a job kept its core busy to the end, the idle parsers
+forever (seen in the tests: parsers of API processes killed an hour before). Watching the
+parent process is not enough: the fork server, a job's parent, stays alive as long as any of
+its children holds the end of its "alive" pipe, which every job process does.
+:func:`exit_when_ended` watches the API's pid itself from a daemon thread. A child inside one
+long LAPACK call (which holds the interpreter lock) ends when that call returns.
 """
 from __future__ import annotations
 
@@ -16,25 +16,38 @@ import os
 import threading
 import time
 
-__all__ = ["exit_with_parent", "CHECK_SECONDS"]
+__all__ = ["exit_when_ended", "running", "CHECK_SECONDS"]
 
-#: How often the parent is checked.
+#: How often the API process is checked.
 CHECK_SECONDS = 1.0
 
 
-def exit_with_parent(parent: int | None = None, interval: float = CHECK_SECONDS) -> None:
-    """End this process (``os._exit(1)``) once its parent process has ended, checked every
-    ``interval`` seconds from a daemon thread.
-
-    ``parent``: the pid the parent had when it started this process (pass it when this process
-    starts slowly, e.g. ``spawn``-ed, so that a parent that died before this call is noticed
-    too); default: the parent now."""
-    parent = os.getppid() if parent is None else parent
+def exit_when_ended(pid: int, interval: float = CHECK_SECONDS) -> None:
+    """End this process (``os._exit(1)``) once process ``pid`` has ended (or is a zombie, dead
+    but not yet reaped), checked every ``interval`` seconds from a daemon thread."""
 
     def watch() -> None:
         while True:
-            time.sleep(interval)
-            if os.getppid() != parent:  # re-parented: the parent is gone
+            if not running(pid):
                 os._exit(1)
+            time.sleep(interval)
 
     threading.Thread(target=watch, name="eoc-ntk-lifeline", daemon=True).start()
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (Linux: a zombie has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc (not Linux): ask the kernel whether the pid exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

@@ -47,7 +47,7 @@ from .backend import EndedHook
 from .codec import StoredValue, decode, encode
 from .compute import compute, load_data, second_data_id
 from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error
-from .lifeline import exit_with_parent
+from .lifeline import exit_when_ended
 from .progress import JobProgress
 from .settings import Settings
 from .specs import job_id_for, predicted_seconds
@@ -86,9 +86,11 @@ def _warm_up() -> None:
 
 # --- The child's side ------------------------------------------------------------------------
 
-def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: Settings) -> None:
+def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: Settings,
+                api_pid: int | None = None) -> None:
     """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
-    exit_with_parent()  # the fork server, which ends with the API: no job outlives its API
+    if api_pid is not None:
+        exit_when_ended(api_pid)  # no job outlives its API, even one killed outright
     try:
         if nice:
             os.nice(nice)
@@ -252,7 +254,7 @@ class LocalBackend:
         progress_value = ctx.Value("d", 0.0, lock=False)
         process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,
                               args=(sender, job.spec, arrays, progress_value,
-                                    BACKGROUND_NICE if background else 0, self.settings))
+                                    BACKGROUND_NICE if background else 0, self.settings, os.getpid()))
         with self._lock:
             if job.cancel.is_set():
                 raise JobCanceled("the job was canceled")

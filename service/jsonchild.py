@@ -45,7 +45,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eoc_ntk import check_data
 from eoc_ntk.errors import InvalidParameterError
-from jobs.lifeline import exit_with_parent
+from jobs.lifeline import exit_when_ended
 
 from .errors import BodyInvalid, BodyRefused
 from .jsonparse import request_loads
@@ -150,7 +150,7 @@ CHILD_NICE = 5
 
 
 def _child_init(api_pid: int) -> None:
-    exit_with_parent(api_pid)  # an API killed outright (even while this child starts) leaves no parser behind
+    exit_when_ended(api_pid)  # an API killed outright (even while this child starts) leaves no parser behind
     pin_mmap_threshold()
     with contextlib.suppress(OSError):
         os.nice(CHILD_NICE)

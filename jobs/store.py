@@ -171,7 +171,8 @@ class RedisStore:
         return self.conn.get(key)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
-        self.conn.set(key, value, ex=ttl)
+        # redis-py before 5.1 refuses a bytearray (codec.encode's buffer); a view of it is no copy.
+        self.conn.set(key, memoryview(value) if isinstance(value, bytearray) else value, ex=ttl)
 
     def delete(self, key: str) -> None:
         self.conn.delete(key)

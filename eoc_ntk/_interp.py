@@ -31,7 +31,28 @@ INTERVALS = int(round(2 * U_MAX / WIDTH))
 DEGREE = 9
 _DEGREE = DEGREE
 _NODES = np.cos(np.pi * (np.arange(_DEGREE + 1) + 0.5) / (_DEGREE + 1))
-_VANDER_INV = np.linalg.inv(np.vander(_NODES, _DEGREE + 1, increasing=True))
+
+
+def _inverse(a: list[list[float]]) -> np.ndarray:
+    """The inverse of a small square matrix by Gauss-Jordan elimination with partial pivoting in
+    Python floats: the same bits on every machine and BLAS thread setting (LAPACK's ``inv``
+    rounds differently with OpenBLAS's threads, and the power basis amplifies a last-bit change
+    of ``_VANDER_INV`` to ~1e-13 of theta)."""
+    n = len(a)
+    m = [list(row) + [1.0 if i == j else 0.0 for j in range(n)] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        m[col], m[pivot] = m[pivot], m[col]
+        p = m[col][col]
+        m[col] = [v / p for v in m[col]]
+        for r in range(n):
+            if r != col and m[r][col] != 0.0:
+                f = m[r][col]
+                m[r] = [v - f * w for v, w in zip(m[r], m[col])]
+    return np.array([row[n:] for row in m])
+
+
+_VANDER_INV = _inverse([[float(node) ** k for k in range(_DEGREE + 1)] for node in _NODES])
 _CHECK = 0.5 * (_NODES[4] + _NODES[5])  # halfway between two nodes, where the error peaks
 #: Accepted error of theta_l, relative to theta_l(0) = l.
 TOLERANCE = 1e-12
@@ -91,8 +112,8 @@ class AngleInterpolant:
     def _fit(self, todo: np.ndarray, theta: np.ndarray, u_last: np.ndarray) -> None:
         """Fit and check the intervals ``todo`` from exact values at :func:`_sample_points`."""
         k = todo.size * (_DEGREE + 1)
-        self._theta[:, todo] = _VANDER_INV @ theta[:k].reshape(todo.size, -1).T
-        self._u_last[:, todo] = _VANDER_INV @ u_last[:k].reshape(todo.size, -1).T
+        self._theta[:, todo] = _node_solve(theta[:k].reshape(todo.size, -1))
+        self._u_last[:, todo] = _node_solve(u_last[:k].reshape(todo.size, -1))
         t = np.full(todo.size, _CHECK)
         err_theta = np.abs(_horner(self._theta, todo, t) - theta[k:]) / self.depth
         err_u = np.abs(_horner(self._u_last, todo, t) - u_last[k:])
@@ -119,6 +140,19 @@ class AngleInterpolant:
     def u_last(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``u_l = 2 log tan(alpha_l / 2)`` at ``u`` and the validity mask (as :meth:`theta`)."""
         return _evaluate(self._u_last, self.state, u)
+
+
+def _node_solve(values: np.ndarray) -> np.ndarray:
+    """Power-basis coefficients, shape (DEGREE + 1, m), of the m intervals whose values at the
+    Chebyshev nodes are the rows of ``values`` (m, DEGREE + 1): ``_VANDER_INV @ values.T``,
+    summed term by term in a fixed order rather than by BLAS, so that the coefficients (whose
+    last bits the power basis amplifies to ~1e-13 of theta) are the same in every process:
+    OpenBLAS rounds a 10 x 10 product differently when started on one thread (as in Dask
+    workers) than on two, and kernels computed there differed by 5e-14."""
+    out = np.zeros((_DEGREE + 1, values.shape[0]))
+    for j in range(_DEGREE + 1):
+        out += _VANDER_INV[:, j:j + 1] * values[:, j]
+    return out
 
 
 def _sample_points(todo: np.ndarray) -> np.ndarray:

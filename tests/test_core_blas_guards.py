@@ -1,4 +1,5 @@
-"""Guards against OpenBLAS's threaded ``syrk`` crash with AVX-512 kernels (eoc_ntk._blas_threads).
+"""Guards against OpenBLAS: its threaded ``syrk`` crash with AVX-512 kernels (eoc_ntk._blas_threads),
+and results that change with its thread setting (eoc_ntk._interp).
 
 On this project's CI machine (SkylakeX; OpenBLAS 0.3.30 in SciPy's wheel, 0.3.31 in NumPy's),
 ``u @ u.T`` of shape 16000 x 784 and ``dpotrf`` of order 16,000 killed the process with a
@@ -72,3 +73,29 @@ def test_order_16000_gram_and_factorisation_do_not_crash():
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     lam = float(proc.stdout.split()[-1])
     assert 1.0 - 1e-9 < lam < 1.0 + 1e-3  # K = G + I with a PSD G of rank 784 < n: lambda_min = 1
+
+
+_COEFFICIENTS = """
+import sys
+import numpy as np
+from eoc_ntk._interp import AngleInterpolant
+interp = AngleInterpolant(10, 0.5)
+interp.ensure(np.arange(40, 120))
+sys.stdout.write(interp.coefficients().tobytes().hex())
+"""
+
+
+def test_interpolant_coefficients_do_not_depend_on_blas_threads():
+    """A Dask worker starts OpenBLAS on one thread (OPENBLAS_NUM_THREADS=1), the client on all
+    cores: the interpolant fitted in each must be the same to the last bit (a LAPACK inverse and a
+    BLAS product made them differ, and the kernels by 5e-14: tests/test_core_distributed.py)."""
+    import os
+
+    runs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        proc = subprocess.run([sys.executable, "-c", _COEFFICIENTS], capture_output=True, text=True, timeout=120,
+                              env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(proc.stdout)
+    assert runs[0] == runs[1] and len(runs[0]) > 1000

@@ -19,7 +19,7 @@ from jobs.store import Storage
 
 from . import jsonchild
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors, validation_message
-from .jsonparse import OFF_LOOP_BYTES
+from .jsonparse import OFF_LOOP_BYTES, is_json_media, media_type
 from .schemas import DatasetWithLabelsJSONIn
 
 __all__ = ["dataset_id_of", "check_points", "parse_upload", "is_large_json", "parse_large_json", "load",
@@ -100,8 +100,7 @@ def _read_json(body: bytes):
 
 def is_large_json(content_type: str | None, body: bytes) -> bool:
     """A JSON upload over ``OFF_LOOP_BYTES``: parsed by :func:`parse_large_json`, in a child process."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    return (media == "application/json" or media.endswith("+json")) and len(body) > OFF_LOOP_BYTES
+    return is_json_media(media_type(content_type)) and len(body) > OFF_LOOP_BYTES
 
 
 def parse_large_json(body: bytes, settings: Settings) -> tuple[np.ndarray, object]:
@@ -125,7 +124,7 @@ def parse_upload(content_type: str | None, body: bytes, settings: Settings,
     ``x`` is a checked float64 array within the limits; ``raw_y`` the labels sent with it, not
     yet checked (JSON ``y``, the ``.npz`` member ``y``, or column ``label_column`` of a CSV or
     ``.npy`` matrix), or None."""
-    media = (content_type or "").split(";")[0].strip().lower()
+    media = media_type(content_type)
     if label_column is not None and media not in _FORMATS:
         raise InvalidInput(f"label_column applies to CSV and .npy uploads (one matrix); a {media or 'body'} upload "
                            "carries its labels as y: drop label_column", field="label_column")
@@ -139,7 +138,7 @@ def parse_upload(content_type: str | None, body: bytes, settings: Settings,
                 raise InvalidInput(str(exc), field=exc.param) from exc
     elif media == NPZ:
         x, raw_y = _read_npz(body, settings)
-    elif media == "application/json" or media.endswith("+json"):
+    elif is_json_media(media):
         x, raw_y = _read_json(body)
     else:
         raise UnsupportedMediaType(

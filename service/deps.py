@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from .access import authenticate
 from .engine import Engine
 from .errors import UnsupportedMediaType
+from .jsonparse import is_json_media, media_type
 from .results import NPY
 
 __all__ = ["EngineDep", "PreferAsync", "WantsNpy", "PrincipalDep", "require_json"]
@@ -35,8 +36,8 @@ async def wants_npy(accept: Annotated[str | None, Header(description="`applicati
 
 async def require_json(request: Request) -> None:
     """Refuse compute requests whose body is declared as anything but JSON (415)."""
-    media = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    media = media_type(request.headers.get("content-type"), default="application/json")
+    if not is_json_media(media):
         raise UnsupportedMediaType(f"Content-Type {media!r} is not supported here; send application/json",
                                    field="Content-Type")
 

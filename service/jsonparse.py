@@ -33,7 +33,7 @@ try:
 except ImportError:  # pydantic < 2.5
     from_json = None
 
-__all__ = ["loads", "loads_large", "request_loads", "OFF_LOOP_BYTES"]
+__all__ = ["loads", "loads_large", "request_loads", "media_type", "is_json_media", "OFF_LOOP_BYTES"]
 
 #: Bodies longer than this are parsed by orjson alone (:func:`loads_large`), in a child process
 #: (:mod:`service.jsonchild`), never on the event loop.
@@ -42,6 +42,16 @@ OFF_LOOP_BYTES = 1 << 20
 _NON_FINITE = (b"NaN", b"-Infinity", b"Infinity")
 #: A JSON key just before a colon, read backwards from a refused literal (bounded window).
 _KEY_BEFORE = re.compile(rb'"([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:\s*$')
+
+
+def media_type(content_type: str | None, default: str = "") -> str:
+    """The media type of a ``Content-Type`` header, lower case, without its parameters."""
+    return (content_type or default).split(";")[0].strip().lower()
+
+
+def is_json_media(media: str) -> bool:
+    """``application/json`` or any ``+json`` type."""
+    return media == "application/json" or media.endswith("+json")
 
 
 def loads(body: bytes) -> Any:

@@ -19,6 +19,7 @@ from jobs.store import labels_store_id
 
 from .engine import Data, Engine
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
+from .jsonparse import is_json_media, media_type
 from .schemas import LabelsJSONIn
 
 __all__ = ["labels_id_of", "check_labels", "parse_labels_upload", "resolve_labels",
@@ -65,7 +66,7 @@ def _rows(y, field: str) -> int:
 
 def parse_labels_upload(content_type: str | None, body: bytes, settings: Settings) -> np.ndarray:
     """Checked labels from a POST /v1/labels body: JSON ``{"y": [...]}`` or a ``.npy`` array."""
-    media = (content_type or "").split(";")[0].strip().lower()
+    media = media_type(content_type)
     if media == "application/x-npy":
         # The header is checked (dtype, shape against the limits, declared bytes against the body)
         # before anything is allocated, as for the points: np.load would allocate from the header.
@@ -76,7 +77,7 @@ def parse_labels_upload(content_type: str | None, body: bytes, settings: Setting
         except InvalidParameterError as exc:
             raise InvalidInput(str(exc), field="y") from exc
         return check_labels(raw, settings)
-    if media == "application/json" or media.endswith("+json"):
+    if is_json_media(media):
         return check_labels(_validated(LabelsJSONIn, body).y, settings)
     raise UnsupportedMediaType(
         f"Content-Type {content_type or '(none)'!r} is not supported for labels; use one of {', '.join(MEDIA_TYPES)}",

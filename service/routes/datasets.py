@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from ..datasets import is_large_json, parse_large_json, parse_upload
 from ..deps import EngineDep, PrincipalDep
 from ..engine import Engine
+from ..fastjson import read_body
 from ..labels import check_labels, labels_id_of
 from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
 from .common import ERRORS
@@ -47,7 +48,7 @@ async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep,
     Labels may come with the points: `y` next to `x` in JSON, an array `y` next to `x` in an .npz
     archive, or `?label_column=` of a CSV or .npy matrix. They are stored too and the answer has
     their `labels_id` (as from POST /v1/labels)."""
-    body = await _read_body(request)
+    body = await read_body(request)
     content_type = request.headers.get("content-type")
     # Parsing and storing run in a worker thread, at most EOC_NTK_UPLOAD_CONCURRENCY at once (their
     # memory is bounded: see _parse_and_store).
@@ -77,18 +78,6 @@ def _parse_and_store(engine: Engine, content_type: str | None, body: bytearray, 
         labels_id = labels_id_of(y)
         engine.storage.put_labels(labels_id, y, owner=who)
     return DatasetWithLabelsOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1], labels_id=labels_id)
-
-
-async def _read_body(request: Request) -> bytearray:
-    """The request body in one buffer of its own (not ``request.body()``: Starlette keeps that
-    copy on the request, and joins the chunks into it, twice the body for a moment).
-
-    The buffer grows as the chunks arrive (realloc: no second copy), never by the declared
-    ``Content-Length``: a client that declares 64 MiB and sends nothing costs nothing."""
-    buf = bytearray()
-    async for chunk in request.stream():
-        buf += chunk
-    return buf
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)

@@ -46,7 +46,7 @@ from eoc_ntk.errors import InvalidParameterError
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode
 from .compute import compute, load_data, second_data_id
-from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error
+from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error, describe_timeout
 from .lifeline import exit_when_ended
 from .progress import JobProgress
 from .settings import Settings
@@ -282,8 +282,7 @@ class LocalBackend:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 _kill(process)
-                raise JobTimedOut(f"the job ran past its time limit of {self.settings.job_timeout} s "
-                                  "(EOC_NTK_JOB_TIMEOUT); its process was stopped")
+                raise JobTimedOut(describe_timeout(self.settings.job_timeout)["message"])
             if receiver.poll(min(remaining, 0.1)):
                 try:
                     return receiver.recv_bytes()

@@ -258,9 +258,11 @@ class Storage:
         A generated secret is read at every use, not kept: when Redis restarts empty, the
         next process to ask generates a new one and every process signs with it at once (a
         kept copy would make the API and the workers refuse each other's values)."""
-        if self.settings.store_secret:
-            return self.settings.store_secret.encode("utf-8")
-        return self.store.shared_secret()
+        return self._configured_secret() or self.store.shared_secret()
+
+    def _configured_secret(self) -> bytes | None:
+        """``EOC_NTK_STORE_SECRET`` as bytes, or None when it is unset."""
+        return self.settings.store_secret.encode("utf-8") if self.settings.store_secret else None
 
     def _get(self, key: str) -> StoredValue | None:
         blob = self.store.get(key)
@@ -337,8 +339,7 @@ class Storage:
         blob, allowed, secret, result_blob = fetched
         if not allowed or blob is None or not result_blob:
             return None
-        if self.settings.store_secret:
-            secret = self.settings.store_secret.encode("utf-8")
+        secret = self._configured_secret() or secret
         if not secret:
             return None  # no secret generated yet: nothing valid can be stored
         try:

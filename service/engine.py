@@ -171,9 +171,7 @@ class Engine:
                   required: bool = False) -> CachedAnswer | None:
         """:meth:`hot_answer` from the stored result (blocking; when the rendered answer is missing,
         e.g. evicted, or the store failed): the answer rendered again, and kept for the next hit."""
-        if not self.storage.owns("dataset", dataset_id, principal):
-            return None
-        value = self.cached(spec, principal, required=required)
+        value = self.cached_for(spec, dataset_id, principal, required=required)
         return None if value is None else self.storage.put_answer(cache_key(spec), spec, value)
 
     def rendered(self, spec: dict, answer: Answer) -> CachedAnswer:
@@ -205,6 +203,13 @@ class Engine:
         value = self._lookup(cache_key(spec), principal, required=required)
         self._cache_lookup(value is not None)
         return value
+
+    def cached_for(self, spec: dict, dataset_id: str, principal: str | None, *,
+                   required: bool = False) -> StoredValue | None:
+        """:meth:`cached`, when the caller may also see ``dataset_id`` (else None)."""
+        if not self.storage.owns("dataset", dataset_id, principal):
+            return None
+        return self.cached(spec, principal, required=required)
 
     def _lookup(self, key: str, principal: str | None, *, required: bool = False) -> StoredValue | None:
         """The stored result under ``key`` as the caller may see it.

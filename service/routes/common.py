@@ -54,13 +54,6 @@ async def cached_response(engine: Engine, spec: dict, dataset_id: str, principal
     return answer_response(found, "hit", engine.settings, if_none_match)
 
 
-def cached_for(engine: Engine, spec: dict, dataset_id: str, principal: str | None, *, required: bool = False):
-    """The cached result of ``spec`` if the caller may see ``dataset_id``, else None (``required``:
-    a store outage is a 503, for a route that can only read)."""
-    return engine.cached(spec, principal, required=required) if engine.storage.owns("dataset", dataset_id, principal) \
-        else None
-
-
 async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
                   npy: bool = False, principal: str | None = None) -> Response:
     """Answer from the cache, as a job (202), or computed now, in a worker thread."""

@@ -19,7 +19,7 @@ from ..fastjson import FastJSONRoute
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, accepted, cached_for, sweep_request
+from .common import ACCEPTED, ERRORS, accepted, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
 
@@ -143,7 +143,7 @@ def cached_eigenvalues_plot(
     spectra = []
     for i, act in enumerate(acts):
         spec = spectra_spec(dataset_id, build_model(depth, act, sigma_w, sigma_b, engine.settings, f"activations.{i}"))
-        value = cached_for(engine, spec, dataset_id, who, required=True)
+        value = engine.cached_for(spec, dataset_id, who, required=True)
         if value is None:
             raise NotFound(f"no cached spectrum of activation {i + 1} ({plots.activation_label(spec['model'])}) at "
                            f"depth {depth} for this dataset; compute it with POST /v1/spectra", field=f"activations.{i}")

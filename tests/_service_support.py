@@ -73,6 +73,17 @@ def wait_for_job(client, job_id, timeout=60.0, until=("finished", "failed", "can
         time.sleep(0.05)
 
 
+def healthz_seconds(client, count: int = 100) -> list[float]:
+    """Seconds of ``count`` consecutive ``GET /healthz`` (each must answer 200), through any client
+    with ``get`` (TestClient, httpx.Client)."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        assert client.get("/healthz").status_code == 200
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def relu_model(depth):
     return {"depth": depth, "activation": {"name": "relu"}}
 

@@ -6,6 +6,7 @@ with the project's readers, so that these bytes are an independent reference for
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import numpy as np
@@ -16,6 +17,14 @@ def npy_bytes(arr, allow_pickle: bool = False) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.asarray(arr), allow_pickle=allow_pickle)
     return buf.getvalue()
+
+
+def npy_header_only(shape, descr="<f8") -> bytes:
+    """A version-1.0 ``.npy`` header declaring ``shape`` (no array bytes follow), written by hand
+    after the format's specification (a hostile file: the shape it declares is never sent)."""
+    text = repr({"descr": descr, "fortran_order": False, "shape": tuple(shape)}).encode("latin-1")
+    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
 
 
 def npz_bytes(save=np.savez, **arrays) -> bytes:

@@ -14,9 +14,7 @@ Times are asserted only with wide margins against what the old code took (second
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import io
 import json
 import os
 import socket
@@ -33,6 +31,7 @@ from fastapi.testclient import TestClient
 
 from _private_redis import free_port, redis_or_skip
 from _service_support import ntk_depth1
+from _upload_support import npy_bytes, npy_header_only
 from jobs import codec, keys
 from jobs.settings import Settings
 from service.app import create_app
@@ -46,19 +45,6 @@ A, B = {"X-API-Key": ALICE}, {"X-API-Key": BOB}
 ASYNC = {"Prefer": "respond-async"}
 #: 1 MB in one CSV cell, then a letter: the old number regex backtracked quadratically on it.
 HOSTILE_CELL = b"1" * 1_000_000 + b"x,0\n"
-
-
-def _npy(arr) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    return buf.getvalue()
-
-
-def _npy_header_only(shape, descr="<f8") -> bytes:
-    """A version-1.0 ``.npy`` header declaring ``shape`` (no array bytes follow)."""
-    text = repr({"descr": descr, "fortran_order": False, "shape": tuple(shape)}).encode("latin-1")
-    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +250,7 @@ def test_large_npy_upload_is_refused_from_its_header_within_three_times_its_size
     """Item 3 (the issue's reproducer: a 64 MiB bool array of shape (8000, 8380), over EOC_NTK_MAX_N).
     Old code: np.load and the float64 conversion first, RSS growth about 25x the body."""
     pytest.importorskip("psutil")
-    body = _npy(np.zeros((8000, 8380), dtype=bool))
+    body = npy_bytes(np.zeros((8000, 8380), dtype=bool))
     with PeakRSS(server) as rss:
         status, answer = server.request("POST", "/v1/datasets", body, NPY, timeout=120)
     assert status == 422, answer
@@ -280,7 +266,7 @@ def test_accepted_float64_npy_upload_grows_rss_at_most_three_times_its_size(serv
     pytest.importorskip("psutil")
     x = np.random.default_rng(11).normal(size=(4000, 1000))
     x[0, 0] = -0.0  # folded into 0.0 (one id per value)
-    body = _npy(x)
+    body = npy_bytes(x)
     with PeakRSS(server) as rss:
         status, answer = server.request("POST", "/v1/datasets", body, NPY, timeout=120)
     assert status == 201, answer
@@ -380,12 +366,12 @@ def test_npy_header_is_checked_before_anything_is_allocated(mode, case):
     """Item 2. Old code: np.load allocated from the header (MemoryError, 500) and called a 1 MB
     header "pickled content"."""
     body, status, words = {
-        "huge shape": (_npy_header_only((100_000, 100_000)), 422, "EOC_NTK_MAX_N"),
+        "huge shape": (npy_header_only((100_000, 100_000)), 422, "EOC_NTK_MAX_N"),
         "huge header": (b"\x93NUMPY\x02\x00" + struct.pack("<I", 1 << 20) + b" " * (1 << 20), 400,
                         "header is too large"),
-        "short body": (_npy(np.ones((10, 3)))[:-8], 400, "declares shape (10, 3)"),
-        "complex dtype": (_npy(np.ones((3, 2), dtype=complex)), 422, "complex128"),
-        "wide": (_npy_header_only((10, 100_000)), 422, "EOC_NTK_MAX_M0"),
+        "short body": (npy_bytes(np.ones((10, 3)))[:-8], 400, "declares shape (10, 3)"),
+        "complex dtype": (npy_bytes(np.ones((3, 2), dtype=complex)), 422, "complex128"),
+        "wide": (npy_header_only((10, 100_000)), 422, "EOC_NTK_MAX_M0"),
     }[case]
     for route in ("/v1/datasets", "/v1/labels"):  # labels: np.load allocated from the header too
         r = mode.client.post(route, content=body, headers=NPY)
@@ -397,7 +383,7 @@ def test_npy_of_any_allowed_dtype_and_order_reads_the_same_numbers(mode):
     """The header-first reader keeps what np.load read: values, Fortran order, narrow dtypes."""
     x = np.arange(12, dtype=np.int16).reshape(4, 3) - 5
     for arr in (x, np.asfortranarray(x), x.astype(">f4"), x > 0):
-        r = mode.client.post("/v1/datasets", content=_npy(arr), headers=NPY)
+        r = mode.client.post("/v1/datasets", content=npy_bytes(arr), headers=NPY)
         assert r.status_code == 201, r.text
         stored = mode.engine.storage.get_dataset(r.json()["dataset_id"])
         np.testing.assert_array_equal(stored, np.asarray(arr, dtype=np.float64))

@@ -1,4 +1,4 @@
-"""The cost model (eoc_ntk.cost.predict_seconds) against measured runs of the core.
+"""The cost model (eoc_ntk.core.cost.predict_seconds) against measured runs of the core.
 
 Runs with one BLAS thread (the model predicts seconds on one core). Target (issue 10): for every case, predicted / measured seconds in [0.5, 2], including
 ``sigma_b != 0`` (the general recursion, linear in depth), large depth and sweeps. Each
@@ -24,8 +24,8 @@ if __name__ == "__main__":  # as a script only: imported (the smoke test), it le
 from _common import command_line, machine_note, make_data, row
 
 import eoc_ntk
-from eoc_ntk.cost import predict_seconds
-from eoc_ntk.sweep import activation_sweep
+from eoc_ntk.core.cost import predict_seconds
+from eoc_ntk.core.sweep import activation_sweep
 
 M0 = 16
 #: (op, n, depth (or largest depth of a sweep), sigma_b, eigenvalues / sweep depths / kinds)
@@ -53,7 +53,7 @@ def run_case(op, n, depth, sigma_b, extra, repeat):
     if op == "kernels":
         kinds = ("ntk", "nngp", "angle")[:extra]
         model = eoc_ntk.Model(depth, 0.5, 0.5, sigma_b=sigma_b)
-        from eoc_ntk.kernels import compute_kernels
+        from eoc_ntk.core.kernels import compute_kernels
         fn = lambda: compute_kernels(x, None, model, kinds)  # noqa: E731
         predicted = predict_seconds(op, n=n, m0=M0, depths=(depth,), sigma_b=sigma_b, kinds=extra)
     elif op == "spectra":

@@ -2,7 +2,7 @@
 
 ``eoc_ntk.distributed.spectrum`` on a ``LocalCluster`` of ``--workers`` single-threaded
 processes (memory limit per worker, spilling to a temporary folder). Phases, timed by
-wrapping the tiled operations (``eoc_ntk._dask_linalg``):
+wrapping the tiled operations (``eoc_ntk.distributed._tiled``):
 
 - tiles: the kernel tiles of ``K / n`` computed on the workers (until progress 0.3);
 - lanczos: every product ``K v`` (Lanczos for ``lambda_max`` and the residual checks);
@@ -64,8 +64,7 @@ class PeakRss:
 
 def timing_wrappers(phases: dict):
     """Wrap the tiled operations so that their wall time adds up per phase."""
-    from eoc_ntk import _dask_linalg
-
+    from eoc_ntk.distributed import _tiled as _dask_linalg
     def wrap(cls, name, phase):
         original = getattr(cls, name)
 

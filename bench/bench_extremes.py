@@ -16,8 +16,8 @@ from _common import command_line, emit, make_data, timed
 
 
 from eoc_ntk import Model, check_data
-from eoc_ntk._eigen import all_eigenvalues, extreme_eigenvalues
-from eoc_ntk.kernels import compute_kernels
+from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues
+from eoc_ntk.core.kernels import compute_kernels
 
 DEFAULT_CASES = ("uniform:784:10", "mnistlike:784:10", "gaussian:10:10", "uniform:784:2", "uniform:784:200")
 

@@ -15,8 +15,9 @@ import numpy as np
 
 from _common import best_of, command_line, emit, make_data
 
-from eoc_ntk import Model, _interp, check_data
-from eoc_ntk.kernels import compute_kernels
+from eoc_ntk import Model, check_data
+from eoc_ntk.core._numerics import interp as _interp
+from eoc_ntk.core.kernels import compute_kernels
 
 
 def time_kernels(x, depths, a, b, repeat):

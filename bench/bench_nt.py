@@ -26,8 +26,9 @@ import numpy as np
 
 from _common import best_of, command_line, emit, make_data
 
-from eoc_ntk import Model, _interp, check_data, kernel
-from eoc_ntk.kernels import compute_kernels
+from eoc_ntk import Model, check_data, kernel
+from eoc_ntk.core._numerics import interp as _interp
+from eoc_ntk.core.kernels import compute_kernels
 
 WORKER = Path(__file__).with_name("_nt_worker.py")
 DEFAULT_VENV = "/tmp/ntvenv/bin/python"

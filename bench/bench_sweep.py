@@ -19,9 +19,7 @@ import numpy as np
 from _common import command_line, emit, make_data, timed
 
 import eoc_ntk
-from eoc_ntk import _interp
-
-
+from eoc_ntk.core._numerics import interp as _interp
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000)

@@ -2,7 +2,7 @@
 
 Issue 16: digits of classes 0 and 1 as +-1, depth 3, ReLU at the EOC, full-batch gradient descent
 at ``--rate-factor`` x the predicted largest stable rate ``2 / lambda_max(K/n)``, on centred
-networks of each width (``eoc_ntk.finite_width``; several seeds). Prints, per width, the mean
+networks of each width (``eoc_ntk.learning.finite_width``; several seeds). Prints, per width, the mean
 relative gaps (residual ``max_t |r_hat_t - r_t| / |y|``, loss ``max_t |L_hat_t - L_t| / L_0``) and
 ``sqrt(width) x gap`` (constant if the gap scales as ``1/sqrt(width)``), and writes the curves as
 a figure.
@@ -22,7 +22,7 @@ import numpy as np
 from _common import ROOT, command_line, emit
 
 from eoc_ntk import plots
-from eoc_ntk.finite_width import compare_training
+from eoc_ntk.learning.finite_width import compare_training
 from eoc_ntk.reproduce import binary_digits
 
 

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def figures() -> None:
     from eoc_ntk import Model, analyze, plots
     from eoc_ntk.reproduce import DELTAS, activation_for_delta, digits
-    from eoc_ntk.sweep import activation_sweep
+    from eoc_ntk.core.sweep import activation_sweep
 
     x = digits(200, seed=0)
     acts = ["linear", "leaky_relu:0.1", "relu", "abs"]
@@ -52,7 +52,7 @@ def figures() -> None:
 
     spectra = []
     for name in acts[1:]:
-        from eoc_ntk.activations import parse_activation
+        from eoc_ntk.core.activations import parse_activation
 
         act = parse_activation(name)
         spectra.append(analyze(x, Model(10, act.a, act.b)))

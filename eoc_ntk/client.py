@@ -14,7 +14,7 @@ Requests that the service answers with a job (202) are polled until they end, at
 ``timeout`` seconds; ``progress`` is then called with the fraction done.
 
 Depends on ``httpx`` (imported when a client is made; the ``[client]`` extra), NumPy and the
-core's spellings (:mod:`eoc_ntk.activations`, :mod:`eoc_ntk.jsonsafe`), never on the service's packages.
+core's spellings (:mod:`eoc_ntk.core.activations`, :mod:`eoc_ntk.core.jsonsafe`), never on the service's packages.
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .activations import parse_activation, parse_activations
-from .jsonsafe import from_jsonable
-from .parsing import parse_depths
-from .progress import ProgressFn
+from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.jsonsafe import from_jsonable
+from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.core.progress import ProgressFn
 
 __all__ = ["Client", "ApiError", "JobFailed", "JobTimeout"]
 
@@ -195,7 +195,7 @@ class Client:
                      sigma_b: float = 0.0) -> dict:
         """A sweep computed before (``GET /v1/sweeps``; ``ApiError`` 404 when it is not cached, never computes).
 
-        ``depths`` and ``activations`` in any spelling of :mod:`eoc_ntk.parsing`, in the sweep's order.
+        ``depths`` and ``activations`` in any spelling of :func:`~eoc_ntk.core.validation.parse_depths` and :func:`~eoc_ntk.core.activations.parse_activations`, in the sweep's order.
         """
         acts = ";".join(f"{a.a!r},{a.b!r}" for a in parse_activations(activations))
         params = {"dataset_id": dataset_id, "depths": ",".join(map(str, parse_depths(depths))),

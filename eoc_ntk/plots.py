@@ -17,8 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .activations import activation_label as label_of
-from .errors import InvalidParameterError
+from eoc_ntk.core.activations import activation_label as label_of
+from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
@@ -121,7 +121,7 @@ def _plain_log_axis(axis, lo: float, hi: float) -> None:
 
 def activation_label(act: dict) -> str:
     """The display label of an activation object ``{"a": .., "b": ..}`` (see
-    :func:`eoc_ntk.activations.activation_label`)."""
+    :func:`eoc_ntk.core.activations.activation_label`)."""
     return label_of(float(act["a"]), float(act["b"]))
 
 
@@ -383,7 +383,7 @@ def training_figure(result: dict, title: str | None = None, *, width: float | No
                     height: float | None = None, dpi: int | None = None):
     """Predicted training loss against each width's mean measured loss, on a linear step axis.
 
-    ``result``: :func:`eoc_ntk.finite_width.compare_training`'s dict (``steps``,
+    ``result``: :func:`eoc_ntk.learning.finite_width.compare_training`'s dict (``steps``,
     ``predicted_loss``, ``learning_rate``, ``max_learning_rate``, ``depth``, ``a``, ``b``,
     ``widths`` and ``measured_loss`` of shape (seeds, steps) per width). Drawn by
     :func:`dynamics_figure`, each width as ``"width W (mean of S)"``; the steps of such a run

@@ -15,7 +15,7 @@ point per image. The report shows, for "MLPs at the EOC: Spectrum of the NTK" (d
    number is within 10 % of its limit;
 5. what the spectrum means for training (docs/learning.md §3, §7): the infinite-width training-loss
    prediction of :func:`eoc_ntk.dynamics` against real full-batch gradient descent of finite
-   MLPs (:mod:`eoc_ntk.finite_width`) on two classes of digits, at two widths: the gap shrinks
+   MLPs (:mod:`eoc_ntk.learning.finite_width`) on two classes of digits, at two widths: the gap shrinks
    as the width grows.
 
 Every claim is stated with its criterion and the numbers behind it (:func:`claim_details`),
@@ -32,11 +32,15 @@ import os
 
 import numpy as np
 
-from . import depth_sweep, icd_analysis, kernel, plots, spectrum
-from .activations import parse_activation
-from .finite_width import compare_training
-from .progress import ProgressFn
-from .sweep import activation_sweep
+from eoc_ntk import depth_sweep
+from eoc_ntk import icd_analysis
+from eoc_ntk import kernel
+from eoc_ntk import plots
+from eoc_ntk import spectrum
+from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.learning.finite_width import compare_training
+from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.sweep import activation_sweep
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "TRAINING", "digits", "binary_digits", "activation_for_delta",
            "experiments", "training_experiment", "training_claims", "claims", "claim_details", "converged_depth",
@@ -84,7 +88,7 @@ def binary_digits(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
 def training_experiment(n: int = TRAINING["n"], *, depth: int = TRAINING["depth"], widths=TRAINING["widths"],
                         seeds: int = TRAINING["seeds"], steps: int = TRAINING["steps"],
                         rate_factor: float = TRAINING["rate_factor"], progress: ProgressFn | None = None) -> dict:
-    """:func:`eoc_ntk.finite_width.compare_training` on :func:`binary_digits` with ReLU at the EOC."""
+    """:func:`eoc_ntk.learning.finite_width.compare_training` on :func:`binary_digits` with ReLU at the EOC."""
     x, y = binary_digits(n)
     return compare_training(x, y, depth=depth, a=0.5, b=0.5, widths=widths, seeds=seeds, steps=steps,
                             rate_factor=rate_factor, progress=progress)
@@ -374,7 +378,7 @@ def _training_lines(res: dict, out: str) -> list[str]:
              f"`L = (1/2n) Σ (f(x_i) - y_i)²` at {res['rate_factor']:g} × the predicted largest stable rate "
              f"`2 / λ_max(K/n)` = {_fmt(res['max_learning_rate'])} (η = {_fmt(res['learning_rate'])}). "
              "The networks are trained centred (`f - f_0`, zero initial outputs, as in the prediction; "
-             "`eoc_ntk.finite_width`); the prediction is `eoc_ntk.dynamics` (docs/learning.md §3). Gaps are "
+             "`eoc_ntk.learning.finite_width`); the prediction is `eoc_ntk.dynamics` (docs/learning.md §3). Gaps are "
              "relative: residual `max_t |r̂_t - r_t| / |y|`, loss `max_t |L̂_t - L_t| / L_0`; both scale as "
              "`1/sqrt(width)` (docs/learning.md §7, where more seeds and the unstable rate are measured).", "",
              f"![training loss]({name})", "", "| claim | criterion | numbers | holds here |", "| --- | --- | --- | --- |"]

@@ -17,8 +17,8 @@ import hashlib
 
 import orjson
 
-from eoc_ntk.activations import activation_label
-from eoc_ntk.jsonsafe import to_jsonable
+from eoc_ntk.core.activations import activation_label
+from eoc_ntk.core.jsonsafe import to_jsonable
 
 from .codec import StoredValue
 from .dask_engine import NUMPY
@@ -42,7 +42,7 @@ def answer_doc(spec: dict, value: StoredValue) -> dict:
         body = {"model": spec["model"], "x2_dataset_id": spec.get("x2_id"), "shape": list(shape)}
         body.update({kind: value.arrays[kind] for kind in spec["kinds"]})
     else:
-        # Each activation with its one display label (eoc_ntk.activations), as the plots and the page show it.
+        # Each activation with its one display label (eoc_ntk.core.activations), as the plots and the page show it.
         results = [{**r, "activation": {**r["activation"], "display_label": activation_label(r["activation"]["a"],
                                                                                              r["activation"]["b"])}}
                    for r in value.doc["results"]]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 import eoc_ntk
-from eoc_ntk.kernels import check_kernel_request, compute_kernels
-from eoc_ntk.activations import parse_activation
-from eoc_ntk.progress import ProgressFn, scaled
-from eoc_ntk.sweep import activation_sweep
+from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
+from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.progress import ProgressFn, scaled
+from eoc_ntk.core.sweep import activation_sweep
 
 from .codec import StoredValue
 from .dask_engine import NUMPY, on_cluster, spectrum_on_cluster
@@ -101,7 +101,7 @@ def _labelled_sweep(spec: dict, x: np.ndarray, y: np.ndarray, progress: Progress
         sweep = eoc_ntk.depth_sweep(x, depths=spec["depths"], a=p["a"], b=p["b"], sigma_w=p["sigma_w"],
                                     sigma_b=p["sigma_b"], y=y,
                                     progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
-        label = parse_activation((p["a"], p["b"])).label  # as eoc_ntk.sweep.activation_sweep labels it
+        label = parse_activation((p["a"], p["b"])).label  # as eoc_ntk.core.sweep.activation_sweep labels it
         results.append({"activation": {**p, "label": label}, **sweep.to_dict()})
     progress(1.0)
     return {"depths": spec["depths"], "results": results}

@@ -33,9 +33,9 @@ from typing import Iterator
 import numpy as np
 
 from eoc_ntk import distributed
-from eoc_ntk.analysis import analysis_document
-from eoc_ntk.model import Model
-from eoc_ntk.progress import ProgressFn
+from eoc_ntk.core.analysis import analysis_document
+from eoc_ntk.core.model import Model
+from eoc_ntk.core.progress import ProgressFn
 
 from .errors import ClusterUnavailable, JobCanceled
 from .settings import Settings
@@ -84,7 +84,7 @@ def spectrum_on_cluster(x: np.ndarray, model: Model, settings: Settings, progres
     Returns
     -------
     dict
-        :func:`eoc_ntk.analysis.analysis_document` of the certified extremes (``eigenvalues``
+        :func:`eoc_ntk.core.analysis.analysis_document` of the certified extremes (``eigenvalues``
         and ``icd`` None, the reason in ``icd_unavailable``), with ``"engine": "dask"``.
 
     Raises

@@ -4,7 +4,7 @@ Embedded mode runs every job here, and every mode runs the computations a reques
 here (:meth:`LocalBackend.run`). Each computation runs in a child process of its own, so that
 the API process only parses requests and answers (issue #10: LAPACK and the NumPy recursion
 hold the interpreter lock for seconds, so threads isolated nothing); a computation the cost
-model (:func:`eoc_ntk.cost.predict_seconds`) puts at or below ``EOC_NTK_INLINE_MAX_SECONDS``
+model (:func:`eoc_ntk.core.cost.predict_seconds`) puts at or below ``EOC_NTK_INLINE_MAX_SECONDS``
 runs inline in a thread instead, where a process start would cost more than the work.
 
 Why one process per job, not ``concurrent.futures.ProcessPoolExecutor`` (or loky): a pool
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.core.errors import InvalidParameterError
 
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode

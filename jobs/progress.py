@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from eoc_ntk.progress import ProgressFn
+from eoc_ntk.core.progress import ProgressFn
 
 from .errors import JobCanceled, JobTimedOut
 
@@ -12,7 +12,7 @@ __all__ = ["JobProgress"]
 
 
 class JobProgress:
-    """A :data:`eoc_ntk.progress.ProgressFn` for a job.
+    """A :data:`eoc_ntk.core.progress.ProgressFn` for a job.
 
     Records the fraction done, reports it at most every ``interval`` seconds to ``sink`` (the
     job's record: local memory or RQ's job meta), and stops the computation, by raising

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
 
     # Execution.
     async_seconds: float = Field(
-        3.0, ge=0, description="Predicted seconds of one core (eoc_ntk.cost.predict_seconds) above which a "
+        3.0, ge=0, description="Predicted seconds of one core (eoc_ntk.core.cost.predict_seconds) above which a "
         "request is answered 202 with a job instead of computed while the client waits."
     )
     sync_max_seconds: float = Field(

@@ -23,7 +23,7 @@ import json
 import re
 
 import eoc_ntk
-from eoc_ntk.cost import predict_seconds
+from eoc_ntk.core.cost import predict_seconds
 
 from .dask_engine import DASK, ENGINES, NUMPY
 
@@ -144,7 +144,7 @@ def work_units(spec: dict, n: int, n2: int | None = None) -> int:
 
 def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None) -> float:
     """Predicted seconds of ``spec`` on one core for data of shape ``x_shape`` (and ``x2_shape``):
-    :func:`eoc_ntk.cost.predict_seconds` with the spec's depth(s), activations and ``sigma_b``."""
+    :func:`eoc_ntk.core.cost.predict_seconds` with the spec's depth(s), activations and ``sigma_b``."""
     n, m0 = int(x_shape[0]), int(x_shape[1])
     n2 = None if x2_shape is None else int(x2_shape[0])
     op = spec["op"]

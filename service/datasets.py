@@ -1,5 +1,5 @@
-"""Datasets: the four upload formats (CSV and .npy by :mod:`eoc_ntk.points`, .npz by
-:mod:`eoc_ntk.labelled_points`, JSON by its schema), labels sent with the points (JSON ``y``, the
+"""Datasets: the four upload formats (CSV and .npy by :mod:`eoc_ntk.core.point_files`, .npz by
+:mod:`eoc_ntk.core.labelled_files`, JSON by its schema), labels sent with the points (JSON ``y``, the
 ``.npz`` member ``y``, or ``?label_column=`` of a CSV or .npy matrix), the configured limits, and the
 content-hash id."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 from pydantic import ValidationError
 
 import eoc_ntk
-from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.labelled_points import read_npz, split_label_column
-from eoc_ntk.points import UnreadablePoints, read_points
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.labelled_files import read_npz, split_label_column
+from eoc_ntk.core.point_files import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
 
@@ -25,7 +25,7 @@ from .schemas import DatasetWithLabelsJSONIn
 __all__ = ["dataset_id_of", "check_points", "parse_upload", "is_large_json", "parse_large_json", "load",
            "unknown_dataset", "MEDIA_TYPES"]
 
-#: Content-Type -> format of :func:`eoc_ntk.points.read_points`.
+#: Content-Type -> format of :func:`eoc_ntk.core.point_files.read_points`.
 _FORMATS = {"application/x-npy": "npy", "text/csv": "csv"}
 NPZ = "application/x-npz"
 MEDIA_TYPES = ("application/json", *_FORMATS, NPZ)

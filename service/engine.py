@@ -270,7 +270,7 @@ class Engine:
 
     @staticmethod
     def predicted(spec: dict, pinned: list[Data]) -> float:
-        """Predicted seconds of ``spec`` on one core (:func:`eoc_ntk.cost.predict_seconds`)."""
+        """Predicted seconds of ``spec`` on one core (:func:`eoc_ntk.core.cost.predict_seconds`)."""
         x2 = pinned[1].x.shape if spec["op"] == "kernels" and len(pinned) > 1 else None
         return predicted_seconds(spec, pinned[0].x.shape, x2)
 

@@ -2,7 +2,7 @@
 
 Handlers and helpers raise the small exception classes below (never ``HTTPException``);
 :func:`install_error_handlers` turns them, request validation errors, errors of the numerical
-core (:class:`~eoc_ntk.errors.InvalidParameterError`, via :func:`core_errors`), an unavailable
+core (:class:`~eoc_ntk.core.errors.InvalidParameterError`, via :func:`core_errors`), an unavailable
 store (:class:`~jobs.store.StoreUnavailable`), Redis outages and anything
 unexpected into one JSON shape::
 
@@ -25,7 +25,7 @@ from redis.exceptions import OutOfMemoryError, RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.core.errors import InvalidParameterError
 from jobs.store import StoreUnavailable
 
 __all__ = [

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eoc_ntk import check_data
-from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.core.errors import InvalidParameterError
 from jobs.lifeline import exit_when_ended
 
 from .errors import BodyInvalid, BodyRefused

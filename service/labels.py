@@ -12,8 +12,8 @@ import numpy as np
 from pydantic import ValidationError
 
 import eoc_ntk
-from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.points import UnreadablePoints, npy_array_header, npy_from_bytes
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.point_files import UnreadablePoints, npy_array_header, npy_from_bytes
 from jobs.settings import Settings
 from jobs.store import labels_store_id
 

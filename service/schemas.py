@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
 from eoc_ntk import MAX_DEPTH
-from eoc_ntk.activations import ACTIVATION_NAMES, canonical_activation_name
-from eoc_ntk.parsing import parse_depths
-from eoc_ntk.kernels import KINDS
+from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
+from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.core.kernels import KINDS
 from jobs.states import JobStatus
 
 __all__ = [
@@ -36,7 +36,7 @@ _DEPTH_NUMBER = re.compile(r"\d+")
 
 
 def depths_from_text(text: str) -> list[int]:
-    """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.parsing.parse_depths``).
+    """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.core.validation.parse_depths``).
 
     Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
     such as ``"1:10000000000"`` costs nothing.
@@ -78,12 +78,12 @@ class ActivationAB(_In):
 class ActivationNamed(_In):
     """A named member of the family: relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu."""
 
-    # The core's list (eoc_ntk.activations), one home; any case ("ReLU"), "-" for "_".
+    # The core's list (eoc_ntk.core.activations), one home; any case ("ReLU"), "-" for "_".
     name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]
     slope: Real | None = Field(None, description="Negative-side slope of leaky_relu (default 0.01).")
 
 
-#: The string forms of eoc_ntk.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
+#: The string forms of eoc_ntk.core.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
 ActivationText = Annotated[str, Field(
     min_length=1, max_length=200, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
     description="An activation as text: relu, abs, linear (any case), leaky_relu:SLOPE, or A,B "

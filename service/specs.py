@@ -1,12 +1,12 @@
 """From a validated request to the core's model and the job's spec, with the configured limits.
 
-Refusals of the core arrive typed (:class:`eoc_ntk.errors.InvalidParameterError` with
+Refusals of the core arrive typed (:class:`eoc_ntk.core.errors.InvalidParameterError` with
 ``.param``); :func:`build_model` says which request field each parameter came from.
 """
 from __future__ import annotations
 
 import eoc_ntk
-from eoc_ntk.activations import parse_activation
+from eoc_ntk.core.activations import parse_activation
 from jobs.settings import Settings
 from jobs.specs import is_job_id
 
@@ -34,7 +34,7 @@ def build_model(depth: int, act, sigma_w: float | None, sigma_b: float, settings
     """An ``eoc_ntk.Model`` from request fields; the core's and the configured checks.
 
     ``act`` is a request's activation object, its text form (``"relu"``, ``"0.3,0.7"``) or a
-    parsed :class:`eoc_ntk.activations.Activation`.
+    parsed :class:`eoc_ntk.core.activations.Activation`.
     """
     fields = _model_fields(field)
     if depth > settings.max_depth:

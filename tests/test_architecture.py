@@ -1,19 +1,28 @@
 """The architecture itself: imports point down the layers, packages form no cycle, the core
-installs and computes alone.
+installs and computes alone. A module's folder says its layer; no list of files is kept here.
 
-Layers (README, "Architecture")::
+Layers (docs/architecture.md)::
 
-    tools    eoc_ntk.{cli, client, plots, reproduce, sklearn_kernel}      service
-        \\                                                              /
-         \\                                                          jobs
-          \\                                                        /
-           `---------------------- core: eoc_ntk -------------------'
+    service/                                                   the API process
+       |          \\
+    eoc_ntk/{client,plots,reproduce,sklearn_kernel}.py,       jobs/  (job machinery)
+    eoc_ntk/cli/   (users' tools)                               |
+       |                                                        |
+    eoc_ntk/__init__.py (the facade: re-exports core and learning)
+       |                  eoc_ntk/distributed/ (Dask)
+    eoc_ntk/learning/     (labels: dynamics, regression, finite width)
+       |
+    eoc_ntk/core/         (numerics, results, validation, cost model; NumPy/SciPy only)
 
-- the core imports nothing of the project outside itself;
-- the users' tools import the core (and each other: the CLI fronts the client, the plots and
-  the report), never the job machinery or the service;
-- ``jobs`` imports the core only; ``service`` imports the core, ``jobs`` and the plots (its
-  ``/v1/plots`` routes draw with :mod:`eoc_ntk.plots`, the same figures as the CLI).
+- the core imports nothing of the project outside ``eoc_ntk/core``;
+- ``learning`` and ``distributed`` import the core only;
+- the users' tools import the core, learning, the facade and each other, never ``jobs`` or
+  ``service``;
+- ``jobs`` imports everything of ``eoc_ntk`` but the users' tools; ``service`` imports all.
+
+Privacy: a module or package whose name starts with ``_`` (``eoc_ntk/core/_numerics``,
+``eoc_ntk/learning/_kernel_eigen.py``) is imported only from inside the package that holds
+it, and no module imports another module's underscore name.
 
 Imports are read with ``ast`` from every module of the three packages: ``import``/``from``
 statements anywhere (inside functions too) and ``importlib.import_module("literal")``.
@@ -32,20 +41,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("eoc_ntk", "jobs", "service")
-TOOLS = {"eoc_ntk.cli", "eoc_ntk.client", "eoc_ntk.plots", "eoc_ntk.reproduce", "eoc_ntk.sklearn_kernel"}
 #: Which layers each layer may import.
-ALLOWED = {"core": {"core"}, "tools": {"core", "tools"}, "jobs": {"core", "jobs"},
-           "service": {"core", "tools", "jobs", "service"}}
+ALLOWED = {
+    "core": {"core"},
+    "learning": {"core", "learning"},
+    "distributed": {"core", "distributed"},
+    "facade": {"core", "learning"},
+    "tools": {"core", "learning", "facade", "tools"},
+    "jobs": {"core", "learning", "distributed", "facade", "jobs"},
+    "service": {"core", "learning", "distributed", "facade", "tools", "jobs", "service"},
+}
+#: The folders of eoc_ntk that are layers of their own; every other module of eoc_ntk is a tool.
+FOLDER_LAYERS = {"core": "core", "learning": "learning", "distributed": "distributed"}
 
 
 def layer_of(module: str) -> str | None:
-    """The layer of a project module; None for anything outside the project."""
-    top = module.split(".")[0]
-    if top == "eoc_ntk":
-        return "tools" if any(module == t or module.startswith(t + ".") for t in TOOLS) else "core"
-    if top in ("jobs", "service"):
-        return top
-    if top == "workers":  # the old package: gone, and nothing may bring it back
+    """The layer of a project module, from its folder; None for anything outside the project."""
+    parts = module.split(".")
+    if parts[0] == "eoc_ntk":
+        if len(parts) == 1:
+            return "facade"
+        return FOLDER_LAYERS.get(parts[1], "tools")
+    if parts[0] in ("jobs", "service"):
+        return parts[0]
+    if parts[0] == "workers":  # the old package: gone, and nothing may bring it back
         return "removed"
     return None
 
@@ -126,9 +145,9 @@ def test_the_walker_sees_every_package_and_the_imports_it_must_see():
     assert {m.split(".")[0] for m in IMPORTS} == set(PACKAGES)
     edges = {(m, t) for m, found in IMPORTS.items() for _, t, _ in found}
     assert ("service.engine", "jobs.rq_queue") in edges
-    assert ("jobs.compute", "eoc_ntk.sweep") in edges
+    assert ("jobs.compute", "eoc_ntk.core.sweep") in edges
     assert ("eoc_ntk.cli", "eoc_ntk.plots") in edges  # "from . import analyze, plots"
-    assert ("eoc_ntk.model", "eoc_ntk.activations") in edges
+    assert ("eoc_ntk.core.model", "eoc_ntk.core.activations") in edges
 
 
 def test_the_walker_catches_upward_local_and_dynamic_imports():
@@ -138,7 +157,7 @@ def test_the_walker_catches_upward_local_and_dynamic_imports():
             from jobs import keys
             importlib.import_module("service.engine")
     """)
-    visitor = _Imports("eoc_ntk.kernels", False)
+    visitor = _Imports("eoc_ntk.core.kernels", False)
     visitor.visit(ast.parse(source))
     assert [(t, local) for _, t, local in visitor.found] == [
         ("service.app", False), ("jobs.keys", True), ("service.engine", True)]
@@ -149,6 +168,45 @@ def test_imports_point_down_the_layers_only():
            for m, found in IMPORTS.items() for line, target, _ in found
            if layer_of(target) not in ALLOWED[layer_of(m)]]
     assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+def _private_owner(target: str) -> str | None:
+    """The package that owns the first private part of ``target`` (None if all of it is public)."""
+    parts = target.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_"):
+            return ".".join(parts[:i])
+    return None
+
+
+def test_private_modules_are_imported_only_from_inside_their_package():
+    bad = [f"{m}:{line} imports {target}, private to {_private_owner(target)}"
+           for m, found in IMPORTS.items() for line, target, _ in found
+           if _private_owner(target) is not None
+           and not (m + ".").startswith(_private_owner(target) + ".")]
+    assert not bad, "\n".join(bad)
+
+
+def _underscore_names() -> list[str]:
+    """``from other_module import _name`` anywhere in the project (``__future__`` aside)."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                    found += [f"{module_name(path)}:{node.lineno} imports {a.name} from {node.module}"
+                              for a in node.names if a.name.startswith("_")]
+    return found
+
+
+def test_no_module_imports_another_modules_underscore_name():
+    assert _underscore_names() == []
+
+
+def test_the_privacy_checks_see_a_violation():
+    assert _private_owner("eoc_ntk.core._numerics.interp") == "eoc_ntk.core"
+    assert _private_owner("eoc_ntk.core.kernels") is None
+    assert not ("eoc_ntk.distributed" + ".").startswith("eoc_ntk.core.")
 
 
 def test_no_function_local_import_of_a_project_module():

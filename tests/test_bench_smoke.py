@@ -38,7 +38,7 @@ def test_kernel_depth(capsys):
 
 
 def test_extremes(capsys):
-    # Small: the fast path may run (above eoc_ntk._eigen.DENSE_BELOW) or fall back to dense.
+    # Small: the fast path may run (above eoc_ntk.core.eigen.DENSE_BELOW) or fall back to dense.
     rows = run("bench_extremes", ["--n", "820", "--cases", "gaussian:5:3", "--repeat", "1"], capsys)
     assert "method lanczos" in rows[0] or "method dense" in rows[0]
 

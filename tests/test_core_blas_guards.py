@@ -1,11 +1,11 @@
-"""Guards against OpenBLAS: its threaded ``syrk`` crash with AVX-512 kernels (eoc_ntk._blas_threads),
-and results that change with its thread setting (eoc_ntk._interp).
+"""Guards against OpenBLAS: its threaded ``syrk`` crash with AVX-512 kernels (eoc_ntk.core._numerics.blas_threads),
+and results that change with its thread setting (eoc_ntk.core._numerics.interp).
 
 On this project's CI machine (SkylakeX; OpenBLAS 0.3.30 in SciPy's wheel, 0.3.31 in NumPy's),
 ``u @ u.T`` of shape 16000 x 784 and ``dpotrf`` of order 16,000 killed the process with a
 segmentation fault on two threads. The core forms Gram matrices by GEMM blocks
-(:func:`eoc_ntk._angles.gram`) and factorises orders above 14,000 on one thread there
-(:func:`eoc_ntk._blas_threads.factorisation_threads`).
+(:func:`eoc_ntk.core.angles.gram`) and factorises orders above 14,000 on one thread there
+(:func:`eoc_ntk.core._numerics.blas_threads.factorisation_threads`).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import threading
 import numpy as np
 import pytest
 
-from eoc_ntk import _blas_threads
-from eoc_ntk._angles import gram
+from eoc_ntk.core._numerics import blas_threads as _blas_threads
+from eoc_ntk.core.angles import gram
 
 
 @pytest.mark.parametrize("n, block_rows", [(7, 3), (9, 9), (10, 4), (1, 5)])
@@ -54,7 +54,8 @@ def test_large_factorisations_run_on_one_thread_with_avx512_kernels(monkeypatch)
 
 _FACTORISE_16000 = """
 import numpy as np
-from eoc_ntk import _angles, _eigen
+from eoc_ntk.core import angles as _angles
+from eoc_ntk.core import eigen as _eigen
 rng = np.random.default_rng(0)
 u = rng.normal(size=(16000, 784))
 u /= np.linalg.norm(u, axis=1, keepdims=True)
@@ -78,7 +79,7 @@ def test_order_16000_gram_and_factorisation_do_not_crash():
 _COEFFICIENTS = """
 import sys
 import numpy as np
-from eoc_ntk._interp import AngleInterpolant
+from eoc_ntk.core._numerics.interp import AngleInterpolant
 interp = AngleInterpolant(10, 0.5)
 interp.ensure(np.arange(40, 120))
 sys.stdout.write(interp.coefficients().tobytes().hex())

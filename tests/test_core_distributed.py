@@ -20,7 +20,7 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 import eoc_ntk  # noqa: E402
 from eoc_ntk import distributed as dist  # noqa: E402
-from eoc_ntk.errors import InvalidParameterError  # noqa: E402
+from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402
 
 N, M0, CHUNKS = 1500, 10, 400
 #: 2 x 2 tiles for the spectra: fewer, larger tasks per triangular solve keep the file fast;
@@ -81,7 +81,7 @@ def test_kernel_equals_the_single_machine_kernel(client, kind, cross):
     got = lazy.compute()
     want = eoc_ntk.kernel(x, x2, kind=kind, **MODEL)
     # Workers start OpenBLAS on one thread (Dask sets OPENBLAS_NUM_THREADS=1), the client on two;
-    # the interpolant's coefficients are fitted without BLAS (eoc_ntk._interp), else they differed
+    # the interpolant's coefficients are fitted without BLAS (eoc_ntk.core._numerics.interp), else they differed
     # in the last bits and the kernels by 5e-14 (NumPy 1.26's OpenBLAS on a SkylakeX CPU).
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14 * np.abs(want).max())
     if not cross:

@@ -18,9 +18,10 @@ import pytest
 import scipy.sparse
 
 import eoc_ntk
-from eoc_ntk import _eigen, _validation
-from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.model import Model
+from eoc_ntk.core import eigen as _eigen
+from eoc_ntk.core import validation as _validation
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.model import Model
 
 from _reference.mp_kernel import ref_kernel, ref_kernel_mp, ref_spectrum
 

@@ -1,12 +1,12 @@
 """The performance machinery of issue 4 against independent references.
 
-- :class:`eoc_ntk._depth_kernels.TriangleKernels` (all depths of a sweep from shared powers
-  of the interpolation variable) and :func:`eoc_ntk._interp.ensure_depths` (interpolants of
+- :class:`eoc_ntk.core._numerics.depth_kernels.TriangleKernels` (all depths of a sweep from shared powers
+  of the interpolation variable) and :func:`eoc_ntk.core._numerics.interp.ensure_depths` (interpolants of
   many depths from one recursion pass) against the 50-digit mpmath recursion.
-- :class:`eoc_ntk._eigen._FactorSolver` (panel substitution) against LAPACK ``potrs``.
+- :class:`eoc_ntk.core.eigen._FactorSolver` (panel substitution) against LAPACK ``potrs``.
 - The solvers read one triangle only; the sweep's warm starts and depth-1 rank shortcut
   against dense ``eigvalsh`` of the exact kernel.
-- :mod:`eoc_ntk._blas_threads` restores the BLAS thread counts.
+- :mod:`eoc_ntk.core._numerics.blas_threads` restores the BLAS thread counts.
 """
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ import pytest
 import scipy.linalg as sla
 
 import eoc_ntk
-from eoc_ntk import _blas_threads, _eigen, _interp, sweep
-from eoc_ntk._angles import pair_u, unit_rows
-from eoc_ntk._depth_kernels import TriangleKernels
-from eoc_ntk.kernels import compute_kernels
-from eoc_ntk.model import Model
+from eoc_ntk.core._numerics import blas_threads as _blas_threads
+from eoc_ntk.core import eigen as _eigen
+from eoc_ntk.core._numerics import interp as _interp
+from eoc_ntk.core import sweep
+from eoc_ntk.core.angles import pair_u, unit_rows
+from eoc_ntk.core._numerics.depth_kernels import TriangleKernels
+from eoc_ntk.core.kernels import compute_kernels
+from eoc_ntk.core.model import Model
 
 from _reference.checks import assert_kernel_close
 from _reference.mp_kernel import ref_kernel, ref_theta_unit

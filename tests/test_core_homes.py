@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-from eoc_ntk.activations import ACTIVATION_NAMES, activation_label, parse_activation, parse_activations
-from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.jsonsafe import from_jsonable, to_jsonable
-from eoc_ntk.points import UnreadablePoints, load_points, read_points
-from eoc_ntk.sweep import activation_sweep
+from eoc_ntk.core.activations import ACTIVATION_NAMES, activation_label, parse_activation, parse_activations
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import from_jsonable, to_jsonable
+from eoc_ntk.core.point_files import UnreadablePoints, load_points, read_points
+from eoc_ntk.core.sweep import activation_sweep
 
 X = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
 

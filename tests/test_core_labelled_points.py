@@ -1,4 +1,4 @@
-"""Points with labels from one file (eoc_ntk.labelled_points): ``.npz`` archives and label columns.
+"""Points with labels from one file (eoc_ntk.core.labelled_files): ``.npz`` archives and label columns.
 
 References: the arrays written by ``numpy.savez`` themselves, and archives built byte by byte
 with :mod:`zipfile` (``_upload_support.zip_bytes``: a pickled member, a member whose directory
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from _upload_support import npy_bytes, npz_bytes, zip_bytes
-from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.labelled_points import is_npz, load_labelled_points, read_npz, split_label_column
-from eoc_ntk.points import UnreadablePoints
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.labelled_files import is_npz, load_labelled_points, read_npz, split_label_column
+from eoc_ntk.core.point_files import UnreadablePoints
 
 X = np.arange(12.0).reshape(4, 3) / 7
 Y = np.array([1.0, -1.0, 1.0, -1.0])

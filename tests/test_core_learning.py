@@ -4,7 +4,7 @@ Every value is checked against something computed independently of the code's
 eigen-decomposition: scikit-learn's KernelRidge, NumPy's pinv/lstsq, the residual iterated
 step by step with dense matrices, closed forms of structured kernels, the alignment formula
 written out, and real gradient-descent training of finite-width networks
-(``eoc_ntk.finite_width``, whose gradient is checked against ``_reference.network``'s explicit Jacobian).
+(``eoc_ntk.learning.finite_width``, whose gradient is checked against ``_reference.network``'s explicit Jacobian).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-from eoc_ntk import finite_width
-from eoc_ntk.errors import InvalidParameterError
-from eoc_ntk.learning import eigenlearning_test_mse
+from eoc_ntk.learning import finite_width
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.learning.regression import eigenlearning_test_mse
 
 RELU = dict(a=0.5, b=0.5)
 
@@ -297,7 +297,7 @@ def test_learning_curve_measures_kernel_regression_on_held_out_points():
 #
 # n = 100 sklearn digits of classes 0 and 1 as +-1, depth 3, ReLU (a = b = 1/2) at the EOC,
 # finite-width networks trained by full-batch gradient descent on the project's loss
-# (eoc_ntk.finite_width: the centred network f - f_0, so r_0 = -y as in the theory; its gradient
+# (eoc_ntk.learning.finite_width: the centred network f - f_0, so r_0 = -y as in the theory; its gradient
 # is checked against the explicit Jacobian of _reference.network below).
 #
 # Gap measures, relative, over the steps 0..T: the residual trajectory

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-import eoc_ntk._eigen
+import eoc_ntk.core.eigen
 from _reference.checks import check_finite_tree, check_spectrum_consistent
 from _reference.data import ACTIVATIONS, HYPERS, dataset
 from _reference.mp_kernel import MP, ref_eigenvalues, ref_kernel_mp, ref_spectrum
@@ -290,7 +290,7 @@ def test_extremes_agree_with_dense_on_large_data(data, settings_name, monkeypatc
     The fast path starts at ``DENSE_BELOW`` (where it beats the dense solver); lowered here
     so that an 800-point problem exercises it.
     """
-    monkeypatch.setattr(eoc_ntk._eigen, "DENSE_BELOW", 800)
+    monkeypatch.setattr(eoc_ntk.core.eigen, "DENSE_BELOW", 800)
     settings = _BIG_SETTINGS[settings_name]
     x = _big_data(data)
     n = x.shape[0]

@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 import eoc_ntk
-from eoc_ntk.cost import predict_seconds
-from eoc_ntk.errors import InvalidParameterError
+from eoc_ntk.core.cost import predict_seconds
+from eoc_ntk.core.errors import InvalidParameterError
 
 from _service_support import ApiProcess, healthz_seconds, make_client, wait_for_job
 

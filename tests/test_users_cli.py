@@ -8,7 +8,9 @@ import pytest
 
 from _users_support import cond_of, eoc_angle_ntk, live_server, small_data  # noqa: F401
 from eoc_ntk.cli import main
-from eoc_ntk.parsing import load_points, parse_activation, parse_activations, parse_depths
+from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.point_files import load_points
+from eoc_ntk.core.validation import parse_depths
 
 
 @pytest.mark.parametrize("text, ab", [
@@ -125,7 +127,7 @@ def test_users_modules_keep_the_core_free_of_service_and_heavy_imports():
     import subprocess
     import sys
 
-    code = ("import sys, eoc_ntk.cli, eoc_ntk.client, eoc_ntk.plots, eoc_ntk.parsing, eoc_ntk.reproduce, "
+    code = ("import sys, eoc_ntk.cli, eoc_ntk.client, eoc_ntk.plots, eoc_ntk.reproduce, "
             "eoc_ntk.sklearn_kernel\n"
             "bad = [m for m in ('fastapi', 'redis', 'rq', 'service', 'jobs', 'matplotlib', 'sklearn', 'httpx') "
             "if m in sys.modules]\n"

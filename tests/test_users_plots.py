@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from eoc_ntk import plots  # noqa: E402
-from eoc_ntk.errors import InvalidParameterError  # noqa: E402
+from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402
 
 
 def test_spectrum_figure_draws_the_sorted_positive_eigenvalues_on_a_log_axis():

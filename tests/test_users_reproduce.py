@@ -8,7 +8,7 @@ import pytest
 
 from _users_support import cond_of, eoc_angle_ntk
 from eoc_ntk.cli import main
-from eoc_ntk import finite_width
+from eoc_ntk.learning import finite_width
 from eoc_ntk.reproduce import (activation_for_delta, binary_digits, claim_details, claims, digits, experiments,
                                training_claims, training_experiment)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
 
-from eoc_ntk.activations import parse_activations
+from eoc_ntk.core.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
 from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 

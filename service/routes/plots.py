@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk import plots
-from eoc_ntk.activations import parse_activations
+from eoc_ntk.core.activations import parse_activations
 from jobs.specs import spectra_spec, work_units
 from jobs.states import JobStatus
 

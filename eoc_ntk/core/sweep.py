@@ -1,7 +1,7 @@
 """Condition number across many depths from one pass of the recursion, and the depth limit.
 
 The input angles are computed once. At ``sigma_b = 0``, ``Delta > 0`` every depth's kernel
-comes from its interpolant (:mod:`eoc_ntk._depth_kernels`: one matrix product per interval
+comes from its interpolant (:mod:`eoc_ntk.core._numerics.depth_kernels`: one matrix product per interval
 for a chunk of depths, all interpolants from one recursion pass); otherwise the recursion of
 docs/math.md §2-3 produces ``theta_1, theta_2, ...`` in one pass. Each depth then needs one
 certified extreme-eigenvalue solve, started from the previous depth's eigenvectors and from
@@ -20,24 +20,30 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import brentq
 
-from ._angles import largest_exponent, pair_u, scaled_unit_rows
-from .activations import parse_activation
-from ._blas_threads import one_blas_thread
-from ._depth_kernels import MAX_ENTRIES, TriangleKernels
-from ._diagnosis import diagnose
-from ._eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
-from ._interp import INTERVALS, U_MAX, eoc_interpolant, interval_of, u_to_angles
-from .jsonsafe import json_float
-from ._recursion import eoc_recursion_all_depths, general_recursion_steps
-from ._near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
-from ._validation import MAX_DEPTH, check_data
-from .kernels import _check_scale, _normalised, _scale_split
-from .label_alignment import label_fit_by_depth
-from .labels import check_labels
-from .model import Model
-from .progress import ProgressFn, report, scaled
-from .spectra import singular_tolerance
-from .errors import InvalidParameterError
+from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
+from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core._numerics.blas_threads import one_blas_thread
+from eoc_ntk.core._numerics.depth_kernels import MAX_ENTRIES, TriangleKernels
+from eoc_ntk.core._numerics.diagnosis import diagnose
+from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
+from eoc_ntk.core._numerics.interp import (
+    INTERVALS,
+    U_MAX,
+    eoc_interpolant,
+    interval_of,
+    u_to_angles,
+)
+from eoc_ntk.core.jsonsafe import json_float
+from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
+from eoc_ntk.core._numerics.near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
+from eoc_ntk.core.validation import MAX_DEPTH, check_data
+from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
+from eoc_ntk.core.alignment import label_fit_by_depth
+from eoc_ntk.core.labels import check_labels
+from eoc_ntk.core.model import Model
+from eoc_ntk.core.progress import ProgressFn, report, scaled
+from eoc_ntk.core.spectra import singular_tolerance
+from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["activation_sweep", "depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number", "MAX_SWEEP_DEPTHS"]
 
@@ -158,7 +164,7 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
 def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSweep:
     n, m0 = x.shape
     u, mant, expo = scaled_unit_rows(x)
-    _check_scale(model, np.ldexp(mant, expo), m0)
+    check_scale(model, np.ldexp(mant, expo), m0)
     top = largest_exponent(mant, expo)
     # At sigma_b = 0 the matrices are computed scale-free: norms relative to the largest and
     # without (sigma_w^2/m0) chi^(l-1), which multiply the eigenvalues afterwards (docs/math.md §3).
@@ -174,7 +180,7 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     cond[~singular] = lmax_arr[~singular] / lmin_arr[~singular]
     if homogeneous:
         for i, depth in enumerate(depth_list):
-            scale_mant, scale_exp = _scale_split(Model(int(depth), model.a, model.b, model.sigma_w), m0)
+            scale_mant, scale_exp = scale_split(Model(int(depth), model.a, model.b, model.sigma_w), m0)
             lmin_arr[i] = math.ldexp(lmin_arr[i] * scale_mant, scale_exp + 2 * top)
             lmax_arr[i] = math.ldexp(lmax_arr[i] * scale_mant, scale_exp + 2 * top)
     reason = None
@@ -264,7 +270,7 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
     n = uu.shape[0]
     if model.sigma_b == 0.0 and model.delta > 0.0 and uu.size >= 4096:
         if depth_list[0] == 1:
-            theta, _ = _normalised(uu, 1, model.delta, None, True, False)
+            theta, _ = normalised_kernels(uu, 1, model.delta, None, True, False)
             yield 1, theta * (scale * np.outer(r, r))
             depth_list = depth_list[1:]
         if n * (n - 1) // 2 <= MAX_ENTRIES:
@@ -279,7 +285,7 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
             depth = int(depth)
             interp = eoc_interpolant(depth, model.delta)
             interp.ensure(intervals)
-            theta, _ = _normalised(uu, depth, model.delta, interp, True, False)
+            theta, _ = normalised_kernels(uu, depth, model.delta, interp, True, False)
             theta *= base
             yield depth, theta
         return
@@ -410,7 +416,7 @@ def activation_sweep(x, depths, activations, *, sigma_w=None, sigma_b=0.0,
     depths : sequence of int
         Depths ``l >= 1`` (answered sorted and distinct).
     activations : sequence
-        Each one in a spelling of :func:`eoc_ntk.activations.parse_activation` (``"relu"``,
+        Each one in a spelling of :func:`eoc_ntk.core.activations.parse_activation` (``"relu"``,
         ``(a, b)``, ``{"a": .., "b": ..}``, ...).
     sigma_w, sigma_b : float or sequence of float
         As for :func:`depth_sweep`: one value for every activation, or one per activation

@@ -11,8 +11,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ._angles import unit_rows
-from .model import Model
+from eoc_ntk.core.angles import unit_rows
+from eoc_ntk.core.model import Model
 
 #: Inputs whose angle (or angle to the opposite direction) is below this many radians
 #: are reported as duplicates (or antipodal pairs).

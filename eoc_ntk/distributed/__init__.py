@@ -4,16 +4,16 @@ Optional: needs the ``[distributed]`` extra (``dask[array]`` and ``distributed``
 ``import eoc_ntk`` never imports this module.
 
 - :func:`kernel`: the kernel as a lazy ``dask.array.Array`` whose tiles are computed on the
-  workers by the core's own kernel code (:func:`eoc_ntk.kernels.compute_kernels`) on row and
+  workers by the core's own kernel code (:func:`eoc_ntk.core.kernels.compute_kernels`) on row and
   column blocks, from the data sent to the cluster once.
 - :func:`spectrum`: ``lambda_min``, ``lambda_max`` and the condition number of ``K / n``
   (docs/math.md §5) with the semantics of ``eoc_ntk.spectrum(..., eigenvalues="extremes")``
-  and the same certification (:mod:`eoc_ntk._eigen`): Lanczos for ``lambda_max`` with
+  and the same certification (:mod:`eoc_ntk.core.eigen`): Lanczos for ``lambda_max`` with
   products against the tiles kept on the workers, a float32 tiled Cholesky for a rough
   ``lambda_min``, then a float64 tiled Cholesky of ``K - sigma I`` that proves no eigenvalue
   lies below ``sigma`` and drives shift-and-invert Lanczos with distributed triangular
   solves. The singular verdict and its reason come from the same code as on one machine
-  (:func:`eoc_ntk._diagnosis.diagnose`, which works from the points, never from ``K``).
+  (:func:`eoc_ntk.core._numerics.diagnosis.diagnose`, which works from the points, never from ``K``).
 
 Every tile is a Dask task: a worker lost mid-computation is replaced by its nanny and the
 scheduler recomputes the tiles it held from the graph, down to the data, which are one
@@ -29,29 +29,29 @@ from typing import Callable
 
 import numpy as np
 
-from ._angles import unit_rows
-from ._dask_linalg import TiledSymmetric, block_edges
-from ._eigen import (
+from eoc_ntk.core.angles import unit_rows
+from eoc_ntk.distributed._tiled import TiledSymmetric, block_edges
+from eoc_ntk.core.eigen import (
     DENSE_BELOW,
-    _RETRY_FRACTIONS,
-    _certified_top,
-    _lanczos_top,
+    RETRY_FRACTIONS,
+    certified_top,
+    lanczos_top,
     certified_lambda_min_from_solver,
     extreme_eigenvalues,
     rough_lambda_min_from_solver,
 )
-from ._validation import check_data, check_pair
-from .errors import InvalidParameterError
-from .kernels import _check_scale, check_kinds, compute_kernels
-from .model import Model
-from .spectra import Spectrum, _assemble, singular_tolerance
+from eoc_ntk.core.validation import check_data, check_pair
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.kernels import check_scale, check_kinds, compute_kernels
+from eoc_ntk.core.model import Model
+from eoc_ntk.core.spectra import Spectrum, assemble_spectrum, singular_tolerance
 
 __all__ = ["kernel", "spectrum", "DEFAULT_CHUNKS"]
 
 #: Rows (and columns) of one tile: 4096^2 float64 = 128 MiB per tile.
 DEFAULT_CHUNKS = 4096
 #: The single-machine kernel evaluates all entries exactly below this many entries
-#: (``eoc_ntk.kernels._choose_interpolant``); tiles make the same choice for the whole matrix.
+#: (``eoc_ntk.core.kernels._choose_interpolant``); tiles make the same choice for the whole matrix.
 _EXACT_BELOW_ENTRIES = 4096
 #: Share of a ``client=None`` machine's memory given to the local workers (the rest spills).
 _LOCAL_MEMORY_SHARE = 0.8
@@ -211,7 +211,7 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ch
     check_kinds((kind,), model)
     chunks = _check_chunks(chunks)
     norms = unit_rows(x)[1] if x2 is None else np.concatenate([unit_rows(x)[1], unit_rows(x2)[1]])
-    _check_scale(model, norms, x.shape[1])
+    check_scale(model, norms, x.shape[1])
     n, n2 = x.shape[0], (x.shape[0] if x2 is None else x2.shape[0])
     method = _method(n, n2)
     x_on, x2_on = _place(x), _place(x2)
@@ -258,7 +258,7 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, client=None, chunks=D
         same ``singular`` verdict and reason. When no certified ``lambda_min`` above
         ``singular_tolerance(n) * lambda_max`` exists, a failed Cholesky at that shift proves
         the matrix singular and ``lambda_min`` is a shift-and-invert estimate below it
-        (rounding noise, as the dense solver's). Below ``eoc_ntk._eigen.DENSE_BELOW`` points
+        (rounding noise, as the dense solver's). Below ``eoc_ntk.core.eigen.DENSE_BELOW`` points
         the (at most 8 MB) matrix is gathered and solved as on one machine.
 
     Raises
@@ -272,7 +272,7 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, client=None, chunks=D
     x = check_data(x)
     chunks = _check_chunks(chunks)
     _check_progress(progress)
-    _check_scale(model, unit_rows(x)[1], x.shape[1])
+    check_scale(model, unit_rows(x)[1], x.shape[1])
     tracker = _Progress(progress)
     with _client_or_local(client) as active:
         result = _spectrum_on(active, x, model, chunks, tracker)
@@ -318,15 +318,15 @@ def _spectrum_on(client, x: np.ndarray, model: Model, chunks: int, tracker: _Pro
         lmin, lmax = _certified_extremes(matrix, tracker)
         method = "lanczos"
     del matrix, x_on
-    return _assemble(max(lmin, 0.0), max(lmax, 0.0), trace, n, x, model, None, method)
+    return assemble_spectrum(max(lmin, 0.0), max(lmax, 0.0), trace, n, x, model, None, method)
 
 
 def _certified_extremes(matrix: TiledSymmetric, tracker: _Progress) -> tuple[float, float]:
-    """``(lambda_min, lambda_max)`` by the steps of ``eoc_ntk._eigen._certified_extremes``."""
+    """``(lambda_min, lambda_max)`` by the steps of ``eoc_ntk.core.eigen._certified_extremes``."""
     n = matrix.n
     rng = np.random.default_rng(20250122)  # the same start vectors as on one machine
     start_min, start_max = rng.standard_normal(n), rng.standard_normal(n)
-    lmax, _ = _certified_top(matrix.matvec, start_max)
+    lmax, _ = certified_top(matrix.matvec, start_max)
     if lmax is None:
         raise np.linalg.LinAlgError(f"lambda_max of the {n} x {n} kernel could not be certified to 1e-9 by Lanczos")
     tracker.report(_PHASES["lambda_max"])
@@ -353,7 +353,7 @@ def _certified_lambda_min(matrix: TiledSymmetric, lmax: float, start: np.ndarray
         if rough is not None:
             start = v_rough
     above_s = None  # unknown until K/n - s I is factorised
-    for fraction in ((1.0 - margin, *_RETRY_FRACTIONS) if rough is not None else ()):
+    for fraction in ((1.0 - margin, *RETRY_FRACTIONS) if rough is not None else ()):
         sigma = fraction * rough
         if sigma <= s:
             break
@@ -407,7 +407,7 @@ def _singular_lambda_min(matrix: TiledSymmetric, s: float, start: np.ndarray, tr
     if factor is None:
         return 0.0  # an eigenvalue below -s: only rounding of a singular matrix can do that
     try:
-        mu, _, _, _ = _lanczos_top(factor.solve, start, 20, lambda mu, y, est: est <= 1e-3 * mu)
+        mu, _, _, _ = lanczos_top(factor.solve, start, 20, lambda mu, y, est: est <= 1e-3 * mu)
     finally:
         factor.release()
     return min(s, max(0.0, 1.0 / mu - s))

@@ -28,7 +28,7 @@ computation gets (its kernel blocks and BLAS use up to all of them).
 """
 from __future__ import annotations
 
-from .errors import InvalidParameterError
+from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["predict_seconds", "OPS"]
 

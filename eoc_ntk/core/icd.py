@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._eigen import all_eigenvalues
-from .jsonsafe import json_float
-from ._validation import check_data
-from .kernels import check_kinds, compute_scaled_kernels
-from .model import Model
+from eoc_ntk.core.eigen import all_eigenvalues
+from eoc_ntk.core.jsonsafe import json_float
+from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.kernels import check_kinds, compute_scaled_kernels
+from eoc_ntk.core.model import Model
 
 __all__ = ["icd_analysis", "IcdAnalysis", "gershgorin_bounds"]
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ._angles import scaled_unit_rows
+from eoc_ntk.core.angles import scaled_unit_rows
 
 #: Pairs whose stable angle is below this (64 ulps of 1) point the same way to float64's
 #: resolution: rounding ``c * x`` moves its direction by about one ulp.

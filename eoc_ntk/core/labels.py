@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidParameterError
+from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["check_labels", "Labels"]
 

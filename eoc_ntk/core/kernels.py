@@ -1,7 +1,7 @@
 """Public kernel functions: NTK, NNGP, ICD approximation and last-layer angle.
 
 The kernels are unnormalised: ``kernel(x)[i, j] = K(x_i, x_j)``. The paper's matrix
-(docs/math.md §5) is ``K / n``; :mod:`eoc_ntk.spectra` works with that one.
+(docs/math.md §5) is ``K / n``; :mod:`eoc_ntk.core.spectra` works with that one.
 """
 from __future__ import annotations
 
@@ -12,13 +12,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._angles import GRAM_ROWS, gram, largest_exponent, scaled_unit_rows, u_from_cos
-from ._interp import INTERVALS, U_MAX, angles_to_u, eoc_interpolant, interval_of, u_to_angles
-from ._recursion import eoc_recursion, general_recursion
-from ._validation import check_pair
-from .errors import InvalidParameterError
-from .model import Model
-from .progress import ProgressFn
+from eoc_ntk.core.angles import (
+    GRAM_ROWS,
+    gram,
+    largest_exponent,
+    scaled_unit_rows,
+    u_from_cos,
+)
+from eoc_ntk.core._numerics.interp import (
+    INTERVALS,
+    U_MAX,
+    angles_to_u,
+    eoc_interpolant,
+    interval_of,
+    u_to_angles,
+)
+from eoc_ntk.core._numerics.recursion import eoc_recursion, general_recursion
+from eoc_ntk.core.validation import check_pair
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.model import Model
+from eoc_ntk.core.progress import ProgressFn
 
 __all__ = ["kernel", "check_kinds", "check_kernel_request", "KINDS"]
 
@@ -127,7 +140,7 @@ def _pow_split(base: float, power: int) -> tuple[float, int]:
     return mant, exp
 
 
-def _scale_split(model: Model, m0: int) -> tuple[float, int]:
+def scale_split(model: Model, m0: int) -> tuple[float, int]:
     """``(sigma_w^2 / m0) chi^(l-1) = mantissa * 2^exponent``, exact to a few ulps at any depth.
 
     The carried scale ``chi^(l-1)`` of docs/math.md §3 under- or overflows float64 off the edge of
@@ -176,7 +189,7 @@ def check_kinds(kinds, model: Model) -> None:
             raise InvalidParameterError(f"kind='icd' is defined for sigma_b = 0 only, got sigma_b={model.sigma_b}", param="kind")
 
 
-def _check_scale(model: Model, r: np.ndarray, m0: int) -> None:
+def check_scale(model: Model, r: np.ndarray, m0: int) -> None:
     """Refuse models and data whose kernel would overflow float64."""
     rmax = float(np.max(r)) if r.size else 0.0
     if rmax == 0.0:
@@ -220,7 +233,7 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     """``(kernels, shift)``: :func:`compute_kernels` with a power of two taken out.
 
     Every row is scaled by a power of two before norms and angles are formed
-    (:func:`eoc_ntk._angles.scaled_unit_rows`), so any finite input works. At
+    (:func:`eoc_ntk.core.angles.scaled_unit_rows`), so any finite input works. At
     ``sigma_b = 0`` an entry is ``theta * M m_i m_j * 2^(E + e_i + e_j)`` with
     ``(sigma_w^2/m0) chi^(l-1) = M 2^E`` and ``|x_i| = m_i 2^e_i`` (docs/math.md §3: the kernel is
     homogeneous of degree 1 in each norm); with ``relative`` the returned arrays hold it
@@ -235,10 +248,10 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     u, m1, e1 = scaled_unit_rows(x)
     v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
     r, r2 = np.ldexp(m1, e1), np.ldexp(m2, e2)
-    _check_scale(model, np.concatenate([r, r2]), m0)
+    check_scale(model, np.concatenate([r, r2]), m0)
     shift = 0
     if model.sigma_b == 0.0:
-        mant, e_scale = _scale_split(model, m0)
+        mant, e_scale = scale_split(model, m0)
         if relative:
             top = max(largest_exponent(m1, e1), largest_exponent(m2, e2))
             shift = e_scale + 2 * top
@@ -349,7 +362,7 @@ def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[
         return {kind: rec[kind if kind != "angle" else "alpha"] for kind in kinds}
     need_theta = "ntk" in kinds
     need_angle = any(k in kinds for k in ("nngp", "icd", "angle"))
-    theta, u_last = _normalised(uu, depth, delta, interp, need_theta, need_angle)
+    theta, u_last = normalised_kernels(uu, depth, delta, interp, need_theta, need_angle)
     (m_i, e_i), (m_j, e_j) = r_i, r_j
     mantissas, exponents = np.outer(m_i, m_j), np.add.outer(e_i, e_j)
 
@@ -371,7 +384,7 @@ def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[
     return out
 
 
-def _normalised(uu, depth, delta, interp, need_theta, need_angle):
+def normalised_kernels(uu, depth, delta, interp, need_theta, need_angle):
     """``theta_l`` and ``u_l`` for input angles given as ``u = 2 log tan(alpha/2)``.
 
     Pairs pointing the same way (``u = -inf``, the diagonal) have ``theta_l = l`` and

@@ -5,7 +5,7 @@ One set of rules for the service's ``POST /v1/datasets`` (``application/x-npz``,
 
 - ``.npz`` (what ``numpy.savez(f, x=x, y=y)`` or ``savez_compressed`` writes): a zip archive
   whose members are ``x.npy`` (required) and ``y.npy`` (optional), nothing else. Nothing is
-  unpickled: each member is read by :mod:`eoc_ntk.points`' ``.npy`` rules (numeric dtype,
+  unpickled: each member is read by :mod:`eoc_ntk.core.point_files`' ``.npy`` rules (numeric dtype,
   header at most ``MAX_NPY_HEADER_BYTES``). A zip bomb does not inflate: each member's declared
   uncompressed size is checked against ``max_member_bytes`` before it is opened, its header
   (shape against ``max_n``/``max_m0``, declared bytes against the member's size) before the rest
@@ -14,11 +14,11 @@ One set of rules for the service's ``POST /v1/datasets`` (``application/x-npz``,
   the labels, shape (n,), and the other ``m0 - 1`` columns are the inputs. CSV files have no
   header line here, so a column is chosen by its index, never by a name.
 - a file (the CLI's data FILE, :func:`load_labelled_points`): an ``.npz`` by its zip magic,
-  read as above; any other file is points by :func:`eoc_ntk.points.load_points`' rules.
+  read as above; any other file is points by :func:`eoc_ntk.core.point_files.load_points`' rules.
 
-Errors are :class:`~eoc_ntk.errors.InvalidParameterError` (``param`` names the argument:
+Errors are :class:`~eoc_ntk.core.errors.InvalidParameterError` (``param`` names the argument:
 ``"x"``, ``"y"``, ``"label_column"``, or ``"data"`` for the file as a whole) and
-:class:`~eoc_ntk.points.UnreadablePoints` for bytes that are not a zip archive of ``.npy`` files.
+:class:`~eoc_ntk.core.point_files.UnreadablePoints` for bytes that are not a zip archive of ``.npy`` files.
 """
 from __future__ import annotations
 
@@ -29,10 +29,17 @@ import zlib
 
 import numpy as np
 
-from ._validation import check_data
-from .errors import InvalidParameterError
-from .points import (MAX_NPY_HEADER_BYTES, UnreadablePoints, npy_array_header, npy_declared_bytes,
-                     npy_from_bytes, points_format, read_points)
+from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.point_files import (
+    MAX_NPY_HEADER_BYTES,
+    UnreadablePoints,
+    npy_array_header,
+    npy_declared_bytes,
+    npy_from_bytes,
+    points_format,
+    read_points,
+)
 
 __all__ = ["NPZ_MEMBERS", "is_npz", "load_labelled_points", "read_npz", "split_label_column"]
 
@@ -154,14 +161,14 @@ def load_labelled_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
     """``(x, y or None)`` from a file: an ``.npz`` of ``x`` and (optionally) ``y``, or points alone.
 
     An ``.npz`` (told by its zip magic, whatever the file's name) is read by :func:`read_npz`;
-    any other file by :func:`eoc_ntk.points.read_points` (``.npy`` or CSV), with ``y = None``.
+    any other file by :func:`eoc_ntk.core.point_files.read_points` (``.npy`` or CSV), with ``y = None``.
 
     Raises
     ------
     OSError
         The file cannot be read.
     InvalidParameterError, UnreadablePoints
-        As :func:`read_npz` and :func:`eoc_ntk.points.read_points`.
+        As :func:`read_npz` and :func:`eoc_ntk.core.point_files.read_points`.
     """
     with open(path, "rb") as fh:
         data = fh.read()

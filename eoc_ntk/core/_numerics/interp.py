@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from ._recursion import eoc_recursion, eoc_recursion_steps
+from eoc_ntk.core._numerics.recursion import eoc_recursion, eoc_recursion_steps
 
 __all__ = ["AngleInterpolant", "eoc_interpolant", "u_to_angles", "U_MAX", "WIDTH", "INTERVALS", "DEGREE"]
 

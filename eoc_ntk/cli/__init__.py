@@ -5,7 +5,7 @@
 - ``eoc-ntk sweep FILE --depths 1:100 --activations relu,abs --plot out.png``: condition
   number vs depth with the depth limit;
 - ``eoc-ntk dynamics FILE --labels Y --depth L`` and ``eoc-ntk learning-curve FILE --label-column -1
-  --depth L --sizes 50,100``: what the spectrum means for training on your labels (:mod:`eoc_ntk.cli_learning`);
+  --depth L --sizes 50,100``: what the spectrum means for training on your labels (:mod:`eoc_ntk.cli.learning`);
 - ``eoc-ntk reproduce --out DIR``: the paper-reproduction report on scikit-learn's digits.
 
 ``spectrum`` and ``sweep`` compute locally, or on a running service with ``--server URL``
@@ -27,14 +27,17 @@ import sys
 import time
 from importlib.metadata import entry_points
 
-from . import analyze, cli_learning, plots
-from .client import ApiError, Client
-from .jsonsafe import to_jsonable
-from .labelled_points import load_labelled_points
-from .model import Model
-from .parsing import parse_activation, parse_activations, parse_depths
-from .reproduce import reproduce
-from .sweep import activation_sweep
+from eoc_ntk import analyze
+from eoc_ntk.cli import learning as cli_learning
+from eoc_ntk import plots
+from eoc_ntk.client import ApiError, Client
+from eoc_ntk.core.jsonsafe import to_jsonable
+from eoc_ntk.core.labelled_files import load_labelled_points
+from eoc_ntk.core.model import Model
+from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.reproduce import reproduce
+from eoc_ntk.core.sweep import activation_sweep
 
 __all__ = ["main", "ProgressBar"]
 
@@ -330,6 +333,3 @@ def _quiet_broken_pipe() -> int:
         pass
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._diagnosis import Diagnosis, diagnose
-from ._near_duplicates import near_duplicate_reason
-from ._eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
-from .jsonsafe import json_float
-from ._validation import check_data
-from .kernels import compute_scaled_kernels
-from .model import Model
-from .progress import ProgressFn, report, scaled
-from .errors import InvalidParameterError
+from eoc_ntk.core._numerics.diagnosis import Diagnosis, diagnose
+from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
+from eoc_ntk.core.eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
+from eoc_ntk.core.jsonsafe import json_float
+from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.kernels import compute_scaled_kernels
+from eoc_ntk.core.model import Model
+from eoc_ntk.core.progress import ProgressFn, report, scaled
+from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["spectrum", "Spectrum", "singular_tolerance", "EIGENVALUE_MODES"]
 
@@ -144,7 +144,7 @@ def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: 
     """Spectrum of ``k / n`` for a precomputed unnormalised NTK ``np.ldexp(k, shift)`` of checked data ``x``.
 
     With ``overwrite`` the caller's ``k`` may be destroyed (saves one n x n copy). ``k`` is
-    best given scale-free (:func:`eoc_ntk.kernels.compute_scaled_kernels`): the eigenvalues
+    best given scale-free (:func:`eoc_ntk.core.kernels.compute_scaled_kernels`): the eigenvalues
     are computed from it and multiplied by ``2^shift`` only when reported.
     """
     n = k.shape[0]
@@ -157,7 +157,7 @@ def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: 
         eig = None
         lmin, lmax, method, _ = extreme_eigenvalues(kn, v0)
         lmin, lmax = max(lmin, 0.0), max(lmax, 0.0)
-    return _assemble(lmin, lmax, trace, n, x, model, eig, method, shift)
+    return assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
 
 
 def lambda_min_error_estimate(lmin: float, lmax: float, n: int) -> float:
@@ -167,7 +167,7 @@ def lambda_min_error_estimate(lmin: float, lmax: float, n: int) -> float:
     return float(2.0 * n * np.finfo(np.float64).eps * lmax / lmin)
 
 
-def _assemble(lmin, lmax, trace, n, x, model, eig, method, shift=0) -> Spectrum:
+def assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift=0) -> Spectrum:
     tol = singular_tolerance(n)
     singular = not (lmax > 0.0 and lmin > tol * lmax)
     diag = diagnose(x, model) if singular else Diagnosis()

@@ -12,9 +12,9 @@ import numbers
 import numpy as np
 import scipy.sparse
 
-from .errors import InvalidParameterError
+from eoc_ntk.core.errors import InvalidParameterError
 
-__all__ = ["check_data", "check_pair", "check_depth", "check_integer", "check_real", "MAX_ABS_VALUE",
+__all__ = ["parse_depths", "check_data", "check_pair", "check_depth", "check_integer", "check_real", "MAX_ABS_VALUE",
            "MAX_DEPTH", "MAX_SPARSE_ENTRIES"]
 
 #: Largest accepted |entry| of the data: squared norms of up to 1e6 features stay finite.
@@ -194,3 +194,38 @@ def check_real(value, name: str) -> float:
     if not math.isfinite(value):
         raise InvalidParameterError(f"{name} must be finite, got {value}", param=name)
     return value
+
+
+def parse_depths(text) -> list[int]:
+    """``"10"``, ``"1,2,5"``, ``"1:100"`` (inclusive) or ``"1:100:10"`` (step), combinable with commas.
+
+    Returns the sorted distinct depths; :class:`InvalidParameterError` (``param="depths"``) otherwise.
+    """
+    if isinstance(text, int):
+        return [text]
+    if not isinstance(text, str):
+        return sorted({int(d) for d in text})
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            bits = [int(v) for v in part.split(":")]
+        except ValueError as exc:
+            raise InvalidParameterError(f"depths {text!r}: {part!r} is not an integer or START:STOP[:STEP]",
+                                        param="depths") from exc
+        if len(bits) == 1:
+            out.add(bits[0])
+        elif len(bits) in (2, 3):
+            step = bits[2] if len(bits) == 3 else 1
+            if step < 1 or bits[1] < bits[0]:
+                raise InvalidParameterError(f"depths {text!r}: {part!r} needs START <= STOP and STEP >= 1",
+                                            param="depths")
+            out.update(range(bits[0], bits[1] + 1, step))
+            out.add(bits[1])
+        else:
+            raise InvalidParameterError(f"depths {text!r}: {part!r} has too many ':'", param="depths")
+    if not out or min(out) < 1:
+        raise InvalidParameterError(f"depths {text!r}: give depths >= 1", param="depths")
+    return sorted(out)

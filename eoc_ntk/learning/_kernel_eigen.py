@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from .spectra import singular_tolerance
+from eoc_ntk.core.spectra import singular_tolerance
 
 __all__ = ["KernelEigen", "kernel_eigen", "regression_coefficients"]
 

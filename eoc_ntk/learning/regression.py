@@ -2,7 +2,7 @@
 number of training points (docs/learning.md §4-§5).
 
 Gradient descent to convergence on the infinite-width network (the loss and residual
-conventions of :mod:`eoc_ntk.training`) ends at kernel regression with the NTK:
+conventions of :mod:`eoc_ntk.learning.dynamics`) ends at kernel regression with the NTK:
 ``f(x_test) = K(x_test, X) K^-1 Y``; :func:`predict` adds the ridge of kernel ridge
 regression, ``(K + n ridge I)^-1``. :func:`learning_curve` compares the eigenlearning
 estimate of the test error with kernel regression measured on random subsets.
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from .jsonsafe import json_float
-from ._kernel_eigen import kernel_eigen, regression_coefficients
-from ._validation import check_data, check_pair, check_real
-from .errors import InvalidParameterError
-from .kernels import compute_kernels
-from .labels import check_labels
-from .model import Model
+from eoc_ntk.core.jsonsafe import json_float
+from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
+from eoc_ntk.core.validation import check_data, check_pair, check_real
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.kernels import compute_kernels
+from eoc_ntk.core.labels import check_labels
+from eoc_ntk.core.model import Model
 
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
 

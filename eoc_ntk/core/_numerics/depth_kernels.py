@@ -2,23 +2,31 @@
 
 With ``sigma_b = 0`` and ``Delta > 0`` the depth-``l`` NTK is
 ``K_l[i, j] = (sigma_w^2 / m0) |x_i| |x_j| chi^(l-1) theta_l(u_ij)`` (docs/math.md §3), and
-:mod:`eoc_ntk._interp` represents ``theta_l`` on every interval of ``u`` by a degree-9
+:mod:`eoc_ntk.core._numerics.interp` represents ``theta_l`` on every interval of ``u`` by a degree-9
 polynomial in a local variable ``t`` in ``[-1, 1]``. The intervals are the same for every
 depth, so the entries of the upper triangle are sorted by interval once and the powers
 ``t^0 .. t^9`` of each entry computed once; the values at a chunk of depths are then one
 matrix product per interval, ``(depths x 10) @ (10 x entries)``, and each depth costs one
 scatter of its values into the matrix. Entries outside the interpolants' range (or in an
-interval whose check failed) go to the exact recursion, as in :mod:`eoc_ntk.kernels`.
+interval whose check failed) go to the exact recursion, as in :mod:`eoc_ntk.core.kernels`.
 
 Only the upper triangle and the diagonal of each yielded matrix are written: the
-eigenvalue solvers read only that triangle (:mod:`eoc_ntk._eigen`).
+eigenvalue solvers read only that triangle (:mod:`eoc_ntk.core.eigen`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._interp import DEGREE, INTERVALS, U_MAX, WIDTH, ensure_depths, eoc_interpolant, u_to_angles
-from ._recursion import eoc_recursion
+from eoc_ntk.core._numerics.interp import (
+    DEGREE,
+    INTERVALS,
+    U_MAX,
+    WIDTH,
+    ensure_depths,
+    eoc_interpolant,
+    u_to_angles,
+)
+from eoc_ntk.core._numerics.recursion import eoc_recursion
 
 __all__ = ["TriangleKernels", "MAX_ENTRIES"]
 

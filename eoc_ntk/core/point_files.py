@@ -18,7 +18,7 @@ before anything is allocated, and the array is then a view on the body, converte
 
 The shape is checked by the core (:func:`eoc_ntk.check_data`): 2-D, not ragged, finite.
 
-Errors are :class:`~eoc_ntk.errors.InvalidParameterError` with ``param="data"``;
+Errors are :class:`~eoc_ntk.core.errors.InvalidParameterError` with ``param="data"``;
 :class:`UnreadablePoints` (a subclass) marks bytes that are not a file of the format at
 all (the service answers those 400, the others 422).
 """
@@ -30,8 +30,8 @@ import re
 
 import numpy as np
 
-from ._validation import check_data
-from .errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["FORMATS", "MAX_CELL_CHARS", "MAX_NPY_HEADER_BYTES", "UnreadablePoints", "points_format",
            "read_points", "load_points", "npy_array_header", "npy_declared_bytes", "npy_from_bytes"]

@@ -1,7 +1,7 @@
 """The ``eoc-ntk dynamics`` and ``eoc-ntk learning-curve`` commands (docs/learning.md).
 
 Both take the data FILE (``.npy``, CSV, or an ``.npz`` of ``x`` and optionally ``y``: the
-service's upload rules, :mod:`eoc_ntk.labelled_points`) and, unless the ``.npz`` holds ``y``,
+service's upload rules, :mod:`eoc_ntk.core.labelled_files`) and, unless the ``.npz`` holds ``y``,
 the labels as ``--labels FILE`` (``.npy`` of shape (n,) or (n, k), or CSV: one row per point,
 one column per output) or ``--label-column N`` (column N of a CSV or ``.npy`` data FILE,
 counted from 0, negative from the end, taken out of the inputs). They compute
@@ -16,11 +16,12 @@ import math
 
 import numpy as np
 
-from .errors import InvalidParameterError
-from .labelled_points import is_npz, load_labelled_points, split_label_column
-from .learning import learning_curve
-from .parsing import load_points, parse_activation
-from .training import DEFAULT_STEPS, INIT_MODES, dynamics
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.labelled_files import is_npz, load_labelled_points, split_label_column
+from eoc_ntk.learning.regression import learning_curve
+from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.point_files import load_points
+from eoc_ntk.learning.dynamics import DEFAULT_STEPS, INIT_MODES, dynamics
 
 __all__ = ["add_commands", "load_labelled"]
 
@@ -30,7 +31,7 @@ _ACT_HELP = "relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B
 def load_labelled(path: str, labels: str | None, label_column: int | None) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` from the data file and its labels: the ``y`` of an ``.npz`` data file, or exactly one
     of ``--labels FILE`` and ``--label-column N`` (the column taken out by
-    :func:`eoc_ntk.labelled_points.split_label_column`, the service's ``?label_column=``)."""
+    :func:`eoc_ntk.core.labelled_files.split_label_column`, the service's ``?label_column=``)."""
     x, y = load_labelled_points(path)
     if y is not None:
         if labels is not None or label_column is not None:

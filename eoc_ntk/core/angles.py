@@ -88,7 +88,7 @@ def pair_u(u: np.ndarray, v: np.ndarray, diagonal: bool = False) -> np.ndarray:
     """``2 log tan(alpha/2) = log((1 - cos)/(1 + cos))`` for every pair of rows of ``u`` and ``v``.
 
     This one number determines ``alpha`` and ``beta = pi - alpha`` with full relative
-    accuracy at both ends (:func:`eoc_ntk._interp.u_to_angles`): ``-inf`` for pairs
+    accuracy at both ends (:func:`eoc_ntk.core._numerics.interp.u_to_angles`): ``-inf`` for pairs
     pointing the same way, ``+inf`` for opposite ones.
 
     Parameters

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas, lapack
 
-from ._blas_threads import factorisation_threads
+from eoc_ntk.core._numerics.blas_threads import factorisation_threads
 
 __all__ = ["all_eigenvalues", "extreme_eigenvalues", "largest_eigenvalue", "RTOL_CERTIFY"]
 
@@ -47,7 +47,7 @@ RTOL_CERTIFY = 1e-9
 DENSE_BELOW = 1000
 #: Shifts tried after the rough estimate, as ``sigma = fraction * rough``, until ``K - sigma I``
 #: factorises; the first fraction is ``1 - margin`` from the rough estimate's own error bound.
-_RETRY_FRACTIONS = (0.9, 0.5)
+RETRY_FRACTIONS = (0.9, 0.5)
 _ROUGH_STEPS = 40
 _FINAL_STEPS = 80
 _MAX_STEPS = 60
@@ -119,20 +119,20 @@ def largest_eigenvalue(k: np.ndarray) -> float:
     kf = _fortran_view(k)
     n = kf.shape[0]
     if n >= 3:
-        theta, _ = _certified_top(_symmetric_product(kf), np.random.default_rng(20250122).standard_normal(n))
+        theta, _ = certified_top(_symmetric_product(kf), np.random.default_rng(20250122).standard_normal(n))
         if theta is not None:
             return theta
     return float(all_eigenvalues(k)[-1])
 
 
-def _certified_top(matvec, start: np.ndarray):
+def certified_top(matvec, start: np.ndarray):
     """``(lambda_max, vector)`` by Lanczos on ``K`` with a residual below ``RTOL_CERTIFY``, or ``(None, None)``."""
 
     def certified(mu, y, estimate):
         return mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu
 
     # On K itself Lanczos' estimate is the residual (in exact arithmetic): check it once.
-    theta, vector, _, ok = _lanczos_top(matvec, start, _MAX_STEPS, certified, 0.5 * RTOL_CERTIFY)
+    theta, vector, _, ok = lanczos_top(matvec, start, _MAX_STEPS, certified, 0.5 * RTOL_CERTIFY)
     return (theta, vector) if ok else (None, None)
 
 
@@ -189,7 +189,7 @@ def _symmetric_product(kf: np.ndarray):
     return lambda v: blas.dsymv(1.0, kf, v, lower=1)
 
 
-def _lanczos_top(apply, start: np.ndarray, max_steps: int, accept=None, offer_below: float = 1e-3):
+def lanczos_top(apply, start: np.ndarray, max_steps: int, accept=None, offer_below: float = 1e-3):
     """Largest eigenvalue ``mu`` and vector of a symmetric operator by Lanczos.
 
     Full reorthogonalisation (twice), so the basis stays orthonormal in floating point.
@@ -238,7 +238,7 @@ def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
     matvec = _symmetric_product(kf)
 
-    theta, vmax = _certified_top(matvec, start_max)
+    theta, vmax = certified_top(matvec, start_max)
     if theta is None:
         return None
 
@@ -252,7 +252,7 @@ def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
     if rough is None:
         return None
     buffer = np.empty(kf.shape, order="F")
-    for fraction in (1.0 - margin, *_RETRY_FRACTIONS):
+    for fraction in (1.0 - margin, *RETRY_FRACTIONS):
         found = _shifted_lambda_min(kf, buffer, fraction * rough, v_rough, matvec)
         if found is not None:
             return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
@@ -286,7 +286,7 @@ def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
 def rough_lambda_min_from_solver(solve, start: np.ndarray):
     """``(rough, margin, vector)`` of :func:`_rough_lambda_min` from ``solve: v -> K^{-1} v``
     (any factorisation of ``K``: shared with :mod:`eoc_ntk.distributed`)."""
-    mu, vector, estimate, _ = _lanczos_top(solve, start, _ROUGH_STEPS, lambda mu, y, est: est <= 1e-3 * mu)
+    mu, vector, estimate, _ = lanczos_top(solve, start, _ROUGH_STEPS, lambda mu, y, est: est <= 1e-3 * mu)
     if not mu > 0.0:
         return None, None, None
     margin = min(0.5, max(2e-3, 2.0 * estimate / mu + 1e-4))
@@ -322,7 +322,7 @@ def certified_lambda_min_from_solver(solve, sigma: float, start: np.ndarray, mat
 
     # Through the inverse the residual in K is a few times Lanczos' relative estimate
     # (more when sigma is far below lambda_min): checked from 10 x RTOL_CERTIFY on.
-    mu, vmin, _, ok = _lanczos_top(solve, start, _FINAL_STEPS, certified, 10 * RTOL_CERTIFY)
+    mu, vmin, _, ok = lanczos_top(solve, start, _FINAL_STEPS, certified, 10 * RTOL_CERTIFY)
     if not ok:
         return None
     return sigma + 1.0 / mu, vmin

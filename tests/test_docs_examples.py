@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ def run_block(block: Block, folder: Path, url: str | None) -> None:
 
 def run_page(page: Path, folder: Path, slow: bool, request) -> int:
     blocks = runnable(page, slow)
+    if any(re.search(r"\bcurl\b", b.code) for b in blocks) and shutil.which("curl") is None:
+        pytest.skip(f"{page.relative_to(ROOT)}'s examples call curl, which is not installed (apt-get install curl)")
     url = request.getfixturevalue("service") if _needs_server(blocks) else None
     for block in blocks:
         run_block(block, folder, url)

@@ -74,9 +74,7 @@ def render(doc: dict) -> str:
 
 
 def _operation(method: str, path: str, op: dict) -> list[str]:
-    lines = [f"### `{method.upper()} {path}`", "", op.get("summary", ""), ""]
-    if op.get("description"):
-        lines += [op["description"], ""]
+    lines = [f"### `{method.upper()} {path}`", "", op.get("description") or op.get("summary", ""), ""]
     params = op.get("parameters", [])
     if params:
         lines += ["| parameter | in | type | required | meaning |", "| --- | --- | --- | --- | --- |"]

@@ -40,6 +40,7 @@ MARKERS = ("no-run", "slow", "http-error")
 FENCE = re.compile(r"^```([\w-]*)\s*$")
 MARKER = re.compile(r"^<!--\s*([\w-]+)\s*-->\s*$")
 BLOCK_TIMEOUT_S = 300
+README_MAX_LINES = 250
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,31 @@ def test_the_readme_and_the_guides_have_examples_that_run():
     counts = {p.relative_to(ROOT).as_posix(): len(runnable(p, slow=False)) for p in PAGES}
     for page in ("README.md", "docs/library.md", "docs/cli.md", "docs/http.md"):
         assert counts[page] >= 2, counts
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES
+    for heading in ("## Quick start", "## The library", "## The command line", "## The HTTP API", "## The web page"):
+        assert f"\n{heading}\n" in text, heading
+    targets = re.findall(r"\]\(([^)#\s]+)", text)
+    local = [t for t in targets if "://" not in t]
+    assert any(t.endswith(".png") for t in local), "the README shows no figure"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+def test_every_environment_variable_is_on_the_configuration_page():
+    """Every EOC_NTK_* name that the code, the tests, the benchmarks, Compose or CI read is documented."""
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    sources = [*ROOT.glob("eoc_ntk/**/*.py"), *ROOT.glob("service/**/*.py"), *ROOT.glob("jobs/**/*.py"),
+               *ROOT.glob("tests/*.py"), *ROOT.glob("bench/*.py"), ROOT / "docker-compose.yml", ROOT / "Dockerfile",
+               ROOT / ".ci" / "run"]
+    names = {name for path in sources if path.exists()
+             for name in re.findall(r"\bEOC_NTK_[A-Z0-9_]*[A-Z0-9]\b", path.read_text())}
+    assert len(names) > 20, names
+    missing = sorted(name for name in names if f"`{name}`" not in page)
+    assert not missing, f"docs/configuration.md does not document {missing}"
 
 
 def test_the_block_parser_reads_fences_markers_and_languages(tmp_path):

@@ -8,12 +8,15 @@
 - ``index.md``: the placeholder ``<!-- readme -->`` is replaced by the repository's README.md
   (less its "Documentation" and "License" sections, which the home page says its own way), with
   its links into ``docs/`` made relative to the site: one text for both front doors.
+- the API reference: the docstrings' Sphinx roles (``:func:`kernel```, ``:class:`~a.b.C```)
+  are shown as code, without the role (``~`` keeps the last name only, as in Sphinx).
 - ``bench/``: ``bench/README.md`` with the result files and figures it links to, so that the
   benchmarks page links to the measurements as they are committed.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ PLACEHOLDER = "<!-- openapi -->"
 README = ROOT / "README.md"
 README_PLACEHOLDER = "<!-- readme -->"
 README_ONLY = ("## Documentation", "## License")
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc|obj):<code>(~?)([^<]*)</code>")
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_SCHEMA = "[ErrorOut](#errorout)"
 
@@ -46,6 +50,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     if PLACEHOLDER in markdown:
         markdown = markdown.replace(PLACEHOLDER, render(json.loads(OPENAPI.read_text())))
     return markdown
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """Sphinx roles left in rendered docstrings become plain code."""
+    def plain(match: re.Match) -> str:
+        name = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
+        return f"<code>{name}</code>"
+
+    return SPHINX_ROLE.sub(plain, html)
 
 
 def readme_for_site(text: str) -> str:

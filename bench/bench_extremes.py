@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-
 from _common import command_line, emit, make_data, timed
-
 
 from eoc_ntk import Model, check_data
 from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues

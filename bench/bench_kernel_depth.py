@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from _common import best_of, command_line, emit, make_data
+
+import numpy as np
 
 from eoc_ntk import Model, check_data
 from eoc_ntk.core._numerics import interp as _interp

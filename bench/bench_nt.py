@@ -22,9 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from _common import best_of, command_line, emit, make_data
+
+import numpy as np
 
 from eoc_ntk import Model, check_data, kernel
 from eoc_ntk.core._numerics import interp as _interp

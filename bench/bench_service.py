@@ -16,10 +16,11 @@ import json
 
 from _common import command_line, emit, make_data, timed
 
-import eoc_ntk
 from fastapi.testclient import TestClient
-from service.app import create_app
+
+import eoc_ntk
 from jobs.settings import Settings
+from service.app import create_app
 
 
 def main(argv=None):

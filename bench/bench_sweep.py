@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from _common import command_line, emit, make_data, timed
+
+import numpy as np
 
 import eoc_ntk
 from eoc_ntk.core._numerics import interp as _interp
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000)

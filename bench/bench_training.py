@@ -17,9 +17,9 @@ import math
 import os
 import time
 
-import numpy as np
-
 from _common import ROOT, command_line, emit
+
+import numpy as np
 
 from eoc_ntk import plots
 from eoc_ntk.learning.finite_width import compare_training

@@ -29,10 +29,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from _common import ROOT, ServiceProcesses
+
 import httpx
 import numpy as np
 
-from _common import ROOT, ServiceProcesses
 ASYNC = {"Prefer": "respond-async"}
 
 

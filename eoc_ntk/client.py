@@ -27,8 +27,8 @@ import numpy as np
 
 from eoc_ntk.core.activations import parse_activation, parse_activations
 from eoc_ntk.core.jsonsafe import from_jsonable
-from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.validation import parse_depths
 
 __all__ = ["Client", "ApiError", "JobFailed", "JobTimeout"]
 

@@ -32,15 +32,11 @@ import os
 
 import numpy as np
 
-from eoc_ntk import depth_sweep
-from eoc_ntk import icd_analysis
-from eoc_ntk import kernel
-from eoc_ntk import plots
-from eoc_ntk import spectrum
+from eoc_ntk import depth_sweep, icd_analysis, kernel, plots, spectrum
 from eoc_ntk.core.activations import parse_activation
-from eoc_ntk.learning.finite_width import compare_training
 from eoc_ntk.core.progress import ProgressFn
 from eoc_ntk.core.sweep import activation_sweep
+from eoc_ntk.learning.finite_width import compare_training
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "TRAINING", "digits", "binary_digits", "activation_for_delta",
            "experiments", "training_experiment", "training_claims", "claims", "claim_details", "converged_depth",

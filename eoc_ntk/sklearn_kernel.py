@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eoc_ntk.core.kernels import kernel
 from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.kernels import kernel
 
 __all__ = ["NTKKernel"]
 

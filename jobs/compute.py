@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 import eoc_ntk
-from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.core.progress import ProgressFn, scaled
 from eoc_ntk.core.sweep import activation_sweep
 

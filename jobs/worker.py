@@ -33,7 +33,9 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from . import keys
-from . import rq_queue  # noqa: F401 - NumPy/SciPy, the core and the job code imported once, before forking horses
+
+# NumPy/SciPy, the core and the job code are imported once, here, before forking horses.
+from . import rq_queue as rq_queue  # noqa: F401
 from .errors import describe_timeout
 from .settings import get_settings
 

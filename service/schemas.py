@@ -14,8 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
-from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.core.kernels import KINDS
+from eoc_ntk.core.validation import parse_depths
 from jobs.states import JobStatus
 
 __all__ = [

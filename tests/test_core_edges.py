@@ -18,12 +18,11 @@ import pytest
 import scipy.sparse
 
 import eoc_ntk
+from _reference.mp_kernel import ref_kernel, ref_kernel_mp, ref_spectrum
 from eoc_ntk.core import eigen as _eigen
 from eoc_ntk.core import validation as _validation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.model import Model
-
-from _reference.mp_kernel import ref_kernel, ref_kernel_mp, ref_spectrum
 
 RELU = dict(a=0.5, b=0.5)
 

@@ -19,17 +19,16 @@ import pytest
 import scipy.linalg as sla
 
 import eoc_ntk
-from eoc_ntk.core._numerics import blas_threads as _blas_threads
-from eoc_ntk.core import eigen as _eigen
-from eoc_ntk.core._numerics import interp as _interp
-from eoc_ntk.core import sweep
-from eoc_ntk.core.angles import pair_u, unit_rows
-from eoc_ntk.core._numerics.depth_kernels import TriangleKernels
-from eoc_ntk.core.kernels import compute_kernels
-from eoc_ntk.core.model import Model
-
 from _reference.checks import assert_kernel_close
 from _reference.mp_kernel import ref_kernel, ref_theta_unit
+from eoc_ntk.core import eigen as _eigen
+from eoc_ntk.core import sweep
+from eoc_ntk.core._numerics import blas_threads as _blas_threads
+from eoc_ntk.core._numerics import interp as _interp
+from eoc_ntk.core._numerics.depth_kernels import TriangleKernels
+from eoc_ntk.core.angles import pair_u, unit_rows
+from eoc_ntk.core.kernels import compute_kernels
+from eoc_ntk.core.model import Model
 
 _ACTIVATIONS = {"relu": (0.5, 0.5), "abs": (0.0, 1.0), "leaky": (0.3, 0.9)}
 

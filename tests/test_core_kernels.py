@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-from eoc_ntk.core.errors import InvalidParameterError
 from _reference.checks import assert_angle_close, assert_icd_close, assert_kernel_close
 from _reference.data import ACTIVATIONS, DATASETS, DEPTHS, HYPERS, dataset, delta_of
 from _reference.mp_kernel import ref_kernel, ref_parallel_mask
+from eoc_ntk.core.errors import InvalidParameterError
 
 # (activation, hyperparameters, dataset, depths). Every activation at the EOC on every
 # dataset over the full depth range; off the EOC and with biases a representative subset

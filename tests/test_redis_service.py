@@ -10,18 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
-from _private_redis import redis_or_skip
-from _worker_process import start_worker, stop_worker, wait_registered
-
-import eoc_ntk
 from fastapi.testclient import TestClient
 
+import eoc_ntk
+from _private_redis import redis_or_skip
 from _service_support import ntk_depth2_unit, relu_model, unit_rows, wait_for_job
-from service.app import create_app
+from _worker_process import start_worker, stop_worker, wait_registered
 from jobs import keys
 from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
+from service.app import create_app
 
 ASYNC = {"Prefer": "respond-async"}
 # A queue of this run's own, so that a worker of another test run on the same Redis never takes its jobs.

@@ -8,8 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
-                              unit_rows, wait_for_job)
+from _service_support import client, make_client, ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job  # noqa: F401
 
 
 @pytest.fixture(scope="module")

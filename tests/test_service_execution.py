@@ -15,10 +15,9 @@ import psutil
 import pytest
 
 import eoc_ntk
+from _service_support import ApiProcess, healthz_seconds, make_client, wait_for_job
 from eoc_ntk.core.cost import predict_seconds
 from eoc_ntk.core.errors import InvalidParameterError
-
-from _service_support import ApiProcess, healthz_seconds, make_client, wait_for_job
 
 ASYNC = {"Prefer": "respond-async"}
 

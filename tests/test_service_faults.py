@@ -29,13 +29,13 @@ from fastapi.testclient import TestClient
 
 import eoc_ntk
 from _private_redis import RedisServer, require_redis_server
+from _service_support import relu_model, unit_rows, wait_for_job
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
-from _service_support import relu_model, unit_rows, wait_for_job
 from jobs import keys
-from service.app import create_app
 from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
+from service.app import create_app
 
 RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
 ASYNC = {"Prefer": "respond-async"}

@@ -5,7 +5,6 @@ Numbers are checked against the independent angle recursion of ``tests/_users_su
 """
 from __future__ import annotations
 
-
 import pytest
 from fastapi.testclient import TestClient
 

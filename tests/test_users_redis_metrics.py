@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from _private_redis import redis_or_skip
 from fastapi.testclient import TestClient
 
+from _private_redis import redis_or_skip
 from _service_support import wait_for_job
 from _users_support import cond_of, eoc_angle_ntk, small_data
-from service.app import create_app
 from jobs.settings import Settings
+from service.app import create_app
 
 pytestmark = pytest.mark.redis
 

@@ -9,8 +9,16 @@ import pytest
 from _users_support import cond_of, eoc_angle_ntk
 from eoc_ntk.cli import main
 from eoc_ntk.learning import finite_width
-from eoc_ntk.reproduce import (activation_for_delta, binary_digits, claim_details, claims, digits, experiments,
-                               training_claims, training_experiment)
+from eoc_ntk.reproduce import (
+    activation_for_delta,
+    binary_digits,
+    claim_details,
+    claims,
+    digits,
+    experiments,
+    training_claims,
+    training_experiment,
+)
 
 ICD_DEPTHS = (3, 10, 30, 100)
 COND_DEPTHS = (2, 5, 10, 30, 100)

@@ -27,17 +27,16 @@ import sys
 import time
 from importlib.metadata import entry_points
 
-from eoc_ntk import analyze
+from eoc_ntk import analyze, plots
 from eoc_ntk.cli import learning as cli_learning
-from eoc_ntk import plots
 from eoc_ntk.client import ApiError, Client
+from eoc_ntk.core.activations import parse_activation, parse_activations
 from eoc_ntk.core.jsonsafe import to_jsonable
 from eoc_ntk.core.labelled_files import load_labelled_points
 from eoc_ntk.core.model import Model
-from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.sweep import activation_sweep
 from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.reproduce import reproduce
-from eoc_ntk.core.sweep import activation_sweep
 
 __all__ = ["main", "ProgressBar"]
 

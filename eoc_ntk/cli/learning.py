@@ -16,12 +16,12 @@ import math
 
 import numpy as np
 
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import is_npz, load_labelled_points, split_label_column
-from eoc_ntk.learning.regression import learning_curve
-from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.point_files import load_points
 from eoc_ntk.learning.dynamics import DEFAULT_STEPS, INIT_MODES, dynamics
+from eoc_ntk.learning.regression import learning_curve
 
 __all__ = ["add_commands", "load_labelled"]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from eoc_ntk.core.validation import check_real
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_real
 
 __all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_coefficients",
            "parse_activation", "parse_activations", "activation_label", "canonical_activation_name"]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
 

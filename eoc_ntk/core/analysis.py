@@ -4,13 +4,13 @@ The NTK and the ICD matrix come from one recursion pass; everything returned is 
 """
 from __future__ import annotations
 
-from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.icd import analyse_icd, times_power_of_two
 from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
 from eoc_ntk.core.spectra import EIGENVALUE_MODES, Spectrum, spectrum_of_kernel
-from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["analyze", "analysis_document", "icd_unavailable_reason"]
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from eoc_ntk.core.eigen import all_eigenvalues
 from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.kernels import check_kinds, compute_scaled_kernels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["icd_analysis", "IcdAnalysis", "gershgorin_bounds"]
 

@@ -12,13 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from eoc_ntk.core.angles import (
-    GRAM_ROWS,
-    gram,
-    largest_exponent,
-    scaled_unit_rows,
-    u_from_cos,
-)
 from eoc_ntk.core._numerics.interp import (
     INTERVALS,
     U_MAX,
@@ -28,10 +21,17 @@ from eoc_ntk.core._numerics.interp import (
     u_to_angles,
 )
 from eoc_ntk.core._numerics.recursion import eoc_recursion, general_recursion
-from eoc_ntk.core.validation import check_pair
+from eoc_ntk.core.angles import (
+    GRAM_ROWS,
+    gram,
+    largest_exponent,
+    scaled_unit_rows,
+    u_from_cos,
+)
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.validation import check_pair
 
 __all__ = ["kernel", "check_kinds", "check_kernel_request", "KINDS"]
 

@@ -29,7 +29,6 @@ import zlib
 
 import numpy as np
 
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.point_files import (
     MAX_NPY_HEADER_BYTES,
@@ -40,6 +39,7 @@ from eoc_ntk.core.point_files import (
     points_format,
     read_points,
 )
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["NPZ_MEMBERS", "is_npz", "load_labelled_points", "read_npz", "split_label_column"]
 

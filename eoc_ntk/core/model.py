@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from eoc_ntk.core.validation import check_depth, check_integer, check_real
 from eoc_ntk.core.activations import ACTIVATION_NAMES, activation_coefficients
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_depth, check_integer, check_real
 
 __all__ = ["Model", "activation_coefficients", "ACTIVATION_NAMES"]
 

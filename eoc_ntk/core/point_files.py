@@ -30,8 +30,8 @@ import re
 
 import numpy as np
 
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["FORMATS", "MAX_CELL_CHARS", "MAX_NPY_HEADER_BYTES", "UnreadablePoints", "points_format",
            "read_points", "load_points", "npy_array_header", "npy_declared_bytes", "npy_from_bytes"]

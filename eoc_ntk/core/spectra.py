@@ -9,12 +9,12 @@ import numpy as np
 from eoc_ntk.core._numerics.diagnosis import Diagnosis, diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
 from eoc_ntk.core.eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
+from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
-from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["spectrum", "Spectrum", "singular_tolerance", "EIGENVALUE_MODES"]
 

@@ -20,12 +20,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import brentq
 
-from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
-from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core._numerics.blas_threads import one_blas_thread
 from eoc_ntk.core._numerics.depth_kernels import MAX_ENTRIES, TriangleKernels
 from eoc_ntk.core._numerics.diagnosis import diagnose
-from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
 from eoc_ntk.core._numerics.interp import (
     INTERVALS,
     U_MAX,
@@ -33,17 +30,20 @@ from eoc_ntk.core._numerics.interp import (
     interval_of,
     u_to_angles,
 )
-from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
 from eoc_ntk.core._numerics.near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
-from eoc_ntk.core.validation import MAX_DEPTH, check_data
-from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
+from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.alignment import label_fit_by_depth
+from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
+from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import json_float
+from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
 from eoc_ntk.core.spectra import singular_tolerance
-from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import MAX_DEPTH, check_data
 
 __all__ = ["activation_sweep", "depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number", "MAX_SWEEP_DEPTHS"]
 

@@ -30,21 +30,21 @@ from typing import Callable
 import numpy as np
 
 from eoc_ntk.core.angles import unit_rows
-from eoc_ntk.distributed._tiled import TiledSymmetric, block_edges
 from eoc_ntk.core.eigen import (
     DENSE_BELOW,
     RETRY_FRACTIONS,
-    certified_top,
-    lanczos_top,
     certified_lambda_min_from_solver,
+    certified_top,
     extreme_eigenvalues,
+    lanczos_top,
     rough_lambda_min_from_solver,
 )
-from eoc_ntk.core.validation import check_data, check_pair
 from eoc_ntk.core.errors import InvalidParameterError
-from eoc_ntk.core.kernels import check_scale, check_kinds, compute_kernels
+from eoc_ntk.core.kernels import check_kinds, check_scale, compute_kernels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.spectra import Spectrum, assemble_spectrum, singular_tolerance
+from eoc_ntk.core.validation import check_data, check_pair
+from eoc_ntk.distributed._tiled import TiledSymmetric, block_edges
 
 __all__ = ["kernel", "spectrum", "DEFAULT_CHUNKS"]
 

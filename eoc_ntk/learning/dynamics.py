@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.learning._kernel_eigen import KernelEigen, kernel_eigen
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data
+from eoc_ntk.learning._kernel_eigen import KernelEigen, kernel_eigen
 
 __all__ = ["dynamics", "Dynamics", "DEFAULT_STEPS", "INIT_MODES"]
 

@@ -23,10 +23,10 @@ import math
 
 import numpy as np
 
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import kernel
 from eoc_ntk.core.labels import check_labels
+from eoc_ntk.core.validation import check_data
 from eoc_ntk.learning.dynamics import dynamics
 
 __all__ = ["initial_params", "forward", "backward", "train_centred", "compare_training"]

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
-from eoc_ntk.core.validation import check_data, check_pair, check_real
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data, check_pair, check_real
+from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
 
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
 

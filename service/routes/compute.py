@@ -11,11 +11,19 @@ from jobs.dask_engine import DASK, NUMPY, engine_for
 from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
-from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
+from ..fastjson import FastJSONRoute
 from ..results import answer_response
-from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
-                       depths_from_text)
+from ..schemas import (
+    DATASET_ID_PATTERN,
+    ActivationAB,
+    KernelsIn,
+    SpectraIn,
+    SpectrumOut,
+    SweepOut,
+    SweepsIn,
+    depths_from_text,
+)
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
 from .common import ACCEPTED, ERRORS, cached_response, respond, sweep_request
 

@@ -34,9 +34,9 @@ def main(argv=None):
         k /= args.n
         t_dense, t_fast = [], []
         for _ in range(args.repeat):
-            t, eig = timed(lambda: all_eigenvalues(k))
+            t, eig = timed(lambda k=k: all_eigenvalues(k))
             t_dense.append(t)
-            t, (lmin, lmax, method, _) = timed(lambda: extreme_eigenvalues(k))
+            t, (lmin, lmax, method, _) = timed(lambda k=k: extreme_eigenvalues(k))
             t_fast.append(t)
         td, tf = min(t_dense), min(t_fast)
         err = max(abs(lmin - eig[0]) / abs(eig[0]), abs(lmax - eig[-1]) / abs(eig[-1]))

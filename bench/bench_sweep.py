@@ -36,11 +36,13 @@ def main(argv=None):
     depths = list(range(1, args.max_depth + 1))
     relu = dict(a=0.5, b=0.5)
 
-    t_sweep, sweep = timed(setup=_interp.eoc_interpolant.cache_clear, fn=lambda: eoc_ntk.depth_sweep(x, depths=depths, **relu))
+    t_sweep, sweep = timed(setup=_interp.eoc_interpolant.cache_clear,
+                           fn=lambda: eoc_ntk.depth_sweep(x, depths=depths, **relu))
     for mode in args.modes:
         times, worst = [], 0.0
         for d in args.sample:
-            t, s = timed(setup=_interp.eoc_interpolant.cache_clear, fn=lambda: eoc_ntk.spectrum(x, depth=d, eigenvalues=mode, **relu))
+            t, s = timed(setup=_interp.eoc_interpolant.cache_clear,
+                         fn=lambda d=d, mode=mode: eoc_ntk.spectrum(x, depth=d, eigenvalues=mode, **relu))
             times.append(t)
             c_sweep = sweep.condition_number[depths.index(d)]
             if np.isfinite(c_sweep) or np.isfinite(s.condition_number):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+from itertools import pairwise
 
 import numpy as np
 
@@ -104,7 +105,8 @@ def training_claims(res: dict) -> list[dict]:
          f"{len(res['measured_loss'][0])} seeds × {len(res['steps']) - 1} steps", "holds": bool(falls)},
         {"claim": "training approaches the infinite-width prediction as the width grows",
          "criterion": f"mean residual gap at width {w[-1]} < at width {w[0]}",
-         "numbers": ", ".join(f"{wi}: {g:.3g} (× sqrt(width) = {g * math.sqrt(wi):.2g})" for wi, g in zip(w, gaps)),
+         "numbers": ", "
+         "".join(f"{wi}: {g:.3g} (× sqrt(width) = {g * math.sqrt(wi):.2g})" for wi, g in zip(w, gaps, strict=True)),
          "holds": gaps[-1] < gaps[0]},
     ]
 
@@ -229,7 +231,7 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
     idepths = icd["depths"]
     shown = sorted({idepths[_at(idepths, d)] for d in (10, 50, 200)})
     med = {delta: icd["median"][i] for i, delta in enumerate(icd["deltas"])}
-    falls = all(m[-1] < m[0] and all(b <= a * 1.05 for a, b in zip(m, m[1:])) for m in med.values())
+    falls = all(m[-1] < m[0] and all(b <= a * 1.05 for a, b in pairwise(m)) for m in med.values())
     out.append({
         "name": "icd_error_falls_with_depth", "claim": "the ICD error falls with depth",
         "criterion": "for each Delta the median relative error never rises by more than 5 % from one depth to the "
@@ -241,8 +243,8 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
     out.append({
         "name": "icd_error_smaller_for_larger_delta", "claim": "the ICD error is smaller for larger Delta",
         "criterion": f"the median relative error at depth {idepths[-1]} strictly decreases with Delta",
-        "numbers": ", ".join(f"Δ={d:g}: {_fmt(v)}" for d, v in zip(med, last)),
-        "holds": all(a > b for a, b in zip(last, last[1:]))})
+        "numbers": ", ".join(f"Δ={d:g}: {_fmt(v)}" for d, v in zip(med, last, strict=True)),
+        "holds": all(a > b for a, b in pairwise(last))})
 
     cond = res["cond"]
     depths = cond["depths"]
@@ -270,8 +272,8 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
                          "does not grow with Delta, and is smaller for the largest Delta than for the smallest",
             "numbers": ", ".join(f"Δ={d:g}: l = {'>' + str(conv['max_depth']) if v is None else v} "
                                  f"(limit {_fmt(lim)})" for d, v, lim in zip(conv["deltas"], conv["depth"],
-                                                                             conv["limit"])),
-            "holds": all(a >= b for a, b in zip(ds, ds[1:])) and ds[0] > ds[-1]})
+                                                                             conv["limit"], strict=True)),
+            "holds": all(a >= b for a, b in pairwise(ds)) and ds[0] > ds[-1]})
 
     deep = [j for j, d in enumerate(depths) if d >= 10]
     ratios = [named["relu"]["condition_number"][j] / named["abs"]["condition_number"][j] for j in deep]
@@ -299,9 +301,9 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
     margins, zero_lower, widths = [], [], []
     for r in weyl["results"]:
         for key in ("lambda_min", "lambda_max"):
-            for t, (lo, hi) in zip(r[key], r[key + "_bounds"]):
+            for t, (lo, hi) in zip(r[key], r[key + "_bounds"], strict=True):
                 margins.append(min(t - lo, hi - t) / t)
-        zero_lower.append([d for d, (lo, _) in zip(weyl["depths"], r["lambda_min_bounds"]) if lo <= 0])
+        zero_lower.append([d for d, (lo, _) in zip(weyl["depths"], r["lambda_min_bounds"], strict=True) if lo <= 0])
         lo, hi = r["lambda_min_bounds"][-1]
         widths.append((r["activation"], (hi - lo) / r["lambda_min"][-1],
                        (r["lambda_max_bounds"][-1][1] - r["lambda_max_bounds"][-1][0]) / r["lambda_max"][-1]))
@@ -314,7 +316,7 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
             f"{name}: lambda_min lower bound 0 (uninformative) at "
             f"{'no depth' if not z else 'depths ' + ', '.join(map(str, z))}, width/lambda at depth "
             f"{weyl['depths'][-1]}: lambda_min {_fmt(wmin)}, lambda_max {_fmt(wmax)}"
-            for (name, wmin, wmax), z in zip(widths, zero_lower)),
+            for (name, wmin, wmax), z in zip(widths, zero_lower, strict=True)),
         "holds": min(margins) >= -1e-12})
     return out
 
@@ -377,7 +379,8 @@ def _training_lines(res: dict, out: str) -> list[str]:
              "`eoc_ntk.learning.finite_width`); the prediction is `eoc_ntk.dynamics` (docs/learning.md §3). Gaps are "
              "relative: residual `max_t |r̂_t - r_t| / |y|`, loss `max_t |L̂_t - L_t| / L_0`; both scale as "
              "`1/sqrt(width)` (docs/learning.md §7, where more seeds and the unstable rate are measured).", "",
-             f"![training loss]({name})", "", "| claim | criterion | numbers | holds here |", "| --- | --- | --- | --- |"]
+             "![training "
+             f"loss]({name})", "", "| claim | criterion | numbers | holds here |", "| --- | --- | --- | --- |"]
     lines += [f"| {c['claim']} | {c['criterion']} | {c['numbers']} | {'yes' if c['holds'] else '**no**'} |"
               for c in training_claims(res)]
     lines += ["", "| step | predicted L_t/L_0 | " + " | ".join(f"width {w} (mean)" for w in res["widths"]) + " |",
@@ -387,7 +390,7 @@ def _training_lines(res: dict, out: str) -> list[str]:
         lines.append(f"| {t} | {res['predicted_loss'][t] / l0:.4f} | "
                      + " | ".join(f"{m[t] / l0:.4f}" for m in means) + " |")
     lines += ["", "| width | residual gap per seed | loss gap per seed |", "| --- | --- | --- |"]
-    for w, rg, lg in zip(res["widths"], res["residual_gap"], res["loss_gap"]):
+    for w, rg, lg in zip(res["widths"], res["residual_gap"], res["loss_gap"], strict=True):
         lines.append(f"| {w} | {' '.join(f'{g:.3f}' for g in rg)} | {' '.join(f'{g:.3f}' for g in lg)} |")
     return lines
 
@@ -444,7 +447,8 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
     lines += ["", "## Weyl bounds against the true extremes", "",
               "`|lambda_i(K) - lambda_i(A)| <= ||K - A||_2`: intervals certified by the ICD matrix (shaded) and the "
               "true extreme eigenvalues of `K/n` (dots). Where the lower bound of `lambda_min` is 0 (the error "
-              "bound exceeds the ICD matrix's smallest eigenvalue), its shading runs to the bottom of the axes.", "", f"![Weyl bounds]({figs['weyl']})", ""]
+              "bound exceeds the ICD matrix's smallest eigenvalue), its shading runs to the bottom of the "
+              "axes.", "", f"![Weyl bounds]({figs['weyl']})", ""]
     for r in weyl["results"]:
         lines += [f"**{r['activation']}**", "", "| depth | lambda_min | bounds | lambda_max | bounds |",
                   "| --- | --- | --- | --- | --- |"]

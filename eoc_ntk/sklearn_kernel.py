@@ -56,7 +56,8 @@ class NTKKernel:
     def set_params(self, **params) -> "NTKKernel":
         for name, value in params.items():
             if name not in self._PARAMS:
-                raise InvalidParameterError(f"NTKKernel has no parameter {name!r}; it has {', '.join(self._PARAMS)}", param=name)
+                raise InvalidParameterError(f"NTKKernel has no parameter {name!r}; it has "
+                                            f"{', '.join(self._PARAMS)}", param=name)
             setattr(self, name, value)
         return self
 

@@ -206,7 +206,8 @@ class RQBackend:
                 error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
                                                            "submit the request again to recompute it"}
             elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its parent saw it
-                error = {"code": "worker_lost", "message": f"the process computing this job died ({last[-1].strip('; ')}); "
+                error = {"code": "worker_lost", "message": f"the process computing this job died "
+                                                           f"({last[-1].strip('; ')}); "
                                                            f"submit the request again to recompute it"}
             elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
                 error = describe_timeout(job.timeout)

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
         2, ge=1, description="Child-process slots per in-process pool: one pool runs embedded-mode jobs, "
         "another the synchronous requests (so long jobs never hold up small requests)."
     )
-    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before its process is killed and it is failed (code timeout).")
+    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before its process is killed and it is "
+                             "failed (code timeout).")
     result_ttl: int = Field(86_400, ge=1, description="Seconds a finished, failed or canceled job stays visible.")
     cache_ttl: int = Field(7 * 86_400, ge=1, description="Seconds a computed result stays in the Redis cache.")
     dataset_ttl: int = Field(7 * 86_400, ge=1, description="Seconds an uploaded dataset stays in Redis.")

@@ -34,8 +34,9 @@ from rq.utils import now
 
 from . import keys
 
-# NumPy/SciPy, the core and the job code are imported once, here, before forking horses.
-from . import rq_queue as rq_queue  # noqa: F401
+# Imported for its side effect: NumPy/SciPy, the core and the job code load once, here, before
+# forking horses (the redundant alias marks the name as used on purpose).
+from . import rq_queue as rq_queue
 from .errors import describe_timeout
 from .settings import get_settings
 

@@ -22,7 +22,11 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-async def prefer_async(prefer: Annotated[str | None, Header(description="`respond-async` asks for a job (202).")] = None) -> bool:
+_PREFER = Header(description="`respond-async` asks for a job (202).")
+_ACCEPT = Header(description="`application/x-npy` for a raw .npy kernel.")
+
+
+async def prefer_async(prefer: Annotated[str | None, _PREFER] = None) -> bool:
     """True when the ``Prefer`` header holds ``respond-async`` (RFC 7240)."""
     if not prefer:
         return False
@@ -30,7 +34,7 @@ async def prefer_async(prefer: Annotated[str | None, Header(description="`respon
     return "respond-async" in tokens
 
 
-async def wants_npy(accept: Annotated[str | None, Header(description="`application/x-npy` for a raw .npy kernel.")] = None) -> bool:
+async def wants_npy(accept: Annotated[str | None, _ACCEPT] = None) -> bool:
     return bool(accept) and NPY in accept.lower() and "application/json" not in accept.lower()
 
 

@@ -200,7 +200,8 @@ class JobOut(BaseModel):
     progress: float = Field(ge=0.0, le=1.0)
     result: dict | None = None
     error: JobError | None = None
-    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")
+    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while "
+                                   "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
         None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "

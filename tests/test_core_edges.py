@@ -338,7 +338,7 @@ def test_singular_reason_for_near_duplicates_says_how_far_apart():
     found = re.search(r"inputs 0 and 1 are ([0-9.e+-]+) apart \(relative\)", reason)
     assert found, reason
     # The relative distance, exactly from the data (fractions of the float64 values).
-    diff = [Fraction(a) - Fraction(b) for a, b in zip(x[0], x[1])]
+    diff = [Fraction(a) - Fraction(b) for a, b in zip(x[0], x[1], strict=True)]
     dist = math.sqrt(float(sum(d * d for d in diff))) / max(np.linalg.norm(x[0]), np.linalg.norm(x[1]))
     assert float(found.group(1)) == approx(dist, rel=0.5)
     assert "below the resolution of float64" in reason

@@ -105,7 +105,7 @@ def test_ensure_depths_builds_interpolants_that_match_mpmath(fresh_interpolants)
         assert np.all(interp.state[np.unique(intervals)] == 1)
         values, valid = interp.theta(u)
         assert valid.all()
-        for ui, value in zip(u, values):
+        for ui, value in zip(u, values, strict=True):
             angle = 2 * mpmath.atan(mpmath.exp(mpmath.mpf(float(ui)) / 2))
             expected = float(ref_theta_unit(angle, interp.depth, 0.5, 0.5))
             assert abs(value - expected) <= 1e-12 * interp.depth, (interp.depth, ui, value, expected)
@@ -118,7 +118,8 @@ def test_factor_solver_matches_lapack_potrs(dtype, rtol):
     n = 700  # three panels, the last one partial
     g = rng.standard_normal((n, n))
     k = np.asfortranarray((g @ g.T / n + 0.5 * np.eye(n)).astype(dtype))
-    factor, info = (sla.lapack.spotrf if dtype == np.float32 else sla.lapack.dpotrf)(k.copy(order="F"), lower=1, clean=0)
+    factor, info = (sla.lapack.spotrf if dtype == np.float32 else sla.lapack.dpotrf)(k.copy(order="F"), lower=1,
+                                                                                     clean=0)
     assert info == 0
     solve = _eigen._FactorSolver(factor)
     clean = np.tril(factor)

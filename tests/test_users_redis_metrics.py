@@ -46,7 +46,8 @@ def test_queue_depth_and_rq_job_durations(redis_conn, redis_test_url):
     with TestClient(create_app(settings)) as client:
         body = {"x": x.tolist(), "depths": [3, 7], "activations": [{"name": "abs"}]}
         job_id = client.post("/v1/sweeps", json=body, headers={"Prefer": "respond-async"}).json()["job_id"]
-        other = client.post("/v1/spectra", json={"x": x.tolist(), "model": {"depth": 4, "activation": {"name": "relu"}}},
+        other = client.post("/v1/spectra",
+                            json={"x": x.tolist(), "model": {"depth": 4, "activation": {"name": "relu"}}},
                             headers={"Prefer": "respond-async"}).json()["job_id"]
         assert _gauge(client.get("/metrics").text, "eoc_ntk_queue_depth") == 2  # no worker yet
         env = {**os.environ, "REDIS_URL": redis_test_url, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}

@@ -63,7 +63,8 @@ def _read_labels(path: str) -> np.ndarray:
         try:
             arr = np.load(io.BytesIO(raw), allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise InvalidParameterError(f"--labels {path} is not a readable .npy array ({exc})", param="labels") from exc
+            raise InvalidParameterError(f"--labels {path} is not a readable .npy array "
+                                        f"({exc})", param="labels") from exc
         return np.asarray(arr)
     arr = load_points(path)
     return arr[:, 0] if arr.shape[1] == 1 else arr
@@ -103,7 +104,7 @@ def _dynamics(args, compute) -> int:
           f"learning rate used = {_fmt(result['learning_rate'])}")
     print(f"share of |y|^2 never fitted (null space of K) = {_fmt(result['unreachable_fraction'])}")
     print("step".rjust(10) + "train loss".rjust(16))
-    for t, loss in zip(result["steps"], result["train_loss"]):
+    for t, loss in zip(result["steps"], result["train_loss"], strict=True):
         print(str(t).rjust(10) + ("overflow" if loss is None else f"{loss:.6g}").rjust(16))
     print("steps to reduce the loss " + ", ".join(f"{f}x: {_fmt(v)}" for f, v in result["steps_to"].items()))
     return 0

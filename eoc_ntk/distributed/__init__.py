@@ -101,7 +101,8 @@ def _check_chunks(chunks) -> int:
 def _check_progress(progress) -> None:
     if progress is not None and not callable(progress):
         raise InvalidParameterError(
-            f"progress must be a callable taking the completed fraction in [0, 1], or None; got {type(progress).__name__}",
+            "progress must be a callable taking the completed fraction in [0, 1], or None; got "
+            f"{type(progress).__name__}",
             param="progress",
         )
 
@@ -310,7 +311,7 @@ def _spectrum_on(client, x: np.ndarray, model: Model, chunks: int, tracker: _Pro
     trace = matrix.trace()
     if n < DENSE_BELOW:
         kn = np.zeros((n, n))
-        for ((i, j), tile) in zip(matrix.tiles, client.gather(list(matrix.tiles.values()))):
+        for ((i, j), tile) in zip(matrix.tiles, client.gather(list(matrix.tiles.values())), strict=True):
             kn[edges[i][0]:edges[i][1], edges[j][0]:edges[j][1]] = tile
             kn[edges[j][0]:edges[j][1], edges[i][0]:edges[i][1]] = tile.T
         lmin, lmax, method, _ = extreme_eigenvalues(kn)

@@ -110,9 +110,10 @@ class TiledSymmetric:
         keys, futures = [], []
         for (i, j), tile in self.tiles.items():
             keys.append((i, j))
-            futures.append(self.client.submit(_tile_products, tile, blocks[j], None if i == j else blocks[i], pure=False))
+            futures.append(self.client.submit(_tile_products, tile, blocks[j], None if i == j else blocks[i],
+                                              pure=False))
         out = np.zeros(self.n)
-        for (i, j), (down, across) in zip(keys, self.client.gather(futures)):
+        for (i, j), (down, across) in zip(keys, self.client.gather(futures), strict=True):
             out[self.edges[i][0]:self.edges[i][1]] += down
             if across is not None:
                 out[self.edges[j][0]:self.edges[j][1]] += across

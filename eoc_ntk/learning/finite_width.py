@@ -122,7 +122,7 @@ def train_centred(x, y, *, width: int, depth: int, a: float, b: float, learning_
         if t < steps:
             grads = backward(params, hs, zs, (r / n).astype(dtype), a, b, sigma_w, sigma_b)
             params = [(w - eta * gw, beta - eta * gb if sigma_b != 0.0 else beta)
-                      for (w, beta), (gw, gb) in zip(params, grads)]
+                      for (w, beta), (gw, gb) in zip(params, grads, strict=True)]
     return np.array(residuals)
 
 

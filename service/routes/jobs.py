@@ -54,7 +54,8 @@ def _job_body(engine: Engine, view: JobView) -> bytes:
     return b"".join((out[:-1], b',"result":', with_cache(engine.job_answer(view).body, "miss"), b"}"))
 
 
-@router.get("/{job_id}", response_model=JobOut, responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/{job_id}", response_model=JobOut,
+            responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
 def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
             if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer about a finished job: "
                                                                     "304 (no body) while it is the same.")] = None,

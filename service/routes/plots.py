@@ -146,7 +146,8 @@ def cached_eigenvalues_plot(
         value = engine.cached_for(spec, dataset_id, who, required=True)
         if value is None:
             raise NotFound(f"no cached spectrum of activation {i + 1} ({plots.activation_label(spec['model'])}) at "
-                           f"depth {depth} for this dataset; compute it with POST /v1/spectra", field=f"activations.{i}")
+                           f"depth {depth} for this dataset; compute it with POST /v1/spectra",
+                           field=f"activations.{i}")
         spectra.append(result_body(spec, value, "hit"))
     fig = plots.eigenvalue_figure(spectra, width=width, height=height, dpi=dpi)
     return Response(plots.render(fig, format), media_type=plots.FORMATS[format], headers={"Cache-Control": "no-store"})

@@ -221,6 +221,9 @@ def test_blas_thread_limit_nests_and_restores():
             with _blas_threads.one_blas_thread():
                 with _blas_threads.all_blas_threads():
                     assert _blas_threads._current() == before
+                    with _blas_threads.one_blas_thread():  # a sweep inside a factorisation's block
+                        assert _blas_threads._current() == [1] * len(before)
+                    assert _blas_threads._current() == before
                 assert _blas_threads._current() == [1] * len(before)
             assert _blas_threads._current() == [1] * len(before)
             raise RuntimeError("boom")
@@ -236,10 +239,12 @@ def test_blas_thread_limit_is_a_no_op_outside_the_main_thread():
 
     def worker():
         with _blas_threads.one_blas_thread():
-            seen.append((_blas_threads._STATE["users"], _blas_threads._current()))
+            seen.append(_blas_threads._current())
+            with _blas_threads.all_blas_threads():
+                seen.append(_blas_threads._current())
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
-    assert seen == [(0, before)]
+    assert seen == [before, before]
     assert _blas_threads._current() == before

@@ -151,8 +151,10 @@ def spectrum_figure(result: dict, title: str | None = None, *, width: float | No
         if model:
             parts.append(f"{activation_label(model)}, depth {model.get('depth')}")
         parts.append(f"n={eig.size}")
-        singular = cond is None or not math.isfinite(float(cond))
-        parts.append("cond = ∞ (singular)" if singular else f"cond = {float(cond):.4g}")
+        if cond is None or not math.isfinite(float(cond)):
+            parts.append("cond = ∞ (singular)")
+        else:
+            parts.append(f"cond = {float(cond):.4g}")
         title = ", ".join(parts)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ COND_ACTIVATIONS = ("linear", "leaky_relu:0.1", "relu", "abs")
 CONVERGENCE_TOLERANCE = 0.1
 CONVERGENCE_MAX_DEPTH = 2000
 #: The training section: n digits of classes 0 and 1, ReLU at the EOC, the rate 0.9 x max_learning_rate.
-TRAINING = {"n": 100, "depth": 3, "widths": (512, 2048), "seeds": 2, "steps": 10, "rate_factor": 0.9}
+TRAINING: dict[str, Any] = {"n": 100, "depth": 3, "widths": (512, 2048), "seeds": 2, "steps": 10, "rate_factor": 0.9}
 
 
 def digits(n: int = 200, seed: int = 0) -> np.ndarray:
@@ -131,7 +132,9 @@ def converged_depth(x: np.ndarray, a: float, b: float, tol: float = CONVERGENCE_
     so the depth is found by bisection on ``[1, max_depth]``. Returns ``(depth or None, limit,
     condition number at that depth)``; ``None`` when even ``max_depth`` is further than ``tol``.
     """
-    limit = float(depth_sweep(x, depths=[1], a=a, b=b).limit_condition_number)
+    limit_cond = depth_sweep(x, depths=[1], a=a, b=b).limit_condition_number
+    assert limit_cond is not None  # defined at Delta > 0 without a bias
+    limit = float(limit_cond)
 
     def cond(depth: int) -> float:
         return float(spectrum(x, depth=depth, a=a, b=b).condition_number)
@@ -184,10 +187,10 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
     for _ in cond_activations:
         tick()
 
-    weyl = {"depths": list(icd_depths), "results": []}
+    weyl: dict[str, Any] = {"depths": list(icd_depths), "results": []}
     for name in weyl_activations:
         act = parse_activation(name)
-        rows = {"activation": act.label, "lambda_min": [], "lambda_max": [], "lambda_min_bounds": [],
+        rows: dict[str, Any] = {"activation": act.label, "lambda_min": [], "lambda_max": [], "lambda_min_bounds": [],
                 "lambda_max_bounds": []}
         for depth in icd_depths:
             res = icd_analysis(x, depth=depth, a=act.a, b=act.b)
@@ -206,8 +209,8 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
               "condition_number": [math.inf if c is None else float(c) for c in lin["condition_number"]]}
     tick()
 
-    convergence = {"tolerance": CONVERGENCE_TOLERANCE, "max_depth": convergence_max_depth, "deltas": list(deltas),
-                   "depth": [], "limit": [], "condition_number": []}
+    convergence: dict[str, Any] = {"tolerance": CONVERGENCE_TOLERANCE, "max_depth": convergence_max_depth,
+                   "deltas": list(deltas), "depth": [], "limit": [], "condition_number": []}
     for delta in deltas:
         depth, limit, c = converged_depth(x, *activation_for_delta(delta), max_depth=convergence_max_depth)
         convergence["depth"].append(depth)
@@ -226,8 +229,12 @@ def _at(depths: list, depth: int) -> int:
 def claim_details(res: dict, depth: int = 100) -> list[dict]:
     """Each of the paper's claims on the numbers of :func:`experiments`: ``{"name", "claim",
     "criterion", "numbers", "holds"}``; every criterion is one the numbers could fail."""
+    return [*_icd_claims(res["icd"]), *_condition_claims(res), _weyl_claim(res["weyl"])]
+
+
+def _icd_claims(icd: dict) -> list[dict]:
+    """The ICD error's claims: it falls with depth, and is smaller for larger Delta."""
     out = []
-    icd = res["icd"]
     idepths = icd["depths"]
     shown = sorted({idepths[_at(idepths, d)] for d in (10, 50, 200)})
     med = {delta: icd["median"][i] for i, delta in enumerate(icd["deltas"])}
@@ -245,7 +252,12 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
         "criterion": f"the median relative error at depth {idepths[-1]} strictly decreases with Delta",
         "numbers": ", ".join(f"Δ={d:g}: {_fmt(v)}" for d, v in zip(med, last, strict=True)),
         "holds": all(a > b for a, b in pairwise(last))})
+    return out
 
+
+def _condition_claims(res: dict) -> list[dict]:
+    """The condition number's claims: the approach to its depth limit, abs against ReLU, the linear network."""
+    out = []
     cond = res["cond"]
     depths = cond["depths"]
     j50 = _at(depths, 50)
@@ -296,8 +308,11 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
                          f"finite at every depth {lin['depths'][0]}..{lin['depths'][-1]} with max/min - 1 <= 1e-6",
             "numbers": f"cond = {_fmt(min(c))} .. {_fmt(max(c))}, max/min - 1 = {spread:.2g}",
             "holds": finite and spread <= 1e-6})
+    return out
 
-    weyl = res["weyl"]
+
+def _weyl_claim(weyl: dict) -> dict:
+    """The Weyl intervals of the ICD matrix contain the true extreme eigenvalues."""
     margins, zero_lower, widths = [], [], []
     for r in weyl["results"]:
         for key in ("lambda_min", "lambda_max"):
@@ -307,7 +322,7 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
         lo, hi = r["lambda_min_bounds"][-1]
         widths.append((r["activation"], (hi - lo) / r["lambda_min"][-1],
                        (r["lambda_max_bounds"][-1][1] - r["lambda_max_bounds"][-1][0]) / r["lambda_max"][-1]))
-    out.append({
+    return {
         "name": "weyl_bounds_contain_true_extremes",
         "claim": "the Weyl intervals certified by the ICD matrix contain the true extreme eigenvalues",
         "criterion": "lo <= lambda <= hi (to 1e-12) for lambda_min and lambda_max at every depth; the intervals' "
@@ -317,8 +332,7 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
             f"{'no depth' if not z else 'depths ' + ', '.join(map(str, z))}, width/lambda at depth "
             f"{weyl['depths'][-1]}: lambda_min {_fmt(wmin)}, lambda_max {_fmt(wmax)}"
             for (name, wmin, wmax), z in zip(widths, zero_lower, strict=True)),
-        "holds": min(margins) >= -1e-12})
-    return out
+        "holds": min(margins) >= -1e-12}
 
 
 def claims(res: dict, depth: int = 100) -> dict[str, bool]:

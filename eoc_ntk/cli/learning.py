@@ -47,6 +47,7 @@ def load_labelled(path: str, labels: str | None, label_column: int | None) -> tu
     if _is_npz_file(path):
         raise InvalidParameterError(f"--label-column applies to a CSV or .npy data file (one matrix); {path} is an "
                                     ".npz: save the labels in it as y, or give --labels FILE", param="label_column")
+    assert label_column is not None  # exactly one of labels and label_column, checked above
     return split_label_column(x, label_column, name="--label-column")
 
 

@@ -25,7 +25,7 @@ import contextlib
 import os
 import tempfile
 import warnings
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 
@@ -351,11 +351,11 @@ def _certified_lambda_min(matrix: TiledSymmetric, lmax: float, start: np.ndarray
         rough, margin, v_rough = rough_lambda_min_from_solver(rough_factor.solve, start)
         rough_factor.release()
         del rough_factor
-        if rough is not None:
+        if v_rough is not None:
             start = v_rough
     above_s = None  # unknown until K/n - s I is factorised
-    for fraction in ((1.0 - margin, *RETRY_FRACTIONS) if rough is not None else ()):
-        sigma = fraction * rough
+    for fraction in ((1.0 - cast(float, margin), *RETRY_FRACTIONS) if rough is not None else ()):
+        sigma = fraction * cast(float, rough)
         if sigma <= s:
             break
         value, factored = _shifted_lambda_min(matrix, sigma, start, tracker)

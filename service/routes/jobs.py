@@ -18,11 +18,11 @@ from ..engine import Answer, Engine
 from ..errors import error_body
 from ..results import json_response
 from ..schemas import JobOut
-from .common import ERRORS, result_response
+from .common import ERRORS, Responses, result_response
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
-_NPY = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+_NPY: Responses = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def job_timing(view: JobView, now: float | None = None) -> dict:

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         "declared abandoned (its worker died) and failed; the worker's parent process (not the computing "
         "work horse) beats every third of this, at least every second."
     )
-    # One huge spectrum on a Dask cluster (issue #15, eoc_ntk.distributed; needs the [distributed] extra).
+    # One huge spectrum on a Dask cluster (eoc_ntk.distributed; needs the [distributed] extra).
     dask_address: str | None = Field(
         None, description="Address of a Dask scheduler (e.g. tcp://dask-scheduler:8786). When set, spectra jobs "
         "with n >= EOC_NTK_DASK_MIN_N run their tiles on that cluster, submitted by the job's process as a Dask "

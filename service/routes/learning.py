@@ -1,4 +1,4 @@
-"""Labels and what they mean for training (issue #16, docs/learning.md): ``POST /v1/labels``,
+"""Labels and what they mean for training (docs/learning.md): ``POST /v1/labels``,
 ``POST /v1/dynamics`` and ``POST /v1/learning-curves``, answered from the cache, now, or as a job (202)."""
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from _service_support import ApiProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +92,7 @@ def _needs_server(blocks: list[Block]) -> bool:
 def service(tmp_path_factory):
     """A service in embedded mode on a free port, for the blocks that talk to 127.0.0.1:8000."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EOC_NTK_") and k != "REDIS_URL"}
-    log = open(tmp_path_factory.mktemp("service") / "service.log", "wb")  # noqa: SIM115 - closed below
+    log = open(tmp_path_factory.mktemp("service") / "service.log", "wb")
     with log, ApiProcess(env, log=log, probe="/healthz") as api:
         yield api.url
 

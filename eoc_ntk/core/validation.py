@@ -78,15 +78,15 @@ def _describe_shape(value: object) -> str:
 def check_data(x: npt.ArrayLike, name: str = "x") -> npt.NDArray[np.float64]:
     """Return ``x`` as a new C-contiguous float64 array of shape (n, m0).
 
+    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
+    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
+
     Parameters
     ----------
     x : array-like of shape (n, m0)
         Real, finite numbers; at least one row and one column.
     name : str
         Argument name used in error messages.
-
-    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
-    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
 
     Raises
     ------

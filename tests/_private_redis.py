@@ -103,6 +103,23 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_redis_server(port: int | None = None, options: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+    """A redis-server of the calling test alone (it may kill it and start it again on its port),
+    closed at the end; the test is skipped without the binary or when the server cannot start."""
+    require_redis_server()
+    server = RedisServer(port, options)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.close()
+        pytest.skip(f"cannot run a redis-server: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 def require_redis_server() -> None:
     """Skip the calling test (with the one ``NO_SERVER`` line) when ``redis-server`` is missing."""
     if shutil.which("redis-server") is None:

@@ -25,7 +25,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from _cpu_hog import hogging
-from _private_redis import RedisServer, free_port, require_redis_server
+from _private_redis import own_redis_server
 from _service_support import healthz_seconds, relu_model, unit_rows, wait_for_job
 from _worker_process import ROOT, stop_worker, wait_registered
 from _worker_process import start_worker as _start_worker
@@ -177,31 +177,10 @@ def test_delete_of_a_running_job_stops_the_cpu_within_1s(conn, url, worker):
 # 4. Redis errors are 503, never 500; corrupt records
 
 @pytest.fixture
-def own_redis():
-    """A redis-server of this test, on a fixed port so that it can be killed and started again."""
-    require_redis_server()
-    server = RedisServer(free_port())
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.skip(f"cannot run a redis-server: {exc}")
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def full_redis():
     """A redis-server that refuses writes once 2 MB are used (``maxmemory-policy noeviction``)."""
-    require_redis_server()
-    server = RedisServer(options=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.skip(f"cannot run a redis-server: {exc}")
-    yield server
-    server.close()
+    with own_redis_server(options=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")) as server:
+        yield server
 
 
 def fill(conn) -> None:

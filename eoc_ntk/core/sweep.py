@@ -105,7 +105,7 @@ class DepthSweep:
         return out
 
 
-def _check_depths(depths) -> np.ndarray:
+def check_depths(depths) -> np.ndarray:
     if isinstance(depths, (str, bytes)) or not hasattr(depths, "__iter__"):
         raise InvalidParameterError(f"depths must be a list of integers >= 1, got {depths!r}", param="depths")
     values = list(depths)
@@ -148,7 +148,7 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
     -------
     DepthSweep
     """
-    depth_list = _check_depths(depths)
+    depth_list = check_depths(depths)
     model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from eoc_ntk.core import analysis as numpy_analysis
 from eoc_ntk.core import kernels as numpy_kernels
 from eoc_ntk.core import spectra as numpy_spectra
 from eoc_ntk.core import sweep as numpy_sweep
@@ -27,9 +28,11 @@ from eoc_ntk.core._numerics.diagnosis import diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
 from eoc_ntk.core._numerics.torch_device import check_device, check_fits, torch_device
 from eoc_ntk.core._numerics.torch_eigen import torch_all_eigenvalues, torch_extremes, torch_largest
+from eoc_ntk.core._numerics.torch_icd import torch_analyse_icd
 from eoc_ntk.core._numerics.torch_kernels import torch_scaled_kernel
 from eoc_ntk.core.alignment import label_fit_by_depth
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.icd import times_power_of_two
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
@@ -37,7 +40,7 @@ from eoc_ntk.core.spectra import EIGENVALUE_MODES, Spectrum, assemble_spectrum, 
 from eoc_ntk.core.sweep import DepthSweep, limit_condition_number
 from eoc_ntk.core.validation import check_data, check_pair
 
-__all__ = ["BACKENDS", "kernel", "spectrum", "depth_sweep", "engine_name"]
+__all__ = ["BACKENDS", "kernel", "spectrum", "depth_sweep", "analyze", "engine_name"]
 
 BACKENDS = ("numpy", "torch")
 
@@ -122,6 +125,47 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     result = assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
     report(progress, 1.0)
     return result
+
+
+def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn | None = None,
+            backend: str = "numpy", device: str = "cpu") -> dict:
+    """:func:`eoc_ntk.core.analysis.analyze` (spectrum and ICD analysis as a JSON-safe dict) on a chosen
+    backend (``backend``, ``device``: see :func:`kernel`). On torch the NTK and the ICD matrix are built
+    on the device and both analysed there (peak: three n x n float64 matrices)."""
+    check_device(backend, device)
+    if backend == "numpy":
+        return numpy_analysis.analyze(x, model, eigenvalues=eigenvalues, progress=progress)
+    if not isinstance(model, Model):
+        raise InvalidParameterError(f"model must be an eoc_ntk.Model, got {type(model).__name__}", param="model")
+    x = check_data(x)
+    if eigenvalues not in EIGENVALUE_MODES:
+        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}",
+                                    param="eigenvalues")
+    dev = torch_device(device)
+    why_not = numpy_analysis.icd_unavailable_reason(model)
+    k, shift = torch_scaled_kernel(x, None, model, "ntk", dev, relative=True, extra_matrices=1.0 if why_not else 2.0,
+                                   progress=scaled(progress, 0.0, 0.3 if not why_not else 0.5))
+    icd = None
+    if not why_not:
+        a_icd, _ = torch_scaled_kernel(x, None, model, "icd", dev, relative=True, extra_matrices=2.0,
+                                       progress=scaled(progress, 0.3, 0.5))
+        icd = times_power_of_two(torch_analyse_icd(k, a_icd), shift).to_dict()
+        del a_icd
+        report(progress, 0.7)
+    n = k.shape[0]
+    k.div_(n)
+    trace = float(k.trace())
+    if eigenvalues == "all":
+        eig = np.maximum(torch_all_eigenvalues(k), 0.0)
+        lmin, lmax, method = float(eig[0]), float(eig[-1]), "dense"
+    else:
+        eig = None
+        lmin, lmax, method, _ = torch_extremes(k)
+        lmin, lmax = max(lmin, 0.0), max(lmax, 0.0)
+    del k
+    spec = assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
+    report(progress, 1.0)
+    return numpy_analysis.analysis_document(spec, x.shape[1], model, icd, why_not)
 
 
 def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",

@@ -57,27 +57,32 @@ def main(argv=None):
     _run(lambda: eoc_ntk.spectrum(make_data(args.data, 200, args.m0), depth=2, eigenvalues="extremes",
                                   backend="torch", device=args.device, **RELU), sync)  # warm-up
     for n in args.n:
-        x = make_data(args.data, n, args.m0)
-        case = f"n={n} m0={args.m0} {args.data} depth {args.depth}"
-        t_kernel = _best(args.repeat, lambda: _kernel_on(x, args, sync))
-        t_ext, spec = _best_result(args.repeat, lambda: _run(lambda: eoc_ntk.spectrum(
-            x, depth=args.depth, eigenvalues="extremes", backend="torch", device=args.device, **RELU), sync))
-        if isinstance(spec, InvalidParameterError):
-            emit(f"{case}: extremes on {where}", "fits, certified", f"refused: {spec}", cmd)
-            continue
-        gpu = f"kernel {_s(t_kernel)}, extremes {t_ext:.2f} s (method {spec.method}, cond {spec.condition_number:.3g})"
-        if n > args.cpu_max_n:
-            emit(f"{case}: torch on {where}", "-", gpu + "; NumPy path not run (n > --cpu-max-n)", cmd)
-            continue
-        t_np_kernel = _best(args.repeat, lambda: eoc_ntk.kernel(x, depth=args.depth, **RELU))
-        t_np, ref = _best_result(args.repeat, lambda: eoc_ntk.spectrum(x, depth=args.depth, eigenvalues="extremes",
-                                                                       **RELU))
-        err = max(abs(spec.lambda_min - ref.lambda_min) / ref.lambda_min,
-                  abs(spec.lambda_max - ref.lambda_max) / ref.lambda_max)
-        emit(f"{case}: torch on {where} vs NumPy on the CPU, extremes", "agreement <= 1e-10",
-             f"{t_np / t_ext:.2f}x ({t_np:.2f} s / {t_ext:.2f} s, best of {args.repeat}); kernel "
-             f"{t_np_kernel / t_kernel:.2f}x ({t_np_kernel:.2f} s / {t_kernel:.2f} s); rel. err {err:.1e}; "
-             f"methods {ref.method} / {spec.method}", cmd)
+        _one_size(n, args, where, sync, cmd)
+
+
+def _one_size(n: int, args, where: str, sync, cmd: str) -> None:
+    """The rows of one n: torch on the device, and the NumPy path where ``n <= --cpu-max-n``."""
+    x = make_data(args.data, n, args.m0)
+    case = f"n={n} m0={args.m0} {args.data} depth {args.depth}"
+    t_kernel = _best(args.repeat, lambda: _kernel_on(x, args, sync))
+    t_ext, spec = _best_result(args.repeat, lambda: _run(lambda: eoc_ntk.spectrum(
+        x, depth=args.depth, eigenvalues="extremes", backend="torch", device=args.device, **RELU), sync))
+    if isinstance(spec, InvalidParameterError):
+        emit(f"{case}: extremes on {where}", "fits, certified", f"refused: {spec}", cmd)
+        return
+    gpu = f"kernel {_s(t_kernel)}, extremes {t_ext:.2f} s (method {spec.method}, cond {spec.condition_number:.3g})"
+    if n > args.cpu_max_n:
+        emit(f"{case}: torch on {where}", "-", gpu + "; NumPy path not run (n > --cpu-max-n)", cmd)
+        return
+    t_np_kernel = _best(args.repeat, lambda: eoc_ntk.kernel(x, depth=args.depth, **RELU))
+    t_np, ref = _best_result(args.repeat, lambda: eoc_ntk.spectrum(x, depth=args.depth, eigenvalues="extremes",
+                                                                   **RELU))
+    err = max(abs(spec.lambda_min - ref.lambda_min) / ref.lambda_min,
+              abs(spec.lambda_max - ref.lambda_max) / ref.lambda_max)
+    emit(f"{case}: torch on {where} vs NumPy on the CPU, extremes", "agreement <= 1e-10",
+         f"{t_np / t_ext:.2f}x ({t_np:.2f} s / {t_ext:.2f} s, best of {args.repeat}); kernel "
+         f"{t_np_kernel / t_kernel:.2f}x ({t_np_kernel:.2f} s / {t_kernel:.2f} s); rel. err {err:.1e}; "
+         f"methods {ref.method} / {spec.method}", cmd)
 
 
 def _device_name(torch, device: str) -> str | None:

@@ -16,6 +16,7 @@ from _reference.data import ACTIVATIONS, HYPERS  # noqa: E402
 from _reference.mp_kernel import ref_kernel  # noqa: E402
 
 import eoc_ntk  # noqa: E402
+from eoc_ntk.core._numerics import torch_inplace as inplace  # noqa: E402
 from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402
 
 GPU = torch.cuda.is_available()
@@ -232,4 +233,43 @@ def test_on_the_gpu_the_answers_are_the_same():
     want = eoc_ntk.spectrum(x, depth=6, eigenvalues="extremes", **s)
     got = eoc_ntk.spectrum(x, depth=6, eigenvalues="extremes", backend="torch", device="cuda", **s)
     assert math.isclose(got.lambda_min, want.lambda_min, rel_tol=1e-10)
+    assert math.isclose(got.lambda_max, want.lambda_max, rel_tol=1e-10)
+
+
+def test_in_place_factorisation_keeps_k_in_the_upper_triangle():
+    """The blocked factorisation of the low-memory path against LAPACK's, panel edges included."""
+    rng = np.random.default_rng(0)
+    n = 150
+    a = rng.standard_normal((n, n))
+    k = a @ a.T / n + 0.05 * np.eye(n)
+    m = torch.from_numpy(k.copy())
+    kernel = inplace.InPlaceKernel(m, block=32)
+    v = rng.standard_normal(n)
+    assert kernel.factor(0.01)
+    np.testing.assert_allclose(np.tril(m.numpy()), np.linalg.cholesky(k - 0.01 * np.eye(n)), rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(np.triu(m.numpy(), 1), np.triu(k, 1))
+    np.testing.assert_allclose(kernel.matvec(v), k @ v, rtol=0, atol=1e-13 * np.abs(k @ v).max())
+    want = np.linalg.solve(k - 0.01 * np.eye(n), v)
+    np.testing.assert_allclose(kernel.solve(v), want, rtol=0, atol=1e-12 * np.abs(want).max())
+    assert not kernel.factor(10.0)  # above lambda_min: not positive definite, refused
+
+
+@pytest.mark.slow
+def test_without_room_for_a_second_matrix_the_extremes_are_certified_in_k_alone(monkeypatch):
+    """A budget that holds K (11 MB) but not a second copy: the factors go into K's lower triangle."""
+    monkeypatch.setattr(inplace, "BLOCK", 256)
+    monkeypatch.setenv("EOC_NTK_DEVICE_MEMORY", str(50_000_000))
+    x = _data(1200)
+    s = _settings("relu")
+    want = eoc_ntk.spectrum(x, depth=4, eigenvalues="extremes", **s)
+    got = eoc_ntk.spectrum(x, depth=4, eigenvalues="extremes", backend="torch", **s)
+    assert got.method == "lanczos"
+    assert math.isclose(got.lambda_min, want.lambda_min, rel_tol=1e-10)
+    assert math.isclose(got.lambda_max, want.lambda_max, rel_tol=1e-10)
+    # Exactly singular inputs: lambda_min = 0 and the same diagnosis, lambda_max still certified.
+    x[5], x[9] = x[7], 0.0
+    want = eoc_ntk.spectrum(x, depth=4, eigenvalues="extremes", **s)
+    got = eoc_ntk.spectrum(x, depth=4, eigenvalues="extremes", backend="torch", **s)
+    assert got.singular and got.lambda_min == 0.0 and got.singular_reason == want.singular_reason
+    assert got.duplicate_groups == ((5, 7),) and got.zero_rows == (9,)
     assert math.isclose(got.lambda_max, want.lambda_max, rel_tol=1e-10)

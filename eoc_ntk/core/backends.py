@@ -27,7 +27,12 @@ from eoc_ntk.core import sweep as numpy_sweep
 from eoc_ntk.core._numerics.diagnosis import diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
 from eoc_ntk.core._numerics.torch_device import check_device, check_fits, torch_device
-from eoc_ntk.core._numerics.torch_eigen import torch_all_eigenvalues, torch_extremes, torch_largest
+from eoc_ntk.core._numerics.torch_eigen import (
+    UncertifiedInPlace,
+    torch_all_eigenvalues,
+    torch_extremes,
+    torch_largest,
+)
 from eoc_ntk.core._numerics.torch_icd import torch_analyse_icd
 from eoc_ntk.core._numerics.torch_kernels import torch_scaled_kernel
 from eoc_ntk.core.alignment import label_fit_by_depth
@@ -98,7 +103,8 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     ------
     InvalidParameterError
         As :func:`eoc_ntk.core.spectra.spectrum` and :func:`kernel`; ``DeviceMemoryError`` when
-        ``K`` and one n x n float64 buffer do not fit in the device's memory.
+        ``K`` does not fit in the device's memory (with ``eigenvalues="all"``: ``K`` and one n x n
+        float64 copy), or when extremes computed in ``K``'s own memory cannot be certified.
     """
     check_device(backend, device)
     if backend == "numpy":
@@ -109,8 +115,10 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     if eigenvalues not in EIGENVALUE_MODES:
         raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}",
                                     param="eigenvalues")
+    # "all": eigvalsh copies K; "extremes": K alone suffices (factors in its own memory if need be).
     k, shift = torch_scaled_kernel(x, None, model, "ntk", torch_device(device), relative=True,
-                                   progress=scaled(progress, 0.0, 0.6), extra_matrices=1.0)
+                                   progress=scaled(progress, 0.0, 0.6),
+                                   extra_matrices=1.0 if eigenvalues == "all" else 0.0)
     n = k.shape[0]
     k.div_(n)
     trace = float(k.trace())
@@ -119,8 +127,7 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
         lmin, lmax, method = float(eig[0]), float(eig[-1]), "dense"
     else:
         eig = None
-        lmin, lmax, method, _ = torch_extremes(k)
-        lmin, lmax = max(lmin, 0.0), max(lmax, 0.0)
+        lmin, lmax, method = _extremes_or_structural_zero(k, x, model)
     del k
     result = assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
     report(progress, 1.0)
@@ -160,12 +167,25 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         lmin, lmax, method = float(eig[0]), float(eig[-1]), "dense"
     else:
         eig = None
-        lmin, lmax, method, _ = torch_extremes(k)
-        lmin, lmax = max(lmin, 0.0), max(lmax, 0.0)
+        lmin, lmax, method = _extremes_or_structural_zero(k, x, model)
     del k
     spec = assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
     report(progress, 1.0)
     return numpy_analysis.analysis_document(spec, x.shape[1], model, icd, why_not)
+
+
+def _extremes_or_structural_zero(k, x: np.ndarray, model: Model) -> tuple[float, float, str]:
+    """``(lambda_min, lambda_max, method)`` of ``k`` on the device (negatives clipped to 0). Where only
+    ``K``'s own memory was available and the fast path could not certify, inputs that make ``K``
+    exactly singular (zero rows, duplicate directions, the abs activation's ``x, -c x``) give
+    ``lambda_min = 0`` exactly, with the certified ``lambda_max``; any other such matrix is refused."""
+    try:
+        lmin, lmax, method, _ = torch_extremes(k)
+    except UncertifiedInPlace:
+        if diagnose(x, model).reason(x.shape[0]) is None:
+            raise
+        lmin, lmax, method = 0.0, torch_largest(k, in_place=True), "lanczos"
+    return max(lmin, 0.0), max(lmax, 0.0), method
 
 
 def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",
@@ -189,7 +209,7 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
                                     param="eigenvalues")
     labels = None if y is None else check_labels(y, x.shape[0])
     dev = torch_device(device)
-    check_fits(dev, x.shape[0], 2.0, 0, "the depth sweep")
+    check_fits(dev, x.shape[0], 2.0 if eigenvalues == "all" else 1.0, 0, "the depth sweep")
     result = _torch_sweep(x, depth_list, model, eigenvalues, dev, progress)
     if labels is None:
         return result
@@ -203,7 +223,8 @@ def _torch_sweep(x, depth_list, model: Model, eigenvalues: str, dev, progress) -
     vectors = None
     for count, depth in enumerate(depth_list, start=1):
         at = Model(int(depth), model.a, model.b, model.sigma_w, model.sigma_b)
-        k, shift = torch_scaled_kernel(x, None, at, "ntk", dev, relative=True, extra_matrices=1.0)
+        k, shift = torch_scaled_kernel(x, None, at, "ntk", dev, relative=True,
+                                       extra_matrices=1.0 if eigenvalues == "all" else 0.0)
         k.div_(n)
         if eigenvalues == "all" or n < 3:
             eig = torch_all_eigenvalues(k)
@@ -212,7 +233,10 @@ def _torch_sweep(x, depth_list, model: Model, eigenvalues: str, dev, progress) -
             # (sigma_w^2 / m0) X X^T has rank at most m0 < n: lambda_min is exactly 0.
             lmin, lmax = 0.0, torch_largest(k)
         else:
-            lmin, lmax, _, found = torch_extremes(k, vectors)
+            try:
+                lmin, lmax, _, found = torch_extremes(k, vectors)
+            except UncertifiedInPlace:
+                lmin, lmax, found = *_extremes_or_structural_zero(k, x, at)[:2], None
             vectors = found if found is not None else vectors
         del k
         scaled_values.append((max(lmin, 0.0), max(lmax, 0.0)))

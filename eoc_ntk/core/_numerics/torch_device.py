@@ -8,7 +8,9 @@ Memory plan. A device holds the float64 matrix plus a bounded workspace:
 - a kernel: ``n * n2 * 8`` bytes per kind, built in row blocks whose temporaries take at most
   ``WORKSPACE_TEMPS * block_entries * 8`` bytes (``block_entries <= BLOCK_ENTRIES``);
 - the extremes of a spectrum: the matrix and one n x n float64 factor buffer (the float32
-  factor for the rough estimate, n x n x 4, is freed before the float64 one is made);
+  factor for the rough estimate, n x n x 4, is freed before the float64 one is made) when they
+  fit; otherwise the matrix alone, the factors in its own lower triangle
+  (:mod:`eoc_ntk.core._numerics.torch_inplace`), plus a few ``2048 x n`` panels;
 - all eigenvalues: the matrix and torch's ``eigvalsh`` workspace, counted as one more n x n.
 
 Before a matrix is allocated :func:`check_fits` compares that plan with the device's memory
@@ -24,7 +26,8 @@ import re
 
 from eoc_ntk.core.errors import InvalidParameterError
 
-__all__ = ["load_torch", "check_device", "torch_device", "device_memory", "check_fits", "DeviceMemoryError",
+__all__ = ["load_torch", "check_device", "torch_device", "device_memory", "spare_memory", "check_fits",
+           "DeviceMemoryError",
            "BLOCK_ENTRIES", "WORKSPACE_TEMPS", "MEMORY_ENV"]
 
 #: Entries of one block of the kernel computed at once on the device (32 MiB per temporary).
@@ -94,6 +97,19 @@ def device_memory(dev) -> int:
     if dev.type == "cuda":
         free, _ = load_torch().cuda.mem_get_info(dev)
         return int(free)
+    return _available_host_memory()
+
+
+def spare_memory(dev, held: int) -> int:
+    """Bytes still available on ``dev`` beyond the ``held`` bytes the caller has allocated there:
+    ``EOC_NTK_DEVICE_MEMORY - held`` when the budget is set, else what the device reports free
+    (for a GPU including the blocks torch's caching allocator holds unused)."""
+    if os.environ.get(MEMORY_ENV, "").strip():
+        return device_memory(dev) - int(held)
+    if dev.type == "cuda":
+        cuda = load_torch().cuda
+        free, _ = cuda.mem_get_info(dev)
+        return int(free + cuda.memory_reserved(dev) - cuda.memory_allocated(dev))
     return _available_host_memory()
 
 

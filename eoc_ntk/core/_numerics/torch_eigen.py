@@ -14,7 +14,10 @@ The Lanczos bases, the tridiagonal eigenproblems and the acceptance tests are th
 own functions (:func:`eoc_ntk.core.eigen.certified_top`, ...), on host vectors of length n; only
 the O(n^2) products and the O(n^3) factorisations run on the device. Any failure falls back to
 the dense ``eigvalsh`` on the device. Peak device memory: ``K`` plus one n x n float64 buffer
-(the float32 factor, n x n x 4, is freed first).
+(the float32 factor, n x n x 4, is freed first). Where that buffer does not fit, the factors go
+into ``K``'s own lower triangle (:mod:`eoc_ntk.core._numerics.torch_inplace`: ``K`` plus a few
+panels), and a matrix the fast path cannot certify is refused by name (the dense fallback would
+need the second matrix).
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ import math
 
 import numpy as np
 
-from eoc_ntk.core._numerics.torch_device import BLOCK_ENTRIES, load_torch
+from eoc_ntk.core._numerics.torch_device import BLOCK_ENTRIES, DeviceMemoryError, load_torch, spare_memory
+from eoc_ntk.core._numerics.torch_inplace import BLOCK, InPlaceKernel, inplace_extremes
 from eoc_ntk.core.eigen import (
     DENSE_BELOW,
     RETRY_FRACTIONS,
@@ -31,10 +35,15 @@ from eoc_ntk.core.eigen import (
     rough_lambda_min_from_solver,
 )
 
-__all__ = ["torch_all_eigenvalues", "torch_extremes", "torch_largest"]
+__all__ = ["torch_all_eigenvalues", "torch_extremes", "torch_largest", "UncertifiedInPlace"]
 
 #: The start vectors' seed, as in the NumPy core (same starts, same Krylov spaces).
 _SEED = 20250122
+
+
+class UncertifiedInPlace(DeviceMemoryError):
+    """The fast path in ``K``'s own memory could not certify, and the dense fallback does not fit.
+    ``K``'s strict upper triangle and diagonal (hence :func:`torch_largest` with ``in_place``) still hold."""
 
 
 def torch_all_eigenvalues(k) -> np.ndarray:
@@ -47,11 +56,13 @@ def _matvec(k):
     return lambda v: (k @ torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).to(k.device)).cpu().numpy()
 
 
-def torch_largest(k) -> float:
-    """``lambda_max`` of the symmetric tensor ``k``: certified Lanczos, or the dense solver."""
+def torch_largest(k, in_place: bool = False) -> float:
+    """``lambda_max`` of the symmetric tensor ``k``: certified Lanczos, or the dense solver. ``in_place``:
+    ``k`` after :class:`UncertifiedInPlace` (only its upper triangle and diagonal are read)."""
     n = k.shape[0]
     if n >= 3:
-        theta, _ = certified_top(_matvec(k), np.random.default_rng(_SEED).standard_normal(n))
+        matvec = InPlaceKernel(k).matvec if in_place else _matvec(k)
+        theta, _ = certified_top(matvec, np.random.default_rng(_SEED).standard_normal(n))
         if theta is not None:
             return theta
     return float(torch_all_eigenvalues(k)[-1])
@@ -63,12 +74,20 @@ def torch_extremes(k, v0: np.ndarray | None = None, force_fast: bool = False, lm
     torch = load_torch()
     n = k.shape[0]
     result = None
+    # Room for the second n x n buffer (and the dense fallback's copy), or K's memory alone.
+    roomy = spare_memory(k.device, 8 * n * n) >= 8 * n * n + 8 * 4 * BLOCK * n
     if n >= DENSE_BELOW or (force_fast and n >= 3):
         try:
-            result = _certified(k, v0, lmin_guess)
+            result = _certified(k, v0, lmin_guess) if roomy else inplace_extremes(k, v0)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError, torch.linalg.LinAlgError):
             # Any failure of the fast path falls back to the dense solver rather than answer wrong.
             result = None
+    if result is None and not roomy:
+        raise UncertifiedInPlace(
+            f"the extreme eigenvalues of n = {n} points could not be certified in the memory of K alone (the "
+            f"matrix is not safely positive definite: duplicate or nearly dependent inputs?), and the dense "
+            f"solver needs a second {8 * n * n / 2 ** 30:.3g} GiB matrix that {k.device} does not have; use a "
+            "device with more memory, fewer points, or eigenvalues='extremes' on the NumPy backend", param="x")
     if result is None:
         eig = torch_all_eigenvalues(k)
         return float(eig[0]), float(eig[-1]), "dense", None

@@ -123,7 +123,13 @@ def _factor_in_place(a):
     torch = load_torch()
     col = a.mT
     info = torch.empty((), dtype=torch.int32, device=a.device)
-    torch.linalg.cholesky_ex(col, out=(col, info))
+    try:
+        torch.linalg.cholesky_ex(col, out=(col, info))
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise
+        # A torch build that refuses the aliased output: the factor in new memory (one more n x n).
+        col, info = torch.linalg.cholesky_ex(a)
     return col, int(info.item()) == 0
 
 

@@ -16,6 +16,7 @@ from _reference.data import ACTIVATIONS, HYPERS  # noqa: E402
 from _reference.mp_kernel import ref_kernel  # noqa: E402
 
 import eoc_ntk  # noqa: E402
+from eoc_ntk.core import backends  # noqa: E402
 from eoc_ntk.core._numerics import torch_inplace as inplace  # noqa: E402
 from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402
 
@@ -273,3 +274,21 @@ def test_without_room_for_a_second_matrix_the_extremes_are_certified_in_k_alone(
     assert got.singular and got.lambda_min == 0.0 and got.singular_reason == want.singular_reason
     assert got.duplicate_groups == ((5, 7),) and got.zero_rows == (9,)
     assert math.isclose(got.lambda_max, want.lambda_max, rel_tol=1e-10)
+
+
+def test_analyze_matches_numpy_with_the_icd_analysis():
+    """The service's spectra document (spectrum and ICD analysis) on the device."""
+    x = _data(120, m0=6)  # regular data (a near-parallel pair makes the ICD bounds differences of 1e8's)
+    model = eoc_ntk.Model(4, 0.5, 0.5)
+    want = eoc_ntk.analyze(x, model)
+    got = backends.analyze(x, model, backend="torch", device="cpu")
+    assert got.keys() == want.keys() and got["icd"].keys() == want["icd"].keys()
+    np.testing.assert_allclose(got["eigenvalues"], want["eigenvalues"], rtol=0, atol=1e-12 * want["lambda_max"])
+    for key, value in want["icd"].items():  # None (an infinite bound) becomes NaN, equal to NaN
+        np.testing.assert_allclose(np.array(got["icd"][key], dtype=float), np.array(value, dtype=float),
+                                   rtol=1e-10, err_msg=key)
+    for key in ("lambda_min", "lambda_max", "condition_number", "trace", "singular", "method"):
+        if isinstance(want[key], float):
+            assert got[key] == pytest.approx(want[key], rel=1e-10), key
+        else:
+            assert got[key] == want[key], key

@@ -119,17 +119,7 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     k, shift = torch_scaled_kernel(x, None, model, "ntk", torch_device(device), relative=True,
                                    progress=scaled(progress, 0.0, 0.6),
                                    extra_matrices=1.0 if eigenvalues == "all" else 0.0)
-    n = k.shape[0]
-    k.div_(n)
-    trace = float(k.trace())
-    if eigenvalues == "all":
-        eig = np.maximum(torch_all_eigenvalues(k), 0.0)
-        lmin, lmax, method = float(eig[0]), float(eig[-1]), "dense"
-    else:
-        eig = None
-        lmin, lmax, method = _extremes_or_structural_zero(k, x, model)
-    del k
-    result = assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
+    result = _spectrum_of_device_kernel(k, x, model, eigenvalues, shift)
     report(progress, 1.0)
     return result
 
@@ -154,11 +144,19 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
                                    progress=scaled(progress, 0.0, 0.3 if not why_not else 0.5))
     icd = None
     if not why_not:
-        a_icd, _ = torch_scaled_kernel(x, None, model, "icd", dev, relative=True, extra_matrices=2.0,
-                                       progress=scaled(progress, 0.3, 0.5))
+        a_icd, _ = torch_scaled_kernel(x, None, model, "icd", dev, relative=True, extra_matrices=1.0,
+                                       held=8 * k.numel(), progress=scaled(progress, 0.3, 0.5))
         icd = times_power_of_two(torch_analyse_icd(k, a_icd), shift).to_dict()
         del a_icd
         report(progress, 0.7)
+    spec = _spectrum_of_device_kernel(k, x, model, eigenvalues, shift)
+    report(progress, 1.0)
+    return numpy_analysis.analysis_document(spec, x.shape[1], model, icd, why_not)
+
+
+def _spectrum_of_device_kernel(k, x: np.ndarray, model: Model, eigenvalues: str, shift: int) -> Spectrum:
+    """:class:`Spectrum` of ``k / n`` for the scale-free NTK ``k`` on the device (overwritten), as
+    :func:`eoc_ntk.core.spectra.spectrum_of_kernel`."""
     n = k.shape[0]
     k.div_(n)
     trace = float(k.trace())
@@ -168,10 +166,7 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
     else:
         eig = None
         lmin, lmax, method = _extremes_or_structural_zero(k, x, model)
-    del k
-    spec = assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
-    report(progress, 1.0)
-    return numpy_analysis.analysis_document(spec, x.shape[1], model, icd, why_not)
+    return assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
 
 
 def _extremes_or_structural_zero(k, x: np.ndarray, model: Model) -> tuple[float, float, str]:

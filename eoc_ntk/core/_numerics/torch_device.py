@@ -128,10 +128,12 @@ def _gib(nbytes: float) -> str:
     return f"{nbytes / 2 ** 30:.3g} GiB"
 
 
-def check_fits(dev, n: int, matrices: float, workspace: int, what: str, n2: int | None = None) -> int:
-    """Raise :class:`DeviceMemoryError` unless ``matrices`` float64 arrays of shape (n, n2) (n2
-    defaults to n) plus ``workspace`` bytes fit in :func:`device_memory`; return the budget in bytes."""
-    budget = device_memory(dev)
+def check_fits(dev, n: int, matrices: float, workspace: int, what: str, n2: int | None = None,
+               held: int = 0) -> int:
+    """Raise :class:`DeviceMemoryError` unless ``matrices`` more float64 arrays of shape (n, n2) (n2
+    defaults to n) plus ``workspace`` bytes fit beside the ``held`` bytes the caller already has on
+    the device (:func:`spare_memory`); return the bytes available for them."""
+    budget = spare_memory(dev, held)
     n2 = n if n2 is None else n2
     need = int(matrices * n * n2 * 8) + int(workspace)
     if need > budget:

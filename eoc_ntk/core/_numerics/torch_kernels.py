@@ -42,13 +42,15 @@ _NEAR_PARALLEL = 1e-3
 
 
 def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind: str, dev, *,
-                        relative: bool, progress: ProgressFn | None = None, extra_matrices: float = 0.0):
+                        relative: bool, progress: ProgressFn | None = None, extra_matrices: float = 0.0,
+                        held: int = 0):
     """``(K, shift)``: the kernel ``kind`` of checked float64 inputs as a float64 tensor on ``dev``.
 
     ``K * 2^shift`` is the kernel; ``shift`` is 0 unless ``relative`` (at ``sigma_b = 0`` the
     largest entries are then O(depth)), as in :func:`eoc_ntk.core.kernels.compute_scaled_kernels`.
-    ``extra_matrices``: further n x n2 float64 arrays the caller will allocate afterwards
-    (counted in the memory check). Raises ``DeviceMemoryError`` when the plan does not fit.
+    ``extra_matrices``: further n x n2 float64 arrays the caller will allocate afterwards, ``held``:
+    bytes it already holds on the device (both counted in the memory check). Raises
+    ``DeviceMemoryError`` when the plan does not fit.
     """
     torch = load_torch()
     m0 = x.shape[1]
@@ -68,7 +70,7 @@ def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind
         weights = (np.ldexp(m1, e1), np.ldexp(m2, e2))
     n, n2 = u.shape[0], v.shape[0]
     symmetric = x2 is None
-    budget = check_fits(dev, n, 1.0 + extra_matrices, WORKSPACE_TEMPS * 8 * n2, "the kernel", n2)
+    budget = check_fits(dev, n, 1.0 + extra_matrices, WORKSPACE_TEMPS * 8 * n2, "the kernel", n2, held)
     spare = budget - int((1.0 + extra_matrices) * n * n2 * 8)
     rows = int(max(1, min(n, min(BLOCK_ENTRIES, spare // (8 * WORKSPACE_TEMPS)) // max(n2, 1))))
     job = _Blocks(torch, dev, u, v, weights, model, kind, symmetric, progress)

@@ -57,19 +57,37 @@ def engine_name(backend: str = "numpy", device: str = "cpu") -> str:
 
 
 def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", backend="numpy", device="cpu"):
-    """Infinite-width kernel, as :func:`eoc_ntk.core.kernels.kernel`, on a chosen backend.
+    """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|``, on a chosen backend.
 
     Parameters
     ----------
-    x, x2, depth, a, b, sigma_w, sigma_b, kind : see :func:`eoc_ntk.core.kernels.kernel`.
+    x : array-like of shape (n, m0)
+        Inputs, one per row; converted to float64.
+    x2 : array-like of shape (n2, m0), optional
+        Second set of inputs for a cross-kernel ``K(x, x2)``; defaults to ``x``.
+    depth : int
+        Number of weight layers ``l >= 1``.
+    a, b : float
+        Activation coefficients (not both 0).
+    sigma_w : float, optional
+        Weight standard deviation; default the edge of chaos ``1/sqrt(a^2+b^2)``.
+    sigma_b : float
+        Bias standard deviation; default 0 (edge of chaos).
+    kind : {"ntk", "nngp", "icd", "angle"}
+        The NTK ``Theta_l``, the NNGP ``Sigma_l``, the inverse-cosine-distance approximation of
+        the NTK, or the last-layer angle ``alpha_l`` (details: :func:`eoc_ntk.core.kernels.kernel`).
     backend : {"numpy", "torch"}
+        NumPy/SciPy on the CPU (default), or torch (the ``[gpu]`` extra) on ``device``.
     device : {"cpu", "cuda", "cuda:N"}
         Where the torch backend computes (``"cpu"`` only for NumPy).
 
     Returns
     -------
     ndarray of shape (n, n2), float64 (NumPy), or torch.Tensor of shape (n, n2), float64, on ``device``
-        The same entries on both backends (to about 1e-15 relative to the largest).
+        For ``sigma_b = 0`` the NTK is ``sqrt(q q') chi^(l-1) theta_l(alpha_1)`` with
+        ``q = sigma_w^2 |x|^2 / m0``, ``chi = sigma_w^2 (a^2 + b^2)`` (docs/math.md §3); otherwise the
+        general recursion of docs/math.md §2. The same entries on both backends (to about 1e-15
+        of the largest).
 
     Raises
     ------
@@ -89,8 +107,23 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ba
 
 def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenvalues="all",
              progress: ProgressFn | None = None, backend="numpy", device="cpu") -> Spectrum:
-    """Eigenvalues and condition number of ``K / n``, as :func:`eoc_ntk.core.spectra.spectrum`, on a
-    chosen backend (``backend``, ``device``: see :func:`kernel`).
+    """Eigenvalues and condition number of the paper's NTK matrix ``K / n``, on a chosen backend.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+        Inputs, converted to float64.
+    depth, a, b, sigma_w, sigma_b : see :func:`kernel`.
+    output_dim : int
+        Output dimension ``ml``: the multiplicity of every eigenvalue.
+    eigenvalues : {"all", "extremes"}
+        ``"all"``: the dense symmetric solver; ``"extremes"``: only ``lambda_min`` and
+        ``lambda_max``, by the certified fast path (Lanczos, with a float64 Cholesky
+        factorisation of ``K - sigma I`` certifying ``lambda_min``; dense below n = 1000 or when
+        it cannot certify 1e-9 relative accuracy).
+    progress : callable, optional
+        Called with the completed fraction in [0, 1].
+    backend, device : see :func:`kernel`.
 
     Returns
     -------
@@ -185,8 +218,25 @@ def _extremes_or_structural_zero(k, x: np.ndarray, model: Model) -> tuple[float,
 
 def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",
                 progress: ProgressFn | None = None, y=None, backend="numpy", device="cpu") -> DepthSweep:
-    """Extreme eigenvalues of ``K / n`` per depth, as :func:`eoc_ntk.core.sweep.depth_sweep`, on a
-    chosen backend (``backend``, ``device``: see :func:`kernel`).
+    """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths, on a chosen backend.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, m0)
+    depths : iterable of int
+        Depths ``l >= 1``; duplicates are merged and the result is sorted.
+    a, b, sigma_w, sigma_b : see :func:`kernel`.
+    eigenvalues : {"extremes", "all"}
+        Solver per depth: the certified fast path (default) or the dense one.
+    progress : callable, optional
+        Called with the completed fraction in [0, 1].
+    y : array-like of shape (n,) or (n, k), optional
+        Labels: adds ``alignment`` and ``top_k_fraction`` (:func:`eoc_ntk.core.sweep.depth_sweep`).
+    backend, device : see :func:`kernel`.
+
+    Returns
+    -------
+    DepthSweep
 
     On torch each depth's matrix is built on the device and its extremes certified there, warm
     started from the previous depth's eigenvectors; the labels' alignment (``y``) and the depth

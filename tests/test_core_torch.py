@@ -12,10 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (the [gpu] extra)")
 
+import eoc_ntk  # noqa: E402
 from _reference.data import ACTIVATIONS, HYPERS  # noqa: E402
 from _reference.mp_kernel import ref_kernel  # noqa: E402
-
-import eoc_ntk  # noqa: E402
 from eoc_ntk.core import backends  # noqa: E402
 from eoc_ntk.core._numerics import torch_inplace as inplace  # noqa: E402
 from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402

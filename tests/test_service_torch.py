@@ -9,11 +9,10 @@ import pytest
 
 pytest.importorskip("torch", reason="torch is not installed (the [gpu] extra)")
 
-from _service_support import make_client, relu_model, wait_for_job  # noqa: E402
-
-import eoc_ntk  # noqa: E402
-from eoc_ntk.core.cost import GPU_SPEEDUP, OVERHEAD, predict_seconds  # noqa: E402
-from jobs.device import job_device, job_engine  # noqa: E402
+import eoc_ntk
+from _service_support import make_client, relu_model, wait_for_job
+from eoc_ntk.core.cost import GPU_SPEEDUP, OVERHEAD, predict_seconds
+from jobs.device import job_device, job_engine
 
 ASYNC = {"Prefer": "respond-async"}
 

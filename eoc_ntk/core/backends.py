@@ -16,7 +16,9 @@ NumPy arrays and floats. Memory plan: :mod:`eoc_ntk.core._numerics.torch_device`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +28,7 @@ from eoc_ntk.core import spectra as numpy_spectra
 from eoc_ntk.core import sweep as numpy_sweep
 from eoc_ntk.core._numerics.diagnosis import diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
-from eoc_ntk.core._numerics.torch_device import check_device, check_fits, torch_device
+from eoc_ntk.core._numerics.torch_device import Tensor, check_device, check_fits, torch_device
 from eoc_ntk.core._numerics.torch_eigen import (
     UncertifiedInPlace,
     torch_all_eigenvalues,
@@ -36,6 +38,7 @@ from eoc_ntk.core._numerics.torch_eigen import (
 from eoc_ntk.core._numerics.torch_icd import torch_analyse_icd
 from eoc_ntk.core._numerics.torch_kernels import torch_scaled_kernel
 from eoc_ntk.core.alignment import label_fit_by_depth
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.icd import times_power_of_two
 from eoc_ntk.core.labels import check_labels
@@ -56,7 +59,8 @@ def engine_name(backend: str = "numpy", device: str = "cpu") -> str:
     return "numpy" if backend == "numpy" else f"torch-{device.split(':')[0]}"
 
 
-def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", backend="numpy", device="cpu"):
+def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+           sigma_b: float = 0.0, kind: str = "ntk", backend: str = "numpy", device: str = "cpu") -> FloatArray | Tensor:
     """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|``, on a chosen backend.
 
     Parameters
@@ -105,8 +109,9 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ba
     return torch_scaled_kernel(x, x2, model, kind, torch_device(device), relative=False)[0]
 
 
-def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenvalues="all",
-             progress: ProgressFn | None = None, backend="numpy", device="cpu") -> Spectrum:
+def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None, sigma_b: float = 0.0,
+             output_dim: int = 1, eigenvalues: str = "all", progress: ProgressFn | None = None,
+             backend: str = "numpy", device: str = "cpu") -> Spectrum:
     """Eigenvalues and condition number of the paper's NTK matrix ``K / n``, on a chosen backend.
 
     Parameters
@@ -157,8 +162,8 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     return result
 
 
-def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn | None = None,
-            backend: str = "numpy", device: str = "cpu") -> dict:
+def analyze(x: ArrayLike, model: Model, *, eigenvalues: str = "all", progress: ProgressFn | None = None,
+            backend: str = "numpy", device: str = "cpu") -> dict[str, Any]:
     """:func:`eoc_ntk.core.analysis.analyze` (spectrum and ICD analysis as a JSON-safe dict) on a chosen
     backend (``backend``, ``device``: see :func:`kernel`). On torch the NTK and the ICD matrix are built
     on the device and both analysed there (peak: three n x n float64 matrices)."""
@@ -187,7 +192,7 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
     return numpy_analysis.analysis_document(spec, x.shape[1], model, icd, why_not)
 
 
-def _spectrum_of_device_kernel(k, x: np.ndarray, model: Model, eigenvalues: str, shift: int) -> Spectrum:
+def _spectrum_of_device_kernel(k: Tensor, x: np.ndarray, model: Model, eigenvalues: str, shift: int) -> Spectrum:
     """:class:`Spectrum` of ``k / n`` for the scale-free NTK ``k`` on the device (overwritten), as
     :func:`eoc_ntk.core.spectra.spectrum_of_kernel`."""
     n = k.shape[0]
@@ -202,7 +207,7 @@ def _spectrum_of_device_kernel(k, x: np.ndarray, model: Model, eigenvalues: str,
     return assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift)
 
 
-def _extremes_or_structural_zero(k, x: np.ndarray, model: Model) -> tuple[float, float, str]:
+def _extremes_or_structural_zero(k: Tensor, x: np.ndarray, model: Model) -> tuple[float, float, str]:
     """``(lambda_min, lambda_max, method)`` of ``k`` on the device (negatives clipped to 0). Where only
     ``K``'s own memory was available and the fast path could not certify, inputs that make ``K``
     exactly singular (zero rows, duplicate directions, the abs activation's ``x, -c x``) give
@@ -216,8 +221,9 @@ def _extremes_or_structural_zero(k, x: np.ndarray, model: Model) -> tuple[float,
     return max(lmin, 0.0), max(lmax, 0.0), method
 
 
-def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",
-                progress: ProgressFn | None = None, y=None, backend="numpy", device="cpu") -> DepthSweep:
+def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigma_w: float | None = None,
+                sigma_b: float = 0.0, eigenvalues: str = "extremes", progress: ProgressFn | None = None,
+                y: ArrayLike | None = None, backend: str = "numpy", device: str = "cpu") -> DepthSweep:
     """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths, on a chosen backend.
 
     Parameters
@@ -262,7 +268,8 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
     return replace(result, alignment=aligned, top_k_fraction=top_k)
 
 
-def _torch_sweep(x, depth_list, model: Model, eigenvalues: str, dev, progress) -> DepthSweep:
+def _torch_sweep(x: np.ndarray, depth_list: np.ndarray, model: Model, eigenvalues: str, dev: Tensor,
+                 progress: ProgressFn | None) -> DepthSweep:
     n, m0 = x.shape
     scaled_values, lmins, lmaxs = [], [], []
     vectors = None
@@ -301,7 +308,8 @@ def _torch_sweep(x, depth_list, model: Model, eigenvalues: str, dev, progress) -
     )
 
 
-def _sweep_reason(x, depth_list, model: Model, singular, free, tol) -> str | None:
+def _sweep_reason(x: np.ndarray, depth_list: np.ndarray, model: Model, singular: np.ndarray, free: np.ndarray,
+                  tol: float) -> str | None:
     """The structural cause at the first singular depth, as the NumPy sweep words it."""
     if not singular.any():
         return None
@@ -317,7 +325,7 @@ def _sweep_reason(x, depth_list, model: Model, singular, free, tol) -> str | Non
     return reason
 
 
-def _limit(x, model: Model) -> float | None:
+def _limit(x: np.ndarray, model: Model) -> float | None:
     if model.delta == 0.0 or model.sigma_b != 0.0:
         return None
     return limit_condition_number(x, a=model.a, b=model.b, sigma_w=model.sigma_w)

@@ -21,12 +21,14 @@ n and both sizes, when it does not fit.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import re
+from typing import Any
 
 from eoc_ntk.core.errors import InvalidParameterError
 
-__all__ = ["load_torch", "check_device", "torch_device", "device_memory", "spare_memory", "check_fits",
+__all__ = ["Tensor", "load_torch", "check_device", "torch_device", "device_memory", "spare_memory", "check_fits",
            "DeviceMemoryError",
            "BLOCK_ENTRIES", "WORKSPACE_TEMPS", "MEMORY_ENV"]
 
@@ -37,6 +39,8 @@ WORKSPACE_TEMPS = 24
 #: Environment variable: the device memory budget in bytes (overrides what the device reports).
 MEMORY_ENV = "EOC_NTK_DEVICE_MEMORY"
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
+#: A ``torch.Tensor`` (and ``torch.device``): typed as Any, torch being optional and untyped here.
+Tensor = Any
 
 
 class DeviceMemoryError(InvalidParameterError):
@@ -44,10 +48,11 @@ class DeviceMemoryError(InvalidParameterError):
 
 
 @functools.lru_cache(maxsize=1)
-def load_torch():
+def load_torch() -> Any:
     """The ``torch`` module, imported on first use (an optional dependency: the ``[gpu]`` extra)."""
     try:
-        import torch  # lazy: optional heavy dependency, only for backend="torch"
+        # Lazy: an optional heavy dependency, imported only for backend="torch".
+        torch = importlib.import_module("torch")
     except ImportError as exc:
         raise InvalidParameterError(
             "backend='torch' needs PyTorch, which is not installed: pip install 'eoc-ntk[gpu]' "
@@ -55,7 +60,7 @@ def load_torch():
     return torch
 
 
-def check_device(backend, device) -> str:
+def check_device(backend: Any, device: Any) -> str:
     """Validate ``backend`` and ``device``; return the device name (``"cpu"``, ``"cuda"``, ``"cuda:N"``)."""
     if backend not in ("numpy", "torch"):
         raise InvalidParameterError(f"backend must be 'numpy' or 'torch', got {backend!r}", param="backend")
@@ -68,7 +73,7 @@ def check_device(backend, device) -> str:
     return device
 
 
-def torch_device(device: str):
+def torch_device(device: str) -> Tensor:
     """The ``torch.device`` for ``device``, refusing a GPU that torch cannot see."""
     torch = load_torch()
     if device.startswith("cuda"):
@@ -81,7 +86,7 @@ def torch_device(device: str):
     return torch.device(device)
 
 
-def device_memory(dev) -> int:
+def device_memory(dev: Tensor) -> int:
     """Bytes available for the backend on ``dev``: ``EOC_NTK_DEVICE_MEMORY`` when set, else the
     GPU's free memory (``torch.cuda.mem_get_info``) or the machine's available memory."""
     text = os.environ.get(MEMORY_ENV, "").strip()
@@ -100,7 +105,7 @@ def device_memory(dev) -> int:
     return _available_host_memory()
 
 
-def spare_memory(dev, held: int) -> int:
+def spare_memory(dev: Tensor, held: int) -> int:
     """Bytes still available on ``dev`` beyond the ``held`` bytes the caller has allocated there:
     ``EOC_NTK_DEVICE_MEMORY - held`` when the budget is set, else what the device reports free
     (for a GPU including the blocks torch's caching allocator holds unused)."""
@@ -128,7 +133,7 @@ def _gib(nbytes: float) -> str:
     return f"{nbytes / 2 ** 30:.3g} GiB"
 
 
-def check_fits(dev, n: int, matrices: float, workspace: int, what: str, n2: int | None = None,
+def check_fits(dev: Tensor, n: int, matrices: float, workspace: int, what: str, n2: int | None = None,
                held: int = 0) -> int:
     """Raise :class:`DeviceMemoryError` unless ``matrices`` more float64 arrays of shape (n, n2) (n2
     defaults to n) plus ``workspace`` bytes fit beside the ``held`` bytes the caller already has on

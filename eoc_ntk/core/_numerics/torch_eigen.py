@@ -25,11 +25,12 @@ import math
 
 import numpy as np
 
-from eoc_ntk.core._numerics.torch_device import BLOCK_ENTRIES, DeviceMemoryError, load_torch, spare_memory
+from eoc_ntk.core._numerics.torch_device import BLOCK_ENTRIES, DeviceMemoryError, Tensor, load_torch, spare_memory
 from eoc_ntk.core._numerics.torch_inplace import BLOCK, InPlaceKernel, inplace_extremes
 from eoc_ntk.core.eigen import (
     DENSE_BELOW,
     RETRY_FRACTIONS,
+    MatVec,
     certified_lambda_min_from_solver,
     certified_top,
     rough_lambda_min_from_solver,
@@ -46,17 +47,18 @@ class UncertifiedInPlace(DeviceMemoryError):
     ``K``'s strict upper triangle and diagonal (hence :func:`torch_largest` with ``in_place``) still hold."""
 
 
-def torch_all_eigenvalues(k) -> np.ndarray:
+def torch_all_eigenvalues(k: Tensor) -> np.ndarray:
     """All eigenvalues of the symmetric tensor ``k``, ascending, as a NumPy array."""
-    return load_torch().linalg.eigvalsh(k).cpu().numpy()
+    values: np.ndarray = load_torch().linalg.eigvalsh(k).cpu().numpy()
+    return values
 
 
-def _matvec(k):
+def _matvec(k: Tensor) -> MatVec:
     torch = load_torch()
     return lambda v: (k @ torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).to(k.device)).cpu().numpy()
 
 
-def torch_largest(k, in_place: bool = False) -> float:
+def torch_largest(k: Tensor, in_place: bool = False) -> float:
     """``lambda_max`` of the symmetric tensor ``k``: certified Lanczos, or the dense solver. ``in_place``:
     ``k`` after :class:`UncertifiedInPlace` (only its upper triangle and diagonal are read)."""
     n = k.shape[0]
@@ -68,7 +70,11 @@ def torch_largest(k, in_place: bool = False) -> float:
     return float(torch_all_eigenvalues(k)[-1])
 
 
-def torch_extremes(k, v0: np.ndarray | None = None, force_fast: bool = False, lmin_guess: float | None = None):
+Extremes = tuple[float, float, str, np.ndarray | None]
+
+
+def torch_extremes(k: Tensor, v0: np.ndarray | None = None, force_fast: bool = False,
+                   lmin_guess: float | None = None) -> Extremes:
     """``(lambda_min, lambda_max, method, vectors)`` of the symmetric tensor ``k`` (not modified),
     as :func:`eoc_ntk.core.eigen.extreme_eigenvalues`."""
     torch = load_torch()
@@ -94,22 +100,24 @@ def torch_extremes(k, v0: np.ndarray | None = None, force_fast: bool = False, lm
     return result
 
 
-def _certified(k, v0, lmin_guess):
+def _certified(k: Tensor, v0: np.ndarray | None, lmin_guess: float | None) -> Extremes | None:
     n = k.shape[0]
     rng = np.random.default_rng(_SEED)
     start_min = v0[:, 0] if v0 is not None else rng.standard_normal(n)
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
     matvec = _matvec(k)
-    theta, vmax = certified_top(matvec, start_max)
-    if theta is None:
+    top = certified_top(matvec, start_max)
+    if top[0] is None:
         return None
+    theta, vmax = top
     if lmin_guess is not None and lmin_guess > 0.0:
         found = _shifted_lambda_min(k, lmin_guess, start_min, matvec)
         if found is not None:
             return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
-    rough, margin, v_rough = _rough_lambda_min(k, start_min)
-    if rough is None:
+    estimate = _rough_lambda_min(k, start_min)
+    if estimate[0] is None:
         return None
+    rough, margin, v_rough = estimate
     for fraction in (1.0 - margin, *RETRY_FRACTIONS):
         found = _shifted_lambda_min(k, fraction * rough, v_rough, matvec)
         if found is not None:
@@ -117,7 +125,7 @@ def _certified(k, v0, lmin_guess):
     return None
 
 
-def _factor_in_place(a):
+def _factor_in_place(a: Tensor) -> tuple[Tensor, bool]:
     """Lower Cholesky factor of the symmetric row-major ``a``, computed in ``a``'s own memory (its
     transpose is the column-major array LAPACK and cuSOLVER factor); ``(factor, ok)``."""
     torch = load_torch()
@@ -133,17 +141,18 @@ def _factor_in_place(a):
     return col, int(info.item()) == 0
 
 
-def _solver(factor):
+def _solver(factor: Tensor) -> MatVec:
     torch = load_torch()
 
-    def solve(v):
+    def solve(v: np.ndarray) -> np.ndarray:
         b = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).to(factor.device, factor.dtype)
-        return torch.cholesky_solve(b[:, None], factor)[:, 0].to(torch.float64).cpu().numpy()
+        x: np.ndarray = torch.cholesky_solve(b[:, None], factor)[:, 0].to(torch.float64).cpu().numpy()
+        return x
 
     return solve
 
 
-def _rough_lambda_min(k, start):
+def _rough_lambda_min(k: Tensor, start: np.ndarray) -> tuple[float, float, np.ndarray] | tuple[None, None, None]:
     """``(rough, margin, vector)`` from a float32 Cholesky factor of ``K`` scaled by a power of two
     (so that float32's range holds it), built row block by row block; ``(None,) * 3`` when it fails."""
     torch = load_torch()
@@ -156,14 +165,16 @@ def _rough_lambda_min(k, start):
     factor, ok = _factor_in_place(low)
     if not ok:
         return None, None, None
-    rough, margin, vector = rough_lambda_min_from_solver(_solver(factor), start)
+    estimate = rough_lambda_min_from_solver(_solver(factor), start)
     del factor, low
-    if rough is None:
+    if estimate[0] is None:
         return None, None, None
+    rough, margin, vector = estimate
     return math.ldexp(rough, shift), margin, vector
 
 
-def _shifted_lambda_min(k, sigma: float, start, matvec):
+def _shifted_lambda_min(k: Tensor, sigma: float, start: np.ndarray,
+                        matvec: MatVec) -> tuple[float, np.ndarray] | None:
     """Certified ``(lambda_min, vector)`` from a float64 factorisation of ``K - sigma I``, or None."""
     buffer = k.clone()
     buffer.diagonal().sub_(sigma)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 
-from eoc_ntk.core._numerics.torch_device import BLOCK_ENTRIES, load_torch
+from eoc_ntk.core._numerics.torch_device import BLOCK_ENTRIES, Tensor, load_torch
 from eoc_ntk.core.icd import IcdAnalysis
 
 __all__ = ["torch_analyse_icd"]
 
 
-def torch_analyse_icd(k, a) -> IcdAnalysis:
+def torch_analyse_icd(k: Tensor, a: Tensor) -> IcdAnalysis:
     """:class:`IcdAnalysis` of ``K`` (not modified) and ``A`` (overwritten by ``A / n``)."""
     torch = load_torch()
     n = k.shape[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eoc_ntk.core._numerics.torch_device import load_torch
+from eoc_ntk.core._numerics.torch_device import Tensor, load_torch
 from eoc_ntk.core.eigen import (
     RETRY_FRACTIONS,
     certified_lambda_min_from_solver,
@@ -35,17 +35,17 @@ class InPlaceKernel:
     """``K`` held in the strict upper triangle of ``m`` (row-major n x n, symmetric on entry) plus
     its diagonal; the lower triangle and the diagonal of ``m`` hold the latest Cholesky factor."""
 
-    def __init__(self, m, block: int | None = None):
+    def __init__(self, m: Tensor, block: int | None = None):
         self.torch = load_torch()
         self.m, self.n, self.block = m, m.shape[0], max(1, int(BLOCK if block is None else block))
         self.d = m.diagonal().clone()
         self.edges = [(i0, min(self.n, i0 + self.block)) for i0 in range(0, self.n, self.block)]
 
-    def _vector(self, v):
+    def _vector(self, v: np.ndarray) -> Tensor:
         t = self.torch
         return t.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).to(self.m.device)
 
-    def matvec(self, v) -> np.ndarray:
+    def matvec(self, v: np.ndarray) -> np.ndarray:
         """``K v`` from the strict upper triangle and the diagonal (never the lower triangle)."""
         t, m = self.torch, self.m
         x = self._vector(v)
@@ -57,7 +57,8 @@ class InPlaceKernel:
                 right = m[i0:i1, i1:]
                 y[i0:i1] += right @ x[i1:]
                 y[i1:] += right.T @ x[i0:i1]
-        return y.cpu().numpy()
+        out: np.ndarray = y.cpu().numpy()
+        return out
 
     def factor(self, sigma: float) -> bool:
         """Overwrite the lower triangle with the Cholesky factor of ``K - sigma I``; False when it is not
@@ -88,7 +89,7 @@ class InPlaceKernel:
                 sq -= t.tril(block[:j1 - j0])
         return True
 
-    def solve(self, v) -> np.ndarray:
+    def solve(self, v: np.ndarray) -> np.ndarray:
         """``(L L^T)^{-1} v`` with the factor of the last successful :meth:`factor`."""
         t, m = self.torch, self.m
         y = self._vector(v).clone()  # a copy: on the CPU the tensor would share the caller's array
@@ -98,10 +99,12 @@ class InPlaceKernel:
         for i0, i1 in reversed(self.edges):  # L^T x = y
             rhs = y[i0:i1] - (m[i1:, i0:i1].T @ y[i1:] if i1 < self.n else 0.0)
             y[i0:i1] = t.linalg.solve_triangular(t.tril(m[i0:i1, i0:i1]).T, rhs[:, None], upper=True)[:, 0]
-        return y.cpu().numpy()
+        out: np.ndarray = y.cpu().numpy()
+        return out
 
 
-def inplace_extremes(m, v0=None, seed: int = 20250122, block: int | None = None):
+def inplace_extremes(m: Tensor, v0: np.ndarray | None = None, seed: int = 20250122,
+                     block: int | None = None) -> tuple[float, float, str, np.ndarray] | None:
     """``(lambda_min, lambda_max, "lanczos", vectors)`` of the symmetric ``m`` certified in its own
     memory, or None when the fast path cannot certify (``m``'s lower triangle is overwritten; its
     strict upper triangle keeps ``K``)."""
@@ -110,12 +113,14 @@ def inplace_extremes(m, v0=None, seed: int = 20250122, block: int | None = None)
     rng = np.random.default_rng(seed)
     start_min = v0[:, 0] if v0 is not None else rng.standard_normal(n)
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
-    theta, vmax = certified_top(kernel.matvec, start_max)
-    if theta is None or not kernel.factor(0.0):
+    top = certified_top(kernel.matvec, start_max)
+    if top[0] is None or not kernel.factor(0.0):
         return None
-    rough, margin, v_rough = rough_lambda_min_from_solver(kernel.solve, start_min)
-    if rough is None:
+    theta, vmax = top
+    estimate = rough_lambda_min_from_solver(kernel.solve, start_min)
+    if estimate[0] is None:
         return None
+    rough, margin, v_rough = estimate
     for fraction in (1.0 - margin, *RETRY_FRACTIONS):
         sigma = fraction * rough
         if kernel.factor(sigma):

@@ -14,12 +14,15 @@ overwrites it block by block. Peak device memory: the n x n2 output plus
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from eoc_ntk.core._numerics.interp import DEGREE, INTERVALS, U_MAX, WIDTH, eoc_interpolant
+from eoc_ntk.core._numerics.interp import DEGREE, INTERVALS, U_MAX, WIDTH, AngleInterpolant, eoc_interpolant
 from eoc_ntk.core._numerics.torch_device import (
     BLOCK_ENTRIES,
     WORKSPACE_TEMPS,
+    Tensor,
     check_fits,
     load_torch,
 )
@@ -41,9 +44,9 @@ __all__ = ["torch_scaled_kernel"]
 _NEAR_PARALLEL = 1e-3
 
 
-def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind: str, dev, *,
+def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind: str, dev: Tensor, *,
                         relative: bool, progress: ProgressFn | None = None, extra_matrices: float = 0.0,
-                        held: int = 0):
+                        held: int = 0) -> tuple[Tensor, int]:
     """``(K, shift)``: the kernel ``kind`` of checked float64 inputs as a float64 tensor on ``dev``.
 
     ``K * 2^shift`` is the kernel; ``shift`` is 0 unless ``relative`` (at ``sigma_b = 0`` the
@@ -58,6 +61,7 @@ def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind
     v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
     check_scale(model, np.concatenate([np.ldexp(m1, e1), np.ldexp(m2, e2)]), m0)
     shift = 0
+    weights: tuple[Any, Any]
     if model.sigma_b == 0.0:
         mant, e_scale = scale_split(model, m0)
         if relative:
@@ -88,7 +92,7 @@ def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind
     return out, shift
 
 
-def _interpolant(model: Model, entries: int):
+def _interpolant(model: Model, entries: int) -> AngleInterpolant | None:
     """The interpolant of ``(depth, Delta)`` where the NumPy core's ``method="auto"`` uses one."""
     usable = model.sigma_b == 0.0 and model.depth >= 2 and model.delta > 0.0
     return eoc_interpolant(model.depth, model.delta) if usable and entries >= 4096 else None
@@ -97,7 +101,8 @@ def _interpolant(model: Model, entries: int):
 class _Blocks:
     """The per-block steps of one kernel on one device."""
 
-    def __init__(self, torch, dev, u, v, weights, model: Model, kind: str, symmetric: bool, progress):
+    def __init__(self, torch: Any, dev: Tensor, u: np.ndarray, v: np.ndarray, weights: tuple[Any, Any], model: Model,
+                 kind: str, symmetric: bool, progress: ProgressFn | None):
         self.torch, self.dev, self.model, self.kind = torch, dev, model, kind
         self.symmetric, self.progress = symmetric, progress
         self.u = torch.from_numpy(np.ascontiguousarray(u)).to(dev)
@@ -106,15 +111,19 @@ class _Blocks:
         self.zero_v = ~torch.any(self.v != 0.0, dim=1)
         self.n, self.n2 = self.u.shape[0], self.v.shape[0]
         self.homogeneous = model.sigma_b == 0.0
+        self.w: tuple[Any, Any]
         if self.homogeneous:
-            self.w = tuple((torch.from_numpy(np.asarray(m, dtype=np.float64)).to(dev),
-                            torch.from_numpy(np.asarray(e, dtype=np.int64)).to(dev)) for m, e in weights)
+            pairs = [(torch.from_numpy(np.asarray(m, dtype=np.float64)).to(dev),
+                      torch.from_numpy(np.asarray(e, dtype=np.int64)).to(dev)) for m, e in weights]
+            self.w = (pairs[0], pairs[1])
         else:
-            self.w = tuple(torch.from_numpy(np.asarray(r, dtype=np.float64)).to(dev) for r in weights)
-        self.coef = None
-        self.done = 0
+            rows, cols = (torch.from_numpy(np.asarray(r, dtype=np.float64)).to(dev) for r in weights)
+            self.w = (rows, cols)
+        self.coef: dict[str, Tensor] | None = None
+        self.state: Tensor = None
+        self.done = 0.0
 
-    def use(self, interp) -> None:
+    def use(self, interp: AngleInterpolant) -> None:
         """Move the interpolant's coefficients and interval states to the device."""
         t = self.torch
         self.coef = {which: t.from_numpy(np.array(interp.coefficients(which))).to(self.dev)
@@ -124,7 +133,7 @@ class _Blocks:
     def _columns(self, i0: int) -> int:
         return i0 if self.symmetric else 0
 
-    def _u(self, i0: int, i1: int):
+    def _u(self, i0: int, i1: int) -> Tensor:
         """``u`` of rows ``i0:i1`` against columns ``j0:`` (docs/math.md §4)."""
         t = self.torch
         j0 = self._columns(i0)
@@ -152,7 +161,7 @@ class _Blocks:
         out[:, zv] = 0.0
         return out
 
-    def store_u(self, out, i0: int, i1: int):
+    def store_u(self, out: Tensor, i0: int, i1: int) -> Tensor:
         """Write ``u`` of the block into ``out``; return the interval counts of its entries."""
         t = self.torch
         region = self._u(i0, i1)
@@ -162,7 +171,7 @@ class _Blocks:
         self._report(0.3 * region.numel())
         return t.bincount(idx, minlength=INTERVALS)
 
-    def fill(self, out, i0: int, i1: int, from_u: bool) -> None:
+    def fill(self, out: Tensor, i0: int, i1: int, from_u: bool) -> None:
         """Overwrite the block of ``out`` with the kernel (and mirror it when symmetric)."""
         j0 = self._columns(i0)
         uu = out[i0:i1, j0:].clone() if from_u else self._u(i0, i1)
@@ -176,7 +185,7 @@ class _Blocks:
             square[lower[0], lower[1]] = square.T[lower[0], lower[1]]
         self._report((0.7 if from_u else 1.0) * values.numel())
 
-    def _kernel(self, uu, i0: int, i1: int, j0: int):
+    def _kernel(self, uu: Tensor, i0: int, i1: int, j0: int) -> Tensor:
         t, model, kind = self.torch, self.model, self.kind
         if not self.homogeneous:
             alpha, beta = u_to_angles(uu)
@@ -200,14 +209,14 @@ class _Blocks:
         approx[collapsed] = float(model.depth)
         return ldexp(mantissas * approx, exponents)
 
-    def _normalised(self, uu, need_theta: bool, need_angle: bool):
+    def _normalised(self, uu: Tensor, need_theta: bool, need_angle: bool) -> tuple[Tensor, Tensor]:
         """``theta_l`` and ``u_l`` of a block, as :func:`eoc_ntk.core.kernels.normalised_kernels`."""
         t, depth, delta = self.torch, self.model.depth, self.model.delta
         if depth == 1:
             return (-t.tanh(0.5 * uu) if need_theta else None), (uu if need_angle else None)
         same = uu == -float("inf")
-        theta = t.empty_like(uu) if need_theta else None
-        u_last = t.empty_like(uu) if need_angle else None
+        theta: Tensor = t.empty_like(uu) if need_theta else None
+        u_last: Tensor = t.empty_like(uu) if need_angle else None
         if self.coef is None:
             exact = ~same
         else:
@@ -243,7 +252,7 @@ class _Blocks:
         self.progress(min(1.0, self.done / max(total, 1.0)))
 
 
-def _horner(coef, idx, tt):
+def _horner(coef: Tensor, idx: Tensor, tt: Tensor) -> Tensor:
     """``sum_k coef[k, idx] tt^k`` by Horner's rule, in the NumPy interpolant's order of operations."""
     acc = coef[DEGREE][idx]
     for j in range(DEGREE - 1, -1, -1):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from eoc_ntk.core._numerics.torch_device import load_torch
+from eoc_ntk.core._numerics.torch_device import Tensor, load_torch
 
 __all__ = ["eoc_recursion", "general_recursion", "u_to_angles", "angles_to_u", "ldexp"]
 
@@ -21,7 +21,7 @@ _G_SERIES_MAX = 0.5
 _G_SERIES = tuple((-1.0) ** (k + 1) * 2.0 * k / float(math.factorial(2 * k + 1)) for k in range(1, 11))
 
 
-def g(t):
+def g(t: Tensor) -> Tensor:
     """``sin(t) - t cos(t)`` for ``t`` in [0, pi], by its series where ``t < 0.5``."""
     torch = load_torch()
     out = torch.sin(t) - t * torch.cos(t)
@@ -36,13 +36,13 @@ def g(t):
     return out
 
 
-def _sin_half_sq2(t):
+def _sin_half_sq2(t: Tensor) -> Tensor:
     """``2 sin^2(t/2) = 1 - cos(t)`` without cancellation."""
     s = load_torch().sin(0.5 * t)
     return 2.0 * s * s
 
 
-def hidden_layer(alpha, beta, delta: float):
+def hidden_layer(alpha: Tensor, beta: Tensor, delta: float) -> tuple[Tensor, Tensor]:
     """``(1 - rho', 1 + rho')`` after one hidden layer, both without cancellation."""
     torch = load_torch()
     one_plus = _sin_half_sq2(beta) + delta * _TWO_OVER_PI * g(alpha)
@@ -58,7 +58,7 @@ def hidden_layer(alpha, beta, delta: float):
     return one_minus, one_plus
 
 
-def correlation(alpha, beta, delta: float):
+def correlation(alpha: Tensor, beta: Tensor, delta: float) -> Tensor:
     """``rho' = cos(alpha) + Delta (2/pi) g(alpha)``, rewritten in ``beta`` past pi/2."""
     torch = load_torch()
     out = torch.cos(alpha) + delta * _TWO_OVER_PI * g(alpha)
@@ -69,7 +69,7 @@ def correlation(alpha, beta, delta: float):
     return out
 
 
-def derivative_factor(alpha, beta, delta: float):
+def derivative_factor(alpha: Tensor, beta: Tensor, delta: float) -> Tensor:
     """``rho_dot = 1 - (2 Delta / pi) alpha``, as ``(1 - 2 Delta) + (2 Delta / pi) beta`` past pi/2."""
     out = 1.0 - (2.0 * delta / math.pi) * alpha
     wide = alpha > 0.5 * math.pi
@@ -78,7 +78,7 @@ def derivative_factor(alpha, beta, delta: float):
     return out
 
 
-def angles_from(one_minus, one_plus):
+def angles_from(one_minus: Tensor, one_plus: Tensor) -> tuple[Tensor, Tensor]:
     """``(alpha, beta)`` with ``cos(alpha) = rho`` from ``1 - rho`` and ``1 + rho``."""
     torch = load_torch()
     sm = torch.sqrt(torch.clamp(one_minus, min=0.0))
@@ -86,20 +86,20 @@ def angles_from(one_minus, one_plus):
     return 2.0 * torch.atan2(sm, sp), 2.0 * torch.atan2(sp, sm)
 
 
-def u_to_angles(u):
+def u_to_angles(u: Tensor) -> tuple[Tensor, Tensor]:
     """``(alpha, beta)`` from ``u = 2 log tan(alpha/2)``."""
     torch = load_torch()
     half = 0.5 * u
     return 2.0 * torch.atan(torch.exp(half)), 2.0 * torch.atan(torch.exp(-half))
 
 
-def angles_to_u(alpha, beta):
+def angles_to_u(alpha: Tensor, beta: Tensor) -> Tensor:
     """``2 log tan(alpha/2)`` from both angles."""
     torch = load_torch()
     return 2.0 * (torch.log(torch.sin(0.5 * alpha)) - torch.log(torch.sin(0.5 * beta)))
 
 
-def ldexp(mantissa, exponent):
+def ldexp(mantissa: Tensor, exponent: Tensor) -> Tensor:
     """``mantissa * 2^exponent`` for integer tensors ``exponent``, exact wherever the result is
     a normal float64 (``torch.ldexp`` forms ``2^exponent`` first, which under- or overflows
     for ``|exponent| > 1022`` even when the product is representable): two exact halves."""
@@ -108,13 +108,13 @@ def ldexp(mantissa, exponent):
     return mantissa * _pow2(half) * _pow2(exponent - half)
 
 
-def _pow2(k):
+def _pow2(k: Tensor) -> Tensor:
     """``2^k`` as float64 from its bits (exact on every device), ``k`` clamped to the normal range."""
     torch = load_torch()
     return ((k.clamp(-1022, 1023) + 1023) << 52).view(torch.float64)
 
 
-def eoc_recursion(alpha, beta, depth: int, delta: float):
+def eoc_recursion(alpha: Tensor, beta: Tensor, depth: int, delta: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(theta_l, alpha_l, beta_l)`` at ``sigma_b = 0`` (docs/math.md §3):
     ``theta_1 = cos(alpha)``, ``theta_{k+1} = rho_{k+1} + theta_k rho_dot_{k+1}``."""
     torch = load_torch()
@@ -130,7 +130,8 @@ def eoc_recursion(alpha, beta, depth: int, delta: float):
     return theta, alpha, beta
 
 
-def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
+def _affine(scale: float, n_i: Tensor, n_j: Tensor, one_minus_hat: Tensor, one_plus_hat: Tensor,
+            sb2: float) -> tuple[Tensor, Tensor, Tensor]:
     """Second moments and angle after ``h = sqrt(scale) W z + sigma_b beta`` (as the NumPy one)."""
     torch = load_torch()
     c = scale * n_i * n_j
@@ -144,8 +145,8 @@ def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
     return sigma, one_minus, one_plus
 
 
-def general_recursion(r_i, r_j, alpha, beta, m0: int, depth: int, delta: float, a2b2: float,
-                      sw2: float, sigma_b: float):
+def general_recursion(r_i: Tensor, r_j: Tensor, alpha: Tensor, beta: Tensor, m0: int, depth: int, delta: float,
+                      a2b2: float, sw2: float, sigma_b: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(Theta, Sigma, alpha_l)`` of the general recursion (docs/math.md §2), any ``sigma_w, sigma_b``."""
     torch = load_torch()
     sb2 = sigma_b * sigma_b

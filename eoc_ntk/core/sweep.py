@@ -110,6 +110,8 @@ class DepthSweep:
 
 
 def check_depths(depths: Any) -> np.ndarray:
+    """The checked depths of a sweep, unique and ascending (int64); :class:`InvalidParameterError`
+    (``param="depths"``) for an empty, non-integer, out-of-range or too long list."""
     if isinstance(depths, (str, bytes)) or not hasattr(depths, "__iter__"):
         raise InvalidParameterError(f"depths must be a list of integers >= 1, got {depths!r}", param="depths")
     values = list(depths)

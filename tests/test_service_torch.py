@@ -13,6 +13,7 @@ import eoc_ntk
 from _service_support import make_client, relu_model, wait_for_job
 from eoc_ntk.core.cost import GPU_SPEEDUP, OVERHEAD, predict_seconds
 from jobs.device import job_device, job_engine
+from jobs.worker import main as worker_main
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -46,6 +47,12 @@ def test_unset_means_numpy_and_a_bad_value_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("EOC_NTK_DEVICE", "gpu")
     with pytest.raises(ValueError, match="EOC_NTK_DEVICE"):
         job_device()
+
+
+def test_a_worker_refuses_to_start_with_a_malformed_device(monkeypatch, capsys):
+    monkeypatch.setenv("EOC_NTK_DEVICE", "gpu0")
+    assert worker_main(["--redis-url", "redis://127.0.0.1:1/0"]) == 2  # before any connection
+    assert "EOC_NTK_DEVICE" in capsys.readouterr().err
 
 
 def test_the_cost_model_counts_the_device():

@@ -37,6 +37,7 @@ from . import keys
 # Imported for its side effect: NumPy/SciPy, the core and the job code load once, here, before
 # forking horses (the redundant alias marks the name as used on purpose).
 from . import rq_queue as rq_queue
+from .device import job_device
 from .errors import describe_timeout
 from .settings import get_settings
 
@@ -237,5 +238,10 @@ def main(argv=None) -> int:
         ok, why = check_worker(args.redis_url)
         print(why, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
+    try:
+        job_device()  # a malformed EOC_NTK_DEVICE stops the worker here, not each spectra job later
+    except ValueError as exc:
+        print(f"eoc-ntk worker: {exc}", file=sys.stderr)
+        return 2
     run_worker(args.redis_url, burst=args.burst, name=args.name, log_level=args.log_level)
     return 0

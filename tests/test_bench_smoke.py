@@ -68,6 +68,14 @@ def test_nt_skips_cleanly_without_neural_tangents(capsys):
     assert rows == [rows[0]] and "skipped" in rows[0]
 
 
+@pytest.mark.slow  # imports torch and runs both backends (seconds on a shared machine)
+def test_gpu_bench_on_the_cpu(capsys):
+    pytest.importorskip("torch", reason="torch is not installed (the [gpu] extra)")
+    rows = run("bench_gpu", ["--device", "cpu", "--n", "120", "--cpu-max-n", "120", "--m0", "6", "--depth", "3",
+                             "--torch-threads", "1"], capsys)
+    assert "vs NumPy" in rows[0] and "rel. err" in rows[0], rows
+
+
 def test_common_data_kinds():
     common = importlib.import_module("_common")
     for kind in common.DATASETS:

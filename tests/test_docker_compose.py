@@ -102,6 +102,27 @@ def test_the_dask_profile_adds_a_scheduler_and_scalable_workers_that_the_api_and
     assert "--scale dask-worker=" in usage
 
 
+def test_the_gpu_profile_adds_a_worker_that_reserves_a_gpu_and_runs_spectra_on_it():
+    """Issue #29: `--profile gpu` starts an RQ worker with torch (the image's TORCH build argument,
+    pinned), a reserved NVIDIA GPU and EOC_NTK_DEVICE=cuda; the default services stay CPU-only."""
+    services = _compose()["services"]
+    gpu = services["gpu-worker"]
+    assert gpu["profiles"] == ["gpu"] and gpu["command"] == ["eoc-ntk", "worker"]
+    assert gpu["build"]["args"]["TORCH"] == "torch==2.13.0"
+    assert gpu["image"] != services["worker"]["image"]  # its own image: torch is not in the default one
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}], devices
+    assert _defaults(gpu["environment"]["EOC_NTK_DEVICE"]) == "cuda"
+    assert gpu["environment"]["REDIS_URL"] == services["worker"]["environment"]["REDIS_URL"]
+    assert gpu["healthcheck"]["test"] == ["CMD", "eoc-ntk", "worker", "--check"]
+    assert gpu["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert not gpu.get("ports") and "container_name" not in gpu
+    for name in ("api", "worker"):
+        assert "EOC_NTK_DEVICE" not in services[name].get("environment", {}), name
+        assert "deploy" not in services[name], name
+    assert "docker compose --profile gpu up --build --scale worker=0" in COMPOSE.read_text()
+
+
 def test_nothing_is_published_on_all_interfaces_by_default():
     services = _compose()["services"]
     published = {name: [_published(p) for p in s.get("ports", [])] for name, s in services.items()}
@@ -125,6 +146,12 @@ def test_the_image_runs_unprivileged_from_the_lock_file():
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     installs = [line for line in lines if "pip install" in line]
     assert any("--require-hashes" in line and "requirements/lock.txt" in line for line in installs), installs
+    # The one exception: torch for the `gpu` profile's image, behind a build argument that is empty
+    # by default (the default image is the lock's alone).
+    gated = [line for line in installs if '"$TORCH"' in line]
+    assert gated == ['RUN if [ -n "$TORCH" ]; then pip install "$TORCH"; fi'], gated
+    assert 'ARG TORCH=""' in lines
+    installs = [line for line in installs if line not in gated]
     assert all("-r requirements/lock.txt" in line or "--no-deps" in line for line in installs), (
         f"every pip install takes the lock's versions or installs without dependencies: {installs}")
     assert (ROOT / "requirements" / "lock.txt").is_file()

@@ -211,7 +211,7 @@ class RQBackend:
             if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
                 error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
                                                            "submit the request again to recompute it"}
-            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its parent saw it
+            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its worker saw it
                 error = {"code": "worker_lost", "message": f"the process computing this job died ({last[-1].strip('; ')}); "
                                                            f"submit the request again to recompute it"}
             elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first

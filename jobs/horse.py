@@ -103,8 +103,10 @@ class JobDeathPenalty(UnixSignalDeathPenalty):
         if pid == 0:
             try:
                 guard(ctx, self.job_id, horse, self.seconds)
+            except BaseException:  # the job's beats stop: the API fails it as worker_lost
+                log.exception("job %s: its guard failed", self.job_id)
             finally:
-                os._exit(0)
+                os._exit(1)
         self.guard_pid = pid
 
     def cancel_death_penalty(self) -> None:

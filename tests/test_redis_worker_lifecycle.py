@@ -21,17 +21,17 @@ from datetime import timezone
 
 import psutil
 import pytest
+from _worker_process import ROOT, stop_worker, wait_registered
+from _worker_process import start_worker as _start_worker
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from _worker_process import ROOT, stop_worker, wait_registered
-from _worker_process import start_worker as _start_worker
 from jobs.horse import STOP_GRACE_SECONDS
 from jobs.rq_queue import RQBackend
 from jobs.settings import Settings
-from jobs.worker import PUBSUB_WAKE_SECONDS, WorkerRedis
 from jobs.store import RedisStore, Storage
+from jobs.worker import PUBSUB_WAKE_SECONDS, WorkerRedis
 
 pytestmark = pytest.mark.redis
 
@@ -101,7 +101,7 @@ def test_an_idle_worker_exits_within_5s_of_sigterm(conn, url):
     names = [f"idle-{os.getpid()}-{i}" for i in range(WORKERS)]
     procs = [start_worker(url, name) for name in names]
     try:
-        for proc, name in zip(procs, names):
+        for proc, name in zip(procs, names, strict=True):
             wait_registered(conn, proc, name)
         time.sleep(0.5)  # well inside RQ's blocking dequeue
         for proc in procs:

@@ -46,7 +46,11 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from . import keys, rq_queue  # noqa: F401 - rq_queue: NumPy/SciPy and the job code imported once, before forking
+from . import keys
+
+# Imported for its side effect: NumPy/SciPy, the core and the job code load once, here, before
+# forking horses (the redundant alias marks the name as used on purpose).
+from . import rq_queue as rq_queue
 from .errors import describe_timeout
 from .horse import JobDeathPenalty, WorkerContext
 from .settings import get_settings

@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from _common import ROOT, free_port, stop_processes
+
+import numpy as np
 
 __all__ = ["RedisMode", "worker_rows"]
 

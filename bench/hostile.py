@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from _worker_faults import RedisMode, worker_rows
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -137,8 +137,10 @@ def worker_connection(url: str) -> WorkerRedis:
     is away (exponential backoff capped at :data:`RECONNECT_MAX_SECONDS`)."""
     retry = Retry(ExponentialBackoff(cap=RECONNECT_MAX_SECONDS, base=0.1),
                   int(REDIS_RETRY_SECONDS / RECONNECT_MAX_SECONDS))
-    return WorkerRedis.from_url(url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=10,
+    conn = WorkerRedis.from_url(url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=10,
                                 retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
+    assert isinstance(conn, WorkerRedis)  # from_url builds its own class
+    return conn
 
 
 def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str | None = None,

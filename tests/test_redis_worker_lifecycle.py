@@ -22,12 +22,12 @@ from datetime import timezone
 
 import psutil
 import pytest
-from _worker_process import ROOT, stop_worker, wait_registered
-from _worker_process import start_worker as _start_worker
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from _worker_process import ROOT, stop_worker, wait_registered
+from _worker_process import start_worker as _start_worker
 from jobs.horse import STOP_GRACE_SECONDS
 from jobs.rq_queue import RQBackend
 from jobs.settings import Settings

@@ -93,6 +93,20 @@ def test_hostile_quick_against_a_server_of_its_own(capsys):
     assert not [s for s in statuses if s.isdigit() and int(s) >= 500], rows
 
 
+@pytest.mark.slow  # a redis-server, an API and three workers: about 20 s
+def test_hostile_worker_rows_in_redis_mode(capsys):
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    rows = run("hostile", ["--quick", "--redis", "--body-timeout", "1"], capsys)
+    killed = next(row for row in rows if row.startswith("| 24.6 "))
+    assert "running -> failed (worker_lost) |" in killed, killed  # one final state, kept
+    assert float(killed.split("horse gone ")[1].split(" s")[0]) <= 2.0, killed
+    idle = next(row for row in rows if row.startswith("| 24.11 "))
+    assert "exit 0 after" in idle and float(idle.split("exit 0 after ")[1].split(" s")[0]) <= 5.0, idle
+
+
 def test_training(capsys, tmp_path):
     rows = run("bench_training", ["--n", "40", "--widths", "64", "256", "--seeds", "1", "--steps", "3",
                                   "--figure", str(tmp_path / "t.png")], capsys)

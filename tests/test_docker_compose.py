@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.horse import STOP_GRACE_SECONDS, TERMINATE_GRACE_SECONDS
+from jobs.settings import Settings
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +124,30 @@ def test_the_gpu_profile_adds_a_worker_that_reserves_a_gpu_and_runs_spectra_on_i
         assert "EOC_NTK_DEVICE" not in services[name].get("environment", {}), name
         assert "deploy" not in services[name], name
     assert "docker compose --profile gpu up --build --scale worker=0" in COMPOSE.read_text()
+
+
+def _seconds(duration: str) -> float:
+    """A Compose duration (``30s``, ``1m30s``, ``500ms``) in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"not a Compose duration: {duration!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_the_workers_stop_grace_period_covers_its_jobs_grace():
+    """A busy worker given SIGTERM ends its job STOP_GRACE_SECONDS later, noticed within a beat
+    interval (a third of the default heartbeat TTL), SIGTERM then SIGKILL to the horse, and exits:
+    Docker's SIGKILL must come after all that (jobs.horse, docs/operations.md)."""
+    for name in ("worker", "gpu-worker"):
+        _check_stop_grace(_compose()["services"][name])
+    assert _seconds("1m30s") == 90 and _seconds("500ms") == 0.5
+
+
+def _check_stop_grace(worker: dict) -> None:
+    needed = STOP_GRACE_SECONDS + Settings().job_heartbeat_ttl / 3 + TERMINATE_GRACE_SECONDS + 2
+    assert _seconds(str(worker["stop_grace_period"])) >= needed, (worker.get("stop_grace_period"), needed)
+    assert _seconds(str(worker["stop_grace_period"])) <= needed + 10, "Docker would wait for nothing"
+    assert worker.get("init") is True, "an init process reaps the guards of ended horses"
 
 
 def test_nothing_is_published_on_all_interfaces_by_default():

@@ -8,7 +8,9 @@ decimal number of at most :data:`MAX_CELL_CHARS` characters (no ``nan``, ``inf``
 :func:`read_csv` first checks the bytes with C-level operations only (``bytes.translate``,
 substring search, counts): ASCII digits, signs, points, exponents, commas and white space, no
 blank line before the last point, no cell longer than the limit, at most ``max_n`` lines; such a
-file is parsed by ``numpy.loadtxt`` (a C parser since NumPy 1.23) in one pass. Anything else,
+file is parsed by ``numpy.loadtxt`` (a C parser since NumPy 1.23), in chunks of
+:data:`_CHUNK_BYTES` (it holds the interpreter lock while it parses: other threads, such as a
+server's event loop, run between chunks). Anything else,
 and anything ``loadtxt`` refuses, is read by :func:`_read_lines`, which applies the rules one
 cell at a time and says which row and column breaks which rule; it starts at the line of the
 first byte no plain file holds, the lines before it read by the C parser, so that an error late
@@ -37,6 +39,8 @@ _PLAIN = b"0123456789.eE+-, \t\r\n"
 _CELLS = bytes(32 if chr(c) in ", \t\r\n" else 97 for c in range(256))
 _TOO_LONG = b"a" * (MAX_CELL_CHARS + 1)
 _BOM = b"\xef\xbb\xbf"
+#: Bytes of CSV parsed by one call of the C parser (about 20 ms on one core).
+_CHUNK_BYTES = 256 * 1024
 #: One line and its end, as ``str.splitlines`` splits them.
 _LINE = re.compile(r"([^\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*)(\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]?)")
 
@@ -91,11 +95,23 @@ def _read_plain(body: bytes, max_n: int | None, name: str) -> np.ndarray | None:
     if max_n is not None and rows > max_n:
         raise InvalidParameterError(f"{name} has n = {rows} points, over the limit {max_n} (EOC_NTK_MAX_N)",
                                     param=name)
-    try:
-        return np.loadtxt(io.BytesIO(body), dtype=np.float64, delimiter="," if b"," in body else None,
-                          comments=None, ndmin=2, encoding="latin-1")
-    except ValueError:  # a cell that is no number, an empty cell, mixed separators, ragged rows
-        return None
+    delimiter = "," if b"," in body else None
+    first = body[:body.find(b"\n")] if rows > 1 else body
+    out = np.empty((rows, first.count(b",") + 1 if delimiter else len(first.split())))
+    row, pos = 0, 0
+    while pos < len(body):  # in chunks: the C parser holds the interpreter lock for one chunk at a time
+        end = body.find(b"\n", pos + _CHUNK_BYTES)
+        end = len(body) if end < 0 else end + 1
+        try:
+            part = np.loadtxt(io.BytesIO(body[pos:end]), dtype=np.float64, delimiter=delimiter, comments=None,
+                              ndmin=2, encoding="latin-1")
+        except ValueError:  # a cell that is no number, an empty cell, mixed separators, ragged rows
+            return None
+        if part.shape[1] != out.shape[1] or row + part.shape[0] > rows:
+            return None  # ragged
+        out[row:row + part.shape[0]] = part
+        row, pos = row + part.shape[0], end
+    return out if row == rows else None
 
 
 def _lines(text: str, first_row: int = 1):
@@ -119,14 +135,14 @@ def _read_lines(data: bytes, first_row: int = 1, seen_rows: bool = False) -> lis
     rows: list[list[float]] = []
     blank = None
     for i, line in _lines(text, first_row):
-        if line.lstrip().startswith("#"):
-            continue
-        if not line.strip():
+        if not line.strip():  # blank lines are allowed at the end only: refused once any line follows
             blank = i if blank is None else blank
             continue
         if blank is not None:
             raise InvalidParameterError(f"CSV row {blank} is blank; give one data point per line, no blank lines",
                                         param="data")
+        if line.lstrip().startswith("#"):
+            continue
         rows.append(_cells(i, line, seen_rows or bool(rows)))
     if not rows and not seen_rows:
         raise InvalidParameterError("the CSV data hold no data points", param="data")

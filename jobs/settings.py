@@ -39,9 +39,9 @@ class Settings(BaseSettings):
     max_depth: int = Field(2000, ge=1, description="Largest depth (number of weight layers).")
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body; more is answered 413.")
     max_json_bytes: int = Field(
-        1 * MiB, ge=1024, description="Largest JSON body (inline x, y and every JSON request or upload); more is "
-        "answered 413 naming POST /v1/datasets, where large data go as .npy or CSV. Parsing holds the API's "
-        "interpreter lock for about 0.1 s per MiB of numbers (bench/README.md)."
+        512 * 1024, ge=1024, description="Largest JSON body (inline x, y and every JSON request or upload); more "
+        "is answered 413 naming POST /v1/datasets, where large data go as .npy or CSV. A JSON body is parsed "
+        "holding the API's interpreter lock, about 0.4 microseconds per number (bench/README.md)."
     )
     max_inflight_bytes: int = Field(
         256 * MiB, ge=1024, description="Most bytes of request bodies one API process holds at once, for the "

@@ -32,7 +32,7 @@ def dataset_id_of(x: np.ndarray) -> str:
     """Content hash of a checked float64 array and its shape (same data, same id)."""
     h = hashlib.sha256(b"float64<")
     h.update(repr(tuple(int(s) for s in x.shape)).encode())
-    h.update(memoryview(np.ascontiguousarray(x, dtype="<f8")).cast("B"))  # the array's memory, not a copy
+    h.update(np.ascontiguousarray(x, dtype="<f8").data.cast("B"))  # the array's memory, not a copy
     return h.hexdigest()[:32]
 
 

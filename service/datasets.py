@@ -15,8 +15,15 @@ from eoc_ntk.core.point_files import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
 
-from .errors import (BadRequest, BodyInvalid, InvalidInput, NotFound, UnsupportedMediaType, core_errors,
-                     validation_message)
+from .errors import (
+    BadRequest,
+    BodyInvalid,
+    InvalidInput,
+    NotFound,
+    UnsupportedMediaType,
+    core_errors,
+    validation_message,
+)
 from .jsonbody import is_json_media, media_type, validate_json
 from .schemas import DatasetWithLabelsJSONIn
 

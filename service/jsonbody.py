@@ -73,7 +73,7 @@ def validate_json(model: type[M], body: bytes | bytearray, limit: int, context: 
     try:
         return model.model_validate_json(body, context=context)
     except ValidationError as exc:
-        raise BodyInvalid([_located(e, body) for e in exc.errors(include_url=False)[:20]]) from None
+        raise BodyInvalid([_located(dict(e), body) for e in exc.errors(include_url=False)[:20]]) from None
 
 
 _NESTING = ("the body nests arrays or objects too deeply; x must be a 2-D array "

@@ -10,8 +10,17 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationInfo, WithJsonSchema,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -114,11 +115,12 @@ def _read_plain(body: bytes, max_n: int | None, name: str) -> np.ndarray | None:
     return out if row == rows else None
 
 
-def _lines(text: str, first_row: int = 1):
+def _lines(text: str, first_row: int = 1) -> Iterator[tuple[int, str]]:
     """``(row number, line)`` as ``text.splitlines()`` gives them, one at a time."""
     pos, row = 0, first_row
     while pos < len(text):
         m = _LINE.match(text, pos)
+        assert m is not None  # the pattern matches the empty string
         yield row, m.group(1)
         pos, row = m.end(), row + 1
 

@@ -168,13 +168,11 @@ def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = N
     if fmt not in FORMATS:
         raise InvalidParameterError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}", param="fmt")
     if fmt == "npy":
-        raw = _read_npy(data, max_n, max_m0)
-    else:
-        try:
-            raw = read_csv(data, max_n, name)
-        except UnreadableCSV as exc:
-            raise UnreadablePoints(str(exc), param="data") from exc
-    return check_data(raw, name=name)
+        return check_data(_read_npy(data, max_n, max_m0), name=name)
+    try:
+        return check_data(read_csv(data, max_n, name), name=name)
+    except UnreadableCSV as exc:
+        raise UnreadablePoints(str(exc), param="data") from exc
 
 
 def load_points(path: str | os.PathLike[str]) -> FloatArray:

@@ -19,7 +19,7 @@ from _common import command_line, emit, make_data, timed
 import eoc_ntk
 from fastapi.testclient import TestClient
 from service.app import create_app
-from jobs.settings import Settings
+from service.config import Settings
 
 
 def main(argv=None):

@@ -76,7 +76,7 @@ def screenshot() -> None:
         return
     import socket
 
-    from jobs.settings import Settings
+    from service.config import Settings
     from service.app import create_app
 
     with socket.socket() as s:

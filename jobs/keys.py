@@ -5,7 +5,7 @@ settings (:mod:`jobs.settings`); :func:`ttl_for` says which one applies to which
 """
 from __future__ import annotations
 
-from .settings import Settings
+from .settings import JobSettings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
@@ -84,7 +84,7 @@ def asked_key(principal: str) -> str:
     return key_for("asked", principal)
 
 
-def ttl_for(key: str, settings: Settings) -> int:
+def ttl_for(key: str, settings: JobSettings) -> int:
     """Seconds to keep ``key``."""
     kind, rest = key.split(":", 2)[1:]
     if kind == "dataset":

@@ -49,7 +49,7 @@ from .compute import compute, load_data, second_data_id
 from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error, describe_timeout
 from .lifeline import exit_when_ended
 from .progress import JobProgress
-from .settings import Settings
+from .settings import JobSettings
 from .specs import job_id_for, predicted_seconds
 from .states import IN_FLIGHT, JobStatus, JobView
 from .store import Storage
@@ -86,7 +86,7 @@ def _warm_up() -> None:
 
 # --- The child's side ------------------------------------------------------------------------
 
-def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: Settings,
+def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: JobSettings,
                 api_pid: int | None = None) -> None:
     """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
     if api_pid is not None:
@@ -173,7 +173,7 @@ class LocalBackend:
 
     needs_stored_data = False
 
-    def __init__(self, settings: Settings, storage: Storage, on_ended: EndedHook | None = None):
+    def __init__(self, settings: JobSettings, storage: Storage, on_ended: EndedHook | None = None):
         self.settings = settings
         self.storage = storage
         self.on_ended = on_ended

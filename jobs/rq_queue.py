@@ -44,7 +44,7 @@ from .compute import compute, load_data
 from .errors import describe_error, describe_timeout
 from .local import LocalBackend
 from .progress import JobProgress
-from .settings import Settings, get_settings
+from .settings import JobSettings, get_settings
 from .specs import cache_key, job_id_for
 from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, state_of
 from .store import RedisStore, Storage
@@ -71,7 +71,7 @@ class RQBackend:
 
     needs_stored_data = True
 
-    def __init__(self, connection, settings: Settings, storage: Storage, on_ended: EndedHook | None = None):
+    def __init__(self, connection, settings: JobSettings, storage: Storage, on_ended: EndedHook | None = None):
         self.conn = connection
         self.settings = settings
         self.serializer = JSONSerializer

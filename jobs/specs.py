@@ -29,7 +29,7 @@ from .dask_engine import DASK, ENGINES, NUMPY
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
-    "cache_key", "job_id_for", "work_units", "predicted_seconds", "dynamics_spec", "learning_curves_spec",
+    "cache_key", "job_id_for", "predicted_seconds", "dynamics_spec", "learning_curves_spec",
     "LABEL_OPS",
 ]
 
@@ -115,31 +115,6 @@ def job_id_for(key: str) -> str:
     """Job id derived from the cache key, so identical requests share one job (single flight)."""
     op, digest = key.split(":", 1)
     return f"{op}-{digest[:32]}"
-
-
-def work_units(spec: dict, n: int, n2: int | None = None) -> int:
-    """Estimated cost of a computation in microseconds of one core, compared with
-    ``async_threshold``. Measured on the core: a kernel costs about 0.2 us per entry whatever
-    the depth; a depth sweep about 0.2 us per entry and layer up to its largest depth; an
-    eigen-solve about ``n^3 / 8000`` us plus 10 ms (``analyze`` does two)."""
-    n2 = n if n2 is None else n2
-    eigen = n ** 3 // 8000 + 10_000
-    op = spec["op"]
-    if op == "kernels":
-        return n * n2 * len(spec["kinds"]) // 5
-    if op == "spectra":
-        return n * n // 5 + 2 * eigen
-    # Labels: a full eigen-decomposition with vectors costs about four eigenvalue-only solves.
-    if op == "dynamics":
-        kernels = 2 if spec["init"] == "nngp" else 1
-        return kernels * n * n // 5 + 4 * eigen
-    if op == "learning_curves":
-        fits = spec["splits"] * sum(m ** 3 // 8000 + m * (n - m) // 5 for m in spec["sizes"])
-        return n * n // 5 + 4 * eigen + fits
-    per_activation = n * n * max(spec["depths"]) // 5 + len(spec["depths"]) * eigen
-    if spec.get("labels_id"):
-        per_activation += len(spec["depths"]) * (n * n // 5 + 4 * eigen)
-    return len(spec["activations"]) * per_activation
 
 
 def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None) -> float:

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from . import keys
 from .answers import RENDERED_OPS, content_hash, render
 from .codec import CorruptValue, StoredValue, decode, decode_body, encode, encode_body
-from .settings import Settings
+from .settings import JobSettings
 
 __all__ = ["ByteStore", "MemoryStore", "RedisStore", "AsyncRedisStore", "Storage", "StoreUnavailable",
            "AnswerQuery", "CachedAnswer", "labels_store_id"]
@@ -247,7 +247,7 @@ class AsyncRedisStore:
 class Storage:
     """Datasets and results over a :class:`ByteStore`, verified on every read."""
 
-    def __init__(self, store: ByteStore, settings: Settings):
+    def __init__(self, store: ByteStore, settings: JobSettings):
         self.store = store
         self.settings = settings
 

@@ -9,10 +9,9 @@ import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from jobs.settings import Settings, get_settings
-
 from . import jsonchild
 from .access import install_cors
+from .config import Settings, get_settings
 from .engine import Engine
 from .errors import BodyTimeout, BodyTooLarge, error_body, install_error_handlers
 from .malloc import pin_mmap_threshold

@@ -14,10 +14,10 @@ import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import read_npz, split_label_column
 from eoc_ntk.core.point_files import UnreadablePoints, read_points
-from jobs.settings import Settings
 from jobs.store import Storage
 
 from . import jsonchild
+from .config import Settings
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors, validation_message
 from .jsonparse import OFF_LOOP_BYTES, is_json_media, media_type
 from .schemas import DatasetWithLabelsJSONIn

@@ -26,12 +26,12 @@ from jobs.dask_engine import on_cluster
 from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut
 from jobs.local import LocalBackend
 from jobs.rq_queue import RQBackend
-from jobs.settings import Settings
 from jobs.specs import cache_key, job_id_for, predicted_seconds
 from jobs.states import IN_FLIGHT, JobView
 from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
+from .config import Settings
 from .errors import Conflict, Gone, InvalidInput, NotFound, SyncTooLong, Timeout, TooManyJobs, core_errors
 from .specs import op_of_job
 
@@ -222,7 +222,7 @@ class Engine:
             return None
         return self.storage.get_result(key, required=required)
 
-    def answer(self, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
+    def answer(self, spec: dict, pinned: list[Data], prefer_async: bool,
                principal: str | None = None) -> Answer:
         """The cached result, a new (or joined) job, or a result computed now.
 
@@ -243,7 +243,7 @@ class Engine:
         # only the time to answer differs, as between any two computations). The key's history
         # grows only with answers it got (not with refusals such as 429).
         seconds = self.predicted(spec, pinned)
-        if prefer_async or on_cluster(spec) or self._too_long_to_wait(seconds, work):
+        if prefer_async or on_cluster(spec) or seconds > self.settings.async_seconds:
             with self._admission(principal):
                 job_id = job_id_for(key)
                 self._admit(principal, job_id)
@@ -273,14 +273,6 @@ class Engine:
         """Predicted seconds of ``spec`` on one core (:func:`eoc_ntk.core.cost.predict_seconds`)."""
         x2 = pinned[1].x.shape if spec["op"] == "kernels" and len(pinned) > 1 else None
         return predicted_seconds(spec, pinned[0].x.shape, x2)
-
-    def _too_long_to_wait(self, seconds: float, work: int) -> bool:
-        """True when a request becomes a job: predicted above ``EOC_NTK_ASYNC_SECONDS`` (or, when the
-        replaced ``EOC_NTK_ASYNC_THRESHOLD`` is set, the old estimate ``work`` above it)."""
-        if seconds > self.settings.async_seconds:
-            return True
-        threshold = self.settings.async_threshold
-        return threshold is not None and work > threshold
 
     @contextmanager
     def _admission(self, principal: str | None) -> Iterator[None]:

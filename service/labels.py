@@ -14,9 +14,9 @@ from pydantic import ValidationError
 import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.point_files import UnreadablePoints, npy_array_header, npy_from_bytes
-from jobs.settings import Settings
 from jobs.store import labels_store_id
 
+from .config import Settings
 from .engine import Data, Engine
 from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
 from .jsonparse import is_json_media, media_type

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .app import create_app
-from jobs.settings import Settings
+from .config import Settings
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 

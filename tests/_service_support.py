@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _private_redis import free_port
-from jobs.settings import Settings
+from service.config import Settings
 from service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -62,7 +62,7 @@ class LiveServer:
         import uvicorn
 
         from service.app import create_app
-        from jobs.settings import Settings
+        from service.config import Settings
 
         self.app = create_app(settings or Settings(redis_url=None))
         self.port = _free_port()

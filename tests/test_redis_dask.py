@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import eoc_ntk  # noqa: E402
 from _service_support import relu_model, wait_for_job  # noqa: E402
 from _worker_process import start_worker, stop_worker, wait_registered  # noqa: E402
-from jobs.settings import Settings  # noqa: E402
+from service.config import Settings  # noqa: E402
 from service.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.redis

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from _service_support import ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from service.app import create_app
 from jobs import keys
-from jobs.settings import Settings
+from service.config import Settings
 from jobs.specs import cache_key, spectra_spec
 
 ASYNC = {"Prefer": "respond-async"}

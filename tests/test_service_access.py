@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from _service_support import make_client, relu_model, unit_rows
 from service import access
 from service.app import create_app
-from jobs.settings import Settings
+from service.config import Settings
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 A = {"X-API-Key": ALICE}

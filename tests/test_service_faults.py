@@ -34,7 +34,7 @@ from _worker_process import stop_worker, wait_registered
 from _service_support import relu_model, unit_rows, wait_for_job
 from jobs import keys
 from service.app import create_app
-from jobs.settings import Settings
+from service.config import Settings
 from jobs.specs import cache_key, spectra_spec
 
 RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port

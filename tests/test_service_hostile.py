@@ -33,7 +33,7 @@ from _private_redis import free_port, redis_or_skip
 from _service_support import ntk_depth1
 from _upload_support import npy_bytes, npy_header_only
 from jobs import codec, keys
-from jobs.settings import Settings
+from service.config import Settings
 from service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import eoc_ntk
 from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
                               unit_rows, wait_for_job)
 from _upload_support import npy_bytes
-from jobs.settings import Settings
+from service.config import Settings
 from service.app import create_app
 
 ASYNC = {"Prefer": "respond-async"}

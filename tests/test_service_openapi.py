@@ -23,12 +23,3 @@ def test_committed_openapi_matches_the_generated_document():
     assert _without_defaults(json.loads(committed)) == _without_defaults(json.loads(generated)), (
         "openapi/openapi.json is out of date: run `python -m service.openapi_dump` and commit the result"
     )
-
-
-def test_readme_configuration_table_lists_every_setting_with_its_default():
-    from jobs.settings import settings_table
-
-    readme = (DEFAULT_PATH.parent.parent / "README.md").read_text()
-    section = readme.split("<!-- service -->", 1)[1]
-    for env, default, _ in settings_table():
-        assert f"| `{env}` | {default or '(unset)'} |" in section, f"README lacks {env} = {default}"

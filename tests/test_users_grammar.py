@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
 from _users_support import cond_of, eoc_angle_ntk, small_data
-from jobs.settings import Settings
+from service.config import Settings
 from service.app import create_app
 
 

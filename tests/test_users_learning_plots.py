@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from _service_support import wait_for_job
 from _users_support import small_data
 from eoc_ntk import plots
-from jobs.settings import Settings
+from service.config import Settings
 from service.app import create_app
 
 MODEL = {"depth": 3, "activation": {"name": "relu"}}

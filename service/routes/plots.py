@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk import plots
 from eoc_ntk.core.activations import parse_activations
-from jobs.specs import spectra_spec, work_units
+from jobs.specs import spectra_spec
 from jobs.states import JobStatus
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
@@ -55,9 +55,9 @@ def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 
-async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: bool, fmt: str,
+async def _answer(engine: Engine, spec: dict, pinned, prefer_async: bool, fmt: str,
                   who: str | None, size: dict) -> Response:
-    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
+    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, who)
     if answer.job_id is not None:
         return accepted(answer.job_id)
     body = result_body(spec, answer.value, answer.cache)
@@ -71,7 +71,7 @@ async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: Prefer
     model = model_from_request(body.model, engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model)
-    return await _answer(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who,
+    return await _answer(engine, spec, [data], prefer_async, format, who,
                          {"width": width, "height": height, "dpi": dpi})
 
 
@@ -80,8 +80,8 @@ async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsyn
                      format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Condition number of K/n vs depth per activation, with each distinct depth limit dashed once and
     singular depths marked."""
-    spec, data, pinned = await sweep_request(body, engine, who)
-    return await _answer(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, format, who,
+    spec, _, pinned = await sweep_request(body, engine, who)
+    return await _answer(engine, spec, pinned, prefer_async, format, who,
                          {"width": width, "height": height, "dpi": dpi})
 
 
@@ -90,8 +90,8 @@ async def plot_dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: Prefe
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Predicted training loss vs gradient-descent step (the body of POST /v1/dynamics; 202 with a job
     for large requests)."""
-    spec, pinned, work = await dynamics_request(body, engine, who)
-    return await _answer(engine, spec, pinned, work, prefer_async, format, who,
+    spec, pinned = await dynamics_request(body, engine, who)
+    return await _answer(engine, spec, pinned, prefer_async, format, who,
                          {"width": width, "height": height, "dpi": dpi})
 
 
@@ -101,8 +101,8 @@ async def plot_learning_curve(body: LearningCurvesIn, engine: EngineDep, prefer_
                               height: Height = None, dpi: Dpi = None):
     """Predicted and measured test MSE vs training-set size (the body of POST /v1/learning-curves; 202
     with a job for large requests)."""
-    spec, pinned, work = await learning_curves_request(body, engine, who)
-    return await _answer(engine, spec, pinned, work, prefer_async, format, who,
+    spec, pinned = await learning_curves_request(body, engine, who)
+    return await _answer(engine, spec, pinned, prefer_async, format, who,
                          {"width": width, "height": height, "dpi": dpi})
 
 

@@ -301,9 +301,10 @@ class Engine:
     def _run_now(self, spec: dict, key: str, arrays: dict[str, np.ndarray], field: str) -> StoredValue:
         """The result of a synchronous computation; a refusal by the core during it names the model
         (``field``), whose values together with the data's norms made it fail (e.g. an overflow),
-        unless the core names the data themselves (``x``, ``x2``: e.g. the angle to a zero row)."""
+        unless the core names a field of the request itself (``x``, ``x2``: e.g. the angle to a zero row;
+        ``ridge``, ``steps``: out of range)."""
         try:
-            with core_errors(field, fields=_DATA_PARAMS):
+            with core_errors(field, fields=_REQUEST_PARAMS):
                 return self.backend.run(spec, key, arrays)
         except JobCanceled as exc:
             raise Conflict("the computation was canceled by another client's DELETE /v1/jobs; retry") from exc
@@ -358,8 +359,10 @@ class Engine:
             self.redis.close()
 
 
-#: The core's names of the data, which are the request's fields of the same names.
-_DATA_PARAMS = {"x": "x", "x2": "x2"}
+#: The core's parameters that are the request's fields of the same names (the data, and the
+#: training parameters of dynamics and learning curves).
+_REQUEST_PARAMS = {name: name for name in ("x", "x2", "y", "steps", "learning_rate", "sizes", "ridge", "splits",
+                                           "seed")}
 
 
 def _unknown_job(job_id: str) -> NotFound:

@@ -26,6 +26,9 @@ from eoc_ntk.core.model import Model
 
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
 
+#: Largest ridge per training point: n * ridge and the effective ridge stay normal floats far from overflow.
+MAX_RIDGE = 1e150
+
 
 def predict(x, y, x_test, *, depth, a, b, sigma_w=None, sigma_b=0.0, ridge=0.0) -> np.ndarray:
     """Outputs of the trained infinite-width network: ``K(x_test, X) (K + n ridge I)^-1 Y``.
@@ -66,6 +69,9 @@ def _check_ridge(ridge) -> float:
         raise InvalidParameterError(f"{exc}; ridge is a number >= 0", param="ridge") from exc
     if value < 0.0:
         raise InvalidParameterError(f"ridge must be >= 0, got {value}", param="ridge")
+    if value > MAX_RIDGE:
+        raise InvalidParameterError(f"ridge = {value:g} is over {MAX_RIDGE:g}: n * ridge and the effective ridge "
+                                    "must stay normal floats; rescale the labels instead", param="ridge")
     return value
 
 

@@ -14,7 +14,7 @@ from jobs.states import JobStatus
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
-from ..errors import Conflict, NotAcceptable, NotFound, core_errors
+from ..errors import Conflict, InvalidInput, NotAcceptable, NotFound, core_errors
 from ..fastjson import FastJSONRoute
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
@@ -26,8 +26,8 @@ from .learning import dynamics_request, learning_curves_request
 router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
 
 Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
-Width = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
-Height = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
+Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
+Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
 Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
 _IMAGE = {200: {"description": "The figure.", "content": {
     "image/png": {"schema": {"type": "string", "format": "binary"}},
@@ -51,7 +51,11 @@ def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response
         raise NotAcceptable("this spectrum ran on the Dask cluster (\"engine\": \"dask\"), which computes "
                             "lambda_min and lambda_max only, not the eigenvalues a spectrum plot draws", field="job_id")
     result = {**body, "model": spec["model"]} if spec["op"] in ("dynamics", "learning_curves") else body
-    data = _DRAW[spec["op"]](result, fmt=fmt, **size)
+    try:
+        data = _DRAW[spec["op"]](result, fmt=fmt, **size)
+    except ValueError as exc:  # e.g. a diverged training loss: nothing positive and finite on a log axis
+        raise InvalidInput(f"this result cannot be drawn ({exc}); its values are in the JSON answer of the same "
+                           "request", field=None) from exc
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 
@@ -137,6 +141,9 @@ def cached_eigenvalues_plot(
 ):
     """Sorted eigenvalues of K/n at one depth, one curve per activation, from spectra computed before
     (`POST /v1/spectra`); 404 naming the first one not cached; never computes."""
+    if depth > engine.settings.max_depth:
+        raise InvalidInput(f"depth {depth} is over the limit {engine.settings.max_depth} (EOC_NTK_MAX_DEPTH)",
+                           field="depth")
     with core_errors("activations"):
         acts = parse_activations(activations)
     check_sweep_size([depth], acts, engine.settings)

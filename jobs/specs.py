@@ -29,7 +29,7 @@ from .dask_engine import DASK, ENGINES, NUMPY
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
-    "cache_key", "job_id_for", "predicted_seconds", "dynamics_spec", "learning_curves_spec",
+    "cache_key", "job_id_for", "predicted_seconds", "predicted_for", "dynamics_spec", "learning_curves_spec",
     "LABEL_OPS",
 ]
 
@@ -138,3 +138,13 @@ def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None)
         # each size: bounded above by one dense solve of all n points per split and size.
         return one * (1 + spec["splits"] * len(spec["sizes"]))
     return one  # spectra, and dynamics (one eigen-decomposition of K/n)
+
+
+def predicted_for(spec: dict, arrays: dict) -> float | None:
+    """:func:`predicted_seconds` of ``spec`` with its data in ``arrays`` (dataset id -> array); None
+    when they are not there."""
+    x = arrays.get(spec["dataset_id"])
+    if x is None:
+        return None
+    x2 = arrays.get(spec.get("x2_id")) if spec["op"] == "kernels" and spec.get("x2_id") else None
+    return predicted_seconds(spec, x.shape, None if x2 is None else x2.shape)

@@ -405,6 +405,33 @@ class Storage:
     def untrack_job(self, principal: str, job_id: str) -> None:
         self.store.remove_member(keys.active_jobs_key(principal), job_id)
 
+    # Callers of one shared computation (single flight): a DELETE detaches its caller; the
+    # computation stops once no caller waits for it.
+    def attach(self, job_id: str, waiter: str, *, fresh: bool = False) -> None:
+        """Record ``waiter`` as waiting for job ``job_id``; ``fresh``: a new run, whose earlier waiters are gone."""
+        key = keys.waiters_key(job_id)
+        if fresh:
+            for old in self.store.members(key):
+                self.store.remove_member(key, old)
+        self.store.add_member(key, waiter, keys.ttl_for(key, self.settings))
+
+    def detach(self, job_id: str, waiter: str) -> set[str]:
+        """Drop ``waiter`` from job ``job_id``'s callers; returns those still waiting."""
+        key = keys.waiters_key(job_id)
+        self.store.remove_member(key, waiter)
+        return self.store.members(key)
+
+    def mark_detached(self, principal: str, job_id: str, detached: bool = True) -> None:
+        """Remember (or forget) that ``principal`` canceled job ``job_id`` while others still wait for it."""
+        key = keys.detached_key(principal)
+        if detached:
+            self.store.add_member(key, job_id, keys.ttl_for(key, self.settings))
+        else:
+            self.store.remove_member(key, job_id)
+
+    def is_detached(self, principal: str, job_id: str) -> bool:
+        return self.store.has_member(keys.detached_key(principal), job_id)
+
     # Each API key's own cache history (keys configured): which cache keys it has asked for.
     def remember_asked(self, principal: str, cache_key: str) -> None:
         key = keys.asked_key(principal)

@@ -58,6 +58,10 @@ class Settings(JobSettings):
         60.0, ge=0, description="Most predicted seconds of a computation answered synchronously; more is "
         "refused (422, code sync_too_long) with the advice to send Prefer: respond-async."
     )
+    sync_wait_seconds: float = Field(
+        5.0, gt=0, description="Most wall-clock seconds a synchronous request waits for its computation; one "
+        "still running then is answered 202 with its job (Location header), and the computation goes on as that job."
+    )
     api_workers: int = Field(
         1, ge=1, description="API processes of python -m service / eoc-ntk serve (uvicorn's process workers; "
         "--workers overrides). More than 1 needs Redis mode, where the processes share everything through Redis."

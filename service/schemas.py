@@ -205,8 +205,8 @@ class JobOut(BaseModel):
     started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
-        None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
-                          "absent before the first progress report.")
+        None, description="Estimated seconds left while it runs: the cost model's prediction of the rest, scaled "
+                          "by the slowdown observed when the current progress was reached; 0 once ended.")
 
 
 class SpectrumOut(BaseModel):

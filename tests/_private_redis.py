@@ -38,6 +38,7 @@ DATABASES = {
     "test_redis_liveness": 8,
     "test_service_hostile": 9,
     "test_redis_dask": 14,
+    "test_service_shared_jobs": 11,
 }
 
 

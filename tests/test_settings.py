@@ -103,7 +103,7 @@ def test_the_scan_finds_a_second_reader_of_any_kind():
 
 
 def test_the_api_settings_live_with_the_service_and_the_job_settings_with_the_jobs():
-    api_only = {"max_n", "max_body_bytes", "body_timeout", "api_keys", "cors_origins",
+    api_only = {"max_n", "max_body_bytes", "body_timeout", "api_keys", "cors_origins", "sync_wait_seconds",
                 "async_seconds", "limit_concurrency"}
     assert api_only <= set(Settings.model_fields) and not api_only & set(JobSettings.model_fields)
     assert {"redis_url", "queue_name", "job_timeout", "result_ttl", "dask_address"} <= set(JobSettings.model_fields)
@@ -114,6 +114,7 @@ def test_the_api_settings_live_with_the_service_and_the_job_settings_with_the_jo
     ("EOC_NTK_MAX_N", "123", "max_n", 123),
     ("EOC_NTK_JOB_TIMEOUT", "77", "job_timeout", 77),
     ("REDIS_URL", "redis://example:1/0", "redis_url", "redis://example:1/0"),
+    ("EOC_NTK_SYNC_WAIT_SECONDS", "0.5", "sync_wait_seconds", 0.5),
 ])
 def test_the_variable_named_in_the_table_sets_its_field(monkeypatch, env, value, field, expected):
     monkeypatch.setenv(env, value)

@@ -214,6 +214,69 @@ def payloads(target: Target, quick: bool):
                  lambda: _raw(target, _partial(target, "/v1/datasets", 1000, b"1,2\n"), hang_up_after=0.2)
                  or "(hung up)"))
     rows.extend(_catalogue(target))
+    rows.extend(third_round(target, quick))
+    return rows
+
+
+#: The second API key of the spawned server (issue 24, row 5: two keys share one computation).
+SECOND_KEY = "bench-key-b"
+
+
+def _busy(cores: int):
+    """``cores`` processes spinning until killed (the machine is busy)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+
+
+def _shared_then_detached(target: Target) -> int:
+    """Issue 24 row 5: keys A and B submit the same computation, B deletes it; A's job must finish."""
+    c, other = target.client, {"X-API-Key": SECOND_KEY}
+    x = np.random.default_rng(5).normal(size=(700, 3))
+    body = {"x": x.tolist(), "model": {"depth": 2, "activation": "relu"}}
+    job_id = c.post("/v1/spectra", json=body, headers={"Prefer": "respond-async"}).json()["job_id"]
+    c.post("/v1/spectra", json=body, headers={**other, "Prefer": "respond-async"})
+    b_status = c.delete(f"/v1/jobs/{job_id}", headers=other).json().get("status")
+    deadline = time.monotonic() + 120
+    while (job := c.get(f"/v1/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(f"    B's DELETE: {b_status}; A's job: {job['status']}")
+    return 200 if job["status"] == "finished" else 409
+
+
+def _sync_while_busy(target: Target) -> int:
+    """Issue 24 row 10: a sweep predicted at 1.3 s of one core, sent while every core is busy."""
+    x = np.random.default_rng(6).normal(size=(400, 4))
+    body = {"x": x.tolist(), "depths": "1:100", "activations": ["relu"]}
+    hogs = _busy(os.cpu_count() or 1)
+    try:
+        r = target.client.post("/v1/sweeps", json=body)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    print(f"    answered {r.status_code}" + (f", Location {r.headers.get('Location')}" if r.status_code == 202 else ""))
+    return r.status_code
+
+
+def third_round(target: Target, quick: bool):
+    """The rows of issue 24 (hostile input and faults, third round) that this script measures."""
+    model = {"depth": 2, "activation": "relu"}
+    x, y = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]], [1.0, -1.0, 0.5, 0.0]
+    js = {"Content-Type": "application/json"}
+    steps = json.dumps({"x": x, "y": y, "model": model, "steps": ["BIG"]}).replace('"BIG"', "1" + "0" * 400)
+    ridge = json.dumps({"x": x, "y": y, "model": model, "sizes": [2], "ridge": 1e308})
+    rows = [
+        ("24.7 steps [10^400] on /v1/dynamics", len(steps),
+         lambda: target.client.post("/v1/dynamics", content=steps, headers=js).status_code),
+        ("24.7 ridge 1e308 on /v1/learning-curves", len(ridge),
+         lambda: target.client.post("/v1/learning-curves", content=ridge, headers=js).status_code),
+    ]
+    if not quick:
+        rows.append(("24.5 key B joins key A's job (same data), then DELETEs it; A's job finishes", 0,
+                     lambda: _shared_then_detached(target)))
+        rows.append(("24.10 sweep predicted at 1.3 s, sent while every core is busy (202 after "
+                     "EOC_NTK_SYNC_WAIT_SECONDS)", 0, lambda: _sync_while_busy(target)))
     return rows
 
 
@@ -237,9 +300,9 @@ def _catalogue(target: Target):
     return rows
 
 
-def run(target: Target, quick: bool) -> list[dict]:
+def run(target: Target, quick: bool, third_round_only: bool = False) -> list[dict]:
     results = []
-    for name, size, send in payloads(target, quick):
+    for name, size, send in third_round(target, quick) if third_round_only else payloads(target, quick):
         with Probe(target) as probe:
             t = time.perf_counter()
             try:
@@ -287,10 +350,13 @@ def main(argv=None) -> int:
                         help="EOC_NTK_BODY_TIMEOUT of the spawned server (default 10 s, to keep the run short; "
                              "a 64 MiB upload on a loaded machine needs several seconds)")
     parser.add_argument("--quick", action="store_true", help="small payloads only")
+    parser.add_argument("--third-round", action="store_true",
+                        help="only the rows of issue 24 measured here (shared jobs, numbers, synchronous waits)")
     args = parser.parse_args(argv)
     proc = None
     if args.url is None:
-        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout), "EOC_NTK_API_KEYS": "bench-key"})
+        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout),
+                            "EOC_NTK_API_KEYS": f"bench-key,{SECOND_KEY}"})
         pid, key = proc.pid, "bench-key"
     else:
         url, pid, key = args.url, args.pid, args.api_key
@@ -302,7 +368,7 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print("\n| payload | status | answer s | longest /healthz ms | RSS growth |\n| --- | --- | --- | --- | --- |")
     try:
-        results = run(Target(url, key, pid), args.quick)
+        results = run(Target(url, key, pid), args.quick, args.third_round)
     finally:
         if proc is not None:
             proc.terminate()

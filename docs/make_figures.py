@@ -28,8 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def figures() -> None:
     from eoc_ntk import Model, analyze, plots
-    from eoc_ntk.reproduce import DELTAS, activation_for_delta, digits
     from eoc_ntk.core.sweep import activation_sweep
+    from eoc_ntk.reproduce import DELTAS, activation_for_delta, digits
 
     x = digits(200, seed=0)
     acts = ["linear", "leaky_relu:0.1", "relu", "abs"]
@@ -76,8 +76,8 @@ def screenshot() -> None:
         return
     import socket
 
-    from service.config import Settings
     from service.app import create_app
+    from service.config import Settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

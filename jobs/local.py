@@ -2,8 +2,8 @@
 
 Embedded mode runs every job here, and every mode runs the computations a request waits for
 here (:meth:`LocalBackend.run`). Each computation runs in a child process of its own, so that
-the API process only parses requests and answers (issue #10: LAPACK and the NumPy recursion
-hold the interpreter lock for seconds, so threads isolated nothing); a computation the cost
+the API process only parses requests and answers (LAPACK and the NumPy recursion hold the
+interpreter lock for seconds, so threads would isolate nothing); a computation the cost
 model (:func:`eoc_ntk.core.cost.predict_seconds`) puts at or below ``EOC_NTK_INLINE_MAX_SECONDS``
 runs inline in a thread instead, where a process start would cost more than the work.
 
@@ -39,6 +39,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as WaitTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -47,8 +48,15 @@ from eoc_ntk.core.errors import InvalidParameterError
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode
 from .compute import compute, load_data, second_data_id
-from .errors import (ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, StillRunning, describe_error,
-                     describe_timeout)
+from .errors import (
+    ClusterUnavailable,
+    DatasetMissing,
+    JobCanceled,
+    JobTimedOut,
+    StillRunning,
+    describe_error,
+    describe_timeout,
+)
 from .lifeline import exit_when_ended
 from .progress import JobProgress
 from .settings import JobSettings
@@ -141,8 +149,8 @@ class _LocalJob:
     error: dict | None = None
     future: Future | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
-    process: object | None = None
-    progress_value: object | None = None  # the child's [fraction, time.time() it was reported]
+    process: multiprocessing.process.BaseProcess | None = None
+    progress_value: Any = None  # the child's multiprocessing.Array('d', 2): [fraction, time.time() reported]
     progress_at: float | None = None
     predicted: float | None = None
     started: float | None = None

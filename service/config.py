@@ -96,21 +96,27 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def settings_table() -> list[tuple[str, str, str]]:
-    """(environment variable, default, description) of every setting of the API and the job layer."""
+def settings_table(layer: str | None = None) -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) of every setting of the API and the job layer;
+    ``layer`` ``"jobs"`` (:class:`jobs.settings.JobSettings`) or ``"service"`` (the API's own) for one of them."""
     rows = []
     for name, field in Settings.model_fields.items():
+        if layer is not None and (name in JobSettings.model_fields) != (layer == "jobs"):
+            continue
         default = "" if field.default is None else str(field.default)
         rows.append((environment_name(name), default, field.description or ""))
     return rows
 
 
-def markdown_table() -> str:
-    """The settings as the Markdown table of ``docs/configuration.md``."""
-    lines = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    lines += [f"| `{env}` | {default or '(unset)'} | {text} |" for env, default, text in settings_table()]
+def markdown_table(layer: str) -> str:
+    """The settings of ``layer`` (``"jobs"`` or ``"service"``) as a Markdown table of ``docs/configuration.md``."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{env}` | {default or '(unset)'} | {text} |" for env, default, text in settings_table(layer)]
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation helper
-    print(markdown_table(), end="")
+    print("## The API and the workers (jobs/settings.py)\n")
+    print(markdown_table("jobs"))
+    print("## The API only (service/config.py)\n")
+    print(markdown_table("service"), end="")

@@ -126,4 +126,6 @@ def test_configuration_page_lists_every_setting_with_its_default():
     page = (ROOT / "docs" / "configuration.md").read_text()
     for env, default, _ in settings_table():
         assert f"| `{env}` | {default or '(unset)'} |" in page, f"docs/configuration.md lacks {env} = {default}"
-    assert markdown_table() in page, "docs/configuration.md is out of date: paste `python -m service.config`"
+    for layer in ("jobs", "service"):
+        assert markdown_table(layer) in page, "docs/configuration.md is out of date: paste `python -m service.config`"
+    assert len(settings_table("jobs")) + len(settings_table("service")) == len(settings_table())

@@ -149,6 +149,8 @@ class MemoryStore:
             current = self._sets.get(key)
             if current is not None:
                 current[0].discard(member)
+                if not current[0]:  # as in Redis: an empty set is no key
+                    del self._sets[key]
 
     def fetch(self, query: AnswerQuery) -> Fetched:
         """The answer of ``query`` (no I/O: cheap enough for the event loop)."""

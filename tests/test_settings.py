@@ -29,10 +29,20 @@ def _is_os_environ(node: ast.AST) -> bool:
         isinstance(node.value, ast.Name) and node.value.id == "os"
 
 
-def _literal(node: ast.AST | None) -> str:
-    """The variable a read names; a computed name is reported as such (it cannot be checked)."""
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level names bound to a string (``DEVICE_ENV = "EOC_NTK_DEVICE"``)."""
+    return {t.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            for t in node.targets if isinstance(t, ast.Name)}
+
+
+def _literal(node: ast.AST | None, constants: dict[str, str]) -> str:
+    """The variable a read names (a string, or a module constant holding one); a computed name is
+    reported as such (it cannot be checked)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
     return "<computed name>"
 
 
@@ -46,19 +56,20 @@ def _settings_classes(tree: ast.Module) -> list[ast.ClassDef]:
 def environment_reads(source: str, where: str) -> list[tuple[str, str]]:
     """(variable, place) of every environment read in ``source``."""
     tree = ast.parse(source)
+    constants = _constants(tree)
     reads = []
     for node in ast.walk(tree):
         place = f"{where}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             func = node.func
             if _is_os_environ(func.value) and func.attr == "get":
-                reads.append((_literal(node.args[0] if node.args else None), place))
+                reads.append((_literal(node.args[0] if node.args else None, constants), place))
             elif func.attr == "getenv" and isinstance(func.value, ast.Name) and func.value.id == "os":
-                reads.append((_literal(node.args[0] if node.args else None), place))
+                reads.append((_literal(node.args[0] if node.args else None, constants), place))
         elif isinstance(node, ast.Subscript) and _is_os_environ(node.value) and isinstance(node.ctx, ast.Load):
-            reads.append((_literal(node.slice), place))
+            reads.append((_literal(node.slice, constants), place))
         elif isinstance(node, ast.Compare) and any(_is_os_environ(c) for c in node.comparators):
-            reads.append((_literal(node.left), place))
+            reads.append((_literal(node.left, constants), place))
     for cls in _settings_classes(tree):
         for stmt in cls.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
@@ -94,12 +105,14 @@ def test_the_scan_finds_a_second_reader_of_any_kind():
         class Settings(BaseSettings):
             max_n: int = 1
         LIMIT = os.environ.get("EOC_NTK_MAX_N")
+        NAME = "EOC_NTK_D"
         def f():
+            os.environ.get(NAME)
             return os.getenv("EOC_NTK_A"), os.environ["EOC_NTK_B"], "EOC_NTK_C" in os.environ, os.environ.get(name)
     """)
     names = [name for name, _ in environment_reads(source, "x.py")]
     assert sorted(names) == sorted(["EOC_NTK_MAX_N", "EOC_NTK_MAX_N", "EOC_NTK_A", "EOC_NTK_B", "EOC_NTK_C",
-                                    "<computed name>"])
+                                    "EOC_NTK_D", "<computed name>"])
 
 
 def test_the_api_settings_live_with_the_service_and_the_job_settings_with_the_jobs():

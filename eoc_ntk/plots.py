@@ -31,8 +31,8 @@ FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
 #: Default figure size (inches) and resolution (dots per inch).
 DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_DPI = 7.5, 4.2, 100
-#: Largest accepted width/height (inches) and dpi.
-MAX_INCHES, MIN_DPI, MAX_DPI = 50.0, 20, 600
+#: Accepted width/height (inches; a smaller figure has no room for its axes) and dpi.
+MIN_INCHES, MAX_INCHES, MIN_DPI, MAX_DPI = 0.5, 50.0, 20, 600
 #: Most pixels of a figure (width x height x dpi^2): 16 Mpx, e.g. 40 x 40 in at 100 dpi or 13.3 x 7.5 in at 300 dpi.
 MAX_PIXELS = 16_000_000
 
@@ -44,7 +44,7 @@ def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
     ------
     InvalidParameterError
         ``param="width"``, ``"height"`` or ``"dpi"`` for a value that is not a finite number in
-        ``(0, 50]`` inches (``dpi``: an integer in ``[20, 600]``), or a figure of more than
+        ``[0.5, 50]`` inches (``dpi``: an integer in ``[20, 600]``), or a figure of more than
         :data:`MAX_PIXELS` pixels (``param="dpi"``, or ``"width"`` when the dpi is the default).
     """
     out = []
@@ -53,9 +53,9 @@ def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
             out.append(default)
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not (0.0 < float(value) <= MAX_INCHES):
-            raise InvalidParameterError(f"{name} must be a number of inches in (0, {MAX_INCHES:g}], got {value!r}",
-                                        param=name)
+                or not (MIN_INCHES <= float(value) <= MAX_INCHES):
+            raise InvalidParameterError(f"{name} must be a number of inches in [{MIN_INCHES:g}, {MAX_INCHES:g}], "
+                                        f"got {value!r}", param=name)
         out.append(float(value))
     if dpi is None:
         dpi = DEFAULT_DPI

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jobs.local import preload
-from jobs.settings import Settings, get_settings
 
 from .access import install_cors
+from .config import Settings, get_settings
 from .engine import Engine
 from .errors import BodiesInFlightFull, BodyTimeout, BodyTooLarge, error_body, install_error_handlers
 from .jsonbody import is_json_media, json_too_large_message, media_type

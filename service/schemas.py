@@ -26,6 +26,8 @@ from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
 from eoc_ntk.core.kernels import KINDS
 from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.learning.dynamics import MAX_STEPS
+from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
 
 __all__ = [
@@ -221,8 +223,8 @@ class JobOut(BaseModel):
                                    "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
-        None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
-                          "absent before the first progress report.")
+        None, description="Estimated seconds left while it runs: the cost model's prediction of the rest, scaled "
+                          "by the slowdown observed when the current progress was reached; 0 once ended.")
 
 
 class SpectrumOut(BaseModel):
@@ -348,9 +350,9 @@ class DynamicsIn(_LabelledData):
     """Exact training loss of the infinite-width network under full-batch gradient descent (docs/learning.md §3)."""
 
     model: ModelIn
-    learning_rate: Annotated[float, Field(strict=True, gt=0.0)] | None = Field(
+    learning_rate: Annotated[float, Field(strict=True, gt=0.0, allow_inf_nan=False)] | None = Field(
         None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
-    steps: list[Annotated[int, Field(strict=True, ge=0)]] | None = Field(
+    steps: list[Annotated[int, Field(strict=True, ge=0, le=MAX_STEPS)]] | None = Field(
         None, min_length=1, max_length=1000,
         description="Step counts at which to report the loss; default [0, 1, 10, 100, 1000, 10000].")
     init: Literal["zero", "nngp"] = Field(
@@ -363,7 +365,8 @@ class LearningCurvesIn(_LabelledData):
     model: ModelIn
     sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
         min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")
-    ridge: Annotated[float, Field(strict=True, ge=0.0)] = Field(0.0, description="Ridge per training point.")
+    ridge: Annotated[float, Field(strict=True, ge=0.0, le=MAX_RIDGE, allow_inf_nan=False)] = Field(
+        0.0, description="Ridge per training point.")
     splits: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(5, description="Random subsets per size.")
     seed: Annotated[int, Field(strict=True, ge=0, le=2 ** 63 - 1)] = Field(0, description="Seed of the subsets.")
 

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk.core.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
-from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
+from jobs.specs import kernels_spec, spectra_spec, sweeps_spec
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
@@ -55,8 +55,7 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
         raise InvalidInput(f"x2 has {pinned[1].x.shape[1]} features but x has {data.x.shape[1]}; "
                            "both must have the same width m0", field="x2")
     spec = kernels_spec(data.dataset_id, pinned[1].dataset_id if len(pinned) > 1 else None, model, body.kinds)
-    work = work_units(spec, data.x.shape[0], pinned[-1].x.shape[0])
-    return await respond(engine, spec, pinned, work, prefer_async, npy, who)
+    return await respond(engine, spec, pinned, prefer_async, npy, who)
 
 
 @router.post("/spectra", response_model=SpectrumOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
@@ -73,7 +72,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
                 return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
-    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    return await respond(engine, spec, [data], prefer_async, principal=who)
 
 
 def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
@@ -126,8 +125,8 @@ async def cached_spectrum(
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
-    spec, data, pinned = await sweep_request(body, engine, who)
-    return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    spec, _, pinned = await sweep_request(body, engine, who)
+    return await respond(engine, spec, pinned, prefer_async, principal=who)
 
 
 @router.get("/sweeps", response_model=SweepOut, responses={304: {"description": "Not modified (If-None-Match)."}})

@@ -75,15 +75,15 @@ def _describe_shape(value) -> str:
 def check_data(x, name: str = "x") -> np.ndarray:
     """Return ``x`` as a new C-contiguous float64 array of shape (n, m0).
 
+    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
+    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
+
     Parameters
     ----------
     x : array-like of shape (n, m0)
         Real, finite numbers; at least one row and one column.
     name : str
         Argument name used in error messages.
-
-    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
-    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
 
     Raises
     ------

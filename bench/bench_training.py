@@ -1,7 +1,8 @@
 """Predicted training loss (infinite width) against real finite-width training, larger than the tests.
 
 Issue 16: digits of classes 0 and 1 as +-1, depth 3, ReLU at the EOC, full-batch gradient descent
-at ``--rate-factor`` x the predicted largest stable rate ``2 / lambda_max(K/n)``, on centred
+at ``--rate-factor`` x ``max_learning_rate = 2 / lambda_max(K/n)``, the largest rate at
+which the linearised, infinite-width model converges, on centred
 networks of each width (``eoc_ntk.learning.finite_width``; several seeds). Prints, per width, the mean
 relative gaps (residual ``max_t |r_hat_t - r_t| / |y|``, loss ``max_t |L_hat_t - L_t| / L_0``) and
 ``sqrt(width) x gap`` (constant if the gap scales as ``1/sqrt(width)``), and writes the curves as

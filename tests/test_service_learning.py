@@ -352,6 +352,13 @@ def test_client_dynamics_and_learning_curve_against_references(x, y):
         core = eoc_ntk.learning_curve(x, y, depth=2, a=0.5, b=0.5, sizes=[4, 8], splits=2, seed=1)
         np.testing.assert_allclose(curve["measured_test_mse"], core.measured_test_mse, rtol=1e-10)
         np.testing.assert_allclose(curve["predicted_test_mse"], core.predicted_test_mse, rtol=1e-10)
+        # At 1e-300 the loss is the unscaled one; the rates and eigenvalues are None, never inf or NaN.
+        tiny = c.dynamics(x * 1e-300, y, depth=2, activation="relu", steps=steps)
+        np.testing.assert_allclose(tiny["train_loss"], _gd_losses(k, y, eta, steps), rtol=1e-9)
+        assert tiny["max_learning_rate"] is None and tiny["eigenvalues"] is None and tiny["scaled"]["exponent"] < 0
+        tiny_curve = c.learning_curve(x * 1e-300, y, depth=2, sizes=[4, 8], splits=2, seed=1)
+        np.testing.assert_allclose(tiny_curve["measured_test_mse"], core.measured_test_mse, rtol=1e-10)
+        assert tiny_curve["effective_ridge"] is None
 
 
 def test_cli_dynamics_and_learning_curve_local_and_server(tmp_path, capsys, x, y):

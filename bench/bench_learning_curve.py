@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from _common import command_line  # noqa: F401  (puts the repository on sys.path)
+
+import numpy as np
 
 import eoc_ntk
 from eoc_ntk.learning.estimates import held_out_test_mse

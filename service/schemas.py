@@ -14,8 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
-from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.core.kernels import KINDS
+from eoc_ntk.core.validation import parse_depths
 from jobs.states import JobStatus
 
 __all__ = [
@@ -79,7 +79,7 @@ class ActivationNamed(_In):
     """A named member of the family: relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu."""
 
     # The core's list (eoc_ntk.core.activations), one home; any case ("ReLU"), "-" for "_".
-    name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]
+    name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]  # type: ignore[valid-type]
     slope: Real | None = Field(None, description="Negative-side slope of leaky_relu (default 0.01).")
 
 
@@ -128,14 +128,14 @@ class _Data(_In):
 
 
 #: The kernel kinds, from the core's list (``eoc_ntk.KINDS``).
-KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)
+KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)  # type: ignore[misc]
 
 
 class KernelsIn(_Data):
     """Kernel matrices K(x, x2) (unnormalised: no 1/n)."""
 
     model: ModelIn
-    kinds: list[KernelKind] = Field(default_factory=lambda: [KernelKind.ntk], min_length=1, max_length=4)
+    kinds: list[KernelKind] = Field(default_factory=lambda: [KernelKind.ntk], min_length=1, max_length=4)  # type: ignore[attr-defined]
     x2: Matrix | None = Field(None, description="Second set of points for a cross-kernel; default x.")
     x2_dataset_id: DatasetId | None = None
 
@@ -200,7 +200,8 @@ class JobOut(BaseModel):
     progress: float = Field(ge=0.0, le=1.0)
     result: dict | None = None
     error: JobError | None = None
-    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")
+    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while "
+                                   "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
         None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
@@ -228,10 +229,11 @@ class SpectrumOut(BaseModel):
         None, description="Forward error estimate of lambda_min relative to it (2 n eps lambda_max / lambda_min); "
                           "null when singular")
     icd: dict | None = None
-    engine: Literal["numpy", "dask"] = Field(
-        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis) or "
+    engine: Literal["numpy", "dask", "torch-cpu", "torch-cuda"] = Field(
+        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis), "
                              "dask (the cluster of EOC_NTK_DASK_ADDRESS, for n >= EOC_NTK_DASK_MIN_N: extreme "
-                             "eigenvalues only)")
+                             "eigenvalues only), or torch-cuda / torch-cpu (the torch backend on the device of "
+                             "EOC_NTK_DEVICE: the numpy answer, every eigenvalue and the ICD analysis)")
 
 
 class SweepActivationOut(BaseModel):
@@ -272,7 +274,7 @@ class Health(BaseModel):
     detail: str | None = None
 
 
-# Labels (issue #16, docs/learning.md): uploaded with the data or on their own, used by
+# Labels (docs/learning.md): uploaded with the data or on their own, used by
 # /v1/dynamics, /v1/learning-curves and /v1/sweeps.
 
 LABELS_ID_PATTERN = DATASET_ID_PATTERN

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 import pytest
-from _users_support import live_server, small_data  # noqa: F401
 
 import eoc_ntk
+from _users_support import small_data
 from eoc_ntk.cli import main
 
 SCALE = 1e-300

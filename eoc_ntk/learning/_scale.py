@@ -21,7 +21,8 @@ _TINY = float(np.finfo(np.float64).tiny)
 _HUGE = float(np.finfo(np.float64).max)
 
 
-def relative_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds) -> tuple[dict[str, np.ndarray], int]:
+def relative_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model,
+                     kinds: tuple[str, ...]) -> tuple[dict[str, np.ndarray], int]:
     """``(kernels, shift)``: the true kernels are ``np.ldexp(kernels[kind], shift)``; for checked inputs."""
     return compute_scaled_kernels(x, x2, model, tuple(kinds))
 

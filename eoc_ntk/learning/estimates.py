@@ -7,14 +7,18 @@ measures: a training set drawn without replacement from a finite pool, tested on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import brentq
 
+from eoc_ntk.core.arrays import ArrayLike
+
 __all__ = ["eigenlearning_test_mse", "held_out_test_mse"]
 
 
-def eigenlearning_test_mse(eigenvalues, target_power, m: int, ridge: float) -> tuple[float, float]:
+def eigenlearning_test_mse(eigenvalues: ArrayLike, target_power: ArrayLike, m: int,
+                           ridge: float) -> tuple[float, float]:
     """Eigenlearning estimate of the population test MSE of kernel ridge regression on ``m`` samples.
 
     Simon, Dickens, Karkada, DeWeese (2021), "The eigenlearning framework: a conservation law
@@ -54,7 +58,7 @@ def eigenlearning_test_mse(eigenvalues, target_power, m: int, ridge: float) -> t
     if ridge == 0.0 and m >= rank:
         kappa = 0.0
     else:
-        def excess(log_kappa):
+        def excess(log_kappa: float) -> float:
             kappa = math.exp(log_kappa)
             return m - float(np.sum(lam / (lam + kappa))) - ridge / kappa
         kappa = _solve_log(excess, (float(lam.sum()) + ridge) / m)
@@ -66,7 +70,8 @@ def eigenlearning_test_mse(eigenvalues, target_power, m: int, ridge: float) -> t
     return m / denominator * residual, kappa
 
 
-def held_out_test_mse(eigenvalues, target_power, m: int, ridge: float) -> tuple[float, float]:
+def held_out_test_mse(eigenvalues: ArrayLike, target_power: ArrayLike, m: int,
+                      ridge: float) -> tuple[float, float]:
     """Estimate of the held-out test MSE of kernel ridge regression trained on ``m`` of ``N`` points.
 
     The population is a finite pool of ``N`` points, the training set ``m`` of them drawn
@@ -101,7 +106,7 @@ def held_out_test_mse(eigenvalues, target_power, m: int, ridge: float) -> tuple[
     """
     lam = np.asarray(eigenvalues, dtype=np.float64)
     power = np.asarray(target_power, dtype=np.float64)
-    n = lam.shape[0]
+    n = int(lam.shape[0])
     positive = lam > 0.0
     rank = int(positive.sum())
     if math.isinf(ridge):
@@ -109,7 +114,7 @@ def held_out_test_mse(eigenvalues, target_power, m: int, ridge: float) -> tuple[
     if ridge == 0.0 and m >= rank:
         kappa = 0.0
     else:
-        def excess(log_kappa):
+        def excess(log_kappa: float) -> float:
             kappa = math.exp(log_kappa)
             d = float(np.sum(lam / (lam + kappa)))
             return (m - d) - ridge / kappa * (1.0 - d / n)
@@ -123,7 +128,7 @@ def held_out_test_mse(eigenvalues, target_power, m: int, ridge: float) -> tuple[
     return n * m / q * residual, kappa
 
 
-def _solve_log(excess, kappa_hi: float) -> float:
+def _solve_log(excess: Callable[[float], float], kappa_hi: float) -> float:
     """The root ``kappa`` of ``excess(log kappa)`` (negative below it, positive at ``kappa_hi``);
     0 when it lies below the smallest positive float (a ridge below float64's resolution of K)."""
     hi = math.log(kappa_hi) + 1e-9

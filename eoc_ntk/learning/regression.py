@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.labels import check_labels
@@ -27,7 +30,8 @@ from eoc_ntk.learning.estimates import eigenlearning_test_mse, held_out_test_mse
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse", "held_out_test_mse"]
 
 
-def predict(x, y, x_test, *, depth, a, b, sigma_w=None, sigma_b=0.0, ridge=0.0) -> np.ndarray:
+def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float, b: float,
+            sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0) -> FloatArray:
     """Outputs of the trained infinite-width network: ``K(x_test, X) (K + n ridge I)^-1 Y``.
 
     Parameters
@@ -51,22 +55,23 @@ def predict(x, y, x_test, *, depth, a, b, sigma_w=None, sigma_b=0.0, ridge=0.0) 
         Shaped like ``y``'s columns.
     """
     model = Model(depth, a, b, sigma_w, sigma_b)
-    x, x_test = check_pair(x, x_test, "x", "x_test")
-    labels = check_labels(y, x.shape[0])
+    points, test_points = check_pair(x, x_test, "x", "x_test")
+    assert test_points is not None  # x_test is given
+    labels = check_labels(y, points.shape[0])
     ridge = _check_ridge(ridge)
-    k, shift = relative_kernels(x, None, model, ("ntk",))
-    k_test, shift_test = relative_kernels(x_test, x, model, ("ntk",))
+    k, shift = relative_kernels(points, None, model, ("ntk",))
+    k_test, shift_test = relative_kernels(test_points, points, model, ("ntk",))
     # K = k 2^shift: (K/n + ridge)^-1 = 2^-shift (k/n + ridge 2^-shift)^-1.
     scaled_ridge = times_two_to(ridge, -shift)
     if math.isinf(scaled_ridge):  # the ridge dwarfs K: (K + n ridge I)^-1 = I / (n ridge) to float64
-        mantissa, exponent = k_test["ntk"] @ (labels.values / (x.shape[0] * ridge)), shift_test
+        mantissa, exponent = k_test["ntk"] @ (labels.values / (points.shape[0] * ridge)), shift_test
     else:
         coef = regression_coefficients(k["ntk"], labels.values, scaled_ridge)
         mantissa, exponent = k_test["ntk"] @ coef, shift_test - shift
     return labels.shaped(_unscaled_predictions(mantissa, exponent, ridge))
 
 
-def _unscaled_predictions(mantissa: np.ndarray, exponent: int, ridge: float) -> np.ndarray:
+def _unscaled_predictions(mantissa: FloatArray, exponent: int, ridge: float) -> FloatArray:
     """``mantissa * 2^exponent``, refused (by name) where that leaves float64's normal range."""
     top = float(np.max(np.abs(mantissa))) if mantissa.size else 0.0
     if top == 0.0 or exponent == 0:
@@ -80,10 +85,11 @@ def _unscaled_predictions(mantissa: np.ndarray, exponent: int, ridge: float) -> 
         raise InvalidParameterError(
             f"the predictions at ridge {ridge:g} are about 2^{log2_top:.0f}, below float64: the ridge dwarfs the "
             "kernel at this input scale. ridge = 0 is scale-free; or rescale x so that K is of order 1", param="ridge")
-    return np.ldexp(mantissa, exponent)
+    unscaled: FloatArray = np.ldexp(mantissa, exponent)
+    return unscaled
 
 
-def _check_ridge(ridge) -> float:
+def _check_ridge(ridge: Any) -> float:
     try:
         value = check_real(ridge, "ridge")
     except (TypeError, ValueError) as exc:
@@ -151,9 +157,10 @@ class LearningCurve:
     def relative_gap(self) -> np.ndarray:
         """``(predicted - measured) / measured`` per size."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (self.predicted_test_mse - self.measured_test_mse) / self.measured_test_mse
+            gap: np.ndarray = (self.predicted_test_mse - self.measured_test_mse) / self.measured_test_mse
+        return gap
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; ``inf`` (a diverging estimate, an infinite ``kappa``) becomes None, as
         does every ``effective_ridge`` outside float64 (then ``scaled`` holds it with its power of two)."""
         kappa = None if self.scale_exponent else self.effective_ridge_scaled
@@ -188,8 +195,9 @@ def _log2_top(values: np.ndarray) -> float:
     return float(np.log2(finite.max())) if finite.size else 0.0
 
 
-def learning_curve(x, y, *, depth, a, b, sizes, sigma_w=None, sigma_b=0.0, ridge=0.0, splits=5,
-                   seed=0) -> LearningCurve:
+def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sizes: Iterable[int],
+                   sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
+                   seed: int = 0) -> LearningCurve:
     """Estimated vs measured held-out test error of NTK regression, per training-set size.
 
     The estimate (:func:`held_out_test_mse`) treats the N given points as a finite pool: the
@@ -218,33 +226,36 @@ def learning_curve(x, y, *, depth, a, b, sizes, sigma_w=None, sigma_b=0.0, ridge
     LearningCurve
     """
     model = Model(depth, a, b, sigma_w, sigma_b)
-    x = check_data(x)
-    n = x.shape[0]
+    points = check_data(x)
+    n = points.shape[0]
     labels = check_labels(y, n)
     size_arr = _check_sizes(sizes, n)
     ridge = _check_ridge(ridge)
     splits = _check_count(splits, "splits", 1)
     seed = _check_count(seed, "seed", 0)
-    kernels, shift = relative_kernels(x, None, model, ("ntk",))
+    kernels, shift = relative_kernels(points, None, model, ("ntk",))
     k = kernels["ntk"]
     eig = kernel_eigen(k, labels.values)
     scaled_ridge = times_two_to(ridge, -shift)  # K = k 2^shift, so K + m ridge I = 2^shift (k + m ridge 2^-shift I)
-    predicted, kappas = [], []
+    predicted: list[float] = []
+    kappa_list: list[float] = []
     for m in size_arr:
         mse, kappa = held_out_test_mse(eig.eigenvalues, eig.energy / n, int(m), scaled_ridge * m)
         predicted.append(mse)
-        kappas.append(kappa)
+        kappa_list.append(kappa)
     means, stds = _measure(k, labels.values, size_arr, scaled_ridge, splits, seed)
-    kappas = np.array(kappas)
+    kappas = np.array(kappa_list)
     exponent = 0 if all(v in (0.0, math.inf) or is_normal(times_two_to(v, shift)) for v in kappas) else shift
     return LearningCurve(size_arr, np.array(predicted), means, stds, np.ldexp(kappas, shift - exponent), ridge,
                          splits, seed, n, exponent)
 
 
-def _measure(k, y, sizes, ridge, splits, seed):
+def _measure(k: np.ndarray, y: np.ndarray, sizes: np.ndarray, ridge: float, splits: int,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
     n = k.shape[0]
     rng = np.random.default_rng(seed)
-    means, stds = [], []
+    means: list[float] = []
+    stds: list[float] = []
     for m in sizes:
         errors = []
         for _ in range(splits):
@@ -258,22 +269,23 @@ def _measure(k, y, sizes, ridge, splits, seed):
     return np.array(means), np.array(stds)
 
 
-def _check_sizes(sizes, n) -> np.ndarray:
+def _check_sizes(sizes: Any, n: int) -> np.ndarray:
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise InvalidParameterError(f"sizes must be a list of integers in [1, {n - 1}], got {sizes!r}", param="sizes")
     out = []
     for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer() or not 1 <= s <= n - 1:
+        if (isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer()
+                or not 1 <= float(s) <= n - 1):
             raise InvalidParameterError(
                 f"sizes[{i}] must be an integer in [1, {n - 1}] (x has {n} rows; the rest is the test set), got {s!r}",
                 param="sizes")
-        out.append(int(s))
+        out.append(int(s) if isinstance(s, numbers.Integral) else int(float(s)))
     if not out:
         raise InvalidParameterError("sizes is empty; give at least one training-set size", param="sizes")
     return np.unique(np.array(out, dtype=np.int64))
 
 
-def _check_count(value, name, minimum) -> int:
+def _check_count(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}", param=name)
     return int(value)

@@ -1,6 +1,8 @@
 """Turning an engine :class:`~service.engine.Answer` into an HTTP response."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -16,8 +18,12 @@ from ..schemas import ErrorOut, JobAccepted, SweepsIn
 from ..specs import build_model, check_sweep_size
 
 #: Every error answer has the same body; declared once for every route of the API.
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}
-ACCEPTED = {202: {"model": JobAccepted, "description": "Accepted: poll `status_url`."}}
+#: FastAPI's ``responses=`` mapping: status code -> OpenAPI response fields.
+Responses = dict[int | str, dict[str, Any]]
+
+ERRORS: Responses = {code: {"model": ErrorOut}
+                     for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}
+ACCEPTED: Responses = {202: {"model": JobAccepted, "description": "Accepted: poll `status_url`."}}
 
 
 def status_url(job_id: str) -> str:
@@ -32,6 +38,7 @@ def accepted(job_id: str) -> JSONResponse:
 
 def result_response(engine: Engine, spec: dict, answer: Answer, npy: bool) -> Response:
     if npy:
+        assert answer.value is not None  # a result, not a job
         return Response(npy_bytes(kernel_for_npy(spec, answer.value)), media_type=NPY,
                         headers={"X-Cache": answer.cache})
     return answer_response(engine.rendered(spec, answer), answer.cache, engine.settings)

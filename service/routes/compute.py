@@ -11,19 +11,27 @@ from jobs.dask_engine import DASK, NUMPY, engine_for
 from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
-from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
+from ..fastjson import FastJSONRoute
 from ..results import answer_response
-from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
-                       depths_from_text)
+from ..schemas import (
+    DATASET_ID_PATTERN,
+    ActivationAB,
+    KernelsIn,
+    SpectraIn,
+    SpectrumOut,
+    SweepOut,
+    SweepsIn,
+    depths_from_text,
+)
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, cached_response, respond, sweep_request
+from .common import ACCEPTED, ERRORS, Responses, cached_response, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag of an earlier answer: 304 (no body) while the "
                                                         "cached result is still that one.")]
-_KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
+_KERNELS_OK: Responses = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
                                     "raw .npy with `Accept: application/x-npy` and one kind.",
                      "content": {"application/json": {"schema": {"type": "object"}},
                                  "application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
@@ -100,7 +108,12 @@ async def cached_spectrum(
     if activation is None and (a is None or b is None):
         raise InvalidInput(f"{'a' if a is None else 'b'} is required: give both a and b, or activation=relu "
                            "(or leaky_relu:0.1, or A,B)", field="a" if a is None else "b")
-    act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
+    act: str | ActivationAB
+    if activation is not None:
+        act = activation
+    else:
+        assert a is not None and b is not None  # both given, checked above
+        act = ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
     for spec in _spectra_specs(engine.settings, dataset_id, model):
         found = await cached_response(engine, spec, dataset_id, who, if_none_match, required=True)

@@ -23,10 +23,12 @@ _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX, "y": _LABELS},
+            "application/json": {"schema": {"type": "object", "required": ["x"],
+                                            "properties": {"x": _MATRIX, "y": _LABELS},
                                             "additionalProperties": False}},
             "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
-            "text/csv": {"schema": {"type": "string", "description": "One point per line, comma-separated numbers, no header."}},
+            "text/csv": {"schema": {"type": "string",
+                                    "description": "One point per line, comma-separated numbers, no header."}},
             "application/x-npz": {"schema": {"type": "string", "format": "binary", "description":
                                   "numpy.savez(f, x=x, y=y): the points x and, optionally, their labels y."}},
         },

@@ -18,11 +18,11 @@ from ..engine import Answer, Engine
 from ..errors import error_body
 from ..results import json_response
 from ..schemas import JobOut
-from .common import ERRORS, result_response
+from .common import ERRORS, Responses, result_response
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
-_NPY = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+_NPY: Responses = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def job_timing(view: JobView, now: float | None = None) -> dict:
@@ -54,7 +54,8 @@ def _job_body(engine: Engine, view: JobView) -> bytes:
     return b"".join((out[:-1], b',"result":', with_cache(engine.job_answer(view).body, "miss"), b"}"))
 
 
-@router.get("/{job_id}", response_model=JobOut, responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/{job_id}", response_model=JobOut,
+            responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
 def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
             if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer about a finished job: "
                                                                     "304 (no body) while it is the same.")] = None,

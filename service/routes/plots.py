@@ -19,7 +19,7 @@ from ..fastjson import FastJSONRoute
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, accepted, sweep_request
+from .common import ACCEPTED, ERRORS, Responses, accepted, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
 
@@ -29,7 +29,7 @@ Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png`
 Width = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
 Height = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
 Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
-_IMAGE = {200: {"description": "The figure.", "content": {
+_IMAGE: Responses = {200: {"description": "The figure.", "content": {
     "image/png": {"schema": {"type": "string", "format": "binary"}},
     "image/svg+xml": {"schema": {"type": "string"}}}}}
 
@@ -60,6 +60,7 @@ async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: b
     answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
     if answer.job_id is not None:
         return accepted(answer.job_id)
+    assert answer.value is not None  # a result, since no job was made
     body = result_body(spec, answer.value, answer.cache)
     return await run_in_threadpool(draw, spec, body, fmt, size)
 
@@ -146,7 +147,8 @@ def cached_eigenvalues_plot(
         value = engine.cached_for(spec, dataset_id, who, required=True)
         if value is None:
             raise NotFound(f"no cached spectrum of activation {i + 1} ({plots.activation_label(spec['model'])}) at "
-                           f"depth {depth} for this dataset; compute it with POST /v1/spectra", field=f"activations.{i}")
+                           f"depth {depth} for this dataset; compute it with POST /v1/spectra",
+                           field=f"activations.{i}")
         spectra.append(result_body(spec, value, "hit"))
     fig = plots.eigenvalue_figure(spectra, width=width, height=height, dpi=dpi)
     return Response(plots.render(fig, format), media_type=plots.FORMATS[format], headers={"Cache-Control": "no-store"})

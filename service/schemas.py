@@ -10,7 +10,17 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
@@ -35,24 +45,31 @@ DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id ret
 _DEPTH_NUMBER = re.compile(r"\d+")
 
 
-def depths_from_text(text: str) -> list[int]:
+def depths_from_text(text: str, max_count: int | None = None) -> list[int]:
     """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.core.validation.parse_depths``).
 
     Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
-    such as ``"1:10000000000"`` costs nothing.
+    such as ``"1:10000000000"`` costs nothing; more than ``max_count``
+    (``EOC_NTK_MAX_SWEEP_DEPTHS``) depths are refused as they are counted, before they are expanded.
     """
     too_large = [int(v) for v in _DEPTH_NUMBER.findall(text) if len(v) > 6 or int(v) > MAX_DEPTH]
     if too_large:
         raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
-    return parse_depths(text)
+    try:
+        return parse_depths(text, max_count)
+    except ValueError as exc:
+        if max_count is not None and "the most one sweep takes" in str(exc):
+            raise ValueError(f"{exc} (EOC_NTK_MAX_SWEEP_DEPTHS)") from None
+        raise
 
 
-def _depths_from_text(value):
-    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``)."""
+def _depths_from_text(value, info: ValidationInfo):
+    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``);
+    the validation context's ``max_sweep_depths`` bounds them while they are counted."""
     if isinstance(value, str):
         if not 1 <= len(value) <= 1000:
             raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
-        return depths_from_text(value)
+        return depths_from_text(value, (info.context or {}).get("max_sweep_depths"))
     if isinstance(value, list) and not value:
         raise ValueError("give at least one depth")
     return value

@@ -386,6 +386,10 @@ def dynamics_figure(result: dict, title: str | None = None, *, width: float | No
         rate = "" if eta is None else f"η = {float(eta):.4g}"
         if eta is not None and top:
             rate += f" ({float(eta) / float(top):.2g} × max {float(top):.4g})"
+        scaled = result.get("scaled") or {}
+        if top is None and scaled.get("learning_rate") and scaled.get("max_learning_rate"):  # rates outside float64
+            rate = (f"η = {scaled['learning_rate'] / scaled['max_learning_rate']:.2g} × max "
+                    f"(max = {scaled['max_learning_rate']:.4g} × 2^{-scaled['exponent']})")
         title = f"{_model_text(result.get('model'))}training loss, {rate}".rstrip(", ")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
@@ -418,8 +422,9 @@ def training_figure(result: dict, title: str | None = None, *, width: float | No
 
 def learning_curve_figure(result: dict, title: str | None = None, *, width: float | None = None,
                           height: float | None = None, dpi: int | None = None):
-    """Test MSE of NTK regression vs training-set size: the eigenlearning estimate (line) and the
-    measured mean over splits (markers, ± one standard deviation), log-log (docs/learning.md §5).
+    """Test MSE of NTK regression vs training-set size: the finite-pool estimate of the held-out error
+    (line) and the measured mean over splits (markers, ± one standard deviation over the splits),
+    log-log (docs/learning.md §5).
 
     ``result``: ``{"sizes", "predicted_test_mse", "measured_test_mse", "measured_std", "model"?}`` as
     :meth:`LearningCurve.to_dict`, the client or ``POST /v1/learning-curves`` return it.
@@ -431,10 +436,10 @@ def learning_curve_figure(result: dict, title: str | None = None, *, width: floa
     measured = _floats(result["measured_test_mse"])
     std = np.nan_to_num(_floats(result.get("measured_std") or [0.0] * sizes.size), posinf=0.0)
     ok = np.isfinite(predicted) & (predicted > 0)
-    ax.plot(sizes[ok], predicted[ok], "-", lw=1.4, color="C0", label="predicted (eigenlearning)")
+    ax.plot(sizes[ok], predicted[ok], "-", lw=1.4, color="C0", label="predicted (eigenlearning, finite pool)")
     okm = np.isfinite(measured) & (measured > 0)
     ax.errorbar(sizes[okm], measured[okm], yerr=std[okm], fmt="o", ms=4, capsize=3, color="C1",
-                label="measured (held-out points)")
+                label="measured (held-out points), ± std over splits")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ys = np.concatenate([predicted[ok], measured[okm]])

@@ -351,7 +351,9 @@ class DynamicsIn(_LabelledData):
 
     model: ModelIn
     learning_rate: Annotated[float, Field(strict=True, gt=0.0, allow_inf_nan=False)] | None = Field(
-        None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
+        None, description="Learning rate eta > 0; default 1 / lambda_max(K/n): half of max_learning_rate = "
+                          "2 / lambda_max(K/n), the largest rate at which the linearised, infinite-width model "
+                          "converges (finite networks may still converge above it, through a catapult).")
     steps: list[Annotated[int, Field(strict=True, ge=0, le=MAX_STEPS)]] | None = Field(
         None, min_length=1, max_length=1000,
         description="Step counts at which to report the loss; default [0, 1, 10, 100, 1000, 10000].")
@@ -380,7 +382,11 @@ class DynamicsOut(BaseModel):
     labels_id: str
     cache: Literal["hit", "miss"]
     n: int
-    max_learning_rate: float | None
+    max_learning_rate: float | None = Field(
+        description="2 / lambda_max(K/n): the largest rate at which the linearised, infinite-width model converges "
+                    "(finite networks may still converge above it, through a catapult: docs/learning.md §7). null "
+                    "where it leaves float64 (inputs near 1e-155 or 1e150): `scaled` then holds it times "
+                    "2^scaled.exponent.")
     learning_rate: float | None
     steps: list[int]
     train_loss: list[float | None]

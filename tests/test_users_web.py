@@ -191,8 +191,9 @@ def _train_plot_shown(driver):
 
 
 def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_path):
-    """Labels as the last column of the uploaded CSV: the second figure and the largest stable rate
-    2 / lambda_max(K/n) of the points without that column (independent reference kernel)."""
+    """Labels as the last column of the uploaded CSV: the second figure and the largest rate at which the
+    linearised, infinite-width model converges, 2 / lambda_max(K/n), of the points without that column
+    (independent reference kernel)."""
     x = small_data(10, 6, seed=23)
     y = np.sign(x[:, 0])
     path = tmp_path / "labelled.csv"
@@ -205,7 +206,7 @@ def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_
     _wait_for(browser, _train_plot_shown)
     info = browser.find_element("id", "train-info").text
     lam_max = np.linalg.eigvalsh(eoc_angle_ntk(x, 3)[0] / len(x))[-1]
-    rate = float(info.split("largest stable rate ")[1].split(",")[0])
+    rate = float(info.split("largest rate at which the linearised, infinite-width model converges ")[1].split(",")[0])
     assert rate == pytest.approx(2 / lam_max, rel=1e-4), info
     svg = browser.execute_async_script("""
         const done = arguments[arguments.length - 1];

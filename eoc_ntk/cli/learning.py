@@ -75,6 +75,14 @@ def _fmt(v) -> str:
     return "never" if v is None or (isinstance(v, float) and math.isinf(v)) else f"{float(v):.6g}"
 
 
+def _rate(result: dict, name: str) -> str:
+    """A rate of :meth:`Dynamics.to_dict`, with its power of two where it leaves float64."""
+    scaled = result.get("scaled")
+    if result[name] is not None or not scaled:
+        return _fmt(result[name])
+    return f"{scaled[name]:.6g} x 2^{-scaled['exponent']} (outside float64)"
+
+
 def _model_kwargs(args) -> dict:
     act = parse_activation(args.activation)
     return {"depth": args.depth, "a": act.a, "b": act.b, "sigma_w": args.sigma_w, "sigma_b": args.sigma_b}
@@ -101,8 +109,8 @@ def _dynamics(args, compute) -> int:
         print(json.dumps(result))
         return 0
     print(f"n = {result['n']}, outputs = {result['outputs']}, depth {args.depth}, activation {act.label}")
-    print(f"largest stable learning rate 2/lambda_max = {_fmt(result['max_learning_rate'])}; "
-          f"learning rate used = {_fmt(result['learning_rate'])}")
+    print(f"largest rate at which the linearised, infinite-width model converges: 2/lambda_max = "
+          f"{_rate(result, 'max_learning_rate')}; learning rate used = {_rate(result, 'learning_rate')}")
     print(f"share of |y|^2 never fitted (null space of K) = {_fmt(result['unreachable_fraction'])}")
     print("step".rjust(10) + "train loss".rjust(16))
     for t, loss in zip(result["steps"], result["train_loss"], strict=True):
@@ -133,7 +141,8 @@ def _learning(args, compute) -> int:
         print(json.dumps(result))
         return 0
     print(f"n = {result['n']}, depth {args.depth}, activation {act.label}, ridge {args.ridge:g}, "
-          f"{args.splits} splits: test MSE predicted (eigenlearning) vs measured (kernel regression)")
+          f"{args.splits} splits: held-out test MSE predicted (eigenlearning, finite pool) vs measured (kernel "
+          "regression; std over the splits)")
     print("size".rjust(8) + "predicted".rjust(14) + "measured".rjust(14) + "std".rjust(12) + "gap".rjust(10))
     for i, m in enumerate(result["sizes"]):
         gap = result["relative_gap"][i]
@@ -162,7 +171,9 @@ def add_commands(sub, remote_options, compute) -> None:
     local, plot)`` runs remotely or locally under a progress bar (:func:`eoc_ntk.cli._compute`)."""
     dyn = sub.add_parser("dynamics", help="training loss of gradient descent at infinite width, on your labels")
     _common(dyn, remote_options)
-    dyn.add_argument("--learning-rate", type=float, default=None, help="eta > 0 (default 1 / lambda_max(K/n))")
+    dyn.add_argument("--learning-rate", type=float, default=None,
+                     help="eta > 0 (default 1 / lambda_max(K/n): half of 2 / lambda_max(K/n), the largest rate at "
+                          "which the linearised, infinite-width model converges)")
     dyn.add_argument("--steps", default=None, help="comma-separated step counts (default 0,1,10,100,1000,10000)")
     dyn.add_argument("--init", choices=INIT_MODES, default="zero",
                      help="nngp: also the loss expected from random initial outputs")

@@ -78,15 +78,18 @@ async def learning_curves_request(body: LearningCurvesIn, engine: Engine,
 @router.post("/dynamics", response_model=DynamicsOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Exact training loss of the infinite-width network under full-batch gradient descent
-    (`eoc_ntk.dynamics`): `L_t = (1/2n) sum_i (1 - eta lambda_i)^(2t) |V_i^T y|^2`, the largest stable
-    rate `2 / lambda_max(K/n)`, per-direction fit times and the unreachable share of `|y|^2`."""
+    (`eoc_ntk.dynamics`): `L_t = (1/2n) sum_i (1 - eta lambda_i)^(2t) |V_i^T y|^2`, the largest rate at
+    which the linearised, infinite-width model converges, `2 / lambda_max(K/n)`, per-direction fit times and
+    the unreachable share of `|y|^2`. Scale-free: at any input scale the loss is that of the unscaled data;
+    rates and eigenvalues outside float64 are null, with their power of two in `scaled`."""
     spec, pinned = await dynamics_request(body, engine, who)
     return await respond(engine, spec, pinned, prefer_async, principal=who)
 
 
 @router.post("/learning-curves", response_model=LearningCurveOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def learning_curves(body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
-    """Eigenlearning estimate of the test MSE of NTK regression per training-set size, next to the
-    measured test MSE of `splits` random subsets of each size tested on the rest (`eoc_ntk.learning_curve`)."""
+    """Estimate of the held-out test MSE of NTK regression per training-set size (eigenlearning for a finite
+    pool, sampled without replacement), next to the measured test MSE of `splits` random subsets of each size
+    tested on the rest, with its standard deviation over the splits (`eoc_ntk.learning_curve`)."""
     spec, pinned = await learning_curves_request(body, engine, who)
     return await respond(engine, spec, pinned, prefer_async, principal=who)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
@@ -30,7 +31,8 @@ from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
 
 
-def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float, b: float,
+def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float | None = None,
+            b: float | None = None, activation: Any = None,
             sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0) -> FloatArray:
     """Outputs of the trained infinite-width network: ``K(x_test, X) (K + n ridge I)^-1 Y``.
 
@@ -41,7 +43,7 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     y : array-like of shape (n,) or (n, k)
         Training targets.
     x_test : array-like of shape (n_test, m0)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     ridge : float >= 0
         Ridge per training point: ``K + n ridge I``, i.e. scikit-learn's ``KernelRidge(alpha=n
         ridge, kernel="precomputed")``. With ``ridge = 0`` (gradient flow run to convergence
@@ -54,6 +56,7 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     ndarray of shape (n_test,) or (n_test, k)
         Shaped like ``y``'s columns.
     """
+    a, b = resolve_coefficients(a, b, activation, "predict")
     model = Model(depth, a, b, sigma_w, sigma_b)
     points, test_points = check_pair(x, x_test, "x", "x_test")
     assert test_points is not None  # x_test is given
@@ -131,7 +134,8 @@ class LearningCurve:
         }
 
 
-def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sizes: Iterable[int],
+def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+                   activation: Any = None, sizes: Iterable[int],
                    sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
                    seed: int = 0) -> LearningCurve:
     """Eigenlearning estimate vs measured test error of NTK regression, per training-set size.
@@ -147,7 +151,7 @@ def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float
     ----------
     x : array-like of shape (N, m0)
     y : array-like of shape (N,) or (N, k)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     sizes : iterable of int in [1, N - 1]
     ridge : float >= 0
         Ridge per training point (``K_S + m ridge I``).
@@ -159,6 +163,7 @@ def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float
     -------
     LearningCurve
     """
+    a, b = resolve_coefficients(a, b, activation, "learning_curve")
     model = Model(depth, a, b, sigma_w, sigma_b)
     x = check_data(x)
     n = x.shape[0]

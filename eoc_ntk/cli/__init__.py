@@ -121,10 +121,10 @@ def _figure_size(text: str) -> tuple[float, float]:
 
 
 def _plot_options(p, what: str) -> None:
-    p.add_argument("--plot", metavar="OUT", default=None, help=f"write {what} to OUT (.png or .svg)")
+    p.add_argument("--plot", metavar="OUT", default=None, help=f"write {what} to OUT (.png, .pdf, .svg or .eps)")
     p.add_argument("--size", metavar="WxH", type=_figure_size, default=None,
                    help="figure size in inches for --plot (default 7.5x4.2)")
-    p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 100)")
+    p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 300)")
 
 
 def _points(path: str):

@@ -25,18 +25,20 @@ from .learning import dynamics_request, learning_curves_request
 
 router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
 
-Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
+Format = Annotated[Literal["png", "svg", "pdf"],
+                   Query(description="Image format: `png` (default, 300 dpi), `svg` (text as text) or `pdf`.")]
 Width = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
 Height = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
-Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
+Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 300).")]
 _IMAGE: Responses = {200: {"description": "The figure.", "content": {
     "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}}}}}
+    "image/svg+xml": {"schema": {"type": "string"}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 #: Operation -> the function drawing its result (the model of the spec added to the result).
-_DRAW = {"spectra": plots.plot_spectrum, "sweeps": plots.plot_sweep, "dynamics": plots.plot_dynamics,
-         "learning_curves": plots.plot_learning_curve}
+_DRAW = {"spectra": plots.spectrum_figure, "sweeps": plots.sweep_figure, "dynamics": plots.dynamics_figure,
+         "learning_curves": plots.learning_curve_figure}
 _NO_PLOT = "plots exist for spectra, sweeps, dynamics and learning-curves results, not for kernels"
 
 
@@ -51,7 +53,7 @@ def draw(spec: dict, body: dict, fmt: str, size: dict | None = None) -> Response
         raise NotAcceptable("this spectrum ran on the Dask cluster (\"engine\": \"dask\"), which computes "
                             "lambda_min and lambda_max only, not the eigenvalues a spectrum plot draws", field="job_id")
     result = {**body, "model": spec["model"]} if spec["op"] in ("dynamics", "learning_curves") else body
-    data = _DRAW[spec["op"]](result, fmt=fmt, **size)
+    data = plots.render(_DRAW[spec["op"]](result, **size), fmt)
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 

@@ -173,3 +173,13 @@ def test_predict_command_refuses_mismatched_test_width(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--test",
                  str(tmp_path / "t.npy"), "--depth", "2"])
     assert code != 0 and "x_test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ext, magic", [("pdf", b"%PDF-"), ("eps", b"%!PS"), ("svg", b"<?xml")])
+def test_plot_option_writes_pdf_eps_and_svg_with_text(tmp_path, ext, magic):
+    np.save(tmp_path / "x.npy", small_data())
+    out = tmp_path / f"s.{ext}"
+    assert main(["sweep", str(tmp_path / "x.npy"), "--depths", "2,3", "--plot", str(out), "--dpi", "40", "-q"]) == 0
+    assert out.read_bytes().startswith(magic)
+    if ext == "svg":
+        assert "<text" in out.read_text()

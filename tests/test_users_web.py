@@ -211,6 +211,8 @@ def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_
         const done = arguments[arguments.length - 1];
         fetch(document.getElementById('train-plot').src).then((r) => r.text()).then(done);""")
     assert "<svg" in svg and "predicted (infinite width)" in svg
+    assert browser.find_element("id", "train-title").text == "Predicted training loss"  # titled, downloadable
+    assert browser.find_element("id", "dl-train-svg").get_attribute("href").startswith("blob:")
     assert browser.find_elements("css selector", "#results thead th")[1].text == "cond ReLU (Δ=0.5)"  # m0 = 6 points
     browser.find_element("id", "label-column").send_keys("9")  # now "-19": outside the 7 columns
     browser.find_element("id", "run").click()

@@ -10,6 +10,8 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     python bench/hostile.py                     # starts `python -m service` (embedded) itself
     python bench/hostile.py --url http://127.0.0.1:8000 --pid 1234 --api-key KEY
     python bench/hostile.py --quick             # small payloads only (the smoke test)
+    python bench/hostile.py --redis             # Redis mode (private redis-server), plus issue 24's
+                                                # worker rows: kill -9 mid-job, SIGTERM idle and busy
 
 The payloads: every item of issue 11 (hostile CSV, .npy headers, a 64 MiB bool .npy, a large
 JSON body with NaN and a valid one, a large JSON upload, invented methods, bodies that never end,
@@ -27,11 +29,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _worker_faults import RedisMode, worker_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
@@ -240,9 +245,9 @@ def _catalogue(target: Target):
     return rows
 
 
-def run(target: Target, quick: bool) -> list[dict]:
+def run(target: Target, quick: bool, extra=()) -> list[dict]:
     results = []
-    for name, size, send in payloads(target, quick):
+    for name, size, send in [*payloads(target, quick), *extra]:
         with Probe(target) as probe:
             t = time.perf_counter()
             try:
@@ -290,10 +295,16 @@ def main(argv=None) -> int:
                         help="EOC_NTK_BODY_TIMEOUT of the spawned server (default 10 s, to keep the run short; "
                              "a 64 MiB upload on a loaded machine needs several seconds)")
     parser.add_argument("--quick", action="store_true", help="small payloads only")
+    parser.add_argument("--redis", action="store_true",
+                        help="Redis mode: a private redis-server and RQ workers started here, and the worker rows")
     args = parser.parse_args(argv)
-    proc = None
+    if args.redis and args.url is not None:
+        parser.error("--redis starts its own API; leave out --url")
+    proc, mode = None, RedisMode(Path(tempfile.mkdtemp(prefix="eoc-ntk-hostile-"))) if args.redis else None
     if args.url is None:
-        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout), "EOC_NTK_API_KEYS": "bench-key"})
+        redis_env = {k: v for k, v in mode.env.items() if k.startswith(("REDIS_", "EOC_NTK_"))} if mode else {}
+        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout), "EOC_NTK_API_KEYS": "bench-key",
+                            **redis_env})
         pid, key = proc.pid, "bench-key"
     else:
         url, pid, key = args.url, args.pid, args.api_key
@@ -305,13 +316,18 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print("\n| payload | status | answer s | longest /healthz ms | RSS growth |\n| --- | --- | --- | --- | --- |")
     try:
-        results = run(Target(url, key, pid), args.quick)
+        target = Target(url, key, pid)
+        extra = worker_rows(mode, target.client, args.quick) if mode else []
+        results = run(target, args.quick, extra)
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
-    bad = [r["payload"] for r in results
-           if r["status"] != "(hung up)" and (not isinstance(r["status"], int) or r["status"] >= 500)]
+        if mode is not None:
+            mode.stop()
+    told = {name for name, *_ in extra}  # the worker rows answer in words
+    bad = [r["payload"] for r in results if r["status"] != "(hung up)" and r["payload"] not in told
+           and (not isinstance(r["status"], int) or r["status"] >= 500)]
     print(f"\n5xx or no answer: {bad or 'none'}")
     return 0
 

@@ -229,10 +229,11 @@ class SpectrumOut(BaseModel):
         None, description="Forward error estimate of lambda_min relative to it (2 n eps lambda_max / lambda_min); "
                           "null when singular")
     icd: dict | None = None
-    engine: Literal["numpy", "dask"] = Field(
-        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis) or "
+    engine: Literal["numpy", "dask", "torch-cpu", "torch-cuda"] = Field(
+        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis), "
                              "dask (the cluster of EOC_NTK_DASK_ADDRESS, for n >= EOC_NTK_DASK_MIN_N: extreme "
-                             "eigenvalues only)")
+                             "eigenvalues only), or torch-cuda / torch-cpu (the torch backend on the device of "
+                             "EOC_NTK_DEVICE: the numpy answer, every eigenvalue and the ICD analysis)")
 
 
 class SweepActivationOut(BaseModel):

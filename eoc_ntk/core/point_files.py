@@ -30,6 +30,7 @@ import re
 
 import numpy as np
 
+from eoc_ntk.core.arrays import FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.validation import check_data
 
@@ -193,7 +194,7 @@ def _why_not_a_number(cell: str, line: str, rows: list[list[float]]) -> str:
 
 
 def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = None,
-                max_m0: int | None = None) -> np.ndarray:
+                max_m0: int | None = None) -> FloatArray:
     """Points of shape (n, m0), float64, from the bytes of a ``.npy`` file or CSV text.
 
     Parameters
@@ -222,7 +223,7 @@ def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = N
     return check_data(raw, name=name)
 
 
-def load_points(path: str | os.PathLike[str]) -> np.ndarray:
+def load_points(path: str | os.PathLike[str]) -> FloatArray:
     """Points of shape (n, m0) from a ``.npy`` file or a CSV file (one point per line, no header)."""
     with open(path, "rb") as fh:
         data = fh.read()

@@ -261,6 +261,15 @@ def test_the_status_line_stays_next_to_compute_in_a_1400_by_900_window(laptop, l
     assert _in_view(laptop, "status") and _in_view(laptop, "progress")
     _wait_for(laptop, _plot_shown)
     _wait_for(laptop, lambda d: "done" in d.find_element("id", "status").text)
+    columns = laptop.execute_script(
+        "const rows = [...document.querySelectorAll('#results tbody tr[data-depth]')];"
+        "return rows[0].children.length > 1 ? [...rows[0].children].slice(1).map((_, c) =>"
+        " rows.map((r) => r.children[c + 1].textContent)) : [];")
+    assert columns
+    for column in columns:  # one number format per column: the same decimals, or all powers of ten
+        finite = [t for t in column if t != "∞"]
+        shapes = {("e" if "e" in t else len(t.split(".")[1]) if "." in t else 0) for t in finite}
+        assert len(shapes) == 1, column
     for y in ("0", "document.body.scrollHeight / 2", "document.body.scrollHeight"):
         laptop.execute_script(f"window.scrollTo(0, {y})")
         assert _in_view(laptop, "status") and _in_view(laptop, "run"), y

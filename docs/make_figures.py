@@ -76,8 +76,8 @@ def screenshot() -> None:
         return
     import socket
 
-    from jobs.settings import Settings
     from service.app import create_app
+    from service.config import Settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,11 +5,12 @@ settings (:mod:`jobs.settings`); :func:`ttl_for` says which one applies to which
 """
 from __future__ import annotations
 
-from .settings import Settings
+from .settings import JobSettings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
     "admission_lock_key", "alive_key", "stop_key", "stop_channel", "probe_key", "store_secret_key", "asked_key",
+    "waiters_key", "detached_key",
     "ttl_for",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
@@ -96,7 +97,17 @@ def asked_key(principal: str) -> str:
     return key_for("asked", principal)
 
 
-def ttl_for(key: str, settings: Settings) -> int:
+def waiters_key(job_id: str) -> str:
+    """Set of the callers waiting for a job's computation (single flight: one computation, several callers)."""
+    return key_for("waiters", job_id)
+
+
+def detached_key(principal: str) -> str:
+    """Set of the job ids a caller canceled while others still wait for their computation."""
+    return key_for("detached", principal)
+
+
+def ttl_for(key: str, settings: JobSettings) -> int:
     """Seconds to keep ``key``."""
     kind, rest = key.split(":", 2)[1:]
     if kind == "dataset":
@@ -107,7 +118,7 @@ def ttl_for(key: str, settings: Settings) -> int:
         return SUBMIT_LOCK_SECONDS
     if kind == "owners":
         return settings.dataset_ttl if rest.startswith("dataset:") else settings.result_ttl
-    if kind == "active":
+    if kind in ("active", "waiters", "detached"):
         return settings.result_ttl
     if kind == "probe":
         return PROBE_SECONDS

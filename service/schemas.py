@@ -10,12 +10,24 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
 from eoc_ntk.core.kernels import KINDS
 from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.learning.dynamics import MAX_STEPS
+from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
 
 __all__ = [
@@ -35,24 +47,31 @@ DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id ret
 _DEPTH_NUMBER = re.compile(r"\d+")
 
 
-def depths_from_text(text: str) -> list[int]:
+def depths_from_text(text: str, max_count: int | None = None) -> list[int]:
     """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.core.validation.parse_depths``).
 
     Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
-    such as ``"1:10000000000"`` costs nothing.
+    such as ``"1:10000000000"`` costs nothing; more than ``max_count``
+    (``EOC_NTK_MAX_SWEEP_DEPTHS``) depths are refused as they are counted, before they are expanded.
     """
     too_large = [int(v) for v in _DEPTH_NUMBER.findall(text) if len(v) > 6 or int(v) > MAX_DEPTH]
     if too_large:
         raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
-    return parse_depths(text)
+    try:
+        return parse_depths(text, max_count)
+    except ValueError as exc:
+        if max_count is not None and "the most one sweep takes" in str(exc):
+            raise ValueError(f"{exc} (EOC_NTK_MAX_SWEEP_DEPTHS)") from None
+        raise
 
 
-def _depths_from_text(value):
-    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``)."""
+def _depths_from_text(value, info: ValidationInfo):
+    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``);
+    the validation context's ``max_sweep_depths`` bounds them while they are counted."""
     if isinstance(value, str):
         if not 1 <= len(value) <= 1000:
             raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
-        return depths_from_text(value)
+        return depths_from_text(value, (info.context or {}).get("max_sweep_depths"))
     if isinstance(value, list) and not value:
         raise ValueError("give at least one depth")
     return value
@@ -204,8 +223,8 @@ class JobOut(BaseModel):
                                    "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
-        None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
-                          "absent before the first progress report.")
+        None, description="Estimated seconds left while it runs: the cost model's prediction of the rest, scaled "
+                          "by the slowdown observed when the current progress was reached; 0 once ended.")
 
 
 class SpectrumOut(BaseModel):
@@ -331,9 +350,9 @@ class DynamicsIn(_LabelledData):
     """Exact training loss of the infinite-width network under full-batch gradient descent (docs/learning.md §3)."""
 
     model: ModelIn
-    learning_rate: Annotated[float, Field(strict=True, gt=0.0)] | None = Field(
+    learning_rate: Annotated[float, Field(strict=True, gt=0.0, allow_inf_nan=False)] | None = Field(
         None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
-    steps: list[Annotated[int, Field(strict=True, ge=0)]] | None = Field(
+    steps: list[Annotated[int, Field(strict=True, ge=0, le=MAX_STEPS)]] | None = Field(
         None, min_length=1, max_length=1000,
         description="Step counts at which to report the loss; default [0, 1, 10, 100, 1000, 10000].")
     init: Literal["zero", "nngp"] = Field(
@@ -346,7 +365,8 @@ class LearningCurvesIn(_LabelledData):
     model: ModelIn
     sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
         min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")
-    ridge: Annotated[float, Field(strict=True, ge=0.0)] = Field(0.0, description="Ridge per training point.")
+    ridge: Annotated[float, Field(strict=True, ge=0.0, le=MAX_RIDGE, allow_inf_nan=False)] = Field(
+        0.0, description="Ridge per training point.")
     splits: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(5, description="Random subsets per size.")
     seed: Annotated[int, Field(strict=True, ge=0, le=2 ** 63 - 1)] = Field(0, description="Seed of the subsets.")
 

@@ -257,8 +257,8 @@ def test_prefer_async_job_lifecycle(client):
     assert again.status_code == 200 and again.json()["cache"] == "hit"
 
 
-def test_size_threshold_makes_jobs_and_identical_requests_share_one():
-    with make_client(async_threshold=0, workers=1) as c:
+def test_predicted_seconds_above_async_seconds_make_jobs_and_identical_requests_share_one():
+    with make_client(async_seconds=0, workers=1) as c:
         blocker = {"x": unit_rows(150, 4, seed=4).tolist(), "depths": list(range(1, 201)),
                    "activations": [{"name": "relu"}]}
         blocker_id = c.post("/v1/sweeps", json=blocker).json()["job_id"]

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from _private_redis import redis_or_skip
 from _upload_support import npy_bytes
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 LIMITS = dict(max_n=50, max_m0=20, max_depth=100, max_body_bytes=4096, min_n=2)
 

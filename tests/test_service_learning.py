@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 import eoc_ntk
 from _service_support import make_client, ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from _upload_support import npy_bytes
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 ASYNC = {"Prefer": "respond-async"}
 

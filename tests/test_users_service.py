@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
 from _users_support import small_data
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 from service.logs import JsonFormatter, RequestIdFilter
 
 

@@ -39,6 +39,8 @@ INIT_MODES = ("zero", "nngp")
 #: Loss reduction factors reported by :meth:`Dynamics.to_dict` under ``steps_to``.
 REPORTED_FACTORS = (10, 100, 1000)
 _MAX_STEPS = 2.0 ** 62
+#: Largest step count: 2^53, the integers a float64 holds exactly (the loss is computed in float64).
+MAX_STEPS = 2 ** 53
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +122,8 @@ class Dynamics:
         if self.initial_loss == 0.0 or factor == 1.0:
             return 0
         target = self.initial_loss / float(factor)
-        gain = (1.0 - self.learning_rate * self.eigenvalues) ** 2
+        with np.errstate(over="ignore"):  # a rate far above 2 / lambda_max: the gain is inf (diverges)
+            gain = (1.0 - self.learning_rate * self.eigenvalues) ** 2
         active = self.target_share > 0.0
         if np.any(gain[active] > 1.0):
             hi = self._argmin_convex()
@@ -239,12 +242,30 @@ def _check_steps(steps: Any) -> np.ndarray:
         raise InvalidParameterError(f"steps must be a list of integers >= 0, got {steps!r}", param="steps")
     out = []
     for i, s in enumerate(steps):
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer() or float(s) < 0:
+        count = _step_count(s)
+        if count is None:
             raise InvalidParameterError(f"steps[{i}] must be an integer >= 0, got {s!r}", param="steps")
-        out.append(int(s) if isinstance(s, numbers.Integral) else int(float(s)))
+        if count > MAX_STEPS:
+            raise InvalidParameterError(f"steps[{i}] is over the largest step count 2^53 = {MAX_STEPS} "
+                                        "(the integers a float64 holds exactly)", param="steps")
+        out.append(count)
     if not out:
         raise InvalidParameterError("steps is empty; give at least one step count (e.g. [0, 10, 100])", param="steps")
     return np.array(out, dtype=np.int64)
+
+
+def _step_count(value: Any) -> int | None:
+    """``value`` as a step count (an integer >= 0; integral floats count), None when it is not one.
+    An integer beyond float range is taken as it is (``float()`` would overflow)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        count = int(value)
+    elif float(value).is_integer():
+        count = int(float(value))
+    else:
+        return None
+    return count if count >= 0 else None
 
 
 def _check_rate(rate: Any) -> float:
@@ -256,8 +277,8 @@ def _check_rate(rate: Any) -> float:
 
 def _decay(eta: float, eigenvalues: np.ndarray, weights: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``sum_i (1 - eta lambda_i)^(2t) w_i`` for each step count in ``t`` (shape (s,))."""
-    gain = (1.0 - eta * eigenvalues) ** 2
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # a rate far above 2 / lambda_max: the loss overflows
+        gain = (1.0 - eta * eigenvalues) ** 2
         decay: np.ndarray = np.power(gain[None, :], np.asarray(t, dtype=np.float64)[:, None]) @ weights
     return decay
 
@@ -268,7 +289,7 @@ def _dynamics(eig: KernelEigen, y: np.ndarray, eta: float, steps: np.ndarray, nn
     total = float(eig.energy.sum())
     share = eig.energy / total if total > 0.0 else np.zeros_like(eig.energy)
     initial = total / (2.0 * n)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         fit = np.where(eig.null, math.inf, 1.0 / (eta * np.where(eig.null, 1.0, eig.eigenvalues)))
     expected = None
     if nngp is not None:

@@ -30,6 +30,9 @@ from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
 
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
 
+#: Largest ridge per training point: n * ridge and the effective ridge stay normal floats far from overflow.
+MAX_RIDGE = 1e150
+
 
 def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float | None = None,
             b: float | None = None, activation: Any = None,
@@ -74,6 +77,9 @@ def _check_ridge(ridge: Any) -> float:
         raise InvalidParameterError(f"{exc}; ridge is a number >= 0", param="ridge") from exc
     if value < 0.0:
         raise InvalidParameterError(f"ridge must be >= 0, got {value}", param="ridge")
+    if value > MAX_RIDGE:
+        raise InvalidParameterError(f"ridge = {value:g} is over {MAX_RIDGE:g}: n * ridge and the effective ridge "
+                                    "must stay normal floats; rescale the labels instead", param="ridge")
     return value
 
 

@@ -17,10 +17,12 @@ server's threads.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any, Callable
 
+from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.plots.learning import (
     ERROR_BAR_LABEL,
     draw_dynamics,
@@ -48,7 +50,9 @@ from eoc_ntk.plots.style import (
     FORMATS,
     MAX_DPI,
     MAX_INCHES,
+    MAX_PIXELS,
     MIN_DPI,
+    MIN_INCHES,
     check_size,
     legend,
     log_ticks,
@@ -59,7 +63,8 @@ from eoc_ntk.plots.style import (
     tick_labels,
 )
 
-__all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MAX_INCHES", "MIN_DPI", "MAX_DPI",
+__all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MIN_INCHES", "MAX_INCHES", "MIN_DPI",
+           "MAX_DPI", "MAX_PIXELS", "render_result",
            "ERROR_BAR_LABEL", "activation_label", "check_size", "new_figure", "plain_number", "tick_labels",
            "log_ticks", "render", "save", "as_result",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "dynamics_figure",
@@ -142,3 +147,24 @@ def plot_learning_curve(result: Any, path: str | os.PathLike[str] | None = None,
     """Test MSE vs training-set size of a :class:`eoc_ntk.LearningCurve` (or its dict), with error bars."""
     return _plot(draw_learning_curve, as_result(result), path, ax, title,
                  {"width": width, "height": height, "dpi": dpi})
+
+
+#: What :func:`render_result` draws: the kind of result -> its figure.
+_FIGURES: dict[str, Callable[..., Any]] = {
+    "spectra": spectrum_figure, "sweeps": sweep_figure, "dynamics": dynamics_figure,
+    "learning_curves": learning_curve_figure, "eigenvalues": eigenvalue_figure}
+
+
+def render_result(kind: str, doc: bytes, fmt: str = "png", width: float | None = None, height: float | None = None,
+                  dpi: int | None = None) -> bytes:
+    """The figure of a result given as JSON bytes, rendered to PNG, SVG, PDF or EPS bytes.
+
+    ``kind``: ``"spectra"``, ``"sweeps"``, ``"dynamics"``, ``"learning_curves"`` (``doc`` one
+    result, as for :func:`plot_spectrum` and the others) or ``"eigenvalues"`` (``doc`` a list of
+    spectra, as for :func:`eigenvalue_figure`). Plain data in, bytes out: the service calls it in
+    a child process (:func:`jobs.local.call_in_child`).
+    """
+    if kind not in _FIGURES:
+        raise InvalidParameterError(f"kind must be one of {', '.join(_FIGURES)}, got {kind!r}", param="kind")
+    fig = _FIGURES[kind](json.loads(doc), width=width, height=height, dpi=dpi)
+    return render(fig, fmt)

@@ -25,7 +25,7 @@ __all__ = ["dense_loss", "draw_dynamics", "draw_learning_curve", "dynamics_figur
            "learning_curve_figure", "ERROR_BAR_LABEL"]
 
 #: What the learning curve's error bars are.
-ERROR_BAR_LABEL = "measured, mean ± 1 standard deviation over splits"
+ERROR_BAR_LABEL = "measured (held-out points), mean ± 1 standard deviation over splits"
 #: Steps of the dense loss curve between 1 and the last step asked.
 _DENSE_STEPS = 400
 
@@ -122,6 +122,10 @@ def draw_dynamics(ax: Any, result: dict[str, Any], title: str | None = None, mea
         rate = "" if eta is None else f"η = {float(eta):.4g}"
         if eta is not None and top:
             rate += f" ({float(eta) / float(top):.2g} × max {float(top):.4g})"
+        scaled = result.get("scaled") or {}
+        if top is None and scaled.get("learning_rate") and scaled.get("max_learning_rate"):  # rates outside float64
+            rate = (f"η = {scaled['learning_rate'] / scaled['max_learning_rate']:.2g} × max "
+                    f"(max = {scaled['max_learning_rate']:.4g} × 2^{-scaled['exponent']})")
         title = f"{_model_text(result.get('model'))}training loss, {rate}".rstrip(", ")
     finish_axes(ax, "gradient-descent step t", "training loss (1/2n) Σ |f(x_i) - y_i|²", title)
     legend(ax)
@@ -133,8 +137,9 @@ def _model_text(model: dict[str, Any] | None) -> str:
 
 
 def draw_learning_curve(ax: Any, result: dict[str, Any], title: str | None = None) -> Any:
-    """Test MSE of NTK regression vs training-set size: the eigenlearning estimate (line) and the
-    measured mean over splits (markers, error bars ± one standard deviation), log-log.
+    """Test MSE of NTK regression vs training-set size: the finite-pool estimate of the held-out error
+    (line) and the measured mean over splits (markers, error bars ± one standard deviation over the
+    splits), log-log (docs/learning.md §5).
 
     ``result``: ``{"sizes", "predicted_test_mse", "measured_test_mse", "measured_std", "model"?}`` as
     :meth:`LearningCurve.to_dict`, the client or ``POST /v1/learning-curves`` return it.
@@ -144,7 +149,7 @@ def draw_learning_curve(ax: Any, result: dict[str, Any], title: str | None = Non
     measured = floats(result["measured_test_mse"])
     std = np.nan_to_num(floats(result.get("measured_std") or [0.0] * sizes.size), posinf=0.0)
     ok = np.isfinite(predicted) & (predicted > 0)
-    ax.plot(sizes[ok], predicted[ok], lw=1.6, color=PALETTE[0], ls="-", label="predicted (eigenlearning)")
+    ax.plot(sizes[ok], predicted[ok], lw=1.6, color=PALETTE[0], ls="-", label="predicted (eigenlearning, finite pool)")
     okm = np.isfinite(measured) & (measured > 0)
     ax.errorbar(sizes[okm], measured[okm], yerr=std[okm], fmt="s", ms=4, capsize=3, color=PALETTE[1],
                 ls="none", label=ERROR_BAR_LABEL)

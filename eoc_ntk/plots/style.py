@@ -25,7 +25,8 @@ import numpy as np
 
 from eoc_ntk.core.errors import InvalidParameterError
 
-__all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MAX_INCHES", "MIN_DPI", "MAX_DPI",
+__all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MIN_INCHES", "MAX_INCHES", "MIN_DPI",
+           "MAX_DPI", "MAX_PIXELS",
            "PALETTE", "LEGEND_PT", "check_size", "new_figure", "series_style", "tick_formatter", "tick_labels",
            "plain_number",
            "log_ticks", "log_axis", "integer_axis", "finish_axes", "legend", "render", "save"]
@@ -35,8 +36,10 @@ FORMATS = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf",
 
 #: Default figure size (inches) and resolution (dots per inch): 2250 x 1260 px.
 DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_DPI = 7.5, 4.2, 300
-#: Largest accepted width/height (inches) and dpi; a figure of at most 50 x 50 in at 600 dpi.
-MAX_INCHES, MIN_DPI, MAX_DPI = 50.0, 20, 600
+#: Accepted width/height (inches; a smaller figure has no room for its axes) and dpi.
+MIN_INCHES, MAX_INCHES, MIN_DPI, MAX_DPI = 0.5, 50.0, 20, 600
+#: Most pixels of a figure (width x height x dpi^2): 16 Mpx, e.g. 13.3 x 7.5 in at 300 dpi.
+MAX_PIXELS = 16_000_000
 
 #: Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, reddish purple,
 #: orange, sky blue, black, yellow).
@@ -57,7 +60,8 @@ def check_size(width: Any = None, height: Any = None, dpi: Any = None) -> tuple[
     ------
     InvalidParameterError
         ``param="width"``, ``"height"`` or ``"dpi"`` for a value that is not a finite number in
-        ``(0, 50]`` inches (``dpi``: an integer in ``[20, 600]``).
+        ``[0.5, 50]`` inches (``dpi``: an integer in ``[20, 600]``), or a figure of more than
+        :data:`MAX_PIXELS` pixels (``param="dpi"``, or ``"width"`` when the dpi is the default).
     """
     out = []
     for name, value, default in (("width", width, DEFAULT_WIDTH), ("height", height, DEFAULT_HEIGHT)):
@@ -65,14 +69,19 @@ def check_size(width: Any = None, height: Any = None, dpi: Any = None) -> tuple[
             out.append(default)
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not (0.0 < float(value) <= MAX_INCHES):
-            raise InvalidParameterError(f"{name} must be a number of inches in (0, {MAX_INCHES:g}], got {value!r}",
-                                        param=name)
+                or not (MIN_INCHES <= float(value) <= MAX_INCHES):
+            raise InvalidParameterError(f"{name} must be a number of inches in [{MIN_INCHES:g}, {MAX_INCHES:g}], "
+                                        f"got {value!r}", param=name)
         out.append(float(value))
     if dpi is None:
         dpi = DEFAULT_DPI
     elif isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not (MIN_DPI <= int(dpi) <= MAX_DPI):
         raise InvalidParameterError(f"dpi must be an integer in [{MIN_DPI}, {MAX_DPI}], got {dpi!r}", param="dpi")
+    pixels = round(out[0] * dpi) * round(out[1] * dpi)
+    if pixels > MAX_PIXELS:
+        raise InvalidParameterError(
+            f"a figure of {out[0]:g} x {out[1]:g} inches at {int(dpi)} dpi has {pixels} pixels, over the limit "
+            f"{MAX_PIXELS}; lower dpi, width or height", param="dpi" if dpi != DEFAULT_DPI else "width")
     return out[0], out[1], int(dpi)
 
 

@@ -61,10 +61,10 @@ async def cached_response(engine: Engine, spec: dict, dataset_id: str, principal
     return answer_response(found, "hit", engine.settings, if_none_match)
 
 
-async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
+async def respond(engine: Engine, spec: dict, pinned: list[Data], prefer_async: bool,
                   npy: bool = False, principal: str | None = None) -> Response:
     """Answer from the cache, as a job (202), or computed now, in a worker thread."""
-    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, principal)
+    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, principal)
     if answer.job_id is not None:
         return accepted(answer.job_id)
     return await run_in_threadpool(result_response, engine, spec, answer, npy)

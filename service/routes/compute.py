@@ -8,11 +8,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from eoc_ntk.core.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
-from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
+from jobs.specs import kernels_spec, spectra_spec, sweeps_spec
 
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
-from ..fastjson import FastJSONRoute
+from ..jsonbody import JSONRoute
 from ..results import answer_response
 from ..schemas import (
     DATASET_ID_PATTERN,
@@ -27,7 +27,7 @@ from ..schemas import (
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
 from .common import ACCEPTED, ERRORS, Responses, cached_response, respond, sweep_request
 
-router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
+router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=JSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag of an earlier answer: 304 (no body) while the "
                                                         "cached result is still that one.")]
@@ -55,8 +55,7 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
         raise InvalidInput(f"x2 has {pinned[1].x.shape[1]} features but x has {data.x.shape[1]}; "
                            "both must have the same width m0", field="x2")
     spec = kernels_spec(data.dataset_id, pinned[1].dataset_id if len(pinned) > 1 else None, model, body.kinds)
-    work = work_units(spec, data.x.shape[0], pinned[-1].x.shape[0])
-    return await respond(engine, spec, pinned, work, prefer_async, npy, who)
+    return await respond(engine, spec, pinned, prefer_async, npy, who)
 
 
 @router.post("/spectra", response_model=SpectrumOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
@@ -73,7 +72,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
                 return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
-    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    return await respond(engine, spec, [data], prefer_async, principal=who)
 
 
 def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
@@ -126,8 +125,8 @@ async def cached_spectrum(
 @router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
-    spec, data, pinned = await sweep_request(body, engine, who)
-    return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    spec, _, pinned = await sweep_request(body, engine, who)
+    return await respond(engine, spec, pinned, prefer_async, principal=who)
 
 
 @router.get("/sweeps", response_model=SweepOut, responses={304: {"description": "Not modified (If-None-Match)."}})
@@ -147,7 +146,7 @@ async def cached_sweep(
     """A sweep computed before (404 if it is not cached); never computes. ETag and caching headers as
     `GET /v1/spectra`."""
     try:
-        depth_list = depths_from_text(depths)
+        depth_list = depths_from_text(depths, engine.settings.max_sweep_depths)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="depths") from None
     with core_errors("activations"):

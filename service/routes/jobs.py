@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from jobs.answers import content_hash, with_cache
-from jobs.states import TERMINAL, JobStatus, JobView
+from jobs.states import TERMINAL, JobStatus, JobView, eta_seconds
 
 from ..deps import EngineDep, PrincipalDep, WantsNpy
 from ..engine import Answer, Engine
@@ -27,7 +27,7 @@ _NPY: Responses = {200: {"content": {"application/x-npy": {"schema": {"type": "s
 
 def job_timing(view: JobView, now: float | None = None) -> dict:
     """``started_at`` (ISO 8601, UTC), ``elapsed_seconds`` and, while it runs, ``eta_seconds``
-    (``elapsed * (1 - progress) / progress``, once some progress was reported) of a job."""
+    (:func:`jobs.states.eta_seconds`: the cost model's prediction scaled by the observed slowdown)."""
     if view.started_at is None:
         return {}
     now = time.time() if now is None else now
@@ -35,8 +35,9 @@ def job_timing(view: JobView, now: float | None = None) -> dict:
     elapsed = view.seconds if ended and view.seconds is not None else max(now - view.started_at, 0.0)
     out = {"started_at": datetime.fromtimestamp(view.started_at, timezone.utc).isoformat(timespec="milliseconds")
            .replace("+00:00", "Z"), "elapsed_seconds": round(elapsed, 3)}
-    if view.status == JobStatus.running and 0.0 < view.progress < 1.0:
-        out["eta_seconds"] = round(elapsed * (1.0 - view.progress) / view.progress, 3)
+    eta = eta_seconds(view, now)
+    if eta is not None:
+        out["eta_seconds"] = round(eta, 3)
     elif ended:
         out["eta_seconds"] = 0.0
     return out

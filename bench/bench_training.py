@@ -36,7 +36,7 @@ from eoc_ntk.reproduce import binary_digits
 def figure(res: dict, path: str) -> str:
     """The predicted curve and each width's mean measured curve (log loss, linear steps)."""
     fig = plots.training_figure(res, f"n = {res['n']} digits (0 vs 1), depth {res['depth']}, ReLU: predicted vs "
-                                     f"trained, η = {res['rate_factor']:g} × max", width=7.0, height=3.8, dpi=80)
+                                     f"trained, η = {res['rate_factor']:g} × max", width=7.0, height=3.8)
     return plots.save(fig, path)
 
 

@@ -355,27 +355,7 @@ def _figures(res: dict, out: str) -> dict[str, str]:
 
     names["cond"] = plots.save(plots.sweep_figure(res["cond"]), os.path.join(out, "condition_number.png"))
 
-    weyl = res["weyl"]
-    fig = plots.new_figure(9.6, 4.2)
-    for col, key in enumerate(("lambda_min", "lambda_max")):
-        ax = fig.add_subplot(1, 2, col + 1)
-        values = [v for r in weyl["results"] for v in r[key] + [b for bs in r[key + "_bounds"] for b in bs]
-                  if v > 0 and math.isfinite(v)]
-        bottom = min(values) / 3
-        for i, r in enumerate(weyl["results"]):
-            lo = np.array([b[0] for b in r[key + "_bounds"]])
-            hi = np.array([b[1] for b in r[key + "_bounds"]])
-            # A lower bound of 0 says nothing: its shading runs to the bottom of the axes.
-            ax.fill_between(weyl["depths"], np.maximum(lo, bottom), hi,
-                            color=f"C{i}", alpha=0.2, label=f"{r['activation']} Weyl bounds")
-            ax.plot(weyl["depths"], r[key], "o-", color=f"C{i}", label=f"{r['activation']} true")
-        ax.set_ylim(bottom=bottom)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("depth l")
-        ax.set_title(f"{key} of K/n", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+    fig = plots.weyl_figure(res["weyl"])
     names["weyl"] = plots.save(fig, os.path.join(out, "weyl_bounds.png"))
     return {k: os.path.basename(v) for k, v in names.items()}
 

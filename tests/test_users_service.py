@@ -33,6 +33,17 @@ def test_plots_as_png_and_svg(client):
     assert r.status_code == 422
 
 
+def test_plots_as_pdf_and_print_resolution_png(client):
+    body = _sweep_body(small_data())
+    r = client.post("/v1/plots/sweep?format=pdf", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content[:5] == b"%PDF-" and b"%%EOF" in r.content[-64:]
+    png = client.post("/v1/plots/sweep", json=body).content
+    assert int.from_bytes(png[16:20], "big") >= 1200  # 300 dpi at the default 7.5 inches
+    r = client.post("/v1/plots/sweep?format=svg", json=body)
+    assert b"<text" in r.content and b"condition number vs depth" in r.content  # text kept as text
+
+
 def test_plot_of_a_job(client):
     body = _sweep_body(small_data(seed=9), depths=(3, 4))
     r = client.post("/v1/plots/sweep?format=svg", json=body, headers={"Prefer": "respond-async"})

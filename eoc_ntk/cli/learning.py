@@ -1,4 +1,4 @@
-"""The ``eoc-ntk dynamics`` and ``eoc-ntk learning-curve`` commands (docs/learning.md).
+"""The ``eoc-ntk dynamics``, ``learning-curve`` and ``predict`` commands (docs/learning.md).
 
 Both take the data FILE (``.npy``, CSV, or an ``.npz`` of ``x`` and optionally ``y``: the
 service's upload rules, :mod:`eoc_ntk.core.labelled_files`) and, unless the ``.npz`` holds ``y``,
@@ -21,7 +21,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import is_npz, load_labelled_points, split_label_column
 from eoc_ntk.core.point_files import load_points
 from eoc_ntk.learning.dynamics import DEFAULT_STEPS, INIT_MODES, dynamics
-from eoc_ntk.learning.regression import learning_curve
+from eoc_ntk.learning.regression import learning_curve, predict
 
 __all__ = ["add_commands", "load_labelled"]
 
@@ -152,6 +152,20 @@ def _learning(args, compute) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    """Kernel-regression outputs at the ``--test`` points: one line per point, comma-separated columns."""
+    x, y = load_labelled(args.file, args.labels, args.label_column)
+    x_test = load_labelled_points(args.test)[0]
+    out = predict(x, y, x_test, depth=args.depth, activation=args.activation, sigma_w=args.sigma_w,
+                  sigma_b=args.sigma_b, ridge=args.ridge)
+    if args.json:
+        print(json.dumps(out.tolist()))
+        return 0
+    for row in out.reshape(out.shape[0], -1):
+        print(",".join(repr(float(v)) for v in row))
+    return 0
+
+
 def _common(p, remote_options) -> None:
     p.add_argument("file", help="data: .npy, CSV (one point per line, no header), or .npz of x and y")
     p.add_argument("--labels", metavar="FILE", default=None,
@@ -164,9 +178,11 @@ def _common(p, remote_options) -> None:
     p.set_defaults(plot=None)
 
 
-def add_commands(sub, remote_options, compute) -> None:
-    """Register ``dynamics`` and ``learning-curve`` on the CLI's sub-parsers.
+def add_commands(sub, remote_options, compute, local_options) -> None:
+    """Register ``dynamics``, ``learning-curve`` and ``predict`` on the CLI's sub-parsers.
 
+    ``local_options(parser)`` adds the options of a command computed here only (``predict``:
+    ``--sigma-w``, ``--sigma-b``, ``--json``, ``--quiet``, ``--debug``).
     ``remote_options(parser)`` adds ``--server``, ``--json``, ...; ``compute(args, label, remote,
     local, plot)`` runs remotely or locally under a progress bar (:func:`eoc_ntk.cli._compute`)."""
     dyn = sub.add_parser("dynamics", help="training loss of gradient descent at infinite width, on your labels")
@@ -186,3 +202,11 @@ def add_commands(sub, remote_options, compute) -> None:
     lc.add_argument("--splits", type=int, default=5, help="random subsets per size (default 5)")
     lc.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
     lc.set_defaults(func=lambda args: _learning(args, compute))
+
+    pred = sub.add_parser("predict", help="outputs of the trained infinite-width network (NTK regression) at "
+                                          "--test points")
+    _common(pred, local_options)
+    pred.add_argument("--test", metavar="FILE", required=True, help="test points: .npy, CSV or the x of an .npz")
+    pred.add_argument("--ridge", type=float, default=0.0,
+                      help="ridge per training point (default 0: the minimum-norm interpolant)")
+    pred.set_defaults(func=_predict)

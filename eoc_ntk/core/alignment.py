@@ -12,10 +12,12 @@ directions gradient descent fits first (docs/learning.md §3).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import compute_scaled_kernels
@@ -29,7 +31,8 @@ __all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
 TOP_K = (1, 10, 100)
 
 
-def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+              activation: Any = None, sigma_w: float | None = None,
               sigma_b: float = 0.0) -> float:
     """Kernel-target alignment ``<K, y y^T>_F / (|K|_F |y y^T|_F)`` of the NTK with the labels.
 
@@ -38,7 +41,7 @@ def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sig
     x : array-like of shape (n, m0)
     y : array-like of shape (n,) or (n, k)
         For (n, k) labels ``y y^T`` is the (n, n) matrix ``Y Y^T``.
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
 
     Returns
     -------
@@ -50,6 +53,7 @@ def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sig
         ``param="y"`` when ``y`` is all zeros (the alignment is 0/0), ``param="x"`` when
         every row of ``x`` is zero.
     """
+    a, b = resolve_coefficients(a, b, activation, "alignment")
     model = Model(depth, a, b, sigma_w, sigma_b)
     x = check_data(x)
     labels = check_labels(y, x.shape[0])

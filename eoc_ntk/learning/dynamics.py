@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
@@ -247,7 +248,8 @@ class Dynamics:
         }
 
 
-def dynamics(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+def dynamics(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+             activation: Any = None, sigma_w: float | None = None,
              sigma_b: float = 0.0, learning_rate: float | None = None, steps: Iterable[int] = DEFAULT_STEPS,
              init: str = "zero") -> Dynamics:
     """Exact training loss of the infinite-width network under full-batch gradient descent.
@@ -260,7 +262,7 @@ def dynamics(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigm
     x : array-like of shape (n, m0)
     y : array-like of shape (n,) or (n, k)
         Targets (regression values, one-hot classes, ...).
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     learning_rate : float, optional
         ``eta > 0``; default ``1 / lambda_max(K/n)`` (half of ``max_learning_rate``).
     steps : iterable of int >= 0
@@ -278,6 +280,7 @@ def dynamics(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigm
     InvalidParameterError
         On refused arguments (``param`` names the argument).
     """
+    a, b = resolve_coefficients(a, b, activation, "dynamics")
     model = Model(depth, a, b, sigma_w, sigma_b)
     x = check_data(x)
     labels = check_labels(y, x.shape[0])

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
@@ -33,7 +34,8 @@ __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse
 MAX_RIDGE = 1e150
 
 
-def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float, b: float,
+def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float | None = None,
+            b: float | None = None, activation: Any = None,
             sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0) -> FloatArray:
     """Outputs of the trained infinite-width network: ``K(x_test, X) (K + n ridge I)^-1 Y``.
 
@@ -44,7 +46,7 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     y : array-like of shape (n,) or (n, k)
         Training targets.
     x_test : array-like of shape (n_test, m0)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     ridge : float >= 0
         Ridge per training point: ``K + n ridge I``, i.e. scikit-learn's ``KernelRidge(alpha=n
         ridge, kernel="precomputed")``. With ``ridge = 0`` (gradient flow run to convergence
@@ -57,6 +59,7 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     ndarray of shape (n_test,) or (n_test, k)
         Shaped like ``y``'s columns.
     """
+    a, b = resolve_coefficients(a, b, activation, "predict")
     model = Model(depth, a, b, sigma_w, sigma_b)
     points, test_points = check_pair(x, x_test, "x", "x_test")
     assert test_points is not None  # x_test is given
@@ -201,7 +204,8 @@ def _log2_top(values: np.ndarray) -> float:
     return float(np.log2(finite.max())) if finite.size else 0.0
 
 
-def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sizes: Iterable[int],
+def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+                   activation: Any = None, sizes: Iterable[int],
                    sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
                    seed: int = 0) -> LearningCurve:
     """Estimated vs measured held-out test error of NTK regression, per training-set size.
@@ -219,7 +223,7 @@ def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float
     ----------
     x : array-like of shape (N, m0)
     y : array-like of shape (N,) or (N, k)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     sizes : iterable of int in [1, N - 1]
     ridge : float >= 0
         Ridge per training point (``K_S + m ridge I``).
@@ -231,6 +235,7 @@ def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float
     -------
     LearningCurve
     """
+    a, b = resolve_coefficients(a, b, activation, "learning_curve")
     model = Model(depth, a, b, sigma_w, sigma_b)
     points = check_data(x)
     n = points.shape[0]

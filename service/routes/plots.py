@@ -35,15 +35,17 @@ from .learning import dynamics_request, learning_curves_request
 
 router = APIRouter(tags=["plots"], responses=ERRORS, route_class=JSONRoute)
 
-Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
+Format = Annotated[Literal["png", "svg", "pdf"],
+                   Query(description="Image format: `png` (default, 300 dpi), `svg` (text as text) or `pdf`.")]
 Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
                                      description="Figure width in inches (default 7.5).")]
 Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
                                       description="Figure height in inches (default 4.2).")]
-Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
+Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 300).")]
 _IMAGE: Responses = {200: {"description": "The figure.", "content": {
     "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}}}}}
+    "image/svg+xml": {"schema": {"type": "string"}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 #: Operations that have a plot.

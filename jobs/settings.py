@@ -49,8 +49,8 @@ class JobSettings(BaseSettings):
     max_jobs: int = Field(10_000, ge=1, description="Most job records an embedded-mode API keeps.")
     job_heartbeat_ttl: int = Field(
         15, ge=2, description="Seconds without a heartbeat from a running job's process after which the job is "
-        "declared abandoned (its worker died) and failed; the worker's parent process (not the computing "
-        "work horse) beats every third of this, at least every second."
+        "declared abandoned (its worker died) and failed; a guard process beside the computing work horse "
+        "beats every third of this, at least every 0.5 s."
     )
     dask_address: str | None = Field(
         None, description="Address of a Dask scheduler (e.g. tcp://dask-scheduler:8786). When set, spectra jobs "

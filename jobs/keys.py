@@ -9,7 +9,7 @@ from .settings import Settings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
-    "admission_lock_key", "alive_key", "probe_key", "store_secret_key", "asked_key", "ttl_for",
+    "admission_lock_key", "answered_job_key", "alive_key", "probe_key", "store_secret_key", "asked_key", "ttl_for",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
@@ -62,6 +62,12 @@ def admission_lock_key(principal: str) -> str:
     return key_for("lock", f"admit:{principal}")
 
 
+def answered_job_key(job_id: str) -> str:
+    """A job answered from the cache (``Prefer: respond-async`` on a cached result): its spec and
+    cache key, so that the job resource and its plot exist although no queue ever ran it."""
+    return key_for("answered", job_id)
+
+
 def alive_key(job_id: str) -> str:
     """Heartbeat of a running job, refreshed by its worker's parent process (abandoned-job detection)."""
     return key_for("alive", job_id)
@@ -95,7 +101,7 @@ def ttl_for(key: str, settings: Settings) -> int:
         return SUBMIT_LOCK_SECONDS
     if kind == "owners":
         return settings.dataset_ttl if rest.startswith("dataset:") else settings.result_ttl
-    if kind == "active":
+    if kind in ("active", "answered"):
         return settings.result_ttl
     if kind == "probe":
         return PROBE_SECONDS

@@ -28,7 +28,7 @@ from jobs.local import LocalBackend
 from jobs.rq_queue import RQBackend
 from jobs.settings import Settings
 from jobs.specs import cache_key, job_id_for, predicted_seconds
-from jobs.states import IN_FLIGHT, JobView
+from jobs.states import IN_FLIGHT, JobStatus, JobView
 from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
@@ -51,7 +51,8 @@ class Data:
 
 @dataclass
 class Answer:
-    """Either a result (``value``, with ``cache`` "hit" or "miss") or an accepted ``job_id``."""
+    """A result (``value``, with ``cache`` "hit" or "miss"), an accepted ``job_id``, or both (a
+    cached result asked for as a job, which is then finished)."""
 
     value: StoredValue | None = None
     cache: str = "miss"
@@ -233,6 +234,11 @@ class Engine:
         self._cache_lookup(value is not None)
         if value is not None:
             self._keep(pinned, principal, required=False)
+            if prefer_async:  # one shape per request: a job, finished already
+                job_id = job_id_for(key)
+                self.storage.put_answered_job(job_id, spec, key)
+                self.storage.grant("job", job_id, principal)
+                return Answer(value, "hit", job_id=job_id)
             return Answer(value, "hit")
         arrays = {d.dataset_id: d.x for d in pinned}
         # A key asking for the first time gets exactly what a first computation gets. Where that is
@@ -327,7 +333,18 @@ class Engine:
             raise _unknown_job(job_id)
 
     def job(self, job_id: str, principal: str | None = None) -> JobView:
-        return self._known(job_id, principal, self.backend.get)
+        """The job's view: from its backend, else a job answered from the cache (finished)."""
+        return self._known(job_id, principal, self._view)
+
+    def _view(self, job_id: str) -> JobView | None:
+        view = self.backend.get(job_id)
+        if view is not None:
+            return view
+        answered = self.storage.answered_job(job_id)
+        if answered is None:
+            return None
+        spec, key = answered
+        return JobView(job_id, spec, key, JobStatus.finished, 1.0, seconds=0.0)
 
     def cancel(self, job_id: str, principal: str | None = None) -> JobView:
         return self._known(job_id, principal, self.backend.cancel)

@@ -193,11 +193,22 @@ class JobError(BaseModel):
     message: str
 
 
+class JobLinks(BaseModel):
+    """Where to go next: this job, its bare result and, for spectra, sweeps, dynamics and learning
+    curves, its figure (the last two answer 409 until the job has finished)."""
+
+    self: str
+    result: str
+    plot: str | None = None
+
+
 class JobOut(BaseModel):
     job_id: str
     op: str | None = None
     status: JobStatus
     progress: float = Field(ge=0.0, le=1.0)
+    status_url: str = Field(description="This resource (the same as links.self).")
+    links: JobLinks
     result: dict | None = None
     error: JobError | None = None
     started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")

@@ -55,7 +55,7 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
 async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
-    if body.dataset_id is not None:
+    if body.dataset_id is not None and not prefer_async:
         # A repeated question by id is answered from its rendered answer, without loading the data
         # or the result (one store look-up per engine the spectrum may have run on); anything else
         # takes the full path below.

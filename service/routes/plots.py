@@ -59,7 +59,7 @@ async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: b
                   who: str | None, size: dict) -> Response:
     answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
     if answer.job_id is not None:
-        return accepted(answer.job_id)
+        return await run_in_threadpool(accepted, engine, answer.job_id, who)
     body = result_body(spec, answer.value, answer.cache)
     return await run_in_threadpool(draw, spec, body, fmt, size)
 

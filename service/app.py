@@ -15,6 +15,7 @@ from . import jsonchild
 from .access import install_cors
 from .engine import Engine
 from .errors import BodyTimeout, BodyTooLarge, error_body, install_error_handlers
+from .head import HeadAsGet
 from .malloc import pin_mmap_threshold
 from .metrics import Metrics, RequestContext
 from .metrics import router as metrics_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(metrics_router)
     app.include_router(web_router)
+    app.add_middleware(HeadAsGet)  # innermost: HEAD is GET less the body, after every check
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
     install_cors(app, settings)
     app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: every answer gets an id

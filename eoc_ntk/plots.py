@@ -30,8 +30,9 @@ FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 
 #: Default figure size (inches) and resolution (dots per inch).
 DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_DPI = 7.5, 4.2, 100
-#: Largest accepted width/height (inches) and dpi; a figure of at most 50 x 50 in at 600 dpi.
-MAX_INCHES, MIN_DPI, MAX_DPI = 50.0, 20, 600
+#: Accepted width/height (inches) and dpi: from 1 x 1 in at 20 dpi (smaller figures overflow
+#: matplotlib's layout) to 50 x 50 in at 600 dpi.
+MIN_INCHES, MAX_INCHES, MIN_DPI, MAX_DPI = 1.0, 50.0, 20, 600
 
 
 def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
@@ -41,7 +42,7 @@ def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
     ------
     InvalidParameterError
         ``param="width"``, ``"height"`` or ``"dpi"`` for a value that is not a finite number in
-        ``(0, 50]`` inches (``dpi``: an integer in ``[20, 600]``).
+        ``[1, 50]`` inches (``dpi``: an integer in ``[20, 600]``).
     """
     out = []
     for name, value, default in (("width", width, DEFAULT_WIDTH), ("height", height, DEFAULT_HEIGHT)):
@@ -49,8 +50,9 @@ def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
             out.append(default)
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not (0.0 < float(value) <= MAX_INCHES):
-            raise InvalidParameterError(f"{name} must be a number of inches in (0, {MAX_INCHES:g}], got {value!r}",
+                or not (MIN_INCHES <= float(value) <= MAX_INCHES):
+            raise InvalidParameterError(f"{name} must be a number of inches in [{MIN_INCHES:g}, {MAX_INCHES:g}], "
+                                        f"got {value!r}",
                                         param=name)
         out.append(float(value))
     if dpi is None:

@@ -33,10 +33,19 @@ __all__ = [
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
     "BodyRefused", "BodyInvalid",
     "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
-    "STORE_RETRY_AFTER",
+    "STORE_RETRY_AFTER", "ERROR_CODES",
 ]
 
 log = logging.getLogger("eoc_ntk.service")
+
+#: Every ``error.code`` the service sends, in an answer or in a failed job (the OpenAPI document's
+#: enum; a test walks the code base for codes missing here).
+ERROR_CODES = (
+    "bad_request", "canceled", "conflict", "corrupt_record", "dask_unavailable", "dataset_missing", "gone",
+    "http_error", "internal_error", "invalid_input", "malformed_json", "method_not_allowed", "not_acceptable",
+    "not_found", "payload_too_large", "request_timeout", "store_full", "sync_too_long", "timeout", "too_many_jobs",
+    "unauthorized", "unavailable", "unsupported_media_type", "worker_failure", "worker_lost",
+)
 
 #: Seconds a client is told to wait (``Retry-After``) when the store is down or full.
 STORE_RETRY_AFTER = 5

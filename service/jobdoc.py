@@ -52,10 +52,10 @@ def job_body(engine: Engine, view: JobView) -> bytes:
     """The job's JSON; a finished job's result is its rendered answer as stored (see
     :mod:`jobs.answers`), spliced in last, with ``"cache": "miss"``."""
     op = view.spec.get("op")
+    ended_badly = view.error is not None and view.status in (JobStatus.failed, JobStatus.canceled)
     body = JobOut(job_id=view.job_id, op=op, status=view.status, progress=view.progress,
                   status_url=status_url(view.job_id), links=job_links(view.job_id, op),
-                  error=view.error if view.status in (JobStatus.failed, JobStatus.canceled) else None,
-                  **job_timing(view))
+                  **({"error": view.error} if ended_badly else {}), **job_timing(view))
     out = orjson.dumps(body.model_dump(mode="json", exclude_none=True))
     if view.status != JobStatus.finished:
         return out

@@ -18,9 +18,12 @@ from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.core.kernels import KINDS
 from jobs.states import JobStatus
 
+from .errors import ERROR_CODES
+from .examples import EXAMPLES
+
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
-    "DatasetJSONIn", "DatasetOut", "JobAccepted", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
+    "DatasetJSONIn", "DatasetOut", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
     "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
@@ -134,6 +137,7 @@ KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)
 class KernelsIn(_Data):
     """Kernel matrices K(x, x2) (unnormalised: no 1/n)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["KernelsIn"]]})
     model: ModelIn
     kinds: list[KernelKind] = Field(default_factory=lambda: [KernelKind.ntk], min_length=1, max_length=4)
     x2: Matrix | None = Field(None, description="Second set of points for a cross-kernel; default x.")
@@ -149,12 +153,14 @@ class KernelsIn(_Data):
 class SpectraIn(_Data):
     """Spectrum of the NTK matrix K/n, its condition number and the ICD analysis."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SpectraIn"]]})
     model: ModelIn
 
 
 class SweepsIn(_Data):
     """Extreme eigenvalues and condition number for every (activation, depth) pair."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SweepsIn"]]})
     depths: Annotated[list[Depth], BeforeValidator(_depths_from_text), WithJsonSchema(_DEPTHS_SCHEMA)] = Field(
         description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
                     '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
@@ -177,19 +183,23 @@ class DatasetJSONIn(_In):
 
 
 class DatasetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DatasetOut"]]})
+
     dataset_id: str
     n: int
     m0: int
 
 
-class JobAccepted(BaseModel):
-    job_id: str
-    status_url: str
-    status: JobStatus
+#: Every error code the service sends (:data:`service.errors.ERROR_CODES`).
+ErrorCode = Literal[ERROR_CODES]
 
 
 class JobError(BaseModel):
-    code: str
+    """Why a job failed or was canceled."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: ErrorCode
     message: str
 
 
@@ -203,14 +213,18 @@ class JobLinks(BaseModel):
 
 
 class JobOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["JobOut"]]})
+
     job_id: str
     op: str | None = None
     status: JobStatus
     progress: float = Field(ge=0.0, le=1.0)
     status_url: str = Field(description="This resource (the same as links.self).")
     links: JobLinks
-    result: dict | None = None
-    error: JobError | None = None
+    # Absent (never null) until the job has ended: the type is the one a present value has.
+    result: "JobResult" = Field(
+        None, description="Once finished: the answer the synchronous request gives (`kind` names the operation).")
+    error: JobError = Field(None, description="Once failed or canceled: why.")
     started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
@@ -221,8 +235,9 @@ class JobOut(BaseModel):
 class SpectrumOut(BaseModel):
     """Answer of the core's ``analyze`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["SpectrumOut"]]})
 
+    kind: Literal["spectra"]
     dataset_id: str
     cache: Literal["hit", "miss"]
     n: int
@@ -256,6 +271,9 @@ class SweepActivationOut(BaseModel):
 
 
 class SweepOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SweepOut"]]})
+
+    kind: Literal["sweeps"]
     dataset_id: str
     cache: Literal["hit", "miss"]
     depths: list[int]
@@ -264,19 +282,48 @@ class SweepOut(BaseModel):
                                                     "has alignment and top_k_fraction per depth).")
 
 
+class KernelsOut(BaseModel):
+    """Kernel matrices K(x, x2) of the requested kinds, shape (n, n2), unnormalised (no 1/n)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["KernelsOut"]]})
+    kind: Literal["kernels"]
+    dataset_id: str
+    cache: Literal["hit", "miss"]
+    model: dict
+    x2_dataset_id: str | None = Field(description="The second set of points, or null for K(x, x).")
+    shape: list[int] = Field(description="[n, n2].")
+    ntk: list[list[float | None]] | None = None
+    nngp: list[list[float | None]] | None = None
+    icd: list[list[float | None]] | None = None
+    angle: list[list[float | None]] | None = None
+
+
+class ValidationDetail(BaseModel):
+    field: str | None
+    message: str
+    type: str
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    code: str
-    message: str
-    field: str | None = None
+    code: ErrorCode = Field(description="What went wrong, as a stable name.")
+    message: str = Field(description="A sentence naming the field, the problem and the fix.")
+    field: str | None = Field(None, description="The request field (dotted path), parameter or header concerned.")
+    details: list[ValidationDetail] | None = Field(None, description="invalid_input: every refused field (at "
+                                                                     "most 20).")
+    status: JobStatus | None = Field(None, description="conflict on DELETE /v1/jobs/{job_id}: the job's state.")
 
 
 class ErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["ErrorOut"]]})
+
     error: ErrorDetail
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["Health"]]})
+
     status: Literal["ok", "unavailable"]
     mode: Literal["embedded", "redis"]
     algorithm_version: str
@@ -307,6 +354,8 @@ class LabelsJSONIn(_In):
 
 
 class LabelsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["LabelsOut"]]})
+
     labels_id: str
     n: int = Field(description="Number of label rows.")
     shape: list[int] = Field(description="Shape of the labels: [n] or [n, k].")
@@ -320,6 +369,8 @@ class DatasetWithLabelsJSONIn(_In):
 
 
 class DatasetWithLabelsOut(DatasetOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DatasetWithLabelsOut"]]})
+
     labels_id: str | None = Field(None, description="Id of the labels sent with the data (`y`), if any.")
 
 
@@ -339,6 +390,7 @@ class _LabelledData(_Data):
 class DynamicsIn(_LabelledData):
     """Exact training loss of the infinite-width network under full-batch gradient descent (docs/learning.md §3)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DynamicsIn"]]})
     model: ModelIn
     learning_rate: Annotated[float, Field(strict=True, gt=0.0)] | None = Field(
         None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
@@ -352,6 +404,7 @@ class DynamicsIn(_LabelledData):
 class LearningCurvesIn(_LabelledData):
     """Eigenlearning estimate vs measured kernel-regression test error per training-set size (docs/learning.md §5)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["LearningCurvesIn"]]})
     model: ModelIn
     sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
         min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")
@@ -363,8 +416,9 @@ class LearningCurvesIn(_LabelledData):
 class DynamicsOut(BaseModel):
     """``eoc_ntk.Dynamics.to_dict()`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["DynamicsOut"]]})
 
+    kind: Literal["dynamics"]
     dataset_id: str
     labels_id: str
     cache: Literal["hit", "miss"]
@@ -378,8 +432,9 @@ class DynamicsOut(BaseModel):
 class LearningCurveOut(BaseModel):
     """``eoc_ntk.LearningCurve.to_dict()`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["LearningCurveOut"]]})
 
+    kind: Literal["learning_curves"]
     dataset_id: str
     labels_id: str
     cache: Literal["hit", "miss"]
@@ -390,6 +445,11 @@ class LearningCurveOut(BaseModel):
     measured_std: list[float | None]
 
 
+#: A finished job's result: the answer of its operation, told apart by ``kind``.
+JobResult = Annotated[SpectrumOut | SweepOut | KernelsOut | DynamicsOut | LearningCurveOut, Field(discriminator="kind")]
+
 SweepsIn.model_rebuild()
+JobOut.model_rebuild()
 __all__ += ["LabelsJSONIn", "LabelsOut", "DatasetWithLabelsJSONIn", "DatasetWithLabelsOut", "DynamicsIn",
-            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN"]
+            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN", "KernelsOut", "JobLinks",
+            "JobResult", "ErrorCode", "ErrorDetail"]

@@ -12,13 +12,9 @@ from ..errors import NotFound
 from ..jobdoc import job_body, status_url
 from ..labels import labels_id_from, resolve_labels
 from ..results import NPY, answer_response, kernel_for_npy, npy_bytes
-from ..schemas import ErrorOut, JobOut, SweepsIn
+from ..schemas import SweepsIn
 from ..specs import build_model, check_sweep_size
 
-#: Every error answer has the same body; declared once for every route of the API.
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}
-ACCEPTED = {202: {"model": JobOut, "description": "Accepted as a job (always with `Prefer: respond-async`; "
-                                                  "finished already when the result was cached): poll `Location`."}}
 
 
 #: Seconds a client is told to wait before it polls an accepted job that has not finished.

@@ -14,23 +14,24 @@ from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
 from ..results import answer_response
-from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, SpectraIn, SpectrumOut, SweepOut, SweepsIn,
-                       depths_from_text)
+from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, KernelsOut, SpectraIn, SpectrumOut, SweepOut,
+                       SweepsIn, depths_from_text)
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, cached_response, respond, sweep_request
+from ..contract import COMPUTE_ERRORS, LOOKUP_ERRORS, operation
+from .common import cached_response, respond, sweep_request
 
-router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=FastJSONRoute)
+router = APIRouter(prefix="/v1", tags=["compute"], route_class=FastJSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag of an earlier answer: 304 (no body) while the "
                                                         "cached result is still that one.")]
-_KERNELS_OK = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
-                                    "raw .npy with `Accept: application/x-npy` and one kind.",
-                     "content": {"application/json": {"schema": {"type": "object"}},
-                                 "application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+_KERNELS_OK = {"description": "One matrix per requested kind (shape (n, n2), unnormalised); raw .npy with "
+                              "`Accept: application/x-npy` and one kind.",
+               "content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}
+_CACHED_OK = {"description": "The cached answer (`\"cache\": \"hit\"`)."}
 
 
-@router.post("/kernels", responses={**_KERNELS_OK, **ACCEPTED},
-             dependencies=_JSON_ONLY)
+@router.post("/kernels", response_model=KernelsOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, 406, ok=_KERNELS_OK, accepted=True, cacheable=True))
 async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync, npy: WantsNpy, who: PrincipalDep):
     """Kernel matrices K(x, x2) of the requested kinds (ntk, nngp, icd, angle)."""
     if npy and len(set(body.kinds)) != 1:
@@ -51,7 +52,8 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
     return await respond(engine, spec, pinned, work, prefer_async, npy, who)
 
 
-@router.post("/spectra", response_model=SpectrumOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
+@router.post("/spectra", response_model=SpectrumOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, accepted=True, cacheable=True))
 async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
@@ -75,7 +77,8 @@ def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
     return [spectra_spec(dataset_id, model, name) for name in engines]
 
 
-@router.get("/spectra", response_model=SpectrumOut, responses={304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/spectra", response_model=SpectrumOut,
+            **operation(*LOOKUP_ERRORS, ok=_CACHED_OK, cacheable=True, conditional=True))
 async def cached_spectrum(
     engine: EngineDep,
     who: PrincipalDep,
@@ -110,14 +113,16 @@ async def cached_spectrum(
                    field="dataset_id")
 
 
-@router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
+@router.post("/sweeps", response_model=SweepOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, accepted=True, cacheable=True))
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
     spec, data, pinned = await sweep_request(body, engine, who)
     return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)
 
 
-@router.get("/sweeps", response_model=SweepOut, responses={304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/sweeps", response_model=SweepOut,
+            **operation(*LOOKUP_ERRORS, ok=_CACHED_OK, cacheable=True, conditional=True))
 async def cached_sweep(
     engine: EngineDep,
     who: PrincipalDep,

@@ -15,17 +15,21 @@ from ..engine import Answer
 from ..errors import Conflict, error_body
 from ..jobdoc import job_body, job_timing
 from ..results import json_response
-from ..schemas import JobOut
-from .common import ERRORS, result_response
+from ..examples import EXAMPLES
+from ..schemas import JobOut, JobResult
+from ..contract import LOOKUP_ERRORS, operation
+from .common import result_response
 
 __all__ = ["router", "JobId", "job_timing"]
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
-_NPY = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+_NPY = {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "JSON, or the raw .npy kernel of a finished kernels job with `Accept: application/x-npy`."}
 
 
-@router.get("/{job_id}", response_model=JobOut, responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/{job_id}", response_model=JobOut,
+            **operation(*LOOKUP_ERRORS, 406, 410, ok=_NPY, cacheable=True, conditional=True))
 def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
             if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer about a finished job: "
                                                                     "304 (no body) while it is the same.")] = None,
@@ -42,7 +46,7 @@ def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
     return json_response(body, content_hash(body), engine.settings.result_ttl, engine.settings, if_none_match)
 
 
-@router.delete("/{job_id}", response_model=JobOut)
+@router.delete("/{job_id}", response_model=JobOut, **operation(*LOOKUP_ERRORS, 409))
 async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Response:
     """Cancel a queued or running job; a job that already ended is left as it is and answered 409
     with its state (`error.status`)."""
@@ -54,7 +58,9 @@ async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Res
     return Response(await run_in_threadpool(job_body, engine, view), media_type="application/json")
 
 
-@router.get("/{job_id}/result", responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/{job_id}/result", response_model=JobResult,
+            **operation(*LOOKUP_ERRORS, 406, 409, 410, cacheable=True, conditional=True, ok={
+                **_NPY, "content": {**_NPY["content"], "application/json": {"example": EXAMPLES["SpectrumOut"]}}}))
 def get_job_result(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
                    if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer: 304 (no body) "
                                                                            "while it is the same.")] = None,

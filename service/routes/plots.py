@@ -19,19 +19,19 @@ from ..fastjson import FastJSONRoute
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, accepted, sweep_request
+from ..contract import COMPUTE_ERRORS, IMAGE_OK, LOOKUP_ERRORS, operation
+from .common import accepted, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
 
-router = APIRouter(tags=["plots"], responses=ERRORS, route_class=FastJSONRoute)
+router = APIRouter(tags=["plots"], route_class=FastJSONRoute)
 
 Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
-Width = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
-Height = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
+Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
+Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
 Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
-_IMAGE = {200: {"description": "The figure.", "content": {
-    "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}}}}}
+#: A figure computed on request: PNG or SVG bytes (never JSON), or a job (202).
+_DRAWN = {"response_class": Response, **operation(*COMPUTE_ERRORS, 406, ok=IMAGE_OK, accepted=True)}
 
 
 #: Operation -> the function drawing its result (the model of the spec added to the result).
@@ -64,7 +64,7 @@ async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: b
     return await run_in_threadpool(draw, spec, body, fmt, size)
 
 
-@router.post("/v1/plots/spectrum", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/spectrum", dependencies=[Depends(require_json)], **_DRAWN)
 async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Sorted eigenvalues of K/n on a log scale (202 with a job for large requests)."""
@@ -75,7 +75,7 @@ async def plot_spectrum(body: SpectraIn, engine: EngineDep, prefer_async: Prefer
                          {"width": width, "height": height, "dpi": dpi})
 
 
-@router.post("/v1/plots/sweep", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/sweep", dependencies=[Depends(require_json)], **_DRAWN)
 async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                      format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Condition number of K/n vs depth per activation, with each distinct depth limit dashed once and
@@ -85,7 +85,7 @@ async def plot_sweep(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsyn
                          {"width": width, "height": height, "dpi": dpi})
 
 
-@router.post("/v1/plots/dynamics", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/dynamics", dependencies=[Depends(require_json)], **_DRAWN)
 async def plot_dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Predicted training loss vs gradient-descent step (the body of POST /v1/dynamics; 202 with a job
@@ -95,7 +95,7 @@ async def plot_dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: Prefe
                          {"width": width, "height": height, "dpi": dpi})
 
 
-@router.post("/v1/plots/learning-curve", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/learning-curve", dependencies=[Depends(require_json)], **_DRAWN)
 async def plot_learning_curve(body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync,
                               who: PrincipalDep, format: Format = "png", width: Width = None,
                               height: Height = None, dpi: Dpi = None):
@@ -106,7 +106,8 @@ async def plot_learning_curve(body: LearningCurvesIn, engine: EngineDep, prefer_
                          {"width": width, "height": height, "dpi": dpi})
 
 
-@router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
+@router.get("/v1/jobs/{job_id}/plot", response_class=Response,
+            **operation(*LOOKUP_ERRORS, 406, 409, 410, ok=IMAGE_OK))
 def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png",
              width: Width = None, height: Height = None, dpi: Dpi = None):
     """The plot of a finished spectra, sweeps, dynamics or learning-curves job (409 while it has not finished)."""
@@ -119,7 +120,7 @@ def job_plot(job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format
                 {"width": width, "height": height, "dpi": dpi})
 
 
-@router.get("/v1/plots/eigenvalues", responses=_IMAGE)
+@router.get("/v1/plots/eigenvalues", response_class=Response, **operation(*LOOKUP_ERRORS, ok=IMAGE_OK))
 def cached_eigenvalues_plot(
     engine: EngineDep,
     who: PrincipalDep,

@@ -19,6 +19,7 @@ from eoc_ntk.core.kernels import KINDS
 from jobs.states import JobStatus
 
 from .errors import ERROR_CODES
+from .patterns import ACTIVATION_PATTERN, DEPTHS_PATTERN
 from .examples import EXAMPLES
 
 __all__ = [
@@ -30,8 +31,14 @@ __all__ = [
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
-Depth = Annotated[int, Field(strict=True, ge=1, description="Number of weight layers l >= 1.")]
-Matrix = Annotated[list[list[Real]], Field(description="Data points, one per row: shape (n, m0).")]
+Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1.")]
+#: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
+SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]
+SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
+#: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
+#: empty matrix or row with a message that names the fix).
+_ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
+Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS), Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
@@ -55,6 +62,9 @@ def _depths_from_text(value):
     if isinstance(value, str):
         if not 1 <= len(value) <= 1000:
             raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
+        if not re.match(DEPTHS_PATTERN, value):
+            raise ValueError(f"depths {value[:80]!r}: give depths >= 1 such as \"1:100\", \"1:200:10\" or \"1,2,5\" "
+                             "(no spaces, no leading zeros)")
         return depths_from_text(value)
     if isinstance(value, list) and not value:
         raise ValueError("give at least one depth")
@@ -64,11 +74,41 @@ def _depths_from_text(value):
 #: The schema of ``depths``: a list of depths or the text form.
 _DEPTHS_SCHEMA = {"anyOf": [
     {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-    {"type": "string", "minLength": 1, "maxLength": 1000, "examples": ["1:100", "1:200:10", "1,2,5"]}]}
+    {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": DEPTHS_PATTERN,
+     "examples": ["1:100", "1:200:10", "1,2,5"]}]}
+
+
+def _one_of(*fields: tuple[str, str]) -> dict:
+    """Exactly one of ``fields`` (name, JSON type) is given (not null)."""
+    return {"oneOf": [{"required": [name], "properties": {name: {"type": kind}}} for name, kind in fields]}
+
+
+def _not_both(*fields: tuple[str, str]) -> dict:
+    """Not all of ``fields`` (name, JSON type) are given (not null)."""
+    return {"not": {"required": [name for name, _ in fields],
+                    "properties": {name: {"type": kind} for name, kind in fields}}}
+
+
+#: The rules between fields that each request model checks (its model validators), by model name.
+_RULES = {
+    "_Data": _one_of(("x", "array"), ("dataset_id", "string")),
+    "_LabelledData": _one_of(("y", "array"), ("labels_id", "string")),
+    "KernelsIn": _not_both(("x2", "array"), ("x2_dataset_id", "string")),
+    "SweepsIn": _not_both(("y", "array"), ("labels_id", "string")),
+}
+
+
+def _request_schema(schema: dict, cls) -> None:
+    """The rules of the model and its bases (``allOf``) and its example, in its JSON schema."""
+    rules = [_RULES[k.__name__] for k in reversed(cls.__mro__) if k.__name__ in _RULES]
+    if rules:
+        schema["allOf"] = rules
+    if cls.__name__ in EXAMPLES:
+        schema["examples"] = [EXAMPLES[cls.__name__]]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_request_schema)
 
 
 class ActivationAB(_In):
@@ -88,7 +128,7 @@ class ActivationNamed(_In):
 
 #: The string forms of eoc_ntk.core.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
 ActivationText = Annotated[str, Field(
-    min_length=1, max_length=200, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
+    min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
     description="An activation as text: relu, abs, linear (any case), leaky_relu:SLOPE, or A,B "
                 "for phi(s) = A*s + B*|s|.")]
 
@@ -113,8 +153,8 @@ class ModelIn(_In):
 
     depth: Depth
     activation: Activation
-    sigma_w: Real | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
-    sigma_b: Real = Field(0.0, description="Bias std; 0 at the EOC.")
+    sigma_w: SigmaW | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
+    sigma_b: SigmaB = Field(0.0, description="Bias std; 0 at the EOC.")
 
 
 class _Data(_In):
@@ -137,7 +177,6 @@ KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)
 class KernelsIn(_Data):
     """Kernel matrices K(x, x2) (unnormalised: no 1/n)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["KernelsIn"]]})
     model: ModelIn
     kinds: list[KernelKind] = Field(default_factory=lambda: [KernelKind.ntk], min_length=1, max_length=4)
     x2: Matrix | None = Field(None, description="Second set of points for a cross-kernel; default x.")
@@ -153,20 +192,18 @@ class KernelsIn(_Data):
 class SpectraIn(_Data):
     """Spectrum of the NTK matrix K/n, its condition number and the ICD analysis."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SpectraIn"]]})
     model: ModelIn
 
 
 class SweepsIn(_Data):
     """Extreme eigenvalues and condition number for every (activation, depth) pair."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SweepsIn"]]})
     depths: Annotated[list[Depth], BeforeValidator(_depths_from_text), WithJsonSchema(_DEPTHS_SCHEMA)] = Field(
         description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
                     '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
     activations: list[Activation] = Field(min_length=1)
-    sigma_w: Real | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
-    sigma_b: Real = 0.0
+    sigma_w: SigmaW | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
+    sigma_b: SigmaB = 0.0
     # Labels (optional, at most one source): add alignment and top_k_fraction per depth.
     y: "LabelsJSON | None" = None
     labels_id: "LabelsId | None" = None
@@ -342,6 +379,7 @@ def _labels_tag(value) -> str:
 
 
 LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}}, _ROWS]}),
                        Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
@@ -390,7 +428,6 @@ class _LabelledData(_Data):
 class DynamicsIn(_LabelledData):
     """Exact training loss of the infinite-width network under full-batch gradient descent (docs/learning.md §3)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DynamicsIn"]]})
     model: ModelIn
     learning_rate: Annotated[float, Field(strict=True, gt=0.0)] | None = Field(
         None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
@@ -404,7 +441,6 @@ class DynamicsIn(_LabelledData):
 class LearningCurvesIn(_LabelledData):
     """Eigenlearning estimate vs measured kernel-regression test error per training-set size (docs/learning.md §5)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["LearningCurvesIn"]]})
     model: ModelIn
     sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
         min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
 
+from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
 from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
@@ -13,6 +14,7 @@ from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
+from ..patterns import ACTIVATION_PATTERN, ACTIVATIONS_PATTERN, DEPTHS_PATTERN
 from ..results import answer_response
 from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, KernelsOut, SpectraIn, SpectrumOut, SweepOut,
                        SweepsIn, depths_from_text)
@@ -83,14 +85,14 @@ async def cached_spectrum(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depth: Annotated[int, Query(ge=1)],
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)],
     a: float | None = None,
     b: float | None = None,
     activation: Annotated[str | None, Query(
-        min_length=1, max_length=200, description="Instead of a and b: relu, abs, linear (any case), "
+        min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, description="Instead of a and b: relu, abs, linear (any case), "
                                                   "leaky_relu:SLOPE or A,B.")] = None,
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,
 ):
     """A spectrum computed before, without sending the data again (404 if not cached).
@@ -127,13 +129,13 @@ async def cached_sweep(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depths: Annotated[str, Query(min_length=1, max_length=1000,
+    depths: Annotated[str, Query(min_length=1, max_length=1000, pattern=DEPTHS_PATTERN,
                                  description='Depths as in POST /v1/sweeps: "1:100", "1:200:10", "1,2,5".')],
-    activations: Annotated[str, Query(min_length=1, max_length=1000,
+    activations: Annotated[str, Query(min_length=1, max_length=1000, pattern=ACTIVATIONS_PATTERN,
                                       description='Activations in the order of the sweep: "relu,abs", '
                                                   '"relu;leaky_relu:0.1;0.3,0.7".')],
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,
 ):
     """A sweep computed before (404 if it is not cached); never computes. ETag and caching headers as

@@ -16,8 +16,10 @@ from ..contract import LOOKUP_ERRORS, UPLOAD_ERRORS, operation
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-_MATRIX = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
-_LABELS = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
+_MATRIX = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
+_LABELS = {"anyOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
+                     {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1,
+                                                                "items": {"type": "number"}}}],
            "description": "Optional labels, one row per point: shape (n,) or (n, k); the answer has their labels_id."}
 _UPLOAD_BODY = {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX, "y": _LABELS},

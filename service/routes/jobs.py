@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from jobs.answers import content_hash, with_cache
+from jobs.specs import JOB_ID_PATTERN
 from jobs.states import TERMINAL, JobStatus
 
 from ..deps import EngineDep, PrincipalDep, WantsNpy
@@ -23,7 +24,8 @@ from .common import result_response
 __all__ = ["router", "JobId", "job_timing"]
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN,
+                            description="Id from a 202 answer: the operation, `-` and 32 hex digits.")]
 _NPY = {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}},
         "description": "JSON, or the raw .npy kernel of a finished kernels job with `Accept: application/x-npy`."}
 

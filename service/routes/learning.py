@@ -22,8 +22,10 @@ _JSON_ONLY = [Depends(require_json)]
 
 _LABELS_BODY = {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "required": ["y"], "additionalProperties": False,
-                                    "properties": {"y": {"type": "array", "items": {
-                                        "anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}}}},
+                                    "properties": {"y": {"anyOf": [
+                                        {"type": "array", "minItems": 1, "items": {"type": "number"}},
+                                        {"type": "array", "minItems": 1, "items": {
+                                            "type": "array", "minItems": 1, "items": {"type": "number"}}}]}}},
                          "example": {"y": [1.0, -0.5, 0.25]}},
     "application/x-npy": {"schema": {"type": "string", "format": "binary",
                                      "description": "numpy.save(f, y): labels of shape (n,) or (n, k)."}},

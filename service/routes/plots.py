@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from eoc_ntk import plots
+from eoc_ntk import MAX_DEPTH, plots
 from eoc_ntk.core.activations import parse_activations
 from jobs.specs import spectra_spec, work_units
 from jobs.states import JobStatus
@@ -16,6 +16,7 @@ from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
 from ..errors import Conflict, NotAcceptable, NotFound, core_errors
 from ..fastjson import FastJSONRoute
+from ..patterns import ACTIVATIONS_PATTERN
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
@@ -125,12 +126,12 @@ def cached_eigenvalues_plot(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depth: Annotated[int, Query(ge=1, description="The one depth whose spectra are drawn.")],
-    activations: Annotated[str, Query(min_length=1, max_length=1000,
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="The one depth whose spectra are drawn.")],
+    activations: Annotated[str, Query(min_length=1, max_length=1000, pattern=ACTIVATIONS_PATTERN,
                                       description='Activations as in GET /v1/sweeps: "relu,abs", '
                                                   '"relu;leaky_relu:0.1;0.3,0.7".')],
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     format: Format = "png",
     width: Width = None,
     height: Height = None,

@@ -27,7 +27,8 @@ _UPLOAD_BODY = {"required": True, "content": {
                          "example": {"x": [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], "y": [1.0, -0.5, 0.25]}},
     "application/x-npy": {"schema": {"type": "string", "format": "binary",
                                      "description": "numpy.save(f, x): a float matrix of shape (n, m0)."}},
-    "text/csv": {"schema": {"type": "string", "description": "One point per line, comma-separated numbers, no header."},
+    "text/csv": {"schema": {"type": "string", "format": "binary",
+                            "description": "One point per line, comma-separated numbers, no header."},
                  "example": "1.0,0.0\n0.6,0.8\n0.0,1.0\n"},
     "application/x-npz": {"schema": {"type": "string", "format": "binary", "description":
                                      "numpy.savez(f, x=x, y=y): the points x and, optionally, their labels y."}},

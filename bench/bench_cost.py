@@ -1,9 +1,10 @@
 """The cost model (eoc_ntk.core.cost.predict_seconds) against measured runs of the core.
 
-Runs with one BLAS thread (the model predicts seconds on one core). Target (issue 10): for every case, predicted / measured seconds in [0.5, 2], including
-``sigma_b != 0`` (the general recursion, linear in depth), large depth and sweeps. Each
-measurement is the least CPU time (this process, all threads: seconds on one core, which
-the machine's load does not inflate as it does wall time) of ``--repeat`` runs after a warm-up; the table prints predicted, measured, ratio.
+Runs with one BLAS thread (the model predicts seconds on one core). Target (issue 10): for every
+case, predicted / measured seconds in [0.5, 2], including ``sigma_b != 0`` (the general recursion,
+linear in depth), large depth and sweeps. Each measurement is the least CPU time (this process,
+all threads: seconds on one core, which the machine's load does not inflate as it does wall
+time) of ``--repeat`` runs after a warm-up; the table prints predicted, measured, ratio.
 
     python bench/bench_cost.py                 # the 14 cases (about a minute)
     python bench/bench_cost.py --scale 0.3 --repeat 1   # smoke (smaller n)
@@ -84,7 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every n (smoke runs: < 1)")
     args = parser.parse_args(argv)
     print(f"`{command_line()}` ({machine_note()})\n")
-    print(row("op", "n", "depth", "sigma_b", "eigenvalues / kinds / sweep depths", "predicted s", "measured s", "ratio"))
+    print(row("op", "n", "depth", "sigma_b", "eigenvalues / kinds / sweep "
+              "depths", "predicted s", "measured s", "ratio"))
     print(row(*["---"] * 8))
     worst = []
     for op, n, depth, sigma_b, extra in CASES:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-
 from _common import command_line, emit, make_data, timed
-
 
 from eoc_ntk import Model, check_data
 from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues
@@ -36,9 +34,9 @@ def main(argv=None):
         k /= args.n
         t_dense, t_fast = [], []
         for _ in range(args.repeat):
-            t, eig = timed(lambda: all_eigenvalues(k))
+            t, eig = timed(lambda k=k: all_eigenvalues(k))
             t_dense.append(t)
-            t, (lmin, lmax, method, _) = timed(lambda: extreme_eigenvalues(k))
+            t, (lmin, lmax, method, _) = timed(lambda k=k: extreme_eigenvalues(k))
             t_fast.append(t)
         td, tf = min(t_dense), min(t_fast)
         err = max(abs(lmin - eig[0]) / abs(eig[0]), abs(lmax - eig[-1]) / abs(eig[-1]))

@@ -10,10 +10,11 @@ interpolated agrees with the exact recursion within 1e-12 relative.
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+from functools import partial
 
 from _common import best_of, command_line, emit, make_data
+
+import numpy as np
 
 from eoc_ntk import Model, check_data
 from eoc_ntk.core._numerics import interp as _interp
@@ -24,7 +25,7 @@ def time_kernels(x, depths, a, b, repeat):
     """Best-of-``repeat`` seconds per (mode, depth), the runs interleaved (cold shallow, cold
     deep, warm shallow, warm deep, then again) so that a burst of load on the shared machine
     hits every configuration alike."""
-    runs = {depth: (lambda m=Model(depth, a, b): compute_kernels(x, None, m, ("ntk",), method="interpolated"))
+    runs = {depth: partial(compute_kernels, x, None, Model(depth, a, b), ("ntk",), method="interpolated")
             for depth in depths}
     best = {}
     for _ in range(repeat):

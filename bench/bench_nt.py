@@ -22,9 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from _common import best_of, command_line, emit, make_data
+
+import numpy as np
 
 from eoc_ntk import Model, check_data, kernel
 from eoc_ntk.core._numerics import interp as _interp
@@ -63,7 +63,8 @@ def main(argv=None):
     python = find_nt_python(args.nt_python)
     if python is None:
         emit("eoc-ntk vs neural-tangents", ">= 10x at l=50, >= 50x at l=200",
-             "skipped: no interpreter with neural-tangents (install the `nt` extra or a venv, see bench/README.md)", cmd)
+             "skipped: no interpreter with neural-tangents (install the `nt` extra or a venv, see "
+             "bench/README.md)", cmd)
         return
 
     x = make_data(args.data, args.n, args.m0)
@@ -103,7 +104,9 @@ def main(argv=None):
 
     xc = check_data(x)
     for d in args.depths:
-        run = lambda: compute_kernels(xc, None, Model(d, args.a, args.b), ("ntk",))["ntk"]
+        def run(d=d):
+            return compute_kernels(xc, None, Model(d, args.a, args.b), ("ntk",))["ntk"]
+
         cold, _ = best_of(run, args.repeat, setup=_interp.eoc_interpolant.cache_clear)
         warm, _ = best_of(run, args.repeat)
         r = nt[d]

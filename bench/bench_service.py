@@ -16,10 +16,11 @@ import json
 
 from _common import command_line, emit, make_data, timed
 
-import eoc_ntk
 from fastapi.testclient import TestClient
-from service.app import create_app
+
+import eoc_ntk
 from jobs.settings import Settings
+from service.app import create_app
 
 
 def main(argv=None):
@@ -43,11 +44,11 @@ def main(argv=None):
         with TestClient(create_app(Settings(redis_url=None))) as client:
             ds = client.post("/v1/datasets", content=json.dumps({"x": x.tolist()}), headers=headers).json()
             body = json.dumps({"dataset_id": ds["dataset_id"], "model": model_json})
-            t, r = timed(lambda: client.post("/v1/spectra", content=body, headers=headers))
+            t, r = timed(lambda body=body: client.post("/v1/spectra", content=body, headers=headers))
             assert r.status_code == 200 and r.json()["cache"] == "miss", r.text[:300]
             t_byid.append(t)
             for _ in range(args.repeat):
-                t, r = timed(lambda: client.post("/v1/spectra", content=body, headers=headers))
+                t, r = timed(lambda body=body: client.post("/v1/spectra", content=body, headers=headers))
                 assert r.status_code == 200 and r.json()["cache"] == "hit", r.text[:300]
                 t_hit_id.append(t)
         with TestClient(create_app(Settings(redis_url=None))) as client:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from _common import command_line, emit, make_data, timed
+
+import numpy as np
 
 import eoc_ntk
 from eoc_ntk.core._numerics import interp as _interp
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000)
@@ -34,11 +36,13 @@ def main(argv=None):
     depths = list(range(1, args.max_depth + 1))
     relu = dict(a=0.5, b=0.5)
 
-    t_sweep, sweep = timed(setup=_interp.eoc_interpolant.cache_clear, fn=lambda: eoc_ntk.depth_sweep(x, depths=depths, **relu))
+    t_sweep, sweep = timed(setup=_interp.eoc_interpolant.cache_clear,
+                           fn=lambda: eoc_ntk.depth_sweep(x, depths=depths, **relu))
     for mode in args.modes:
         times, worst = [], 0.0
         for d in args.sample:
-            t, s = timed(setup=_interp.eoc_interpolant.cache_clear, fn=lambda: eoc_ntk.spectrum(x, depth=d, eigenvalues=mode, **relu))
+            t, s = timed(setup=_interp.eoc_interpolant.cache_clear,
+                         fn=lambda d=d, mode=mode: eoc_ntk.spectrum(x, depth=d, eigenvalues=mode, **relu))
             times.append(t)
             c_sweep = sweep.condition_number[depths.index(d)]
             if np.isfinite(c_sweep) or np.isfinite(s.condition_number):

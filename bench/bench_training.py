@@ -17,9 +17,9 @@ import math
 import os
 import time
 
-import numpy as np
-
 from _common import ROOT, command_line, emit
+
+import numpy as np
 
 from eoc_ntk import plots
 from eoc_ntk.learning.finite_width import compare_training
@@ -51,7 +51,7 @@ def main(argv=None) -> None:
     path = figure(res, args.figure)
     l0 = res["predicted_loss"][0]
     cmd = command_line()
-    for w, rg, lg, runs in zip(res["widths"], res["residual_gap"], res["loss_gap"], res["measured_loss"]):
+    for w, rg, lg, runs in zip(res["widths"], res["residual_gap"], res["loss_gap"], res["measured_loss"], strict=True):
         final = np.mean(np.array(runs)[:, -1]) / l0
         emit(f"n={res['n']} depth {res['depth']} ReLU, η = {args.rate_factor:g} × max, width {w}: "
              f"mean residual gap / loss gap over {len(rg)} seeds, {args.steps} steps",

@@ -12,8 +12,8 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     python bench/hostile.py --quick             # small payloads only (the smoke test)
 
 The payloads: every item of issue 11 (hostile CSV, .npy headers, a 64 MiB bool .npy, a large
-JSON body with NaN and a valid one, a large JSON upload, invented methods, bodies that never end, half-sent bodies, a client that
-hangs up, the misleading-message cases) and the bad-input catalogue of issue 5
+JSON body with NaN and a valid one, a large JSON upload, invented methods, bodies that never end,
+half-sent bodies, a client that hangs up, the misleading-message cases) and the bad-input catalogue of issue 5
 (``tests/test_service_bad_input.py``).
 """
 from __future__ import annotations
@@ -177,7 +177,8 @@ def payloads(target: Target, quick: bool):
     model = {"depth": 2, "activation": "relu"}
     for name, body in [
         ("10. 3-D x", json.dumps({"x": [[[1.0], [2.0]], [[3.0], [4.0]]], "model": model}).encode()),
-        ("10. activation as a string (accepted: 200)", json.dumps({"x": [[1.0, 0.0], [0.0, 1.0]], "model": model}).encode()),
+        ("10. activation as a string (accepted: "
+         "200)", json.dumps({"x": [[1.0, 0.0], [0.0, 1.0]], "model": model}).encode()),
         ("10. nesting 100,000 deep", b"[" * 100_000 + b"]" * 100_000),
         ("10. bad UTF-8", b'{"x": "\xff\xfe"}'),
     ]:
@@ -189,7 +190,8 @@ def payloads(target: Target, quick: bool):
         rows.append(("3. .npy float64 (4000, 1000), 32 MB, accepted", len(ok_npy), post("/v1/datasets", ok_npy, npy)))
         nan_rows = "[" + ",".join(["[NaN, 1.0, 2.0, 3.0]"] + ["[1.0, 2.0, 3.0, 4.0]"] * 1_000_000) + "]"
         nan_body = json.dumps({"model": model})[:-1].encode() + b', "x": ' + nan_rows.encode() + b"}"
-        rows.append((f"4. JSON with NaN, {len(nan_body) / 1e6:.0f} MB", len(nan_body), post("/v1/spectra", nan_body, js)))
+        rows.append((f"4. JSON with NaN, {len(nan_body) / 1e6:.0f} "
+                     "MB", len(nan_body), post("/v1/spectra", nan_body, js)))
         big_rows = "[" + ",".join(["[0.5, 1.0, 2.0, 3.0]"] * 1_002_000) + "]"
         big_body = json.dumps({"model": model})[:-1].encode() + b', "x": ' + big_rows.encode() + b"}"
         rows.append((f"4. JSON valid, {len(big_body) / 1e6:.0f} MB (n over EOC_NTK_MAX_N, refused once parsed)",
@@ -232,7 +234,8 @@ def _catalogue(target: Target):
         if kwargs is None:
             kwargs = {"json": {"dataset_id": "0" * 32, "depths": [1], "activations": [{"name": "relu"}]}}
         body = kwargs.get("content") or b""
-        rows.append((f"catalogue: {kind} (test expects {status} at its small limits)", len(body) if isinstance(body, bytes) else 0,
+        rows.append((f"catalogue: {kind} (test expects {status} at its small "
+                     "limits)", len(body) if isinstance(body, bytes) else 0,
                      lambda m=method, p=path, k=kwargs: target.client.request(m, p, **k).status_code))
     return rows
 

@@ -29,10 +29,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from _common import ROOT, ServiceProcesses
+
 import httpx
 import numpy as np
 
-from _common import ROOT, ServiceProcesses
 ASYNC = {"Prefer": "respond-async"}
 
 
@@ -83,7 +84,7 @@ async def _poll_job(client: httpx.AsyncClient, job_id: str, stats: Stats, deadli
 async def _client(i: int, client: httpx.AsyncClient, stats: Stats, cached: list[dict], mix: dict[str, float],
                   end: float, drain: float) -> None:
     rng = random.Random(1000 + i)
-    kinds, weights = zip(*mix.items())
+    kinds, weights = zip(*mix.items(), strict=True)
     while time.monotonic() < end:
         kind = rng.choices(kinds, weights)[0]
         started = time.monotonic()
@@ -168,7 +169,8 @@ def report(result: dict) -> str:
     lines = [f"{result['clients']} clients, {result['duration_s']:g} s ({result['elapsed_s']} s with the drain), "
              f"{result['throughput_per_s']:.1f} answers/s, {result['server_errors']} 5xx or transport errors, "
              f"jobs: {result['jobs']}", "",
-             "| kind | requests | ok | p50 (ms) | p99 (ms) | ok/s | statuses |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| kind | requests | ok | p50 (ms) | p99 (ms) | ok/s | statuses "
+             "|", "| --- | --- | --- | --- | --- | --- | --- |"]
     for kind, k in result["kinds"].items():
         p50 = "-" if k["p50_ms"] is None else f"{k['p50_ms']:.0f}"
         p99 = "-" if k["p99_ms"] is None else f"{k['p99_ms']:.0f}"

@@ -35,10 +35,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import ROOT, ServiceProcesses, free_port, stop_processes
+
 import httpx
 import numpy as np
 
-from _common import ROOT, ServiceProcesses, free_port, stop_processes
 ROUTES = ("get_spectra", "post_spectra", "get_job", "healthz")
 ROUTE_LABELS = {"get_spectra": "GET /v1/spectra (cached)", "post_spectra": "POST /v1/spectra by dataset_id (cached)",
                 "get_job": "GET /v1/jobs/{id} (finished)", "healthz": "GET /healthz"}

@@ -28,8 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def figures() -> None:
     from eoc_ntk import Model, analyze, plots
-    from eoc_ntk.reproduce import DELTAS, activation_for_delta, digits
     from eoc_ntk.core.sweep import activation_sweep
+    from eoc_ntk.reproduce import DELTAS, activation_for_delta, digits
 
     x = digits(200, seed=0)
     acts = ["linear", "leaky_relu:0.1", "relu", "abs"]

@@ -7,10 +7,11 @@ Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
 :func:`depth_sweep`, :func:`analyze`; with labels: :func:`dynamics`, :func:`predict`,
 :func:`learning_curve`, :func:`alignment` (docs/learning.md).
 """
-from eoc_ntk.core.validation import MAX_ABS_VALUE, MAX_DEPTH, check_data
+from eoc_ntk.core.alignment import alignment
 from eoc_ntk.core.analysis import analyze
 from eoc_ntk.core.icd import IcdAnalysis, gershgorin_bounds, icd_analysis
 from eoc_ntk.core.kernels import KINDS, check_kinds, kernel
+from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import ACTIVATION_NAMES, Model, activation_coefficients
 from eoc_ntk.core.spectra import Spectrum, singular_tolerance, spectrum
 from eoc_ntk.core.sweep import (
@@ -19,10 +20,9 @@ from eoc_ntk.core.sweep import (
     depth_sweep,
     limit_condition_number,
 )
-from eoc_ntk.core.alignment import alignment
-from eoc_ntk.core.labels import check_labels
-from eoc_ntk.learning.regression import LearningCurve, learning_curve, predict
+from eoc_ntk.core.validation import MAX_ABS_VALUE, MAX_DEPTH, check_data
 from eoc_ntk.learning.dynamics import Dynamics, dynamics
+from eoc_ntk.learning.regression import LearningCurve, learning_curve, predict
 
 #: Changes whenever a result could change: part of every cache key.
 ALGORITHM_VERSION = "2"

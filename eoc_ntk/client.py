@@ -27,8 +27,8 @@ import numpy as np
 
 from eoc_ntk.core.activations import parse_activation, parse_activations
 from eoc_ntk.core.jsonsafe import from_jsonable
-from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.validation import parse_depths
 
 __all__ = ["Client", "ApiError", "JobFailed", "JobTimeout"]
 
@@ -195,7 +195,8 @@ class Client:
                      sigma_b: float = 0.0) -> dict:
         """A sweep computed before (``GET /v1/sweeps``; ``ApiError`` 404 when it is not cached, never computes).
 
-        ``depths`` and ``activations`` in any spelling of :func:`~eoc_ntk.core.validation.parse_depths` and :func:`~eoc_ntk.core.activations.parse_activations`, in the sweep's order.
+        ``depths`` and ``activations`` in any spelling of :func:`~eoc_ntk.core.validation.parse_depths` and
+        :func:`~eoc_ntk.core.activations.parse_activations`, in the sweep's order.
         """
         acts = ";".join(f"{a.a!r},{a.b!r}" for a in parse_activations(activations))
         params = {"dataset_id": dataset_id, "depths": ",".join(map(str, parse_depths(depths))),

@@ -22,7 +22,8 @@ from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
-           "dynamics_figure", "training_figure", "learning_curve_figure", "plot_spectrum", "plot_sweep", "plot_dynamics",
+           "dynamics_figure", "training_figure", "learning_curve_figure", "plot_spectrum", "plot_sweep",
+           "plot_dynamics",
            "plot_learning_curve"]
 
 #: Output format -> media type.
@@ -152,7 +153,10 @@ def spectrum_figure(result: dict, title: str | None = None, *, width: float | No
         if model:
             parts.append(f"{activation_label(model)}, depth {model.get('depth')}")
         parts.append(f"n={eig.size}")
-        parts.append("cond = ∞ (singular)" if cond is None or not math.isfinite(float(cond)) else f"cond = {float(cond):.4g}")
+        if cond is None or not math.isfinite(float(cond)):
+            parts.append("cond = ∞ (singular)")
+        else:
+            parts.append(f"cond = {float(cond):.4g}")
         title = ", ".join(parts)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
@@ -267,7 +271,8 @@ def icd_error_figure(result: dict, title: str | None = None, *, width: float | N
                 v = _floats(res[key])
                 ok = np.isfinite(v) & (v > 0)
                 values.append(v[ok])
-                ax.plot(depths[ok], v[ok], style, ms=3, lw=1.2, color=f"C{i % 10}", alpha=1.0 if key == "median" else 0.6,
+                ax.plot(depths[ok], v[ok], style, ms=3, lw=1.2, color=f"C{i % 10}",
+                        alpha=1.0 if key == "median" else 0.6,
                         label=f"{label} {key}")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -372,7 +377,9 @@ def dynamics_figure(result: dict, title: str | None = None, *, width: float | No
     ax.set_ylabel("training loss (1/2n) Σ |f(x_i) - y_i|²")
     if title is None:
         eta, top = result.get("learning_rate"), result.get("max_learning_rate")
-        rate = "" if eta is None else f"η = {float(eta):.4g}" + ("" if not top else f" ({float(eta) / float(top):.2g} × max {float(top):.4g})")
+        rate = "" if eta is None else f"η = {float(eta):.4g}"
+        if eta is not None and top:
+            rate += f" ({float(eta) / float(top):.2g} × max {float(top):.4g})"
         title = f"{_model_text(result.get('model'))}training loss, {rate}".rstrip(", ")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
@@ -393,7 +400,7 @@ def training_figure(result: dict, title: str | None = None, *, width: float | No
     """
     steps = result["steps"]
     measured = {f"width {w} (mean of {len(runs)})": (steps, np.mean(np.array(runs, dtype=float), axis=0))
-                for w, runs in zip(result["widths"], result["measured_loss"])}
+                for w, runs in zip(result["widths"], result["measured_loss"], strict=True)}
     predicted = {"steps": steps, "train_loss": result["predicted_loss"], "learning_rate": result["learning_rate"],
                  "max_learning_rate": result["max_learning_rate"],
                  "model": {"depth": result["depth"], "a": result["a"], "b": result["b"]}}

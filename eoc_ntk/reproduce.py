@@ -29,18 +29,16 @@ from __future__ import annotations
 
 import math
 import os
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
-from eoc_ntk import depth_sweep
-from eoc_ntk import icd_analysis
-from eoc_ntk import kernel
-from eoc_ntk import plots
-from eoc_ntk import spectrum
+from eoc_ntk import depth_sweep, icd_analysis, kernel, plots, spectrum
 from eoc_ntk.core.activations import parse_activation
-from eoc_ntk.learning.finite_width import compare_training
 from eoc_ntk.core.progress import ProgressFn
 from eoc_ntk.core.sweep import activation_sweep
+from eoc_ntk.learning.finite_width import compare_training
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "TRAINING", "digits", "binary_digits", "activation_for_delta",
            "experiments", "training_experiment", "training_claims", "claims", "claim_details", "converged_depth",
@@ -54,7 +52,7 @@ COND_ACTIVATIONS = ("linear", "leaky_relu:0.1", "relu", "abs")
 CONVERGENCE_TOLERANCE = 0.1
 CONVERGENCE_MAX_DEPTH = 2000
 #: The training section: n digits of classes 0 and 1, ReLU at the EOC, the rate 0.9 x max_learning_rate.
-TRAINING = {"n": 100, "depth": 3, "widths": (512, 2048), "seeds": 2, "steps": 10, "rate_factor": 0.9}
+TRAINING: dict[str, Any] = {"n": 100, "depth": 3, "widths": (512, 2048), "seeds": 2, "steps": 10, "rate_factor": 0.9}
 
 
 def digits(n: int = 200, seed: int = 0) -> np.ndarray:
@@ -108,7 +106,8 @@ def training_claims(res: dict) -> list[dict]:
          f"{len(res['measured_loss'][0])} seeds × {len(res['steps']) - 1} steps", "holds": bool(falls)},
         {"claim": "training approaches the infinite-width prediction as the width grows",
          "criterion": f"mean residual gap at width {w[-1]} < at width {w[0]}",
-         "numbers": ", ".join(f"{wi}: {g:.3g} (× sqrt(width) = {g * math.sqrt(wi):.2g})" for wi, g in zip(w, gaps)),
+         "numbers": ", "
+         "".join(f"{wi}: {g:.3g} (× sqrt(width) = {g * math.sqrt(wi):.2g})" for wi, g in zip(w, gaps, strict=True)),
          "holds": gaps[-1] < gaps[0]},
     ]
 
@@ -133,7 +132,9 @@ def converged_depth(x: np.ndarray, a: float, b: float, tol: float = CONVERGENCE_
     so the depth is found by bisection on ``[1, max_depth]``. Returns ``(depth or None, limit,
     condition number at that depth)``; ``None`` when even ``max_depth`` is further than ``tol``.
     """
-    limit = float(depth_sweep(x, depths=[1], a=a, b=b).limit_condition_number)
+    limit_cond = depth_sweep(x, depths=[1], a=a, b=b).limit_condition_number
+    assert limit_cond is not None  # defined at Delta > 0 without a bias
+    limit = float(limit_cond)
 
     def cond(depth: int) -> float:
         return float(spectrum(x, depth=depth, a=a, b=b).condition_number)
@@ -186,10 +187,10 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
     for _ in cond_activations:
         tick()
 
-    weyl = {"depths": list(icd_depths), "results": []}
+    weyl: dict[str, Any] = {"depths": list(icd_depths), "results": []}
     for name in weyl_activations:
         act = parse_activation(name)
-        rows = {"activation": act.label, "lambda_min": [], "lambda_max": [], "lambda_min_bounds": [],
+        rows: dict[str, Any] = {"activation": act.label, "lambda_min": [], "lambda_max": [], "lambda_min_bounds": [],
                 "lambda_max_bounds": []}
         for depth in icd_depths:
             res = icd_analysis(x, depth=depth, a=act.a, b=act.b)
@@ -208,8 +209,8 @@ def experiments(x: np.ndarray, *, icd_depths=ICD_DEPTHS, cond_depths=COND_DEPTHS
               "condition_number": [math.inf if c is None else float(c) for c in lin["condition_number"]]}
     tick()
 
-    convergence = {"tolerance": CONVERGENCE_TOLERANCE, "max_depth": convergence_max_depth, "deltas": list(deltas),
-                   "depth": [], "limit": [], "condition_number": []}
+    convergence: dict[str, Any] = {"tolerance": CONVERGENCE_TOLERANCE, "max_depth": convergence_max_depth,
+                   "deltas": list(deltas), "depth": [], "limit": [], "condition_number": []}
     for delta in deltas:
         depth, limit, c = converged_depth(x, *activation_for_delta(delta), max_depth=convergence_max_depth)
         convergence["depth"].append(depth)
@@ -228,12 +229,16 @@ def _at(depths: list, depth: int) -> int:
 def claim_details(res: dict, depth: int = 100) -> list[dict]:
     """Each of the paper's claims on the numbers of :func:`experiments`: ``{"name", "claim",
     "criterion", "numbers", "holds"}``; every criterion is one the numbers could fail."""
+    return [*_icd_claims(res["icd"]), *_condition_claims(res), _weyl_claim(res["weyl"])]
+
+
+def _icd_claims(icd: dict) -> list[dict]:
+    """The ICD error's claims: it falls with depth, and is smaller for larger Delta."""
     out = []
-    icd = res["icd"]
     idepths = icd["depths"]
     shown = sorted({idepths[_at(idepths, d)] for d in (10, 50, 200)})
     med = {delta: icd["median"][i] for i, delta in enumerate(icd["deltas"])}
-    falls = all(m[-1] < m[0] and all(b <= a * 1.05 for a, b in zip(m, m[1:])) for m in med.values())
+    falls = all(m[-1] < m[0] and all(b <= a * 1.05 for a, b in pairwise(m)) for m in med.values())
     out.append({
         "name": "icd_error_falls_with_depth", "claim": "the ICD error falls with depth",
         "criterion": "for each Delta the median relative error never rises by more than 5 % from one depth to the "
@@ -245,9 +250,14 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
     out.append({
         "name": "icd_error_smaller_for_larger_delta", "claim": "the ICD error is smaller for larger Delta",
         "criterion": f"the median relative error at depth {idepths[-1]} strictly decreases with Delta",
-        "numbers": ", ".join(f"Δ={d:g}: {_fmt(v)}" for d, v in zip(med, last)),
-        "holds": all(a > b for a, b in zip(last, last[1:]))})
+        "numbers": ", ".join(f"Δ={d:g}: {_fmt(v)}" for d, v in zip(med, last, strict=True)),
+        "holds": all(a > b for a, b in pairwise(last))})
+    return out
 
+
+def _condition_claims(res: dict) -> list[dict]:
+    """The condition number's claims: the approach to its depth limit, abs against ReLU, the linear network."""
+    out = []
     cond = res["cond"]
     depths = cond["depths"]
     j50 = _at(depths, 50)
@@ -274,8 +284,8 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
                          "does not grow with Delta, and is smaller for the largest Delta than for the smallest",
             "numbers": ", ".join(f"Δ={d:g}: l = {'>' + str(conv['max_depth']) if v is None else v} "
                                  f"(limit {_fmt(lim)})" for d, v, lim in zip(conv["deltas"], conv["depth"],
-                                                                             conv["limit"])),
-            "holds": all(a >= b for a, b in zip(ds, ds[1:])) and ds[0] > ds[-1]})
+                                                                             conv["limit"], strict=True)),
+            "holds": all(a >= b for a, b in pairwise(ds)) and ds[0] > ds[-1]})
 
     deep = [j for j, d in enumerate(depths) if d >= 10]
     ratios = [named["relu"]["condition_number"][j] / named["abs"]["condition_number"][j] for j in deep]
@@ -298,18 +308,21 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
                          f"finite at every depth {lin['depths'][0]}..{lin['depths'][-1]} with max/min - 1 <= 1e-6",
             "numbers": f"cond = {_fmt(min(c))} .. {_fmt(max(c))}, max/min - 1 = {spread:.2g}",
             "holds": finite and spread <= 1e-6})
+    return out
 
-    weyl = res["weyl"]
+
+def _weyl_claim(weyl: dict) -> dict:
+    """The Weyl intervals of the ICD matrix contain the true extreme eigenvalues."""
     margins, zero_lower, widths = [], [], []
     for r in weyl["results"]:
         for key in ("lambda_min", "lambda_max"):
-            for t, (lo, hi) in zip(r[key], r[key + "_bounds"]):
+            for t, (lo, hi) in zip(r[key], r[key + "_bounds"], strict=True):
                 margins.append(min(t - lo, hi - t) / t)
-        zero_lower.append([d for d, (lo, _) in zip(weyl["depths"], r["lambda_min_bounds"]) if lo <= 0])
+        zero_lower.append([d for d, (lo, _) in zip(weyl["depths"], r["lambda_min_bounds"], strict=True) if lo <= 0])
         lo, hi = r["lambda_min_bounds"][-1]
         widths.append((r["activation"], (hi - lo) / r["lambda_min"][-1],
                        (r["lambda_max_bounds"][-1][1] - r["lambda_max_bounds"][-1][0]) / r["lambda_max"][-1]))
-    out.append({
+    return {
         "name": "weyl_bounds_contain_true_extremes",
         "claim": "the Weyl intervals certified by the ICD matrix contain the true extreme eigenvalues",
         "criterion": "lo <= lambda <= hi (to 1e-12) for lambda_min and lambda_max at every depth; the intervals' "
@@ -318,9 +331,8 @@ def claim_details(res: dict, depth: int = 100) -> list[dict]:
             f"{name}: lambda_min lower bound 0 (uninformative) at "
             f"{'no depth' if not z else 'depths ' + ', '.join(map(str, z))}, width/lambda at depth "
             f"{weyl['depths'][-1]}: lambda_min {_fmt(wmin)}, lambda_max {_fmt(wmax)}"
-            for (name, wmin, wmax), z in zip(widths, zero_lower)),
-        "holds": min(margins) >= -1e-12})
-    return out
+            for (name, wmin, wmax), z in zip(widths, zero_lower, strict=True)),
+        "holds": min(margins) >= -1e-12}
 
 
 def claims(res: dict, depth: int = 100) -> dict[str, bool]:
@@ -381,7 +393,8 @@ def _training_lines(res: dict, out: str) -> list[str]:
              "`eoc_ntk.learning.finite_width`); the prediction is `eoc_ntk.dynamics` (docs/learning.md §3). Gaps are "
              "relative: residual `max_t |r̂_t - r_t| / |y|`, loss `max_t |L̂_t - L_t| / L_0`; both scale as "
              "`1/sqrt(width)` (docs/learning.md §7, where more seeds and the unstable rate are measured).", "",
-             f"![training loss]({name})", "", "| claim | criterion | numbers | holds here |", "| --- | --- | --- | --- |"]
+             "![training "
+             f"loss]({name})", "", "| claim | criterion | numbers | holds here |", "| --- | --- | --- | --- |"]
     lines += [f"| {c['claim']} | {c['criterion']} | {c['numbers']} | {'yes' if c['holds'] else '**no**'} |"
               for c in training_claims(res)]
     lines += ["", "| step | predicted L_t/L_0 | " + " | ".join(f"width {w} (mean)" for w in res["widths"]) + " |",
@@ -391,7 +404,7 @@ def _training_lines(res: dict, out: str) -> list[str]:
         lines.append(f"| {t} | {res['predicted_loss'][t] / l0:.4f} | "
                      + " | ".join(f"{m[t] / l0:.4f}" for m in means) + " |")
     lines += ["", "| width | residual gap per seed | loss gap per seed |", "| --- | --- | --- |"]
-    for w, rg, lg in zip(res["widths"], res["residual_gap"], res["loss_gap"]):
+    for w, rg, lg in zip(res["widths"], res["residual_gap"], res["loss_gap"], strict=True):
         lines.append(f"| {w} | {' '.join(f'{g:.3f}' for g in rg)} | {' '.join(f'{g:.3f}' for g in lg)} |")
     return lines
 
@@ -448,7 +461,8 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
     lines += ["", "## Weyl bounds against the true extremes", "",
               "`|lambda_i(K) - lambda_i(A)| <= ||K - A||_2`: intervals certified by the ICD matrix (shaded) and the "
               "true extreme eigenvalues of `K/n` (dots). Where the lower bound of `lambda_min` is 0 (the error "
-              "bound exceeds the ICD matrix's smallest eigenvalue), its shading runs to the bottom of the axes.", "", f"![Weyl bounds]({figs['weyl']})", ""]
+              "bound exceeds the ICD matrix's smallest eigenvalue), its shading runs to the bottom of the "
+              "axes.", "", f"![Weyl bounds]({figs['weyl']})", ""]
     for r in weyl["results"]:
         lines += [f"**{r['activation']}**", "", "| depth | lambda_min | bounds | lambda_max | bounds |",
                   "| --- | --- | --- | --- | --- |"]

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eoc_ntk.core.kernels import kernel
 from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.kernels import kernel
 
 __all__ = ["NTKKernel"]
 
@@ -56,7 +56,8 @@ class NTKKernel:
     def set_params(self, **params) -> "NTKKernel":
         for name, value in params.items():
             if name not in self._PARAMS:
-                raise InvalidParameterError(f"NTKKernel has no parameter {name!r}; it has {', '.join(self._PARAMS)}", param=name)
+                raise InvalidParameterError(f"NTKKernel has no parameter {name!r}; it has "
+                                            f"{', '.join(self._PARAMS)}", param=name)
             setattr(self, name, value)
         return self
 

@@ -68,7 +68,7 @@ def encode(value: StoredValue, secret: bytes = b"") -> bytearray:
 
     The value is written once, into one buffer of its final size: the arrays' bytes are copied
     straight from the arrays (no ``tobytes`` and no joins), and the HMAC reads the buffer in
-    place, so encoding a dataset costs one copy of it (an upload's memory, issue 11)."""
+    place, so encoding a dataset costs one copy of it."""
     specs, views = [], []
     for name, arr in value.arrays.items():
         arr = np.asarray(arr)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 import eoc_ntk
-from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.core.progress import ProgressFn, scaled
 from eoc_ntk.core.sweep import activation_sweep
 
@@ -44,14 +44,14 @@ def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: Progress
         return StoredValue(doc={"kinds": list(kinds)}, arrays=out)
     if op == "dynamics":
         return StoredValue(doc=_with_progress(progress, lambda: eoc_ntk.dynamics(
-            x, x2, **_core_model(spec["model"]), learning_rate=spec["learning_rate"], steps=spec["steps"],
+            x, _labels(x2), **_core_model(spec["model"]), learning_rate=spec["learning_rate"], steps=spec["steps"],
             init=spec["init"]).to_dict()))
     if op == "learning_curves":
         return StoredValue(doc=_with_progress(progress, lambda: eoc_ntk.learning_curve(
-            x, x2, **_core_model(spec["model"]), sizes=spec["sizes"], ridge=spec["ridge"], splits=spec["splits"],
-            seed=spec["seed"]).to_dict()))
+            x, _labels(x2), **_core_model(spec["model"]), sizes=spec["sizes"], ridge=spec["ridge"],
+            splits=spec["splits"], seed=spec["seed"]).to_dict()))
     if op == "sweeps" and spec.get("labels_id"):
-        return StoredValue(doc=_labelled_sweep(spec, x, x2, progress))
+        return StoredValue(doc=_labelled_sweep(spec, x, _labels(x2), progress))
     if op == "sweeps":
         acts = spec["activations"]
         doc = activation_sweep(x, spec["depths"], [(p["a"], p["b"]) for p in acts],
@@ -91,6 +91,13 @@ def _with_progress(progress: ProgressFn, run):
     out = run()
     progress(1.0)
     return out
+
+
+def _labels(y: np.ndarray | None) -> np.ndarray:
+    """The labels a labelled operation loaded as its second array."""
+    if y is None:
+        raise ValueError("this operation needs labels (its spec names labels_id)")
+    return y
 
 
 def _labelled_sweep(spec: dict, x: np.ndarray, y: np.ndarray, progress: ProgressFn) -> dict:

@@ -1,4 +1,4 @@
-"""Spectra on a Dask cluster (issue #15): which engine a spectra job runs on, and the job's side of it.
+"""Spectra on a Dask cluster: which engine a spectra job runs on, and the job's side of it.
 
 With ``EOC_NTK_DASK_ADDRESS`` set, a spectra request of ``n >= EOC_NTK_DASK_MIN_N`` points gets
 ``"engine": "dask"`` in its spec (:func:`engine_for`), hence a cache key and a job id of its own

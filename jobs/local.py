@@ -2,8 +2,8 @@
 
 Embedded mode runs every job here, and every mode runs the computations a request waits for
 here (:meth:`LocalBackend.run`). Each computation runs in a child process of its own, so that
-the API process only parses requests and answers (issue #10: LAPACK and the NumPy recursion
-hold the interpreter lock for seconds, so threads isolated nothing); a computation the cost
+the API process only parses requests and answers (LAPACK and the NumPy recursion hold the
+interpreter lock for seconds, so threads would isolate nothing); a computation the cost
 model (:func:`eoc_ntk.core.cost.predict_seconds`) puts at or below ``EOC_NTK_INLINE_MAX_SECONDS``
 runs inline in a thread instead, where a process start would cost more than the work.
 
@@ -38,6 +38,7 @@ from collections import OrderedDict
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -138,8 +139,8 @@ class _LocalJob:
     error: dict | None = None
     future: Future | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
-    process: object | None = None
-    progress_value: object | None = None
+    process: multiprocessing.process.BaseProcess | None = None
+    progress_value: Any = None  # a multiprocessing.Value('d')
     started: float | None = None
     ended: float | None = None
     started_at: float | None = None  # wall clock (time.time()) of ``started``, for the API's started_at

@@ -33,6 +33,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job
+from rq.job import JobStatus as RQJobStatus
 from rq.job_lifecycle import record_job_failure
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -96,7 +97,7 @@ class RQBackend:
             except CorruptRecord as exc:  # an unreadable record: drop it and run again
                 log.warning("job %s: dropping its unreadable record (%s)", job_id, exc)
                 unreadable = Job(job_id, connection=self.conn, serializer=self.serializer)
-                unreadable.set_status("failed")  # a status RQ knows, so that its delete can run
+                unreadable.set_status(RQJobStatus.FAILED)  # a status RQ knows, so that its delete can run
                 self._forget(unreadable)
                 job = None
             if job is not None:
@@ -206,7 +207,8 @@ class RQBackend:
                 error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
                                                            "submit the request again to recompute it"}
             elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its parent saw it
-                error = {"code": "worker_lost", "message": f"the process computing this job died ({last[-1].strip('; ')}); "
+                error = {"code": "worker_lost", "message": f"the process computing this job died "
+                                                           f"({last[-1].strip('; ')}); "
                                                            f"submit the request again to recompute it"}
             elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
                 error = describe_timeout(job.timeout)
@@ -336,6 +338,7 @@ def _utc_seconds(when) -> float:
 def run_job(spec: dict) -> dict:
     """RQ entry point: load the data, compute with progress in the job's meta, cache the result."""
     job = get_current_job()
+    assert job is not None  # called by an RQ worker
     settings = get_settings()
     storage = Storage(RedisStore(job.connection), settings)
 
@@ -374,7 +377,7 @@ def _store_riding_out_outages(write, job_id: str) -> None:
 
 def _is_outage(exc: BaseException) -> bool:
     """True for a lost connection (or a timeout) to Redis, directly or as the cause of ``exc``."""
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, (RedisConnectionError, RedisTimeoutError)):
             return True

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
         2, ge=1, description="Child-process slots per in-process pool: one pool runs embedded-mode jobs, "
         "another the synchronous requests (so long jobs never hold up small requests)."
     )
-    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before its process is killed and it is failed (code timeout).")
+    job_timeout: int = Field(3600, ge=1, description="Seconds a job may run before its process is killed and it is "
+                             "failed (code timeout).")
     result_ttl: int = Field(86_400, ge=1, description="Seconds a finished, failed or canceled job stays visible.")
     cache_ttl: int = Field(7 * 86_400, ge=1, description="Seconds a computed result stays in the Redis cache.")
     dataset_ttl: int = Field(7 * 86_400, ge=1, description="Seconds an uploaded dataset stays in Redis.")
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
         "declared abandoned (its worker died) and failed; the worker's parent process (not the computing "
         "work horse) beats every third of this, at least every second."
     )
-    # One huge spectrum on a Dask cluster (issue #15, eoc_ntk.distributed; needs the [distributed] extra).
+    # One huge spectrum on a Dask cluster (eoc_ntk.distributed; needs the [distributed] extra).
     dask_address: str | None = Field(
         None, description="Address of a Dask scheduler (e.g. tcp://dask-scheduler:8786). When set, spectra jobs "
         "with n >= EOC_NTK_DASK_MIN_N run their tiles on that cluster, submitted by the job's process as a Dask "

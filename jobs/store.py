@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,7 +69,7 @@ class ByteStore(Protocol):
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
     def add_member(self, key: str, member: str, ttl: int) -> None: ...
-    def members(self, key: str) -> set[str]: ...
+    def members(self, key: str) -> Set[str]: ...
     def has_member(self, key: str, member: str) -> bool: ...
     def remove_member(self, key: str, member: str) -> None: ...
     def shared_secret(self) -> bytes: ...
@@ -131,7 +132,7 @@ class MemoryStore:
             members.add(member)
             self._sets[key] = (members, now + ttl)
 
-    def members(self, key: str) -> set[str]:
+    def members(self, key: str) -> Set[str]:
         with self._lock:
             current = self._sets.get(key)
             if current is None or current[1] < time.monotonic():
@@ -203,7 +204,7 @@ class RedisStore:
         with self.conn.pipeline(transaction=False) as pipe:
             return _unpack(query, _queue(pipe, query).execute())
 
-    def members(self, key: str) -> set[str]:
+    def members(self, key: str) -> Set[str]:
         return {m.decode() if isinstance(m, bytes) else m for m in self.conn.smembers(key)}
 
     def has_member(self, key: str, member: str) -> bool:
@@ -412,7 +413,7 @@ class Storage:
         key = keys.active_jobs_key(principal)
         self.store.add_member(key, job_id, keys.ttl_for(key, self.settings))
 
-    def tracked_jobs(self, principal: str) -> set[str]:
+    def tracked_jobs(self, principal: str) -> Set[str]:
         return self.store.members(keys.active_jobs_key(principal))
 
     def untrack_job(self, principal: str, job_id: str) -> None:

@@ -33,7 +33,10 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from . import keys
-from . import rq_queue  # noqa: F401 - NumPy/SciPy, the core and the job code imported once, before forking horses
+
+# Imported for its side effect: NumPy/SciPy, the core and the job code load once, here, before
+# forking horses (the redundant alias marks the name as used on purpose).
+from . import rq_queue as rq_queue
 from .errors import describe_timeout
 from .settings import get_settings
 

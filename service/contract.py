@@ -39,7 +39,7 @@ _CACHE_HEADERS = {"ETag": _ETAG, "Cache-Control": _CACHE_CONTROL}
 
 #: The API key is optional while the service runs without keys (the default); a deployment with
 #: EOC_NTK_API_KEYS requires one (X-API-Key or a bearer token) and answers 401 without it.
-SECURITY = [{}]
+SECURITY: list[dict[str, list[str]]] = [{}]
 
 #: An example body of each error status.
 ERROR_EXAMPLES: dict[int | str, tuple[str, str, str | None]] = {
@@ -90,11 +90,12 @@ _JOB_EXAMPLE = {"job_id": "spectra-0123456789abcdef0123456789abcdef", "op": "spe
                 "links": {"self": "/v1/jobs/spectra-0123456789abcdef0123456789abcdef",
                           "result": "/v1/jobs/spectra-0123456789abcdef0123456789abcdef/result",
                           "plot": "/v1/jobs/spectra-0123456789abcdef0123456789abcdef/plot"}}
-_ACCEPTED = {"model": JobOut,
-             "description": "Accepted as a job: always with `Prefer: respond-async` (finished already when the "
-                            "result was cached), else when the request is predicted to take long. Poll `Location`.",
-             "headers": {"Location": _LOCATION, "Retry-After": _POLL, "Preference-Applied": _PREFERENCE},
-             "content": {"application/json": {"example": _JOB_EXAMPLE}}}
+_ACCEPTED: dict[str, Any] = {
+    "model": JobOut,
+    "description": "Accepted as a job: always with `Prefer: respond-async` (finished already when the result was "
+                   "cached), else when the request is predicted to take long. Poll `Location`.",
+    "headers": {"Location": _LOCATION, "Retry-After": _POLL, "Preference-Applied": _PREFERENCE},
+    "content": {"application/json": {"example": _JOB_EXAMPLE}}}
 _NOT_MODIFIED = {"description": "Not modified: the If-None-Match header names the current answer (no body).",
                  "headers": _CACHE_HEADERS}
 
@@ -125,7 +126,8 @@ def operation(*statuses: int, ok: dict | None = None, ok_status: int = 200, acce
         responses[202] = {**_ACCEPTED, "headers": {"X-Request-ID": REQUEST_ID, **_ACCEPTED["headers"]}}
     if conditional:
         responses[304] = {**_NOT_MODIFIED, "headers": {"X-Request-ID": REQUEST_ID, **_CACHE_HEADERS}}
-    for status in (*sorted(set(statuses)), "default"):
+    errors: list[int | str] = [*sorted(set(statuses)), "default"]
+    for status in errors:
         responses[status] = _error(status)
     for status, answer in (more or {}).items():
         responses[status] = {**answer, "headers": {"X-Request-ID": REQUEST_ID, **answer.get("headers", {})}}

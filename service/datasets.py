@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import cast
 
 import numpy as np
 from pydantic import ValidationError
@@ -35,7 +36,7 @@ def dataset_id_of(x: np.ndarray) -> str:
     """Content hash of a checked float64 array and its shape (same data, same id)."""
     h = hashlib.sha256(b"float64<")
     h.update(repr(tuple(int(s) for s in x.shape)).encode())
-    h.update(memoryview(np.ascontiguousarray(x, dtype="<f8")).cast("B"))  # the array's memory, not a copy
+    h.update(np.ascontiguousarray(x, dtype="<f8").data.cast("B"))  # the array's memory, not a copy
     return h.hexdigest()[:32]
 
 
@@ -111,7 +112,8 @@ def parse_large_json(body: bytes, settings: Settings) -> tuple[np.ndarray, objec
     Refusals: :class:`~service.errors.BodyRefused` (NaN, ragged), :class:`~service.errors.BodyInvalid`
     (the schema), :class:`BadRequest` (not JSON)."""
     try:
-        doc = jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency, settings.max_n)
+        doc = cast(DatasetWithLabelsJSONIn,
+                   jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency, settings.max_n))
     except json.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON ({exc.msg})", field="body") from exc
     return check_points(doc.x, settings, "x"), doc.y

@@ -74,8 +74,9 @@ class Engine:
         self.settings = settings
         self.observers = list(observers)
         self.redis = None
-        self._aredis = None  # the hot path's redis.asyncio client, made in the loop that uses it
-        self._aredis_loop = None
+        # The hot path's redis.asyncio client, made in the loop that uses it.
+        self._aredis: redis.asyncio.Redis | None = None
+        self._aredis_loop: asyncio.AbstractEventLoop | None = None
         if settings.dask_configured and settings.max_n < settings.dask_min_n:
             log.warning("EOC_NTK_DASK_ADDRESS is set, but EOC_NTK_MAX_N = %d < EOC_NTK_DASK_MIN_N = %d refuses every "
                         "dataset large enough to run on the Dask cluster; raise EOC_NTK_MAX_N",
@@ -84,6 +85,7 @@ class Engine:
             self.storage = Storage(MemoryStore(settings.cache_bytes), settings)
             self.backend: JobBackend = LocalBackend(settings, self.storage, on_ended=self._job_ended)
         else:
+            assert settings.redis_url is not None  # not embedded
             self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
                                               health_check_interval=10)
             self.storage = Storage(RedisStore(self.redis), settings)
@@ -178,6 +180,7 @@ class Engine:
     def rendered(self, spec: dict, answer: Answer) -> CachedAnswer:
         """The rendered answer of a result from :meth:`answer`; a hit whose rendered answer was
         missing (else :meth:`hot_answer` had answered it) keeps it for the next."""
+        assert answer.value is not None  # a result, not a job
         if answer.cache == "hit" and spec["op"] in RENDERED_OPS:
             return self.storage.put_answer(cache_key(spec), spec, answer.value)
         body = render(spec, answer.value)
@@ -186,6 +189,7 @@ class Engine:
     def _async_store(self) -> AsyncRedisStore:
         loop = asyncio.get_running_loop()
         if self._aredis_loop is not loop:  # a client belongs to one loop (tests run several in turn)
+            assert self.settings.redis_url is not None  # the hot path's store in Redis mode
             self._aredis = redis.asyncio.Redis.from_url(self.settings.redis_url, socket_timeout=2,
                                                         socket_connect_timeout=1)
             self._aredis_loop = loop

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -239,7 +239,7 @@ _FORMS = {
 }
 
 
-def validation_message(err: dict) -> str:
+def validation_message(err: Mapping[str, Any]) -> str:
     """One pydantic error as a sentence naming the field (and the fix where the cause is known)."""
     field = _loc_to_field(err.get("loc", ()))
     msg = err.get("msg", "invalid value")
@@ -285,7 +285,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
                             headers=headers)
 
-    def _validation_answer(errors: list) -> JSONResponse:
+    def _validation_answer(errors: Sequence[Any]) -> JSONResponse:
         first = errors[0] if errors else {}
         details = [
             {"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}

@@ -38,6 +38,7 @@ import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -54,7 +55,7 @@ from .malloc import pin_mmap_threshold
 try:
     import orjson
 except ImportError:  # optional speed-up
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 __all__ = ["parse", "warm_up", "ARRAY_FIELDS"]
 
@@ -206,11 +207,12 @@ def _over_max_n(parsed, max_n: int | None) -> tuple[str, str] | None:
     return None
 
 
-def _plain(err: dict) -> dict:
+def _plain(err: Mapping[str, Any]) -> dict[str, Any]:
     """A pydantic error as plain values: the input reduced to its kind (a list or an object
     matters to :func:`service.errors.validation_message`), the context as text."""
     value = err.get("input")
-    out = {"type": str(err.get("type", "")), "loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
+    out: dict[str, Any] = {
+           "type": str(err.get("type", "")), "loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
            "msg": str(err.get("msg", "")),
            "input": [] if isinstance(value, list) else {} if isinstance(value, dict) else None}
     if err.get("ctx"):

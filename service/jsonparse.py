@@ -27,11 +27,11 @@ from .errors import BodyRefused
 try:
     import orjson
 except ImportError:  # optional speed-up: the standard library is always correct
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 try:
     from pydantic_core import from_json
 except ImportError:  # pydantic < 2.5
-    from_json = None
+    from_json = None  # type: ignore[assignment]
 
 __all__ = ["loads", "loads_large", "request_loads", "media_type", "is_json_media", "OFF_LOOP_BYTES"]
 
@@ -110,7 +110,7 @@ def _not_finite(body: bytes, pos: int, literal: str, line: int, col: int) -> Bod
     if start >= 0:
         m = _KEY_BEFORE.search(body, max(0, start - 256), start + 1)
         key = m.group(1).decode() if m else None
-    field = ".".join(_enclosing_keys(body, m.start()) + [key]) if key else "body"
+    field = ".".join(_enclosing_keys(body, m.start()) + [key]) if key and m else "body"
     where = f"line {line}, column {col} of the body"
     if key is not None:
         opening = body.find(b"[", start, pos)

@@ -34,7 +34,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 from .contract import operation
-
 from .logs import request_id_var
 
 __all__ = ["Metrics", "RequestContext", "router", "METHODS"]

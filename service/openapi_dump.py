@@ -9,8 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from .app import create_app
 from jobs.settings import Settings
+
+from .app import create_app
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 

@@ -14,13 +14,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
-from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.core.kernels import KINDS
+from eoc_ntk.core.validation import parse_depths
 from jobs.states import JobStatus
 
 from .errors import ERROR_CODES
-from .patterns import ACTIVATION_PATTERN, DEPTHS_PATTERN
 from .examples import EXAMPLES
+from .patterns import ACTIVATION_PATTERN, DEPTHS_PATTERN
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
@@ -38,7 +38,8 @@ SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
 #: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
 #: empty matrix or row with a message that names the fix).
 _ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS), Field(description="Data points, one per row: shape (n, m0).")]
+Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS),
+                   Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
@@ -122,7 +123,7 @@ class ActivationNamed(_In):
     """A named member of the family: relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu."""
 
     # The core's list (eoc_ntk.core.activations), one home; any case ("ReLU"), "-" for "_".
-    name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]
+    name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]  # type: ignore[valid-type]
     slope: Real | None = Field(None, description="Negative-side slope of leaky_relu (default 0.01).")
 
 
@@ -171,14 +172,14 @@ class _Data(_In):
 
 
 #: The kernel kinds, from the core's list (``eoc_ntk.KINDS``).
-KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)
+KernelKind = Enum("KernelKind", {kind: kind for kind in KINDS}, type=str)  # type: ignore[misc]
 
 
 class KernelsIn(_Data):
     """Kernel matrices K(x, x2) (unnormalised: no 1/n)."""
 
     model: ModelIn
-    kinds: list[KernelKind] = Field(default_factory=lambda: [KernelKind.ntk], min_length=1, max_length=4)
+    kinds: list[KernelKind] = Field(default_factory=lambda: [KernelKind.ntk], min_length=1, max_length=4)  # type: ignore[attr-defined]
     x2: Matrix | None = Field(None, description="Second set of points for a cross-kernel; default x.")
     x2_dataset_id: DatasetId | None = None
 
@@ -228,7 +229,7 @@ class DatasetOut(BaseModel):
 
 
 #: Every error code the service sends (:data:`service.errors.ERROR_CODES`).
-ErrorCode = Literal[ERROR_CODES]
+ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
 
 
 class JobError(BaseModel):
@@ -259,10 +260,11 @@ class JobOut(BaseModel):
     status_url: str = Field(description="This resource (the same as links.self).")
     links: JobLinks
     # Absent (never null) until the job has ended: the type is the one a present value has.
-    result: "JobResult" = Field(
+    result: "JobResult" = Field(  # type: ignore[assignment]
         None, description="Once finished: the answer the synchronous request gives (`kind` names the operation).")
-    error: JobError = Field(None, description="Once failed or canceled: why.")
-    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while queued.")
+    error: JobError = Field(None, description="Once failed or canceled: why.")  # type: ignore[assignment]
+    started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while "
+                                   "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
         None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
@@ -367,7 +369,7 @@ class Health(BaseModel):
     detail: str | None = None
 
 
-# Labels (issue #16, docs/learning.md): uploaded with the data or on their own, used by
+# Labels (docs/learning.md): uploaded with the data or on their own, used by
 # /v1/dynamics, /v1/learning-curves and /v1/sweeps.
 
 LABELS_ID_PATTERN = DATASET_ID_PATTERN
@@ -379,7 +381,8 @@ def _labels_tag(value) -> str:
 
 
 LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
-                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}}, _ROWS]}),
+                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
+                                                 _ROWS]}),
                        Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]

@@ -76,4 +76,5 @@ def check_kernel_kinds(model: eoc_ntk.Model, kinds) -> None:
 def check_kernel_size(n: int, n2: int, settings: Settings) -> None:
     if n * n2 > settings.max_kernel_entries:
         raise InvalidInput(f"the kernel would have {n} x {n2} = {n * n2} entries, over the limit "
-                           f"{settings.max_kernel_entries} (EOC_NTK_MAX_KERNEL_ENTRIES)", field="x2" if n2 != n else "x")
+                           f"{settings.max_kernel_entries} (EOC_NTK_MAX_KERNEL_ENTRIES)",
+                           field="x2" if n2 != n else "x")

@@ -57,7 +57,7 @@ def hold_the_gil(spec: dict) -> dict:
             target, n, held, took = float(spec["seconds"]), 600, 0.0, _eigh_seconds(600)
             while held < target and n < 8000:
                 n = min(8000, int(n * (1.3 * target / max(took, 1e-3)) ** (1 / 3)))
-                held, took = _held_during(lambda: _eigh_seconds(n))
+                held, took = _held_during(lambda n=n: _eigh_seconds(n))
     job.meta.update({"gil_held_seconds": held, "n": n, "eigh_seconds": took})
     job.save_meta()
     return {"gil_held_seconds": held}

@@ -1,6 +1,6 @@
 """Helpers of the service tests: closed-form references (docs/math.md §6), job polling, the API in
-embedded mode in-process (:func:`make_client`, the module-scoped fixture ``client``: import it
-into a test module to use it), and an API process of a test's own (:class:`ApiProcess`).
+embedded mode in-process (:func:`make_client`; the module-scoped fixture ``client`` of
+conftest.py uses it), and an API process of a test's own (:class:`ApiProcess`).
 
 The references are written from the formulas, not from the core, so that the service's
 numbers are checked independently.
@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
 from _private_redis import free_port
@@ -92,13 +91,6 @@ def make_client(**overrides) -> TestClient:
     """A TestClient of the API in embedded mode, ``Settings(redis_url=None, **overrides)``; enter it
     (``with make_client() as c:``) to run the app's start-up."""
     return TestClient(create_app(Settings(redis_url=None, **overrides)))
-
-
-@pytest.fixture(scope="module")
-def client():
-    """The API in embedded mode with the default settings, shared by one module's tests."""
-    with make_client() as c:
-        yield c
 
 
 class ApiProcess:

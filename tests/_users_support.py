@@ -2,7 +2,8 @@
 
 ``eoc_angle_ntk`` is an independent NumPy transcription of docs/math.md §3 (the angle recursion at
 the edge of chaos, written from the formulas, not from the core) used as the reference for
-numbers; ``live_server`` runs the API in embedded mode on a free port in a thread.
+numbers; :class:`LiveServer` (the ``live_server`` fixture of conftest.py) runs the API in embedded
+mode on a free port in a thread.
 """
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 
 def eoc_angle_ntk(x, depth, a=0.5, b=0.5, x2=None):
     """NTK ``K(x, x2)`` at the EOC: ``sqrt(q q') theta_l(alpha_1)``, plus the last angles ``alpha_l``.
 
-    docs/math.md §3: ``rho_{k+1} = cos(alpha_k) + Delta (2/pi) g(alpha_k)``, ``rho_dot_{k+1} = 1 - 2 Delta alpha_k / pi``,
+    docs/math.md §3: ``rho_{k+1} = cos(alpha_k) + Delta (2/pi) g(alpha_k)``,
+    ``rho_dot_{k+1} = 1 - 2 Delta alpha_k / pi``,
     ``theta_1 = cos(alpha_1)``, ``theta_{k+1} = rho_{k+1} + theta_k rho_dot_{k+1}``, ``q = |x|^2 / ((a^2+b^2) m0)``.
     """
     x = np.asarray(x, float)
@@ -61,8 +62,8 @@ class LiveServer:
     def __init__(self, settings=None):
         import uvicorn
 
-        from service.app import create_app
         from jobs.settings import Settings
+        from service.app import create_app
 
         self.app = create_app(settings or Settings(redis_url=None))
         self.port = _free_port()
@@ -82,9 +83,3 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def live_server():
-    with LiveServer() as server:
-        yield server

@@ -1,4 +1,4 @@
-"""Shared fixtures for the whole test suite.
+"""Shared fixtures for the whole test suite: every fixture used by more than one module lives here.
 
 The numerical core's tests import their references from ``tests/_reference`` (a plain
 package next to this file: pytest puts this directory on ``sys.path`` for rootdir-less
@@ -63,3 +63,22 @@ def redis_conn(redis_test_url):
     yield conn
     conn.flushdb()
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def client():
+    """The API in embedded mode with the default settings, shared by one module's tests (a module
+    that needs other settings defines its own ``client``)."""
+    from _service_support import make_client
+
+    with make_client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """The API in embedded mode served by uvicorn on a free port, in a thread of this process."""
+    from _users_support import LiveServer
+
+    with LiveServer() as server:
+        yield server

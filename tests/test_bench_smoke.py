@@ -99,6 +99,7 @@ def test_throughput_quick(capsys):
         pytest.skip("wrk is not installed (apt-get install wrk)")
     rows = run("throughput", ["--quick"], capsys)
     body = [row for row in rows if not row.startswith("| mode") and "---" not in row]
-    assert {row.split(" | ")[2] for row in body} == {"GET /v1/spectra (cached)", "POST /v1/spectra by dataset_id (cached)",
+    assert {row.split(" | "
+                      "")[2] for row in body} == {"GET /v1/spectra (cached)", "POST /v1/spectra by dataset_id (cached)",
                                                      "GET /v1/jobs/{id} (finished)", "GET /healthz"}, rows
     assert all(row.split(" | ")[8] == "0" for row in body), rows  # every answer 2xx

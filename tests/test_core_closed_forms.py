@@ -157,7 +157,7 @@ def test_condition_number_tends_to_n_plus_3_over_3(delta):
     assert math.isclose(eoc_ntk.limit_condition_number(x, a=a, b=b), (n + 3) / 3, rel_tol=1e-12)
     alpha_min = _min_angle(x)
     gaps = []
-    for depth, cond in zip(depths, sweep.condition_number):
+    for depth, cond in zip(depths, sweep.condition_number, strict=True):
         eps = n * _limit_error_bound(depth, delta, alpha_min) * q
         lo = ((0.75 + n / 4) * q - eps) / (0.75 * q + eps)
         hi = ((0.75 + n / 4) * q + eps) / max(0.75 * q - eps, 1e-300)

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client, LocalCluster
 
-import eoc_ntk  # noqa: E402
-from eoc_ntk import distributed as dist  # noqa: E402
-from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402
+import eoc_ntk
+from eoc_ntk import distributed as dist
+from eoc_ntk.core.errors import InvalidParameterError
 
 N, M0, CHUNKS = 1500, 10, 400
 #: 2 x 2 tiles for the spectra: fewer, larger tasks per triangular solve keep the file fast;

@@ -18,12 +18,11 @@ import pytest
 import scipy.sparse
 
 import eoc_ntk
+from _reference.mp_kernel import ref_kernel, ref_kernel_mp, ref_spectrum
 from eoc_ntk.core import eigen as _eigen
 from eoc_ntk.core import validation as _validation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.model import Model
-
-from _reference.mp_kernel import ref_kernel, ref_kernel_mp, ref_spectrum
 
 RELU = dict(a=0.5, b=0.5)
 
@@ -339,7 +338,7 @@ def test_singular_reason_for_near_duplicates_says_how_far_apart():
     found = re.search(r"inputs 0 and 1 are ([0-9.e+-]+) apart \(relative\)", reason)
     assert found, reason
     # The relative distance, exactly from the data (fractions of the float64 values).
-    diff = [Fraction(a) - Fraction(b) for a, b in zip(x[0], x[1])]
+    diff = [Fraction(a) - Fraction(b) for a, b in zip(x[0], x[1], strict=True)]
     dist = math.sqrt(float(sum(d * d for d in diff))) / max(np.linalg.norm(x[0]), np.linalg.norm(x[1]))
     assert float(found.group(1)) == approx(dist, rel=0.5)
     assert "below the resolution of float64" in reason

@@ -19,17 +19,16 @@ import pytest
 import scipy.linalg as sla
 
 import eoc_ntk
-from eoc_ntk.core._numerics import blas_threads as _blas_threads
-from eoc_ntk.core import eigen as _eigen
-from eoc_ntk.core._numerics import interp as _interp
-from eoc_ntk.core import sweep
-from eoc_ntk.core.angles import pair_u, unit_rows
-from eoc_ntk.core._numerics.depth_kernels import TriangleKernels
-from eoc_ntk.core.kernels import compute_kernels
-from eoc_ntk.core.model import Model
-
 from _reference.checks import assert_kernel_close
 from _reference.mp_kernel import ref_kernel, ref_theta_unit
+from eoc_ntk.core import eigen as _eigen
+from eoc_ntk.core import sweep
+from eoc_ntk.core._numerics import blas_threads as _blas_threads
+from eoc_ntk.core._numerics import interp as _interp
+from eoc_ntk.core._numerics.depth_kernels import TriangleKernels
+from eoc_ntk.core.angles import pair_u, unit_rows
+from eoc_ntk.core.kernels import compute_kernels
+from eoc_ntk.core.model import Model
 
 _ACTIVATIONS = {"relu": (0.5, 0.5), "abs": (0.0, 1.0), "leaky": (0.3, 0.9)}
 
@@ -106,7 +105,7 @@ def test_ensure_depths_builds_interpolants_that_match_mpmath(fresh_interpolants)
         assert np.all(interp.state[np.unique(intervals)] == 1)
         values, valid = interp.theta(u)
         assert valid.all()
-        for ui, value in zip(u, values):
+        for ui, value in zip(u, values, strict=True):
             angle = 2 * mpmath.atan(mpmath.exp(mpmath.mpf(float(ui)) / 2))
             expected = float(ref_theta_unit(angle, interp.depth, 0.5, 0.5))
             assert abs(value - expected) <= 1e-12 * interp.depth, (interp.depth, ui, value, expected)
@@ -119,7 +118,8 @@ def test_factor_solver_matches_lapack_potrs(dtype, rtol):
     n = 700  # three panels, the last one partial
     g = rng.standard_normal((n, n))
     k = np.asfortranarray((g @ g.T / n + 0.5 * np.eye(n)).astype(dtype))
-    factor, info = (sla.lapack.spotrf if dtype == np.float32 else sla.lapack.dpotrf)(k.copy(order="F"), lower=1, clean=0)
+    factor, info = (sla.lapack.spotrf if dtype == np.float32 else sla.lapack.dpotrf)(k.copy(order="F"), lower=1,
+                                                                                     clean=0)
     assert info == 0
     solve = _eigen._FactorSolver(factor)
     clean = np.tril(factor)
@@ -221,6 +221,9 @@ def test_blas_thread_limit_nests_and_restores():
             with _blas_threads.one_blas_thread():
                 with _blas_threads.all_blas_threads():
                     assert _blas_threads._current() == before
+                    with _blas_threads.one_blas_thread():  # a sweep inside a factorisation's block
+                        assert _blas_threads._current() == [1] * len(before)
+                    assert _blas_threads._current() == before
                 assert _blas_threads._current() == [1] * len(before)
             assert _blas_threads._current() == [1] * len(before)
             raise RuntimeError("boom")
@@ -236,10 +239,12 @@ def test_blas_thread_limit_is_a_no_op_outside_the_main_thread():
 
     def worker():
         with _blas_threads.one_blas_thread():
-            seen.append((_blas_threads._STATE["users"], _blas_threads._current()))
+            seen.append(_blas_threads._current())
+            with _blas_threads.all_blas_threads():
+                seen.append(_blas_threads._current())
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
-    assert seen == [(0, before)]
+    assert seen == [before, before]
     assert _blas_threads._current() == before

@@ -59,8 +59,10 @@ def test_icd_analysis_matches_reference(act, ds, depth):
     check_finite_tree(res)
     json.dumps(res.to_dict(), allow_nan=False)
     # Entrywise errors: differences of two entries each accurate to ~1e-12 of their scale.
-    assert math.isclose(res.max_abs_error, ref["max_abs_error"], rel_tol=1e-8), (res.max_abs_error, ref["max_abs_error"])
-    assert math.isclose(res.max_rel_error, ref["max_rel_error"], rel_tol=1e-8), (res.max_rel_error, ref["max_rel_error"])
+    assert math.isclose(res.max_abs_error, ref["max_abs_error"], rel_tol=1e-8), (res.max_abs_error,
+                                                                                 ref["max_abs_error"])
+    assert math.isclose(res.max_rel_error, ref["max_rel_error"], rel_tol=1e-8), (res.max_rel_error,
+                                                                                 ref["max_rel_error"])
     # ||E||_2 <= bound <= max row sum of |E| (docs/math.md §5): valid, and no looser than documented.
     assert res.error_norm_bound >= ref["err_norm"] * (1 - 1e-9)
     assert res.error_norm_bound <= ref["max_row_sum"] * (1 + 1e-9)
@@ -148,5 +150,5 @@ def test_analyze_combines_spectrum_and_icd(act, sigma_b):
         # (pytest >= 9.2 refuses approx() of a sequence holding None).
         got, want = out["icd"]["condition_number_bounds"], icd["condition_number_bounds"]
         assert len(got) == len(want)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert g is None and w is None or g == pytest.approx(w, rel=1e-12), (got, want)

@@ -43,8 +43,7 @@ def _kinds(settings, x=None):
     kinds = ["ntk", "nngp", "angle"]
     if x is not None and settings["sigma_b"] == 0.0 and not np.all(np.any(x != 0.0, axis=1)):
         kinds.remove("angle")  # undefined for zero rows: refused by name (tests/test_core_edges.py)
-    a, b = settings["a"], settings["b"]
-    if settings["sigma_b"] == 0.0 and b != 0.0:
+    if settings["sigma_b"] == 0.0 and settings["b"] != 0.0:
         kinds.append("icd")
     return kinds
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-from eoc_ntk.core.errors import InvalidParameterError
 from _reference.checks import assert_angle_close, assert_icd_close, assert_kernel_close
 from _reference.data import ACTIVATIONS, DATASETS, DEPTHS, HYPERS, dataset, delta_of
 from _reference.mp_kernel import ref_kernel, ref_parallel_mask
+from eoc_ntk.core.errors import InvalidParameterError
 
 # (activation, hyperparameters, dataset, depths). Every activation at the EOC on every
 # dataset over the full depth range; off the EOC and with biases a representative subset
@@ -194,7 +194,8 @@ def test_large_kernel_block_matches_reference(act, hyper, ds, depths):
 
 def _angle_fan():
     """Row 0 at angle 0, then 63 unit vectors at angles log-spaced towards both 0 and pi."""
-    t = np.concatenate([np.logspace(-9, np.log10(np.pi / 2), 32), np.pi - np.logspace(-9, np.log10(np.pi / 2 * 0.97), 31)])
+    t = np.concatenate([np.logspace(-9, np.log10(np.pi / 2), 32),
+                        np.pi - np.logspace(-9, np.log10(np.pi / 2 * 0.97), 31)])
     return np.stack([np.cos(np.concatenate([[0.0], t])), np.sin(np.concatenate([[0.0], t]))], axis=1)
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import eoc_ntk
-from eoc_ntk.learning import finite_width
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.learning import finite_width
 from eoc_ntk.learning.regression import eigenlearning_test_mse
 
 RELU = dict(a=0.5, b=0.5)

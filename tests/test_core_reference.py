@@ -56,10 +56,11 @@ def test_reference_linear_and_depth_one_closed_forms():
         k = ref_kernel_mp(x, depth=depth, a=-2.0, b=0.0)
         for i in range(x.shape[0]):
             for j in range(x.shape[0]):
-                gram = MP.fsum(MP.mpf(float(u)) * MP.mpf(float(v)) for u, v in zip(x[i], x[j]))
+                gram = MP.fsum(MP.mpf(float(u)) * MP.mpf(float(v)) for u, v in zip(x[i], x[j], strict=True))
                 assert abs(k[i][j] - depth * gram / (4 * m0)) <= MP.mpf(10) ** -40 * (1 + abs(gram))
     k = ref_kernel_mp(x, depth=1, a=0.5, b=0.5)
-    assert abs(k[0][1] - MP.fsum(MP.mpf(float(u)) * MP.mpf(float(v)) for u, v in zip(x[0], x[1])) / (MP.mpf("0.5") * m0)) < MP.mpf(10) ** -40
+    assert abs(k[0][1] - MP.fsum(MP.mpf(float(u)) * MP.mpf(float(v)) for u,
+                                 v in zip(x[0], x[1], strict=True)) / (MP.mpf("0.5") * m0)) < MP.mpf(10) ** -40
 
 
 def test_reference_off_eoc_scales_by_chi():

@@ -118,7 +118,7 @@ def _lambda_min_rayleigh(x, depth, settings):
     _, vecs = np.linalg.eigh(kf)
     v = [MP.mpf(float(c)) for c in vecs[:, 0]]
     kv = [MP.fsum(k[i][j] * v[j] for j in range(n)) / n for i in range(n)]
-    return MP.fsum(a * b for a, b in zip(v, kv)) / MP.fsum(c * c for c in v)
+    return MP.fsum(a * b for a, b in zip(v, kv, strict=True)) / MP.fsum(c * c for c in v)
 
 
 @pytest.mark.parametrize("gap, rtol, act", [(1e-7, 1e-6, "relu"), (1e-9, 1e-5, "abs")])
@@ -188,7 +188,8 @@ def test_singular_cases(name):
         assert spec.lambda_min <= 1e-12 * spec.lambda_max
         for attr in ("zero_rows", "duplicate_groups", "antipodal_pairs"):
             got = getattr(spec, attr)
-            assert tuple(tuple(g) if isinstance(g, (list, tuple)) else g for g in got) == expected.get(attr, ()), (attr, got)
+            assert tuple(tuple(g) if isinstance(g, (list, tuple)) else g for g in got) == expected.get(attr, ()), (attr,
+                                                                                                                   got)
         d = spec.to_dict()
         check_finite_tree(d)
         json.dumps(d, allow_nan=False)
@@ -206,7 +207,8 @@ def test_singular_cases(name):
 @pytest.mark.parametrize("name", ["exact_duplicates", "same_direction_3x", "zero_row", "abs_antipodal"])
 def test_icd_analysis_of_singular_data_has_no_nan(name):
     x, act, depth, _ = SINGULAR[name]
-    res = _no_warnings(eoc_ntk.icd_analysis, x, depth=depth, **{k: v for k, v in _settings(act).items() if k != "sigma_b"})
+    res = _no_warnings(eoc_ntk.icd_analysis, x, depth=depth,
+                       **{k: v for k, v in _settings(act).items() if k != "sigma_b"})
     check_finite_tree(res)
     json.dumps(res.to_dict(), allow_nan=False)
 
@@ -318,7 +320,8 @@ def test_extremes_agree_with_dense_on_large_data(data, settings_name, monkeypatc
         assert math.isclose(sweep.lambda_max[1], dense.lambda_max, rel_tol=1e-9)
         assert bool(sweep.singular[1]) == dense.singular
         if not dense.singular:
-            assert abs(sweep.lambda_min[1] - dense.lambda_min) <= max(1e-9 * dense.lambda_min, 64 * 2.2e-16 * dense.lambda_max)
+            assert abs(sweep.lambda_min[1] - dense.lambda_min) <= max(1e-9 * dense.lambda_min,
+                                                                      64 * 2.2e-16 * dense.lambda_max)
 
 
 @pytest.mark.parametrize("call", ["spectrum", "depth_sweep"])

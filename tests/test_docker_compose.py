@@ -62,7 +62,7 @@ def test_services_and_their_commands_are_the_readmes():
     assert readme == ["python", "-m", "service"], readme
     assert services["api"]["command"] == [*readme, "--host", "0.0.0.0"]  # inside the container
     assert services["worker"]["command"] == ["eoc-ntk", "worker"]
-    assert "eoc-ntk worker" in (ROOT / "README.md").read_text()
+    assert "eoc-ntk worker" in (ROOT / "docs" / "operations.md").read_text()
     for name in ("api", "worker"):
         service = services[name]
         assert service["environment"]["REDIS_URL"].startswith("redis://redis:"), name
@@ -97,7 +97,7 @@ def test_the_dask_profile_adds_a_scheduler_and_scalable_workers_that_the_api_and
         env = services[name]["environment"]
         assert _defaults(env["EOC_NTK_DASK_ADDRESS"]) == "", name  # no cluster unless asked for
         assert "${EOC_NTK_DASK_ADDRESS" in env["EOC_NTK_DASK_ADDRESS"], name
-    usage = COMPOSE.read_text() + (ROOT / "README.md").read_text()
+    usage = COMPOSE.read_text() + (ROOT / "docs" / "operations.md").read_text()
     assert "EOC_NTK_DASK_ADDRESS=tcp://dask-scheduler:8786 docker compose --profile dask up" in usage
     assert "--scale dask-worker=" in usage
 

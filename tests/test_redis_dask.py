@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
-from distributed import Client, LocalCluster  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+from distributed import Client, LocalCluster
+from fastapi.testclient import TestClient
 
-import eoc_ntk  # noqa: E402
-from _service_support import relu_model, wait_for_job  # noqa: E402
-from _worker_process import start_worker, stop_worker, wait_registered  # noqa: E402
-from jobs.settings import Settings  # noqa: E402
-from service.app import create_app  # noqa: E402
+import eoc_ntk
+from _service_support import relu_model, wait_for_job
+from _worker_process import start_worker, stop_worker, wait_registered
+from jobs.settings import Settings
+from service.app import create_app
 
 pytestmark = pytest.mark.redis
 

@@ -289,7 +289,7 @@ def test_busy_workers_ride_out_a_15s_redis_outage(own_redis):
     names = [f"outage-{os.getpid()}-{i}" for i in range(2)]
     procs = [start_worker(url, name) for name in names]
     try:
-        for proc, name in zip(procs, names):
+        for proc, name in zip(procs, names, strict=True):
             wait_registered(conn, proc, name)
         with TestClient(create_app(settings_for(url)), raise_server_exceptions=False) as c:
             busy = [c.post("/v1/sweeps", json={**SLOW, "activations": SLOW["activations"][i:i + 2],
@@ -344,7 +344,7 @@ def test_healthz_stays_fast_while_two_workers_compute_n_4000(conn, url):
     names = [f"load-{os.getpid()}-{i}" for i in range(2)]
     procs = [start_worker(url, name) for name in names]
     try:
-        for proc, name in zip(procs, names):
+        for proc, name in zip(procs, names, strict=True):
             wait_registered(conn, proc, name)
         with TestClient(create_app(settings_for(url))) as c:
             jobs = [c.post("/v1/spectra", json={"x": unit_rows(4000, 3, seed=80 + i).tolist(), "model": relu_model(3)},

@@ -10,18 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
-from _private_redis import redis_or_skip
-from _worker_process import start_worker, stop_worker, wait_registered
-
-import eoc_ntk
 from fastapi.testclient import TestClient
 
+import eoc_ntk
 from _service_support import ntk_depth2_unit, relu_model, unit_rows, wait_for_job
-from service.app import create_app
+from _worker_process import start_worker, stop_worker, wait_registered
 from jobs import keys
 from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
+from service.app import create_app
 
 ASYNC = {"Prefer": "respond-async"}
 # A queue of this run's own, so that a worker of another test run on the same Redis never takes its jobs.
@@ -30,15 +27,6 @@ QUEUE = f"eoc-ntk-test-{os.getpid()}"
 
 def redis_settings(url: str, **overrides) -> Settings:
     return Settings(redis_url=url, queue_name=QUEUE, **overrides)
-
-
-@pytest.fixture(scope="module")
-def redis_conn(redis_test_url):
-    conn = redis_or_skip(redis_test_url)
-    conn.flushdb()
-    yield conn
-    conn.flushdb()
-    conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +64,8 @@ def test_job_then_cache_hit_then_cached_query(client):
     dataset_id = job["result"]["dataset_id"]
     again = client.post("/v1/spectra", json=body, headers=ASYNC)  # one shape: the finished job
     assert again.status_code == 202 and again.json()["job_id"] == job["job_id"]
-    assert again.json()["status"] == "finished" and again.json()["result"]["eigenvalues"] == job["result"]["eigenvalues"]
+    assert again.json()["status"] == "finished"
+    assert again.json()["result"]["eigenvalues"] == job["result"]["eigenvalues"]
     assert client.post("/v1/spectra", json=body).json()["cache"] == "hit"
     # A result computed synchronously, asked again as a job: a finished job that no worker ran,
     # recorded in Redis (another API process sees it).
@@ -86,11 +75,13 @@ def test_job_then_cache_hit_then_cached_query(client):
     assert answered.status_code == 202 and answered.json()["status"] == "finished"
     polled = client.get(answered.headers["Location"])
     assert polled.status_code == 200 and polled.json()["result"] == answered.json()["result"]
-    by_id = client.post("/v1/spectra", json={"dataset_id": dataset_id, "model": {"depth": 2, "activation": {"a": 0.5, "b": 0.5}}})
+    by_id = client.post("/v1/spectra",
+                        json={"dataset_id": dataset_id, "model": {"depth": 2, "activation": {"a": 0.5, "b": 0.5}}})
     assert by_id.json()["cache"] == "hit"
     query = client.get("/v1/spectra", params={"dataset_id": dataset_id, "depth": 2, "a": 0.5, "b": 0.5})
     assert query.status_code == 200 and query.json()["eigenvalues"] == job["result"]["eigenvalues"]
-    assert client.get("/v1/spectra", params={"dataset_id": dataset_id, "depth": 3, "a": 0.5, "b": 0.5}).status_code == 404
+    assert client.get("/v1/spectra",
+                      params={"dataset_id": dataset_id, "depth": 3, "a": 0.5, "b": 0.5}).status_code == 404
 
 
 def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, redis_conn, redis_test_url):
@@ -201,7 +192,8 @@ def test_job_timing_from_a_real_worker(client, local_time_not_utc):
         p = j["progress"]
         if 0.0 < p < 1.0:
             # elapsed_seconds is given to the millisecond: its rounding, times (1 - p) / p, is the tolerance
-            assert j["eta_seconds"] == pytest.approx(j["elapsed_seconds"] * (1 - p) / p, abs=6e-4 * (1 - p) / p + 1e-3), j
+            assert j["eta_seconds"] == pytest.approx(j["elapsed_seconds"] * (1 - p) / p,
+                                                     abs=6e-4 * (1 - p) / p + 1e-3), j
     elapsed = [j["elapsed_seconds"] for _, _, j in running]
     assert elapsed == sorted(elapsed) and elapsed[-1] > elapsed[0]  # it grows while the job runs
     assert any("eta_seconds" in j for _, _, j in running)
@@ -212,7 +204,8 @@ def test_job_timing_from_a_real_worker(client, local_time_not_utc):
 
 
 def test_failed_job_says_why(client):
-    bad = {"x": unit_rows(5, 3, seed=24).tolist(), "model": {"depth": 1500, "activation": {"name": "relu"}, "sigma_w": 2.0}}
+    bad = {"x": unit_rows(5, 3, seed=24).tolist(),
+           "model": {"depth": 1500, "activation": {"name": "relu"}, "sigma_w": 2.0}}
     job = wait_for_job(client, client.post("/v1/spectra", json=bad, headers=ASYNC).json()["job_id"])
     assert job["status"] == "failed"
     assert job["error"]["code"] == "invalid_input" and "overflow" in job["error"]["message"]

@@ -6,14 +6,14 @@ import hmac
 import os
 
 import pytest
-
-from _private_redis import redis_or_skip
 from fastapi.testclient import TestClient
 
+from _private_redis import redis_or_skip
 from _service_support import make_client, relu_model, unit_rows
+from jobs.settings import Settings
 from service import access
 from service.app import create_app
-from jobs.settings import Settings
+from service.errors import Unauthorized
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"
 A = {"X-API-Key": ALICE}
@@ -86,7 +86,7 @@ def test_keys_are_compared_in_constant_time(monkeypatch):
     assert access.authenticate(settings, "k1") == access.fingerprint("k1")
     assert len(calls) == 3, "no early exit: every key is compared"
     calls.clear()
-    with pytest.raises(Exception):
+    with pytest.raises(Unauthorized, match="not valid"):
         access.authenticate(settings, "a much longer wrong key than any")
     assert calls == [(32, 32)] * 3  # digests: the key's length does not show
     assert access.fingerprint("k1") != "k1" and "k1" not in access.fingerprint("k1")
@@ -103,7 +103,8 @@ def test_datasets_are_visible_only_to_the_key_that_stored_them(keyed):
     r = keyed.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(2)}, headers=B)
     assert r.status_code == 404
     # The owner computes; the other key cannot read the cached result by id either.
-    assert keyed.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(2)}, headers=A).status_code == 200
+    assert keyed.post("/v1/spectra", json={"dataset_id": dataset_id, "model": relu_model(2)},
+                      headers=A).status_code == 200
     query = {"dataset_id": dataset_id, "depth": 2, "a": 0.5, "b": 0.5}
     assert keyed.get("/v1/spectra", params=query, headers=A).status_code == 200
     assert keyed.get("/v1/spectra", params=query, headers=B).status_code == 404

@@ -8,8 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
-                              unit_rows, wait_for_job)
+from _service_support import make_client, ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +123,8 @@ def test_depth1_kernel_off_the_edge_of_chaos(client, x):
 
 def test_depth2_kernel_matches_the_closed_form(client):
     u = unit_rows(6, 5, seed=3)
-    for act, (a, b) in (({"name": "relu"}, (0.5, 0.5)), ({"name": "abs"}, (0.0, 1.0)), ({"a": 0.9, "b": 0.4}, (0.9, 0.4))):
+    for act, (a, b) in (({"name": "relu"}, (0.5, 0.5)), ({"name": "abs"}, (0.0, 1.0)),
+                        ({"a": 0.9, "b": 0.4}, (0.9, 0.4))):
         body = client.post("/v1/kernels", json={"x": u.tolist(), "model": {"depth": 2, "activation": act}}).json()
         np.testing.assert_allclose(body["ntk"], ntk_depth2_unit(u, a, b), rtol=1e-12, atol=1e-14)
 
@@ -139,7 +139,8 @@ def test_relu_reference_value_at_depth_10(client):
 
 def test_cross_kernel_and_npy_answer(client, x):
     x2 = x[:3] * 2.0
-    r = client.post("/v1/kernels", json={"x": x.tolist(), "x2": x2.tolist(), "model": {"depth": 1, "activation": {"name": "linear"}}})
+    r = client.post("/v1/kernels",
+                    json={"x": x.tolist(), "x2": x2.tolist(), "model": {"depth": 1, "activation": {"name": "linear"}}})
     body = r.json()
     assert body["shape"] == [7, 3]
     np.testing.assert_allclose(body["ntk"], ntk_depth1(x, x2, a=1.0, b=0.0), rtol=1e-13)
@@ -154,7 +155,8 @@ def test_cross_kernel_and_npy_answer(client, x):
 
 
 def test_kernel_refusals(client, x):
-    r = client.post("/v1/kernels", json={"x": x.tolist(), "model": {"depth": 3, "activation": {"name": "linear"}}, "kinds": ["icd"]})
+    r = client.post("/v1/kernels",
+                    json={"x": x.tolist(), "model": {"depth": 3, "activation": {"name": "linear"}}, "kinds": ["icd"]})
     assert r.status_code == 422 and r.json()["error"]["field"] == "kinds"
     r = client.post("/v1/kernels", json={"x": x.tolist(), "x2": [[1.0, 2.0]], "model": relu_model(2)})
     assert r.status_code == 422 and r.json()["error"]["field"] == "x2"
@@ -216,17 +218,19 @@ def test_depth1_with_more_points_than_features_is_singular(client):
 
 def test_sweep_matches_closed_forms_at_depths_1_and_2(client):
     u = unit_rows(5, 8, seed=5)
-    r = client.post("/v1/sweeps", json={"x": u.tolist(), "depths": [2, 1], "activations": [{"name": "relu"}, {"a": 0.0, "b": 1.0}]})
+    r = client.post("/v1/sweeps",
+                    json={"x": u.tolist(), "depths": [2, 1], "activations": [{"name": "relu"}, {"a": 0.0, "b": 1.0}]})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["depths"] == [1, 2] and len(body["results"]) == 2
-    for res, (a, b) in zip(body["results"], ((0.5, 0.5), (0.0, 1.0))):
+    for res, (a, b) in zip(body["results"], ((0.5, 0.5), (0.0, 1.0)), strict=True):
         assert res["activation"]["a"] == a and res["activation"]["b"] == b
         for i, k in enumerate((ntk_depth1(u, a=a, b=b), ntk_depth2_unit(u, a, b))):
             ev = np.linalg.eigvalsh(k / 5)
             assert res["lambda_max"][i] == pytest.approx(ev[-1], rel=1e-9)
             assert res["lambda_min"][i] == pytest.approx(ev[0], rel=1e-7)
-    assert client.post("/v1/sweeps", json={"x": u.tolist(), "depths": [1, 2], "activations": [{"name": "relu"}, {"name": "abs"}]}).json()["cache"] == "hit"
+    assert client.post("/v1/sweeps", json={"x": u.tolist(), "depths": [1, 2],
+                                           "activations": [{"name": "relu"}, {"name": "abs"}]}).json()["cache"] == "hit"
 
 
 def test_sweep_refusals(client):
@@ -243,7 +247,8 @@ def test_prefer_async_job_lifecycle(client):
     r = client.post("/v1/spectra", json={"x": u.tolist(), "model": relu_model(2)}, headers={"Prefer": "respond-async"})
     assert r.status_code == 202, r.text
     accepted = r.json()
-    assert accepted["status_url"] == f"/v1/jobs/{accepted['job_id']}" and r.headers["Location"] == accepted["status_url"]
+    assert accepted["status_url"] == f"/v1/jobs/{accepted['job_id']}"
+    assert r.headers["Location"] == accepted["status_url"]
     job = wait_for_job(client, accepted["job_id"])
     assert job["status"] == "finished" and job["progress"] == 1.0
     np.testing.assert_allclose(job["result"]["eigenvalues"], np.linalg.eigvalsh(ntk_depth2_unit(u) / 8), rtol=1e-10)
@@ -264,7 +269,8 @@ def test_prefer_async_on_a_cached_result_is_a_finished_job(client):
     job = again.json()
     assert job["status"] == "finished" and job["progress"] == 1.0 and "Retry-After" not in again.headers
     assert again.headers["Location"] == job["links"]["self"] == f"/v1/jobs/{job['job_id']}"
-    np.testing.assert_allclose(job["result"]["eigenvalues"], np.linalg.eigvalsh(ntk_depth2_unit(u) / 7), rtol=1e-10)
+    np.testing.assert_allclose(job["result"]["eigenvalues"], np.linalg.eigvalsh(ntk_depth2_unit(u) / 7),
+                               rtol=1e-10)
     assert job["result"]["kind"] == "spectra"
     polled = client.get(job["links"]["self"])
     assert polled.status_code == 200 and polled.json()["result"]["eigenvalues"] == job["result"]["eigenvalues"]
@@ -278,7 +284,8 @@ def test_prefer_async_on_a_cached_result_is_a_finished_job(client):
 
 def test_size_threshold_makes_jobs_and_identical_requests_share_one():
     with make_client(async_threshold=0, workers=1) as c:
-        blocker = {"x": unit_rows(150, 4, seed=4).tolist(), "depths": list(range(1, 201)), "activations": [{"name": "relu"}]}
+        blocker = {"x": unit_rows(150, 4, seed=4).tolist(), "depths": list(range(1, 201)),
+                   "activations": [{"name": "relu"}]}
         blocker_id = c.post("/v1/sweeps", json=blocker).json()["job_id"]
         body = {"x": unit_rows(30, 4, seed=1).tolist(), "depths": list(range(1, 41)), "activations": [{"name": "relu"}]}
         first = c.post("/v1/sweeps", json=body)
@@ -301,7 +308,8 @@ def test_failed_and_canceled_jobs():
         long = {"x": unit_rows(150, 4, seed=3).tolist(), "depths": list(range(1, 201)),
                 "activations": [{"name": "relu"}, {"name": "abs"}]}
         running = c.post("/v1/sweeps", json=long, headers={"Prefer": "respond-async"}).json()["job_id"]
-        queued = c.post("/v1/spectra", json={"x": u, "model": relu_model(3)}, headers={"Prefer": "respond-async"}).json()["job_id"]
+        queued = c.post("/v1/spectra", json={"x": u, "model": relu_model(3)},
+                        headers={"Prefer": "respond-async"}).json()["job_id"]
         wait_for_job(c, running, until=("running",))
         assert c.get(f"/v1/jobs/{queued}").json()["status"] == "queued"
         for job_id in (queued, running):

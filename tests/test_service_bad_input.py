@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from _private_redis import redis_or_skip
 from _upload_support import npy_bytes
-from service.app import create_app
 from jobs.settings import Settings
+from service.app import create_app
 
 LIMITS = dict(max_n=50, max_m0=20, max_depth=100, max_body_bytes=4096, min_n=2)
 
@@ -52,7 +52,8 @@ CATALOGUE = [
     ("ragged rows", "POST", "/v1/spectra", _spectra([[1.0, 2.0], [3.0]]), 422, "x", "ragged"),
     ("strings", "POST", "/v1/spectra", _spectra([["1.0", 2.0], [3.0, 4.0]]), 422, "x.0.0", "number"),
     ("booleans", "POST", "/v1/spectra", _spectra([[True, 2.0], [3.0, 4.0]]), 422, "x.0.0", "number"),
-    ("NaN literal", "POST", "/v1/spectra", _raw('{"x": [[1, 2], [3, NaN]], "model": %s}' % _M_JSON), 422, "x", "finite"),
+    ("NaN "
+     "literal", "POST", "/v1/spectra", _raw('{"x": [[1, 2], [3, NaN]], "model": %s}' % _M_JSON), 422, "x", "finite"),
     ("Infinity literal", "POST", "/v1/spectra", _raw('{"x": [[1, 2], [Infinity, 4]], "model": %s}' % _M_JSON), 422,
      "x", "finite"),
     ("-Infinity in x2", "POST", "/v1/kernels",
@@ -80,7 +81,8 @@ CATALOGUE = [
      422, "model.activation.name", "relu"),
     ("activation overflowing", "POST", "/v1/spectra",
      _spectra(model={"depth": 2, "activation": {"a": 1e300, "b": 1e300}}), 422, "model.activation", "a^2 + b^2"),
-    ("negative sigma_w", "POST", "/v1/spectra", _spectra(model={**M, "sigma_w": -1.0}), 422, "model.sigma_w", "sigma_w"),
+    ("negative "
+     "sigma_w", "POST", "/v1/spectra", _spectra(model={**M, "sigma_w": -1.0}), 422, "model.sigma_w", "sigma_w"),
     ("values whose squares overflow", "POST", "/v1/spectra", _spectra([[1e200, 1.0], [1.0, 2.0]]), 422, "x",
      "overflow"),
     ("subnormal inputs", "POST", "/v1/spectra", _spectra([[1e-310, 0.0], [0.0, 1.0]]), 422, "x", "subnormal"),

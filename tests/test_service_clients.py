@@ -111,7 +111,8 @@ def test_python_client_generated_from_the_document_drives_the_service(generated,
     bad = models.SpectraIn(dataset_id=by_json.dataset_id, model=models.ModelIn(depth=0, activation="relu"))
     refused = spectra.sync_detailed(client=generated.Client(base_url=api.url), body=bad)
     assert refused.status_code == 422 and isinstance(refused.parsed, models.ErrorOut)
-    assert refused.parsed.error.code == models.ErrorDetailCode.INVALID_INPUT and refused.parsed.error.field == "model.depth"
+    assert refused.parsed.error.code == models.ErrorDetailCode.INVALID_INPUT
+    assert refused.parsed.error.field == "model.depth"
 
     # A cached GET, then 304 to its ETag.
     first = cached.sync_detailed(client=client, dataset_id=by_json.dataset_id, depth=2, activation="relu")

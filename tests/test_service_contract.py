@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _service_support import make_client, relu_model, unit_rows, wait_for_job
 
+from _service_support import make_client, relu_model, unit_rows, wait_for_job
 from service.openapi_dump import DEFAULT_PATH
 
 ASYNC = {"Prefer": "respond-async"}

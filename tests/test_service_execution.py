@@ -15,10 +15,9 @@ import psutil
 import pytest
 
 import eoc_ntk
+from _service_support import ApiProcess, healthz_seconds, make_client, wait_for_job
 from eoc_ntk.core.cost import predict_seconds
 from eoc_ntk.core.errors import InvalidParameterError
-
-from _service_support import ApiProcess, healthz_seconds, make_client, wait_for_job
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -151,7 +150,8 @@ def test_cost_model_predicts_within_a_loose_factor_of_a_measured_run(op, n, dept
     """Loose [0.25, 4] (BLAS threads and a loaded machine); the strict [0.5, 2] table is bench/bench_cost.py."""
     x = np.random.default_rng(n).normal(size=(n, 8))
     model = eoc_ntk.Model(depth, 0.5, 0.5, sigma_b=sigma_b)
-    run = (lambda: eoc_ntk.analyze(x, model)) if op == "spectra" else (lambda: eoc_ntk.kernel(x, depth=depth, a=0.5, b=0.5, sigma_b=sigma_b))
+    run = (lambda: eoc_ntk.analyze(x, model)) if op == "spectra" else (lambda: eoc_ntk.kernel(x, depth=depth, a=0.5,
+                                                                                              b=0.5, sigma_b=sigma_b))
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # the model's "seconds on one core"; idle BLAS threads spin and count too

@@ -29,13 +29,13 @@ from fastapi.testclient import TestClient
 
 import eoc_ntk
 from _private_redis import RedisServer, require_redis_server
+from _service_support import relu_model, unit_rows, wait_for_job
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
-from _service_support import relu_model, unit_rows, wait_for_job
 from jobs import keys
-from service.app import create_app
 from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
+from service.app import create_app
 
 RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
 ASYNC = {"Prefer": "respond-async"}
@@ -126,7 +126,8 @@ def test_worker_killed_with_sigkill_mid_job_fails_in_bounded_time_and_resubmitti
     job = wait_for_job(client, job_id, timeout=HEARTBEAT + 15, until=("finished", "failed", "canceled"))
     took = time.monotonic() - killed
     assert job["status"] == "failed", job
-    assert job["error"]["code"] == "worker_lost" and "resubmit" in job["error"]["message"].replace("submit the", "resubmit")
+    assert job["error"]["code"] == "worker_lost" and "resubmit" in job["error"]["message"].replace("submit "
+                                                                                                   "the", "resubmit")
     assert took < HEARTBEAT + 10, took
     # Resubmitting runs it again, on a new worker, to the end.
     name = f"faults-{os.getpid()}-again"
@@ -300,7 +301,8 @@ def test_expired_result_is_gone_and_expired_job_is_unknown(conn, client, worker)
     time.sleep(0.05)
     r = client.get(f"/v1/jobs/{job_id}")
     assert r.status_code == 410, r.text
-    assert "no longer stored" in r.json()["error"]["message"] and "submit the request again" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert "no longer stored" in message and "submit the request again" in message
     for k in conn.keys(f"rq:job:{job_id}*"):
         conn.pexpire(k, 1)
     time.sleep(0.05)

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from service.app import create_app  # noqa: E402
 from jobs.settings import Settings  # noqa: E402
+from service.app import create_app  # noqa: E402
 from service.openapi_dump import DEFAULT_PATH  # noqa: E402
 
 EXAMPLES = int(os.environ.get("EOC_NTK_FUZZ_EXAMPLES", "15"))

@@ -15,8 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _service_support import (client, make_client, ntk_depth1, ntk_depth2_unit, relu_model,  # noqa: F401
-                              unit_rows, wait_for_job)
+from _service_support import make_client, ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from _upload_support import npy_bytes
 from jobs.settings import Settings
 from service.app import create_app
@@ -85,12 +84,14 @@ def test_labels_refused_with_the_field(client, body, field):
 
 
 def test_labels_bad_bodies(client):
-    assert client.post("/v1/labels", content=b"not npy", headers={"Content-Type": "application/x-npy"}).status_code == 400
+    assert client.post("/v1/labels", content=b"not "
+                       b"npy", headers={"Content-Type": "application/x-npy"}).status_code == 400
     assert client.post("/v1/labels", content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
     assert client.post("/v1/labels", content=b"1,2", headers={"Content-Type": "text/csv"}).status_code == 415
     r = client.post("/v1/labels", content=npy_bytes(np.zeros((2, 2, 2))), headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "y"
-    r = client.post("/v1/labels", content=npy_bytes(np.array([1.0, np.nan])), headers={"Content-Type": "application/x-npy"})
+    r = client.post("/v1/labels", content=npy_bytes(np.array([1.0, np.nan])),
+                    headers={"Content-Type": "application/x-npy"})
     assert r.status_code == 422 and "finite" in r.json()["error"]["message"]
 
 
@@ -230,7 +231,8 @@ def test_learning_curve_job(client, x, y):
     assert r.status_code == 202 and r.json()["job_id"].startswith("learning_curves-")
     job = wait_for_job(client, r.json()["job_id"])
     assert job["status"] == "finished", job
-    assert job["result"]["measured_test_mse"] == client.post("/v1/learning-curves", json=body).json()["measured_test_mse"]
+    assert job["result"]["measured_test_mse"] == client.post("/v1/learning-curves",
+                                                             json=body).json()["measured_test_mse"]
 
 
 # Sweeps with labels

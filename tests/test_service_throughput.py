@@ -73,12 +73,14 @@ def test_cached_answers_equal_the_first_byte_for_byte_except_cache(data):
             assert later.status_code == 200 and later.content.endswith(HIT)
             assert _without_cache(later.content) == _without_cache(first.content)
         # A finished job's result is the same rendered answer ("cache": "miss" in a job).
-        job_id = client.post("/v1/spectra", json={"dataset_id": ds, "model": relu_model(5)}, headers=ASYNC).json()["job_id"]
+        job_id = client.post("/v1/spectra", json={"dataset_id": ds, "model": relu_model(5)},
+                             headers=ASYNC).json()["job_id"]
         wait_for_job(client, job_id)
         job = client.get(f"/v1/jobs/{job_id}").content
         hit = client.get("/v1/spectra", params={"dataset_id": ds, "depth": 5, "a": 0.5, "b": 0.5}).content
         assert job.endswith(b',"result":' + _without_cache(hit) + MISS[:-1] + b"}}")
-        np.testing.assert_allclose(json.loads(hit)["eigenvalues"], _reference_eigenvalues(data, 5), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(json.loads(hit)["eigenvalues"], _reference_eigenvalues(data, 5), rtol=1e-9,
+                                   atol=1e-12)
 
 
 def test_with_api_keys_a_keys_first_answer_is_a_miss_with_the_same_bytes(data):
@@ -121,7 +123,8 @@ def test_etag_if_none_match_and_cache_control(data):
         other = client.get("/v1/spectra", params={**query, "depth": 4})
         assert other.headers["etag"] == _etag(other.content) != etag
         # A finished job: its own ETag (a hash of its whole answer), 304, cached; a queued one is not.
-        job_id = client.post("/v1/spectra", json={"dataset_id": ds, "model": relu_model(6)}, headers=ASYNC).json()["job_id"]
+        job_id = client.post("/v1/spectra", json={"dataset_id": ds, "model": relu_model(6)},
+                             headers=ASYNC).json()["job_id"]
         wait_for_job(client, job_id)
         job = client.get(f"/v1/jobs/{job_id}")
         job_etag = 'W/"' + hashlib.blake2b(job.content, digest_size=16).hexdigest() + '"'

@@ -132,6 +132,7 @@ def test_integers_beyond_64_bits_are_floats_for_orjson_and_refused_either_way():
     from service.fastjson import loads
     assert loads(b"[1000000000000000000000000000000]") == [1e30]
     with TestClient(create_app(Settings(redis_url=None))) as client:
-        body = b'{"x": [[1, 0], [0, 1]], "model": {"depth": 1000000000000000000000000000000, "activation": {"name": "relu"}}}'
+        body = (b'{"x": [[1, 0], [0, 1]], '
+                b'"model": {"depth": 1000000000000000000000000000000, "activation": {"name": "relu"}}}')
         r = client.post("/v1/spectra", content=body, headers={"Content-Type": "application/json"})
     assert 400 <= r.status_code < 500 and "depth" in r.text, r.text

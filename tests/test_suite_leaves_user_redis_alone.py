@@ -61,7 +61,6 @@ def _populate(port: int) -> None:
 @pytest.mark.timeout(1800)  # the whole `pytest -m redis` runs inside: 5-10 minutes on 2 loaded cores
 def test_redis_mode_tests_leave_every_key_of_a_users_redis_untouched(tmp_path):
     require_redis_server()
-    import redis
 
     decoy = RedisServer()
     decoy.start()

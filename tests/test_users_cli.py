@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from _users_support import cond_of, eoc_angle_ntk, live_server, small_data  # noqa: F401
+from _users_support import cond_of, eoc_angle_ntk, small_data
 from eoc_ntk.cli import main
 from eoc_ntk.core.activations import parse_activation, parse_activations
 from eoc_ntk.core.point_files import load_points
@@ -71,7 +71,7 @@ def test_sweep_json_and_plot(tmp_path, capsys):
     res = _run_json(capsys, ["sweep", str(tmp_path / "x.npy"), "--depths", "1:4,20", "--activations",
                              "relu,abs,linear", "--json", "--plot", str(tmp_path / "s.png")])
     assert res["depths"] == [1, 2, 3, 4, 20]
-    for r, (a, b) in zip(res["results"], ((0.5, 0.5), (0.0, 1.0), (1.0, 0.0))):
+    for r, (a, b) in zip(res["results"], ((0.5, 0.5), (0.0, 1.0), (1.0, 0.0)), strict=True):
         ref = [cond_of(eoc_angle_ntk(x, d, a, b)[0]) for d in res["depths"]]
         np.testing.assert_allclose(r["condition_number"], ref, rtol=1e-7)
     # Linear: K = l <x, x'> / m0, the condition number of the Gram matrix at every depth, no limit.

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from _users_support import cond_of, eoc_angle_ntk, live_server, small_data  # noqa: F401
+from _users_support import cond_of, eoc_angle_ntk, small_data
 from eoc_ntk.client import ApiError, Client, JobTimeout
 
 
@@ -74,7 +74,7 @@ def test_sweep_arrays_and_limit(client):
     x = small_data()
     sw = client.sweep(x, depths="2:4", activations="relu,abs")
     assert sw["depths"].tolist() == [2, 3, 4]
-    for r, (a, b) in zip(sw["results"], ((0.5, 0.5), (0.0, 1.0))):
+    for r, (a, b) in zip(sw["results"], ((0.5, 0.5), (0.0, 1.0)), strict=True):
         np.testing.assert_allclose(r["condition_number"], [cond_of(eoc_angle_ntk(x, d, a, b)[0]) for d in (2, 3, 4)],
                                    rtol=1e-7)
         assert math.isfinite(r["limit_condition_number"])
@@ -91,8 +91,8 @@ def test_jobs_wait_cancel_and_timeout(client, live_server):
         client.wait(job_id, timeout=0.0)
     assert err.value.job_id == job_id
     assert client.cancel(job_id)["status"] in ("canceled", "finished")
-    small = client._http.post("/v1/spectra", headers={"Prefer": "respond-async"},
-                              json={"x": small_data(5, 6).tolist(), "model": {"depth": 2, "activation": {"name": "abs"}}})
+    body = {"x": small_data(5, 6).tolist(), "model": {"depth": 2, "activation": {"name": "abs"}}}
+    small = client._http.post("/v1/spectra", headers={"Prefer": "respond-async"}, json=body)
     result = client.wait(small.json()["job_id"], timeout=30)
     k, _ = eoc_angle_ntk(small_data(5, 6), 2, 0.0, 1.0)
     np.testing.assert_allclose(result["eigenvalues"], np.linalg.eigvalsh(k / 5), rtol=1e-9, atol=1e-13)

@@ -5,20 +5,10 @@ Numbers are checked against the independent angle recursion of ``tests/_users_su
 """
 from __future__ import annotations
 
-
 import pytest
-from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
 from _users_support import cond_of, eoc_angle_ntk, small_data
-from jobs.settings import Settings
-from service.app import create_app
-
-
-@pytest.fixture(scope="module")
-def client():
-    with TestClient(create_app(Settings(redis_url=None))) as c:
-        yield c
 
 
 def _ref_cond(x, depth, a, b):
@@ -33,7 +23,7 @@ def test_sweep_takes_depths_as_text_and_activations_in_any_spelling(client):
     body = r.json()
     assert body["depths"] == [1, 4, 7]  # the end is always included
     coeffs = [(0.5, 0.5), (0.0, 1.0), (0.55, 0.45), (0.3, 0.7)]
-    for res, (a, b) in zip(body["results"], coeffs):
+    for res, (a, b) in zip(body["results"], coeffs, strict=True):
         for i, d in enumerate(body["depths"]):
             assert res["condition_number"][i] == pytest.approx(_ref_cond(x, d, a, b), rel=1e-8)
     r = client.post("/v1/sweeps", json={"x": x.tolist(), "depths": "2,5", "activations": [{"name": "Leaky-ReLU",

@@ -9,19 +9,17 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
 from _users_support import small_data
 from eoc_ntk import plots
-from jobs.settings import Settings
-from service.app import create_app
 
 MODEL = {"depth": 3, "activation": {"name": "relu"}}
 
 
 def test_dynamics_figure_draws_the_loss_on_log_axes_without_its_zeros():
-    result = {"steps": [0, 1, 10, 100], "train_loss": [0.5, 0.2, 0.01, 0.0], "expected_train_loss": [0.7, 0.3, 0.02, 1e-3],
+    result = {"steps": [0, 1, 10, 100], "train_loss": [0.5, 0.2, 0.01, 0.0],
+              "expected_train_loss": [0.7, 0.3, 0.02, 1e-3],
               "learning_rate": 0.5, "max_learning_rate": 1.0, "initial_loss": 0.5, "unreachable_fraction": 0.01,
               "model": {"depth": 3, "a": 0.5, "b": 0.5}}
     fig = plots.dynamics_figure(result, measured={"width 64": ([0, 1, 10], [0.5, 0.25, 0.02])})
@@ -62,12 +60,6 @@ def test_learning_curve_figure_draws_estimate_and_measurement_with_error_bars():
     np.testing.assert_array_equal(bars.lines[0].get_ydata(), [0.6, 0.3, 0.15])
     segments = bars.lines[2][0].get_segments()
     np.testing.assert_allclose([s[1][1] - s[0][1] for s in segments], [0.1, 0.04, 0.0])  # +- one std
-
-
-@pytest.fixture(scope="module")
-def client():
-    with TestClient(create_app(Settings(redis_url=None))) as c:
-        yield c
 
 
 def _labelled(seed=3):

@@ -4,14 +4,15 @@ from __future__ import annotations
 import math
 import re
 import struct
+from itertools import pairwise
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from eoc_ntk import plots  # noqa: E402
-from eoc_ntk.core.errors import InvalidParameterError  # noqa: E402
+from eoc_ntk import plots
+from eoc_ntk.core.errors import InvalidParameterError
 
 
 def test_spectrum_figure_draws_the_sorted_positive_eigenvalues_on_a_log_axis():
@@ -30,7 +31,8 @@ def test_sweep_figure_draws_each_curve_and_its_limit():
     result = {"depths": [1, 2, 5], "results": [
         {"activation": {"a": 0.5, "b": 0.5}, "condition_number": [None, 40.0, 30.0], "limit_condition_number": 20.0},
         {"activation": {"a": 1.0, "b": 0.0}, "condition_number": [7.0, 7.0, 7.0], "limit_condition_number": None},
-        {"activation": {"a": 0.55, "b": 0.45}, "condition_number": [math.inf, 50.0, 35.0], "limit_condition_number": 20.0},
+        {"activation": {"a": 0.55, "b": 0.45}, "condition_number": [math.inf, 50.0, 35.0],
+         "limit_condition_number": 20.0},
     ]}
     ax = plots.sweep_figure(result).axes[0]
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
@@ -83,18 +85,19 @@ def test_tick_labels_are_plain_numbers_that_do_not_overlap(depths, x_labels):
     renderer = fig.canvas.get_renderer()
     for axis in (ax.xaxis, ax.yaxis):
         lo, hi = sorted(axis.get_view_interval())
-        shown = [t for t, v in zip(axis.get_ticklabels(), axis.get_ticklocs()) if lo <= v <= hi and t.get_text()]
+        shown = [t for t,
+                 v in zip(axis.get_ticklabels(), axis.get_ticklocs(), strict=True) if lo <= v <= hi and t.get_text()]
         texts = [t.get_text() for t in shown]
         assert len(texts) >= 2, (depths, texts)
         assert all(_PLAIN.match(s) for s in texts), texts  # no mathtext such as 5.4x10^1
         assert all(not t.get_text() for t in axis.get_minorticklabels())
         boxes = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: (b.x0, b.y0))
-        for a, b in zip(boxes, boxes[1:]):
+        for a, b in pairwise(boxes):
             assert not a.overlaps(b), (depths, texts)
     if max(depths) / min(depths) >= 20:
         assert ax.get_xscale() == "log"
     lo, hi = sorted(ax.get_xlim())
-    shown = {t.get_text() for t, v in zip(ax.xaxis.get_ticklabels(), ax.get_xticks()) if lo <= v <= hi}
+    shown = {t.get_text() for t, v in zip(ax.xaxis.get_ticklabels(), ax.get_xticks(), strict=True) if lo <= v <= hi}
     assert x_labels <= shown, (depths, shown)
 
 
@@ -127,7 +130,8 @@ def test_size_and_dpi():
 
 def test_icd_error_figure_draws_median_and_max_per_activation():
     result = {"depths": [2, 5, 10, 50, 200], "results": [
-        {"activation": {"a": 0.5, "b": 0.5}, "median": [0.3, 0.1, 0.05, 0.01, 0.002], "max": [0.9, 0.4, 0.2, 0.05, 0.01]},
+        {"activation": {"a": 0.5, "b": 0.5}, "median": [0.3, 0.1, 0.05, 0.01, 0.002],
+         "max": [0.9, 0.4, 0.2, 0.05, 0.01]},
         {"activation": "Δ=1", "median": [0.2, 0.05, 0.02, 0.004, 0.001]}]}
     fig = plots.icd_error_figure(result)
     fig.canvas.draw()
@@ -147,6 +151,6 @@ def test_eigenvalue_figure_draws_each_sorted_spectrum():
     results = [analyze(x, Model(5, a, b)) for a, b in ((0.5, 0.5), (0.0, 1.0))]
     ax = plots.eigenvalue_figure(results).axes[0]
     assert "depth 5" in ax.get_title()
-    for line, (a, b) in zip(ax.get_lines(), ((0.5, 0.5), (0.0, 1.0))):
+    for line, (a, b) in zip(ax.get_lines(), ((0.5, 0.5), (0.0, 1.0)), strict=True):
         ref = np.linalg.eigvalsh(eoc_angle_ntk(x, 5, a, b)[0] / len(x))[::-1]
         np.testing.assert_allclose(line.get_ydata(), ref, rtol=1e-8)

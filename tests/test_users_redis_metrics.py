@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from _private_redis import redis_or_skip
 from fastapi.testclient import TestClient
 
+from _private_redis import redis_or_skip
 from _service_support import wait_for_job
 from _users_support import cond_of, eoc_angle_ntk, small_data
-from service.app import create_app
 from jobs.settings import Settings
+from service.app import create_app
 
 pytestmark = pytest.mark.redis
 
@@ -47,7 +46,8 @@ def test_queue_depth_and_rq_job_durations(redis_conn, redis_test_url):
     with TestClient(create_app(settings)) as client:
         body = {"x": x.tolist(), "depths": [3, 7], "activations": [{"name": "abs"}]}
         job_id = client.post("/v1/sweeps", json=body, headers={"Prefer": "respond-async"}).json()["job_id"]
-        other = client.post("/v1/spectra", json={"x": x.tolist(), "model": {"depth": 4, "activation": {"name": "relu"}}},
+        other = client.post("/v1/spectra",
+                            json={"x": x.tolist(), "model": {"depth": 4, "activation": {"name": "relu"}}},
                             headers={"Prefer": "respond-async"}).json()["job_id"]
         assert _gauge(client.get("/metrics").text, "eoc_ntk_queue_depth") == 2  # no worker yet
         env = {**os.environ, "REDIS_URL": redis_test_url, "EOC_NTK_QUEUE_NAME": QUEUE, "PYTHONPATH": str(ROOT)}

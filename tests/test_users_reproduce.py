@@ -9,8 +9,16 @@ import pytest
 from _users_support import cond_of, eoc_angle_ntk
 from eoc_ntk.cli import main
 from eoc_ntk.learning import finite_width
-from eoc_ntk.reproduce import (activation_for_delta, binary_digits, claim_details, claims, digits, experiments,
-                               training_claims, training_experiment)
+from eoc_ntk.reproduce import (
+    activation_for_delta,
+    binary_digits,
+    claim_details,
+    claims,
+    digits,
+    experiments,
+    training_claims,
+    training_experiment,
+)
 
 ICD_DEPTHS = (3, 10, 30, 100)
 COND_DEPTHS = (2, 5, 10, 30, 100)
@@ -52,7 +60,7 @@ def test_condition_numbers_and_weyl_extremes_match_eigvalsh(small):
         a, b = coeffs[r["activation"]["label"]]
         ref = [cond_of(eoc_angle_ntk(x, d, a, b)[0]) for d in COND_DEPTHS]
         np.testing.assert_allclose(r["condition_number"], ref, rtol=1e-7)
-    for r, (a, b) in zip(res["weyl"]["results"], ((0.5, 0.5), (0.0, 1.0))):
+    for r, (a, b) in zip(res["weyl"]["results"], ((0.5, 0.5), (0.0, 1.0)), strict=True):
         for j, depth in enumerate(ICD_DEPTHS):
             eig = np.linalg.eigvalsh(eoc_angle_ntk(x, depth, a, b)[0] / len(x))
             assert r["lambda_min"][j] == pytest.approx(eig[0], rel=1e-8)
@@ -89,7 +97,7 @@ def test_converged_depths_match_the_independent_recursion(small):
     q = (x ** 2).sum(1)
     lim = np.linalg.eigvalsh(0.75 * np.diag(q) + 0.25 * np.outer(np.sqrt(q), np.sqrt(q)))
     limit = lim[-1] / lim[0]
-    for delta, depth, got_limit in zip(conv["deltas"], conv["depth"], conv["limit"]):
+    for delta, depth, got_limit in zip(conv["deltas"], conv["depth"], conv["limit"], strict=True):
         a, b = activation_for_delta(delta)
         assert got_limit == pytest.approx(limit, rel=1e-9)
         assert cond_of(eoc_angle_ntk(x, depth, a, b)[0]) <= 1.1 * limit

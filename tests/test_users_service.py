@@ -5,20 +5,13 @@ import json
 import logging
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
 from _users_support import small_data
-from service.app import create_app
 from jobs.settings import Settings
+from service.app import create_app
 from service.logs import JsonFormatter, RequestIdFilter
-
-
-@pytest.fixture(scope="module")
-def client():
-    with TestClient(create_app(Settings(redis_url=None))) as c:
-        yield c
 
 
 def _sweep_body(x, depths=(2, 5), acts=("relu", "abs")):
@@ -33,7 +26,8 @@ def test_plots_as_png_and_svg(client):
     r = client.post("/v1/plots/sweep?format=svg", json=body)
     assert r.headers["content-type"].startswith("image/svg+xml") and b"<svg" in r.content[:400]
     assert b"limit" in r.content  # the depth limit is drawn and labelled
-    r = client.post("/v1/plots/spectrum", json={"x": small_data().tolist(), "model": {"depth": 3, "activation": {"name": "relu"}}})
+    r = client.post("/v1/plots/spectrum",
+                    json={"x": small_data().tolist(), "model": {"depth": 3, "activation": {"name": "relu"}}})
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
     r = client.post("/v1/plots/sweep?format=gif", json=body)
     assert r.status_code == 422
@@ -79,8 +73,9 @@ def test_metrics_count_requests_cache_and_jobs(client):
     assert client.post("/v1/spectra", json=body).json()["cache"] == "hit"
     text = client.get("/metrics").text
     after = _samples(text, "eoc_ntk_cache_requests_total")
-    assert after['eoc_ntk_cache_requests_total{result="hit"}'] - before['eoc_ntk_cache_requests_total{result="hit"}'] == 1
-    assert after['eoc_ntk_cache_requests_total{result="miss"}'] - before['eoc_ntk_cache_requests_total{result="miss"}'] == 1
+    for result in ("hit", "miss"):
+        name = f'eoc_ntk_cache_requests_total{{result="{result}"}}'
+        assert after[name] - before[name] == 1, result
     latency = _samples(text, "eoc_ntk_http_request_duration_seconds_count")
     assert latency['eoc_ntk_http_request_duration_seconds_count{method="POST",route="/v1/spectra",status="200"}'] >= 2
     jobs = _samples(text, "eoc_ntk_job_duration_seconds_count")
@@ -208,7 +203,8 @@ def test_eigenvalue_plot_of_one_depth_draws_cached_spectra_only(client):
     r = client.get("/v1/plots/eigenvalues", params=q)
     assert r.status_code == 404 and r.json()["error"]["field"] == "activations.1"  # the second is named
     assert "leaky ReLU 0.1" in r.json()["error"]["message"] and "POST /v1/spectra" in r.json()["error"]["message"]
-    client.post("/v1/spectra", json={"dataset_id": ds, "model": {"depth": 3, "activation": {"name": "leaky_relu", "slope": 0.1}}}
+    client.post("/v1/spectra",
+                json={"dataset_id": ds, "model": {"depth": 3, "activation": {"name": "leaky_relu", "slope": 0.1}}}
                 ).raise_for_status()
     r = client.get("/v1/plots/eigenvalues", params=q)
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")

@@ -15,7 +15,7 @@ from urllib.request import urlopen
 import numpy as np
 import pytest
 
-from _users_support import cond_of, eoc_angle_ntk, live_server, small_data  # noqa: F401
+from _users_support import cond_of, eoc_angle_ntk, small_data
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.webdriver.support.ui import Select  # noqa: E402
@@ -24,7 +24,8 @@ CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-br
                              shutil.which("google-chrome")) if p), None)
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="headless test needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+                                reason="headless test needs chromium and chromedriver (apt-get install chromium "
+                                "chromium-driver)")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,1600"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1200,1600"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(30)

@@ -27,17 +27,16 @@ import sys
 import time
 from importlib.metadata import entry_points
 
-from eoc_ntk import analyze
+from eoc_ntk import analyze, plots
 from eoc_ntk.cli import learning as cli_learning
-from eoc_ntk import plots
 from eoc_ntk.client import ApiError, Client
+from eoc_ntk.core.activations import parse_activation, parse_activations
 from eoc_ntk.core.jsonsafe import to_jsonable
 from eoc_ntk.core.labelled_files import load_labelled_points
 from eoc_ntk.core.model import Model
-from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.sweep import activation_sweep
 from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.reproduce import reproduce
-from eoc_ntk.core.sweep import activation_sweep
 
 __all__ = ["main", "ProgressBar"]
 
@@ -175,8 +174,8 @@ def _sweep(args) -> int:
         print(json.dumps(result))
         return 0
     labels = [a.label for a in acts]
-    width = max(12, *(len(l) + 2 for l in labels))
-    print("depth".rjust(6) + "".join(l.rjust(width) for l in labels))
+    width = max(12, *(len(label) + 2 for label in labels))
+    print("depth".rjust(6) + "".join(label.rjust(width) for label in labels))
     for i, d in enumerate(result["depths"]):
         print(str(d).rjust(6) + "".join(_fmt(r["condition_number"][i]).rjust(width) for r in result["results"]))
     print("limit".rjust(6) + "".join(("-" if r.get("limit_condition_number") is None and r.get("delta", 1) == 0
@@ -270,7 +269,8 @@ def main(argv=None) -> int:
 
     cli_learning.add_commands(sub, _remote_options, _compute)  # dynamics, learning-curve (docs/learning.md)
 
-    rep = sub.add_parser("reproduce", help="the paper's claims on scikit-learn's digits: a markdown report with figures")
+    rep = sub.add_parser("reproduce", help="the paper's claims on scikit-learn's digits: a markdown report with "
+                         "figures")
     rep.add_argument("--out", default="eoc-ntk-report", help="output folder (default ./eoc-ntk-report)")
     rep.add_argument("--n", type=int, default=200, help="number of digits used (default 200)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")

@@ -16,12 +16,12 @@ import math
 
 import numpy as np
 
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import is_npz, load_labelled_points, split_label_column
-from eoc_ntk.learning.regression import learning_curve
-from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.point_files import load_points
 from eoc_ntk.learning.dynamics import DEFAULT_STEPS, INIT_MODES, dynamics
+from eoc_ntk.learning.regression import learning_curve
 
 __all__ = ["add_commands", "load_labelled"]
 
@@ -47,6 +47,7 @@ def load_labelled(path: str, labels: str | None, label_column: int | None) -> tu
     if _is_npz_file(path):
         raise InvalidParameterError(f"--label-column applies to a CSV or .npy data file (one matrix); {path} is an "
                                     ".npz: save the labels in it as y, or give --labels FILE", param="label_column")
+    assert label_column is not None  # exactly one of labels and label_column, checked above
     return split_label_column(x, label_column, name="--label-column")
 
 
@@ -63,7 +64,8 @@ def _read_labels(path: str) -> np.ndarray:
         try:
             arr = np.load(io.BytesIO(raw), allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise InvalidParameterError(f"--labels {path} is not a readable .npy array ({exc})", param="labels") from exc
+            raise InvalidParameterError(f"--labels {path} is not a readable .npy array "
+                                        f"({exc})", param="labels") from exc
         return np.asarray(arr)
     arr = load_points(path)
     return arr[:, 0] if arr.shape[1] == 1 else arr
@@ -103,7 +105,7 @@ def _dynamics(args, compute) -> int:
           f"learning rate used = {_fmt(result['learning_rate'])}")
     print(f"share of |y|^2 never fitted (null space of K) = {_fmt(result['unreachable_fraction'])}")
     print("step".rjust(10) + "train loss".rjust(16))
-    for t, loss in zip(result["steps"], result["train_loss"]):
+    for t, loss in zip(result["steps"], result["train_loss"], strict=True):
         print(str(t).rjust(10) + ("overflow" if loss is None else f"{loss:.6g}").rjust(16))
     print("steps to reduce the loss " + ", ".join(f"{f}x: {_fmt(v)}" for f, v in result["steps_to"].items()))
     return 0

@@ -17,9 +17,10 @@ display (plots, CLI tables, the web page through the API's ``label``).
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from eoc_ntk.core.validation import check_real
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_real
 
 __all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_coefficients",
            "parse_activation", "parse_activations", "activation_label", "canonical_activation_name"]
@@ -33,12 +34,12 @@ _ALIASES = {"absolute": "abs", "absolute_value": "abs", "identity": "linear"}
 _DISPLAY = {"relu": "ReLU", "abs": "abs", "linear": "linear"}
 
 
-class Activation(tuple):
+class Activation(tuple[float, float]):
     """``(a, b)`` of ``phi(s) = a*s + b*|s|`` with the user's label (``"relu"``, ``"a=0.3,b=0.7"``)."""
 
     label: str
 
-    def __new__(cls, a: float, b: float, label: str):
+    def __new__(cls, a: float, b: float, label: str) -> "Activation":
         obj = super().__new__(cls, (float(a), float(b)))
         obj.label = label
         return obj
@@ -51,7 +52,7 @@ class Activation(tuple):
     def b(self) -> float:
         return self[1]
 
-    def api(self) -> dict:
+    def api(self) -> dict[str, float]:
         """The REST API's activation object ``{"a": .., "b": ..}``."""
         return {"a": self.a, "b": self.b}
 
@@ -61,7 +62,7 @@ def _canonical_name(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def canonical_activation_name(name):
+def canonical_activation_name(name: Any) -> Any:
     """``"ReLU"`` -> ``"relu"``, ``"Leaky-ReLU"`` -> ``"leaky_relu"``, ``"identity"`` -> ``"linear"``.
 
     The case-insensitive reading of a name, for every interface that takes one (the API's
@@ -100,7 +101,7 @@ def activation_coefficients(name: str, slope: float | None = None) -> tuple[floa
     return (1.0 + c) / 2.0, (1.0 - c) / 2.0
 
 
-def _from_coefficients(a, b) -> Activation:
+def _from_coefficients(a: Any, b: Any) -> Activation:
     a, b = check_real(a, "a"), check_real(b, "b")
     return Activation(a, b, f"a={a:g},b={b:g}")
 
@@ -132,13 +133,13 @@ def _from_string(text: str) -> Activation:
     return _named(key, slope)
 
 
-def _named(key: str, slope) -> Activation:
+def _named(key: str, slope: float | None) -> Activation:
     a, b = activation_coefficients(key, slope)
     label = key if key != "leaky_relu" else f"leaky_relu:{DEFAULT_LEAKY_SLOPE if slope is None else slope:g}"
     return Activation(a, b, label)
 
 
-def parse_activation(value) -> Activation:
+def parse_activation(value: Any) -> Activation:
     """``(a, b)`` with a label from any accepted spelling (see the module docstring).
 
     Raises
@@ -169,7 +170,7 @@ def parse_activation(value) -> Activation:
                                 f"got {type(value).__name__}", param="activation")
 
 
-def parse_activations(value) -> list[Activation]:
+def parse_activations(value: Any) -> list[Activation]:
     """Several activations separated by ``;`` or spaces, or by commas between names.
 
     ``"relu,abs"`` is two activations; ``"0.3,0.7"`` (two numbers) is one, and ``"relu;0.3,0.7"``

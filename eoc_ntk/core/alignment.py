@@ -10,14 +10,17 @@ directions gradient descent fits first (docs/learning.md §3).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import scipy.linalg as sla
 
-from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
 
@@ -25,7 +28,8 @@ __all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
 TOP_K = (1, 10, 100)
 
 
-def alignment(x, y, *, depth, a, b, sigma_w=None, sigma_b=0.0) -> float:
+def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+              sigma_b: float = 0.0) -> float:
     """Kernel-target alignment ``<K, y y^T>_F / (|K|_F |y y^T|_F)`` of the NTK with the labels.
 
     Parameters
@@ -67,7 +71,8 @@ def _alignment(k: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(y * (k @ y)) / (k_norm * np.linalg.norm(y.T @ y)))
 
 
-def label_fit_by_depth(x: np.ndarray, y: np.ndarray, depths, model: Model) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def label_fit_by_depth(x: FloatArray, y: FloatArray, depths: Iterable[int],
+                       model: Model) -> tuple[FloatArray, dict[int, FloatArray]]:
     """Alignment and top-k fractions per depth for checked ``x`` (n, m0) and labels ``y`` (n, k).
 
     Returns ``(alignment, top_k_fraction)``: an array with one alignment per depth and a dict
@@ -79,7 +84,8 @@ def label_fit_by_depth(x: np.ndarray, y: np.ndarray, depths, model: Model) -> tu
     n = x.shape[0]
     energy = float(np.sum(y * y))
     lead = min(max(TOP_K), n)
-    aligned, fractions = [], {k: [] for k in TOP_K}
+    aligned: list[float] = []
+    fractions: dict[int, list[float]] = {k: [] for k in TOP_K}
     for depth in depths:
         m = Model(int(depth), model.a, model.b, model.sigma_w, model.sigma_b)
         k = compute_kernels(x, None, m, ("ntk",))["ntk"]

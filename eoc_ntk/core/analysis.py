@@ -4,13 +4,16 @@ The NTK and the ICD matrix come from one recursion pass; everything returned is 
 """
 from __future__ import annotations
 
-from eoc_ntk.core.validation import check_data
+from typing import Any
+
+from eoc_ntk.core.arrays import ArrayLike
+from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.icd import analyse_icd, times_power_of_two
 from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
 from eoc_ntk.core.spectra import EIGENVALUE_MODES, Spectrum, spectrum_of_kernel
-from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["analyze", "analysis_document", "icd_unavailable_reason"]
 
@@ -24,7 +27,8 @@ def icd_unavailable_reason(model: Model) -> str | None:
     return None
 
 
-def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn | None = None) -> dict:
+def analyze(x: ArrayLike, model: Model, *, eigenvalues: str = "all",
+            progress: ProgressFn | None = None) -> dict[str, Any]:
     """Spectrum of ``K / n`` with the ICD analysis, as a JSON-safe dict.
 
     Parameters
@@ -48,7 +52,8 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
         raise InvalidParameterError(f"model must be an eoc_ntk.Model, got {type(model).__name__}", param="model")
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
-        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}", param="eigenvalues")
+        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got "
+                                    f"{eigenvalues!r}", param="eigenvalues")
     why_not = icd_unavailable_reason(model)
     kinds = ("ntk",) if why_not else ("ntk", "icd")
 
@@ -62,7 +67,8 @@ def analyze(x, model: Model, *, eigenvalues: str = "all", progress: ProgressFn |
     return analysis_document(spec, x.shape[1], model, icd, why_not)
 
 
-def analysis_document(spectrum: Spectrum, m0: int, model: Model, icd: dict | None, icd_unavailable: str | None) -> dict:
+def analysis_document(spectrum: Spectrum, m0: int, model: Model, icd: dict[str, Any] | None,
+                      icd_unavailable: str | None) -> dict[str, Any]:
     """The dict :func:`analyze` returns, for a spectrum computed elsewhere (e.g. by :mod:`eoc_ntk.distributed`).
 
     Parameters

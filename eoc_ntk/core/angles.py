@@ -58,11 +58,10 @@ def gram(u: np.ndarray, v: np.ndarray | None = None, *, out: np.ndarray | None =
          block_rows: int = GRAM_ROWS) -> np.ndarray:
     """``u @ v.T`` of shape (n, n2); ``v=None``: the Gram matrix ``u @ u.T`` of shape (n, n).
 
-    NumPy hands ``u @ u.T`` (one array times its own transpose) to BLAS's ``syrk``, and the
-    threaded ``syrk`` of OpenBLAS 0.3.31 (the NumPy 2.4 wheels) kills the process with a
-    segmentation fault for n of 16,000 or more at m0 = 784 (15,000 passes; ``u @ u.T.copy()``
-    and a single thread pass too). So ``u @ u.T`` is formed by GEMM calls on blocks of
-    ``block_rows`` rows, each a product of two different arrays.
+    NumPy hands ``u @ u.T`` (one array times its own transpose) to BLAS's ``syrk``, whose
+    threaded OpenBLAS version with AVX-512 kernels crashes at large n (bench/README.md, "A crash
+    this benchmark found"). So ``u @ u.T`` is formed by GEMM calls on blocks of ``block_rows``
+    rows, each a product of two different arrays.
 
     ``upper``: for ``v=None``, rows ``i0:i1`` of a block get their columns from ``i0`` on
     only (the upper triangle plus the lower part of the block's own diagonal square): the flops
@@ -115,7 +114,7 @@ def u_from_cos(cos: np.ndarray, u: np.ndarray, v: np.ndarray, diagonal: bool = F
     cos = np.clip(cos, -1.0, 1.0)
     near = np.abs(cos) > 1.0 - _NEAR_PARALLEL
     with np.errstate(divide="ignore"):
-        out = np.arctanh(cos, out=cos)  # log((1 - c)/(1 + c)) = -2 atanh(c)
+        out: np.ndarray = np.arctanh(cos, out=cos)  # log((1 - c)/(1 + c)) = -2 atanh(c)
     out *= -2.0
     zero_u = ~np.any(u != 0.0, axis=1)
     zero_v = ~np.any(v != 0.0, axis=1)

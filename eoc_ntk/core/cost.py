@@ -28,6 +28,8 @@ computation gets (its kernel blocks and BLAS use up to all of them).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["predict_seconds", "OPS"]
@@ -71,14 +73,15 @@ def _dense_seconds(n: int) -> float:
     return EIGH * n ** 3 + EIGH_ROW * n
 
 
-def _positive_int(value, name: str) -> int:
+def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidParameterError(f"{name} must be a positive int, got {value!r}", param=name)
     return value
 
 
-def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths=(1,), activations: int = 1,
-                    sigma_b: float = 0.0, eigenvalues: str = "all", kinds: int = 1, icd: bool | None = None) -> float:
+def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths: int | Iterable[int] = (1,),
+                    activations: int = 1, sigma_b: float = 0.0, eigenvalues: str = "all", kinds: int = 1,
+                    icd: bool | None = None) -> float:
     """Predicted seconds of one computation on one core.
 
     Parameters
@@ -111,7 +114,7 @@ def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths=(
         raise InvalidParameterError(f"op must be one of {OPS}, got {op!r}", param="op")
     n, m0 = _positive_int(n, "n"), _positive_int(m0, "m0")
     n2 = n if n2 is None else _positive_int(n2, "n2")
-    depths = [_positive_int(int(d), "depths") for d in (depths if hasattr(depths, "__iter__") else [depths])]
+    depths = [_positive_int(int(d), "depths") for d in (depths if isinstance(depths, Iterable) else [depths])]
     if not depths:
         raise InvalidParameterError("depths must hold at least one depth", param="depths")
     if eigenvalues not in ("all", "extremes"):

@@ -21,8 +21,8 @@ The bottom of an NTK spectrum is a dense cluster (the lowest eigenvalues of 4000
 points lie within 1 % of each other), so step 2 needs 20-40 Lanczos steps. Each step is a
 solve with the triangular factor; LAPACK's ``trsv`` runs on one core at a fraction of the
 memory bandwidth, so :class:`_FactorSolver` does it as a sequence of matrix-vector products
-with panels of the factor (both cores) and with the precomputed inverses of its small
-diagonal blocks: 5-6x faster at n = 4000.
+with panels of the factor (every core) and with the precomputed inverses of its small
+diagonal blocks (bench/README.md, "How the figures are reached").
 
 Any failed step (not positive definite, no convergence, residual too large) falls back
 to the dense solver rather than answer wrong. Peak memory: ``K`` plus one n x n float64
@@ -31,12 +31,20 @@ buffer (the float32 copy is freed first).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas, lapack
 
 from eoc_ntk.core._numerics.blas_threads import factorisation_threads
+
+#: ``v -> A v`` (or ``v -> A^{-1} v``) of a symmetric operator.
+MatVec = Callable[[np.ndarray], np.ndarray]
+#: ``accept(mu, y, estimate)`` of :func:`lanczos_top`.
+Accept = Callable[[float, np.ndarray, float], bool]
+#: ``(lambda_min, lambda_max, method, vectors)`` of :func:`extreme_eigenvalues`.
+Extremes = tuple[float, float, str, np.ndarray | None]
 
 __all__ = ["all_eigenvalues", "extreme_eigenvalues", "largest_eigenvalue", "RTOL_CERTIFY"]
 
@@ -65,12 +73,13 @@ def _fortran_view(k: np.ndarray) -> np.ndarray:
 def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """All eigenvalues of the symmetric matrix ``k``, ascending (LAPACK ``syevd``)."""
     with factorisation_threads(k.shape[0]):
-        return sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
-                    check_finite=False)
+        eig: np.ndarray = sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
+                                   check_finite=False)
+    return eig
 
 
 def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast: bool = False,
-                        lmin_guess: float | None = None):
+                        lmin_guess: float | None = None) -> Extremes:
     """``(lambda_min, lambda_max, method, vectors)`` of the symmetric matrix ``k``.
 
     Parameters
@@ -117,18 +126,18 @@ def largest_eigenvalue(k: np.ndarray) -> float:
     """``lambda_max`` of the symmetric matrix ``k`` (only the triangle described in
     :func:`extreme_eigenvalues` is read): certified Lanczos, or the dense solver."""
     kf = _fortran_view(k)
-    n = kf.shape[0]
+    n: int = kf.shape[0]
     if n >= 3:
         theta, _ = certified_top(_symmetric_product(kf), np.random.default_rng(20250122).standard_normal(n))
         if theta is not None:
-            return theta
+            return float(theta)
     return float(all_eigenvalues(k)[-1])
 
 
-def certified_top(matvec, start: np.ndarray):
+def certified_top(matvec: MatVec, start: np.ndarray) -> tuple[float, np.ndarray] | tuple[None, None]:
     """``(lambda_max, vector)`` by Lanczos on ``K`` with a residual below ``RTOL_CERTIFY``, or ``(None, None)``."""
 
-    def certified(mu, y, estimate):
+    def certified(mu: float, y: np.ndarray, estimate: float) -> bool:
         return mu > 0.0 and _residual(matvec, mu, y) <= RTOL_CERTIFY * mu
 
     # On K itself Lanczos' estimate is the residual (in exact arithmetic): check it once.
@@ -148,7 +157,7 @@ class _FactorSolver:
 
     def __init__(self, factor: np.ndarray):
         self.factor = factor
-        self.inverses = None
+        self.inverses: list[np.ndarray] | None = None
         self.calls = 0
 
     def _prepare(self) -> None:
@@ -156,12 +165,13 @@ class _FactorSolver:
         n = factor.shape[0]
         self.edges = [(i0, min(n, i0 + _PANEL)) for i0 in range(0, n, _PANEL)]
         trtri = lapack.strtri if factor.dtype == np.float32 else lapack.dtrtri
-        self.inverses = []
+        inverses = []
         for i0, i1 in self.edges:
             inv, info = trtri(np.tril(factor[i0:i1, i0:i1]), lower=1)
             if info != 0:
                 raise np.linalg.LinAlgError("singular diagonal block in a Cholesky factor")
-            self.inverses.append(inv)
+            inverses.append(inv)
+        self.inverses = inverses
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         low = self.factor
@@ -170,26 +180,30 @@ class _FactorSolver:
             if self.calls <= _DIRECT_SOLVES:  # a few solves do not repay the panel inverses
                 potrs = lapack.spotrs if low.dtype == np.float32 else lapack.dpotrs
                 y, info = potrs(low, np.asarray(v, dtype=low.dtype), lower=1)
-                return y.astype(np.float64, copy=False)
+                solved: np.ndarray = y.astype(np.float64, copy=False)
+                return solved
             self._prepare()
+        inverses = self.inverses
+        assert inverses is not None  # set by _prepare
         y = np.asarray(v, dtype=low.dtype).copy()
-        for (i0, i1), inv in zip(self.edges, self.inverses):   # L y = v
+        for (i0, i1), inv in zip(self.edges, inverses, strict=True):   # L y = v
             if i0:
                 y[i0:i1] -= low[i0:i1, :i0] @ y[:i0]
             y[i0:i1] = inv @ y[i0:i1]
-        for (i0, i1), inv in zip(self.edges[::-1], self.inverses[::-1]):   # L^T x = y
+        for (i0, i1), inv in zip(self.edges[::-1], inverses[::-1], strict=True):   # L^T x = y
             if i1 < y.shape[0]:
                 y[i0:i1] -= low[i1:, i0:i1].T @ y[i1:]
             y[i0:i1] = inv.T @ y[i0:i1]
         return y.astype(np.float64, copy=False)
 
 
-def _symmetric_product(kf: np.ndarray):
+def _symmetric_product(kf: np.ndarray) -> MatVec:
     """``v -> K v`` reading only the lower triangle of the Fortran-ordered ``kf`` (half the memory traffic)."""
     return lambda v: blas.dsymv(1.0, kf, v, lower=1)
 
 
-def lanczos_top(apply, start: np.ndarray, max_steps: int, accept=None, offer_below: float = 1e-3):
+def lanczos_top(apply: MatVec, start: np.ndarray, max_steps: int, accept: Accept | None = None,
+                offer_below: float = 1e-3) -> tuple[float, np.ndarray, float, bool]:
     """Largest eigenvalue ``mu`` and vector of a symmetric operator by Lanczos.
 
     Full reorthogonalisation (twice), so the basis stays orthonormal in floating point.
@@ -227,20 +241,21 @@ def lanczos_top(apply, start: np.ndarray, max_steps: int, accept=None, offer_bel
     return mu, y, estimate, False
 
 
-def _residual(matvec, lam: float, vec: np.ndarray) -> float:
+def _residual(matvec: MatVec, lam: float, vec: np.ndarray) -> float:
     return float(np.linalg.norm(matvec(vec) - lam * vec) / np.linalg.norm(vec))
 
 
-def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
-    n = kf.shape[0]
+def _certified_extremes(kf: np.ndarray, v0: np.ndarray | None, lmin_guess: float | None = None) -> Extremes | None:
+    n: int = kf.shape[0]
     rng = np.random.default_rng(20250122)
     start_min = v0[:, 0] if v0 is not None else rng.standard_normal(n)
     start_max = v0[:, 1] if v0 is not None else rng.standard_normal(n)
     matvec = _symmetric_product(kf)
 
-    theta, vmax = certified_top(matvec, start_max)
-    if theta is None:
+    top = certified_top(matvec, start_max)
+    if top[0] is None:
         return None
+    theta, vmax = top
 
     buffer = np.empty(kf.shape, order="F")
     if lmin_guess is not None and lmin_guess > 0.0:
@@ -248,9 +263,10 @@ def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
         if found is not None:
             return found[0], theta, "lanczos", np.column_stack([found[1], vmax])
     del buffer
-    rough, margin, v_rough = _rough_lambda_min(kf, start_min)
-    if rough is None:
+    estimate = _rough_lambda_min(kf, start_min)
+    if estimate[0] is None:
         return None
+    rough, margin, v_rough = estimate
     buffer = np.empty(kf.shape, order="F")
     for fraction in (1.0 - margin, *RETRY_FRACTIONS):
         found = _shifted_lambda_min(kf, buffer, fraction * rough, v_rough, matvec)
@@ -259,7 +275,8 @@ def _certified_extremes(kf: np.ndarray, v0, lmin_guess=None):
     return None
 
 
-def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
+def _rough_lambda_min(kf: np.ndarray,
+                      start: np.ndarray) -> tuple[float, float, np.ndarray] | tuple[None, None, None]:
     """``(rough, margin, vector)``: ``lambda_min`` to about 1e-3 from a float32 Cholesky factor.
 
     Lanczos on ``K^{-1}`` until Lanczos' own error estimate is below 1e-3 of the Ritz value
@@ -277,13 +294,15 @@ def _rough_lambda_min(kf: np.ndarray, start: np.ndarray):
         low, info = lapack.spotrf(low, lower=1, clean=0, overwrite_a=1)
     if info != 0:
         return None, None, None
-    rough, margin, vector = rough_lambda_min_from_solver(_FactorSolver(low), start)
-    if rough is None:
+    estimate = rough_lambda_min_from_solver(_FactorSolver(low), start)
+    if estimate[0] is None:
         return None, None, None
+    rough, margin, vector = estimate
     return math.ldexp(rough, int(shift)), margin, vector
 
 
-def rough_lambda_min_from_solver(solve, start: np.ndarray):
+def rough_lambda_min_from_solver(solve: MatVec,
+                                 start: np.ndarray) -> tuple[float, float, np.ndarray] | tuple[None, None, None]:
     """``(rough, margin, vector)`` of :func:`_rough_lambda_min` from ``solve: v -> K^{-1} v``
     (any factorisation of ``K``: shared with :mod:`eoc_ntk.distributed`)."""
     mu, vector, estimate, _ = lanczos_top(solve, start, _ROUGH_STEPS, lambda mu, y, est: est <= 1e-3 * mu)
@@ -293,7 +312,8 @@ def rough_lambda_min_from_solver(solve, start: np.ndarray):
     return 1.0 / mu, margin, vector
 
 
-def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray, matvec):
+def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start: np.ndarray,
+                        matvec: MatVec) -> tuple[float, np.ndarray] | None:
     """Certified ``(lambda_min, vector)`` from a factorisation of ``K - sigma I``, or None.
 
     None when ``K - sigma I`` is not positive definite (``sigma`` too high) or the
@@ -308,7 +328,8 @@ def _shifted_lambda_min(kf: np.ndarray, buffer: np.ndarray, sigma: float, start:
     return certified_lambda_min_from_solver(_FactorSolver(factor), sigma, start, matvec)
 
 
-def certified_lambda_min_from_solver(solve, sigma: float, start: np.ndarray, matvec):
+def certified_lambda_min_from_solver(solve: MatVec, sigma: float, start: np.ndarray,
+                                     matvec: MatVec) -> tuple[float, np.ndarray] | None:
     """Certified ``(lambda_min, vector)`` by shift-and-invert Lanczos, or None.
 
     ``solve: v -> (K - sigma I)^{-1} v`` from a successful factorisation of ``K - sigma I``
@@ -316,7 +337,7 @@ def certified_lambda_min_from_solver(solve, sigma: float, start: np.ndarray, mat
     checks every offered eigenpair against ``K`` itself.
     """
 
-    def certified(mu, y, estimate):
+    def certified(mu: float, y: np.ndarray, estimate: float) -> bool:
         lmin = sigma + 1.0 / mu
         return mu > 0.0 and lmin > sigma and _residual(matvec, lmin, y) <= RTOL_CERTIFY * lmin
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core.arrays import ArrayLike
 from eoc_ntk.core.eigen import all_eigenvalues
 from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.kernels import check_kinds, compute_scaled_kernels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["icd_analysis", "IcdAnalysis", "gershgorin_bounds"]
 
@@ -55,9 +57,11 @@ class IcdAnalysis:
     icd_lambda_max: float
     gershgorin: tuple[float, float]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite numbers become None)."""
-        pair = lambda p: [json_float(p[0]), json_float(p[1])]  # noqa: E731
+        def pair(p: tuple[float, float]) -> list[float | None]:
+            return [json_float(p[0]), json_float(p[1])]
+
         return {
             "max_abs_error": json_float(self.max_abs_error),
             "max_rel_error": json_float(self.max_rel_error),
@@ -71,7 +75,7 @@ class IcdAnalysis:
         }
 
 
-def icd_analysis(x, *, depth, a, b, sigma_w=None) -> IcdAnalysis:
+def icd_analysis(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None) -> IcdAnalysis:
     """ICD approximation errors and the Weyl and Gershgorin bounds of ``K / n``.
 
     Parameters
@@ -96,8 +100,12 @@ def times_power_of_two(result: IcdAnalysis, shift: int) -> IcdAnalysis:
     multiplied back by ``2^shift`` (relative errors and condition numbers are unchanged)."""
     if not shift:
         return result
-    up = lambda v: math.ldexp(v, shift)  # noqa: E731
-    pair = lambda p: (up(p[0]), up(p[1]))  # noqa: E731
+    def up(v: float) -> float:
+        return math.ldexp(v, shift)
+
+    def pair(p: tuple[float, float]) -> tuple[float, float]:
+        return (up(p[0]), up(p[1]))
+
     return dataclasses.replace(
         result, max_abs_error=up(result.max_abs_error), error_norm_bound=up(result.error_norm_bound),
         lambda_min_bounds=pair(result.lambda_min_bounds), lambda_max_bounds=pair(result.lambda_max_bounds),

@@ -9,6 +9,7 @@ as ``nan`` elsewhere.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ _INFINITE_WHEN_NULL = ("condition_number", "limit_condition_number", "condition_
 _INDEX_GROUPS = ("duplicate_groups", "antipodal_pairs")
 
 
-def json_float(value) -> float | None:
+def json_float(value: Any) -> float | None:
     """``float(value)``, or None when it is not finite (JSON has no infinity)."""
     if value is None:
         return None
@@ -30,7 +31,7 @@ def json_float(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def to_jsonable(value):
+def to_jsonable(value: Any) -> Any:
     """``value`` with NumPy types and tuples made plain and non-finite floats replaced by None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -47,11 +48,11 @@ def to_jsonable(value):
     return value
 
 
-def _is_numbers(value) -> bool:
+def _is_numbers(value: list[Any]) -> bool:
     return all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
 
 
-def from_jsonable(body, key: str | None = None):
+def from_jsonable(body: Any, key: str | None = None) -> Any:
     """A JSON result body with its numeric lists as NumPy arrays (inverse of :func:`to_jsonable`).
 
     Lists held by a dict key are converted: ``condition_number``-like fields read ``null`` as

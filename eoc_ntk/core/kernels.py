@@ -8,10 +8,22 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
+from eoc_ntk.core._numerics.interp import (
+    INTERVALS,
+    U_MAX,
+    AngleInterpolant,
+    angles_to_u,
+    eoc_interpolant,
+    interval_of,
+    u_to_angles,
+)
+from eoc_ntk.core._numerics.recursion import eoc_recursion, general_recursion
 from eoc_ntk.core.angles import (
     GRAM_ROWS,
     gram,
@@ -19,19 +31,11 @@ from eoc_ntk.core.angles import (
     scaled_unit_rows,
     u_from_cos,
 )
-from eoc_ntk.core._numerics.interp import (
-    INTERVALS,
-    U_MAX,
-    angles_to_u,
-    eoc_interpolant,
-    interval_of,
-    u_to_angles,
-)
-from eoc_ntk.core._numerics.recursion import eoc_recursion, general_recursion
-from eoc_ntk.core.validation import check_pair
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.validation import check_pair
 
 __all__ = ["kernel", "check_kinds", "check_kernel_request", "KINDS"]
 
@@ -42,7 +46,8 @@ _BLOCK_ENTRIES = 1 << 22
 
 
 
-def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
+def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+           sigma_b: float = 0.0, kind: str = "ntk") -> FloatArray:
     """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|``.
 
     Parameters
@@ -91,7 +96,7 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk"):
     return compute_kernels(x, x2, model, (kind,))[kind]
 
 
-def check_kernel_request(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds) -> None:
+def check_kernel_request(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: Sequence[str]) -> None:
     """Refuse kernels of checked data that have no answer, before computing anything.
 
     Every kind must be defined for ``model`` (:func:`check_kinds`); ``"angle"`` is undefined
@@ -175,8 +180,9 @@ def _refuse_underflow(x: np.ndarray, x2: np.ndarray | None, model: Model) -> Non
             "move sigma_w toward the edge of chaos; spectrum() and depth_sweep() work scale-free", param=param)
 
 
-def check_kinds(kinds, model: Model) -> None:
-    """Raise InvalidParameterError (``param="kind"``) unless every kind is known and defined for ``model`` (e.g. ICD needs Delta > 0)."""
+def check_kinds(kinds: Sequence[str], model: Model) -> None:
+    """Raise InvalidParameterError (``param="kind"``) unless every kind is known and defined for ``model``
+    (e.g. ICD needs Delta > 0)."""
     if isinstance(kinds, str):
         kinds = (kinds,)
     for kind in kinds:
@@ -184,9 +190,11 @@ def check_kinds(kinds, model: Model) -> None:
             raise InvalidParameterError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", param="kind")
     if "icd" in kinds:
         if model.delta == 0.0:
-            raise InvalidParameterError("kind='icd' needs Delta = b^2/(a^2+b^2) > 0; for b = 0 (linear) the ICD approximation is undefined", param="kind")
+            raise InvalidParameterError("kind='icd' needs Delta = b^2/(a^2+b^2) > 0; for b = 0 (linear) the ICD "
+                                        "approximation is undefined", param="kind")
         if model.sigma_b != 0.0:
-            raise InvalidParameterError(f"kind='icd' is defined for sigma_b = 0 only, got sigma_b={model.sigma_b}", param="kind")
+            raise InvalidParameterError("kind='icd' is defined for sigma_b = 0 only, got "
+                                        f"sigma_b={model.sigma_b}", param="kind")
 
 
 def check_scale(model: Model, r: np.ndarray, m0: int) -> None:
@@ -203,7 +211,8 @@ def check_scale(model: Model, r: np.ndarray, m0: int) -> None:
     if log_scale > 700.0:
         raise InvalidParameterError(
             f"the kernel overflows float64 (largest input norm {rmax:.3g}, depth {model.depth}, "
-            f"chi = sigma_w^2 (a^2+b^2) = {model.chi:.6g}); rescale the inputs or move sigma_w toward the edge of chaos",
+            f"chi = sigma_w^2 (a^2+b^2) = {model.chi:.6g}); rescale the inputs or move sigma_w toward the edge of "
+            "chaos",
             param="x" if (model.depth - 1) * math.log(model.chi) < 350.0 else "depth",
         )
 
@@ -212,7 +221,7 @@ def _threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
+def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: Sequence[str],
                     progress: ProgressFn | None = None, method: str = "auto") -> dict[str, np.ndarray]:
     """Several kernels from one recursion pass, for checked float64 inputs (no validation).
 
@@ -227,7 +236,7 @@ def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
     return compute_scaled_kernels(x, x2, model, kinds, progress, method, relative=False)[0]
 
 
-def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds,
+def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: Sequence[str],
                            progress: ProgressFn | None = None, method: str = "auto",
                            relative: bool = True) -> tuple[dict[str, np.ndarray], int]:
     """``(kernels, shift)``: :func:`compute_kernels` with a power of two taken out.
@@ -272,7 +281,7 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     blocks = [(i0, min(n, i0 + rows), i0 if symmetric else 0) for i0 in range(0, n, rows)]
     tracker = _Progress(progress, sum((i1 - i0) * (n2 - j0) for i0, i1, j0 in blocks))
 
-    def to_u(i0, i1, j0):
+    def to_u(i0: int, i1: int, j0: int) -> np.ndarray:
         region = work[i0:i1, j0:]
         region[...] = u_from_cos(region, u[i0:i1], v[j0:], symmetric)
         inside = np.abs(region) <= U_MAX
@@ -280,7 +289,7 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
         tracker.add(0.3 * (i1 - i0) * (n2 - j0))
         return counts
 
-    def fill(i0, i1, j0, from_u):
+    def fill(i0: int, i1: int, j0: int, from_u: bool) -> None:
         region = work[i0:i1, j0:]
         uu = region if from_u else u_from_cos(region, u[i0:i1], v[j0:], symmetric)
         values = _kernels_from_u(uu, _rows(r, i0, i1), _rows(r2, j0, None), model, m0, kinds, interp)
@@ -305,7 +314,7 @@ def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, k
     return out, shift
 
 
-def _rows(weights, start, stop):
+def _rows(weights: Any, start: int, stop: int | None) -> Any:
     """Rows ``start:stop`` of norms given as an array or as a ``(mantissa, exponent)`` pair."""
     if isinstance(weights, tuple):
         return tuple(w[start:stop] for w in weights)
@@ -327,7 +336,10 @@ class _Progress:
             self.callback(min(1.0, self.done / self.total))
 
 
-def _run_blocks(blocks, fn) -> list:
+_T = TypeVar("_T")
+
+
+def _run_blocks(blocks: Sequence[tuple[int, int, int]], fn: Callable[[tuple[int, int, int]], _T]) -> list[_T]:
     """``[fn(block) for block in blocks]``, spread over the CPU cores (NumPy releases the GIL)."""
     threads = _threads()
     if threads == 1 or len(blocks) == 1:
@@ -336,7 +348,7 @@ def _run_blocks(blocks, fn) -> list:
         return [f.result() for f in [pool.submit(fn, b) for b in blocks]]
 
 
-def _choose_interpolant(model: Model, entries: int, method: str):
+def _choose_interpolant(model: Model, entries: int, method: str) -> AngleInterpolant | None:
     if method not in ("auto", "exact", "interpolated"):
         raise InvalidParameterError(f"method must be 'auto', 'exact' or 'interpolated', got {method!r}", param="method")
     usable = model.sigma_b == 0.0 and model.depth >= 2 and model.delta > 0.0
@@ -348,7 +360,8 @@ def _choose_interpolant(model: Model, entries: int, method: str):
     return eoc_interpolant(model.depth, model.delta)
 
 
-def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[str, np.ndarray]:
+def _kernels_from_u(uu: np.ndarray, r_i: Any, r_j: Any, model: Model, m0: int, kinds: Sequence[str],
+                    interp: AngleInterpolant | None) -> dict[str, np.ndarray]:
     """Kernels of one block from the input angles given as ``u = 2 log tan(alpha/2)``.
 
     At ``sigma_b = 0`` the norms come as ``(mantissa, exponent)`` pairs that already hold
@@ -366,17 +379,18 @@ def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[
     (m_i, e_i), (m_j, e_j) = r_i, r_j
     mantissas, exponents = np.outer(m_i, m_j), np.add.outer(e_i, e_j)
 
-    def prefactor_times(values):
-        return np.ldexp(mantissas * values, exponents)
+    def prefactor_times(values: np.ndarray | None) -> np.ndarray:
+        product: np.ndarray = np.ldexp(mantissas * values, exponents)
+        return product
 
     out = {}
-    if need_angle:
+    if u_last is not None:
         alpha_last = u_to_angles(u_last)[0]
     for kind in kinds:
         if kind == "ntk":
             out[kind] = prefactor_times(theta)
         elif kind == "nngp":
-            out[kind] = prefactor_times(-np.tanh(0.5 * u_last))
+            out[kind] = prefactor_times(None if u_last is None else -np.tanh(0.5 * u_last))
         elif kind == "angle":
             out[kind] = alpha_last
         else:
@@ -384,7 +398,8 @@ def _kernels_from_u(uu, r_i, r_j, model: Model, m0: int, kinds, interp) -> dict[
     return out
 
 
-def normalised_kernels(uu, depth, delta, interp, need_theta, need_angle):
+def normalised_kernels(uu: np.ndarray, depth: int, delta: float, interp: AngleInterpolant | None, need_theta: bool,
+                       need_angle: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
     """``theta_l`` and ``u_l`` for input angles given as ``u = 2 log tan(alpha/2)``.
 
     Pairs pointing the same way (``u = -inf``, the diagonal) have ``theta_l = l`` and
@@ -401,27 +416,27 @@ def normalised_kernels(uu, depth, delta, interp, need_theta, need_angle):
         fast = np.abs(uu) <= U_MAX
         vals = uu[fast]
         valid = np.ones(vals.shape, dtype=bool)
-        if need_theta:
+        if theta is not None:
             values, ok = interp.theta(vals)
             theta[fast] = values
             valid &= ok
-        if need_angle:
+        if u_last is not None:
             values, ok = interp.u_last(vals)
             u_last[fast] = values
             valid &= ok
         if not valid.all():
             fast[fast] = valid
         exact = ~(fast | same)
-    if need_theta:
+    if theta is not None:
         theta[same] = float(depth)
-    if need_angle:
+    if u_last is not None:
         u_last[same] = -np.inf
     if exact.any():
         alpha, beta = u_to_angles(uu[exact])
         rec = eoc_recursion(alpha, beta, depth, delta, ("theta", "alpha", "beta"))
-        if need_theta:
+        if theta is not None:
             theta[exact] = rec["theta"]
-        if need_angle:
+        if u_last is not None:
             u_last[exact] = angles_to_u(rec["alpha"], rec["beta"])
     return theta, u_last
 

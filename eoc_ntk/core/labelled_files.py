@@ -29,7 +29,6 @@ import zlib
 
 import numpy as np
 
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.point_files import (
     MAX_NPY_HEADER_BYTES,
@@ -40,6 +39,7 @@ from eoc_ntk.core.point_files import (
     points_format,
     read_points,
 )
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["NPZ_MEMBERS", "is_npz", "load_labelled_points", "read_npz", "split_label_column"]
 
@@ -55,7 +55,8 @@ def is_npz(data: bytes) -> bool:
     return data[:4] == _ZIP_MAGIC
 
 
-def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_n, max_m0, max_bytes, name: str) -> np.ndarray:
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_n: int | None, max_m0: int | None, max_bytes: int | None,
+            name: str) -> np.ndarray:
     """One member read under the limits: its size, then its header, then exactly the declared bytes."""
     if max_bytes is not None and info.file_size > max_bytes:
         raise InvalidParameterError(
@@ -157,7 +158,7 @@ def split_label_column(data: np.ndarray, column: int, name: str = "label_column"
     return np.delete(data, c, axis=1), data[:, c].copy()
 
 
-def load_labelled_points(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+def load_labelled_points(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """``(x, y or None)`` from a file: an ``.npz`` of ``x`` and (optionally) ``y``, or points alone.
 
     An ``.npz`` (told by its zip magic, whatever the file's name) is read by :func:`read_npz`;

@@ -7,6 +7,7 @@ and hands the checked (n, k) float64 array to its private code.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from eoc_ntk.core.errors import InvalidParameterError
 
@@ -39,7 +40,7 @@ class Labels:
         return out[:, 0] if self.one_dimensional else out
 
 
-def check_labels(y, n: int, name: str = "y", x_name: str = "x") -> Labels:
+def check_labels(y: npt.ArrayLike, n: int, name: str = "y", x_name: str = "x") -> Labels:
     """Return ``y`` as checked :class:`Labels` for ``n`` input rows.
 
     Parameters

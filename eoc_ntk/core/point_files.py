@@ -30,8 +30,8 @@ import re
 
 import numpy as np
 
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["FORMATS", "MAX_CELL_CHARS", "MAX_NPY_HEADER_BYTES", "UnreadablePoints", "points_format",
            "read_points", "load_points", "npy_array_header", "npy_declared_bytes", "npy_from_bytes"]
@@ -154,7 +154,7 @@ def _read_csv(data: bytes) -> list[list[float]]:
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
-    rows = []
+    rows: list[list[float]] = []
     for i, line in enumerate(lines, start=1):
         if line.lstrip().startswith("#"):
             continue
@@ -179,7 +179,7 @@ def _read_csv(data: bytes) -> list[list[float]]:
     return rows
 
 
-def _why_not_a_number(cell: str, line: str, rows: list) -> str:
+def _why_not_a_number(cell: str, line: str, rows: list[list[float]]) -> str:
     """The refusal of a CSV cell, with the fix for the likely cause."""
     if _NON_FINITE.fullmatch(cell):
         return (f"{cell!r} is not a number: every coordinate must be finite "
@@ -222,7 +222,7 @@ def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = N
     return check_data(raw, name=name)
 
 
-def load_points(path: str | os.PathLike) -> np.ndarray:
+def load_points(path: str | os.PathLike[str]) -> np.ndarray:
     """Points of shape (n, m0) from a ``.npy`` file or a CSV file (one point per line, no header)."""
     with open(path, "rb") as fh:
         data = fh.read()

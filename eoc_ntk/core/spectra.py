@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from eoc_ntk.core._numerics.diagnosis import Diagnosis, diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
+from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core.validation import check_data
 from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
-from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import check_data
 
 __all__ = ["spectrum", "Spectrum", "singular_tolerance", "EIGENVALUE_MODES"]
 
@@ -86,7 +88,7 @@ class Spectrum:
     tolerance: float = 0.0
     lambda_min_error: float = math.inf
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite numbers become None)."""
         return {
             "n": self.n,
@@ -107,8 +109,8 @@ class Spectrum:
         }
 
 
-def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenvalues="all",
-             progress: ProgressFn | None = None) -> Spectrum:
+def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None, sigma_b: float = 0.0,
+             output_dim: int = 1, eigenvalues: str = "all", progress: ProgressFn | None = None) -> Spectrum:
     """Eigenvalues and condition number of the paper's NTK matrix ``K / n``.
 
     Parameters
@@ -132,15 +134,16 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, output_dim=1, eigenva
     model = Model(depth, a, b, sigma_w, sigma_b, output_dim)
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
-        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}", param="eigenvalues")
+        raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got "
+                                    f"{eigenvalues!r}", param="eigenvalues")
     kernels, shift = compute_scaled_kernels(x, None, model, ("ntk",), scaled(progress, 0.0, 0.6))
     result = spectrum_of_kernel(kernels["ntk"], x, model, eigenvalues, overwrite=True, shift=shift)
     report(progress, 1.0)
     return result
 
 
-def spectrum_of_kernel(k: np.ndarray, x: np.ndarray, model: Model, eigenvalues: str = "all",
-                       overwrite: bool = False, v0=None, shift: int = 0) -> Spectrum:
+def spectrum_of_kernel(k: FloatArray, x: FloatArray, model: Model, eigenvalues: str = "all",
+                       overwrite: bool = False, v0: FloatArray | None = None, shift: int = 0) -> Spectrum:
     """Spectrum of ``k / n`` for a precomputed unnormalised NTK ``np.ldexp(k, shift)`` of checked data ``x``.
 
     With ``overwrite`` the caller's ``k`` may be destroyed (saves one n x n copy). ``k`` is
@@ -167,7 +170,8 @@ def lambda_min_error_estimate(lmin: float, lmax: float, n: int) -> float:
     return float(2.0 * n * np.finfo(np.float64).eps * lmax / lmin)
 
 
-def assemble_spectrum(lmin, lmax, trace, n, x, model, eig, method, shift=0) -> Spectrum:
+def assemble_spectrum(lmin: float, lmax: float, trace: float, n: int, x: FloatArray, model: Model,
+                      eig: FloatArray | None, method: str, shift: int = 0) -> Spectrum:
     tol = singular_tolerance(n)
     singular = not (lmax > 0.0 and lmin > tol * lmax)
     diag = diagnose(x, model) if singular else Diagnosis()

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
 
-from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
-from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core._numerics.blas_threads import one_blas_thread
 from eoc_ntk.core._numerics.depth_kernels import MAX_ENTRIES, TriangleKernels
 from eoc_ntk.core._numerics.diagnosis import diagnose
-from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
 from eoc_ntk.core._numerics.interp import (
     INTERVALS,
     U_MAX,
@@ -33,19 +32,24 @@ from eoc_ntk.core._numerics.interp import (
     interval_of,
     u_to_angles,
 )
-from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
 from eoc_ntk.core._numerics.near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
-from eoc_ntk.core.validation import MAX_DEPTH, check_data
-from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
+from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.alignment import label_fit_by_depth
+from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
+from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues, largest_eigenvalue
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import json_float
+from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn, report, scaled
 from eoc_ntk.core.spectra import singular_tolerance
-from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import MAX_DEPTH, check_data
 
-__all__ = ["activation_sweep", "depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number", "MAX_SWEEP_DEPTHS"]
+__all__ = ["activation_sweep", "depth_sweep", "DepthSweep", "depth_limit_matrix", "limit_condition_number",
+           "MAX_SWEEP_DEPTHS"]
 
 #: Most depths one sweep may ask for.
 MAX_SWEEP_DEPTHS = 10_000
@@ -86,10 +90,10 @@ class DepthSweep:
     alignment: np.ndarray | None = None
     top_k_fraction: dict[int, np.ndarray] | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite numbers become None); ``alignment`` and
         ``top_k_fraction`` (keys ``"1"``, ``"10"``, ``"100"``) only when labels were given."""
-        out = {
+        out: dict[str, Any] = {
             "depths": [int(d) for d in self.depths],
             "lambda_min": [json_float(v) for v in self.lambda_min],
             "lambda_max": [json_float(v) for v in self.lambda_max],
@@ -99,35 +103,39 @@ class DepthSweep:
             "delta": self.delta,
             "singular_reason": self.singular_reason,
         }
-        if self.alignment is not None:
+        if self.alignment is not None and self.top_k_fraction is not None:
             out["alignment"] = [json_float(v) for v in self.alignment]
             out["top_k_fraction"] = {str(k): [json_float(v) for v in f] for k, f in self.top_k_fraction.items()}
         return out
 
 
-def _check_depths(depths) -> np.ndarray:
+def _check_depths(depths: Any) -> np.ndarray:
     if isinstance(depths, (str, bytes)) or not hasattr(depths, "__iter__"):
         raise InvalidParameterError(f"depths must be a list of integers >= 1, got {depths!r}", param="depths")
     values = list(depths)
     if not values:
         raise InvalidParameterError("depths is empty; give at least one depth >= 1", param="depths")
     if len(values) > MAX_SWEEP_DEPTHS:
-        raise InvalidParameterError(f"depths has {len(values)} entries; at most {MAX_SWEEP_DEPTHS} per sweep", param="depths")
+        raise InvalidParameterError(f"depths has {len(values)} entries; at most {MAX_SWEEP_DEPTHS} per "
+                                    "sweep", param="depths")
     out = []
     for i, d in enumerate(values):
         if isinstance(d, bool) or not isinstance(d, numbers.Real) or not float(d).is_integer():
             raise InvalidParameterError(f"depths[{i}] must be an integer >= 1, got {d!r}", param="depths")
-        if d < 1:
+        depth = int(d) if isinstance(d, numbers.Integral) else int(float(d))
+        if depth < 1:
             raise InvalidParameterError(f"depths[{i}] must be >= 1, got {d}", param="depths")
-        if d > MAX_DEPTH:
-            raise InvalidParameterError(f"depths[{i}] = {int(d)} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH); "
-                                        "the depth limit is limit_condition_number", param="depths")
-        out.append(int(d))
+        if depth > MAX_DEPTH:
+            raise InvalidParameterError(f"depths[{i}] = {depth} is above MAX_DEPTH = {MAX_DEPTH} "
+                                        "(eoc_ntk.MAX_DEPTH); the depth limit is limit_condition_number",
+                                        param="depths")
+        out.append(depth)
     return np.unique(np.array(out, dtype=np.int64))
 
 
-def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extremes",
-                progress: ProgressFn | None = None, y=None) -> DepthSweep:
+def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigma_w: float | None = None,
+                sigma_b: float = 0.0, eigenvalues: str = "extremes", progress: ProgressFn | None = None,
+                y: ArrayLike | None = None) -> DepthSweep:
     """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths at once.
 
     Parameters
@@ -152,7 +160,8 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
     model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):
-        raise InvalidParameterError(f"eigenvalues must be 'extremes' or 'all', got {eigenvalues!r}", param="eigenvalues")
+        raise InvalidParameterError("eigenvalues must be 'extremes' or 'all', got "
+                                    f"{eigenvalues!r}", param="eigenvalues")
     labels = None if y is None else check_labels(y, x.shape[0])
     result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
     if labels is None:
@@ -161,7 +170,8 @@ def depth_sweep(x, *, depths, a, b, sigma_w=None, sigma_b=0.0, eigenvalues="extr
     return replace(result, alignment=aligned, top_k_fraction=top_k)
 
 
-def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSweep:
+def _depth_sweep(x: np.ndarray, depth_list: np.ndarray, model: Model, eigenvalues: str,
+                 progress: ProgressFn | None) -> DepthSweep:
     n, m0 = x.shape
     u, mant, expo = scaled_unit_rows(x)
     check_scale(model, np.ldexp(mant, expo), m0)
@@ -201,11 +211,13 @@ def _depth_sweep(x, depth_list, model: Model, eigenvalues, progress) -> DepthSwe
     )
 
 
-def _extremes_by_depth(uu, r, m0, depth_list, model: Model, eigenvalues, progress):
+def _extremes_by_depth(uu: np.ndarray, r: np.ndarray, m0: int, depth_list: np.ndarray, model: Model, eigenvalues: str,
+                       progress: ProgressFn | None) -> tuple[list[float], list[float]]:
     """``lambda_min`` and ``lambda_max`` of ``K / n`` per depth (lists, negatives clipped to 0),
     each depth warm-started from the previous ones (eigenvectors, extrapolated shift)."""
     n = uu.shape[0]
-    lmins, lmaxs = [], []
+    lmins: list[float] = []
+    lmaxs: list[float] = []
     vectors = None
     for count, (depth, kn) in enumerate(_kernels_by_depth(uu, r, m0, depth_list, model, 1.0 / n), start=1):
         if eigenvalues == "all" or n < 3:
@@ -226,7 +238,7 @@ def _extremes_by_depth(uu, r, m0, depth_list, model: Model, eigenvalues, progres
     return lmins, lmaxs
 
 
-def _extrapolate(depths, values, depth) -> float | None:
+def _extrapolate(depths: np.ndarray, values: Sequence[float], depth: int) -> float | None:
     """A shift just below ``lambda_min`` at ``depth``, extrapolated from the previous depths.
 
     ``lambda_min`` is smooth in the depth: the linear extrapolation from the last two depths
@@ -253,7 +265,8 @@ def _extrapolate(depths, values, depth) -> float | None:
     return guess if guess > 0.0 and spread <= _MAX_SPREAD * guess else None
 
 
-def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
+def _kernels_by_depth(uu: np.ndarray, r: np.ndarray, m0: int, depth_list: np.ndarray, model: Model,
+                      scale: float) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(depth, scale * K)`` for the requested depths (ascending), sharing the input angles.
 
     At ``sigma_b = 0`` ``K`` is scale-free: ``|x_i| |x_j| theta_l`` with ``r`` the norms
@@ -271,6 +284,7 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
     if model.sigma_b == 0.0 and model.delta > 0.0 and uu.size >= 4096:
         if depth_list[0] == 1:
             theta, _ = normalised_kernels(uu, 1, model.delta, None, True, False)
+            assert theta is not None  # asked for (need_theta=True)
             yield 1, theta * (scale * np.outer(r, r))
             depth_list = depth_list[1:]
         if n * (n - 1) // 2 <= MAX_ENTRIES:
@@ -286,6 +300,7 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
             interp = eoc_interpolant(depth, model.delta)
             interp.ensure(intervals)
             theta, _ = normalised_kernels(uu, depth, model.delta, interp, True, False)
+            assert theta is not None  # asked for (need_theta=True)
             theta *= base
             yield depth, theta
         return
@@ -303,13 +318,13 @@ def _kernels_by_depth(uu, r, m0, depth_list, model: Model, scale: float):
                 yield depth, scale * theta
 
 
-def _limit_or_none(x, model: Model) -> float | None:
+def _limit_or_none(x: np.ndarray, model: Model) -> float | None:
     if model.delta == 0.0 or model.sigma_b != 0.0:
         return None
     return _limit_condition_number(x, model)
 
 
-def depth_limit_matrix(x, *, a, b, sigma_w=None) -> np.ndarray:
+def depth_limit_matrix(x: ArrayLike, *, a: float, b: float, sigma_w: float | None = None) -> FloatArray:
     """``lim_{l -> inf} K(x_i, x_j) / (l chi^(l-1))`` as an (n, n) matrix (docs/math.md §5), per pair.
 
     With ``q_i = sigma_w^2 |x_i|^2 / m0`` the limit is ``c_ij sqrt(q_i q_j)``, from the exact
@@ -330,7 +345,8 @@ def depth_limit_matrix(x, *, a, b, sigma_w=None) -> np.ndarray:
     """
     model = Model(1, a, b, sigma_w, 0.0)
     if model.delta == 0.0:
-        raise InvalidParameterError("the depth limit needs Delta = b^2/(a^2+b^2) > 0; for b = 0 the kernel is l times the Gram matrix", param="b")
+        raise InvalidParameterError("the depth limit needs Delta = b^2/(a^2+b^2) > 0; for b = 0 the kernel is l times "
+                                    "the Gram matrix", param="b")
     x = check_data(x)
     u, mant, expo = scaled_unit_rows(x)
     s = np.ldexp(mant * math.sqrt(model.sigma_w2 / x.shape[1]), expo)
@@ -347,7 +363,7 @@ def _limit_coefficients(u: np.ndarray, model: Model) -> np.ndarray:
     return np.where(special, 1.0, 0.25)
 
 
-def limit_condition_number(x, *, a, b, sigma_w=None) -> float:
+def limit_condition_number(x: ArrayLike, *, a: float, b: float, sigma_w: float | None = None) -> float:
     """Condition number of :func:`depth_limit_matrix`; ``(n + 3) / 3`` for equal norms."""
     model = Model(1, a, b, sigma_w, 0.0)
     if model.delta == 0.0:
@@ -379,22 +395,22 @@ def _limit_condition_number(x: np.ndarray, model: Model) -> float:
         return math.inf
     d = 0.75 * q
 
-    def secular_from(base):
+    def secular_from(base: int) -> Callable[[float], float]:
         # 1 + (1/4) sum q_i / (d_i - lambda) with lambda = d[base] + tau: the differences
         # d_i - d[base] are formed first, so nothing cancels near a pole.
         offsets = d - d[base]
 
-        def f(tau):
+        def f(tau: float) -> float:
             with np.errstate(divide="ignore"):
-                return 1.0 + 0.25 * np.sum(q / (offsets - tau))
+                return 1.0 + 0.25 * float(np.sum(q / (offsets - tau)))
         return f
 
-    def root(f, upper):
+    def root(f: Callable[[float], float], upper: float) -> float:
         # f -> -inf as tau -> 0+ and f(upper) >= 0: shrink the lower end until f < 0 there.
         lower = upper * 1e-15
         while f(lower) >= 0.0 and lower > 1e-300:
             lower *= 1e-6
-        return brentq(f, lower, upper, xtol=1e-300, rtol=1e-15, maxiter=2000)
+        return float(brentq(f, lower, upper, xtol=1e-300, rtol=1e-15, maxiter=2000))
 
     spread = 0.25 * q.sum() * (1.0 + 1e-12)  # lambda_max <= d_n + |s|^2/4, attained for equal norms
     lmax = d[-1] + root(secular_from(n - 1), spread)
@@ -406,8 +422,9 @@ def _limit_condition_number(x: np.ndarray, model: Model) -> float:
     return float(lmax / lmin)
 
 
-def activation_sweep(x, depths, activations, *, sigma_w=None, sigma_b=0.0,
-                     progress: ProgressFn | None = None) -> dict:
+def activation_sweep(x: ArrayLike, depths: Iterable[int], activations: Iterable[Any], *,
+                     sigma_w: float | Sequence[float] | None = None, sigma_b: float | Sequence[float] = 0.0,
+                     progress: ProgressFn | None = None) -> dict[str, Any]:
     """:func:`depth_sweep` for each activation: the CLI's ``sweep``, the API's ``/v1/sweeps`` and its jobs.
 
     Parameters
@@ -435,7 +452,7 @@ def activation_sweep(x, depths, activations, *, sigma_w=None, sigma_b=0.0,
     sigma_ws = _per_activation(sigma_w, len(acts), "sigma_w")
     sigma_bs = _per_activation(sigma_b, len(acts), "sigma_b")
     results = []
-    for i, (act, sw, sb) in enumerate(zip(acts, sigma_ws, sigma_bs)):
+    for i, (act, sw, sb) in enumerate(zip(acts, sigma_ws, sigma_bs, strict=True)):
         sweep = depth_sweep(x, depths=depths, a=act.a, b=act.b, sigma_w=sw, sigma_b=sb,
                             progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
         params = Model(1, act.a, act.b, sigma_w=sw, sigma_b=sb).canonical()
@@ -445,7 +462,7 @@ def activation_sweep(x, depths, activations, *, sigma_w=None, sigma_b=0.0,
     return {"depths": sorted({int(d) for d in depths}), "results": results}
 
 
-def _per_activation(value, count: int, param: str) -> list:
+def _per_activation(value: Any, count: int, param: str) -> list[Any]:
     """``value`` repeated ``count`` times, or the sequence ``value`` of length ``count``."""
     if value is None or isinstance(value, numbers.Real):
         return [value] * count

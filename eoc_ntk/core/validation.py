@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse
 
 from eoc_ntk.core.errors import InvalidParameterError
@@ -28,7 +31,7 @@ MAX_DEPTH = 100_000
 MAX_SPARSE_ENTRIES = 50_000_000
 
 
-def _dense_input(x, name: str):
+def _dense_input(x: Any, name: str) -> Any:
     """Sparse matrices densified (size-checked), masked arrays unmasked (only without masked
     entries), strings refused wherever they hide: ``x`` ready for ``np.array(x, float64)``."""
     if scipy.sparse.issparse(x):
@@ -63,7 +66,7 @@ def _dense_input(x, name: str):
     return x
 
 
-def _describe_shape(value) -> str:
+def _describe_shape(value: object) -> str:
     shape = getattr(value, "shape", None)
     if shape is not None:
         return f"shape {tuple(shape)}"
@@ -72,8 +75,11 @@ def _describe_shape(value) -> str:
     return f"type {type(value).__name__}"
 
 
-def check_data(x, name: str = "x") -> np.ndarray:
+def check_data(x: npt.ArrayLike, name: str = "x") -> npt.NDArray[np.float64]:
     """Return ``x`` as a new C-contiguous float64 array of shape (n, m0).
+
+    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
+    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
 
     Parameters
     ----------
@@ -81,9 +87,6 @@ def check_data(x, name: str = "x") -> np.ndarray:
         Real, finite numbers; at least one row and one column.
     name : str
         Argument name used in error messages.
-
-    Accepted besides arrays and nested lists: SciPy sparse matrices (densified, up to
-    ``MAX_SPARSE_ENTRIES`` entries) and masked arrays without masked entries.
 
     Raises
     ------
@@ -98,7 +101,8 @@ def check_data(x, name: str = "x") -> np.ndarray:
         (its square underflows to 0).
     """
     if isinstance(x, (str, bytes, dict)):
-        raise InvalidParameterError(f"{name} must be a 2-D array of numbers of shape (n, m0), got {type(x).__name__}", param=name)
+        raise InvalidParameterError(f"{name} must be a 2-D array of numbers of shape (n, m0), got "
+                                    f"{type(x).__name__}", param=name)
     x = _dense_input(x, name)
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
         raise InvalidParameterError(
@@ -120,7 +124,8 @@ def check_data(x, name: str = "x") -> np.ndarray:
             f"{name} must be 2-D of shape (n, m0), got {arr.ndim}-D with shape {arr.shape}; "
             "for a single point use x.reshape(1, -1), for one feature x.reshape(-1, 1)", param=name)
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InvalidParameterError(f"{name} is empty (shape {arr.shape}); it needs at least one row and one column", param=name)
+        raise InvalidParameterError(f"{name} is empty (shape {arr.shape}); it needs at least one row and one "
+                                    "column", param=name)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InvalidParameterError(
@@ -132,7 +137,8 @@ def check_data(x, name: str = "x") -> np.ndarray:
         i, j = np.argwhere(big)[0]
         raise InvalidParameterError(
             f"{name} has an entry of magnitude {arr[i, j]:.3g} at row {i}, column {j} (shape {arr.shape}); "
-            f"squared norms would overflow float64: rescale the data so that every |value| <= {MAX_ABS_VALUE:g}", param=name)
+            "squared norms would overflow float64: rescale the data so that every |value| <= "
+            f"{MAX_ABS_VALUE:g}", param=name)
     smallest = np.finfo(np.float64).tiny
     tiny = (arr != 0.0) & (arr < smallest) & (arr > -smallest)
     if tiny.any():
@@ -143,7 +149,8 @@ def check_data(x, name: str = "x") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def check_pair(x, x2, name: str = "x", name2: str = "x2") -> tuple[np.ndarray, np.ndarray | None]:
+def check_pair(x: npt.ArrayLike, x2: npt.ArrayLike | None, name: str = "x",
+               name2: str = "x2") -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
     """Check ``x`` and an optional ``x2`` of the same width."""
     x = check_data(x, name)
     if x2 is None:
@@ -156,47 +163,49 @@ def check_pair(x, x2, name: str = "x", name2: str = "x2") -> tuple[np.ndarray, n
     return x, x2
 
 
-def check_depth(depth, name: str = "depth") -> int:
+def check_depth(depth: Any, name: str = "depth") -> int:
     """Return ``depth`` as an int >= 1 (bools and fractional numbers are refused)."""
     if isinstance(depth, bool):
-        raise InvalidParameterError(f"{name} must be an integer number of weight layers >= 1, got the bool {depth!r}", param=name)
+        raise InvalidParameterError(f"{name} must be an integer number of weight layers >= 1, got the bool "
+                                    f"{depth!r}", param=name)
     if not isinstance(depth, numbers.Integral):
         if isinstance(depth, numbers.Real) and float(depth).is_integer():
-            depth = int(depth)
+            depth = int(float(depth))
         else:
-            raise InvalidParameterError(f"{name} must be an integer number of weight layers >= 1, got {depth!r}", param=name)
-    depth = int(depth)
-    if depth < 1:
-        raise InvalidParameterError(f"{name} must be >= 1 (the number of weight layers), got {depth}", param=name)
-    if depth > MAX_DEPTH:
+            raise InvalidParameterError(f"{name} must be an integer number of weight layers >= 1, got "
+                                        f"{depth!r}", param=name)
+    layers = int(depth)
+    if layers < 1:
+        raise InvalidParameterError(f"{name} must be >= 1 (the number of weight layers), got {layers}", param=name)
+    if layers > MAX_DEPTH:
         raise InvalidParameterError(
-            f"{name} = {depth} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH): the cost grows with the "
+            f"{name} = {layers} is above MAX_DEPTH = {MAX_DEPTH} (eoc_ntk.MAX_DEPTH): the cost grows with the "
             "depth; the depth limit itself is eoc_ntk.depth_limit_matrix / limit_condition_number", param=name)
-    return depth
+    return layers
 
 
-def check_integer(value, name: str, minimum: int = 1) -> int:
+def check_integer(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``value`` (an int or NumPy integer, not a bool) as an int ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r} of type "
                                     f"{type(value).__name__}", param=name)
-    value = int(value)
-    if value < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value}", param=name)
-    return value
+    number = int(value)
+    if number < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {number}", param=name)
+    return number
 
 
-def check_real(value, name: str) -> float:
+def check_real(value: Any, name: str) -> float:
     """Return ``value`` as a finite float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidParameterError(f"{name} must be a real number, got {value!r}", param=name)
-    value = float(value)
-    if not math.isfinite(value):
-        raise InvalidParameterError(f"{name} must be finite, got {value}", param=name)
-    return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidParameterError(f"{name} must be finite, got {number}", param=name)
+    return number
 
 
-def parse_depths(text) -> list[int]:
+def parse_depths(text: str | int | Iterable[int]) -> list[int]:
     """``"10"``, ``"1,2,5"``, ``"1:100"`` (inclusive) or ``"1:100:10"`` (step), combinable with commas.
 
     Returns the sorted distinct depths; :class:`InvalidParameterError` (``param="depths"``) otherwise.

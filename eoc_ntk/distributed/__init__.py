@@ -25,26 +25,26 @@ import contextlib
 import os
 import tempfile
 import warnings
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 
 from eoc_ntk.core.angles import unit_rows
-from eoc_ntk.distributed._tiled import TiledSymmetric, block_edges
 from eoc_ntk.core.eigen import (
     DENSE_BELOW,
     RETRY_FRACTIONS,
-    certified_top,
-    lanczos_top,
     certified_lambda_min_from_solver,
+    certified_top,
     extreme_eigenvalues,
+    lanczos_top,
     rough_lambda_min_from_solver,
 )
-from eoc_ntk.core.validation import check_data, check_pair
 from eoc_ntk.core.errors import InvalidParameterError
-from eoc_ntk.core.kernels import check_scale, check_kinds, compute_kernels
+from eoc_ntk.core.kernels import check_kinds, check_scale, compute_kernels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.spectra import Spectrum, assemble_spectrum, singular_tolerance
+from eoc_ntk.core.validation import check_data, check_pair
+from eoc_ntk.distributed._tiled import TiledSymmetric, block_edges
 
 __all__ = ["kernel", "spectrum", "DEFAULT_CHUNKS"]
 
@@ -101,7 +101,8 @@ def _check_chunks(chunks) -> int:
 def _check_progress(progress) -> None:
     if progress is not None and not callable(progress):
         raise InvalidParameterError(
-            f"progress must be a callable taking the completed fraction in [0, 1], or None; got {type(progress).__name__}",
+            "progress must be a callable taking the completed fraction in [0, 1], or None; got "
+            f"{type(progress).__name__}",
             param="progress",
         )
 
@@ -310,7 +311,7 @@ def _spectrum_on(client, x: np.ndarray, model: Model, chunks: int, tracker: _Pro
     trace = matrix.trace()
     if n < DENSE_BELOW:
         kn = np.zeros((n, n))
-        for ((i, j), tile) in zip(matrix.tiles, client.gather(list(matrix.tiles.values()))):
+        for ((i, j), tile) in zip(matrix.tiles, client.gather(list(matrix.tiles.values())), strict=True):
             kn[edges[i][0]:edges[i][1], edges[j][0]:edges[j][1]] = tile
             kn[edges[j][0]:edges[j][1], edges[i][0]:edges[i][1]] = tile.T
         lmin, lmax, method, _ = extreme_eigenvalues(kn)
@@ -350,11 +351,11 @@ def _certified_lambda_min(matrix: TiledSymmetric, lmax: float, start: np.ndarray
         rough, margin, v_rough = rough_lambda_min_from_solver(rough_factor.solve, start)
         rough_factor.release()
         del rough_factor
-        if rough is not None:
+        if v_rough is not None:
             start = v_rough
     above_s = None  # unknown until K/n - s I is factorised
-    for fraction in ((1.0 - margin, *RETRY_FRACTIONS) if rough is not None else ()):
-        sigma = fraction * rough
+    for fraction in ((1.0 - cast(float, margin), *RETRY_FRACTIONS) if rough is not None else ()):
+        sigma = fraction * cast(float, rough)
         if sigma <= s:
             break
         value, factored = _shifted_lambda_min(matrix, sigma, start, tracker)

@@ -16,10 +16,17 @@ choice) and returns a vector block, or produces a new tile on the workers.
 
 Faults are Dask's: every tile is a task of the graph, so a tile lost with a worker is
 recomputed from its inputs (down to the kernel tiles and the replicated data).
+
+Why not ``dask.array.linalg.cholesky``: it reads the upper tiles of a full square array and
+returns a full square factor (zero tiles above the diagonal, each off-diagonal tile also kept
+transposed), while the kernel and this factor are lower tiles only, half the memory at the sizes
+this path exists for; and a matrix that is not positive definite is an expected answer here (the
+certificate), not a failed graph. At n = 2000 its single graph is faster and as accurate:
+bench/README.md, "Why not dask.array.linalg.cholesky", has the measurement.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg as sla
@@ -110,9 +117,10 @@ class TiledSymmetric:
         keys, futures = [], []
         for (i, j), tile in self.tiles.items():
             keys.append((i, j))
-            futures.append(self.client.submit(_tile_products, tile, blocks[j], None if i == j else blocks[i], pure=False))
+            futures.append(self.client.submit(_tile_products, tile, blocks[j], None if i == j else blocks[i],
+                                              pure=False))
         out = np.zeros(self.n)
-        for (i, j), (down, across) in zip(keys, self.client.gather(futures)):
+        for (i, j), (down, across) in zip(keys, self.client.gather(futures), strict=True):
             out[self.edges[i][0]:self.edges[i][1]] += down
             if across is not None:
                 out[self.edges[j][0]:self.edges[j][1]] += across
@@ -165,7 +173,7 @@ class TiledFactor:
         """``(L L^T)^{-1} v`` for ``v`` of shape (n,), in the factor's precision, returned as float64."""
         submit, tiles, nb = self.client.submit, self.tiles, len(self.edges)
         rhs = [np.asarray(v[i0:i1], dtype=self.dtype) for i0, i1 in self.edges]
-        y = []
+        y: list[Any] = []
         for i in range(nb):  # L y = v
             partials = [submit(_product, tiles[i, j], y[j], False, pure=False) for j in range(i)]
             y.append(submit(_diagonal_solve, tiles[i, i], rhs[i], False, *partials, pure=False))

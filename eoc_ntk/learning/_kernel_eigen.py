@@ -77,4 +77,5 @@ def regression_coefficients(k: np.ndarray, y: np.ndarray, ridge: float) -> np.nd
         keep = lam > singular_tolerance(n) * max(float(lam[-1]), 0.0)
         inverse = np.zeros_like(lam)
         inverse[keep] = 1.0 / (n * lam[keep])
-    return vec @ (inverse[:, None] * proj)
+    coefficients: np.ndarray = vec @ (inverse[:, None] * proj)
+    return coefficients

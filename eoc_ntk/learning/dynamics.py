@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.learning._kernel_eigen import KernelEigen, kernel_eigen
-from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.arrays import ArrayLike
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data
+from eoc_ntk.learning._kernel_eigen import KernelEigen, kernel_eigen
 
 __all__ = ["dynamics", "Dynamics", "DEFAULT_STEPS", "INIT_MODES"]
 
@@ -90,14 +93,14 @@ class Dynamics:
     expected_train_loss: np.ndarray | None = None
     init: str = "zero"
 
-    def loss_at(self, t) -> float:
+    def loss_at(self, t: float) -> float:
         """``L_t`` for any real step count ``t >= 0`` (the formula of the module docstring)."""
         return float(self._loss(np.asarray([float(t)]))[0])
 
     def _loss(self, t: np.ndarray) -> np.ndarray:
         return self.initial_loss * _decay(self.learning_rate, self.eigenvalues, self.target_share, t)
 
-    def steps_to(self, factor) -> float:
+    def steps_to(self, factor: float) -> float:
         """Smallest step count ``t`` with ``L_t <= L_0 / factor``; ``inf`` when never.
 
         ``inf`` whenever ``1 / factor`` is at or below :attr:`unreachable_fraction` (the null
@@ -110,7 +113,7 @@ class Dynamics:
         ----------
         factor : float >= 1
         """
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor >= 1.0 \
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not float(factor) >= 1.0 \
                 or not math.isfinite(factor):
             raise InvalidParameterError(f"factor must be a finite real number >= 1, got {factor!r}", param="factor")
         if self.initial_loss == 0.0 or factor == 1.0:
@@ -141,7 +144,7 @@ class Dynamics:
 
     def _argmin_convex(self) -> float:
         """Integer minimiser of the convex sequence ``L_t`` (some direction grows)."""
-        def rising(t):
+        def rising(t: float) -> bool:
             return self.loss_at(t + 1.0) >= self.loss_at(t)
         hi = 1.0
         while not rising(hi):
@@ -157,7 +160,7 @@ class Dynamics:
                 lo = mid
         return hi
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict. ``inf`` and ``nan`` become None (as in ``Spectrum.to_dict``): a
         ``fit_steps`` or ``steps_to`` of None means never (the null space), a ``train_loss``
         of None an overflow above ``max_learning_rate``."""
@@ -180,8 +183,9 @@ class Dynamics:
         }
 
 
-def dynamics(x, y, *, depth, a, b, sigma_w=None, sigma_b=0.0, learning_rate=None, steps=DEFAULT_STEPS,
-             init="zero") -> Dynamics:
+def dynamics(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+             sigma_b: float = 0.0, learning_rate: float | None = None, steps: Iterable[int] = DEFAULT_STEPS,
+             init: str = "zero") -> Dynamics:
     """Exact training loss of the infinite-width network under full-batch gradient descent.
 
     ``L_t = (1/2n) sum_i (1 - eta lambda_i)^(2t) |V_i^T y|^2`` with ``K/n = V diag(lambda) V^T``
@@ -227,21 +231,21 @@ def dynamics(x, y, *, depth, a, b, sigma_w=None, sigma_b=0.0, learning_rate=None
     return _dynamics(eig, labels.values, eta, step_arr, kernels.get("nngp"), init)
 
 
-def _check_steps(steps) -> np.ndarray:
+def _check_steps(steps: Any) -> np.ndarray:
     if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise InvalidParameterError(f"steps must be a list of integers >= 0, got {steps!r}", param="steps")
     out = []
     for i, s in enumerate(steps):
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer() or s < 0:
+        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer() or float(s) < 0:
             raise InvalidParameterError(f"steps[{i}] must be an integer >= 0, got {s!r}", param="steps")
-        out.append(int(s))
+        out.append(int(s) if isinstance(s, numbers.Integral) else int(float(s)))
     if not out:
         raise InvalidParameterError("steps is empty; give at least one step count (e.g. [0, 10, 100])", param="steps")
     return np.array(out, dtype=np.int64)
 
 
-def _check_rate(rate) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or not rate > 0:
+def _check_rate(rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or not float(rate) > 0:
         raise InvalidParameterError(
             f"learning_rate must be a finite number > 0, got {rate!r}; omit it for 1/lambda_max", param="learning_rate")
     return float(rate)
@@ -251,10 +255,12 @@ def _decay(eta: float, eigenvalues: np.ndarray, weights: np.ndarray, t: np.ndarr
     """``sum_i (1 - eta lambda_i)^(2t) w_i`` for each step count in ``t`` (shape (s,))."""
     gain = (1.0 - eta * eigenvalues) ** 2
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.power(gain[None, :], np.asarray(t, dtype=np.float64)[:, None]) @ weights
+        decay: np.ndarray = np.power(gain[None, :], np.asarray(t, dtype=np.float64)[:, None]) @ weights
+    return decay
 
 
-def _dynamics(eig: KernelEigen, y: np.ndarray, eta: float, steps: np.ndarray, nngp, init) -> Dynamics:
+def _dynamics(eig: KernelEigen, y: np.ndarray, eta: float, steps: np.ndarray, nngp: np.ndarray | None,
+              init: str) -> Dynamics:
     n, k = y.shape
     total = float(eig.energy.sum())
     share = eig.energy / total if total > 0.0 else np.zeros_like(eig.energy)

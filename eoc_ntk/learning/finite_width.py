@@ -20,19 +20,27 @@ outputs add a width-independent term that ``init="nngp"`` predicts on average).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from eoc_ntk.core.validation import check_data
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import kernel
 from eoc_ntk.core.labels import check_labels
+from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.validation import check_data
 from eoc_ntk.learning.dynamics import dynamics
 
 __all__ = ["initial_params", "forward", "backward", "train_centred", "compare_training"]
 
 
-def initial_params(m0: int, *, width: int, depth: int, seed: int, dtype=np.float32) -> list:
+#: ``[(W_1, beta_1), ..., (W_l, beta_l)]``: weights and biases per layer.
+Params = list[tuple[np.ndarray, np.ndarray]]
+
+
+def initial_params(m0: int, *, width: int, depth: int, seed: int, dtype: type[np.floating[Any]] = np.float32) -> Params:
     """``[(W_1, beta_1), ..., (W_l, beta_l)]`` drawn in float64 from ``default_rng(seed)`` (layer by
     layer: the weights, then the biases), cast to ``dtype``; hidden widths ``width``, one output."""
     rng = np.random.default_rng(seed)
@@ -41,7 +49,8 @@ def initial_params(m0: int, *, width: int, depth: int, seed: int, dtype=np.float
              rng.standard_normal(widths[k + 1]).astype(dtype)) for k in range(depth)]
 
 
-def forward(params, x, a, b, sigma_w, sigma_b):
+def forward(params: Params, x: ArrayLike, a: float, b: float, sigma_w: float,
+            sigma_b: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Pre-activations ``[h_1..h_l]`` and layer inputs ``[z_0..z_{l-1}]``, each of shape (n, width)."""
     hs, zs = [], [np.asarray(x, dtype=params[0][0].dtype)]
     for k, (w, beta) in enumerate(params):
@@ -52,7 +61,8 @@ def forward(params, x, a, b, sigma_w, sigma_b):
     return hs, zs
 
 
-def backward(params, hs, zs, v, a, b, sigma_w, sigma_b) -> list:
+def backward(params: Params, hs: list[np.ndarray], zs: list[np.ndarray], v: ArrayLike, a: float, b: float,
+             sigma_w: float, sigma_b: float) -> Params:
     """``J^T v`` as per-layer gradients ``[(dW_k, dbeta_k)]`` of a :func:`forward` pass.
 
     ``dW_k = (sigma_w / sqrt(m_{k-1})) Delta_k^T z_{k-1}``, ``dbeta_k = sigma_b Delta_k^T 1`` with
@@ -70,8 +80,9 @@ def backward(params, hs, zs, v, a, b, sigma_w, sigma_b) -> list:
     return grads[::-1]
 
 
-def train_centred(x, y, *, width: int, depth: int, a: float, b: float, learning_rate: float, steps: int,
-                  seed: int, sigma_w: float | None = None, sigma_b: float = 0.0, dtype=np.float32) -> np.ndarray:
+def train_centred(x: ArrayLike, y: ArrayLike, *, width: int, depth: int, a: float, b: float, learning_rate: float,
+                  steps: int, seed: int, sigma_w: float | None = None, sigma_b: float = 0.0,
+                  dtype: type[np.floating[Any]] = np.float32) -> FloatArray:
     """Residuals ``r_t = f_t(x) - f_0(x) - y`` of the centred network for ``t = 0..steps``.
 
     Parameters
@@ -122,12 +133,13 @@ def train_centred(x, y, *, width: int, depth: int, a: float, b: float, learning_
         if t < steps:
             grads = backward(params, hs, zs, (r / n).astype(dtype), a, b, sigma_w, sigma_b)
             params = [(w - eta * gw, beta - eta * gb if sigma_b != 0.0 else beta)
-                      for (w, beta), (gw, gb) in zip(params, grads)]
+                      for (w, beta), (gw, gb) in zip(params, grads, strict=True)]
     return np.array(residuals)
 
 
-def compare_training(x, y, *, depth: int, a: float, b: float, widths, seeds: int, steps: int,
-                     rate_factor: float = 0.9, seed: int = 0, progress=None) -> dict:
+def compare_training(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, widths: Iterable[int], seeds: int,
+                     steps: int, rate_factor: float = 0.9, seed: int = 0,
+                     progress: ProgressFn | None = None) -> dict[str, Any]:
     """Predicted vs measured training of the centred network, at ``rate_factor * max_learning_rate``.
 
     The prediction is the infinite-width residual ``r_{t+1} = (I - eta K/n) r_t`` from ``r_0 = -y``
@@ -145,12 +157,17 @@ def compare_training(x, y, *, depth: int, a: float, b: float, widths, seeds: int
     max_rate = dynamics(x, y, depth=depth, a=a, b=b, steps=[0]).max_learning_rate
     eta = rate_factor * max_rate
     step = np.eye(n) - eta * kernel(x, depth=depth, a=a, b=b) / n
-    predicted = [-y]
+    iterates = [-y]
     for _ in range(steps):
-        predicted.append(step @ predicted[-1])
-    predicted = np.array(predicted)
-    loss = lambda r: np.sum(r * r, axis=-1) / (2 * n)  # noqa: E731
-    out = {"n": n, "depth": depth, "a": a, "b": b, "steps": list(range(steps + 1)), "rate_factor": rate_factor,
+        iterates.append(step @ iterates[-1])
+    predicted = np.array(iterates)
+
+    def loss(r: np.ndarray) -> np.ndarray:
+        value: np.ndarray = np.sum(r * r, axis=-1) / (2 * n)
+        return value
+
+    out: dict[str, Any] = {
+           "n": n, "depth": depth, "a": a, "b": b, "steps": list(range(steps + 1)), "rate_factor": rate_factor,
            "learning_rate": eta, "max_learning_rate": max_rate, "predicted_loss": loss(predicted).tolist(),
            "widths": [int(w) for w in widths], "measured_loss": [], "residual_gap": [], "loss_gap": []}
     total, done = len(out["widths"]) * seeds, 0

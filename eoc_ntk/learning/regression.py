@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
 
-from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
-from eoc_ntk.core.validation import check_data, check_pair, check_real
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.validation import check_data, check_pair, check_real
+from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
 
 __all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
 
 
-def predict(x, y, x_test, *, depth, a, b, sigma_w=None, sigma_b=0.0, ridge=0.0) -> np.ndarray:
+def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float, b: float,
+            sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0) -> FloatArray:
     """Outputs of the trained infinite-width network: ``K(x_test, X) (K + n ridge I)^-1 Y``.
 
     Parameters
@@ -51,15 +55,16 @@ def predict(x, y, x_test, *, depth, a, b, sigma_w=None, sigma_b=0.0, ridge=0.0) 
         Shaped like ``y``'s columns.
     """
     model = Model(depth, a, b, sigma_w, sigma_b)
-    x, x_test = check_pair(x, x_test, "x", "x_test")
-    labels = check_labels(y, x.shape[0])
+    points, test_points = check_pair(x, x_test, "x", "x_test")
+    assert test_points is not None  # x_test is given
+    labels = check_labels(y, points.shape[0])
     ridge = _check_ridge(ridge)
-    k = compute_kernels(x, None, model, ("ntk",))["ntk"]
-    k_test = compute_kernels(x_test, x, model, ("ntk",))["ntk"]
+    k = compute_kernels(points, None, model, ("ntk",))["ntk"]
+    k_test = compute_kernels(test_points, points, model, ("ntk",))["ntk"]
     return labels.shaped(k_test @ regression_coefficients(k, labels.values, ridge))
 
 
-def _check_ridge(ridge) -> float:
+def _check_ridge(ridge: Any) -> float:
     try:
         value = check_real(ridge, "ridge")
     except (TypeError, ValueError) as exc:
@@ -107,9 +112,10 @@ class LearningCurve:
     @property
     def relative_gap(self) -> np.ndarray:
         """``(predicted - measured) / measured`` per size."""
-        return (self.predicted_test_mse - self.measured_test_mse) / self.measured_test_mse
+        gap: np.ndarray = (self.predicted_test_mse - self.measured_test_mse) / self.measured_test_mse
+        return gap
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; ``inf`` (a diverging estimate) becomes None."""
         return {
             "n": self.n,
@@ -125,8 +131,9 @@ class LearningCurve:
         }
 
 
-def learning_curve(x, y, *, depth, a, b, sizes, sigma_w=None, sigma_b=0.0, ridge=0.0, splits=5,
-                   seed=0) -> LearningCurve:
+def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sizes: Iterable[int],
+                   sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
+                   seed: int = 0) -> LearningCurve:
     """Eigenlearning estimate vs measured test error of NTK regression, per training-set size.
 
     The estimate (:func:`eigenlearning_test_mse`) treats the N given points as the data
@@ -171,7 +178,8 @@ def learning_curve(x, y, *, depth, a, b, sizes, sigma_w=None, sigma_b=0.0, ridge
     return LearningCurve(size_arr, np.array(predicted), means, stds, np.array(kappas), ridge, splits, seed, n)
 
 
-def eigenlearning_test_mse(eigenvalues, target_power, m: int, ridge: float) -> tuple[float, float]:
+def eigenlearning_test_mse(eigenvalues: ArrayLike, target_power: ArrayLike, m: int,
+                           ridge: float) -> tuple[float, float]:
     """Eigenlearning estimate of the test MSE of kernel ridge regression on ``m`` samples.
 
     Simon, Dickens, Karkada, DeWeese (2021), "The eigenlearning framework: a conservation law
@@ -209,7 +217,7 @@ def eigenlearning_test_mse(eigenvalues, target_power, m: int, ridge: float) -> t
     if ridge == 0.0 and m >= rank:
         kappa = 0.0
     else:
-        def excess(log_kappa):
+        def excess(log_kappa: float) -> float:
             kappa = math.exp(log_kappa)
             return float(np.sum(lam / (lam + kappa))) + ridge / kappa - m
         hi = math.log((float(lam.sum()) + ridge) / m) + 1e-9  # excess(hi) < 0
@@ -225,10 +233,12 @@ def eigenlearning_test_mse(eigenvalues, target_power, m: int, ridge: float) -> t
     return m / denominator * residual, kappa
 
 
-def _measure(k, y, sizes, ridge, splits, seed):
+def _measure(k: np.ndarray, y: np.ndarray, sizes: np.ndarray, ridge: float, splits: int,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
     n = k.shape[0]
     rng = np.random.default_rng(seed)
-    means, stds = [], []
+    means: list[float] = []
+    stds: list[float] = []
     for m in sizes:
         errors = []
         for _ in range(splits):
@@ -242,22 +252,23 @@ def _measure(k, y, sizes, ridge, splits, seed):
     return np.array(means), np.array(stds)
 
 
-def _check_sizes(sizes, n) -> np.ndarray:
+def _check_sizes(sizes: Any, n: int) -> np.ndarray:
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise InvalidParameterError(f"sizes must be a list of integers in [1, {n - 1}], got {sizes!r}", param="sizes")
     out = []
     for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer() or not 1 <= s <= n - 1:
+        if (isinstance(s, bool) or not isinstance(s, numbers.Real) or not float(s).is_integer()
+                or not 1 <= float(s) <= n - 1):
             raise InvalidParameterError(
                 f"sizes[{i}] must be an integer in [1, {n - 1}] (x has {n} rows; the rest is the test set), got {s!r}",
                 param="sizes")
-        out.append(int(s))
+        out.append(int(s) if isinstance(s, numbers.Integral) else int(float(s)))
     if not out:
         raise InvalidParameterError("sizes is empty; give at least one training-set size", param="sizes")
     return np.unique(np.array(out, dtype=np.int64))
 
 
-def _check_count(value, name, minimum) -> int:
+def _check_count(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}", param=name)
     return int(value)

@@ -15,8 +15,6 @@ from ..results import NPY, answer_response, kernel_for_npy, npy_bytes
 from ..schemas import SweepsIn
 from ..specs import build_model, check_sweep_size
 
-
-
 #: Seconds a client is told to wait before it polls an accepted job that has not finished.
 POLL_AFTER = 1
 
@@ -33,6 +31,7 @@ def accepted(engine: Engine, job_id: str, principal: str | None) -> Response:
 
 def result_response(engine: Engine, spec: dict, answer: Answer, npy: bool) -> Response:
     if npy:
+        assert answer.value is not None  # a result, not a job
         return Response(npy_bytes(kernel_for_npy(spec, answer.value)), media_type=NPY,
                         headers={"X-Cache": answer.cache})
     return answer_response(engine.rendered(spec, answer), answer.cache, engine.settings)

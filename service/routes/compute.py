@@ -11,15 +11,24 @@ from eoc_ntk.core.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
 from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 
+from ..contract import COMPUTE_ERRORS, LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
-from ..fastjson import FastJSONRoute
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
+from ..fastjson import FastJSONRoute
 from ..patterns import ACTIVATION_PATTERN, ACTIVATIONS_PATTERN, DEPTHS_PATTERN
 from ..results import answer_response
-from ..schemas import (DATASET_ID_PATTERN, ActivationAB, KernelsIn, KernelsOut, SpectraIn, SpectrumOut, SweepOut,
-                       SweepsIn, depths_from_text)
+from ..schemas import (
+    DATASET_ID_PATTERN,
+    ActivationAB,
+    KernelsIn,
+    KernelsOut,
+    SpectraIn,
+    SpectrumOut,
+    SweepOut,
+    SweepsIn,
+    depths_from_text,
+)
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
-from ..contract import COMPUTE_ERRORS, LOOKUP_ERRORS, operation
 from .common import cached_response, respond, sweep_request
 
 router = APIRouter(prefix="/v1", tags=["compute"], route_class=FastJSONRoute)
@@ -89,8 +98,8 @@ async def cached_spectrum(
     a: float | None = None,
     b: float | None = None,
     activation: Annotated[str | None, Query(
-        min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, description="Instead of a and b: relu, abs, linear (any case), "
-                                                  "leaky_relu:SLOPE or A,B.")] = None,
+        min_length=1, max_length=200, pattern=ACTIVATION_PATTERN,
+        description="Instead of a and b: relu, abs, linear (any case), leaky_relu:SLOPE or A,B.")] = None,
     sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
     sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,
@@ -105,7 +114,12 @@ async def cached_spectrum(
     if activation is None and (a is None or b is None):
         raise InvalidInput(f"{'a' if a is None else 'b'} is required: give both a and b, or activation=relu "
                            "(or leaky_relu:0.1, or A,B)", field="a" if a is None else "b")
-    act = activation if activation is not None else ActivationAB.model_construct(a=a, b=b)
+    act: str | ActivationAB
+    if activation is not None:
+        act = activation
+    else:
+        assert a is not None and b is not None  # both given, checked above
+        act = ActivationAB.model_construct(a=a, b=b)
     model = build_model(depth, act, sigma_w, sigma_b, engine.settings)
     for spec in _spectra_specs(engine.settings, dataset_id, model):
         found = await cached_response(engine, spec, dataset_id, who, if_none_match, required=True)

@@ -6,13 +6,13 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Path, Query, Request
 
+from ..contract import LOOKUP_ERRORS, UPLOAD_ERRORS, operation
 from ..datasets import is_large_json, parse_large_json, parse_upload
 from ..deps import EngineDep, PrincipalDep
 from ..engine import Engine
 from ..fastjson import read_body
 from ..labels import check_labels, labels_id_of
 from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
-from ..contract import LOOKUP_ERRORS, UPLOAD_ERRORS, operation
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

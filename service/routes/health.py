@@ -6,8 +6,8 @@ from fastapi.responses import JSONResponse
 
 import eoc_ntk
 
-from ..deps import EngineDep
 from ..contract import RETRY_AFTER, operation
+from ..deps import EngineDep
 from ..schemas import Health
 
 router = APIRouter(tags=["health"])

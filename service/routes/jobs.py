@@ -1,7 +1,7 @@
 """Jobs: status, progress, result or error; the bare result; cancel."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from fastapi.concurrency import run_in_threadpool
@@ -11,14 +11,14 @@ from jobs.answers import content_hash, with_cache
 from jobs.specs import JOB_ID_PATTERN
 from jobs.states import TERMINAL, JobStatus
 
+from ..contract import LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PrincipalDep, WantsNpy
 from ..engine import Answer
 from ..errors import Conflict, error_body
+from ..examples import EXAMPLES
 from ..jobdoc import job_body, job_timing
 from ..results import json_response
-from ..examples import EXAMPLES
 from ..schemas import JobOut, JobResult
-from ..contract import LOOKUP_ERRORS, operation
 from .common import result_response
 
 __all__ = ["router", "JobId", "job_timing"]
@@ -26,7 +26,7 @@ __all__ = ["router", "JobId", "job_timing"]
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN,
                             description="Id from a 202 answer: the operation, `-` and 32 hex digits.")]
-_NPY = {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}},
+_NPY: dict[str, Any] = {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}},
         "description": "JSON, or the raw .npy kernel of a finished kernels job with `Accept: application/x-npy`."}
 
 

@@ -1,4 +1,4 @@
-"""Labels and what they mean for training (issue #16, docs/learning.md): ``POST /v1/labels``,
+"""Labels and what they mean for training (docs/learning.md): ``POST /v1/labels``,
 ``POST /v1/dynamics`` and ``POST /v1/learning-curves``, answered from the cache, now, or as a job (202)."""
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from jobs.specs import dynamics_spec, learning_curves_spec, work_units
 
+from ..contract import COMPUTE_ERRORS, UPLOAD_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Data, Engine
 from ..errors import InvalidInput
 from ..fastjson import FastJSONRoute
 from ..labels import labels_id_from, labels_id_of, parse_labels_upload, resolve_labels
-from ..schemas import DynamicsIn, DynamicsOut, LearningCurveOut, LearningCurvesIn, LabelsOut
+from ..schemas import DynamicsIn, DynamicsOut, LabelsOut, LearningCurveOut, LearningCurvesIn
 from ..specs import model_from_request
-from ..contract import COMPUTE_ERRORS, UPLOAD_ERRORS, operation
 from .common import respond
 
 router = APIRouter(prefix="/v1", tags=["labels"], route_class=FastJSONRoute)

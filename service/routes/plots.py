@@ -12,6 +12,7 @@ from eoc_ntk.core.activations import parse_activations
 from jobs.specs import spectra_spec, work_units
 from jobs.states import JobStatus
 
+from ..contract import COMPUTE_ERRORS, IMAGE_OK, LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
 from ..errors import Conflict, NotAcceptable, NotFound, core_errors
@@ -20,7 +21,6 @@ from ..patterns import ACTIVATIONS_PATTERN
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
-from ..contract import COMPUTE_ERRORS, IMAGE_OK, LOOKUP_ERRORS, operation
 from .common import accepted, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
@@ -28,8 +28,10 @@ from .learning import dynamics_request, learning_curves_request
 router = APIRouter(tags=["plots"], route_class=FastJSONRoute)
 
 Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
-Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
-Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
+Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
+                                      description="Figure width in inches (default 7.5).")]
+Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
+                                       description="Figure height in inches (default 4.2).")]
 Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
 #: A figure computed on request: PNG or SVG bytes (never JSON), or a job (202).
 _DRAWN = {"response_class": Response, **operation(*COMPUTE_ERRORS, 406, ok=IMAGE_OK, accepted=True)}
@@ -61,6 +63,7 @@ async def _answer(engine: Engine, spec: dict, pinned, work: int, prefer_async: b
     answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
     if answer.job_id is not None:
         return await run_in_threadpool(accepted, engine, answer.job_id, who)
+    assert answer.value is not None  # a result, since no job was made
     body = result_body(spec, answer.value, answer.cache)
     return await run_in_threadpool(draw, spec, body, fmt, size)
 
@@ -148,7 +151,8 @@ def cached_eigenvalues_plot(
         value = engine.cached_for(spec, dataset_id, who, required=True)
         if value is None:
             raise NotFound(f"no cached spectrum of activation {i + 1} ({plots.activation_label(spec['model'])}) at "
-                           f"depth {depth} for this dataset; compute it with POST /v1/spectra", field=f"activations.{i}")
+                           f"depth {depth} for this dataset; compute it with POST /v1/spectra",
+                           field=f"activations.{i}")
         spectra.append(result_body(spec, value, "hit"))
     fig = plots.eigenvalue_figure(spectra, width=width, height=height, dpi=dpi)
     return Response(plots.render(fig, format), media_type=plots.FORMATS[format], headers={"Cache-Control": "no-store"})

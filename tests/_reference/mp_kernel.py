@@ -139,7 +139,7 @@ def _trajectory(model: RefModel, x: tuple, y: tuple, depth: int) -> _Trajectory:
         sw2, sb2 = model.sw2, model.sb2
         mx = [MP.mpf(v) for v in x]
         my = [MP.mpf(v) for v in y]
-        dot = MP.fsum(u * v for u, v in zip(mx, my))
+        dot = MP.fsum(u * v for u, v in zip(mx, my, strict=True))
         sigma = sw2 * dot / m0 + sb2
         qx = sw2 * MP.fsum(u * u for u in mx) / m0 + sb2
         qy = sw2 * MP.fsum(v * v for v in my) / m0 + sb2

@@ -1,125 +1,108 @@
-"""BLAS threads for loops of many small BLAS calls.
+"""BLAS threads for loops of many small BLAS calls, and for large factorisations.
 
-OpenBLAS splits even small products (a 2000 x 2000 matrix-vector product, an 8 x 10 by
-10 x 32768 product) over all cores; on a shared 2-core machine the thread hand-offs made
-such calls 2-6x slower than on one thread, and erratic. A depth sweep is a loop of such
-calls around one big factorisation per depth, so it runs them on one thread
-(:func:`one_blas_thread`) and gives the factorisations every thread back
-(:func:`all_blas_threads`): 10-20 % faster over depths 1..100 at n = 2000
-(``bench/bench_sweep.py``).
+A depth sweep is a loop of small BLAS calls (matrix-vector products, small GEMMs) around one
+large factorisation per depth. OpenBLAS splits even small calls over every core, and the
+thread hand-offs cost more than they gain, so the loop runs on one BLAS thread
+(:func:`one_blas_thread`) and each factorisation inside it gets the original thread counts
+back (:func:`all_blas_threads`). bench/README.md ("How the figures are reached") has the numbers.
 
-OpenBLAS has no per-call setting, and once its thread pool runs it ignores changes made
-through ``openblas_set_num_threads`` from any thread but the main one (measured with OpenBLAS
-0.3.31; its ``openblas_set_num_threads_local`` does work from any thread, but changes the
-count of every thread, so a sweep would slow the concurrent requests of the service). So the
-limit applies to sweeps running in the main thread (scripts, the CLI, an RQ job) and is a
-no-op elsewhere (the embedded service's executor threads), where the sweep is 10-20 %
-slower. Nested uses restore the original count when the outermost one ends, also on an
-exception.
+Rules:
+
+- Every limit is a :func:`threadpoolctl.threadpool_limits` context: on exit, also on an
+  exception, it restores the counts it found on entry, so limits nest. The only thing kept
+  here is the counts that the outermost :func:`one_blas_thread` found, in a context variable
+  (per thread), which :func:`all_blas_threads` restores for one call.
+- OpenBLAS has no per-call setting, and once its pool runs it ignores counts set from any
+  thread but the main one (``openblas_set_num_threads_local`` would change the count of every
+  thread, slowing the service's concurrent requests). So the limits apply in the main thread
+  (scripts, the CLI, an RQ job) and are no-ops elsewhere (the embedded service's threads).
+- Without threadpoolctl support for the loaded BLAS, nothing is changed.
 """
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 __all__ = ["one_blas_thread", "all_blas_threads", "factorisation_threads", "THREADED_SYRK_SAFE_ORDER"]
 
-_LOCK = threading.Lock()
-_STATE = {"users": 0, "original": None, "controller": None}
+#: The BLAS libraries' ``threadpool_info()`` entries as the outermost :func:`one_blas_thread`
+#: found them; None outside it.
+_ORIGINAL: ContextVar[list[dict[str, Any]] | None] = ContextVar("eoc_ntk_blas_original", default=None)
 
 
-def _controller():
-    if _STATE["controller"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _STATE["controller"] = ThreadpoolController()
-        except Exception:  # no threadpoolctl, or a BLAS it cannot drive: leave threads alone
-            _STATE["controller"] = False
-    return _STATE["controller"]
+@functools.cache
+def _controller() -> ThreadpoolController | None:
+    """The libraries threadpoolctl can drive, found once; None when it cannot inspect them."""
+    try:
+        return ThreadpoolController()
+    except Exception:  # a BLAS threadpoolctl cannot drive: leave threads alone
+        return None
 
 
-def _blas_libraries() -> list:
+def _blas_libraries() -> list[Any]:
     controller = _controller()
     return [lib for lib in controller.lib_controllers if lib.user_api == "blas"] if controller else []
 
 
-def _set(counts) -> None:
-    """Set every BLAS library's thread count: one int for all, or a list as from :func:`_current`."""
-    libraries = _blas_libraries()
-    if counts is None:
-        return
-    if isinstance(counts, int):
-        counts = [counts] * len(libraries)
-    for library, count in zip(libraries, counts):
-        library.set_num_threads(count)
-
-
 def _current() -> list[int]:
+    """The thread count of every BLAS library, in :func:`_blas_libraries` order."""
     return [library.num_threads for library in _blas_libraries()]
 
 
 def _effective() -> bool:
-    return threading.current_thread() is threading.main_thread()
+    return threading.current_thread() is threading.main_thread() and bool(_blas_libraries())
 
 
 @contextmanager
-def one_blas_thread():
+def one_blas_thread() -> Iterator[None]:
     """Run the block with BLAS on one thread (main thread only; nested uses allowed)."""
     if not _effective():
         yield
         return
-    with _LOCK:
-        if _STATE["users"] == 0:
-            _STATE["original"] = _current()
-            _set(1)
-        _STATE["users"] += 1
+    outermost = _ORIGINAL.get() is None
+    token = _ORIGINAL.set(ThreadpoolController().select(user_api="blas").info()) if outermost else None
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
-        with _LOCK:
-            _STATE["users"] -= 1
-            if _STATE["users"] == 0:
-                _set(_STATE["original"])
+        if token is not None:
+            _ORIGINAL.reset(token)
 
 
 @contextmanager
-def all_blas_threads():
-    """Inside :func:`one_blas_thread`: the original thread count for one large call."""
-    with _LOCK:
-        limited = _effective() and _STATE["users"] > 0
-        if limited:
-            _set(_STATE["original"])
-    try:
+def all_blas_threads() -> Iterator[None]:
+    """Inside :func:`one_blas_thread`: the original thread counts for one large call (a no-op outside)."""
+    original = _ORIGINAL.get()
+    if original is None or not _effective():
         yield
-    finally:
-        if limited:
-            with _LOCK:
-                if _STATE["users"] > 0:
-                    _set(1)
+        return
+    with threadpool_limits(limits=original):
+        yield
 
 
 #: Largest order at which OpenBLAS's threaded ``syrk`` is known to be safe with its AVX-512
-#: kernels: with OpenBLAS 0.3.30 (SciPy's wheels) and 0.3.31 (NumPy's) on a SkylakeX CPU, the
-#: threaded ``syrk`` inside ``dpotrf`` (and ``u @ u.T`` at m0 = 784) killed the process with a
-#: segmentation fault at order 16,000 and passed at 14,000; the same calls passed on one thread,
-#: and on two threads with ``OPENBLAS_CORETYPE=Haswell``.
+#: kernels (bench/README.md, "A crash this benchmark found"): above it, factorisations run on
+#: one thread when those kernels are in use.
 THREADED_SYRK_SAFE_ORDER = 14000
 _AVX512_KERNELS = frozenset({"SkylakeX", "Cooperlake", "SapphireRapids"})
 
 
 def _avx512_blas() -> bool:
-    controller = _controller()
-    return bool(controller) and any(getattr(lib, "architecture", None) in _AVX512_KERNELS
-                                    for lib in _blas_libraries())
+    return any(getattr(lib, "architecture", None) in _AVX512_KERNELS for lib in _blas_libraries())
 
 
 @contextmanager
-def factorisation_threads(order: int):
+def factorisation_threads(order: int) -> Iterator[None]:
     """BLAS threads for one factorisation of a matrix of ``order`` rows: every thread
     (:func:`all_blas_threads`), except one thread above :data:`THREADED_SYRK_SAFE_ORDER` with
     OpenBLAS's AVX-512 kernels (about 2x slower there, instead of a crashed process). Like
-    :func:`one_blas_thread`, the limit holds in the main thread only (job processes, scripts);
-    the service's job processes compute in their main thread."""
+    :func:`one_blas_thread`, the limit holds in the main thread only (job processes, scripts)."""
     if order > THREADED_SYRK_SAFE_ORDER and _avx512_blas():
         with one_blas_thread():
             yield

@@ -15,6 +15,8 @@ eigenvalue solvers read only that triangle (:mod:`eoc_ntk.core.eigen`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
 from eoc_ntk.core._numerics.interp import (
@@ -22,6 +24,7 @@ from eoc_ntk.core._numerics.interp import (
     INTERVALS,
     U_MAX,
     WIDTH,
+    AngleInterpolant,
     ensure_depths,
     eoc_interpolant,
     u_to_angles,
@@ -78,18 +81,18 @@ class TriangleKernels:
         self.uu = uu
         self.t = t
         self.base = weights[rows[inside][order]] * weights[cols[inside][order]]
-        self._buffer = None
+        self._buffer: np.ndarray | None = None
         del rows, cols, position, order
         present = np.flatnonzero(np.bincount(interval, minlength=INTERVALS))
         starts = np.searchsorted(interval, present)
         stops = np.searchsorted(interval, present, side="right")
         #: (interval, first, stop) of each run of sorted entries in one interval.
-        self.segments = list(zip(present.tolist(), starts.tolist(), stops.tolist()))
+        self.segments = list(zip(present.tolist(), starts.tolist(), stops.tolist(), strict=True))
         self.diagonal_u = np.diagonal(uu).copy()
         self.diagonal_same = self.diagonal_u == -np.inf
         self.diagonal_base = weights * weights
 
-    def matrices(self, depths):
+    def matrices(self, depths: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(depth, K)`` for ``depths`` (ascending, each >= 2) in one reused matrix.
 
         ``K`` (the same C-ordered array every time) holds ``w_i w_j chi^(l-1) theta_l`` in its
@@ -98,13 +101,13 @@ class TriangleKernels:
         k = np.zeros((self.n, self.n))
         flat = k.ravel()
         chunk = max(1, min(32, _CHUNK_BYTES // max(8 * self.flat.size, 1)))
-        depths = [int(d) for d in depths]
+        order = [int(d) for d in depths]
         present = np.array([j for j, _, _ in self.segments], dtype=np.intp)
         interpolants = {}
-        for c0 in range(0, len(depths), chunk):
-            block = depths[c0:c0 + chunk]
+        for c0 in range(0, len(order), chunk):
+            block = order[c0:c0 + chunk]
             if block[-1] not in interpolants:  # build the next _BUILD_AHEAD depths' interpolants in one pass
-                ahead = depths[c0:c0 + max(chunk, _BUILD_AHEAD)]
+                ahead = order[c0:c0 + max(chunk, _BUILD_AHEAD)]
                 interpolants = {d: eoc_interpolant(d, self.delta) for d in ahead}
                 ensure_depths(list(interpolants.values()), present)
             values, failed = self._values([interpolants[d] for d in block], present)
@@ -123,7 +126,8 @@ class TriangleKernels:
                 np.fill_diagonal(k, theta * factor * self.diagonal_base)
                 yield depth, k
 
-    def _values(self, interpolants, present):
+    def _values(self, interpolants: list[AngleInterpolant],
+                present: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """``w_i w_j chi^(l-1) theta_l`` at the sorted entries, one row per depth, and per
         depth the indices (into the sorted entries) whose interval failed its check.
 

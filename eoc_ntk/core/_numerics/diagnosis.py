@@ -33,11 +33,14 @@ class Diagnosis:
         if self.zero_rows:
             parts.append(f"zero input rows {list(self.zero_rows[:10])} give zero kernel rows")
         if self.duplicate_groups:
-            parts.append(f"inputs pointing the same way (duplicates) {[list(g) for g in self.duplicate_groups[:10]]} give proportional kernel rows")
+            parts.append(f"inputs pointing the same way (duplicates) {[list(g) for g in self.duplicate_groups[:10]]} "
+                         "give proportional kernel rows")
         if self.antipodal_pairs:
-            parts.append(f"the even activation (Delta = 1) sees x and -c*x as the same input: pairs {[list(p) for p in self.antipodal_pairs[:10]]}")
+            parts.append("the even activation (Delta = 1) sees x and -c*x as the same input: pairs "
+                         f"{[list(p) for p in self.antipodal_pairs[:10]]}")
         if self.rank_bound is not None and self.rank_bound < n:
-            parts.append(f"the kernel is linear in the input Gram matrix (depth 1 or b = 0), so its rank is at most {self.rank_bound} < n = {n}")
+            parts.append("the kernel is linear in the input Gram matrix (depth 1 or b = 0), so its rank is at most "
+                         f"{self.rank_bound} < n = {n}")
         return "; ".join(parts) if parts else None
 
 
@@ -61,7 +64,8 @@ def diagnose(x: np.ndarray, model: Model) -> Diagnosis:
     u, r = unit_rows(x)
     bias = model.sigma_b != 0.0
     zero = tuple(int(i) for i in np.flatnonzero(r == 0.0)) if not bias else ()
-    same, opposite = [], []
+    same: list[tuple[int, int]] = []
+    opposite: list[tuple[int, int]] = []
     want_opposite = model.delta == 1.0 and model.depth >= 2 and not bias
     # Candidates from the Gram matrix (angle below about 1e-5), confirmed with the stable angle.
     cos_cut = 1.0 - 1e-10
@@ -74,10 +78,10 @@ def diagnose(x: np.ndarray, model: Model) -> Diagnosis:
             rows, cols = np.nonzero(sign * cos >= cos_cut)
             rows = rows + i0
             keep = cols > rows
-            for i, j in zip(rows[keep], cols[keep]):
+            for i, j in zip(rows[keep], cols[keep], strict=True):
                 if r[i] == 0.0 or r[j] == 0.0:
                     continue
-                gap = np.linalg.norm(u[i] - sign * u[j])
+                gap = float(np.linalg.norm(u[i] - sign * u[j]))
                 if 2.0 * np.arcsin(min(1.0, 0.5 * gap)) > DUPLICATE_ANGLE:
                     continue
                 if bias and (sign < 0 or abs(r[i] - r[j]) > DUPLICATE_ANGLE * max(r[i], r[j])):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def _inverse(a: list[list[float]]) -> np.ndarray:
         for r in range(n):
             if r != col and m[r][col] != 0.0:
                 f = m[r][col]
-                m[r] = [v - f * w for v, w in zip(m[r], m[col])]
+                m[r] = [v - f * w for v, w in zip(m[r], m[col], strict=True)]
     return np.array([row[n:] for row in m])
 
 
@@ -105,9 +106,10 @@ class AngleInterpolant:
             if todo.size:
                 self._fit(todo, *self._exact(_sample_points(todo)))
 
-    def _todo(self, intervals) -> np.ndarray:
-        todo = np.unique(np.asarray(intervals, dtype=np.intp))
-        return todo[self.state[todo] == 0]
+    def _todo(self, intervals: np.ndarray) -> np.ndarray:
+        todo: np.ndarray = np.unique(np.asarray(intervals, dtype=np.intp))
+        pending: np.ndarray = todo[self.state[todo] == 0]
+        return pending
 
     def _fit(self, todo: np.ndarray, theta: np.ndarray, u_last: np.ndarray) -> None:
         """Fit and check the intervals ``todo`` from exact values at :func:`_sample_points`."""
@@ -163,7 +165,7 @@ def _sample_points(todo: np.ndarray) -> np.ndarray:
     return np.concatenate([nodes, mids + 0.5 * WIDTH * _CHECK])
 
 
-def ensure_depths(interpolants, intervals) -> None:
+def ensure_depths(interpolants: Iterable[AngleInterpolant], intervals: np.ndarray) -> None:
     """:meth:`AngleInterpolant.ensure` for interpolants of one ``Delta`` at many depths, from
     one pass of the recursion to the deepest (instead of one pass per depth)."""
     interpolants = sorted(interpolants, key=lambda i: i.depth)

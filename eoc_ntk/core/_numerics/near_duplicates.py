@@ -8,10 +8,15 @@ the kernel's rows differ by less than float64 resolves at this depth.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eoc_ntk.core.angles import scaled_unit_rows
+
+if TYPE_CHECKING:
+    from eoc_ntk.core._numerics.diagnosis import Diagnosis
+    from eoc_ntk.core.model import Model
 
 #: Pairs whose stable angle is below this (64 ulps of 1) point the same way to float64's
 #: resolution: rounding ``c * x`` moves its direction by about one ulp.
@@ -25,14 +30,14 @@ def pair_angle_and_distance(x: np.ndarray, i: int, j: int) -> tuple[float, float
     ``|x_i - x_j| / max(|x_i|, |x_j|)``, formed after scaling both rows by one power of two.
     """
     u, _, _ = scaled_unit_rows(x[[i, j]])
-    angle = 2.0 * float(np.arcsin(min(1.0, 0.5 * np.linalg.norm(u[0] - u[1]))))
+    angle = 2.0 * float(np.arcsin(min(1.0, 0.5 * float(np.linalg.norm(u[0] - u[1])))))
     _, top = np.frexp(np.max(np.abs(x[[i, j]])))
     pair = np.ldexp(x[[i, j]], -int(top))
     scale = max(np.linalg.norm(pair[0]), np.linalg.norm(pair[1]))
     return angle, float(np.linalg.norm(pair[0] - pair[1]) / scale) if scale > 0.0 else 0.0
 
 
-def near_duplicate_reason(x: np.ndarray, model, diag, n: int) -> str | None:
+def near_duplicate_reason(x: np.ndarray, model: Model, diag: Diagnosis, n: int) -> str | None:
     """The singular reason when some "duplicate" group holds distinct inputs, else None.
 
     Parameters

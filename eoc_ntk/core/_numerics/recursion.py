@@ -16,6 +16,9 @@ and the derivative kernel factor is ``rho_dot' = 1 - (2 Delta/pi) alpha
 """
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+
 import numpy as np
 
 _TWO_OVER_PI = 2.0 / np.pi
@@ -30,7 +33,7 @@ _G_SERIES = tuple(
 def g(t: np.ndarray) -> np.ndarray:
     """``g(t) = sin(t) - t cos(t)`` without cancellation for small ``t`` (t in [0, pi])."""
     t = np.asarray(t, dtype=np.float64)
-    out = np.sin(t) - t * np.cos(t)
+    out: np.ndarray = np.sin(t) - t * np.cos(t)
     small = t < _G_SERIES_MAX
     if np.any(small):
         ts = t[small]
@@ -69,9 +72,9 @@ def correlation(alpha: np.ndarray, beta: np.ndarray, delta: float) -> np.ndarray
     For ``alpha > pi/2`` it is rewritten in ``beta = pi - alpha`` as
     ``(2 Delta - 1) cos(beta) + Delta (2/pi) g(beta)``: for ReLU (``Delta = 1/2``) near
     opposite inputs ``rho' = g(beta)/pi ~ beta^3/(3 pi)``, which ``(1 + rho') - (1 - rho')``
-    would leave with an absolute error ``eps`` (issue #17: entry 2.5e-3 off at depth 2).
+    would leave with an absolute error ``eps`` (a relative error of order 1 there).
     """
-    out = np.cos(alpha) + delta * _TWO_OVER_PI * g(alpha)
+    out: np.ndarray = np.cos(alpha) + delta * _TWO_OVER_PI * g(alpha)
     wide = alpha > 0.5 * np.pi
     if np.any(wide):
         bw = beta[wide]
@@ -145,13 +148,15 @@ def eoc_recursion(alpha: np.ndarray, beta: np.ndarray, depth: int, delta: float,
     return out
 
 
-def eoc_recursion_all_depths(alpha: np.ndarray, beta: np.ndarray, max_depth: int, delta: float):
+def eoc_recursion_all_depths(alpha: np.ndarray, beta: np.ndarray, max_depth: int,
+                             delta: float) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield ``(depth, theta_depth, alpha_depth)`` for depth = 1..max_depth in one pass."""
-    for depth, theta, alpha, _ in eoc_recursion_steps(alpha, beta, max_depth, delta):
-        yield depth, theta, alpha
+    for depth, theta, angle, _ in eoc_recursion_steps(alpha, beta, max_depth, delta):
+        yield depth, theta, angle
 
 
-def eoc_recursion_steps(alpha: np.ndarray, beta: np.ndarray, max_depth: int, delta: float):
+def eoc_recursion_steps(alpha: np.ndarray, beta: np.ndarray, max_depth: int,
+                        delta: float) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(depth, theta_depth, alpha_depth, beta_depth)`` for depth = 1..max_depth in one pass."""
     theta = np.cos(alpha)
     yield 1, theta, alpha, beta
@@ -163,7 +168,8 @@ def eoc_recursion_steps(alpha: np.ndarray, beta: np.ndarray, max_depth: int, del
         yield depth, theta, alpha, beta
 
 
-def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
+def _affine(scale: float, n_i: np.ndarray, n_j: np.ndarray, one_minus_hat: np.ndarray, one_plus_hat: np.ndarray,
+            sb2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Second moments and angle after ``h = sqrt(scale) W z + sigma_b beta``.
 
     The incoming activations have ``E[z z'] = n_i n_j rho_hat`` and ``E[z^2] = n_i^2``;
@@ -182,8 +188,9 @@ def _affine(scale, n_i, n_j, one_minus_hat, one_plus_hat, sb2):
     return sigma, one_minus, one_plus
 
 
-def general_recursion_steps(r_i, r_j, alpha, beta, m0: int, max_depth: int, delta: float, a2b2: float,
-                            sw2: float, sigma_b: float):
+def general_recursion_steps(r_i: np.ndarray, r_j: np.ndarray, alpha: np.ndarray, beta: np.ndarray, m0: int,
+                            max_depth: int, delta: float, a2b2: float, sw2: float,
+                            sigma_b: float) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(depth, Theta, Sigma, alpha)`` for depth = 1..max_depth, any ``sigma_w, sigma_b`` (docs/math.md §2).
 
     Parameters
@@ -224,8 +231,9 @@ def general_recursion_steps(r_i, r_j, alpha, beta, m0: int, max_depth: int, delt
         yield depth, theta, sigma, alpha
 
 
-def general_recursion(r_i, r_j, alpha, beta, m0, depth, delta, a2b2, sw2, sigma_b) -> dict[str, np.ndarray]:
+def general_recursion(r_i: np.ndarray, r_j: np.ndarray, alpha: np.ndarray, beta: np.ndarray, m0: int, depth: int,
+                      delta: float, a2b2: float, sw2: float, sigma_b: float) -> dict[str, np.ndarray]:
     """Last step of :func:`general_recursion_steps`: ``{"ntk", "nngp", "alpha"}`` at ``depth``."""
-    for _, theta, sigma, angle in general_recursion_steps(r_i, r_j, alpha, beta, m0, depth, delta, a2b2, sw2, sigma_b):
-        pass
+    steps = general_recursion_steps(r_i, r_j, alpha, beta, m0, depth, delta, a2b2, sw2, sigma_b)
+    _, theta, sigma, angle = deque(steps, maxlen=1)[0]
     return {"ntk": theta, "nngp": sigma, "alpha": angle}

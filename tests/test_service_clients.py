@@ -1,6 +1,8 @@
 """Clients generated from the committed document, with no hand edits, against a live service.
 
 Python: openapi-python-client (pinned in the ``codegen`` extra), generated into a temporary folder.
+TypeScript: openapi-typescript types with openapi-fetch (clients/typescript/, its package-lock.json),
+type-checked with ``tsc --noEmit`` and run with Node; skipped, in one line, without node and npm.
 Each client drives: a JSON upload, CSV and .npy uploads (the same points: the same content id),
 a synchronous spectrum read through its typed fields (against the closed form), an asynchronous
 job polled to finished (its result typed by ``kind``), a figure as bytes, a 422 parsed as the
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -120,3 +123,29 @@ def test_python_client_generated_from_the_document_drives_the_service(generated,
     again = cached.sync_detailed(client=client, dataset_id=by_json.dataset_id, depth=2, activation="relu",
                                  if_none_match=first.headers["etag"])
     assert again.status_code == 304 and again.content == b""
+
+
+TYPESCRIPT = ROOT / "clients" / "typescript"
+
+
+def _npm(*args: str, timeout: float = 300) -> None:
+    run = subprocess.run([shutil.which("npm") or "npm", *args], cwd=TYPESCRIPT, capture_output=True, text=True,
+                         timeout=timeout)
+    assert run.returncode == 0, f"npm {' '.join(args)}: {run.stdout[-3000:]}{run.stderr[-3000:]}"
+
+
+def test_typescript_client_generated_from_the_document_drives_the_service(api):
+    """openapi-typescript types and openapi-fetch calls (clients/typescript/check.ts): type-checked
+    with ``tsc --noEmit``, then run with Node against the service, the same steps as the Python client's."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed: the TypeScript client is not checked")
+    if not (TYPESCRIPT / "node_modules").is_dir():
+        _npm("ci", "--no-audit", "--no-fund")
+    _npm("run", "-s", "generate")
+    _npm("exec", "--", "tsc", "--noEmit")
+    _npm("exec", "--", "tsc")
+    x = np.array([[1, 0], [0.6, 0.8], [0, 1], [-0.6, 0.8], [-1, 0]], float)
+    expected = json.dumps(list(np.linalg.eigvalsh(ntk_depth2_unit(x) / len(x))))
+    run = subprocess.run([shutil.which("node") or "node", "dist/check.js", api.url, expected], cwd=TYPESCRIPT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "typescript client: ok" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]

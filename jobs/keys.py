@@ -14,6 +14,8 @@ __all__ = [
 ]
 
 PREFIX = "eoc-ntk"
+#: The key kind of rendered answers: their format (``answer2``: with ``kind``).
+ANSWER_FORMAT = "answer2"
 #: Seconds a submission lock may be held (the check-then-enqueue of one job id).
 SUBMIT_LOCK_SECONDS = 10
 #: Seconds the readiness probe's key lives (``/readyz`` writes it to see that writes succeed).
@@ -36,8 +38,11 @@ def result_key(cache_key: str) -> str:
 
 
 def body_key(cache_key: str) -> str:
-    """A result's rendered JSON answer (see :mod:`jobs.answers`), next to :func:`result_key`."""
-    return key_for("body", cache_key)
+    """A result's rendered JSON answer (see :mod:`jobs.answers`), next to :func:`result_key`.
+
+    The name says the answer's format: a new format (a field added) is stored under a new name,
+    so that answers rendered in the old one are rendered again rather than served."""
+    return key_for(ANSWER_FORMAT, cache_key)
 
 
 def submit_lock_key(job_id: str) -> str:
@@ -95,7 +100,7 @@ def ttl_for(key: str, settings: Settings) -> int:
     kind, rest = key.split(":", 2)[1:]
     if kind == "dataset":
         return settings.dataset_ttl
-    if kind in ("result", "body"):
+    if kind in ("result", ANSWER_FORMAT):
         return settings.cache_ttl
     if kind == "lock":
         return SUBMIT_LOCK_SECONDS

@@ -34,6 +34,9 @@ from service.app import create_app  # noqa: E402
 from service.openapi_dump import DEFAULT_PATH  # noqa: E402
 
 EXAMPLES = int(os.environ.get("EOC_NTK_FUZZ_EXAMPLES", "15"))
+# The figure routes draw a figure for every valid example (seconds each): the slow schemathesis run
+# (tests/test_service_schemathesis.py) covers them; EOC_NTK_FUZZ_PLOTS=1 adds them here.
+PLOTS = os.environ.get("EOC_NTK_FUZZ_PLOTS", "") == "1"
 DERANDOMIZE = os.environ.get("EOC_NTK_FUZZ_SEED", "fixed") != "random"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
@@ -64,6 +67,7 @@ APP = create_app(Settings(redis_url=None, max_n=40, max_m0=40, max_depth=300, ma
 # .npy uploads are fuzzed as arbitrary bytes (the document says "binary"), like application/octet-stream.
 schemathesis.serializer.alias("application/x-npy", "application/octet-stream")
 schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
+schema = schema if PLOTS else schema.exclude(tag="plots")
 schema.app = _OneLifespan(APP)
 
 
@@ -80,6 +84,7 @@ def test_no_5xx_and_answers_match_the_committed_document(case):
 
 REDIS_APP = _OneLifespan()  # its app is made by a fixture, so that nothing touches Redis at import time
 redis_schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
+redis_schema = redis_schema if PLOTS else redis_schema.exclude(tag="plots")
 redis_schema.app = REDIS_APP
 
 

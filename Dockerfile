@@ -11,6 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY requirements/lock.txt requirements/lock.txt
 RUN pip install --require-hashes --no-deps -r requirements/lock.txt
+# The GPU worker's image only (docker-compose.yml's `gpu` profile builds with TORCH=torch==2.13.0):
+# torch for the core's torch backend. Off by default; torch and its CUDA wheels (gigabytes) stay out
+# of the lock, so this one install is pinned by version, not by hash.
+ARG TORCH=""
+RUN if [ -n "$TORCH" ]; then pip install "$TORCH"; fi
 # The project (what .dockerignore leaves), without re-resolving its dependencies.
 COPY . .
 RUN pip install --no-deps . && rm -rf build *.egg-info

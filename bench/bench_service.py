@@ -41,7 +41,7 @@ def main(argv=None):
     for _ in range(args.repeat):
         t, _ = timed(lambda: eoc_ntk.analyze(x, eoc_ntk.Model(args.depth, 0.5, 0.5)))
         t_core.append(t)
-        with TestClient(create_app(Settings(redis_url=None))) as client:
+        with TestClient(create_app(Settings(redis_url=None, max_json_bytes=64 << 20))) as client:
             ds = client.post("/v1/datasets", content=json.dumps({"x": x.tolist()}), headers=headers).json()
             body = json.dumps({"dataset_id": ds["dataset_id"], "model": model_json})
             t, r = timed(lambda body=body: client.post("/v1/spectra", content=body, headers=headers))
@@ -51,7 +51,7 @@ def main(argv=None):
                 t, r = timed(lambda body=body: client.post("/v1/spectra", content=body, headers=headers))
                 assert r.status_code == 200 and r.json()["cache"] == "hit", r.text[:300]
                 t_hit_id.append(t)
-        with TestClient(create_app(Settings(redis_url=None))) as client:
+        with TestClient(create_app(Settings(redis_url=None, max_json_bytes=64 << 20))) as client:
             t, r = timed(lambda: client.post("/v1/spectra", content=inline_body, headers=headers))
             assert r.status_code == 200 and r.json()["cache"] == "miss", r.text[:300]
             t_inline.append(t)

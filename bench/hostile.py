@@ -10,6 +10,9 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     python bench/hostile.py                     # starts `python -m service` (embedded) itself
     python bench/hostile.py --url http://127.0.0.1:8000 --pid 1234 --api-key KEY
     python bench/hostile.py --quick             # small payloads only (the smoke test)
+    python bench/hostile.py --issue24           # issue 24's rows 1-4, 8, 9 only
+    python bench/hostile.py --redis             # Redis mode (private redis-server), plus issue 24's
+                                                # worker rows: kill -9 mid-job, SIGTERM idle and busy
 
 The payloads: every item of issue 11 (hostile CSV, .npy headers, a 64 MiB bool .npy, a large
 JSON body with NaN and a valid one, a large JSON upload, invented methods, bodies that never end,
@@ -27,11 +30,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _worker_faults import RedisMode, worker_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
@@ -219,6 +225,91 @@ def payloads(target: Target, quick: bool):
     return rows
 
 
+def _stalled_uploads(target: Target, count: int, sent: int, declared: int) -> str:
+    """``count`` connections each sending ``sent`` bytes of a declared ``declared``-byte CSV body,
+    then stalling; their answers (503 once the bytes in flight pass the budget, else 408 at the
+    body timeout)."""
+    socks, chunk = [], b"1,2\n" * (1 << 18)  # 1 MiB
+    for _ in range(count):
+        s = socket.create_connection((target.host, target.port), timeout=120)
+        s.sendall(_partial(target, "/v1/datasets", declared, b""))
+        socks.append(s)
+    for s in socks:
+        try:
+            for _ in range(sent // len(chunk)):
+                s.sendall(chunk)
+        except OSError:  # answered and closed while sending (503)
+            pass
+    statuses: dict[str, int] = {}
+    for s in socks:
+        try:
+            code = s.recv(64).split(b" ", 2)[1].decode()
+        except (OSError, IndexError):
+            code = "closed"
+        statuses[code] = statuses.get(code, 0) + 1
+        s.close()
+    return " ".join(f"{k} x{v}" for k, v in sorted(statuses.items()))
+
+
+def _declared_only(target: Target, path: str, declared: int, first: bytes) -> int | None:
+    """Send the headers of a ``declared``-byte JSON body and its first bytes; the answer's status."""
+    key = b"".join(f"{k}: {v}\r\n".encode() for k, v in target.headers.items())
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n").encode() + key + b"\r\n"
+    return _raw(target, head + first)
+
+
+def issue24_payloads(target: Target):
+    """Issue 24's rows 1-4, 8 and 9: (name, body bytes for the RSS ratio, callable -> status)."""
+    c = target.client
+    js, csv = {"Content-Type": "application/json"}, {"Content-Type": "text/csv"}
+    x = np.random.default_rng(2).normal(size=(64, 5)).tolist()
+    model = {"depth": 3, "activation": "relu"}
+    rows = []
+
+    def post(path, headers, content=None, **kw):
+        return lambda: c.post(path, content=content, headers=headers, **kw).status_code
+
+    rows.append(("24.1 plot 50 x 50 in at 600 dpi, 64x5 data (refused)", 0,
+                 post("/v1/plots/spectrum?width=50&height=50&dpi=600", js, json.dumps({"x": x, "model": model}))))
+    rows.append(("24.1 plot 40 x 40 in at 100 dpi (16 Mpx, the largest), 64x5 data", 0,
+                 post("/v1/plots/spectrum?width=40&height=40&dpi=100", js, json.dumps({"x": x, "model": model}))))
+    labels = b'{"y": [' + b",".join([b"0.5"] * ((60 << 20) // 4 - 4)) + b"]}"
+    rows.append((f"24.2 POST /v1/labels, {len(labels) / MiB:.0f} MiB of JSON", len(labels),
+                 post("/v1/labels", js, labels)))
+    del labels
+    from jobs.settings import Settings  # the spawned server's defaults
+
+    cap = Settings().max_json_bytes
+    n = cap // (5 * 20)
+    big = json.dumps({"x": np.random.default_rng(3).normal(size=(n, 5)).tolist(), "model": model}).encode()
+    while len(big) > cap:
+        n -= 50
+        big = json.dumps({"x": np.random.default_rng(3).normal(size=(n, 5)).tolist(), "model": model}).encode()
+    rows.append((f"24.2 largest JSON body: POST /v1/spectra, x ({n}, 5) of float64 text, {len(big) / MiB:.2f} MiB "
+                 "(n over EOC_NTK_MAX_N: refused once parsed)", len(big), post("/v1/spectra", js, big)))
+    dense = b'{"model": {"depth": 3, "activation": "relu"}, "x": [' + b",".join([b"[0,1,0,1,0]"] * (cap // 12 - 10))
+    dense += b"]}"
+    rows.append((f"24.2 largest JSON body, densest numbers (x of 0/1), {len(dense) / MiB:.2f} MiB", len(dense),
+                 post("/v1/spectra", js, dense)))
+    y30 = 30_000_000 * 4 + 200  # "0.5," per value: the headers declare it, the first MiB is sent
+    rows.append((f"24.3 POST /v1/dynamics, inline y of 30 M values ({y30 / MiB:.0f} MiB declared)", 0,
+                 lambda: _declared_only(target, "/v1/dynamics", y30, b'{"y": [' + b"0.5," * (1 << 18))))
+    rows.append(("24.4 12 connections send 60 MB of a declared 64 MiB body, then stall", 12 * 60_000_000,
+                 lambda: _stalled_uploads(target, 12, 60 << 20, 64 << 20)))
+    newlines = b"\n" * (60 << 20)
+    rows.append(("24.8 60 MiB of newlines as CSV", len(newlines), post("/v1/datasets", csv, newlines)))
+    del newlines
+    grid = np.random.default_rng(0).integers(0, 10, (4096, 4096))
+    table = ("\n".join(",".join(map(str, r)) for r in grid) + "\n").encode()
+    rows.append((f"24.8 valid CSV 4096 x 4096, {len(table) / MiB:.0f} MiB", len(table),
+                 post("/v1/datasets", csv, table)))
+    depths = ",".join(["1:99999"] * 124)
+    rows.append((f"24.9 sweep depths '1:99999' x 124 ({len(depths)} characters)", 0,
+                 post("/v1/sweeps", js, json.dumps({"x": x, "depths": depths, "activations": ["relu"]}))))
+    return rows
+
+
 def _catalogue(target: Target):
     """The bad-input catalogue of issue 5, sent over HTTP."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -240,9 +331,10 @@ def _catalogue(target: Target):
     return rows
 
 
-def run(target: Target, quick: bool) -> list[dict]:
+def run(target: Target, quick: bool, extra=(), issue24: bool = False) -> list[dict]:
     results = []
-    for name, size, send in payloads(target, quick):
+    rows = issue24_payloads(target) if issue24 else [*payloads(target, quick), *extra]
+    for name, size, send in rows:
         with Probe(target) as probe:
             t = time.perf_counter()
             try:
@@ -290,10 +382,17 @@ def main(argv=None) -> int:
                         help="EOC_NTK_BODY_TIMEOUT of the spawned server (default 10 s, to keep the run short; "
                              "a 64 MiB upload on a loaded machine needs several seconds)")
     parser.add_argument("--quick", action="store_true", help="small payloads only")
+    parser.add_argument("--issue24", action="store_true", help="issue 24's rows 1-4, 8 and 9 only")
+    parser.add_argument("--redis", action="store_true",
+                        help="Redis mode: a private redis-server and RQ workers started here, and the worker rows")
     args = parser.parse_args(argv)
-    proc = None
+    if args.redis and args.url is not None:
+        parser.error("--redis starts its own API; leave out --url")
+    proc, mode = None, RedisMode(Path(tempfile.mkdtemp(prefix="eoc-ntk-hostile-"))) if args.redis else None
     if args.url is None:
-        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout), "EOC_NTK_API_KEYS": "bench-key"})
+        redis_env = {k: v for k, v in mode.env.items() if k.startswith(("REDIS_", "EOC_NTK_"))} if mode else {}
+        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout), "EOC_NTK_API_KEYS": "bench-key",
+                            **redis_env})
         pid, key = proc.pid, "bench-key"
     else:
         url, pid, key = args.url, args.pid, args.api_key
@@ -305,13 +404,19 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print("\n| payload | status | answer s | longest /healthz ms | RSS growth |\n| --- | --- | --- | --- | --- |")
     try:
-        results = run(Target(url, key, pid), args.quick)
+        target = Target(url, key, pid)
+        extra = worker_rows(mode, target.client, args.quick) if mode else []
+        results = run(target, args.quick, extra, args.issue24)
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
-    bad = [r["payload"] for r in results
-           if r["status"] != "(hung up)" and (not isinstance(r["status"], int) or r["status"] >= 500)]
+        if mode is not None:
+            mode.stop()
+    told = {name for name, *_ in extra}  # the worker rows answer in words; 24.4's 503s are its budget's
+    bad = [r["payload"] for r in results if r["status"] != "(hung up)" and r["payload"] not in told
+           and not r["payload"].startswith("24.4")
+           and (not isinstance(r["status"], int) or r["status"] >= 500)]
     print(f"\n5xx or no answer: {bad or 'none'}")
     return 0
 

@@ -9,17 +9,13 @@ Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
 """
 from eoc_ntk.core.alignment import alignment
 from eoc_ntk.core.analysis import analyze
+from eoc_ntk.core.backends import BACKENDS, depth_sweep, kernel, spectrum
 from eoc_ntk.core.icd import IcdAnalysis, gershgorin_bounds, icd_analysis
-from eoc_ntk.core.kernels import KINDS, check_kinds, kernel
+from eoc_ntk.core.kernels import KINDS, check_kinds
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import ACTIVATION_NAMES, Model, activation_coefficients
-from eoc_ntk.core.spectra import Spectrum, singular_tolerance, spectrum
-from eoc_ntk.core.sweep import (
-    DepthSweep,
-    depth_limit_matrix,
-    depth_sweep,
-    limit_condition_number,
-)
+from eoc_ntk.core.spectra import Spectrum, singular_tolerance
+from eoc_ntk.core.sweep import DepthSweep, depth_limit_matrix, limit_condition_number
 from eoc_ntk.core.validation import MAX_ABS_VALUE, MAX_DEPTH, check_data
 from eoc_ntk.learning.dynamics import Dynamics, dynamics
 from eoc_ntk.learning.regression import LearningCurve, learning_curve, predict
@@ -28,7 +24,7 @@ from eoc_ntk.learning.regression import LearningCurve, learning_curve, predict
 ALGORITHM_VERSION = "2"
 
 __all__ = [
-    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "KINDS", "MAX_ABS_VALUE", "MAX_DEPTH",
+    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "BACKENDS", "KINDS", "MAX_ABS_VALUE", "MAX_DEPTH",
     "Model", "Spectrum", "IcdAnalysis", "DepthSweep", "Dynamics", "LearningCurve",
     "alignment", "check_labels", "dynamics", "learning_curve", "predict",
     "activation_coefficients", "analyze", "check_data", "check_kinds", "depth_limit_matrix", "depth_sweep",

@@ -11,6 +11,7 @@ result, a client's result and a stored service result.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 from typing import Iterable
@@ -23,8 +24,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 __all__ = ["FORMATS", "activation_label", "check_size", "new_figure", "plain_number", "log_ticks",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "render", "save",
            "dynamics_figure", "training_figure", "learning_curve_figure", "plot_spectrum", "plot_sweep",
-           "plot_dynamics",
-           "plot_learning_curve"]
+           "plot_dynamics", "plot_learning_curve", "render_result", "MAX_PIXELS"]
 
 #: Output format -> media type.
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
@@ -34,6 +34,8 @@ DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_DPI = 7.5, 4.2, 100
 #: Accepted width/height (inches) and dpi: from 1 x 1 in at 20 dpi (smaller figures overflow
 #: matplotlib's layout) to 50 x 50 in at 600 dpi.
 MIN_INCHES, MAX_INCHES, MIN_DPI, MAX_DPI = 1.0, 50.0, 20, 600
+#: Most pixels of a figure (width x height x dpi^2): 16 Mpx, e.g. 40 x 40 in at 100 dpi or 13.3 x 7.5 in at 300 dpi.
+MAX_PIXELS = 16_000_000
 
 
 def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
@@ -43,7 +45,8 @@ def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
     ------
     InvalidParameterError
         ``param="width"``, ``"height"`` or ``"dpi"`` for a value that is not a finite number in
-        ``[1, 50]`` inches (``dpi``: an integer in ``[20, 600]``).
+        ``[1, 50]`` inches (``dpi``: an integer in ``[20, 600]``), or a figure of more than
+        :data:`MAX_PIXELS` pixels (``param="dpi"``, or ``"width"`` when the dpi is the default).
     """
     out = []
     for name, value, default in (("width", width, DEFAULT_WIDTH), ("height", height, DEFAULT_HEIGHT)):
@@ -60,6 +63,11 @@ def check_size(width=None, height=None, dpi=None) -> tuple[float, float, int]:
         dpi = DEFAULT_DPI
     elif isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not (MIN_DPI <= int(dpi) <= MAX_DPI):
         raise InvalidParameterError(f"dpi must be an integer in [{MIN_DPI}, {MAX_DPI}], got {dpi!r}", param="dpi")
+    pixels = round(out[0] * dpi) * round(out[1] * dpi)
+    if pixels > MAX_PIXELS:
+        raise InvalidParameterError(
+            f"a figure of {out[0]:g} x {out[1]:g} inches at {int(dpi)} dpi has {pixels} pixels, over the limit "
+            f"{MAX_PIXELS}; lower dpi, width or height", param="dpi" if dpi != DEFAULT_DPI else "width")
     return out[0], out[1], int(dpi)
 
 
@@ -463,6 +471,29 @@ def save(fig, path: str | os.PathLike) -> str:
     with open(path, "wb") as fh:
         fh.write(data)
     return os.fspath(path)
+
+
+#: What :func:`render_result` draws: the kind of result -> its figure.
+_FIGURES = {"spectra": lambda doc, size: spectrum_figure(doc, **size),
+            "sweeps": lambda doc, size: sweep_figure(doc, **size),
+            "dynamics": lambda doc, size: dynamics_figure(doc, **size),
+            "learning_curves": lambda doc, size: learning_curve_figure(doc, **size),
+            "eigenvalues": lambda doc, size: eigenvalue_figure(doc, **size)}
+
+
+def render_result(kind: str, doc: bytes, fmt: str = "png", width: float | None = None, height: float | None = None,
+                  dpi: int | None = None) -> bytes:
+    """The figure of a result given as JSON bytes, rendered to PNG or SVG bytes.
+
+    ``kind``: ``"spectra"``, ``"sweeps"``, ``"dynamics"``, ``"learning_curves"`` (``doc`` one
+    result, as for :func:`plot_spectrum` and the others) or ``"eigenvalues"`` (``doc`` a list of
+    spectra, as for :func:`eigenvalue_figure`). Plain data in, bytes out: the service calls it in
+    a child process (:func:`jobs.local.call_in_child`).
+    """
+    if kind not in _FIGURES:
+        raise InvalidParameterError(f"kind must be one of {', '.join(_FIGURES)}, got {kind!r}", param="kind")
+    fig = _FIGURES[kind](json.loads(doc), {"width": width, "height": height, "dpi": dpi})
+    return render(fig, fmt)
 
 
 def plot_spectrum(result: dict, path: str | os.PathLike | None = None, fmt: str = "png", *,

@@ -2,7 +2,8 @@
 
 :func:`compute` is shared by every executor (the in-process pool of :mod:`jobs.local` and
 the RQ workers of :mod:`jobs.rq_queue`); the data are checked arrays read by dataset id. A spectra
-spec with ``"engine": "dask"`` runs on the Dask cluster of the settings (:mod:`jobs.dask_engine`).
+spec with ``"engine": "dask"`` runs on the Dask cluster of the settings (:mod:`jobs.dask_engine`); with
+``EOC_NTK_DEVICE`` set, other spectra run on the torch backend on that device (:mod:`jobs.device`).
 """
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import numpy as np
 
 import eoc_ntk
 from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.backends import analyze
 from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.core.progress import ProgressFn, scaled
 from eoc_ntk.core.sweep import activation_sweep
 
 from .codec import StoredValue
 from .dask_engine import NUMPY, on_cluster, spectrum_on_cluster
+from .device import job_device, job_engine
 from .errors import DatasetMissing
 from .settings import Settings, get_settings
 from .store import labels_store_id
@@ -35,6 +38,10 @@ def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: Progress
     op = spec["op"]
     if op == "spectra" and on_cluster(spec):
         return StoredValue(doc=spectrum_on_cluster(x, _model(spec["model"]), settings or get_settings(), progress))
+    device = job_device() if op == "spectra" else None
+    if device is not None:  # EOC_NTK_DEVICE: spectra on the torch backend on that device
+        doc = analyze(x, _model(spec["model"]), progress=progress, backend="torch", device=device)
+        return StoredValue(doc={**doc, "engine": job_engine()})
     if op == "spectra":
         return StoredValue(doc={**eoc_ntk.analyze(x, _model(spec["model"]), progress=progress), "engine": NUMPY})
     if op == "kernels":

@@ -10,8 +10,8 @@ workers; the job's process holds vectors of length ``n`` only. Its progress goes
 job's callback, as every job's does.
 
 Cancel and timeouts stop the job's process as for every job. Before that, the process gets a
-SIGTERM (the embedded pool's first signal; the RQ worker's too, see
-:meth:`jobs.worker.JobWorker.kill_horse`), which raises :class:`jobs.errors.JobCanceled` in the
+SIGTERM (the embedded pool's first signal; the RQ work horse's guard's too, see
+:mod:`jobs.horse`), which raises :class:`jobs.errors.JobCanceled` in the
 job's main thread; leaving the client then cancels every future it holds (``client.cancel``),
 so the cluster drops the job's queued and stored tasks, and the signal is delivered again with
 its previous action (the process ends as it would have). A process killed outright (SIGKILL, or

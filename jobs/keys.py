@@ -9,7 +9,8 @@ from .settings import Settings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
-    "admission_lock_key", "answered_job_key", "alive_key", "probe_key", "store_secret_key", "asked_key", "ttl_for",
+    "admission_lock_key", "answered_job_key", "alive_key", "stop_key", "stop_channel", "probe_key",
+    "store_secret_key", "asked_key", "ttl_for",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
@@ -74,8 +75,19 @@ def answered_job_key(job_id: str) -> str:
 
 
 def alive_key(job_id: str) -> str:
-    """Heartbeat of a running job, refreshed by its worker's parent process (abandoned-job detection)."""
+    """Heartbeat of a running job, refreshed by its work horse's guard process (abandoned-job detection)."""
     return key_for("alive", job_id)
+
+
+def stop_key(job_id: str) -> str:
+    """Set while a client's cancel of a running job stands: the job's guard ends its work horse
+    (:mod:`jobs.horse`), and the worker records the job canceled."""
+    return key_for("stop", job_id)
+
+
+def stop_channel(job_id: str) -> str:
+    """The channel on which a cancel of a running job is announced to its guard."""
+    return key_for("stop", f"channel:{job_id}")
 
 
 def probe_key() -> str:
@@ -114,4 +126,6 @@ def ttl_for(key: str, settings: Settings) -> int:
         return settings.cache_ttl
     if kind == "alive":
         return settings.job_heartbeat_ttl
+    if kind == "stop":
+        return settings.job_timeout + settings.job_heartbeat_ttl
     raise KeyError(f"no TTL defined for key {key!r}")

@@ -1,12 +1,10 @@
 """Child processes that end with the API process that started them.
 
-A job's process (forked by the embedded API's fork server, :mod:`jobs.local`) and a JSON
-parser (a ``spawn``-ed child of the API, :mod:`service.jsonchild`) are killed by the API when
-it cancels or shuts down; but an API killed outright (SIGKILL, out of memory) cleans up
-nothing, and its children lived on: a job kept its core busy to the end, the idle parsers
-forever (seen in the tests: parsers of API processes killed an hour before). Watching the
-parent process is not enough: the fork server, a job's parent, stays alive as long as any of
-its children holds the end of its "alive" pipe, which every job process does.
+A job's process and a figure's renderer (forked by the API's fork server, :mod:`jobs.local`)
+are killed by the API when it cancels or shuts down; but an API killed outright (SIGKILL, out
+of memory) cleans up nothing, and its children lived on: a job kept its core busy to the end.
+Watching the parent process is not enough: the fork server, a job's parent, stays alive as
+long as any of its children holds the end of its "alive" pipe, which every job process does.
 :func:`exit_when_ended` watches the API's pid itself from a daemon thread. A child inside one
 long LAPACK call (which holds the interpreter lock) ends when that call returns.
 """

@@ -55,7 +55,7 @@ from .specs import job_id_for, predicted_seconds
 from .states import IN_FLIGHT, JobStatus, JobView
 from .store import Storage
 
-__all__ = ["LocalBackend", "KILL_GRACE"]
+__all__ = ["LocalBackend", "KILL_GRACE", "call_in_child", "preload"]
 
 #: Seconds between SIGTERM and SIGKILL of a job's process.
 KILL_GRACE = 0.5
@@ -64,6 +64,16 @@ KILL_GRACE = 0.5
 BACKGROUND_NICE = 10
 _CONTEXT_LOCK = threading.Lock()
 _CONTEXT: list = []
+_PRELOAD = ["eoc_ntk", "jobs.compute", "jobs.local"]
+
+
+def preload(modules: list[str]) -> None:
+    """Have the fork server import ``modules`` too (once, so that no child imports them again).
+    Only before the first child starts: the fork server's imports are fixed when it starts."""
+    with _CONTEXT_LOCK:
+        _PRELOAD.extend(m for m in modules if m not in _PRELOAD)
+        if _CONTEXT:
+            _CONTEXT[0].set_forkserver_preload(list(_PRELOAD))
 
 
 def _context():
@@ -71,7 +81,7 @@ def _context():
     with _CONTEXT_LOCK:
         if not _CONTEXT:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["eoc_ntk", "jobs.compute", "jobs.local"])
+            ctx.set_forkserver_preload(list(_PRELOAD))
             _CONTEXT.append(ctx)
         return _CONTEXT[0]
 
@@ -107,6 +117,58 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, setti
         conn.send_bytes(b"E" + json.dumps(_error_message(exc)).encode())
     finally:
         conn.close()
+
+
+def _call_main(conn, target, args: tuple, api_pid: int) -> None:
+    """Entry point of :func:`call_in_child`'s process: ``target(*args)``, its bytes or its error sent back."""
+    exit_when_ended(api_pid)
+    try:
+        conn.send_bytes(b"V" + target(*args))
+    except BaseException as exc:
+        conn.send_bytes(b"E" + json.dumps(_error_message(exc)).encode())
+    finally:
+        conn.close()
+
+
+def call_in_child(target, args: tuple, timeout: float) -> bytes:
+    """``target(*args)`` (bytes) in a new child process of the jobs' fork server, so that neither the
+    interpreter lock nor the memory of this process is held by it; waits at most ``timeout`` seconds.
+
+    ``target`` is a module-level function (sent by name) and ``args`` plain data. Its refusal
+    (:class:`InvalidParameterError` with its ``param``, a ``ValueError``) is raised here.
+
+    Raises
+    ------
+    JobTimedOut
+        Not done within ``timeout`` seconds (the child is killed).
+    RuntimeError
+        The child ended without an answer (out of memory) or failed unexpectedly.
+    """
+    ctx = _context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_call_main, name="eoc-ntk-call", daemon=True,
+                          args=(sender, target, args, os.getpid()))
+    process.start()
+    sender.close()
+    message, timed_out = None, False
+    try:
+        timed_out = not receiver.poll(timeout)
+        if not timed_out:
+            try:
+                message = receiver.recv_bytes()
+            except EOFError:  # the child died without a word
+                pass
+    finally:
+        receiver.close()
+        _kill(process)
+    if timed_out:
+        raise JobTimedOut(f"the call did not end within {timeout:g} s")
+    if message is None:
+        raise RuntimeError(f"the child process ended without an answer (exit code {process.exitcode}); "
+                           "it may have run out of memory")
+    if message[:1] == b"V":
+        return message[1:]
+    raise _error_from_message(json.loads(message[1:]))
 
 
 def _error_message(exc: BaseException) -> dict:

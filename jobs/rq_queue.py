@@ -9,9 +9,14 @@ that job (single flight). Computations a request waits for run in this process
 
 A started job whose worker died is found by its missing heartbeat and failed as ``worker_lost``
 by the maintenance thread or by the next look at it. The heartbeat (the job's alive key) is
-kept by the worker's parent process (:class:`jobs.worker.JobWorker`), which only waits for its
-work horse, so a horse that holds the interpreter lock for minutes in one LAPACK call still
-looks alive; a horse killed alone is recorded failed by its parent at once.
+kept by the guard process of its work horse (:mod:`jobs.horse`), so a horse that holds the
+interpreter lock for minutes in one LAPACK call still looks alive; a horse killed alone is
+recorded failed by its worker at once. A cancel of a running job sets its stop key and
+announces it; the guard ends the horse and the worker records the job canceled.
+
+A job told ``finished``, ``failed`` or ``canceled`` never changes state: a worker killed
+outright takes its horse with it (:func:`jobs.horse.die_with`), so nothing records a result over
+the ``worker_lost`` the API gave the job; there is no automatic retry (resubmitting runs it again).
 
 A job record that cannot be read (bad data, or a status RQ does not know) is a failed job with
 the code ``corrupt_record``, never a 500.
@@ -29,7 +34,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, get_current_job
-from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job
@@ -104,6 +108,7 @@ class RQBackend:
                 if state_of(job.get_status()) in IN_FLIGHT:
                     return job_id
                 self._forget(job)  # ended (failed, canceled, or finished with an expired result): run again
+            self.conn.delete(keys.stop_key(job_id))  # a cancel of an earlier run stops no new one
             self.queue.enqueue(
                 JOB_FUNCTION, spec, job_id=job_id, job_timeout=self.settings.job_timeout,
                 result_ttl=self.settings.result_ttl, failure_ttl=self.settings.result_ttl,
@@ -121,7 +126,7 @@ class RQBackend:
             return self._corrupt_view(job_id, exc)
 
     def cancel(self, job_id: str, wait: float = 3.0) -> JobView | None:
-        """Cancel a queued job, or stop a running one (its work horse is killed)."""
+        """Cancel a queued job, or stop a running one (its guard ends its work horse, :mod:`jobs.horse`)."""
         try:
             return self._cancel(job_id, wait)
         except CorruptRecord as exc:
@@ -140,7 +145,8 @@ class RQBackend:
                 if view.status == JobStatus.queued:
                     job.cancel()
                 elif not stop_sent:
-                    send_stop_job_command(self.conn, job_id, serializer=self.serializer)
+                    self.conn.set(keys.stop_key(job_id), "1", ex=keys.ttl_for(keys.stop_key(job_id), self.settings))
+                    self.conn.publish(keys.stop_channel(job_id), "stop")
                     stop_sent = True
             except InvalidJobOperation:
                 pass  # between states (e.g. just taken by a worker): look again
@@ -206,7 +212,7 @@ class RQBackend:
             if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
                 error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
                                                            "submit the request again to recompute it"}
-            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its parent saw it
+            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its worker saw it
                 error = {"code": "worker_lost", "message": f"the process computing this job died "
                                                            f"({last[-1].strip('; ')}); "
                                                            f"submit the request again to recompute it"}
@@ -214,11 +220,13 @@ class RQBackend:
                 error = describe_timeout(job.timeout)
             else:
                 error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
+        if status == JobStatus.failed and isinstance(error, dict) and error.get("code") == "canceled":
+            status = JobStatus.canceled  # its guard ended the horse on a client's cancel (jobs.horse)
         if status == JobStatus.canceled:
             error = {"code": "canceled", "message": "canceled by a client"}
         progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
-        # The start the horse recorded (jobs.worker.JobWorker.prepare_job_execution): RQ's own started_at
-        # moves by a few milliseconds when the job ends; before the meta is written, RQ's value (the same one).
+        # The start run_job recorded: RQ's own started_at moves by a few milliseconds when the job ends;
+        # before the meta is written, RQ's stored value (the same one).
         started_at = meta.get("started_at")
         if started_at is None and job.started_at is not None:
             started_at = _utc_seconds(job.started_at)
@@ -341,6 +349,7 @@ def run_job(spec: dict) -> dict:
     assert job is not None  # called by an RQ worker
     settings = get_settings()
     storage = Storage(RedisStore(job.connection), settings)
+    _keep_start(job)
 
     def report(fraction: float) -> None:
         job.meta["progress"] = fraction
@@ -357,6 +366,19 @@ def run_job(spec: dict) -> dict:
         raise
     _store_riding_out_outages(lambda: report(1.0), job.id)
     return {"cache_key": key}
+
+
+def _keep_start(job) -> None:
+    """Record the job's start as RQ stored it, in the meta: RQ sets ``started_at`` again in memory
+    just before running the job and stores that second value when it ends, so that a job's start
+    would move as it finished (the API reads the meta)."""
+    try:
+        stored = Job.fetch(job.id, connection=job.connection, serializer=job.serializer).started_at
+        if stored is not None:
+            job.meta["started_at"] = _utc_seconds(stored)
+            job.save_meta()
+    except RedisError as exc:  # the API falls back on RQ's own started_at
+        log.warning("job %s: could not record its start (%s)", job.id, exc)
 
 
 def _store_riding_out_outages(write, job_id: str) -> None:

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     max_m0: int = Field(4096, ge=1, description="Most features m0 per data point.")
     max_depth: int = Field(2000, ge=1, description="Largest depth (number of weight layers).")
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body; more is answered 413.")
+    max_json_bytes: int = Field(
+        512 * 1024, ge=1024, description="Largest JSON body (inline x, y and every JSON request or upload); more "
+        "is answered 413 naming POST /v1/datasets, where large data go as .npy or CSV. A JSON body is parsed "
+        "holding the API's interpreter lock, about 0.4 microseconds per number (bench/README.md)."
+    )
+    max_inflight_bytes: int = Field(
+        256 * MiB, ge=1024, description="Most bytes of request bodies one API process holds at once, for the "
+        "requests it has not answered yet; a body that does not fit is answered 503 with Retry-After."
+    )
     body_timeout: float = Field(
         30.0, gt=0, description="Seconds a request body may take to arrive in full; then 408 and the connection "
         "is closed (slow or never-ending bodies)."
@@ -47,9 +56,8 @@ class Settings(BaseSettings):
         "--limit-concurrency); beyond it new requests are answered 503 at once."
     )
     upload_concurrency: int = Field(
-        2, ge=1, description="Most dataset uploads (CSV, .npy, JSON) parsed and stored at once per API process, "
-        "and most JSON bodies over 1 MiB parsed at once (in as many child processes): bounds the memory of "
-        "parsing to about 3 x EOC_NTK_MAX_BODY_BYTES per upload."
+        2, ge=1, description="Most dataset uploads (CSV, .npy, JSON) and JSON bodies parsed at once per API "
+        "process: bounds the memory of parsing to about 3 x EOC_NTK_MAX_BODY_BYTES per upload."
     )
     max_kernel_entries: int = Field(
         16_777_216, ge=1, description="Most entries n * n2 of a kernel matrix returned by /v1/kernels."

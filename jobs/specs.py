@@ -26,6 +26,7 @@ import eoc_ntk
 from eoc_ntk.core.cost import predict_seconds
 
 from .dask_engine import DASK, ENGINES, NUMPY
+from .device import job_device
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
@@ -157,7 +158,8 @@ def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None)
         return predict_seconds("kernels", n=n, m0=m0, n2=n2, depths=(model["depth"],), sigma_b=model["sigma_b"],
                                kinds=len(spec["kinds"]))
     icd = model["sigma_b"] == 0.0 and model["b"] != 0.0 and op == "spectra"
-    one = predict_seconds("spectra", n=n, m0=m0, depths=(model["depth"],), sigma_b=model["sigma_b"], icd=icd)
+    one = predict_seconds("spectra", n=n, m0=m0, depths=(model["depth"],), sigma_b=model["sigma_b"], icd=icd,
+                          device=(job_device() or "cpu") if op == "spectra" else "cpu")
     if op == "learning_curves":
         # One eigen-decomposition for the estimate, then kernel regressions on `splits` subsets of
         # each size: bounded above by one dense solve of all n points per split and size.

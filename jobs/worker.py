@@ -4,16 +4,25 @@ Run it as ``eoc-ntk worker`` or ``python -m jobs``; start as many as you like, o
 machines as you like, against one Redis. ``eoc-ntk worker --check`` tells whether a worker
 of this host is registered with a recent heartbeat (the Docker healthcheck).
 
-Liveness comes from the worker's parent process, never from the work horse: a horse may hold
-the interpreter lock for minutes inside one LAPACK call, but the parent only waits for it, so
-its beats (:meth:`JobWorker.maintain_heartbeats`, every third of ``EOC_NTK_JOB_HEARTBEAT_TTL``)
-are on time however long a single call lasts. If the worker dies, the beats stop and the API
-fails the job as ``worker_lost``; if only the horse dies, the parent records the failure.
+It is RQ's forking worker, configured through RQ's public seams only: its
+``death_penalty_class`` (:class:`jobs.horse.JobDeathPenalty`: each work horse dies with its
+worker and runs under a guard process that beats the job's alive key, ends the horse on a
+cancel, past the job's timeout and past the stop grace), its ``work_horse_killed_handler``
+(:meth:`JobWorker.record_horse_end`: why a horse ended), ``job_monitoring_interval`` and
+``Worker.work``'s options.
 
-Every Redis call of the worker loop is inside reconnect logic: RQ's dequeue loop retries on its
-own; a beat that fails is logged and tried again; a failure while a horse runs never abandons
-the horse; and whatever else makes RQ's loop end (registration, registry upkeep, the end of a
-job while Redis is away) starts the loop again in the same process (:func:`run_worker`).
+Signals: SIGTERM or SIGINT to an idle worker ends it within a second or two. A busy worker
+finishes its job and then exits; a job still running :data:`jobs.horse.STOP_GRACE_SECONDS`
+after the signal is ended by its guard and failed with the code ``worker_stopped`` (a final
+state: resubmit to run it again). A second SIGTERM or SIGINT ends the job at once, the same way.
+A worker killed outright (SIGKILL, out of memory) takes its horse with it within a second; the
+API fails the job as ``worker_lost`` once its alive key expires, and nothing records over that.
+
+Redis: the worker's connection retries every command for about :data:`REDIS_RETRY_SECONDS`
+while Redis is away, so that a restart of Redis never abandons a running horse nor ends the
+worker; RQ's dequeue loop retries on its own beyond that. A worker that still loses Redis for
+longer ends (its supervisor, e.g. Docker's restart policy, starts it again); a horse left
+running by RQ's loop is stopped first, never orphaned.
 """
 from __future__ import annotations
 
@@ -27,7 +36,12 @@ import time
 from datetime import datetime, timezone
 
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from rq.utils import now
@@ -37,128 +51,78 @@ from . import keys
 # Imported for its side effect: NumPy/SciPy, the core and the job code load once, here, before
 # forking horses (the redundant alias marks the name as used on purpose).
 from . import rq_queue as rq_queue
+from .device import job_device
 from .errors import describe_timeout
+from .horse import JobDeathPenalty, WorkerContext
 from .settings import get_settings
 
-__all__ = ["main", "run_worker", "check_worker", "JobWorker", "RECONNECT_MAX_SECONDS", "TIMEOUT_GRACE_SECONDS"]
+__all__ = ["main", "run_worker", "check_worker", "JobWorker", "WorkerRedis", "RECONNECT_MAX_SECONDS",
+           "REDIS_RETRY_SECONDS", "PUBSUB_WAKE_SECONDS"]
 
 #: Longest wait between two attempts to reach Redis again.
 RECONNECT_MAX_SECONDS = 2.0
-
-
-#: Seconds past a job's timeout after which the parent kills a horse that did not stop itself
-#: (RQ's own alarm in the horse cannot interrupt a C call that holds the interpreter lock).
-TIMEOUT_GRACE_SECONDS = 2
-
-#: Seconds a stopped job's horse gets between SIGTERM and SIGKILL (see :meth:`JobWorker.kill_horse`).
-TERMINATE_GRACE_SECONDS = 0.5
+#: About how long one Redis command of the worker is retried while Redis is away.
+REDIS_RETRY_SECONDS = 120
+#: Longest wait of the worker's command thread (RQ's pubsub) before it looks whether to stop.
+PUBSUB_WAKE_SECONDS = 0.5
 
 log = logging.getLogger("eoc_ntk.jobs")
 
 
-def _terminate_and_wait(pid: int, grace: float) -> bool:
-    """SIGTERM the child ``pid``, then wait up to ``grace`` seconds for it to end, without reaping it
-    (RQ's loop waits for it and reads its exit status); True once it has ended."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-        except ChildProcessError:  # already reaped by RQ's loop
-            return True
-        time.sleep(0.02)
-    return False
+class _PromptPubSub(PubSub):
+    """A PubSub whose listening thread wakes every :data:`PUBSUB_WAKE_SECONDS`: RQ's thread waits up
+    to 60 s per call, and RQ joins it when the worker stops (an idle worker took a minute to exit)."""
+
+    def run_in_thread(self, sleep_time: float = 0.0, *args, **kwargs):
+        return super().run_in_thread(min(sleep_time, PUBSUB_WAKE_SECONDS), *args, **kwargs)
+
+
+class WorkerRedis(Redis):
+    """The worker's Redis client: its pubsub threads stop promptly (:class:`_PromptPubSub`)."""
+
+    def pubsub(self, **kwargs) -> PubSub:
+        return _PromptPubSub(self.connection_pool, **kwargs)
 
 
 class JobWorker(Worker):
-    """RQ's forking worker, whose parent process beats each job's alive key and enforces its timeout.
+    """RQ's forking worker, with :class:`jobs.horse.JobDeathPenalty` as its death penalty and
+    :meth:`record_horse_end` as its work-horse-killed handler; it overrides none of RQ's methods.
 
-    The parent wakes every ``job_monitoring_interval`` seconds (a third of the heartbeat TTL, at
-    least 1 s) while it waits for its horse; RQ then calls :meth:`maintain_heartbeats`."""
+    RQ's parent process wakes every ``job_monitoring_interval`` seconds (a third of the heartbeat
+    TTL, at least 1 s) while it waits for its horse, to keep RQ's own heartbeats."""
 
-    def __init__(self, *args, heartbeat_ttl: int, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, queues, *, heartbeat_ttl: int, redis_url: str, **kwargs):
         self.heartbeat_ttl = heartbeat_ttl
-        self.job_monitoring_interval = max(1, heartbeat_ttl // 3)
+        super().__init__(queues, job_monitoring_interval=max(1, heartbeat_ttl // 3),
+                         work_horse_killed_handler=self.record_horse_end, **kwargs)
+        self.death_penalty_class = JobDeathPenalty.bound(
+            WorkerContext(os.getpid(), self.key, redis_url, heartbeat_ttl))
 
-    def _beat_alive(self, job_id: str) -> None:
-        """Refresh the job's alive key (:func:`jobs.keys.alive_key`); a failure is logged, never raised."""
+    def record_horse_end(self, job, retpid, ret_val, rusage) -> None:
+        """Why a horse ended before its job did, in the job's meta (RQ then fails the job): a
+        client's cancel (``canceled``: the job is told canceled), past its timeout (``timeout``),
+        or this worker asked to stop (``worker_stopped``). Otherwise RQ's record says how it died
+        (the API tells ``worker_lost``). Never raises."""
         try:
-            self.connection.set(keys.alive_key(job_id), "1", ex=self.heartbeat_ttl)
+            error = self._why_the_horse_ended(job)
+            if error is not None:
+                job.get_meta(refresh=True)  # the horse's last progress, then the reason
+                job.meta["error"] = error
+                job.save_meta()
         except RedisError as exc:
-            log.warning("job %s: heartbeat failed (%s); trying again in %s s", job_id, exc,
-                        self.job_monitoring_interval)
+            log.warning("job %s: could not record why its work horse ended (%s)", job.id, exc)
 
-    def prepare_execution(self, job):
-        """Beat once before the horse is forked, so a started job always has a fresh key."""
-        self._beat_alive(job.id)
-        return super().prepare_execution(job)
-
-    def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
-        """RQ's bookkeeping (in the horse: status ``started``, ``started_at``), then that start kept in
-        the job's meta: RQ sets ``started_at`` again in memory a moment later and stores that second
-        value when the job ends, so a job's start would move as it finished (the API reads the meta)."""
-        super().prepare_job_execution(job, remove_from_intermediate_queue)
-        if job.started_at is None:
-            return
-        try:
-            job.meta["started_at"] = job.started_at.timestamp()
-            job.save_meta()
-        except RedisError as exc:  # the API falls back on RQ's own started_at
-            log.warning("job %s: could not record its start (%s)", job.id, exc)
-
-    def maintain_heartbeats(self, job, execution):
-        """RQ's beats (worker, execution, job), ours, and the timeout backstop; never raises on Redis."""
-        self._beat_alive(job.id)
-        try:
-            super().maintain_heartbeats(job, execution)
-        except RedisError as exc:
-            log.warning("job %s: RQ heartbeat failed (%s); the horse keeps running", job.id, exc)
-        self._enforce_timeout(job)
-
-    def _enforce_timeout(self, job) -> None:
-        """Kill the horse of a job past its timeout (+ grace), recording why first."""
-        if not job.timeout or job.timeout < 0 or job.started_at is None:
-            return
-        working = (now() - job.started_at).total_seconds()
-        if working <= job.timeout + TIMEOUT_GRACE_SECONDS:
-            return
-        log.warning("job %s ran %.0f s, past its timeout of %s s: killing its work horse", job.id, working, job.timeout)
-        try:
-            job.meta["error"] = describe_timeout(job.timeout)
-            job.save_meta()
-        except RedisError:
-            log.warning("job %s: could not record its timeout (Redis away)", job.id)
-        self.kill_horse()
-
-    def kill_horse(self, sig: signal.Signals = signal.SIGKILL):
-        """RQ's kill (SIGKILL to the horse's process group: a stop command, a timeout), after a SIGTERM
-        and up to :data:`TERMINATE_GRACE_SECONDS` for the horse to end by itself: a job on the Dask
-        cluster uses them to cancel its futures there (:mod:`jobs.dask_engine`); any other job's horse
-        ends at the SIGTERM, as RQ leaves its default action in place."""
-        pid = self.horse_pid
-        if sig == signal.SIGKILL and pid:
-            if _terminate_and_wait(pid, TERMINATE_GRACE_SECONDS) or self.horse_pid != pid:
-                # Ended: RQ's loop may already have reaped it and cleared horse_pid, and RQ's kill of a
-                # cleared pid would signal the group of os.getpgid(0), this worker's own.
-                return
-        super().kill_horse(sig)
-
-    def monitor_work_horse(self, job, queue, execution):
-        """RQ's monitor; a Redis error once the horse ended (recording how) leaves the record to the API.
-
-        The job is then still ``started`` in Redis (if Redis kept it), its alive key expires within
-        the heartbeat TTL, and the API fails it as ``worker_lost``: it is never left running."""
-        try:
-            super().monitor_work_horse(job, queue, execution)
-        except RedisError as exc:
-            log.warning("job %s ended while Redis was away (%s); the API will fail it if it is still running",
-                        job.id, exc)
-            self._horse_pid = 0
+    def _why_the_horse_ended(self, job) -> dict | None:
+        if self.connection.exists(keys.stop_key(job.id)):
+            return {"code": "canceled", "message": "canceled by a client"}
+        if job.timeout and job.timeout > 0 and job.started_at is not None \
+                and (now() - job.started_at).total_seconds() >= job.timeout:
+            return describe_timeout(job.timeout)
+        if self.shutdown_requested_date is not None:
+            return {"code": "worker_stopped",
+                    "message": "the worker running this job was asked to stop (SIGTERM) and the job did not end "
+                               "within its grace period; submit the request again to recompute it"}
+        return None
 
 
 def _redis_url(redis_url: str | None) -> str:
@@ -169,39 +133,55 @@ def _redis_url(redis_url: str | None) -> str:
     return url
 
 
+def worker_connection(url: str) -> WorkerRedis:
+    """The worker's Redis client: commands retried for about :data:`REDIS_RETRY_SECONDS` while Redis
+    is away (exponential backoff capped at :data:`RECONNECT_MAX_SECONDS`)."""
+    retry = Retry(ExponentialBackoff(cap=RECONNECT_MAX_SECONDS, base=0.1),
+                  int(REDIS_RETRY_SECONDS / RECONNECT_MAX_SECONDS))
+    conn = WorkerRedis.from_url(url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=10,
+                                retry=retry, retry_on_error=[RedisConnectionError, RedisTimeoutError])
+    assert isinstance(conn, WorkerRedis)  # from_url builds its own class
+    return conn
+
+
 def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str | None = None,
                log_level: str = "INFO") -> bool:
-    """Work jobs until stopped (or, with ``burst``, until the queue is empty)."""
+    """Work jobs until stopped (or, with ``burst``, until the queue is empty); True if any job ran.
+
+    Building the worker and registering it talk to Redis: while that fails, it is tried again
+    every :data:`RECONNECT_MAX_SECONDS`."""
     settings = get_settings()
     url = _redis_url(redis_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    conn = Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=10)
-    worker = None
+    conn = worker_connection(url)
     while True:
+        worker = None
         try:
-            # Inside the retry: building a worker talks to Redis too (it did: busy workers exited
-            # when Redis vanished, because Worker(...) raised outside of it).
             queue = Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
             worker = JobWorker([queue], connection=conn, serializer=JSONSerializer, name=name,
-                               heartbeat_ttl=settings.job_heartbeat_ttl)
+                               heartbeat_ttl=settings.job_heartbeat_ttl, redis_url=url)
             worker.max_connection_wait_time = RECONNECT_MAX_SECONDS
-            worked = worker.work(burst=burst, logging_level=log_level.upper())
+            return worker.work(burst=burst, logging_level=log_level.upper())
         except (RedisError, ValueError, OSError) as exc:  # e.g. at registration while Redis restarts
-            log.warning("worker lost Redis (%s); reconnecting in %s s", exc, RECONNECT_MAX_SECONDS)
-            worked = False
-        if worker is not None and (burst or _stop_requested(worker)):
-            return worked
-        # RQ's loop gives up on some Redis errors (heartbeats, registry upkeep): start it again, so
-        # that a Redis restart never needs a worker restart.
-        log.warning("worker loop ended without a stop request (Redis restarted?); restarting it")
+            log.warning("worker lost Redis (%s); trying again in %s s", exc, RECONNECT_MAX_SECONDS)
+        finally:
+            if worker is not None:
+                _stop_left_horse(worker)
         time.sleep(RECONNECT_MAX_SECONDS)
-        if worker is not None and _stop_requested(worker):
-            return worked
 
 
-def _stop_requested(worker) -> bool:
-    """True once the worker was asked to stop (SIGTERM/SIGINT: RQ records when)."""
-    return bool(getattr(worker, "_stop_requested", False) or getattr(worker, "_shutdown_requested_date", None))
+def _stop_left_horse(worker: Worker) -> None:
+    """SIGKILL and reap the horse RQ's loop left running when it ended on an error (its job is then
+    failed as ``worker_lost`` once its alive key expires)."""
+    pid = worker.horse_pid
+    if not pid:
+        return
+    log.warning("worker loop ended while horse %s ran; stopping it", pid)
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the horse leads its own process group (with its guard)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def check_worker(redis_url: str | None = None, host: str | None = None) -> tuple[bool, str]:
@@ -237,5 +217,10 @@ def main(argv=None) -> int:
         ok, why = check_worker(args.redis_url)
         print(why, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
+    try:
+        job_device()  # a malformed EOC_NTK_DEVICE stops the worker here, not each spectra job later
+    except ValueError as exc:
+        print(f"eoc-ntk worker: {exc}", file=sys.stderr)
+        return 2
     run_worker(args.redis_url, burst=args.burst, name=args.name, log_level=args.log_level)
     return 0

@@ -9,14 +9,14 @@ import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from jobs.local import preload
 from jobs.settings import Settings, get_settings
 
-from . import jsonchild
 from .access import install_cors
 from .engine import Engine
-from .errors import BodyTimeout, BodyTooLarge, error_body, install_error_handlers
+from .errors import BodiesInFlightFull, BodyTimeout, BodyTooLarge, error_body, install_error_handlers
 from .head import HeadAsGet
-from .malloc import pin_mmap_threshold
+from .jsonbody import is_json_media, json_too_large_message, media_type
 from .metrics import Metrics, RequestContext
 from .metrics import router as metrics_router
 from .routes import compute, datasets, health, jobs, learning, plots
@@ -39,28 +39,49 @@ are answered `202` with a job to poll at `/v1/jobs/{job_id}`. Errors are
 
 
 class BodyLimit:
-    """ASGI middleware answering 413 to bodies over ``limit`` bytes, declared or streamed, and 408
-    (connection closed) to bodies not in full within ``timeout`` seconds of the request's start
-    (a ``Content-Length`` larger than what is sent, a client that trickles its body)."""
+    """ASGI middleware bounding what request bodies cost before any route sees them.
 
-    def __init__(self, app, limit: int, timeout: float = 30.0):
+    - 413 to a body over ``limit`` bytes, or over ``json_limit`` when it is declared JSON
+      (``EOC_NTK_MAX_BODY_BYTES``, ``EOC_NTK_MAX_JSON_BYTES``), declared or streamed;
+    - 408 (connection closed) to a body not in full within ``timeout`` seconds of the request's
+      start (a ``Content-Length`` larger than what is sent, a client that trickles its body);
+    - 503 with ``Retry-After`` to a body that would take the bytes held for the bodies of
+      unfinished requests past ``inflight_limit`` (``EOC_NTK_MAX_INFLIGHT_BYTES``): refused at
+      once when its declared length does not fit, else as soon as a chunk does not. A request's
+      bytes count from their arrival until its answer is sent.
+    """
+
+    def __init__(self, app, limit: int, timeout: float = 30.0, json_limit: int | None = None,
+                 inflight_limit: int | None = None):
         self.app = app
         self.limit = limit
         self.timeout = timeout
+        self.json_limit = limit if json_limit is None else json_limit
+        self.inflight_limit = inflight_limit
+        #: Bytes of request bodies held now (one event loop: no lock needed).
+        self.inflight = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            body = error_body("payload_too_large", self._message(), "body")
+        headers = dict(scope.get("headers") or [])
+        is_json = is_json_media(media_type(headers.get(b"content-type", b"").decode("latin-1")))
+        limit = min(self.limit, self.json_limit) if is_json else self.limit
+        declared = headers.get(b"content-length")
+        declared = int(declared) if declared is not None and declared.isdigit() else None
+        if declared is not None and declared > limit:
+            body = error_body("payload_too_large", self._too_large(is_json, declared), "body")
             return await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
-        seen = 0
+        if declared and not self._fits(declared):
+            exc = self._full()
+            body = error_body("unavailable", exc.detail, "body")
+            return await JSONResponse(body, status_code=503, headers=exc.headers)(scope, receive, send)
+        seen = held = 0
         complete = False
         deadline = time.monotonic() + self.timeout
 
         async def limited_receive():
-            nonlocal seen, complete
+            nonlocal seen, held, complete
             if complete:  # the body is in: later receives wait for a disconnect, without a deadline
                 return await receive()
             with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as waited:
@@ -69,38 +90,58 @@ class BodyLimit:
                 raise BodyTimeout(f"the request body did not arrive in full within {self.timeout:g} s "
                                   "(EOC_NTK_BODY_TIMEOUT); send the whole body at once, with a correct Content-Length")
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
+                size = len(message.get("body", b""))
+                seen += size
+                if seen > limit:
                     # An HTTPException passes FastAPI's body parsing untouched, to the error handlers.
-                    raise BodyTooLarge(self._message())
+                    raise BodyTooLarge(self._too_large(is_json, seen))
+                if not self._fits(size):
+                    raise self._full()
+                self.inflight += size
+                held += size
                 complete = not message.get("more_body", False)
             return message
 
-        await self.app(scope, limited_receive, send)
+        try:
+            await self.app(scope, limited_receive, send)
+        finally:
+            self.inflight -= held
 
-    def _message(self) -> str:
+    def _fits(self, size: int) -> bool:
+        return self.inflight_limit is None or self.inflight + size <= self.inflight_limit
+
+    def _full(self) -> BodiesInFlightFull:
+        return BodiesInFlightFull(f"the API holds {self.inflight} bytes of request bodies, and this body does not fit "
+                                  f"its budget of {self.inflight_limit} bytes (EOC_NTK_MAX_INFLIGHT_BYTES); retry "
+                                  "in a few seconds")
+
+    def _too_large(self, is_json: bool, size: int) -> str:
+        if is_json and size <= self.limit:
+            return json_too_large_message(self.json_limit)
         return f"request body is over the limit of {self.limit} bytes (EOC_NTK_MAX_BODY_BYTES)"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
-    pin_mmap_threshold()  # a request's large buffers are freed to the system (see service.malloc)
+    # Figures render in the jobs' child processes: matplotlib is imported once, by their fork server.
+    preload(["eoc_ntk.plots", "matplotlib.figure", "matplotlib.backends.backend_agg"])
     metrics = Metrics()
     engine = Engine(settings, observers=[metrics])
     metrics.watch_queue(engine.queue_counts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        jsonchild.warm_up(settings.upload_concurrency)  # the parser of large JSON bodies, ready before one comes
         yield
         await engine.aclose()
         engine.close()
 
     app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
-    #: Uploads parsed at once (bounds the memory of parsing; see EOC_NTK_UPLOAD_CONCURRENCY).
+    #: Uploads and JSON bodies parsed at once (bounds the memory of parsing; see EOC_NTK_UPLOAD_CONCURRENCY).
     app.state.upload_slots = anyio.CapacityLimiter(settings.upload_concurrency)
+    #: Figures rendered at once, each in a child process (see service.routes.plots).
+    app.state.render_slots = anyio.CapacityLimiter(settings.workers)
     install_error_handlers(app)
     for module in (datasets, compute, jobs, health, plots, learning):
         app.include_router(module.router)
@@ -108,7 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(web_router)
     app.add_middleware(HeadAsGet)  # innermost: HEAD is GET less the body, after every check
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout,
+                       json_limit=settings.max_json_bytes, inflight_limit=settings.max_inflight_bytes)
     install_cors(app, settings)
     app.add_middleware(RequestContext, metrics=app.state.metrics)  # outermost: every answer gets an id
     return app

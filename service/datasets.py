@@ -5,11 +5,8 @@ content-hash id."""
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import cast
 
 import numpy as np
-from pydantic import ValidationError
 
 import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
@@ -18,13 +15,19 @@ from eoc_ntk.core.point_files import UnreadablePoints, read_points
 from jobs.settings import Settings
 from jobs.store import Storage
 
-from . import jsonchild
-from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors, validation_message
-from .jsonparse import OFF_LOOP_BYTES, is_json_media, media_type
+from .errors import (
+    BadRequest,
+    BodyInvalid,
+    InvalidInput,
+    NotFound,
+    UnsupportedMediaType,
+    core_errors,
+    validation_message,
+)
+from .jsonbody import is_json_media, media_type, validate_json
 from .schemas import DatasetWithLabelsJSONIn
 
-__all__ = ["dataset_id_of", "check_points", "parse_upload", "is_large_json", "parse_large_json", "load",
-           "unknown_dataset", "MEDIA_TYPES"]
+__all__ = ["dataset_id_of", "check_points", "parse_upload", "load", "unknown_dataset", "MEDIA_TYPES"]
 
 #: Content-Type -> format of :func:`eoc_ntk.core.point_files.read_points`.
 _FORMATS = {"application/x-npy": "npy", "text/csv": "csv"}
@@ -86,37 +89,18 @@ def _read_npz(body: bytes, settings: Settings):
         raise _core_refusal(exc) from exc
 
 
-def _read_json(body: bytes):
+def _read_json(body: bytes, settings: Settings):
+    """``(x, y or None)`` of a JSON upload, through the one JSON path (:func:`service.jsonbody.validate_json`)."""
     try:
-        parsed = DatasetWithLabelsJSONIn.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
+        parsed = validate_json(DatasetWithLabelsJSONIn, body, settings.max_json_bytes)
+    except BodyInvalid as exc:
+        first = exc.errors[0]
         if first.get("type") == "json_invalid":
-            raise BadRequest(f"request body is not valid JSON ({first.get('msg')})", field="body") from exc
-        loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p)[:1].isupper()) or "body"
-        raise InvalidInput(validation_message(first), field=loc) from exc
+            raise BadRequest(validation_message(first), field="body") from None
+        loc = ".".join(str(p) for p in first.get("loc", ())[1:] if not str(p)[:1].isupper()) or "body"
+        raise InvalidInput(validation_message(first), field=loc) from None
     with core_errors("x"):
         return eoc_ntk.check_data(parsed.x, name="x"), parsed.y
-
-
-def is_large_json(content_type: str | None, body: bytes) -> bool:
-    """A JSON upload over ``OFF_LOOP_BYTES``: parsed by :func:`parse_large_json`, in a child process."""
-    return is_json_media(media_type(content_type)) and len(body) > OFF_LOOP_BYTES
-
-
-def parse_large_json(body: bytes, settings: Settings) -> tuple[np.ndarray, object]:
-    """The checked ``x`` and the raw ``y`` (or None) of a large JSON upload, parsed and validated
-    in a child process (:mod:`service.jsonchild`): neither the event loop nor the interpreter
-    lock waits for it, and ``x`` arrives as a float64 array, not as Python lists.
-
-    Refusals: :class:`~service.errors.BodyRefused` (NaN, ragged), :class:`~service.errors.BodyInvalid`
-    (the schema), :class:`BadRequest` (not JSON)."""
-    try:
-        doc = cast(DatasetWithLabelsJSONIn,
-                   jsonchild.parse(body, DatasetWithLabelsJSONIn, settings.upload_concurrency, settings.max_n))
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON ({exc.msg})", field="body") from exc
-    return check_points(doc.x, settings, "x"), doc.y
 
 
 def parse_upload(content_type: str | None, body: bytes, settings: Settings,
@@ -141,7 +125,7 @@ def parse_upload(content_type: str | None, body: bytes, settings: Settings,
     elif media == NPZ:
         x, raw_y = _read_npz(body, settings)
     elif is_json_media(media):
-        x, raw_y = _read_json(body)
+        x, raw_y = _read_json(body, settings)
     else:
         raise UnsupportedMediaType(
             f"Content-Type {content_type or '(none)'!r} is not supported; use one of {', '.join(MEDIA_TYPES)}",

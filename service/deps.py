@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from .access import authenticate
 from .engine import Engine
 from .errors import UnsupportedMediaType
-from .jsonparse import is_json_media, media_type
+from .jsonbody import is_json_media, media_type
 from .results import NPY
 
 __all__ = ["EngineDep", "PreferAsync", "WantsNpy", "PrincipalDep", "require_json"]

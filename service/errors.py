@@ -33,7 +33,7 @@ from .head import allowed_methods
 __all__ = [
     "ServiceError", "InvalidInput", "SyncTooLong", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
-    "BodyRefused", "BodyInvalid",
+    "BodiesInFlightFull", "BodyInvalid",
     "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
     "STORE_RETRY_AFTER", "ERROR_CODES",
 ]
@@ -46,7 +46,7 @@ ERROR_CODES = (
     "bad_request", "canceled", "conflict", "corrupt_record", "dask_unavailable", "dataset_missing", "gone",
     "http_error", "internal_error", "invalid_input", "malformed_json", "method_not_allowed", "not_acceptable",
     "not_found", "payload_too_large", "request_timeout", "store_full", "sync_too_long", "timeout", "too_many_jobs",
-    "unauthorized", "unavailable", "unsupported_media_type", "worker_failure", "worker_lost",
+    "unauthorized", "unavailable", "unsupported_media_type", "worker_failure", "worker_lost", "worker_stopped",
 )
 
 #: Seconds a client is told to wait (``Retry-After``) when the store is down or full.
@@ -172,22 +172,20 @@ class BodyTimeout(StarletteHTTPException):
         super().__init__(408, message, headers={"Connection": "close"})
 
 
-class BodyRefused(StarletteHTTPException):
-    """A large JSON body refused while it is parsed, off the event loop (422 ``invalid_input``
-    naming the field: a ``NaN`` literal, ragged ``x``); an ``HTTPException`` so that FastAPI's
-    body parsing lets it through to the handlers."""
+class BodiesInFlightFull(StarletteHTTPException):
+    """The bytes of request bodies held by the API would pass ``EOC_NTK_MAX_INFLIGHT_BYTES``
+    (503 with ``Retry-After``, connection closed)."""
 
-    code = "invalid_input"
+    field = "body"
 
-    def __init__(self, message: str, field: str, status: int = 422):
-        super().__init__(status, message)
-        self.field = field
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(503, message, headers={"Retry-After": str(retry_after), "Connection": "close"})
 
 
 class BodyInvalid(StarletteHTTPException):
-    """A large JSON body that fails its schema, validated in a child process: ``errors`` are
-    pydantic's (``type``, ``loc``, ``msg``, ``input`` reduced to its kind), answered exactly as
-    FastAPI's :class:`RequestValidationError` is."""
+    """A JSON body that fails its schema or is not JSON, validated off the event loop
+    (:mod:`service.jsonbody`): ``errors`` are pydantic's, located under ``body``, answered exactly
+    as FastAPI's :class:`RequestValidationError` is."""
 
     def __init__(self, errors: list[dict]):
         super().__init__(422, "invalid body")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from pydantic import ValidationError
 
 import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
@@ -18,8 +17,8 @@ from jobs.settings import Settings
 from jobs.store import labels_store_id
 
 from .engine import Data, Engine
-from .errors import BadRequest, InvalidInput, NotFound, UnsupportedMediaType, core_errors
-from .jsonparse import is_json_media, media_type
+from .errors import BadRequest, BodyInvalid, InvalidInput, NotFound, UnsupportedMediaType, core_errors
+from .jsonbody import is_json_media, media_type, validate_json
 from .schemas import LabelsJSONIn
 
 __all__ = ["labels_id_of", "check_labels", "parse_labels_upload", "resolve_labels",
@@ -78,21 +77,21 @@ def parse_labels_upload(content_type: str | None, body: bytes, settings: Setting
             raise InvalidInput(str(exc), field="y") from exc
         return check_labels(raw, settings)
     if is_json_media(media):
-        return check_labels(_validated(LabelsJSONIn, body).y, settings)
+        return check_labels(_validated(LabelsJSONIn, body, settings.max_json_bytes).y, settings)
     raise UnsupportedMediaType(
         f"Content-Type {content_type or '(none)'!r} is not supported for labels; use one of {', '.join(MEDIA_TYPES)}",
         field="Content-Type")
 
 
-def _validated(schema, body: bytes):
+def _validated(schema, body: bytes, limit: int):
     try:
-        return schema.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
+        return validate_json(schema, body, limit)
+    except BodyInvalid as exc:
+        first = exc.errors[0]
         if first.get("type") == "json_invalid":
-            raise BadRequest(f"request body is not valid JSON ({first.get('msg')})", field="body") from exc
-        loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p)[:1].isupper()) or "body"
-        raise InvalidInput(f"{loc}: {first.get('msg')}", field=loc) from exc
+            raise BadRequest(f"request body is not valid JSON ({first.get('msg')})", field="body") from None
+        loc = ".".join(str(p) for p in first.get("loc", ())[1:] if not str(p)[:1].isupper()) or "body"
+        raise InvalidInput(f"{loc}: {first.get('msg')}", field=loc) from None
 
 
 def resolve_labels(engine: Engine, y, labels_id: str | None, data: Data, principal: str | None) -> Data:

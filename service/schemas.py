@@ -10,7 +10,17 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
@@ -46,27 +56,34 @@ DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id ret
 _DEPTH_NUMBER = re.compile(r"\d+")
 
 
-def depths_from_text(text: str) -> list[int]:
+def depths_from_text(text: str, max_count: int | None = None) -> list[int]:
     """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.core.validation.parse_depths``).
 
     Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
-    such as ``"1:10000000000"`` costs nothing.
+    such as ``"1:10000000000"`` costs nothing; more than ``max_count``
+    (``EOC_NTK_MAX_SWEEP_DEPTHS``) depths are refused as they are counted, before they are expanded.
     """
     too_large = [int(v) for v in _DEPTH_NUMBER.findall(text) if len(v) > 6 or int(v) > MAX_DEPTH]
     if too_large:
         raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
-    return parse_depths(text)
+    try:
+        return parse_depths(text, max_count)
+    except ValueError as exc:
+        if max_count is not None and "the most one sweep takes" in str(exc):
+            raise ValueError(f"{exc} (EOC_NTK_MAX_SWEEP_DEPTHS)") from None
+        raise
 
 
-def _depths_from_text(value):
-    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``)."""
+def _depths_from_text(value, info: ValidationInfo):
+    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``);
+    the validation context's ``max_sweep_depths`` bounds them while they are counted."""
     if isinstance(value, str):
         if not 1 <= len(value) <= 1000:
             raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
         if not re.match(DEPTHS_PATTERN, value):
             raise ValueError(f"depths {value[:80]!r}: give depths >= 1 such as \"1:100\", \"1:200:10\" or \"1,2,5\" "
                              "(no spaces, no leading zeros)")
-        return depths_from_text(value)
+        return depths_from_text(value, (info.context or {}).get("max_sweep_depths"))
     if isinstance(value, list) and not value:
         raise ValueError("give at least one depth")
     return value
@@ -293,10 +310,11 @@ class SpectrumOut(BaseModel):
         None, description="Forward error estimate of lambda_min relative to it (2 n eps lambda_max / lambda_min); "
                           "null when singular")
     icd: dict | None = None
-    engine: Literal["numpy", "dask"] = Field(
-        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis) or "
+    engine: Literal["numpy", "dask", "torch-cpu", "torch-cuda"] = Field(
+        "numpy", description="Where it was computed: numpy (one machine: every eigenvalue and the ICD analysis), "
                              "dask (the cluster of EOC_NTK_DASK_ADDRESS, for n >= EOC_NTK_DASK_MIN_N: extreme "
-                             "eigenvalues only)")
+                             "eigenvalues only), or torch-cuda / torch-cpu (the torch backend on the device of "
+                             "EOC_NTK_DEVICE: the numpy answer, every eigenvalue and the ICD analysis)")
 
 
 class SweepActivationOut(BaseModel):

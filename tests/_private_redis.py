@@ -38,6 +38,7 @@ DATABASES = {
     "test_redis_liveness": 8,
     "test_service_hostile": 9,
     "test_redis_dask": 14,
+    "test_redis_worker_lifecycle": 11,
 }
 
 
@@ -101,6 +102,23 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_redis_server(port: int | None = None, options: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+    """A redis-server of the calling test alone (it may kill it and start it again on its port),
+    closed at the end; the test is skipped without the binary or when the server cannot start."""
+    require_redis_server()
+    server = RedisServer(port, options)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.close()
+        pytest.skip(f"cannot run a redis-server: {exc}")
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def require_redis_server() -> None:

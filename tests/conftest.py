@@ -82,3 +82,13 @@ def live_server():
 
     with LiveServer() as server:
         yield server
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of the requesting test alone, which it may kill and start again on its port
+    (``REDIS_RESTART_PORT`` fixes the port; default: a free one)."""
+    from _private_redis import own_redis_server
+
+    with own_redis_server(int(os.environ.get("REDIS_RESTART_PORT", "0")) or None) as server:
+        yield server

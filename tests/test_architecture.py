@@ -264,7 +264,7 @@ def test_packages_and_layers_form_no_cycle():
 
 # The core alone: a fresh interpreter in which every optional dependency fails to import.
 _BLOCKED = ("fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings", "redis", "rq", "httpx",
-            "matplotlib", "sklearn", "prometheus_client", "orjson", "dask")
+            "matplotlib", "sklearn", "prometheus_client", "orjson", "dask", "torch")
 
 _CORE_ALONE = """
 import importlib.abc, sys
@@ -307,6 +307,12 @@ k = np.array([[q * (2.0 if i == j else theta2(math.acos(min(1.0, max(-1.0, float
                for j in range(n)] for i in range(n)])
 expected = np.linalg.eigvalsh(k / n)
 got = eoc_ntk.spectrum(x, depth=2, a=a, b=b).eigenvalues
+try:  # the torch backend without torch: one clear error naming the install
+    eoc_ntk.kernel(x, depth=2, a=a, b=b, backend="torch")
+except eoc_ntk.core.errors.InvalidParameterError as exc:
+    assert exc.param == "backend" and "eoc-ntk[gpu]" in str(exc), exc
+else:
+    raise SystemExit("backend='torch' worked without torch")
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
 print(json.dumps({{"expected": expected.tolist(), "got": [float(v) for v in got], "heavy": heavy}}))
 """

@@ -68,6 +68,14 @@ def test_nt_skips_cleanly_without_neural_tangents(capsys):
     assert rows == [rows[0]] and "skipped" in rows[0]
 
 
+@pytest.mark.slow  # imports torch and runs both backends (seconds on a shared machine)
+def test_gpu_bench_on_the_cpu(capsys):
+    pytest.importorskip("torch", reason="torch is not installed (the [gpu] extra)")
+    rows = run("bench_gpu", ["--device", "cpu", "--n", "120", "--cpu-max-n", "120", "--m0", "6", "--depth", "3",
+                             "--torch-threads", "1"], capsys)
+    assert "vs NumPy" in rows[0] and "rel. err" in rows[0], rows
+
+
 def test_common_data_kinds():
     common = importlib.import_module("_common")
     for kind in common.DATASETS:
@@ -83,6 +91,20 @@ def test_hostile_quick_against_a_server_of_its_own(capsys):
     assert any("1 MB single cell" in row for row in rows)
     statuses = [row.split(" | ")[1] for row in rows if not row.startswith("| payload") and "---" not in row]
     assert not [s for s in statuses if s.isdigit() and int(s) >= 500], rows
+
+
+@pytest.mark.slow  # a redis-server, an API and three workers: about 20 s
+def test_hostile_worker_rows_in_redis_mode(capsys):
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    rows = run("hostile", ["--quick", "--redis", "--body-timeout", "1"], capsys)
+    killed = next(row for row in rows if row.startswith("| 24.6 "))
+    assert "running -> failed (worker_lost) |" in killed, killed  # one final state, kept
+    assert float(killed.split("horse gone ")[1].split(" s")[0]) <= 2.0, killed
+    idle = next(row for row in rows if row.startswith("| 24.11 "))
+    assert "exit 0 after" in idle and float(idle.split("exit 0 after ")[1].split(" s")[0]) <= 5.0, idle
 
 
 def test_training(capsys, tmp_path):

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.horse import STOP_GRACE_SECONDS, TERMINATE_GRACE_SECONDS
+from jobs.settings import Settings
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +105,51 @@ def test_the_dask_profile_adds_a_scheduler_and_scalable_workers_that_the_api_and
     assert "--scale dask-worker=" in usage
 
 
+def test_the_gpu_profile_adds_a_worker_that_reserves_a_gpu_and_runs_spectra_on_it():
+    """Issue #29: `--profile gpu` starts an RQ worker with torch (the image's TORCH build argument,
+    pinned), a reserved NVIDIA GPU and EOC_NTK_DEVICE=cuda; the default services stay CPU-only."""
+    services = _compose()["services"]
+    gpu = services["gpu-worker"]
+    assert gpu["profiles"] == ["gpu"] and gpu["command"] == ["eoc-ntk", "worker"]
+    assert gpu["build"]["args"]["TORCH"] == "torch==2.13.0"
+    assert gpu["image"] != services["worker"]["image"]  # its own image: torch is not in the default one
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}], devices
+    assert _defaults(gpu["environment"]["EOC_NTK_DEVICE"]) == "cuda"
+    assert gpu["environment"]["REDIS_URL"] == services["worker"]["environment"]["REDIS_URL"]
+    assert gpu["healthcheck"]["test"] == ["CMD", "eoc-ntk", "worker", "--check"]
+    assert gpu["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert not gpu.get("ports") and "container_name" not in gpu
+    for name in ("api", "worker"):
+        assert "EOC_NTK_DEVICE" not in services[name].get("environment", {}), name
+        assert "deploy" not in services[name], name
+    assert "docker compose --profile gpu up --build --scale worker=0" in COMPOSE.read_text()
+
+
+def _seconds(duration: str) -> float:
+    """A Compose duration (``30s``, ``1m30s``, ``500ms``) in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"not a Compose duration: {duration!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_the_workers_stop_grace_period_covers_its_jobs_grace():
+    """A busy worker given SIGTERM ends its job STOP_GRACE_SECONDS later, noticed within a beat
+    interval (a third of the default heartbeat TTL), SIGTERM then SIGKILL to the horse, and exits:
+    Docker's SIGKILL must come after all that (jobs.horse, docs/operations.md)."""
+    for name in ("worker", "gpu-worker"):
+        _check_stop_grace(_compose()["services"][name])
+    assert _seconds("1m30s") == 90 and _seconds("500ms") == 0.5
+
+
+def _check_stop_grace(worker: dict) -> None:
+    needed = STOP_GRACE_SECONDS + Settings().job_heartbeat_ttl / 3 + TERMINATE_GRACE_SECONDS + 2
+    assert _seconds(str(worker["stop_grace_period"])) >= needed, (worker.get("stop_grace_period"), needed)
+    assert _seconds(str(worker["stop_grace_period"])) <= needed + 10, "Docker would wait for nothing"
+    assert worker.get("init") is True, "an init process reaps the guards of ended horses"
+
+
 def test_nothing_is_published_on_all_interfaces_by_default():
     services = _compose()["services"]
     published = {name: [_published(p) for p in s.get("ports", [])] for name, s in services.items()}
@@ -125,6 +173,12 @@ def test_the_image_runs_unprivileged_from_the_lock_file():
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     installs = [line for line in lines if "pip install" in line]
     assert any("--require-hashes" in line and "requirements/lock.txt" in line for line in installs), installs
+    # The one exception: torch for the `gpu` profile's image, behind a build argument that is empty
+    # by default (the default image is the lock's alone).
+    gated = [line for line in installs if '"$TORCH"' in line]
+    assert gated == ['RUN if [ -n "$TORCH" ]; then pip install "$TORCH"; fi'], gated
+    assert 'ARG TORCH=""' in lines
+    installs = [line for line in installs if line not in gated]
     assert all("-r requirements/lock.txt" in line or "--no-deps" in line for line in installs), (
         f"every pip install takes the lock's versions or installs without dependencies: {installs}")
     assert (ROOT / "requirements" / "lock.txt").is_file()

@@ -6,14 +6,13 @@ stops), and when Redis does not answer.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from _private_redis import RedisServer, free_port
+from _private_redis import free_port, own_redis_server
 from _worker_process import start_worker, stop_worker, wait_registered
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +34,8 @@ def one_line(text: str) -> str:
 
 @pytest.fixture
 def server():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed: the worker check needs a Redis")
-    srv = RedisServer()
-    srv.start()
-    yield srv
-    srv.close()
+    with own_redis_server() as srv:
+        yield srv
 
 
 def test_worker_check_follows_the_worker_of_this_host(server):

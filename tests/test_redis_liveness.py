@@ -1,8 +1,8 @@
 """Redis mode under faults (issue 10, points 3, 4, 6), against real redis-servers and real workers:
 
-- liveness comes from the worker's parent: a job that holds the interpreter lock in one LAPACK
+- liveness comes from the horse's guard process: a job that holds the interpreter lock in one LAPACK
   call for 3x the heartbeat TTL ends ``finished``, and no poll ever saw it ``failed``;
-- the parent kills a horse past its timeout even when the horse cannot run Python;
+- the guard ends a horse past its timeout even when the horse cannot run Python;
 - ``DELETE`` of a running job kills its horse: the worker's process tree is idle within 1 s;
 - workers ride out a Redis outage while busy: same pids, a new job finishes, nothing stays running;
 - Redis errors are 503, never 500: ``store_full`` when Redis is out of memory (``/readyz`` too),
@@ -25,7 +25,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from _cpu_hog import hogging
-from _private_redis import RedisServer, free_port, require_redis_server
+from _private_redis import own_redis_server
 from _service_support import healthz_seconds, relu_model, unit_rows, wait_for_job
 from _worker_process import ROOT, stop_worker, wait_registered
 from _worker_process import start_worker as _start_worker
@@ -110,14 +110,14 @@ def test_a_job_holding_the_gil_for_3x_the_heartbeat_ttl_is_never_seen_failed(con
         backend.shutdown()
 
 
-def test_the_parent_kills_a_horse_past_its_timeout_while_it_holds_the_gil(conn, url, worker):
-    """RQ's alarm in the horse cannot interrupt the LAPACK call; the parent kills the horse."""
+def test_the_guard_ends_a_horse_past_its_timeout_while_it_holds_the_gil(conn, url, worker):
+    """RQ's alarm in the horse cannot interrupt the LAPACK call; the horse's guard ends it."""
     settings = settings_for(url)
     backend = RQBackend(conn, settings, Storage(RedisStore(conn), settings))
     try:
         started = time.monotonic()
         # n = 3000: 14 s in one call on an idle core, started within a second or two; RQ's alarm at
-        # 4 s waits for the call to end, the parent kills the horse at 4 + 2 s (+ its 1 s period).
+        # 4 s waits for the call to end, the guard ends the horse at 4 + 2 s.
         job_id = enqueue_gil_job(conn, "spectra-" + "b" * 32, timeout=4, n=3000)
         while backend.get(job_id).status.value in ("queued", "running"):
             assert time.monotonic() - started < 25, "the job was not stopped at its timeout"
@@ -125,7 +125,7 @@ def test_the_parent_kills_a_horse_past_its_timeout_while_it_holds_the_gil(conn, 
         view = backend.get(job_id)
         assert view.status.value == "failed" and view.error["code"] == "timeout", view.error
         assert "EOC_NTK_JOB_TIMEOUT" in view.error["message"]
-        assert "its process was stopped" in view.error["message"]  # by the parent, not RQ's alarm
+        assert "its process was stopped" in view.error["message"]  # by the guard, not RQ's alarm
         assert worker.poll() is None
     finally:
         backend.shutdown()
@@ -177,31 +177,10 @@ def test_delete_of_a_running_job_stops_the_cpu_within_1s(conn, url, worker):
 # 4. Redis errors are 503, never 500; corrupt records
 
 @pytest.fixture
-def own_redis():
-    """A redis-server of this test, on a fixed port so that it can be killed and started again."""
-    require_redis_server()
-    server = RedisServer(free_port())
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.skip(f"cannot run a redis-server: {exc}")
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def full_redis():
     """A redis-server that refuses writes once 2 MB are used (``maxmemory-policy noeviction``)."""
-    require_redis_server()
-    server = RedisServer(options=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.skip(f"cannot run a redis-server: {exc}")
-    yield server
-    server.close()
+    with own_redis_server(options=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")) as server:
+        yield server
 
 
 def fill(conn) -> None:

@@ -28,7 +28,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from _private_redis import RedisServer, require_redis_server
 from _service_support import relu_model, unit_rows, wait_for_job
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
@@ -37,7 +36,6 @@ from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
 from service.app import create_app
 
-RESTART_PORT = int(os.environ.get("REDIS_RESTART_PORT", "0"))  # 0: any free port
 ASYNC = {"Prefer": "respond-async"}
 QUEUE = f"eoc-ntk-faults-{os.getpid()}"
 HEARTBEAT = 2  # seconds: a killed job is declared abandoned this long after its last beat
@@ -311,19 +309,6 @@ def test_expired_result_is_gone_and_expired_job_is_unknown(conn, client, worker)
 
 
 # 2. Redis restarted under a running API and worker
-
-@pytest.fixture
-def own_redis():
-    require_redis_server()
-    server = RedisServer(RESTART_PORT or None)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.close()
-        pytest.skip(f"cannot run a redis-server: {exc}")
-    yield server
-    server.close()
-
 
 def test_redis_restart_service_and_worker_recover_without_restart(own_redis):
     import redis

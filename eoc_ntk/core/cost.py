@@ -22,6 +22,12 @@ spectra):
   it with ``sigma_b != 0``) plus, per depth, one kernel from the shared cosines and its
   extremes (``SWEEP_DEPTH_ENTRY * n^2``).
 
+* **Device** (``device="cuda"``, the torch backend on a GPU): a spectrum's kernel build and
+  eigenvalues are divided by :data:`GPU_SPEEDUP`. NOT MEASURED: no GPU was available when it was
+  set; it is a deliberately modest guess (a GPU's float64 rate is hundreds of times two cores'),
+  to be calibrated with ``bench/bench_gpu.py``. ``device="cpu"`` (NumPy, or torch's CPU build,
+  whose cost bench/README.md compares) keeps the CPU constants.
+
 "Seconds on one core" are CPU seconds: the bench measures the process's CPU time, which the
 load of a shared machine does not inflate; wall time is this divided by the cores the
 computation gets (its kernel blocks and BLAS use up to all of them).
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from eoc_ntk.core._numerics.torch_device import check_device
 from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["predict_seconds", "OPS"]
@@ -58,6 +65,9 @@ ICD_ENTRY = 1e-7
 #: Seconds per matrix entry and depth of a sweep at a given depth: the kernel from the shared
 #: cosines plus its warm-started extremes.
 SWEEP_DEPTH_ENTRY = 8e-8
+#: Factor by which a GPU (``device="cuda"``) divides a spectrum's build and eigenvalue seconds.
+#: Not measured (no GPU was available): a modest guess, see the module docstring.
+GPU_SPEEDUP = 20.0
 
 
 def _entry_seconds(m0: int, depth: int, sigma_b: float, kinds: int) -> float:
@@ -81,7 +91,7 @@ def _positive_int(value: object, name: str) -> int:
 
 def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths: int | Iterable[int] = (1,),
                     activations: int = 1, sigma_b: float = 0.0, eigenvalues: str = "all", kinds: int = 1,
-                    icd: bool | None = None) -> float:
+                    icd: bool | None = None, device: str = "cpu") -> float:
     """Predicted seconds of one computation on one core.
 
     Parameters
@@ -103,6 +113,9 @@ def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths: 
         Kernel kinds of a ``kernels`` request.
     icd : bool, optional
         Whether ``spectra`` runs the ICD analysis (default: when ``sigma_b == 0``).
+    device : {"cpu", "cuda", "cuda:N"}
+        Where a ``spectra`` computation runs: on a GPU its build and eigenvalue terms are divided
+        by :data:`GPU_SPEEDUP` (not measured; see the module docstring).
 
     Returns
     -------
@@ -120,6 +133,7 @@ def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths: 
     if eigenvalues not in ("all", "extremes"):
         raise InvalidParameterError(f"eigenvalues must be 'all' or 'extremes', got {eigenvalues!r}",
                                     param="eigenvalues")
+    check_device("torch", device)
     sigma_b = float(sigma_b)
     deepest = max(depths)
     if op == "kernels":
@@ -128,7 +142,7 @@ def predict_seconds(op: str, *, n: int, m0: int, n2: int | None = None, depths: 
         with_icd = (sigma_b == 0.0) if icd is None else bool(icd)
         build = n * n * _entry_seconds(m0, deepest, sigma_b, 2 if with_icd else 1)
         eigen = _eigen_seconds(n, eigenvalues) + ((_dense_seconds(n) + ICD_ENTRY * n * n) if with_icd else 0.0)
-        return OVERHEAD + build + eigen
+        return OVERHEAD + (build + eigen) / (GPU_SPEEDUP if device.startswith("cuda") else 1.0)
     # sweeps: the recursion to the deepest layer once, then a kernel and its extremes per depth.
     recursion = n * n * (m0 * FEATURE + (LAYER * deepest if sigma_b != 0.0 else 0.0))
     per_depth = n * n * SWEEP_DEPTH_ENTRY

@@ -38,6 +38,7 @@ import scipy.linalg as sla
 from scipy.linalg import blas, lapack
 
 from eoc_ntk.core._numerics.blas_threads import factorisation_threads
+from eoc_ntk.core.arrays import FloatArray
 
 #: ``v -> A v`` (or ``v -> A^{-1} v``) of a symmetric operator.
 MatVec = Callable[[np.ndarray], np.ndarray]
@@ -70,7 +71,7 @@ def _fortran_view(k: np.ndarray) -> np.ndarray:
     return k.T if k.flags.c_contiguous and not k.flags.f_contiguous else k
 
 
-def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
+def all_eigenvalues(k: FloatArray, overwrite: bool = False) -> FloatArray:
     """All eigenvalues of the symmetric matrix ``k``, ascending (LAPACK ``syevd``)."""
     with factorisation_threads(k.shape[0]):
         eig: np.ndarray = sla.eigh(_fortran_view(k), eigvals_only=True, driver="evd", overwrite_a=overwrite,
@@ -78,7 +79,7 @@ def all_eigenvalues(k: np.ndarray, overwrite: bool = False) -> np.ndarray:
     return eig
 
 
-def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast: bool = False,
+def extreme_eigenvalues(k: FloatArray, v0: FloatArray | None = None, force_fast: bool = False,
                         lmin_guess: float | None = None) -> Extremes:
     """``(lambda_min, lambda_max, method, vectors)`` of the symmetric matrix ``k``.
 
@@ -122,7 +123,7 @@ def extreme_eigenvalues(k: np.ndarray, v0: np.ndarray | None = None, force_fast:
     return result
 
 
-def largest_eigenvalue(k: np.ndarray) -> float:
+def largest_eigenvalue(k: FloatArray) -> float:
     """``lambda_max`` of the symmetric matrix ``k`` (only the triangle described in
     :func:`extreme_eigenvalues` is read): certified Lanczos, or the dense solver."""
     kf = _fortran_view(k)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eoc_ntk.core.arrays import ArrayLike
+from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.eigen import all_eigenvalues
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import check_kinds, compute_scaled_kernels
@@ -113,7 +113,7 @@ def times_power_of_two(result: IcdAnalysis, shift: int) -> IcdAnalysis:
         gershgorin=pair(result.gershgorin))
 
 
-def gershgorin_bounds(kn: np.ndarray) -> tuple[float, float]:
+def gershgorin_bounds(kn: FloatArray) -> tuple[float, float]:
     """Gershgorin interval ``[min_i (k_ii - R_i), max_i (k_ii + R_i)]``, ``R_i = sum_{j != i} |k_ij|``."""
     diag = np.diag(kn)
     radius = np.abs(kn).sum(axis=1) - np.abs(diag)

@@ -96,7 +96,7 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b
     return compute_kernels(x, x2, model, (kind,))[kind]
 
 
-def check_kernel_request(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: Sequence[str]) -> None:
+def check_kernel_request(x: FloatArray, x2: FloatArray | None, model: Model, kinds: Sequence[str]) -> None:
     """Refuse kernels of checked data that have no answer, before computing anything.
 
     Every kind must be defined for ``model`` (:func:`check_kinds`); ``"angle"`` is undefined
@@ -221,8 +221,8 @@ def _threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: Sequence[str],
-                    progress: ProgressFn | None = None, method: str = "auto") -> dict[str, np.ndarray]:
+def compute_kernels(x: FloatArray, x2: FloatArray | None, model: Model, kinds: Sequence[str],
+                    progress: ProgressFn | None = None, method: str = "auto") -> dict[str, FloatArray]:
     """Several kernels from one recursion pass, for checked float64 inputs (no validation).
 
     ``x2 is None`` means the symmetric kernel of ``x``: only the upper triangle is
@@ -236,9 +236,9 @@ def compute_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: S
     return compute_scaled_kernels(x, x2, model, kinds, progress, method, relative=False)[0]
 
 
-def compute_scaled_kernels(x: np.ndarray, x2: np.ndarray | None, model: Model, kinds: Sequence[str],
+def compute_scaled_kernels(x: FloatArray, x2: FloatArray | None, model: Model, kinds: Sequence[str],
                            progress: ProgressFn | None = None, method: str = "auto",
-                           relative: bool = True) -> tuple[dict[str, np.ndarray], int]:
+                           relative: bool = True) -> tuple[dict[str, FloatArray], int]:
     """``(kernels, shift)``: :func:`compute_kernels` with a power of two taken out.
 
     Every row is scaled by a power of two before norms and angles are formed

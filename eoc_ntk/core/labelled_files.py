@@ -29,6 +29,7 @@ import zlib
 
 import numpy as np
 
+from eoc_ntk.core.arrays import FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.point_files import (
     MAX_NPY_HEADER_BYTES,
@@ -80,7 +81,7 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_n: int | None, max_m
 
 
 def read_npz(data: bytes, *, max_n: int | None = None, max_m0: int | None = None,
-             max_member_bytes: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+             max_member_bytes: int | None = None) -> tuple[FloatArray, FloatArray | None]:
     """``(x, y)`` from the bytes of an ``.npz`` archive of ``x`` and (optionally) ``y``.
 
     Parameters
@@ -135,7 +136,7 @@ def read_npz(data: bytes, *, max_n: int | None = None, max_m0: int | None = None
     return check_data(out["x"], name="x"), None if y is None else np.array(y, dtype=np.float64)
 
 
-def split_label_column(data: np.ndarray, column: int, name: str = "label_column") -> tuple[np.ndarray, np.ndarray]:
+def split_label_column(data: FloatArray, column: int, name: str = "label_column") -> tuple[FloatArray, FloatArray]:
     """``(x, y)``: column ``column`` of the checked (n, m0) ``data`` as labels (n,), the rest as inputs.
 
     Raises
@@ -158,7 +159,7 @@ def split_label_column(data: np.ndarray, column: int, name: str = "label_column"
     return np.delete(data, c, axis=1), data[:, c].copy()
 
 
-def load_labelled_points(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+def load_labelled_points(path: str | os.PathLike[str]) -> tuple[FloatArray, FloatArray | None]:
     """``(x, y or None)`` from a file: an ``.npz`` of ``x`` and (optionally) ``y``, or points alone.
 
     An ``.npz`` (told by its zip magic, whatever the file's name) is read by :func:`read_npz`;

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 
 import numpy as np
 
+from eoc_ntk.core.arrays import FloatArray
+from eoc_ntk.core.csv_points import MAX_CELL_CHARS, UnreadableCSV, read_csv
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.validation import check_data
 
@@ -38,15 +39,9 @@ __all__ = ["FORMATS", "MAX_CELL_CHARS", "MAX_NPY_HEADER_BYTES", "UnreadablePoint
 
 #: Formats of :func:`read_points`.
 FORMATS = ("npy", "csv")
-#: Longest CSV cell (a float64 needs at most 24 significant characters; 64 leaves room for zeros).
-MAX_CELL_CHARS = 64
 #: Largest ``.npy`` header (NumPy writes 128 bytes for any 2-D numeric array).
 MAX_NPY_HEADER_BYTES = 4096
 _NPY_MAGIC = b"\x93NUMPY"
-# No nested or overlapping quantifiers: the match is linear in the cell (the old
-# ``\d+\.?\d*`` backtracked quadratically on a long run of digits followed by a letter).
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 class UnreadablePoints(InvalidParameterError):
@@ -146,54 +141,8 @@ def _read_npy(data: bytes, max_n: int | None, max_m0: int | None) -> np.ndarray:
     return npy_from_bytes(data, *header)
 
 
-def _read_csv(data: bytes) -> list[list[float]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadablePoints(f"the CSV data are not UTF-8 ({exc})", param="data") from exc
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    rows: list[list[float]] = []
-    for i, line in enumerate(lines, start=1):
-        if line.lstrip().startswith("#"):
-            continue
-        if not line.strip():
-            raise InvalidParameterError(f"CSV row {i} is blank; give one data point per line, no blank lines",
-                                        param="data")
-        cells = line.split(",") if "," in line else line.split()
-        row = []
-        for j, cell in enumerate(cells, start=1):
-            cell = cell.strip()
-            if len(cell) > MAX_CELL_CHARS:
-                raise InvalidParameterError(f"CSV row {i}, column {j}: a cell of {len(cell)} characters, over the "
-                                            f"limit of {MAX_CELL_CHARS}; write numbers in plain or exponent "
-                                            "notation (1.5e-3)", param="data")
-            if not _NUMBER.fullmatch(cell):
-                raise InvalidParameterError(f"CSV row {i}, column {j}: {_why_not_a_number(cell, line, rows)}",
-                                            param="data")
-            row.append(float(cell))
-        rows.append(row)
-    if not rows:
-        raise InvalidParameterError("the CSV data hold no data points", param="data")
-    return rows
-
-
-def _why_not_a_number(cell: str, line: str, rows: list[list[float]]) -> str:
-    """The refusal of a CSV cell, with the fix for the likely cause."""
-    if _NON_FINITE.fullmatch(cell):
-        return (f"{cell!r} is not a number: every coordinate must be finite "
-                "(drop or impute the points with missing values)")
-    if ";" in line:
-        return (f"{cell!r} is not a number; separate cells with commas "
-                "(this line looks semicolon-separated: replace ';' by ',')")
-    if not rows:
-        return f"{cell!r} is not a number (no header line allowed: remove the first line if it names the columns)"
-    return f"{cell!r} is not a number; write plain decimal numbers (1.5, -2e-3)"
-
-
 def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = None,
-                max_m0: int | None = None) -> np.ndarray:
+                max_m0: int | None = None) -> FloatArray:
     """Points of shape (n, m0), float64, from the bytes of a ``.npy`` file or CSV text.
 
     Parameters
@@ -218,11 +167,15 @@ def read_points(data: bytes, fmt: str, name: str = "x", *, max_n: int | None = N
     """
     if fmt not in FORMATS:
         raise InvalidParameterError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}", param="fmt")
-    raw = _read_npy(data, max_n, max_m0) if fmt == "npy" else _read_csv(data)
-    return check_data(raw, name=name)
+    if fmt == "npy":
+        return check_data(_read_npy(data, max_n, max_m0), name=name)
+    try:
+        return check_data(read_csv(data, max_n, name), name=name)
+    except UnreadableCSV as exc:
+        raise UnreadablePoints(str(exc), param="data") from exc
 
 
-def load_points(path: str | os.PathLike[str]) -> np.ndarray:
+def load_points(path: str | os.PathLike[str]) -> FloatArray:
     """Points of shape (n, m0) from a ``.npy`` file or a CSV file (one point per line, no header)."""
     with open(path, "rb") as fh:
         data = fh.read()

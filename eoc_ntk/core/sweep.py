@@ -109,7 +109,9 @@ class DepthSweep:
         return out
 
 
-def _check_depths(depths: Any) -> np.ndarray:
+def check_depths(depths: Any) -> np.ndarray:
+    """The checked depths of a sweep, unique and ascending (int64); :class:`InvalidParameterError`
+    (``param="depths"``) for an empty, non-integer, out-of-range or too long list."""
     if isinstance(depths, (str, bytes)) or not hasattr(depths, "__iter__"):
         raise InvalidParameterError(f"depths must be a list of integers >= 1, got {depths!r}", param="depths")
     values = list(depths)
@@ -156,7 +158,7 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigm
     -------
     DepthSweep
     """
-    depth_list = _check_depths(depths)
+    depth_list = check_depths(depths)
     model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):

@@ -205,10 +205,14 @@ def check_real(value: Any, name: str) -> float:
     return number
 
 
-def parse_depths(text: str | int | Iterable[int]) -> list[int]:
+def parse_depths(text: str | int | Iterable[int], max_count: int | None = None) -> list[int]:
     """``"10"``, ``"1,2,5"``, ``"1:100"`` (inclusive) or ``"1:100:10"`` (step), combinable with commas.
 
     Returns the sorted distinct depths; :class:`InvalidParameterError` (``param="depths"``) otherwise.
+
+    ``max_count``: more distinct depths are refused while the text is read, each range counted
+    (``(STOP - START) // STEP + 1`` depths) before it is expanded, so the work is at most
+    ``max_count`` depths per comma-separated part of the text.
     """
     if isinstance(text, int):
         return [text]
@@ -231,10 +235,20 @@ def parse_depths(text: str | int | Iterable[int]) -> list[int]:
             if step < 1 or bits[1] < bits[0]:
                 raise InvalidParameterError(f"depths {text!r}: {part!r} needs START <= STOP and STEP >= 1",
                                             param="depths")
+            span = bits[1] - bits[0]
+            if max_count is not None and span // step + 1 + (span % step != 0) > max_count:
+                _too_many(text, max_count)
             out.update(range(bits[0], bits[1] + 1, step))
             out.add(bits[1])
         else:
             raise InvalidParameterError(f"depths {text!r}: {part!r} has too many ':'", param="depths")
+        if max_count is not None and len(out) > max_count:
+            _too_many(text, max_count)
     if not out or min(out) < 1:
         raise InvalidParameterError(f"depths {text!r}: give depths >= 1", param="depths")
     return sorted(out)
+
+
+def _too_many(text: str, max_count: int) -> None:
+    raise InvalidParameterError(f"depths {text[:80]!r} hold more than {max_count} depths, the most one sweep takes",
+                                param="depths")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
+from eoc_ntk.core.arrays import FloatArray
 from eoc_ntk.core.spectra import singular_tolerance
 
 __all__ = ["KernelEigen", "kernel_eigen", "regression_coefficients"]
@@ -46,7 +47,7 @@ class KernelEigen:
         return float(self.eigenvalues[0])
 
 
-def kernel_eigen(k: np.ndarray, y: np.ndarray) -> KernelEigen:
+def kernel_eigen(k: FloatArray, y: FloatArray) -> KernelEigen:
     """Eigen-decomposition of ``k / n`` for an unnormalised kernel ``k`` (n, n) and labels ``y`` (n, k)."""
     n = k.shape[0]
     lam, vec = sla.eigh(k / n, check_finite=False)
@@ -59,7 +60,7 @@ def kernel_eigen(k: np.ndarray, y: np.ndarray) -> KernelEigen:
     return KernelEigen(lam, vec, null, np.sum(proj * proj, axis=1), tol)
 
 
-def regression_coefficients(k: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+def regression_coefficients(k: FloatArray, y: FloatArray, ridge: float) -> FloatArray:
     """``(k + n ridge I)^-1 y`` (n, k_out) for an unnormalised kernel ``k`` of shape (n, n).
 
     With ``ridge = 0`` the pseudo-inverse: directions whose eigenvalue of ``k / n`` is at or

@@ -14,7 +14,7 @@ from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
 from ..contract import COMPUTE_ERRORS, LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
-from ..fastjson import FastJSONRoute
+from ..jsonbody import JSONRoute
 from ..patterns import ACTIVATION_PATTERN, ACTIVATIONS_PATTERN, DEPTHS_PATTERN
 from ..results import answer_response
 from ..schemas import (
@@ -31,7 +31,7 @@ from ..schemas import (
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
 from .common import cached_response, respond, sweep_request
 
-router = APIRouter(prefix="/v1", tags=["compute"], route_class=FastJSONRoute)
+router = APIRouter(prefix="/v1", tags=["compute"], route_class=JSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag of an earlier answer: 304 (no body) while the "
                                                         "cached result is still that one.")]
@@ -155,7 +155,7 @@ async def cached_sweep(
     """A sweep computed before (404 if it is not cached); never computes. ETag and caching headers as
     `GET /v1/spectra`."""
     try:
-        depth_list = depths_from_text(depths)
+        depth_list = depths_from_text(depths, engine.settings.max_sweep_depths)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="depths") from None
     with core_errors("activations"):

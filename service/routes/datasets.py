@@ -7,10 +7,10 @@ import anyio
 from fastapi import APIRouter, Path, Query, Request
 
 from ..contract import LOOKUP_ERRORS, UPLOAD_ERRORS, operation
-from ..datasets import is_large_json, parse_large_json, parse_upload
+from ..datasets import parse_upload
 from ..deps import EngineDep, PrincipalDep
 from ..engine import Engine
-from ..fastjson import read_body
+from ..jsonbody import read_body
 from ..labels import check_labels, labels_id_of
 from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
 
@@ -64,10 +64,7 @@ def _parse_and_store(engine: Engine, content_type: str | None, body: bytearray, 
     Peak memory of a float64 ``.npy`` upload of B bytes: the body and check_data's one float64
     copy (2 B) while parsing; the array and its one stored encoding (2 B) while storing; plus
     boolean temporaries of the checks (B/8 each). Hashing reads the array in place."""
-    if label_column is None and is_large_json(content_type, body):  # in a child process, x and y at once
-        x, raw_y = parse_large_json(body, engine.settings)
-    else:  # parse_upload refuses label_column on JSON
-        x, raw_y = parse_upload(content_type, body, engine.settings, label_column)
+    x, raw_y = parse_upload(content_type, body, engine.settings, label_column)
     try:
         body.clear()  # the caller's reference stays, the bytes go: parsing is over
     except BufferError:  # a view on the body still alive (never expected): keep it, correct but larger

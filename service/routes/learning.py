@@ -11,13 +11,13 @@ from ..contract import COMPUTE_ERRORS, UPLOAD_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Data, Engine
 from ..errors import InvalidInput
-from ..fastjson import FastJSONRoute
+from ..jsonbody import JSONRoute
 from ..labels import labels_id_from, labels_id_of, parse_labels_upload, resolve_labels
 from ..schemas import DynamicsIn, DynamicsOut, LabelsOut, LearningCurveOut, LearningCurvesIn
 from ..specs import model_from_request
 from .common import respond
 
-router = APIRouter(prefix="/v1", tags=["labels"], route_class=FastJSONRoute)
+router = APIRouter(prefix="/v1", tags=["labels"], route_class=JSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 
 _LABELS_BODY = {"required": True, "content": {

@@ -67,25 +67,6 @@ def jacobian(params, x, a, b, sigma_w, sigma_b) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
-def vjp(params, hs, zs, v, a, b, sigma_w, sigma_b):
-    """``J^T v`` as per-layer gradients ``[(dW_k, dbeta_k)]`` from a :func:`forward` pass, without forming J.
-
-    The same chain rule as :func:`jacobian`, summed over inputs with weights ``v`` (n,):
-    ``dW_k = scale_k Delta_k^T z_{k-1}``, ``dbeta_k = sigma_b Delta_k^T 1`` where
-    ``Delta_l = v[:, None]`` and ``Delta_{k-1} = phi'(h_{k-1}) * (scale_k Delta_k W_k)``.
-    Memory and time O(n width^2) instead of O(n n_params) for J: what training at width 4096 needs.
-    """
-    delta = np.asarray(v, dtype=zs[0].dtype)[:, None]
-    grads = []
-    for k in range(len(params) - 1, -1, -1):
-        w, _ = params[k]
-        scale = sigma_w / np.sqrt(w.shape[1])
-        grads.append((scale * delta.T @ zs[k], sigma_b * delta.sum(axis=0)))
-        if k > 0:
-            delta = phi_prime(hs[k - 1], a, b) * (scale * delta @ w)
-    return grads[::-1]
-
-
 def ntk_by_layers(params, x, a, b, sigma_w, sigma_b) -> np.ndarray:
     """``J J^T`` without forming J: ``sum_k (scale_k^2 Z_{k-1} Z_{k-1}^T + sigma_b^2) * (Delta_k Delta_k^T)``
 

@@ -397,6 +397,19 @@ class Storage:
         except RedisError as exc:
             raise StoreUnavailable("the job store (Redis) does not answer; retry later") from exc
 
+    # Jobs answered from the cache: finished at once, never queued.
+    def put_answered_job(self, job_id: str, spec: dict, cache_key: str) -> None:
+        """Record ``job_id`` as finished with the result under ``cache_key`` (see :meth:`answered_job`)."""
+        self._set(keys.answered_job_key(job_id), StoredValue(doc={"spec": spec, "cache_key": cache_key}))
+
+    def answered_job(self, job_id: str) -> tuple[dict, str] | None:
+        """The spec and cache key of a job answered from the cache, or None."""
+        try:
+            value = self._get(keys.answered_job_key(job_id))
+        except RedisError as exc:
+            raise StoreUnavailable("the job store (Redis) does not answer; retry later") from exc
+        return None if value is None else (value.doc["spec"], value.doc["cache_key"])
+
     # Per-key job limit: the jobs each API key has submitted and not yet seen end.
     def track_job(self, principal: str, job_id: str) -> None:
         key = keys.active_jobs_key(principal)

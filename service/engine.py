@@ -52,7 +52,8 @@ class Data:
 
 @dataclass
 class Answer:
-    """Either a result (``value``, with ``cache`` "hit" or "miss") or an accepted ``job_id``."""
+    """A result (``value``, with ``cache`` "hit" or "miss"), an accepted ``job_id``, or both (a
+    cached result asked for as a job, which is then finished)."""
 
     value: StoredValue | None = None
     cache: str = "miss"
@@ -238,6 +239,11 @@ class Engine:
         self._cache_lookup(value is not None)
         if value is not None:
             self._keep(pinned, principal, required=False)
+            if prefer_async:  # one shape per request: a job, finished already
+                job_id = job_id_for(key)
+                self.storage.put_answered_job(job_id, spec, key)
+                self.storage.grant("job", job_id, principal)
+                return Answer(value, "hit", job_id=job_id)
             return Answer(value, "hit")
         # A key asking for the first time gets exactly what a first computation gets. Where that is
         # a job (202), the job really runs: a job record the key can poll, its duration and the
@@ -362,11 +368,22 @@ class Engine:
             raise _unknown_job(job_id)
 
     def job(self, job_id: str, principal: str | None = None) -> JobView:
-        """The job as the caller sees it: canceled once it canceled it, even while others still wait for it."""
-        view = self._known(job_id, principal, self.backend.get)
+        """The job as the caller sees it: from its backend, else a job answered from the cache
+        (finished); canceled once the caller canceled it, even while others still wait for it."""
+        view = self._known(job_id, principal, self._view)
         if principal is not None and view.status != JobStatus.canceled and self.storage.is_detached(principal, job_id):
             return _as_canceled(view)
         return view
+
+    def _view(self, job_id: str) -> JobView | None:
+        view = self.backend.get(job_id)
+        if view is not None:
+            return view
+        answered = self.storage.answered_job(job_id)
+        if answered is None:
+            return None
+        spec, key = answered
+        return JobView(job_id, spec, key, JobStatus.finished, 1.0, seconds=0.0)
 
     def cancel(self, job_id: str, principal: str | None = None) -> JobView:
         """Detach the caller from job ``job_id``'s computation, and stop the computation when no other

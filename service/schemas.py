@@ -30,17 +30,28 @@ from eoc_ntk.learning.dynamics import MAX_STEPS
 from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
 
+from .errors import ERROR_CODES
+from .examples import EXAMPLES
+from .patterns import ACTIVATION_PATTERN, DEPTHS_PATTERN
+
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
-    "DatasetJSONIn", "DatasetOut", "JobAccepted", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
+    "DatasetJSONIn", "DatasetOut", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
     "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
-Depth = Annotated[int, Field(strict=True, ge=1, description="Number of weight layers l >= 1.")]
-Matrix = Annotated[list[list[Real]], Field(description="Data points, one per row: shape (n, m0).")]
+Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1.")]
+#: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
+SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]
+SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
+#: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
+#: empty matrix or row with a message that names the fix).
+_ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
+Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS),
+                   Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
@@ -71,6 +82,9 @@ def _depths_from_text(value, info: ValidationInfo):
     if isinstance(value, str):
         if not 1 <= len(value) <= 1000:
             raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
+        if not re.match(DEPTHS_PATTERN, value):
+            raise ValueError(f"depths {value[:80]!r}: give depths >= 1 such as \"1:100\", \"1:200:10\" or \"1,2,5\" "
+                             "(no spaces, no leading zeros)")
         return depths_from_text(value, (info.context or {}).get("max_sweep_depths"))
     if isinstance(value, list) and not value:
         raise ValueError("give at least one depth")
@@ -80,11 +94,41 @@ def _depths_from_text(value, info: ValidationInfo):
 #: The schema of ``depths``: a list of depths or the text form.
 _DEPTHS_SCHEMA = {"anyOf": [
     {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-    {"type": "string", "minLength": 1, "maxLength": 1000, "examples": ["1:100", "1:200:10", "1,2,5"]}]}
+    {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": DEPTHS_PATTERN,
+     "examples": ["1:100", "1:200:10", "1,2,5"]}]}
+
+
+def _one_of(*fields: tuple[str, str]) -> dict:
+    """Exactly one of ``fields`` (name, JSON type) is given (not null)."""
+    return {"oneOf": [{"required": [name], "properties": {name: {"type": kind}}} for name, kind in fields]}
+
+
+def _not_both(*fields: tuple[str, str]) -> dict:
+    """Not all of ``fields`` (name, JSON type) are given (not null)."""
+    return {"not": {"required": [name for name, _ in fields],
+                    "properties": {name: {"type": kind} for name, kind in fields}}}
+
+
+#: The rules between fields that each request model checks (its model validators), by model name.
+_RULES = {
+    "_Data": _one_of(("x", "array"), ("dataset_id", "string")),
+    "_LabelledData": _one_of(("y", "array"), ("labels_id", "string")),
+    "KernelsIn": _not_both(("x2", "array"), ("x2_dataset_id", "string")),
+    "SweepsIn": _not_both(("y", "array"), ("labels_id", "string")),
+}
+
+
+def _request_schema(schema: dict, cls) -> None:
+    """The rules of the model and its bases (``allOf``) and its example, in its JSON schema."""
+    rules = [_RULES[k.__name__] for k in reversed(cls.__mro__) if k.__name__ in _RULES]
+    if rules:
+        schema["allOf"] = rules
+    if cls.__name__ in EXAMPLES:
+        schema["examples"] = [EXAMPLES[cls.__name__]]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_request_schema)
 
 
 class ActivationAB(_In):
@@ -104,7 +148,7 @@ class ActivationNamed(_In):
 
 #: The string forms of eoc_ntk.core.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
 ActivationText = Annotated[str, Field(
-    min_length=1, max_length=200, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
+    min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
     description="An activation as text: relu, abs, linear (any case), leaky_relu:SLOPE, or A,B "
                 "for phi(s) = A*s + B*|s|.")]
 
@@ -129,8 +173,8 @@ class ModelIn(_In):
 
     depth: Depth
     activation: Activation
-    sigma_w: Real | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
-    sigma_b: Real = Field(0.0, description="Bias std; 0 at the EOC.")
+    sigma_w: SigmaW | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
+    sigma_b: SigmaB = Field(0.0, description="Bias std; 0 at the EOC.")
 
 
 class _Data(_In):
@@ -178,8 +222,8 @@ class SweepsIn(_Data):
         description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
                     '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
     activations: list[Activation] = Field(min_length=1)
-    sigma_w: Real | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
-    sigma_b: Real = 0.0
+    sigma_w: SigmaW | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
+    sigma_b: SigmaB = 0.0
     # Labels (optional, at most one source): add alignment and top_k_fraction per depth.
     y: "LabelsJSON | None" = None
     labels_id: "LabelsId | None" = None
@@ -196,29 +240,48 @@ class DatasetJSONIn(_In):
 
 
 class DatasetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DatasetOut"]]})
+
     dataset_id: str
     n: int
     m0: int
 
 
-class JobAccepted(BaseModel):
-    job_id: str
-    status_url: str
-    status: JobStatus
+#: Every error code the service sends (:data:`service.errors.ERROR_CODES`).
+ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
 
 
 class JobError(BaseModel):
-    code: str
+    """Why a job failed or was canceled."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: ErrorCode
     message: str
 
 
+class JobLinks(BaseModel):
+    """Where to go next: this job, its bare result and, for spectra, sweeps, dynamics and learning
+    curves, its figure (the last two answer 409 until the job has finished)."""
+
+    self: str
+    result: str
+    plot: str | None = None
+
+
 class JobOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["JobOut"]]})
+
     job_id: str
     op: str | None = None
     status: JobStatus
     progress: float = Field(ge=0.0, le=1.0)
-    result: dict | None = None
-    error: JobError | None = None
+    status_url: str = Field(description="This resource (the same as links.self).")
+    links: JobLinks
+    # Absent (never null) until the job has ended: the type is the one a present value has.
+    result: "JobResult" = Field(  # type: ignore[assignment]
+        None, description="Once finished: the answer the synchronous request gives (`kind` names the operation).")
+    error: JobError = Field(None, description="Once failed or canceled: why.")  # type: ignore[assignment]
     started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while "
                                    "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
@@ -230,8 +293,9 @@ class JobOut(BaseModel):
 class SpectrumOut(BaseModel):
     """Answer of the core's ``analyze`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["SpectrumOut"]]})
 
+    kind: Literal["spectra"]
     dataset_id: str
     cache: Literal["hit", "miss"]
     n: int
@@ -266,6 +330,9 @@ class SweepActivationOut(BaseModel):
 
 
 class SweepOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SweepOut"]]})
+
+    kind: Literal["sweeps"]
     dataset_id: str
     cache: Literal["hit", "miss"]
     depths: list[int]
@@ -274,19 +341,48 @@ class SweepOut(BaseModel):
                                                     "has alignment and top_k_fraction per depth).")
 
 
+class KernelsOut(BaseModel):
+    """Kernel matrices K(x, x2) of the requested kinds, shape (n, n2), unnormalised (no 1/n)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["KernelsOut"]]})
+    kind: Literal["kernels"]
+    dataset_id: str
+    cache: Literal["hit", "miss"]
+    model: dict
+    x2_dataset_id: str | None = Field(description="The second set of points, or null for K(x, x).")
+    shape: list[int] = Field(description="[n, n2].")
+    ntk: list[list[float | None]] | None = None
+    nngp: list[list[float | None]] | None = None
+    icd: list[list[float | None]] | None = None
+    angle: list[list[float | None]] | None = None
+
+
+class ValidationDetail(BaseModel):
+    field: str | None
+    message: str
+    type: str
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    code: str
-    message: str
-    field: str | None = None
+    code: ErrorCode = Field(description="What went wrong, as a stable name.")
+    message: str = Field(description="A sentence naming the field, the problem and the fix.")
+    field: str | None = Field(None, description="The request field (dotted path), parameter or header concerned.")
+    details: list[ValidationDetail] | None = Field(None, description="invalid_input: every refused field (at "
+                                                                     "most 20).")
+    status: JobStatus | None = Field(None, description="conflict on DELETE /v1/jobs/{job_id}: the job's state.")
 
 
 class ErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["ErrorOut"]]})
+
     error: ErrorDetail
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["Health"]]})
+
     status: Literal["ok", "unavailable"]
     mode: Literal["embedded", "redis"]
     algorithm_version: str
@@ -305,6 +401,8 @@ def _labels_tag(value) -> str:
 
 
 LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
+                                                 _ROWS]}),
                        Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
@@ -317,6 +415,8 @@ class LabelsJSONIn(_In):
 
 
 class LabelsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["LabelsOut"]]})
+
     labels_id: str
     n: int = Field(description="Number of label rows.")
     shape: list[int] = Field(description="Shape of the labels: [n] or [n, k].")
@@ -330,6 +430,8 @@ class DatasetWithLabelsJSONIn(_In):
 
 
 class DatasetWithLabelsOut(DatasetOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DatasetWithLabelsOut"]]})
+
     labels_id: str | None = Field(None, description="Id of the labels sent with the data (`y`), if any.")
 
 
@@ -376,8 +478,9 @@ class LearningCurvesIn(_LabelledData):
 class DynamicsOut(BaseModel):
     """``eoc_ntk.Dynamics.to_dict()`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["DynamicsOut"]]})
 
+    kind: Literal["dynamics"]
     dataset_id: str
     labels_id: str
     cache: Literal["hit", "miss"]
@@ -395,8 +498,9 @@ class DynamicsOut(BaseModel):
 class LearningCurveOut(BaseModel):
     """``eoc_ntk.LearningCurve.to_dict()`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["LearningCurveOut"]]})
 
+    kind: Literal["learning_curves"]
     dataset_id: str
     labels_id: str
     cache: Literal["hit", "miss"]
@@ -407,6 +511,11 @@ class LearningCurveOut(BaseModel):
     measured_std: list[float | None]
 
 
+#: A finished job's result: the answer of its operation, told apart by ``kind``.
+JobResult = Annotated[SpectrumOut | SweepOut | KernelsOut | DynamicsOut | LearningCurveOut, Field(discriminator="kind")]
+
 SweepsIn.model_rebuild()
+JobOut.model_rebuild()
 __all__ += ["LabelsJSONIn", "LabelsOut", "DatasetWithLabelsJSONIn", "DatasetWithLabelsOut", "DynamicsIn",
-            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN"]
+            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN", "KernelsOut", "JobLinks",
+            "JobResult", "ErrorCode", "ErrorDetail"]

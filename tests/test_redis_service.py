@@ -62,8 +62,19 @@ def test_job_then_cache_hit_then_cached_query(client):
     ref = np.linalg.eigvalsh(ntk_depth2_unit(u) / 10)
     np.testing.assert_allclose(job["result"]["eigenvalues"], ref, rtol=1e-10)
     dataset_id = job["result"]["dataset_id"]
-    again = client.post("/v1/spectra", json=body, headers=ASYNC)
-    assert again.status_code == 200 and again.json()["cache"] == "hit"
+    again = client.post("/v1/spectra", json=body, headers=ASYNC)  # one shape: the finished job
+    assert again.status_code == 202 and again.json()["job_id"] == job["job_id"]
+    assert again.json()["status"] == "finished"
+    assert again.json()["result"]["eigenvalues"] == job["result"]["eigenvalues"]
+    assert client.post("/v1/spectra", json=body).json()["cache"] == "hit"
+    # A result computed synchronously, asked again as a job: a finished job that no worker ran,
+    # recorded in Redis (another API process sees it).
+    sync_body = {"x": u.tolist(), "model": relu_model(4)}
+    assert client.post("/v1/spectra", json=sync_body).status_code == 200
+    answered = client.post("/v1/spectra", json=sync_body, headers=ASYNC)
+    assert answered.status_code == 202 and answered.json()["status"] == "finished"
+    polled = client.get(answered.headers["Location"])
+    assert polled.status_code == 200 and polled.json()["result"] == answered.json()["result"]
     by_id = client.post("/v1/spectra",
                         json={"dataset_id": dataset_id, "model": {"depth": 2, "activation": {"a": 0.5, "b": 0.5}}})
     assert by_id.json()["cache"] == "hit"

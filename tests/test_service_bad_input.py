@@ -98,7 +98,7 @@ CATALOGUE = [
      "unknown dataset_id"),
     ("unknown dataset_id (GET)", "GET", "/v1/datasets/" + "0" * 32, {}, 404, "dataset_id", "unknown dataset_id"),
     ("malformed dataset_id", "POST", "/v1/spectra", {"json": {"dataset_id": "../../etc", "model": M}}, 422,
-     "dataset_id", "pattern"),
+     "dataset_id", "32 hex digits"),
     ("cached query without a", "GET", "/v1/spectra", {"params": {"dataset_id": "0" * 32, "depth": 2, "b": 0.5}},
      422, "a", "required"),
     ("cached query fractional depth", "GET", "/v1/spectra",

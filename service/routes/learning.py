@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from jobs.specs import dynamics_spec, learning_curves_spec
 
+from ..contract import COMPUTE_ERRORS, UPLOAD_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Data, Engine
 from ..errors import InvalidInput
@@ -14,26 +15,25 @@ from ..jsonbody import JSONRoute
 from ..labels import labels_id_from, labels_id_of, parse_labels_upload, resolve_labels
 from ..schemas import DynamicsIn, DynamicsOut, LabelsOut, LearningCurveOut, LearningCurvesIn
 from ..specs import model_from_request
-from .common import ACCEPTED, ERRORS, respond
+from .common import respond
 
-router = APIRouter(prefix="/v1", tags=["labels"], responses=ERRORS, route_class=JSONRoute)
+router = APIRouter(prefix="/v1", tags=["labels"], route_class=JSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 
-_LABELS_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {
-                "type": "object", "required": ["y"], "additionalProperties": False,
-                "properties": {"y": {"type": "array", "items": {
-                    "anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}}}}},
-            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+_LABELS_BODY = {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["y"], "additionalProperties": False,
+                                    "properties": {"y": {"anyOf": [
+                                        {"type": "array", "minItems": 1, "items": {"type": "number"}},
+                                        {"type": "array", "minItems": 1, "items": {
+                                            "type": "array", "minItems": 1, "items": {"type": "number"}}}]}}},
+                         "example": {"y": [1.0, -0.5, 0.25]}},
+    "application/x-npy": {"schema": {"type": "string", "format": "binary",
+                                     "description": "numpy.save(f, y): labels of shape (n,) or (n, k)."}},
+}}
 
 
-@router.post("/labels", status_code=201, response_model=LabelsOut, openapi_extra=_LABELS_BODY)
+@router.post("/labels", status_code=201, response_model=LabelsOut,
+             **operation(*UPLOAD_ERRORS, ok_status=201, request_body=_LABELS_BODY))
 async def upload_labels(request: Request, engine: EngineDep, who: PrincipalDep):
     """Store labels (JSON `{"y": [...]}` or .npy, shape (n,) or (n, k)); the id is a hash of their content.
 
@@ -75,7 +75,8 @@ async def learning_curves_request(body: LearningCurvesIn, engine: Engine,
     return spec, [data, labels]
 
 
-@router.post("/dynamics", response_model=DynamicsOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
+@router.post("/dynamics", response_model=DynamicsOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, accepted=True, cacheable=True))
 async def dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Exact training loss of the infinite-width network under full-batch gradient descent
     (`eoc_ntk.dynamics`): `L_t = (1/2n) sum_i (1 - eta lambda_i)^(2t) |V_i^T y|^2`, the largest rate at
@@ -86,7 +87,8 @@ async def dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsyn
     return await respond(engine, spec, pinned, prefer_async, principal=who)
 
 
-@router.post("/learning-curves", response_model=LearningCurveOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
+@router.post("/learning-curves", response_model=LearningCurveOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, accepted=True, cacheable=True))
 async def learning_curves(body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Estimate of the held-out test MSE of NTK regression per training-set size (eigenlearning for a finite
     pool, sampled without replacement), next to the measured test MSE of `splits` random subsets of each size

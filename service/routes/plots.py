@@ -15,37 +15,37 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from eoc_ntk import plots
+from eoc_ntk import MAX_DEPTH, plots
 from eoc_ntk.core.activations import parse_activations
 from jobs.errors import JobTimedOut
 from jobs.local import call_in_child
 from jobs.specs import spectra_spec
 from jobs.states import JobStatus
 
+from ..contract import COMPUTE_ERRORS, IMAGE_OK, LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
 from ..errors import Conflict, InvalidInput, NotAcceptable, NotFound, Timeout, core_errors
 from ..jsonbody import JSONRoute
+from ..patterns import ACTIVATIONS_PATTERN
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, Responses, accepted, sweep_request
+from .common import accepted, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
 
-router = APIRouter(tags=["plots"], responses=ERRORS, route_class=JSONRoute)
+router = APIRouter(tags=["plots"], route_class=JSONRoute)
 
 Format = Annotated[Literal["png", "svg", "pdf"],
                    Query(description="Image format: `png` (default, 300 dpi), `svg` (text as text) or `pdf`.")]
 Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
-                                     description="Figure width in inches (default 7.5).")]
+                                      description="Figure width in inches (default 7.5).")]
 Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
-                                      description="Figure height in inches (default 4.2).")]
+                                       description="Figure height in inches (default 4.2).")]
 Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 300).")]
-_IMAGE: Responses = {200: {"description": "The figure.", "content": {
-    "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}},
-    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}
+#: A figure computed on request: PNG, SVG or PDF bytes (never JSON), or a job (202).
+_FIGURE_ROUTE = {"response_class": Response, **operation(*COMPUTE_ERRORS, 406, ok=IMAGE_OK, accepted=True)}
 
 
 #: Operations that have a plot.
@@ -96,13 +96,13 @@ async def _answer(request: Request, engine: Engine, spec: dict, pinned, prefer_a
                   who: str | None, size: dict) -> Response:
     answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, who)
     if answer.job_id is not None:
-        return accepted(answer.job_id)
+        return await run_in_threadpool(accepted, engine, answer.job_id, who)
     assert answer.value is not None  # a result, since no job was made
     body = await run_in_threadpool(result_body, spec, answer.value, answer.cache)
     return await draw(request, spec, body, fmt, size)
 
 
-@router.post("/v1/plots/spectrum", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/spectrum", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_spectrum(request: Request, body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
                         who: PrincipalDep,
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
@@ -114,7 +114,7 @@ async def plot_spectrum(request: Request, body: SpectraIn, engine: EngineDep, pr
     return await _answer(request, engine, spec, [data], prefer_async, format, who, size)
 
 
-@router.post("/v1/plots/sweep", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/sweep", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_sweep(request: Request, body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                      format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Condition number of K/n vs depth per activation, with each distinct depth limit dashed once and
@@ -124,7 +124,7 @@ async def plot_sweep(request: Request, body: SweepsIn, engine: EngineDep, prefer
     return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
 
 
-@router.post("/v1/plots/dynamics", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/dynamics", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_dynamics(request: Request, body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync,
                         who: PrincipalDep,
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
@@ -135,7 +135,7 @@ async def plot_dynamics(request: Request, body: DynamicsIn, engine: EngineDep, p
     return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
 
 
-@router.post("/v1/plots/learning-curve", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/learning-curve", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_learning_curve(request: Request, body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync,
                               who: PrincipalDep, format: Format = "png", width: Width = None,
                               height: Height = None, dpi: Dpi = None):
@@ -146,7 +146,8 @@ async def plot_learning_curve(request: Request, body: LearningCurvesIn, engine: 
     return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
 
 
-@router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
+@router.get("/v1/jobs/{job_id}/plot", response_class=Response,
+            **operation(*LOOKUP_ERRORS, 406, 409, 410, 504, ok=IMAGE_OK))
 async def job_plot(request: Request, job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png",
                    width: Width = None, height: Height = None, dpi: Dpi = None):
     """The plot of a finished spectra, sweeps, dynamics or learning-curves job (409 while it has not finished)."""
@@ -160,18 +161,18 @@ async def job_plot(request: Request, job_id: JobId, engine: EngineDep, who: Prin
     return await draw(request, view.spec, body, format, size)
 
 
-@router.get("/v1/plots/eigenvalues", responses=_IMAGE)
+@router.get("/v1/plots/eigenvalues", response_class=Response, **operation(*LOOKUP_ERRORS, 504, ok=IMAGE_OK))
 async def cached_eigenvalues_plot(
     request: Request,
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depth: Annotated[int, Query(ge=1, description="The one depth whose spectra are drawn.")],
-    activations: Annotated[str, Query(min_length=1, max_length=1000,
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="The one depth whose spectra are drawn.")],
+    activations: Annotated[str, Query(min_length=1, max_length=1000, pattern=ACTIVATIONS_PATTERN,
                                       description='Activations as in GET /v1/sweeps: "relu,abs", '
                                                   '"relu;leaky_relu:0.1;0.3,0.7".')],
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     format: Format = "png",
     width: Width = None,
     height: Height = None,

@@ -6,7 +6,6 @@ change with the environment.
 """
 from __future__ import annotations
 
-import re
 from enum import Enum
 from typing import Annotated, Literal
 
@@ -17,7 +16,6 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
@@ -25,14 +23,14 @@ from pydantic import (
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
 from eoc_ntk.core.kernels import KINDS
-from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.learning.dynamics import MAX_STEPS
 from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
 
 from .errors import ERROR_CODES
 from .examples import EXAMPLES
-from .patterns import ACTIVATION_PATTERN, DEPTHS_PATTERN
+from .patterns import ACTIVATION_PATTERN
+from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schema
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
@@ -55,80 +53,8 @@ Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS),
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
-_DEPTH_NUMBER = re.compile(r"\d+")
-
-
-def depths_from_text(text: str, max_count: int | None = None) -> list[int]:
-    """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.core.validation.parse_depths``).
-
-    Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
-    such as ``"1:10000000000"`` costs nothing; more than ``max_count``
-    (``EOC_NTK_MAX_SWEEP_DEPTHS``) depths are refused as they are counted, before they are expanded.
-    """
-    too_large = [int(v) for v in _DEPTH_NUMBER.findall(text) if len(v) > 6 or int(v) > MAX_DEPTH]
-    if too_large:
-        raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
-    try:
-        return parse_depths(text, max_count)
-    except ValueError as exc:
-        if max_count is not None and "the most one sweep takes" in str(exc):
-            raise ValueError(f"{exc} (EOC_NTK_MAX_SWEEP_DEPTHS)") from None
-        raise
-
-
-def _depths_from_text(value, info: ValidationInfo):
-    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``);
-    the validation context's ``max_sweep_depths`` bounds them while they are counted."""
-    if isinstance(value, str):
-        if not 1 <= len(value) <= 1000:
-            raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
-        if not re.match(DEPTHS_PATTERN, value):
-            raise ValueError(f"depths {value[:80]!r}: give depths >= 1 such as \"1:100\", \"1:200:10\" or \"1,2,5\" "
-                             "(no spaces, no leading zeros)")
-        return depths_from_text(value, (info.context or {}).get("max_sweep_depths"))
-    if isinstance(value, list) and not value:
-        raise ValueError("give at least one depth")
-    return value
-
-
-#: The schema of ``depths``: a list of depths or the text form.
-_DEPTHS_SCHEMA = {"anyOf": [
-    {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-    {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": DEPTHS_PATTERN,
-     "examples": ["1:100", "1:200:10", "1,2,5"]}]}
-
-
-def _one_of(*fields: tuple[str, str]) -> dict:
-    """Exactly one of ``fields`` (name, JSON type) is given (not null)."""
-    return {"oneOf": [{"required": [name], "properties": {name: {"type": kind}}} for name, kind in fields]}
-
-
-def _not_both(*fields: tuple[str, str]) -> dict:
-    """Not all of ``fields`` (name, JSON type) are given (not null)."""
-    return {"not": {"required": [name for name, _ in fields],
-                    "properties": {name: {"type": kind} for name, kind in fields}}}
-
-
-#: The rules between fields that each request model checks (its model validators), by model name.
-_RULES = {
-    "_Data": _one_of(("x", "array"), ("dataset_id", "string")),
-    "_LabelledData": _one_of(("y", "array"), ("labels_id", "string")),
-    "KernelsIn": _not_both(("x2", "array"), ("x2_dataset_id", "string")),
-    "SweepsIn": _not_both(("y", "array"), ("labels_id", "string")),
-}
-
-
-def _request_schema(schema: dict, cls) -> None:
-    """The rules of the model and its bases (``allOf``) and its example, in its JSON schema."""
-    rules = [_RULES[k.__name__] for k in reversed(cls.__mro__) if k.__name__ in _RULES]
-    if rules:
-        schema["allOf"] = rules
-    if cls.__name__ in EXAMPLES:
-        schema["examples"] = [EXAMPLES[cls.__name__]]
-
-
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_request_schema)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=request_schema)
 
 
 class ActivationAB(_In):
@@ -218,7 +144,7 @@ class SpectraIn(_Data):
 class SweepsIn(_Data):
     """Extreme eigenvalues and condition number for every (activation, depth) pair."""
 
-    depths: Annotated[list[Depth], BeforeValidator(_depths_from_text), WithJsonSchema(_DEPTHS_SCHEMA)] = Field(
+    depths: Annotated[list[Depth], BeforeValidator(depths_before_validation), WithJsonSchema(DEPTHS_SCHEMA)] = Field(
         description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
                     '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
     activations: list[Activation] = Field(min_length=1)

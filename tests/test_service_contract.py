@@ -176,7 +176,7 @@ def test_the_document_declares_what_is_sent():
                 assert {} in op["security"], f"{where}: the API key must be optional"
             if "plot" in path:
                 content = responses["200"]["content"]
-                assert set(content) == {"image/png", "image/svg+xml"}, where
+                assert set(content) == {"image/png", "image/svg+xml", "application/pdf"}, where
                 assert all(c["schema"] == {"type": "string", "format": "binary"} for c in content.values()), where
     for path in ("/v1/spectra", "/v1/sweeps", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"):
         assert "304" in document["paths"][path]["get"]["responses"], path

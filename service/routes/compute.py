@@ -17,6 +17,7 @@ from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
 from ..jsonbody import JSONRoute
 from ..patterns import ACTIVATION_PATTERN, ACTIVATIONS_PATTERN, DEPTHS_PATTERN
 from ..results import answer_response
+from ..schema_rules import depths_from_text
 from ..schemas import (
     DATASET_ID_PATTERN,
     ActivationAB,
@@ -26,7 +27,6 @@ from ..schemas import (
     SpectrumOut,
     SweepOut,
     SweepsIn,
-    depths_from_text,
 )
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
 from .common import cached_response, respond, sweep_request

@@ -19,8 +19,8 @@ from _common import command_line, emit, make_data, timed
 from fastapi.testclient import TestClient
 
 import eoc_ntk
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     python bench/hostile.py                     # starts `python -m service` (embedded) itself
     python bench/hostile.py --url http://127.0.0.1:8000 --pid 1234 --api-key KEY
     python bench/hostile.py --quick             # small payloads only (the smoke test)
-    python bench/hostile.py --issue24           # issue 24's rows 1-4, 8, 9 only
+    python bench/hostile.py --issue24           # issue 24's rows 1-5, 7-10 only
     python bench/hostile.py --redis             # Redis mode (private redis-server), plus issue 24's
                                                 # worker rows: kill -9 mid-job, SIGTERM idle and busy
 
@@ -222,6 +222,69 @@ def payloads(target: Target, quick: bool):
                  lambda: _raw(target, _partial(target, "/v1/datasets", 1000, b"1,2\n"), hang_up_after=0.2)
                  or "(hung up)"))
     rows.extend(_catalogue(target))
+    rows.extend(third_round(target, quick))
+    return rows
+
+
+#: The second API key of the spawned server (issue 24, row 5: two keys share one computation).
+SECOND_KEY = "bench-key-b"
+
+
+def _busy(cores: int):
+    """``cores`` processes spinning until killed (the machine is busy)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+
+
+def _shared_then_detached(target: Target) -> int:
+    """Issue 24 row 5: keys A and B submit the same computation, B deletes it; A's job must finish."""
+    c, other = target.client, {"X-API-Key": SECOND_KEY}
+    x = np.random.default_rng(5).normal(size=(700, 3))
+    body = {"x": x.tolist(), "model": {"depth": 2, "activation": "relu"}}
+    job_id = c.post("/v1/spectra", json=body, headers={"Prefer": "respond-async"}).json()["job_id"]
+    c.post("/v1/spectra", json=body, headers={**other, "Prefer": "respond-async"})
+    b_status = c.delete(f"/v1/jobs/{job_id}", headers=other).json().get("status")
+    deadline = time.monotonic() + 120
+    while (job := c.get(f"/v1/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(f"    B's DELETE: {b_status}; A's job: {job['status']}")
+    return 200 if job["status"] == "finished" else 409
+
+
+def _sync_while_busy(target: Target) -> int:
+    """Issue 24 row 10: a sweep predicted at 1.3 s of one core, sent while every core is busy."""
+    x = np.random.default_rng(6).normal(size=(400, 4))
+    body = {"x": x.tolist(), "depths": "1:100", "activations": ["relu"]}
+    hogs = _busy(os.cpu_count() or 1)
+    try:
+        r = target.client.post("/v1/sweeps", json=body)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    print(f"    answered {r.status_code}" + (f", Location {r.headers.get('Location')}" if r.status_code == 202 else ""))
+    return r.status_code
+
+
+def third_round(target: Target, quick: bool):
+    """The rows of issue 24 (hostile input and faults, third round) that this script measures."""
+    model = {"depth": 2, "activation": "relu"}
+    x, y = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, -0.6]], [1.0, -1.0, 0.5, 0.0]
+    js = {"Content-Type": "application/json"}
+    steps = json.dumps({"x": x, "y": y, "model": model, "steps": ["BIG"]}).replace('"BIG"', "1" + "0" * 400)
+    ridge = json.dumps({"x": x, "y": y, "model": model, "sizes": [2], "ridge": 1e308})
+    rows = [
+        ("24.7 steps [10^400] on /v1/dynamics", len(steps),
+         lambda: target.client.post("/v1/dynamics", content=steps, headers=js).status_code),
+        ("24.7 ridge 1e308 on /v1/learning-curves", len(ridge),
+         lambda: target.client.post("/v1/learning-curves", content=ridge, headers=js).status_code),
+    ]
+    if not quick:
+        rows.append(("24.5 key B joins key A's job (same data), then DELETEs it; A's job finishes", 0,
+                     lambda: _shared_then_detached(target)))
+        rows.append(("24.10 sweep predicted at 1.3 s, sent while every core is busy (202 after "
+                     "EOC_NTK_SYNC_WAIT_SECONDS)", 0, lambda: _sync_while_busy(target)))
     return rows
 
 
@@ -278,7 +341,7 @@ def issue24_payloads(target: Target):
     rows.append((f"24.2 POST /v1/labels, {len(labels) / MiB:.0f} MiB of JSON", len(labels),
                  post("/v1/labels", js, labels)))
     del labels
-    from jobs.settings import Settings  # the spawned server's defaults
+    from service.config import Settings  # the spawned server's defaults
 
     cap = Settings().max_json_bytes
     n = cap // (5 * 20)
@@ -333,7 +396,7 @@ def _catalogue(target: Target):
 
 def run(target: Target, quick: bool, extra=(), issue24: bool = False) -> list[dict]:
     results = []
-    rows = issue24_payloads(target) if issue24 else [*payloads(target, quick), *extra]
+    rows = [*issue24_payloads(target), *third_round(target, False)] if issue24 else [*payloads(target, quick), *extra]
     for name, size, send in rows:
         with Probe(target) as probe:
             t = time.perf_counter()
@@ -382,7 +445,7 @@ def main(argv=None) -> int:
                         help="EOC_NTK_BODY_TIMEOUT of the spawned server (default 10 s, to keep the run short; "
                              "a 64 MiB upload on a loaded machine needs several seconds)")
     parser.add_argument("--quick", action="store_true", help="small payloads only")
-    parser.add_argument("--issue24", action="store_true", help="issue 24's rows 1-4, 8 and 9 only")
+    parser.add_argument("--issue24", action="store_true", help="issue 24's rows 1-5, 7-10 only")
     parser.add_argument("--redis", action="store_true",
                         help="Redis mode: a private redis-server and RQ workers started here, and the worker rows")
     args = parser.parse_args(argv)
@@ -391,8 +454,8 @@ def main(argv=None) -> int:
     proc, mode = None, RedisMode(Path(tempfile.mkdtemp(prefix="eoc-ntk-hostile-"))) if args.redis else None
     if args.url is None:
         redis_env = {k: v for k, v in mode.env.items() if k.startswith(("REDIS_", "EOC_NTK_"))} if mode else {}
-        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout), "EOC_NTK_API_KEYS": "bench-key",
-                            **redis_env})
+        proc, url = _spawn({"EOC_NTK_BODY_TIMEOUT": str(args.body_timeout),
+                            "EOC_NTK_API_KEYS": f"bench-key,{SECOND_KEY}", **redis_env})
         pid, key = proc.pid, "bench-key"
     else:
         url, pid, key = args.url, args.pid, args.api_key

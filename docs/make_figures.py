@@ -35,7 +35,7 @@ def figures() -> None:
     acts = ["linear", "leaky_relu:0.1", "relu", "abs"]
     depths = [1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500]
     sweep = activation_sweep(x, depths, acts)
-    plots.save(plots.sweep_figure(sweep, "200 digits: condition number vs depth", dpi=120),
+    plots.save(plots.sweep_figure(sweep, "200 digits: condition number vs depth"),
                os.path.join(HERE, "sweep.png"))
 
     icd_depths = [2, 3, 5, 10, 20, 50, 100, 200]
@@ -47,7 +47,7 @@ def figures() -> None:
         errors = [_offdiag_rel_errors(x, d, a, b) for d in icd_depths]
         results.append({"activation": f"Δ={delta:g}", "median": [float(np.median(e)) for e in errors],
                         "max": [float(e.max()) for e in errors]})
-    plots.save(plots.icd_error_figure({"depths": icd_depths, "results": results}, dpi=120),
+    plots.save(plots.icd_error_figure({"depths": icd_depths, "results": results}),
                os.path.join(HERE, "icd_error.png"))
 
     spectra = []
@@ -56,7 +56,7 @@ def figures() -> None:
 
         act = parse_activation(name)
         spectra.append(analyze(x, Model(10, act.a, act.b)))
-    plots.save(plots.eigenvalue_figure(spectra, dpi=120), os.path.join(HERE, "eigenvalues.png"))
+    plots.save(plots.eigenvalue_figure(spectra), os.path.join(HERE, "eigenvalues.png"))
 
 
 def screenshot() -> None:
@@ -76,8 +76,8 @@ def screenshot() -> None:
         return
     import socket
 
-    from jobs.settings import Settings
     from service.app import create_app
+    from service.config import Settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

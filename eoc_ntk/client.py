@@ -341,7 +341,8 @@ class Client:
     def dynamics(self, x, y, *, depth: int, activation="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
                  learning_rate: float | None = None, steps: Iterable[int] | None = None, init: str = "zero",
                  progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
-        """``eoc_ntk.Dynamics.to_dict()`` computed by the service (``None`` entries as ``inf``/``nan``).
+        """``eoc_ntk.Dynamics.to_dict()`` computed by the service (``None`` entries as ``inf``/``nan``; where
+        ``scaled`` is set, ``max_learning_rate``, ``learning_rate`` and ``eigenvalues`` are None: outside float64).
 
         ``x`` and ``y`` are arrays or ids (``dataset_id``, ``labels_id``). The loss at step ``t`` of
         full-batch gradient descent at infinite width: ``L_t = (1/2n) sum_i (1 - eta lambda_i)^(2t)
@@ -355,16 +356,27 @@ class Client:
         out = from_jsonable(self._submit("/v1/dynamics", body, progress=progress, timeout=timeout).json())
         # null in steps_to means never (docs/learning.md §1)
         out["steps_to"] = {k: math.inf if v is None else v for k, v in out["steps_to"].items()}
-        return out
+        return _outside_float64_as_none(out, ("eigenvalues",))
 
     def learning_curve(self, x, y, *, depth: int, sizes: Iterable[int], activation="relu",
                        sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
                        seed: int = 0, progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
-        """``eoc_ntk.LearningCurve.to_dict()`` computed by the service: the eigenlearning estimate of the
-        test MSE per training-set size next to the measured one (docs/learning.md §5)."""
+        """``eoc_ntk.LearningCurve.to_dict()`` computed by the service: the estimate of the held-out test
+        MSE per training-set size next to the measured one and its standard deviation over the splits
+        (docs/learning.md §5). Where ``scaled`` is set, ``effective_ridge`` is None (outside float64)."""
         body = {**self._data(x), **self._labels(y), "model": self._model(depth, activation, sigma_w, sigma_b),
                 "sizes": [int(m) for m in sizes], "ridge": float(ridge), "splits": int(splits), "seed": int(seed)}
-        return from_jsonable(self._submit("/v1/learning-curves", body, progress=progress, timeout=timeout).json())
+        out = from_jsonable(self._submit("/v1/learning-curves", body, progress=progress, timeout=timeout).json())
+        return _outside_float64_as_none(out, ("effective_ridge",))
+
+
+def _outside_float64_as_none(out: dict, keys) -> dict:
+    """Values outside float64 stay None (not NaN): ``out["scaled"]`` holds them with their power of two
+    (docs/learning.md §2)."""
+    if out.get("scaled"):
+        for key in keys:
+            out[key] = None
+    return out
 
 
 class _Result:

@@ -101,7 +101,8 @@ def training_claims(res: dict) -> list[dict]:
     falls = all(np.all(np.diff(run) < 0) for runs in res["measured_loss"] for run in runs)
     w = res["widths"]
     return [
-        {"claim": f"below the stable rate ({res['rate_factor']:g} × max) the measured loss falls at every step",
+        {"claim": f"below the linearised model's largest rate ({res['rate_factor']:g} × max) the measured loss "
+                  "falls at every step",
          "criterion": "L_{t+1} < L_t for every network and step", "numbers": f"{len(w)} widths × "
          f"{len(res['measured_loss'][0])} seeds × {len(res['steps']) - 1} steps", "holds": bool(falls)},
         {"claim": "training approaches the infinite-width prediction as the width grows",
@@ -354,27 +355,7 @@ def _figures(res: dict, out: str) -> dict[str, str]:
 
     names["cond"] = plots.save(plots.sweep_figure(res["cond"]), os.path.join(out, "condition_number.png"))
 
-    weyl = res["weyl"]
-    fig = plots.new_figure(9.6, 4.2)
-    for col, key in enumerate(("lambda_min", "lambda_max")):
-        ax = fig.add_subplot(1, 2, col + 1)
-        values = [v for r in weyl["results"] for v in r[key] + [b for bs in r[key + "_bounds"] for b in bs]
-                  if v > 0 and math.isfinite(v)]
-        bottom = min(values) / 3
-        for i, r in enumerate(weyl["results"]):
-            lo = np.array([b[0] for b in r[key + "_bounds"]])
-            hi = np.array([b[1] for b in r[key + "_bounds"]])
-            # A lower bound of 0 says nothing: its shading runs to the bottom of the axes.
-            ax.fill_between(weyl["depths"], np.maximum(lo, bottom), hi,
-                            color=f"C{i}", alpha=0.2, label=f"{r['activation']} Weyl bounds")
-            ax.plot(weyl["depths"], r[key], "o-", color=f"C{i}", label=f"{r['activation']} true")
-        ax.set_ylim(bottom=bottom)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("depth l")
-        ax.set_title(f"{key} of K/n", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+    fig = plots.weyl_figure(res["weyl"])
     names["weyl"] = plots.save(fig, os.path.join(out, "weyl_bounds.png"))
     return {k: os.path.basename(v) for k, v in names.items()}
 
@@ -387,8 +368,9 @@ def _training_lines(res: dict, out: str) -> list[str]:
     lines = ["", "## Training: the predicted loss against finite-width networks", "",
              f"{res['n']} digits of classes 0 and 1 (pixels / 16) with labels ±1, an MLP of depth {res['depth']} "
              f"with ReLU at the EOC in NTK parameterisation, trained by full-batch gradient descent on "
-             f"`L = (1/2n) Σ (f(x_i) - y_i)²` at {res['rate_factor']:g} × the predicted largest stable rate "
-             f"`2 / λ_max(K/n)` = {_fmt(res['max_learning_rate'])} (η = {_fmt(res['learning_rate'])}). "
+             f"`L = (1/2n) Σ (f(x_i) - y_i)²` at {res['rate_factor']:g} × the largest rate at which the "
+             f"linearised, infinite-width model converges, `2 / λ_max(K/n)` = {_fmt(res['max_learning_rate'])} "
+             f"(η = {_fmt(res['learning_rate'])}). "
              "The networks are trained centred (`f - f_0`, zero initial outputs, as in the prediction; "
              "`eoc_ntk.learning.finite_width`); the prediction is `eoc_ntk.dynamics` (docs/learning.md §3). Gaps are "
              "relative: residual `max_t |r̂_t - r_t| / |y|`, loss `max_t |L̂_t - L_t| / L_0`; both scale as "

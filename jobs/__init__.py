@@ -1,6 +1,7 @@
 """The job machinery, shared by the API (:mod:`service`) and the workers.
 
-- :mod:`jobs.settings` the one settings object; :mod:`jobs.keys` every Redis key and TTL;
+- :mod:`jobs.settings` the job layer's settings (the API's extend them in :mod:`service.config`);
+  :mod:`jobs.keys` every Redis key and TTL;
 - :mod:`jobs.specs` a computation as a JSON spec, its cache key and job id, its cost;
 - :mod:`jobs.codec` the byte format of stored values; :mod:`jobs.store` memory and Redis stores;
 - :mod:`jobs.states` job states and views; :mod:`jobs.errors` why a job stopped;

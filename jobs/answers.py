@@ -31,7 +31,7 @@ RENDERED_OPS = frozenset({"spectra", "sweeps", "dynamics", "learning_curves"})
 
 def answer_doc(spec: dict, value: StoredValue) -> dict:
     """The JSON answer of ``spec`` as plain values, without the ``cache`` field (same for a
-    synchronous answer, a cached one and a finished job)."""
+    synchronous answer, a cached one and a finished job); ``kind`` names the operation."""
     op = spec["op"]
     if op == "spectra":
         body = {"engine": NUMPY, **value.doc}  # results stored before the engine field were all numpy
@@ -50,6 +50,7 @@ def answer_doc(spec: dict, value: StoredValue) -> dict:
     if spec.get("labels_id"):
         body["labels_id"] = spec["labels_id"]
     body["dataset_id"] = spec["dataset_id"]
+    body["kind"] = op  # the discriminator of a job's result (the operation that made it)
     body.pop("cache", None)
     return to_jsonable(body)
 

@@ -27,9 +27,11 @@ class JobBackend(Protocol):
     def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> str:
         """Start ``spec`` in the background (or join the same job in flight); returns its job id."""
 
-    def run(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> StoredValue:
-        """Compute ``spec`` now for a caller that waits (single flight with the same spec's job);
-        raises the job's exception (:mod:`jobs.errors`, or the core's refusal)."""
+    def run(self, spec: dict, key: str, pinned: dict[str, np.ndarray], wait: float | None = None) -> StoredValue:
+        """Compute ``spec`` now for a caller that waits at most ``wait`` seconds (single flight with the
+        same spec's job); raises the job's exception (:mod:`jobs.errors`, or the core's refusal), or
+        :class:`jobs.errors.StillRunning` when it still runs after ``wait`` (it goes on as that job,
+        which :meth:`get` and :meth:`cancel` know)."""
 
     def get(self, job_id: str) -> JobView | None:
         """The job's view, or None when unknown (never submitted, or forgotten)."""

@@ -20,7 +20,7 @@ from .codec import StoredValue
 from .dask_engine import NUMPY, on_cluster, spectrum_on_cluster
 from .device import job_device, job_engine
 from .errors import DatasetMissing
-from .settings import Settings, get_settings
+from .settings import JobSettings, get_settings
 from .store import labels_store_id
 
 __all__ = ["compute", "load_data", "second_data_id"]
@@ -32,7 +32,7 @@ def _model(params: dict) -> eoc_ntk.Model:
 
 
 def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: ProgressFn,
-            settings: Settings | None = None) -> StoredValue:
+            settings: JobSettings | None = None) -> StoredValue:
     """The result of ``spec`` for checked data ``x`` (and ``x2`` for cross-kernels); ``settings``
     (default: from the environment) name the Dask cluster of a spec that runs there."""
     op = spec["op"]

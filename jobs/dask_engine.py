@@ -38,7 +38,7 @@ from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn
 
 from .errors import ClusterUnavailable, JobCanceled
-from .settings import Settings
+from .settings import JobSettings
 
 __all__ = ["ENGINES", "DASK", "NUMPY", "engine_for", "on_cluster", "spectrum_on_cluster", "ICD_ON_CLUSTER"]
 
@@ -52,7 +52,7 @@ ICD_ON_CLUSTER = ("the ICD analysis needs the whole matrix on one machine; this 
                   "(n >= EOC_NTK_DASK_MIN_N), which computes lambda_min and lambda_max only")
 
 
-def engine_for(settings: Settings, op: str, n: int) -> str:
+def engine_for(settings: JobSettings, op: str, n: int) -> str:
     """:data:`DASK` for a spectra request of ``n >= EOC_NTK_DASK_MIN_N`` points when a scheduler is
     configured, else :data:`NUMPY`."""
     if op == "spectra" and settings.dask_configured and n >= settings.dask_min_n:
@@ -65,7 +65,7 @@ def on_cluster(spec: dict) -> bool:
     return spec.get("engine") == DASK
 
 
-def spectrum_on_cluster(x: np.ndarray, model: Model, settings: Settings, progress: ProgressFn,
+def spectrum_on_cluster(x: np.ndarray, model: Model, settings: JobSettings, progress: ProgressFn,
                         name: str = "eoc-ntk-job") -> dict:
     """The spectra document of ``x`` computed on the cluster at ``EOC_NTK_DASK_ADDRESS``.
 
@@ -74,7 +74,7 @@ def spectrum_on_cluster(x: np.ndarray, model: Model, settings: Settings, progres
     x : ndarray of shape (n, m0)
         Checked data.
     model : Model
-    settings : Settings
+    settings : JobSettings
         ``dask_address``, ``dask_chunks`` and ``dask_connect_timeout`` are read.
     progress : callable
         The job's progress callback (it may raise to stop the job).
@@ -108,7 +108,7 @@ def spectrum_on_cluster(x: np.ndarray, model: Model, settings: Settings, progres
 
 
 @contextlib.contextmanager
-def _client(settings: Settings, name: str) -> Iterator:
+def _client(settings: JobSettings, name: str) -> Iterator:
     """A Dask client of the configured scheduler, closed (its keys released) on the way out."""
     try:
         # Optional heavy dependency: imported only when a job runs on the cluster.

@@ -1,7 +1,8 @@
 """Why a job stopped before its result: the exceptions a job raises, and their codes for clients."""
 from __future__ import annotations
 
-__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "ClusterUnavailable", "describe_error", "describe_timeout"]
+__all__ = ["JobCanceled", "JobTimedOut", "DatasetMissing", "ClusterUnavailable", "StillRunning", "describe_error",
+           "describe_timeout"]
 
 
 class JobCanceled(Exception):
@@ -10,6 +11,15 @@ class JobCanceled(Exception):
 
 class JobTimedOut(Exception):
     """Raised from the progress callback past the job's deadline."""
+
+
+class StillRunning(Exception):
+    """A computation a request waited for is still running after the request's wait: it goes on as the
+    job ``job_id`` (the caller answers 202 with it)."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"job {job_id} is still running")
+        self.job_id = job_id
 
 
 class DatasetMissing(LookupError):

@@ -5,16 +5,18 @@ settings (:mod:`jobs.settings`); :func:`ttl_for` says which one applies to which
 """
 from __future__ import annotations
 
-from .settings import Settings
+from .settings import JobSettings
 
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
-    "admission_lock_key", "alive_key", "stop_key", "stop_channel", "probe_key", "store_secret_key", "asked_key",
-    "ttl_for",
+    "admission_lock_key", "answered_job_key", "alive_key", "stop_key", "stop_channel", "probe_key",
+    "store_secret_key", "asked_key", "waiters_key", "detached_key", "ttl_for",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
 PREFIX = "eoc-ntk"
+#: The key kind of rendered answers: their format (``answer2``: with ``kind``).
+ANSWER_FORMAT = "answer2"
 #: Seconds a submission lock may be held (the check-then-enqueue of one job id).
 SUBMIT_LOCK_SECONDS = 10
 #: Seconds the readiness probe's key lives (``/readyz`` writes it to see that writes succeed).
@@ -37,8 +39,11 @@ def result_key(cache_key: str) -> str:
 
 
 def body_key(cache_key: str) -> str:
-    """A result's rendered JSON answer (see :mod:`jobs.answers`), next to :func:`result_key`."""
-    return key_for("body", cache_key)
+    """A result's rendered JSON answer (see :mod:`jobs.answers`), next to :func:`result_key`.
+
+    The name says the answer's format: a new format (a field added) is stored under a new name,
+    so that answers rendered in the old one are rendered again rather than served."""
+    return key_for(ANSWER_FORMAT, cache_key)
 
 
 def submit_lock_key(job_id: str) -> str:
@@ -61,6 +66,12 @@ def active_jobs_key(principal: str) -> str:
 def admission_lock_key(principal: str) -> str:
     """Lock around "count this key's jobs, then submit" (per-key job limit)."""
     return key_for("lock", f"admit:{principal}")
+
+
+def answered_job_key(job_id: str) -> str:
+    """A job answered from the cache (``Prefer: respond-async`` on a cached result): its spec and
+    cache key, so that the job resource and its plot exist although no queue ever ran it."""
+    return key_for("answered", job_id)
 
 
 def alive_key(job_id: str) -> str:
@@ -96,18 +107,28 @@ def asked_key(principal: str) -> str:
     return key_for("asked", principal)
 
 
-def ttl_for(key: str, settings: Settings) -> int:
+def waiters_key(job_id: str) -> str:
+    """Set of the callers waiting for a job's computation (single flight: one computation, several callers)."""
+    return key_for("waiters", job_id)
+
+
+def detached_key(principal: str) -> str:
+    """Set of the job ids a caller canceled while others still wait for their computation."""
+    return key_for("detached", principal)
+
+
+def ttl_for(key: str, settings: JobSettings) -> int:
     """Seconds to keep ``key``."""
     kind, rest = key.split(":", 2)[1:]
     if kind == "dataset":
         return settings.dataset_ttl
-    if kind in ("result", "body"):
+    if kind in ("result", ANSWER_FORMAT):
         return settings.cache_ttl
     if kind == "lock":
         return SUBMIT_LOCK_SECONDS
     if kind == "owners":
         return settings.dataset_ttl if rest.startswith("dataset:") else settings.result_ttl
-    if kind == "active":
+    if kind in ("active", "waiters", "detached", "answered"):
         return settings.result_ttl
     if kind == "probe":
         return PROBE_SECONDS

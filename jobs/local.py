@@ -23,7 +23,7 @@ jobs, one for computations a request waits for): the thread starts the child, wa
 answer with the job's deadline (the watchdog: a timeout is enforced here, not by the job's
 own progress calls), and stores the result. What crosses the process boundary is plain data:
 the JSON spec and the checked float64 arrays as raw bytes + shape going in; progress through
-a shared ``Value``; the result as the bytes of :func:`jobs.codec.encode` (verified by
+a shared array (the fraction, when reported); the result as the bytes of :func:`jobs.codec.encode` (verified by
 :func:`jobs.codec.decode`) or an error as a JSON message coming back. Nothing built from a
 client's input is pickled.
 """
@@ -36,6 +36,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,10 +48,18 @@ from eoc_ntk.core.errors import InvalidParameterError
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode
 from .compute import compute, load_data, second_data_id
-from .errors import ClusterUnavailable, DatasetMissing, JobCanceled, JobTimedOut, describe_error, describe_timeout
+from .errors import (
+    ClusterUnavailable,
+    DatasetMissing,
+    JobCanceled,
+    JobTimedOut,
+    StillRunning,
+    describe_error,
+    describe_timeout,
+)
 from .lifeline import exit_when_ended
 from .progress import JobProgress
-from .settings import Settings
+from .settings import JobSettings
 from .specs import job_id_for, predicted_seconds
 from .states import IN_FLIGHT, JobStatus, JobView
 from .store import Storage
@@ -97,7 +106,7 @@ def _warm_up() -> None:
 
 # --- The child's side ------------------------------------------------------------------------
 
-def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: Settings,
+def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: JobSettings,
                 api_pid: int | None = None) -> None:
     """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
     if api_pid is not None:
@@ -108,7 +117,8 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, setti
         data = {key: np.frombuffer(raw, dtype="<f8").reshape(shape) for key, (raw, shape) in arrays.items()}
 
         def report(fraction: float) -> None:
-            progress_value.value = fraction
+            progress_value[1] = time.time()
+            progress_value[0] = fraction
 
         x, x2 = load_data(spec, data.get)
         value = compute(spec, x, x2, JobProgress(report, interval=0.05), settings)
@@ -202,18 +212,21 @@ class _LocalJob:
     future: Future | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     process: multiprocessing.process.BaseProcess | None = None
-    progress_value: Any = None  # a multiprocessing.Value('d')
+    progress_value: Any = None  # the child's multiprocessing.Array('d', 2): [fraction, time.time() reported]
+    progress_at: float | None = None
+    predicted: float | None = None
     started: float | None = None
     ended: float | None = None
     started_at: float | None = None  # wall clock (time.time()) of ``started``, for the API's started_at
 
     def view(self) -> JobView:
         seconds = None if self.started is None or self.ended is None else self.ended - self.started
-        progress = self.progress
-        if self.status == JobStatus.running and self.progress_value is not None:
-            progress = max(progress, float(self.progress_value.value))
+        progress, progress_at = self.progress, self.progress_at
+        if self.status == JobStatus.running and self.progress_value is not None \
+                and float(self.progress_value[0]) > progress:
+            progress, progress_at = float(self.progress_value[0]), float(self.progress_value[1])
         return JobView(self.job_id, self.spec, self.cache_key, self.status, progress, self.error, seconds,
-                       self.started_at)
+                       self.started_at, self.predicted, progress_at)
 
 
 def _kill(process) -> None:
@@ -236,7 +249,7 @@ class LocalBackend:
 
     needs_stored_data = False
 
-    def __init__(self, settings: Settings, storage: Storage, on_ended: EndedHook | None = None):
+    def __init__(self, settings: JobSettings, storage: Storage, on_ended: EndedHook | None = None):
         self.settings = settings
         self.storage = storage
         self.on_ended = on_ended
@@ -253,10 +266,14 @@ class LocalBackend:
     def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> str:
         return self._start(spec, key, pinned, background=True)[0]
 
-    def run(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> StoredValue:
-        _, future = self._start(spec, key, pinned, background=False)
+    def run(self, spec: dict, key: str, pinned: dict[str, np.ndarray], wait: float | None = None) -> StoredValue:
+        """Compute ``spec`` for a caller that waits at most ``wait`` seconds (None: until it ends);
+        :class:`StillRunning` when it has not ended by then (it goes on as that job)."""
+        job_id, future = self._start(spec, key, pinned, background=False)
         try:
-            return future.result()
+            return future.result(timeout=wait)
+        except WaitTimeout:
+            raise StillRunning(job_id) from None
         except CancelledError as exc:
             raise JobCanceled("the job was canceled") from exc
 
@@ -275,12 +292,9 @@ class LocalBackend:
             job.future = self.pools[background].submit(self._run, job, dict(pinned), background)
             return job_id, job.future
 
-    def _inline(self, spec: dict, x: np.ndarray, x2: np.ndarray | None, background: bool) -> bool:
-        """True when ``spec`` is predicted cheap enough to compute in this process."""
-        if background:
-            return False
-        seconds = predicted_seconds(spec, x.shape, None if x2 is None else x2.shape)
-        return seconds <= self.settings.inline_max_seconds
+    def _inline(self, job: _LocalJob, background: bool) -> bool:
+        """True when ``job`` is predicted cheap enough to compute in this process."""
+        return not background and job.predicted is not None and job.predicted <= self.settings.inline_max_seconds
 
     def _run(self, job: _LocalJob, pinned: dict[str, np.ndarray], background: bool) -> StoredValue:
         with self._lock:
@@ -292,9 +306,10 @@ class LocalBackend:
         try:
             x, x2 = load_data(job.spec, lambda dataset_id: pinned.get(dataset_id)
                               if dataset_id in pinned else self.storage.get_dataset(dataset_id))
-            if self._inline(job.spec, x, x2, background):
+            job.predicted = predicted_seconds(job.spec, x.shape, None if x2 is None else x2.shape)
+            if self._inline(job, background):
                 def report(fraction: float) -> None:
-                    job.progress = fraction
+                    job.progress, job.progress_at = fraction, time.time()
                 value = compute(job.spec, x, x2, JobProgress(report, interval=0.0, canceled=job.cancel.is_set,
                                                              deadline=deadline), self.settings)
             else:
@@ -314,7 +329,7 @@ class LocalBackend:
         if x2 is not None:
             arrays[second_data_id(job.spec)] = (np.ascontiguousarray(x2, dtype="<f8").tobytes(), x2.shape)
         receiver, sender = ctx.Pipe(duplex=False)
-        progress_value = ctx.Value("d", 0.0, lock=False)
+        progress_value = ctx.Array("d", 2, lock=False)
         process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,
                               args=(sender, job.spec, arrays, progress_value,
                                     BACKGROUND_NICE if background else 0, self.settings, os.getpid()))
@@ -330,7 +345,8 @@ class LocalBackend:
             receiver.close()
             _kill(process)
             with self._lock:
-                job.progress = max(job.progress, float(progress_value.value))
+                if float(progress_value[0]) > job.progress:
+                    job.progress, job.progress_at = float(progress_value[0]), float(progress_value[1])
                 job.process = None
         if message[:1] == b"V":
             return decode(message[1:])

@@ -49,8 +49,8 @@ from .compute import compute, load_data
 from .errors import describe_error, describe_timeout
 from .local import LocalBackend
 from .progress import JobProgress
-from .settings import Settings, get_settings
-from .specs import cache_key, job_id_for
+from .settings import JobSettings, get_settings
+from .specs import cache_key, job_id_for, predicted_for
 from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, state_of
 from .store import RedisStore, Storage
 
@@ -76,7 +76,7 @@ class RQBackend:
 
     needs_stored_data = True
 
-    def __init__(self, connection, settings: Settings, storage: Storage, on_ended: EndedHook | None = None):
+    def __init__(self, connection, settings: JobSettings, storage: Storage, on_ended: EndedHook | None = None):
         self.conn = connection
         self.settings = settings
         self.serializer = JSONSerializer
@@ -89,8 +89,8 @@ class RQBackend:
         threading.Thread(target=self._maintain, name="eoc-ntk-maintenance", daemon=True).start()
 
     # The protocol
-    def run(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> StoredValue:
-        return self.local.run(spec, key, pinned)
+    def run(self, spec: dict, key: str, pinned: dict[str, np.ndarray], wait: float | None = None) -> StoredValue:
+        return self.local.run(spec, key, pinned, wait)
 
     def submit(self, spec: dict, key: str, pinned: dict[str, np.ndarray]) -> str:
         """Enqueue ``spec`` unless its job is already queued or running; returns the job id."""
@@ -112,21 +112,31 @@ class RQBackend:
             self.queue.enqueue(
                 JOB_FUNCTION, spec, job_id=job_id, job_timeout=self.settings.job_timeout,
                 result_ttl=self.settings.result_ttl, failure_ttl=self.settings.result_ttl,
-                ttl=self.settings.result_ttl, meta={"progress": 0.0, "cache_key": key},
+                ttl=self.settings.result_ttl,
+                meta={"progress": 0.0, "cache_key": key, "predicted_seconds": predicted_for(spec, pinned)},
                 description=f"{spec['op']} of dataset {spec['dataset_id']}",
             )
         self._ended_seen.pop(job_id, None)
         return job_id
 
     def get(self, job_id: str) -> JobView | None:
+        """The job's view; a computation a request waited for and then left as a job (it runs in this
+        process, see :meth:`run`) is this process's own while it runs."""
+        local = self.local.get(job_id)
+        if local is not None and local.status in IN_FLIGHT:
+            return local
         try:
             job = self._checked(self._fetch(job_id))
-            return None if job is None else self._view(job)
+            return local if job is None else self._view(job)
         except CorruptRecord as exc:
             return self._corrupt_view(job_id, exc)
 
     def cancel(self, job_id: str, wait: float = 3.0) -> JobView | None:
-        """Cancel a queued job, or stop a running one (its guard ends its work horse, :mod:`jobs.horse`)."""
+        """Cancel a queued job, or stop a running one (its guard ends its work horse, :mod:`jobs.horse`; a
+        computation of this process, :meth:`run`, is stopped here)."""
+        local = self.local.get(job_id)
+        if local is not None and local.status in IN_FLIGHT:
+            return self.local.cancel(job_id)
         try:
             return self._cancel(job_id, wait)
         except CorruptRecord as exc:
@@ -233,7 +243,8 @@ class RQBackend:
         seconds = None
         if started_at is not None and job.ended_at:
             seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
-        view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at)
+        view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at,
+                       meta.get("predicted_seconds"), meta.get("progress_at"))
         if status in TERMINAL:
             self._report_ended(view)
         return view
@@ -352,7 +363,7 @@ def run_job(spec: dict) -> dict:
     _keep_start(job)
 
     def report(fraction: float) -> None:
-        job.meta["progress"] = fraction
+        job.meta["progress"], job.meta["progress_at"] = fraction, time.time()
         job.save_meta()
 
     try:

@@ -30,7 +30,7 @@ from .device import job_device
 
 __all__ = [
     "OPS", "JOB_ID_PATTERN", "is_job_id", "model_params", "spectra_spec", "kernels_spec", "sweeps_spec",
-    "cache_key", "job_id_for", "work_units", "predicted_seconds", "dynamics_spec", "learning_curves_spec",
+    "cache_key", "job_id_for", "predicted_seconds", "predicted_for", "dynamics_spec", "learning_curves_spec",
     "LABEL_OPS",
 ]
 
@@ -118,31 +118,6 @@ def job_id_for(key: str) -> str:
     return f"{op}-{digest[:32]}"
 
 
-def work_units(spec: dict, n: int, n2: int | None = None) -> int:
-    """Estimated cost of a computation in microseconds of one core, compared with
-    ``async_threshold``. Measured on the core: a kernel costs about 0.2 us per entry whatever
-    the depth; a depth sweep about 0.2 us per entry and layer up to its largest depth; an
-    eigen-solve about ``n^3 / 8000`` us plus 10 ms (``analyze`` does two)."""
-    n2 = n if n2 is None else n2
-    eigen = n ** 3 // 8000 + 10_000
-    op = spec["op"]
-    if op == "kernels":
-        return n * n2 * len(spec["kinds"]) // 5
-    if op == "spectra":
-        return n * n // 5 + 2 * eigen
-    # Labels: a full eigen-decomposition with vectors costs about four eigenvalue-only solves.
-    if op == "dynamics":
-        kernels = 2 if spec["init"] == "nngp" else 1
-        return kernels * n * n // 5 + 4 * eigen
-    if op == "learning_curves":
-        fits = spec["splits"] * sum(m ** 3 // 8000 + m * (n - m) // 5 for m in spec["sizes"])
-        return n * n // 5 + 4 * eigen + fits
-    per_activation = n * n * max(spec["depths"]) // 5 + len(spec["depths"]) * eigen
-    if spec.get("labels_id"):
-        per_activation += len(spec["depths"]) * (n * n // 5 + 4 * eigen)
-    return len(spec["activations"]) * per_activation
-
-
 def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None) -> float:
     """Predicted seconds of ``spec`` on one core for data of shape ``x_shape`` (and ``x2_shape``):
     :func:`eoc_ntk.core.cost.predict_seconds` with the spec's depth(s), activations and ``sigma_b``."""
@@ -165,3 +140,13 @@ def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None)
         # each size: bounded above by one dense solve of all n points per split and size.
         return one * (1 + spec["splits"] * len(spec["sizes"]))
     return one  # spectra, and dynamics (one eigen-decomposition of K/n)
+
+
+def predicted_for(spec: dict, arrays: dict) -> float | None:
+    """:func:`predicted_seconds` of ``spec`` with its data in ``arrays`` (dataset id -> array); None
+    when they are not there."""
+    x = arrays.get(spec["dataset_id"])
+    if x is None:
+        return None
+    x2 = arrays.get(spec.get("x2_id")) if spec["op"] == "kernels" and spec.get("x2_id") else None
+    return predicted_seconds(spec, x.shape, None if x2 is None else x2.shape)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["JobStatus", "JobView", "IN_FLIGHT", "TERMINAL", "state_of"]
+__all__ = ["JobStatus", "JobView", "IN_FLIGHT", "TERMINAL", "state_of", "eta_seconds"]
 
 
 class JobStatus(str, Enum):
@@ -35,7 +35,9 @@ def state_of(record_status) -> JobStatus:
 @dataclass
 class JobView:
     """What the API tells about a job (``seconds``: how long it ran, once it ended, when known;
-    ``started_at``: when it started running, seconds since the epoch, None while queued)."""
+    ``started_at``: when it started running, seconds since the epoch, None while queued;
+    ``predicted_seconds``: the cost model's prediction, when known; ``progress_at``: when the
+    current ``progress`` was reported, seconds since the epoch)."""
 
     job_id: str
     spec: dict
@@ -45,3 +47,27 @@ class JobView:
     error: dict | None = None
     seconds: float | None = None
     started_at: float | None = None
+    predicted_seconds: float | None = None
+    progress_at: float | None = None
+
+
+def eta_seconds(view: JobView, now: float) -> float | None:
+    """Seconds a running job still needs: the cost model's prediction of the rest, scaled by the
+    slowdown observed when the current progress was reached.
+
+    With ``P`` the predicted seconds, ``p`` the progress reached ``t_p`` seconds after the start
+    and ``t`` the seconds run so far, the slowdown is ``s = t_p / (P p)`` and the job is expected
+    to end at ``t_p + s P (1 - p)``: ``eta = max(t_p + s P (1 - p) - t, 0)``. Before any progress,
+    ``s = 1`` (``eta = max(P - t, 0)``). A progress that stalls therefore lowers the estimate as
+    time passes, where a straight line through the progress (``t (1 - p) / p``) would grow it.
+    None when the job does not run or its prediction is unknown.
+    """
+    if view.status != JobStatus.running or view.started_at is None or not view.predicted_seconds:
+        return None
+    predicted, p = float(view.predicted_seconds), min(max(float(view.progress), 0.0), 1.0)
+    elapsed = max(now - view.started_at, 0.0)
+    if p <= 0.0 or view.progress_at is None:
+        return max(predicted - elapsed, 0.0)
+    reached = min(max(view.progress_at - view.started_at, 0.0), elapsed)
+    slowdown = reached / (predicted * p)
+    return max(reached + slowdown * predicted * (1.0 - p) - elapsed, 0.0)

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from . import keys
 from .answers import RENDERED_OPS, content_hash, render
 from .codec import CorruptValue, StoredValue, decode, decode_body, encode, encode_body
-from .settings import Settings
+from .settings import JobSettings
 
 __all__ = ["ByteStore", "MemoryStore", "RedisStore", "AsyncRedisStore", "Storage", "StoreUnavailable",
            "AnswerQuery", "CachedAnswer", "labels_store_id"]
@@ -149,6 +149,8 @@ class MemoryStore:
             current = self._sets.get(key)
             if current is not None:
                 current[0].discard(member)
+                if not current[0]:  # as in Redis: an empty set is no key
+                    del self._sets[key]
 
     def fetch(self, query: AnswerQuery) -> Fetched:
         """The answer of ``query`` (no I/O: cheap enough for the event loop)."""
@@ -248,7 +250,7 @@ class AsyncRedisStore:
 class Storage:
     """Datasets and results over a :class:`ByteStore`, verified on every read."""
 
-    def __init__(self, store: ByteStore, settings: Settings):
+    def __init__(self, store: ByteStore, settings: JobSettings):
         self.store = store
         self.settings = settings
 
@@ -395,6 +397,19 @@ class Storage:
         except RedisError as exc:
             raise StoreUnavailable("the job store (Redis) does not answer; retry later") from exc
 
+    # Jobs answered from the cache: finished at once, never queued.
+    def put_answered_job(self, job_id: str, spec: dict, cache_key: str) -> None:
+        """Record ``job_id`` as finished with the result under ``cache_key`` (see :meth:`answered_job`)."""
+        self._set(keys.answered_job_key(job_id), StoredValue(doc={"spec": spec, "cache_key": cache_key}))
+
+    def answered_job(self, job_id: str) -> tuple[dict, str] | None:
+        """The spec and cache key of a job answered from the cache, or None."""
+        try:
+            value = self._get(keys.answered_job_key(job_id))
+        except RedisError as exc:
+            raise StoreUnavailable("the job store (Redis) does not answer; retry later") from exc
+        return None if value is None else (value.doc["spec"], value.doc["cache_key"])
+
     # Per-key job limit: the jobs each API key has submitted and not yet seen end.
     def track_job(self, principal: str, job_id: str) -> None:
         key = keys.active_jobs_key(principal)
@@ -405,6 +420,33 @@ class Storage:
 
     def untrack_job(self, principal: str, job_id: str) -> None:
         self.store.remove_member(keys.active_jobs_key(principal), job_id)
+
+    # Callers of one shared computation (single flight): a DELETE detaches its caller; the
+    # computation stops once no caller waits for it.
+    def attach(self, job_id: str, waiter: str, *, fresh: bool = False) -> None:
+        """Record ``waiter`` as waiting for job ``job_id``; ``fresh``: a new run, whose earlier waiters are gone."""
+        key = keys.waiters_key(job_id)
+        if fresh:
+            for old in self.store.members(key):
+                self.store.remove_member(key, old)
+        self.store.add_member(key, waiter, keys.ttl_for(key, self.settings))
+
+    def detach(self, job_id: str, waiter: str) -> set[str]:
+        """Drop ``waiter`` from job ``job_id``'s callers; returns those still waiting."""
+        key = keys.waiters_key(job_id)
+        self.store.remove_member(key, waiter)
+        return set(self.store.members(key))
+
+    def mark_detached(self, principal: str, job_id: str, detached: bool = True) -> None:
+        """Remember (or forget) that ``principal`` canceled job ``job_id`` while others still wait for it."""
+        key = keys.detached_key(principal)
+        if detached:
+            self.store.add_member(key, job_id, keys.ttl_for(key, self.settings))
+        else:
+            self.store.remove_member(key, job_id)
+
+    def is_detached(self, principal: str, job_id: str) -> bool:
+        return self.store.has_member(keys.detached_key(principal), job_id)
 
     # Each API key's own cache history (keys configured): which cache keys it has asked for.
     def remember_asked(self, principal: str, cache_key: str) -> None:

@@ -5,9 +5,8 @@ import argparse
 
 import uvicorn
 
-from jobs.settings import get_settings
-
 from .app import create_app
+from .config import get_settings
 from .logs import log_config
 
 

@@ -14,8 +14,7 @@ import hmac
 
 from starlette.middleware.cors import CORSMiddleware
 
-from jobs.settings import Settings
-
+from .config import Settings
 from .errors import Unauthorized
 
 __all__ = ["fingerprint", "authenticate", "install_cors"]

@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from jobs.local import preload
-from jobs.settings import Settings, get_settings
 
 from .access import install_cors
+from .config import Settings, get_settings
 from .engine import Engine
 from .errors import BodiesInFlightFull, BodyTimeout, BodyTooLarge, error_body, install_error_handlers
+from .head import HeadAsGet
 from .jsonbody import is_json_media, json_too_large_message, media_type
 from .metrics import Metrics, RequestContext
 from .metrics import router as metrics_router
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(metrics_router)
     app.include_router(web_router)
+    app.add_middleware(HeadAsGet)  # innermost: HEAD is GET less the body, after every check
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout,
                        json_limit=settings.max_json_bytes, inflight_limit=settings.max_inflight_bytes)
     install_cors(app, settings)

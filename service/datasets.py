@@ -12,9 +12,9 @@ import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import read_npz, split_label_column
 from eoc_ntk.core.point_files import UnreadablePoints, read_points
-from jobs.settings import Settings
 from jobs.store import Storage
 
+from .config import Settings
 from .errors import (
     BadRequest,
     BodyInvalid,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Protocol
 
 import numpy as np
@@ -23,15 +24,15 @@ from jobs.answers import RENDERED_OPS, content_hash, render
 from jobs.backend import JobBackend
 from jobs.codec import StoredValue
 from jobs.dask_engine import on_cluster
-from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut
+from jobs.errors import DatasetMissing, JobCanceled, JobTimedOut, StillRunning
 from jobs.local import LocalBackend
 from jobs.rq_queue import RQBackend
-from jobs.settings import Settings
 from jobs.specs import cache_key, job_id_for, predicted_seconds
-from jobs.states import IN_FLIGHT, JobView
+from jobs.states import IN_FLIGHT, JobStatus, JobView
 from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
+from .config import Settings
 from .errors import Conflict, Gone, InvalidInput, NotFound, SyncTooLong, Timeout, TooManyJobs, core_errors
 from .specs import op_of_job
 
@@ -51,7 +52,8 @@ class Data:
 
 @dataclass
 class Answer:
-    """Either a result (``value``, with ``cache`` "hit" or "miss") or an accepted ``job_id``."""
+    """A result (``value``, with ``cache`` "hit" or "miss"), an accepted ``job_id``, or both (a
+    cached result asked for as a job, which is then finished)."""
 
     value: StoredValue | None = None
     cache: str = "miss"
@@ -226,7 +228,7 @@ class Engine:
             return None
         return self.storage.get_result(key, required=required)
 
-    def answer(self, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
+    def answer(self, spec: dict, pinned: list[Data], prefer_async: bool,
                principal: str | None = None) -> Answer:
         """The cached result, a new (or joined) job, or a result computed now.
 
@@ -237,8 +239,12 @@ class Engine:
         self._cache_lookup(value is not None)
         if value is not None:
             self._keep(pinned, principal, required=False)
+            if prefer_async:  # one shape per request: a job, finished already
+                job_id = job_id_for(key)
+                self.storage.put_answered_job(job_id, spec, key)
+                self.storage.grant("job", job_id, principal)
+                return Answer(value, "hit", job_id=job_id)
             return Answer(value, "hit")
-        arrays = {d.dataset_id: d.x for d in pinned}
         # A key asking for the first time gets exactly what a first computation gets. Where that is
         # a job (202), the job really runs: a job record the key can poll, its duration and the
         # per-key job limit are then those of a first computation, and nothing in the backends
@@ -247,18 +253,8 @@ class Engine:
         # only the time to answer differs, as between any two computations). The key's history
         # grows only with answers it got (not with refusals such as 429).
         seconds = self.predicted(spec, pinned)
-        if prefer_async or on_cluster(spec) or self._too_long_to_wait(seconds, work):
-            with self._admission(principal):
-                job_id = job_id_for(key)
-                self._admit(principal, job_id)
-                # A backend whose jobs read the data from the store needs them stored first.
-                self._keep(pinned, principal, required=self.backend.needs_stored_data)
-                self.backend.submit(spec, key, arrays)
-                self.storage.grant("job", job_id, principal)
-                if principal is not None:
-                    self.storage.track_job(principal, job_id)
-                    self.storage.remember_asked(principal, key)
-            return Answer(job_id=job_id)
+        if prefer_async or on_cluster(spec) or seconds > self.settings.async_seconds:
+            return Answer(job_id=self._submit(spec, key, pinned, principal))
         if seconds > self.settings.sync_max_seconds:
             raise SyncTooLong(f"this computation is predicted to take {seconds:.3g} s, more than a synchronous "
                               f"request may (EOC_NTK_SYNC_MAX_SECONDS = {self.settings.sync_max_seconds:g} s); "
@@ -266,25 +262,65 @@ class Engine:
                               field="Prefer")
         value = self.storage.get_result(key) if principal is not None else None
         if value is None:
-            value = self._run_now(spec, key, arrays, "activations" if spec["op"] == "sweeps" else "model")
+            computed = self._compute_now(spec, key, pinned, principal)
+            if isinstance(computed, str):  # still running after the wait: the caller's job
+                return Answer(job_id=computed)
+            value = computed
         self._keep(pinned, principal, required=False)
         if principal is not None:
             self.storage.remember_asked(principal, key)
         return Answer(value, "miss")
+
+    def _submit(self, spec: dict, key: str, pinned: list[Data], principal: str | None) -> str:
+        """Start ``spec`` as a job, or join the same one in flight (single flight); returns its id."""
+        with self._admission(principal):
+            job_id = job_id_for(key)
+            self._admit(principal, job_id)
+            # A backend whose jobs read the data from the store needs them stored first.
+            self._keep(pinned, principal, required=self.backend.needs_stored_data)
+            fresh = not self._in_flight(job_id)
+            self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
+            self._accept(job_id, key, principal, fresh=fresh)
+        return job_id
+
+    def _compute_now(self, spec: dict, key: str, pinned: list[Data], principal: str | None) -> StoredValue | str:
+        """The result, computed while the caller waits at most ``EOC_NTK_SYNC_WAIT_SECONDS``; a computation
+        still running then goes on as the caller's job, whose id is returned instead (answered 202). While
+        it waits, the request is one of the computation's callers (a DELETE by another does not stop it)."""
+        job_id = job_id_for(key)
+        waiting = f"request:{uuid.uuid4().hex}"
+        # Best effort: with the store away, a small computation is still answered (not as a job).
+        attached = _quietly(lambda: self.storage.attach(job_id, waiting, fresh=not self._in_flight(job_id)))
+        try:
+            return self._run_now(spec, key, {d.dataset_id: d.x for d in pinned},
+                                 "activations" if spec["op"] == "sweeps" else "model")
+        except StillRunning:
+            self._keep(pinned, principal, required=False)
+            self._accept(job_id, key, principal, fresh=False)
+            return job_id
+        finally:
+            if attached:
+                _quietly(lambda: self.storage.detach(job_id, waiting))
+
+    def _accept(self, job_id: str, key: str, principal: str | None, *, fresh: bool) -> None:
+        """The caller waits for job ``job_id``: it may see it, it counts towards its limit, and its DELETE
+        detaches it from the computation (``fresh``: a new run, whose earlier callers are gone)."""
+        self.storage.grant("job", job_id, principal)
+        self.storage.attach(job_id, _waiter(principal), fresh=fresh)
+        if principal is not None:
+            self.storage.mark_detached(principal, job_id, False)
+            self.storage.track_job(principal, job_id)
+            self.storage.remember_asked(principal, key)
+
+    def _in_flight(self, job_id: str) -> bool:
+        view = self.backend.get(job_id)
+        return view is not None and view.status in IN_FLIGHT
 
     @staticmethod
     def predicted(spec: dict, pinned: list[Data]) -> float:
         """Predicted seconds of ``spec`` on one core (:func:`eoc_ntk.core.cost.predict_seconds`)."""
         x2 = pinned[1].x.shape if spec["op"] == "kernels" and len(pinned) > 1 else None
         return predicted_seconds(spec, pinned[0].x.shape, x2)
-
-    def _too_long_to_wait(self, seconds: float, work: int) -> bool:
-        """True when a request becomes a job: predicted above ``EOC_NTK_ASYNC_SECONDS`` (or, when the
-        replaced ``EOC_NTK_ASYNC_THRESHOLD`` is set, the old estimate ``work`` above it)."""
-        if seconds > self.settings.async_seconds:
-            return True
-        threshold = self.settings.async_threshold
-        return threshold is not None and work > threshold
 
     @contextmanager
     def _admission(self, principal: str | None) -> Iterator[None]:
@@ -313,10 +349,11 @@ class Engine:
     def _run_now(self, spec: dict, key: str, arrays: dict[str, np.ndarray], field: str) -> StoredValue:
         """The result of a synchronous computation; a refusal by the core during it names the model
         (``field``), whose values together with the data's norms made it fail (e.g. an overflow),
-        unless the core names the data themselves (``x``, ``x2``: e.g. the angle to a zero row)."""
+        unless the core names a field of the request itself (``x``, ``x2``: e.g. the angle to a zero row;
+        ``ridge``, ``steps``: out of range)."""
         try:
-            with core_errors(field, fields=_DATA_PARAMS):
-                return self.backend.run(spec, key, arrays)
+            with core_errors(field, fields=_REQUEST_PARAMS):
+                return self.backend.run(spec, key, arrays, self.settings.sync_wait_seconds)
         except JobCanceled as exc:
             raise Conflict("the computation was canceled by another client's DELETE /v1/jobs; retry") from exc
         except JobTimedOut as exc:
@@ -331,9 +368,36 @@ class Engine:
             raise _unknown_job(job_id)
 
     def job(self, job_id: str, principal: str | None = None) -> JobView:
-        return self._known(job_id, principal, self.backend.get)
+        """The job as the caller sees it: from its backend, else a job answered from the cache
+        (finished); canceled once the caller canceled it, even while others still wait for it."""
+        view = self._known(job_id, principal, self._view)
+        if principal is not None and view.status != JobStatus.canceled and self.storage.is_detached(principal, job_id):
+            return _as_canceled(view)
+        return view
+
+    def _view(self, job_id: str) -> JobView | None:
+        view = self.backend.get(job_id)
+        if view is not None:
+            return view
+        answered = self.storage.answered_job(job_id)
+        if answered is None:
+            return None
+        spec, key = answered
+        return JobView(job_id, spec, key, JobStatus.finished, 1.0, seconds=0.0)
 
     def cancel(self, job_id: str, principal: str | None = None) -> JobView:
+        """Detach the caller from job ``job_id``'s computation, and stop the computation when no other
+        caller (an API key that asked for it, or a request waiting for it) waits for it any more."""
+        self._visible(job_id, principal)
+        if self.storage.detach(job_id, _waiter(principal)):
+            view = self.backend.get(job_id)
+            if view is None:
+                raise _unknown_job(job_id)
+            if view.status in IN_FLIGHT:
+                if principal is not None:
+                    self.storage.mark_detached(principal, job_id)
+                    self.storage.untrack_job(principal, job_id)
+                return _as_canceled(view)
         return self._known(job_id, principal, self.backend.cancel)
 
     def _known(self, job_id: str, principal: str | None, act) -> JobView:
@@ -370,8 +434,30 @@ class Engine:
             self.redis.close()
 
 
-#: The core's names of the data, which are the request's fields of the same names.
-_DATA_PARAMS = {"x": "x", "x2": "x2"}
+#: The core's parameters that are the request's fields of the same names (the data, and the
+#: training parameters of dynamics and learning curves).
+_REQUEST_PARAMS = {name: name for name in ("x", "x2", "y", "steps", "learning_rate", "sizes", "ridge", "splits",
+                                           "seed")}
+
+
+def _quietly(act) -> bool:
+    """``act()``; False (logged) when the store does not answer."""
+    try:
+        act()
+    except (RedisError, OSError) as exc:
+        log.debug("store bookkeeping skipped: %s", exc)
+        return False
+    return True
+
+
+def _waiter(principal: str | None) -> str:
+    """A caller of a job: its API key's fingerprint, or ``anonymous`` (authentication off: one caller)."""
+    return "anonymous" if principal is None else f"key:{principal}"
+
+
+def _as_canceled(view: JobView) -> JobView:
+    """``view`` as a caller that canceled the job sees it (the same as a job stopped by its DELETE)."""
+    return replace(view, status=JobStatus.canceled, error={"code": "canceled", "message": "canceled by a client"})
 
 
 def _unknown_job(job_id: str) -> NotFound:

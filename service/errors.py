@@ -28,15 +28,26 @@ from starlette.requests import ClientDisconnect
 from eoc_ntk.core.errors import InvalidParameterError
 from jobs.store import StoreUnavailable
 
+from .head import allowed_methods
+
 __all__ = [
     "ServiceError", "InvalidInput", "SyncTooLong", "BadRequest", "NotFound", "Conflict", "Timeout", "Gone",
     "UnsupportedMediaType", "NotAcceptable", "Unauthorized", "TooManyJobs", "BodyTooLarge", "BodyTimeout",
     "BodiesInFlightFull", "BodyInvalid",
     "CLIENT_CLOSED", "core_errors", "validation_message", "install_error_handlers", "is_out_of_memory",
-    "STORE_RETRY_AFTER",
+    "STORE_RETRY_AFTER", "ERROR_CODES",
 ]
 
 log = logging.getLogger("eoc_ntk.service")
+
+#: Every ``error.code`` the service sends, in an answer or in a failed job (the OpenAPI document's
+#: enum; a test walks the code base for codes missing here).
+ERROR_CODES = (
+    "bad_request", "canceled", "conflict", "corrupt_record", "dask_unavailable", "dataset_missing", "gone",
+    "http_error", "internal_error", "invalid_input", "malformed_json", "method_not_allowed", "not_acceptable",
+    "not_found", "payload_too_large", "request_timeout", "store_full", "sync_too_long", "timeout", "too_many_jobs",
+    "unauthorized", "unavailable", "unsupported_media_type", "worker_failure", "worker_lost", "worker_stopped",
+)
 
 #: Seconds a client is told to wait (``Retry-After``) when the store is down or full.
 STORE_RETRY_AFTER = 5
@@ -214,6 +225,16 @@ def _loc_to_field(loc) -> str | None:
 
 
 _MATRICES = ("x", "x2")
+#: The accepted form of each text field checked against a pattern (service.patterns), in words.
+_FORMS = {
+    "job_id": "malformed job id: job ids look like 'spectra-' followed by 32 hex digits, as in a 202 answer",
+    "dataset_id": "dataset ids are 32 hex digits, as POST /v1/datasets answers",
+    "x2_dataset_id": "dataset ids are 32 hex digits, as POST /v1/datasets answers",
+    "labels_id": "labels ids are 32 hex digits, as POST /v1/labels answers",
+    "activation": "give relu, abs or linear (any case), leaky_relu:SLOPE, or A,B (two numbers, not both zero)",
+    "activations": "give activations such as \"relu,abs\" or \"relu;leaky_relu:0.1;0.3,0.7\"",
+    "depths": "give depths >= 1 such as \"1:100\", \"1:200:10\" or \"1,2,5\"",
+}
 
 
 def validation_message(err: Mapping[str, Any]) -> str:
@@ -224,6 +245,10 @@ def validation_message(err: Mapping[str, Any]) -> str:
         ctx = err.get("ctx") or {}
         return f"request body is not valid JSON ({ctx.get('error', msg)})"
     parts = (field or "").split(".")
+    if err.get("type") == "string_pattern_mismatch":  # the grammar in words, not the regular expression
+        shown = repr(err.get("input"))[:80]
+        last = parts[-1] if not parts[-1].isdigit() else parts[-2] if len(parts) > 1 else ""
+        return f"{field}: {shown} is malformed; {_FORMS.get(last, 'see the OpenAPI document for its form')}"
     if len(parts) == 3 and parts[0] in _MATRICES and isinstance(err.get("input"), (list, dict)):
         return (f"{parts[0]} must be a 2-D array, a list of points each a list of numbers; {field} is a "
                 f"{'list' if isinstance(err.get('input'), list) else 'object'}, not a number "
@@ -252,8 +277,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
                                               413: "payload_too_large", 503: "unavailable"}.get(exc.status_code,
                                                                                                 "http_error")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path (a path may have one route per method)
+            headers = {**(headers or {}), "Allow": allowed_methods(request.app.openapi(), request.url.path)}
         return JSONResponse(error_body(code, str(exc.detail), getattr(exc, "field", None)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers)
 
     def _validation_answer(errors: Sequence[Any]) -> JSONResponse:
         first = errors[0] if errors else {}

@@ -13,9 +13,9 @@ import numpy as np
 import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.point_files import UnreadablePoints, npy_array_header, npy_from_bytes
-from jobs.settings import Settings
 from jobs.store import labels_store_id
 
+from .config import Settings
 from .engine import Data, Engine
 from .errors import BadRequest, BodyInvalid, InvalidInput, NotFound, UnsupportedMediaType, core_errors
 from .jsonbody import is_json_media, media_type, validate_json

@@ -33,6 +33,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from .contract import operation
 from .logs import request_id_var
 
 __all__ = ["Metrics", "RequestContext", "router", "METHODS"]
@@ -93,11 +94,13 @@ class Metrics:
 
 
 router = APIRouter(tags=["health"])
+_EXAMPLE = ("# HELP eoc_ntk_cache_requests_total Result cache look-ups of compute requests.\n"
+            "eoc_ntk_cache_requests_total{result=\"hit\"} 3.0\n")
 
 
 @router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                             "description": "Prometheus text exposition format."}})
+            **operation(secured=False, ok={"description": "Prometheus text exposition format.", "content": {
+                "text/plain": {"schema": {"type": "string"}, "example": _EXAMPLE}}}))
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency, job durations, cache hits and misses, queue depth."""
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

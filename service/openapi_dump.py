@@ -9,9 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from jobs.settings import Settings
-
 from .app import create_app
+from .config import Settings
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 

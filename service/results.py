@@ -9,9 +9,9 @@ from fastapi import Response
 
 from jobs.answers import answer_doc, with_cache
 from jobs.codec import StoredValue
-from jobs.settings import Settings
 from jobs.store import CachedAnswer
 
+from .config import Settings
 from .errors import NotAcceptable
 
 __all__ = ["result_body", "answer_response", "json_response", "cache_headers", "etag_matches", "npy_bytes",

@@ -6,7 +6,6 @@ change with the environment.
 """
 from __future__ import annotations
 
-import re
 from enum import Enum
 from typing import Annotated, Literal
 
@@ -17,7 +16,6 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
@@ -25,64 +23,38 @@ from pydantic import (
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
 from eoc_ntk.core.kernels import KINDS
-from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.learning.dynamics import MAX_STEPS
+from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
+
+from .errors import ERROR_CODES
+from .examples import EXAMPLES
+from .patterns import ACTIVATION_PATTERN
+from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schema
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
-    "DatasetJSONIn", "DatasetOut", "JobAccepted", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
+    "DatasetJSONIn", "DatasetOut", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
     "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
-Depth = Annotated[int, Field(strict=True, ge=1, description="Number of weight layers l >= 1.")]
-Matrix = Annotated[list[list[Real]], Field(description="Data points, one per row: shape (n, m0).")]
+Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1.")]
+#: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
+SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]
+SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
+#: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
+#: empty matrix or row with a message that names the fix).
+_ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
+Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS),
+                   Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
 
-_DEPTH_NUMBER = re.compile(r"\d+")
-
-
-def depths_from_text(text: str, max_count: int | None = None) -> list[int]:
-    """``"1:100"``, ``"1:200:10"``, ``"1,2,5"`` -> sorted depths (``eoc_ntk.core.validation.parse_depths``).
-
-    Numbers above ``eoc_ntk.MAX_DEPTH`` are refused before any range is expanded, so a text
-    such as ``"1:10000000000"`` costs nothing; more than ``max_count``
-    (``EOC_NTK_MAX_SWEEP_DEPTHS``) depths are refused as they are counted, before they are expanded.
-    """
-    too_large = [int(v) for v in _DEPTH_NUMBER.findall(text) if len(v) > 6 or int(v) > MAX_DEPTH]
-    if too_large:
-        raise ValueError(f"depths {text[:80]!r}: {too_large[0]} is over the largest depth {MAX_DEPTH}")
-    try:
-        return parse_depths(text, max_count)
-    except ValueError as exc:
-        if max_count is not None and "the most one sweep takes" in str(exc):
-            raise ValueError(f"{exc} (EOC_NTK_MAX_SWEEP_DEPTHS)") from None
-        raise
-
-
-def _depths_from_text(value, info: ValidationInfo):
-    """Text depths through the one grammar before the list is validated (its errors keep ``depths.<i>``);
-    the validation context's ``max_sweep_depths`` bounds them while they are counted."""
-    if isinstance(value, str):
-        if not 1 <= len(value) <= 1000:
-            raise ValueError(f"depths as text must have 1 to 1000 characters, got {len(value)}")
-        return depths_from_text(value, (info.context or {}).get("max_sweep_depths"))
-    if isinstance(value, list) and not value:
-        raise ValueError("give at least one depth")
-    return value
-
-
-#: The schema of ``depths``: a list of depths or the text form.
-_DEPTHS_SCHEMA = {"anyOf": [
-    {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-    {"type": "string", "minLength": 1, "maxLength": 1000, "examples": ["1:100", "1:200:10", "1,2,5"]}]}
-
-
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=request_schema)
 
 
 class ActivationAB(_In):
@@ -102,7 +74,7 @@ class ActivationNamed(_In):
 
 #: The string forms of eoc_ntk.core.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
 ActivationText = Annotated[str, Field(
-    min_length=1, max_length=200, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
+    min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
     description="An activation as text: relu, abs, linear (any case), leaky_relu:SLOPE, or A,B "
                 "for phi(s) = A*s + B*|s|.")]
 
@@ -127,8 +99,8 @@ class ModelIn(_In):
 
     depth: Depth
     activation: Activation
-    sigma_w: Real | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
-    sigma_b: Real = Field(0.0, description="Bias std; 0 at the EOC.")
+    sigma_w: SigmaW | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
+    sigma_b: SigmaB = Field(0.0, description="Bias std; 0 at the EOC.")
 
 
 class _Data(_In):
@@ -172,12 +144,12 @@ class SpectraIn(_Data):
 class SweepsIn(_Data):
     """Extreme eigenvalues and condition number for every (activation, depth) pair."""
 
-    depths: Annotated[list[Depth], BeforeValidator(_depths_from_text), WithJsonSchema(_DEPTHS_SCHEMA)] = Field(
+    depths: Annotated[list[Depth], BeforeValidator(depths_before_validation), WithJsonSchema(DEPTHS_SCHEMA)] = Field(
         description='Depths to evaluate (answered in increasing order): a list, or text such as "1:100", '
                     '"1:200:10" (step; the end included) or "1,2,5" (combinable with commas).')
     activations: list[Activation] = Field(min_length=1)
-    sigma_w: Real | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
-    sigma_b: Real = 0.0
+    sigma_w: SigmaW | None = Field(None, description="Weight std for every activation; default each one's EOC value.")
+    sigma_b: SigmaB = 0.0
     # Labels (optional, at most one source): add alignment and top_k_fraction per depth.
     y: "LabelsJSON | None" = None
     labels_id: "LabelsId | None" = None
@@ -194,42 +166,62 @@ class DatasetJSONIn(_In):
 
 
 class DatasetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DatasetOut"]]})
+
     dataset_id: str
     n: int
     m0: int
 
 
-class JobAccepted(BaseModel):
-    job_id: str
-    status_url: str
-    status: JobStatus
+#: Every error code the service sends (:data:`service.errors.ERROR_CODES`).
+ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
 
 
 class JobError(BaseModel):
-    code: str
+    """Why a job failed or was canceled."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: ErrorCode
     message: str
 
 
+class JobLinks(BaseModel):
+    """Where to go next: this job, its bare result and, for spectra, sweeps, dynamics and learning
+    curves, its figure (the last two answer 409 until the job has finished)."""
+
+    self: str
+    result: str
+    plot: str | None = None
+
+
 class JobOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["JobOut"]]})
+
     job_id: str
     op: str | None = None
     status: JobStatus
     progress: float = Field(ge=0.0, le=1.0)
-    result: dict | None = None
-    error: JobError | None = None
+    status_url: str = Field(description="This resource (the same as links.self).")
+    links: JobLinks
+    # Absent (never null) until the job has ended: the type is the one a present value has.
+    result: "JobResult" = Field(  # type: ignore[assignment]
+        None, description="Once finished: the answer the synchronous request gives (`kind` names the operation).")
+    error: JobError = Field(None, description="Once failed or canceled: why.")  # type: ignore[assignment]
     started_at: str | None = Field(None, description="When the job started running (ISO 8601, UTC); absent while "
                                    "queued.")
     elapsed_seconds: float | None = Field(None, description="Seconds it has run (until it ended, once it has).")
     eta_seconds: float | None = Field(
-        None, description="Estimated seconds left while it runs, from its progress (elapsed * (1 - p) / p); "
-                          "absent before the first progress report.")
+        None, description="Estimated seconds left while it runs: the cost model's prediction of the rest, scaled "
+                          "by the slowdown observed when the current progress was reached; 0 once ended.")
 
 
 class SpectrumOut(BaseModel):
     """Answer of the core's ``analyze`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["SpectrumOut"]]})
 
+    kind: Literal["spectra"]
     dataset_id: str
     cache: Literal["hit", "miss"]
     n: int
@@ -264,6 +256,9 @@ class SweepActivationOut(BaseModel):
 
 
 class SweepOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["SweepOut"]]})
+
+    kind: Literal["sweeps"]
     dataset_id: str
     cache: Literal["hit", "miss"]
     depths: list[int]
@@ -272,19 +267,48 @@ class SweepOut(BaseModel):
                                                     "has alignment and top_k_fraction per depth).")
 
 
+class KernelsOut(BaseModel):
+    """Kernel matrices K(x, x2) of the requested kinds, shape (n, n2), unnormalised (no 1/n)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["KernelsOut"]]})
+    kind: Literal["kernels"]
+    dataset_id: str
+    cache: Literal["hit", "miss"]
+    model: dict
+    x2_dataset_id: str | None = Field(description="The second set of points, or null for K(x, x).")
+    shape: list[int] = Field(description="[n, n2].")
+    ntk: list[list[float | None]] | None = None
+    nngp: list[list[float | None]] | None = None
+    icd: list[list[float | None]] | None = None
+    angle: list[list[float | None]] | None = None
+
+
+class ValidationDetail(BaseModel):
+    field: str | None
+    message: str
+    type: str
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    code: str
-    message: str
-    field: str | None = None
+    code: ErrorCode = Field(description="What went wrong, as a stable name.")
+    message: str = Field(description="A sentence naming the field, the problem and the fix.")
+    field: str | None = Field(None, description="The request field (dotted path), parameter or header concerned.")
+    details: list[ValidationDetail] | None = Field(None, description="invalid_input: every refused field (at "
+                                                                     "most 20).")
+    status: JobStatus | None = Field(None, description="conflict on DELETE /v1/jobs/{job_id}: the job's state.")
 
 
 class ErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["ErrorOut"]]})
+
     error: ErrorDetail
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["Health"]]})
+
     status: Literal["ok", "unavailable"]
     mode: Literal["embedded", "redis"]
     algorithm_version: str
@@ -303,6 +327,8 @@ def _labels_tag(value) -> str:
 
 
 LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
+                                                 _ROWS]}),
                        Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
@@ -315,6 +341,8 @@ class LabelsJSONIn(_In):
 
 
 class LabelsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["LabelsOut"]]})
+
     labels_id: str
     n: int = Field(description="Number of label rows.")
     shape: list[int] = Field(description="Shape of the labels: [n] or [n, k].")
@@ -328,6 +356,8 @@ class DatasetWithLabelsJSONIn(_In):
 
 
 class DatasetWithLabelsOut(DatasetOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["DatasetWithLabelsOut"]]})
+
     labels_id: str | None = Field(None, description="Id of the labels sent with the data (`y`), if any.")
 
 
@@ -348,9 +378,11 @@ class DynamicsIn(_LabelledData):
     """Exact training loss of the infinite-width network under full-batch gradient descent (docs/learning.md §3)."""
 
     model: ModelIn
-    learning_rate: Annotated[float, Field(strict=True, gt=0.0)] | None = Field(
-        None, description="Learning rate eta > 0; default 1 / lambda_max(K/n).")
-    steps: list[Annotated[int, Field(strict=True, ge=0)]] | None = Field(
+    learning_rate: Annotated[float, Field(strict=True, gt=0.0, allow_inf_nan=False)] | None = Field(
+        None, description="Learning rate eta > 0; default 1 / lambda_max(K/n): half of max_learning_rate = "
+                          "2 / lambda_max(K/n), the largest rate at which the linearised, infinite-width model "
+                          "converges (finite networks may still converge above it, through a catapult).")
+    steps: list[Annotated[int, Field(strict=True, ge=0, le=MAX_STEPS)]] | None = Field(
         None, min_length=1, max_length=1000,
         description="Step counts at which to report the loss; default [0, 1, 10, 100, 1000, 10000].")
     init: Literal["zero", "nngp"] = Field(
@@ -363,7 +395,8 @@ class LearningCurvesIn(_LabelledData):
     model: ModelIn
     sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
         min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")
-    ridge: Annotated[float, Field(strict=True, ge=0.0)] = Field(0.0, description="Ridge per training point.")
+    ridge: Annotated[float, Field(strict=True, ge=0.0, le=MAX_RIDGE, allow_inf_nan=False)] = Field(
+        0.0, description="Ridge per training point.")
     splits: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(5, description="Random subsets per size.")
     seed: Annotated[int, Field(strict=True, ge=0, le=2 ** 63 - 1)] = Field(0, description="Seed of the subsets.")
 
@@ -371,13 +404,18 @@ class LearningCurvesIn(_LabelledData):
 class DynamicsOut(BaseModel):
     """``eoc_ntk.Dynamics.to_dict()`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["DynamicsOut"]]})
 
+    kind: Literal["dynamics"]
     dataset_id: str
     labels_id: str
     cache: Literal["hit", "miss"]
     n: int
-    max_learning_rate: float | None
+    max_learning_rate: float | None = Field(
+        description="2 / lambda_max(K/n): the largest rate at which the linearised, infinite-width model converges "
+                    "(finite networks may still converge above it, through a catapult: docs/learning.md §7). null "
+                    "where it leaves float64 (inputs near 1e-155 or 1e150): `scaled` then holds it times "
+                    "2^scaled.exponent.")
     learning_rate: float | None
     steps: list[int]
     train_loss: list[float | None]
@@ -386,8 +424,9 @@ class DynamicsOut(BaseModel):
 class LearningCurveOut(BaseModel):
     """``eoc_ntk.LearningCurve.to_dict()`` plus where it came from; non-finite numbers are null."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLES["LearningCurveOut"]]})
 
+    kind: Literal["learning_curves"]
     dataset_id: str
     labels_id: str
     cache: Literal["hit", "miss"]
@@ -398,6 +437,11 @@ class LearningCurveOut(BaseModel):
     measured_std: list[float | None]
 
 
+#: A finished job's result: the answer of its operation, told apart by ``kind``.
+JobResult = Annotated[SpectrumOut | SweepOut | KernelsOut | DynamicsOut | LearningCurveOut, Field(discriminator="kind")]
+
 SweepsIn.model_rebuild()
+JobOut.model_rebuild()
 __all__ += ["LabelsJSONIn", "LabelsOut", "DatasetWithLabelsJSONIn", "DatasetWithLabelsOut", "DynamicsIn",
-            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN"]
+            "LearningCurvesIn", "DynamicsOut", "LearningCurveOut", "LABELS_ID_PATTERN", "KernelsOut", "JobLinks",
+            "JobResult", "ErrorCode", "ErrorDetail"]

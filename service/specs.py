@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import eoc_ntk
 from eoc_ntk.core.activations import parse_activation
-from jobs.settings import Settings
 from jobs.specs import is_job_id
 
+from .config import Settings
 from .errors import InvalidInput, core_errors
 from .schemas import ModelIn
 

@@ -39,6 +39,7 @@ DATABASES = {
     "test_service_hostile": 9,
     "test_redis_dask": 14,
     "test_redis_worker_lifecycle": 11,
+    "test_service_shared_jobs": 10,
 }
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from _private_redis import free_port
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,11 +59,12 @@ def unit_rows(n, m0, seed=0):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def wait_for_job(client, job_id, timeout=60.0, until=("finished", "failed", "canceled")):
-    """Poll ``GET /v1/jobs/{job_id}`` until its status is one of ``until``; returns the body."""
+def wait_for_job(client, job_id, timeout=60.0, until=("finished", "failed", "canceled"), headers=None):
+    """Poll ``GET /v1/jobs/{job_id}`` (with ``headers``, e.g. an API key) until its status is one of
+    ``until``; returns the body."""
     deadline = time.monotonic() + timeout
     while True:
-        r = client.get(f"/v1/jobs/{job_id}")
+        r = client.get(f"/v1/jobs/{job_id}", headers=headers)
         assert r.status_code == 200, r.text
         body = r.json()
         if body["status"] in until:

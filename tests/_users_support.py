@@ -62,8 +62,8 @@ class LiveServer:
     def __init__(self, settings=None):
         import uvicorn
 
-        from jobs.settings import Settings
         from service.app import create_app
+        from service.config import Settings
 
         self.app = create_app(settings or Settings(redis_url=None))
         self.port = _free_port()

@@ -113,6 +113,21 @@ def test_training(capsys, tmp_path):
     assert len(rows) == 2 and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_training_regimes(capsys):
+    rows = run("bench_training", ["--regimes", "0.5", "1", "8", "--n", "20", "--widths", "32", "--seeds", "1",
+                                  "--steps", "4"], capsys)
+    assert rows[0] == "| width | 0.5x | 1x | 8x |", rows
+    cells = rows[1].strip("| ").split(" | ")
+    assert cells[0] == "32" and all(c.split(" (")[0] in ("con", "cat", "div", "slo") for c in cells[1:]), rows
+    assert cells[3].startswith("div"), rows  # 8x the linearised model's largest rate diverges at width 32
+
+
+@pytest.mark.slow  # the digits kernel and its eigen-decomposition: seconds
+def test_learning_curve(capsys):
+    rows = run("bench_learning_curve", ["--sizes", "50", "--splits", "2"], capsys)
+    assert len(rows) == 1 + 4, rows  # the header, one-hot and even/odd at ridge 0 and 1e-3
+
+
 @pytest.mark.slow  # starts a server and runs wrk
 def test_throughput_quick(capsys):
     import shutil

@@ -16,7 +16,7 @@ import pytest
 import eoc_ntk
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.learning import finite_width
-from eoc_ntk.learning.regression import eigenlearning_test_mse
+from eoc_ntk.learning.estimates import eigenlearning_test_mse, held_out_test_mse
 
 RELU = dict(a=0.5, b=0.5)
 
@@ -272,6 +272,34 @@ def test_eigenlearning_has_the_white_spectrum_closed_form():
     assert got_kappa == pytest.approx(kappa, rel=1e-10) and mse == pytest.approx(expected, rel=1e-10)
 
 
+def test_held_out_estimate_is_exact_for_a_white_kernel():
+    """K = c I predicts 0 off the training set, so the held-out error is the mean of |y|^2 whatever the
+    ridge: the finite-pool estimate gives exactly that, the population estimate (1 - m/N) of it."""
+    big_n = 40
+    power = np.random.default_rng(5).random(big_n)
+    for m in (1, 10, 39):
+        for delta in (0.0, 0.3, 50.0):
+            mse, kappa = held_out_test_mse(np.full(big_n, 0.7), power, m, delta)
+            assert mse == pytest.approx(power.sum(), rel=1e-10)
+            assert m / (big_n + delta / 0.7) == pytest.approx(0.7 / (0.7 + kappa), rel=1e-10)  # L = m / (N + delta/lam)
+    x = np.eye(big_n)  # orthogonal inputs of one norm and a linear network: K = c I
+    y = np.random.default_rng(6).standard_normal((big_n, 2))
+    curve = eoc_ntk.learning_curve(x, y, depth=2, a=1.0, b=0.0, sizes=[10, 30], splits=4, ridge=1e-2)
+    np.testing.assert_allclose(curve.predicted_test_mse, np.sum(y * y) / big_n, rtol=1e-10)
+
+
+def test_held_out_estimate_tends_to_eigenlearning_for_a_large_pool():
+    """N -> inf at fixed m: the finite-pool estimate is the eigenlearning one, to O(m/N)."""
+    big_n = 200_000
+    lam = 1.0 / np.arange(1, big_n + 1) ** 1.5
+    power = lam ** 0.8
+    for m, delta in ((20, 0.0), (20, 1e-2), (200, 0.0), (200, 1e-3)):
+        pool, kappa_pool = held_out_test_mse(lam, power, m, delta)
+        population, kappa = eigenlearning_test_mse(lam, power, m, delta)
+        assert pool == pytest.approx(population, rel=5 * m / big_n)
+        assert kappa_pool == pytest.approx(kappa, rel=5 * m / big_n)
+
+
 def test_learning_curve_measures_kernel_regression_on_held_out_points():
     """The measured error is kernel regression of predict() on random subsets, tested on the rest."""
     from sklearn.kernel_ridge import KernelRidge
@@ -438,26 +466,34 @@ def test_real_training_follows_the_prediction_longer_and_with_more_seeds(binary_
 
 
 @pytest.mark.slow
-def test_learning_curve_estimate_on_digits_and_the_ranking_of_depths():
-    """sklearn digits, N = 1797, 10 classes one-hot, ReLU: eigenlearning estimate vs measured
-    kernel-regression error (numbers in docs/learning.md §7; 80 s on 2 busy cores, 200 s at load 8)."""
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("labels", ["one-hot", "even-odd"])
+def test_learning_curve_estimate_on_digits_within_25_percent_and_the_ranking_of_depths(labels):
+    """sklearn digits, N = 1797, 10 classes one-hot or even/odd as +-1, ReLU, depth 3: the finite-pool
+    estimate against the measured held-out error for m/N <= 0.6, ridge 0 and 1e-3 (the table
+    in docs/learning.md §7, from bench/bench_learning_curve.py; minutes per label set on 2 busy cores)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x, y = digits.data / 16.0, np.eye(10)[digits.target]
-    curve = eoc_ntk.learning_curve(x, y, depth=3, sizes=[50, 100, 200, 500, 1000], **RELU)
-    print("sizes", curve.sizes.tolist(), "relative gap", np.round(curve.relative_gap, 3).tolist())
-    # The estimate's population is the N points themselves (sampling with replacement), so it
-    # counts a share ~ 1 - exp(-m/N) of test points as already seen: it falls below the
-    # held-out error more and more as m/N grows. For m <= N/9 it is within 25 %.
-    assert np.all(curve.predicted_test_mse < curve.measured_test_mse)
-    assert np.all(np.abs(curve.relative_gap[curve.sizes <= 200]) < 0.25)
-    assert np.all(np.diff(curve.predicted_test_mse) < 0) and np.all(np.diff(curve.measured_test_mse) < 0)
-    predicted, measured = [], []
-    for depth in (2, 5, 20, 100):
-        c = eoc_ntk.learning_curve(x, y, depth=depth, sizes=[500], **RELU)
-        predicted.append(c.predicted_test_mse[0])
-        measured.append(c.measured_test_mse[0])
-    print("depths 2, 5, 20, 100 at m = 500: predicted", np.round(predicted, 4).tolist(),
-          "measured", np.round(measured, 4).tolist())
-    assert np.argsort(predicted).tolist() == np.argsort(measured).tolist()
+    x = digits.data / 16.0
+    y = np.eye(10)[digits.target] if labels == "one-hot" else np.where(digits.target % 2 == 0, 1.0, -1.0)
+    sizes = [50, 200, 500, 800, 1078]
+    for ridge in (0.0, 1e-3):
+        curve = eoc_ntk.learning_curve(x, y, depth=3, sizes=sizes, ridge=ridge, splits=3, **RELU)
+        ratio = curve.predicted_test_mse / curve.measured_test_mse
+        print(labels, "ridge", ridge, "predicted/measured", np.round(ratio, 3).tolist(),
+              "measured", np.round(curve.measured_test_mse, 4).tolist(),
+              "std", np.round(curve.measured_std, 4).tolist())
+        # Within [0.8, 1.25] up to m/N = 0.45; at m/N = 0.6 and ridge 0 the estimate falls to 0.79-0.85
+        # of the measurement (docs/learning.md §7 says why), and the splits' spread adds a few %.
+        assert np.all((0.8 <= ratio[:-1]) & (ratio[:-1] <= 1.25)) and 0.72 <= ratio[-1] <= 1.25
+        assert np.all(np.diff(curve.predicted_test_mse) < 0) and np.all(np.diff(curve.measured_test_mse) < 0)
+    if labels == "one-hot":
+        predicted, measured = [], []
+        for depth in (2, 5, 20, 100):
+            c = eoc_ntk.learning_curve(x, y, depth=depth, sizes=[500], **RELU)
+            predicted.append(c.predicted_test_mse[0])
+            measured.append(c.measured_test_mse[0])
+        print("depths 2, 5, 20, 100 at m = 500: predicted", np.round(predicted, 4).tolist(),
+              "measured", np.round(measured, 4).tolist())
+        assert np.argsort(predicted).tolist() == np.argsort(measured).tolist()

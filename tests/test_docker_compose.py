@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jobs.horse import STOP_GRACE_SECONDS, TERMINATE_GRACE_SECONDS
-from jobs.settings import Settings
+from jobs.settings import JobSettings
 
 yaml = pytest.importorskip("yaml")
 
@@ -144,7 +144,7 @@ def test_the_workers_stop_grace_period_covers_its_jobs_grace():
 
 
 def _check_stop_grace(worker: dict) -> None:
-    needed = STOP_GRACE_SECONDS + Settings().job_heartbeat_ttl / 3 + TERMINATE_GRACE_SECONDS + 2
+    needed = STOP_GRACE_SECONDS + JobSettings().job_heartbeat_ttl / 3 + TERMINATE_GRACE_SECONDS + 2
     assert _seconds(str(worker["stop_grace_period"])) >= needed, (worker.get("stop_grace_period"), needed)
     assert _seconds(str(worker["stop_grace_period"])) <= needed + 10, "Docker would wait for nothing"
     assert worker.get("init") is True, "an init process reaps the guards of ended horses"

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 import eoc_ntk
 from _service_support import relu_model, wait_for_job
 from _worker_process import start_worker, stop_worker, wait_registered
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 pytestmark = pytest.mark.redis
 

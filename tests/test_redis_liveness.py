@@ -30,9 +30,9 @@ from _service_support import healthz_seconds, relu_model, unit_rows, wait_for_jo
 from _worker_process import ROOT, stop_worker, wait_registered
 from _worker_process import start_worker as _start_worker
 from jobs.rq_queue import RQBackend
-from jobs.settings import Settings
 from jobs.store import RedisStore, Storage
 from service.app import create_app
+from service.config import Settings
 
 pytestmark = pytest.mark.redis
 

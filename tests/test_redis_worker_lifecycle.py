@@ -30,7 +30,7 @@ from _worker_process import ROOT, stop_worker, wait_registered
 from _worker_process import start_worker as _start_worker
 from jobs.horse import STOP_GRACE_SECONDS
 from jobs.rq_queue import RQBackend
-from jobs.settings import Settings
+from jobs.settings import JobSettings
 from jobs.store import RedisStore, Storage
 from jobs.worker import PUBSUB_WAKE_SECONDS, WorkerRedis
 
@@ -162,7 +162,7 @@ def test_a_burst_worker_exits_within_5s_of_its_last_job(conn, url):
 def test_a_worker_killed_with_sigkill_takes_its_horse_and_the_job_stays_failed(conn, url):
     name = f"killed-{os.getpid()}"
     proc = start_worker(url, name)
-    settings = Settings(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT, maintenance_interval=1)
+    settings = JobSettings(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT, maintenance_interval=1)
     backend = RQBackend(conn, settings, Storage(RedisStore(conn), settings))
     try:
         wait_registered(conn, proc, name)
@@ -216,7 +216,7 @@ def test_a_busy_worker_given_sigterm_finishes_a_short_job_then_exits(conn, url):
 def test_a_busy_worker_given_sigterm_ends_a_long_job_after_the_grace_then_exits(conn, url):
     name = f"long-{os.getpid()}"
     proc = start_worker(url, name)
-    settings = Settings(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT)
+    settings = JobSettings(redis_url=url, queue_name=QUEUE, job_heartbeat_ttl=HEARTBEAT)
     backend = RQBackend(conn, settings, Storage(RedisStore(conn), settings))
     try:
         wait_registered(conn, proc, name)

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from _private_redis import redis_or_skip
 from _service_support import make_client, relu_model, unit_rows
-from jobs.settings import Settings
 from service import access
 from service.app import create_app
+from service.config import Settings
 from service.errors import Unauthorized
 
 ALICE, BOB = "alice-key-0123456789", "bob-key-9876543210"

@@ -252,13 +252,38 @@ def test_prefer_async_job_lifecycle(client):
     job = wait_for_job(client, accepted["job_id"])
     assert job["status"] == "finished" and job["progress"] == 1.0
     np.testing.assert_allclose(job["result"]["eigenvalues"], np.linalg.eigvalsh(ntk_depth2_unit(u) / 8), rtol=1e-10)
-    again = client.post("/v1/spectra", json={"x": u.tolist(), "model": relu_model(2)},
-                        headers={"Prefer": "respond-async"})
-    assert again.status_code == 200 and again.json()["cache"] == "hit"
+    assert job["links"] == {"self": accepted["status_url"], "result": f"{accepted['status_url']}/result",
+                            "plot": f"{accepted['status_url']}/plot"}
+    assert client.get(job["links"]["result"]).json()["eigenvalues"] == job["result"]["eigenvalues"]
 
 
-def test_size_threshold_makes_jobs_and_identical_requests_share_one():
-    with make_client(async_threshold=0, workers=1) as c:
+def test_prefer_async_on_a_cached_result_is_a_finished_job(client):
+    """One shape per request: respond-async answers 202 with the job resource even when the result is
+    cached; the job is finished at once and its links lead to the result and the figure."""
+    u = unit_rows(7, 3, seed=21)
+    body = {"x": u.tolist(), "model": relu_model(2)}
+    first = client.post("/v1/spectra", json=body)
+    assert first.status_code == 200 and first.json()["cache"] == "miss"
+    again = client.post("/v1/spectra", json=body, headers={"Prefer": "respond-async"})
+    assert again.status_code == 202, again.text
+    job = again.json()
+    assert job["status"] == "finished" and job["progress"] == 1.0 and "Retry-After" not in again.headers
+    assert again.headers["Location"] == job["links"]["self"] == f"/v1/jobs/{job['job_id']}"
+    np.testing.assert_allclose(job["result"]["eigenvalues"], np.linalg.eigvalsh(ntk_depth2_unit(u) / 7),
+                               rtol=1e-10)
+    assert job["result"]["kind"] == "spectra"
+    polled = client.get(job["links"]["self"])
+    assert polled.status_code == 200 and polled.json()["result"]["eigenvalues"] == job["result"]["eigenvalues"]
+    assert client.get(job["links"]["result"]).json()["eigenvalues"] == job["result"]["eigenvalues"]
+    plot = client.get(job["links"]["plot"])
+    assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
+    assert client.delete(job["links"]["self"]).status_code == 409  # finished: nothing to cancel
+    # Without the header the documented rule stays: the cached result, 200.
+    assert client.post("/v1/spectra", json=body).status_code == 200
+
+
+def test_predicted_seconds_above_async_seconds_make_jobs_and_identical_requests_share_one():
+    with make_client(async_seconds=0, workers=1) as c:
         blocker = {"x": unit_rows(150, 4, seed=4).tolist(), "depths": list(range(1, 201)),
                    "activations": [{"name": "relu"}]}
         blocker_id = c.post("/v1/sweeps", json=blocker).json()["job_id"]

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from _private_redis import redis_or_skip
 from _upload_support import npy_bytes
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 LIMITS = dict(max_n=50, max_m0=20, max_depth=100, max_body_bytes=4096, min_n=2)
 
@@ -98,7 +98,7 @@ CATALOGUE = [
      "unknown dataset_id"),
     ("unknown dataset_id (GET)", "GET", "/v1/datasets/" + "0" * 32, {}, 404, "dataset_id", "unknown dataset_id"),
     ("malformed dataset_id", "POST", "/v1/spectra", {"json": {"dataset_id": "../../etc", "model": M}}, 422,
-     "dataset_id", "pattern"),
+     "dataset_id", "32 hex digits"),
     ("cached query without a", "GET", "/v1/spectra", {"params": {"dataset_id": "0" * 32, "depth": 2, "b": 0.5}},
      422, "a", "required"),
     ("cached query fractional depth", "GET", "/v1/spectra",

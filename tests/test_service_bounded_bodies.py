@@ -30,8 +30,8 @@ from fastapi.testclient import TestClient
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.point_files import read_points
 from eoc_ntk.core.validation import parse_depths
-from jobs.settings import Settings
 from service.app import BodyLimit, create_app
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 JSON = {"Content-Type": "application/json"}

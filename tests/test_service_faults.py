@@ -32,9 +32,9 @@ from _service_support import relu_model, unit_rows, wait_for_job
 from _worker_process import start_worker as _start_worker
 from _worker_process import stop_worker, wait_registered
 from jobs import keys
-from jobs.settings import Settings
 from jobs.specs import cache_key, spectra_spec
 from service.app import create_app
+from service.config import Settings
 
 ASYNC = {"Prefer": "respond-async"}
 QUEUE = f"eoc-ntk-faults-{os.getpid()}"

@@ -29,14 +29,37 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from jobs.settings import Settings  # noqa: E402
 from service.app import create_app  # noqa: E402
+from service.config import Settings  # noqa: E402
 from service.openapi_dump import DEFAULT_PATH  # noqa: E402
 
 EXAMPLES = int(os.environ.get("EOC_NTK_FUZZ_EXAMPLES", "15"))
+# The figure routes draw a figure for every valid example (seconds each): the slow schemathesis run
+# (tests/test_service_schemathesis.py) covers them; EOC_NTK_FUZZ_PLOTS=1 adds them here.
+PLOTS = os.environ.get("EOC_NTK_FUZZ_PLOTS", "") == "1"
 DERANDOMIZE = os.environ.get("EOC_NTK_FUZZ_SEED", "fixed") != "random"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
+
+
+
+class _OneLifespan:
+    """The app for schemathesis, which enters (and leaves) the app's lifespan around every call: the
+    app's own lifespan would close the engine after the first case, so that later computations
+    fail; the app is started once here (its engine is closed with the process)."""
+
+    def __init__(self, app=None):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            await send({"type": f"{message['type']}.complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+
 
 # Small limits keep generated computations quick; the document does not depend on them.
 APP = create_app(Settings(redis_url=None, max_n=40, max_m0=40, max_depth=300, max_sweep_depths=20,
@@ -44,7 +67,8 @@ APP = create_app(Settings(redis_url=None, max_n=40, max_m0=40, max_depth=300, ma
 # .npy uploads are fuzzed as arbitrary bytes (the document says "binary"), like application/octet-stream.
 schemathesis.serializer.alias("application/x-npy", "application/octet-stream")
 schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
-schema.app = APP
+schema = schema if PLOTS else schema.exclude(tag="plots")
+schema.app = _OneLifespan(APP)
 
 
 @schema.parametrize()
@@ -58,17 +82,9 @@ def test_no_5xx_and_answers_match_the_committed_document(case):
 # no worker, so accepted jobs just wait in the queue), with fewer examples.
 
 
-class _Deferred:
-    """An ASGI app made by a fixture (so that nothing touches Redis at import time)."""
-
-    app = None
-
-    async def __call__(self, scope, receive, send):
-        await self.app(scope, receive, send)
-
-
-REDIS_APP = _Deferred()
+REDIS_APP = _OneLifespan()  # its app is made by a fixture, so that nothing touches Redis at import time
 redis_schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
+redis_schema = redis_schema if PLOTS else redis_schema.exclude(tag="plots")
 redis_schema.app = REDIS_APP
 
 

@@ -33,8 +33,8 @@ from _private_redis import free_port, redis_or_skip
 from _service_support import ntk_depth1
 from _upload_support import npy_bytes, npy_header_only
 from jobs import codec, keys
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV = {"Content-Type": "text/csv"}

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from _service_support import unit_rows
 from _upload_support import npy_bytes, npz_bytes, zip_bytes
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 NPZ = {"Content-Type": "application/x-npz"}
 CSV = {"Content-Type": "text/csv"}

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 import eoc_ntk
 from _service_support import make_client, ntk_depth1, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from _upload_support import npy_bytes
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -354,6 +354,13 @@ def test_client_dynamics_and_learning_curve_against_references(x, y):
         core = eoc_ntk.learning_curve(x, y, depth=2, a=0.5, b=0.5, sizes=[4, 8], splits=2, seed=1)
         np.testing.assert_allclose(curve["measured_test_mse"], core.measured_test_mse, rtol=1e-10)
         np.testing.assert_allclose(curve["predicted_test_mse"], core.predicted_test_mse, rtol=1e-10)
+        # At 1e-300 the loss is the unscaled one; the rates and eigenvalues are None, never inf or NaN.
+        tiny = c.dynamics(x * 1e-300, y, depth=2, activation="relu", steps=steps)
+        np.testing.assert_allclose(tiny["train_loss"], _gd_losses(k, y, eta, steps), rtol=1e-9)
+        assert tiny["max_learning_rate"] is None and tiny["eigenvalues"] is None and tiny["scaled"]["exponent"] < 0
+        tiny_curve = c.learning_curve(x * 1e-300, y, depth=2, sizes=[4, 8], splits=2, seed=1)
+        np.testing.assert_allclose(tiny_curve["measured_test_mse"], core.measured_test_mse, rtol=1e-10)
+        assert tiny_curve["effective_ridge"] is None
 
 
 def test_cli_dynamics_and_learning_curve_local_and_server(tmp_path, capsys, x, y):
@@ -382,7 +389,7 @@ def test_cli_dynamics_and_learning_curve_local_and_server(tmp_path, capsys, x, y
         assert "422" in capsys.readouterr().err
     # Human output, and one-line errors with a non-zero status.
     assert main(["dynamics", str(tmp_path / "xy.csv"), "--label-column", "0", "--depth", "2", "-q"]) == 0
-    assert "largest stable learning rate" in capsys.readouterr().out
+    assert "largest rate at which the linearised, infinite-width model converges" in capsys.readouterr().out
     assert main(["dynamics", str(tmp_path / "x.npy"), "--depth", "2"]) == 2
     assert "exactly one of --labels" in capsys.readouterr().err
     assert main(["dynamics", str(tmp_path / "x.npy"), "--label-column", "9", "--depth", "2"]) == 2
@@ -420,3 +427,46 @@ def test_cli_reads_npz_data_files_with_or_without_y(tmp_path, capsys, x, y):
     (tmp_path / "bad.npz").write_bytes((tmp_path / "xy.npz").read_bytes()[:60])
     assert main(["spectrum", str(tmp_path / "bad.npz"), "--depth", "2"]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
+
+
+# Every input scale (docs/learning.md §2): the answers of the unscaled data, the rate with its power of two
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-155, 1e120])
+def test_dynamics_learning_curve_and_label_sweep_are_scale_free(client, x, y, scale):
+    pytest.importorskip("sklearn")
+    from sklearn.kernel_ridge import KernelRidge
+
+    k = ntk_depth2_unit(x)  # the kernel of x; that of scale * x is scale^2 k
+    lam_max = np.linalg.eigvalsh(k / len(x))[-1]
+    steps = [0, 1, 10, 100]
+    r = client.post("/v1/dynamics", json={"x": (x * scale).tolist(), "y": y.tolist(), "model": relu_model(2),
+                                           "steps": steps})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    np.testing.assert_allclose(body["train_loss"], _gd_losses(k, y, 1 / lam_max, steps), rtol=1e-9)
+    if body["scaled"] is None:
+        assert body["max_learning_rate"] == pytest.approx(2 / lam_max / scale ** 2, rel=1e-10)
+    else:
+        assert body["max_learning_rate"] is None and body["learning_rate"] is None
+        log2_rate = math.log2(body["scaled"]["max_learning_rate"]) - body["scaled"]["exponent"]
+        assert log2_rate == pytest.approx(math.log2(2 / lam_max) - 2 * math.log2(scale), rel=1e-12)
+
+    sizes, splits, seed = [4, 8], 3, 2
+    r = client.post("/v1/learning-curves", json={"x": (x * scale).tolist(), "y": y.tolist(), "model": relu_model(2),
+                                                 "sizes": sizes, "splits": splits, "seed": seed})
+    assert r.status_code == 200, r.text
+    rng = np.random.default_rng(seed)
+    for i, m in enumerate(sizes):
+        errors = []
+        for _ in range(splits):
+            order = rng.permutation(len(x))
+            train, test = order[:m], order[m:]
+            fit = KernelRidge(kernel="precomputed", alpha=1e-13).fit(k[np.ix_(train, train)], y[train])
+            errors.append(np.mean((fit.predict(k[np.ix_(test, train)]) - y[test]) ** 2))
+        assert r.json()["measured_test_mse"][i] == pytest.approx(np.mean(errors), rel=1e-6)
+
+    r = client.post("/v1/sweeps", json={"x": (x * scale).tolist(), "depths": [2], "activations": [{"name": "relu"}],
+                                        "y": y.tolist()})
+    assert r.status_code == 200, r.text
+    expected = float(y @ k @ y) / (np.linalg.norm(k) * float(y @ y))
+    assert r.json()["results"][0]["alignment"][0] == pytest.approx(expected, rel=1e-10)

@@ -23,11 +23,3 @@ def test_committed_openapi_matches_the_generated_document():
     assert _without_defaults(json.loads(committed)) == _without_defaults(json.loads(generated)), (
         "openapi/openapi.json is out of date: run `python -m service.openapi_dump` and commit the result"
     )
-
-
-def test_configuration_page_lists_every_setting_with_its_default():
-    from jobs.settings import settings_table
-
-    page = (DEFAULT_PATH.parent.parent / "docs" / "configuration.md").read_text()
-    for env, default, _ in settings_table():
-        assert f"| `{env}` | {default or '(unset)'} |" in page, f"docs/configuration.md lacks {env} = {default}"

@@ -28,8 +28,8 @@ from fastapi.testclient import TestClient
 import eoc_ntk
 from _private_redis import free_port, redis_or_skip
 from _service_support import ApiProcess, relu_model, wait_for_job
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNC = {"Prefer": "respond-async"}

@@ -9,9 +9,9 @@ import pytest
 import eoc_ntk
 from jobs import codec, specs
 from jobs.codec import CorruptValue, StoredValue
-from jobs.settings import Settings
 from jobs.specs import JOB_ID_PATTERN
 from jobs.store import MemoryStore, Storage
+from service.config import Settings
 from service.specs import op_of_job
 
 

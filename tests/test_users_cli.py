@@ -127,8 +127,8 @@ def test_users_modules_keep_the_core_free_of_service_and_heavy_imports():
     import subprocess
     import sys
 
-    code = ("import sys, eoc_ntk.cli, eoc_ntk.client, eoc_ntk.plots, eoc_ntk.reproduce, "
-            "eoc_ntk.sklearn_kernel\n"
+    # eoc_ntk.sklearn_kernel subclasses scikit-learn's Kernel and estimators: it needs the sklearn extra.
+    code = ("import sys, eoc_ntk.cli, eoc_ntk.client, eoc_ntk.plots, eoc_ntk.reproduce\n"
             "bad = [m for m in ('fastapi', 'redis', 'rq', 'service', 'jobs', 'matplotlib', 'sklearn', 'httpx') "
             "if m in sys.modules]\n"
             "assert not bad, bad")
@@ -144,3 +144,42 @@ def test_plot_size_option(tmp_path, capsys):
     assert struct.unpack(">II", (tmp_path / "s.png").read_bytes()[16:24]) == (180, 120)
     with pytest.raises(SystemExit):
         main(["sweep", str(tmp_path / "x.npy"), "--size", "big"])
+
+
+def test_predict_command_is_ntk_regression_on_the_reference_kernel(tmp_path, capsys):
+    """``eoc-ntk predict TRAIN --labels Y --test X_TEST``: ``K(x_test, X) (K + n ridge I)^-1 y``."""
+    rng = np.random.default_rng(4)
+    x, xt = rng.standard_normal((30, 3)), rng.standard_normal((5, 3))
+    y = np.stack([np.sin(x[:, 0]), x[:, 1] * x[:, 2]], axis=1)
+    np.save(tmp_path / "x.npy", x)
+    np.savetxt(tmp_path / "y.csv", y, delimiter=",")
+    np.savetxt(tmp_path / "test.csv", xt, delimiter=",")
+    k, _ = eoc_angle_ntk(x, 3, 0.0, 1.0)
+    k_test, _ = eoc_angle_ntk(xt, 3, 0.0, 1.0, x2=x)
+    ref = k_test @ np.linalg.solve(k + 30 * 1e-3 * np.eye(30), y)
+    argv = ["predict", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.csv"), "--test",
+            str(tmp_path / "test.csv"),
+            "--depth", "3", "--activation", "abs", "--ridge", "1e-3"]
+    np.testing.assert_allclose(_run_json(capsys, [*argv, "--json"]), ref, rtol=1e-7, atol=1e-9)
+    assert main(argv) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    np.testing.assert_allclose(np.array([[float(v) for v in r.split(",")] for r in rows]), ref, rtol=1e-7, atol=1e-9)
+
+
+def test_predict_command_refuses_mismatched_test_width(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((6, 3)))
+    np.save(tmp_path / "y.npy", np.arange(6.0))
+    np.save(tmp_path / "t.npy", np.ones((2, 4)))
+    code = main(["predict", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--test",
+                 str(tmp_path / "t.npy"), "--depth", "2"])
+    assert code != 0 and "x_test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ext, magic", [("pdf", b"%PDF-"), ("eps", b"%!PS"), ("svg", b"<?xml")])
+def test_plot_option_writes_pdf_eps_and_svg_with_text(tmp_path, ext, magic):
+    np.save(tmp_path / "x.npy", small_data())
+    out = tmp_path / f"s.{ext}"
+    assert main(["sweep", str(tmp_path / "x.npy"), "--depths", "2,3", "--plot", str(out), "--dpi", "40", "-q"]) == 0
+    assert out.read_bytes().startswith(magic)
+    if ext == "svg":
+        assert "<text" in out.read_text()

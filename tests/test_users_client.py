@@ -115,7 +115,7 @@ def test_plots_health_documents_and_errors(client):
 
 def test_the_api_key_is_sent():
     from _users_support import LiveServer
-    from jobs.settings import Settings
+    from service.config import Settings
 
     with LiveServer(Settings(redis_url=None, api_keys="secret-1")) as server:
         with pytest.raises(ApiError) as err:

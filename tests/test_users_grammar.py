@@ -99,18 +99,27 @@ def test_delete_of_an_ended_job_is_409_with_its_state(client):
 
 
 def test_running_job_reports_started_at_elapsed_and_eta():
-    """A job at half its work 10 s after it started: elapsed 10 s, 10 s left, started_at in UTC.
-    (Computations run in child processes, so the timing rule is checked on a job view.)"""
+    """A job predicted at 8 s that reached half its work 6 s after it started runs 1.5 times slower than
+    predicted: the rest takes 1.5 * 4 s = 6 s, so 10 s after the start 2 s are left. The estimate
+    comes from the cost model, not from a straight line through the progress (10 s * 0.5 / 0.5 = 10 s),
+    and a progress that stalls does not make it grow. (Computations run in child processes, so the
+    timing rule is checked on a job view.)"""
     from jobs.states import JobStatus, JobView
     from service.routes.jobs import job_timing
 
-    now = 1_700_000_010.0
-    view = JobView("sweeps-x", {}, "", JobStatus.running, 0.5, None, None, now - 10.0)
-    body = job_timing(view, now=now)
-    assert body["elapsed_seconds"] == pytest.approx(10.0) and body["eta_seconds"] == pytest.approx(10.0)
+    start = 1_700_000_000.0
+
+    def view(progress, reached=None):
+        return JobView("sweeps-x", {}, "", JobStatus.running, progress, None, None, start, predicted_seconds=8.0,
+                       progress_at=None if reached is None else start + reached)
+
+    body = job_timing(view(0.5, 6.0), now=start + 10.0)
+    assert body["elapsed_seconds"] == pytest.approx(10.0) and body["eta_seconds"] == pytest.approx(2.0)
     assert body["started_at"] == "2023-11-14T22:13:20.000Z"
-    quarter = job_timing(JobView("sweeps-x", {}, "", JobStatus.running, 0.25, None, None, now - 10.0), now=now)
-    assert quarter["eta_seconds"] == pytest.approx(30.0)  # 10 s for a quarter: 30 s for the rest
+    stalled = [job_timing(view(0.5, 6.0), now=start + t)["eta_seconds"] for t in (7.0, 9.0, 11.0, 30.0)]
+    assert stalled == pytest.approx([5.0, 3.0, 1.0, 0.0])  # the straight line gave 7, 9, 11, 30: growing
+    assert job_timing(view(0.0), now=start + 3.0)["eta_seconds"] == pytest.approx(5.0)  # no progress: predicted
+    assert job_timing(view(0.25, 1.0), now=start + 2.0)["eta_seconds"] == pytest.approx(0.5 * 6.0 + 1.0 - 2.0)
 
 
 def test_finished_job_reports_its_start_and_no_time_left(client):

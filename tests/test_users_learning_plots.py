@@ -67,7 +67,7 @@ def _labelled(seed=3):
     return {"x": x.tolist(), "y": np.sign(x[:, 0]).tolist(), "model": MODEL}
 
 
-def _check_png(content: bytes, size=(750, 420)):
+def _check_png(content: bytes, size=(2250, 1260)):
     from PIL import Image
 
     assert content[:8] == b"\x89PNG\r\n\x1a\n"
@@ -85,7 +85,7 @@ def _check_svg(content: bytes, *texts: str):
 
 @pytest.mark.parametrize("path, body, text", [
     ("/v1/plots/dynamics", {"steps": [0, 1, 10, 100]}, "predicted (infinite width)"),
-    ("/v1/plots/learning-curve", {"sizes": [3, 6, 9], "splits": 2}, "measured (held-out points)"),
+    ("/v1/plots/learning-curve", {"sizes": [3, 6, 9], "splits": 2}, plots.ERROR_BAR_LABEL),
 ])
 def test_plots_computed_on_request_as_png_and_svg(client, path, body, text):
     body = {**_labelled(), **body}
@@ -121,4 +121,6 @@ def test_plot_of_a_result_not_cached_is_a_job_and_its_plot(client, path, json_pa
     _check_png(client.get(f"/v1/jobs/{job_id}/plot").content)
     # Now cached: the JSON answer and the plot are answered at once.
     assert client.post(json_path, json=body).json()["cache"] == "hit"
-    assert client.post(path, json=body, headers={"Prefer": "respond-async"}).status_code == 200
+    assert client.post(path, json=body).status_code == 200
+    again = client.post(path, json=body, headers={"Prefer": "respond-async"})  # one shape: a finished job
+    assert again.status_code == 202 and again.json()["status"] == "finished"

@@ -71,12 +71,13 @@ def _sweep(depths, singular_first=False):
     ]}
 
 
-_PLAIN = re.compile(r"^(\d+(\.\d+)?|\d(\.\d)?e-?\d+)$")
+_PLAIN = re.compile(r"^\d+(\.\d+)?$")
+_POWER = re.compile(r"^(\d(\.\d+)?×)?10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+$")
 
 
 @pytest.mark.parametrize("depths, x_labels", [
     (list(range(1, 11)), {"2", "4", "6", "8", "10"}), (list(range(1, 101)), {"1", "10", "50", "100"}),
-    (list(range(1, 1001, 3)) + [1000], {"1", "10", "100", "1e3"}), ([1, 2, 5, 10, 50], {"1", "2", "5", "10", "50"}),
+    (list(range(1, 1001, 3)) + [1000], {"1", "10", "100", "1000"}), ([1, 2, 5, 10, 50], {"1", "2", "5", "10", "50"}),
     ([1, 3, 200], {"1", "10", "100"}), ([2, 7], {"3", "4", "5", "6", "7"})])
 def test_tick_labels_are_plain_numbers_that_do_not_overlap(depths, x_labels):
     fig = plots.sweep_figure(_sweep(depths))
@@ -89,7 +90,8 @@ def test_tick_labels_are_plain_numbers_that_do_not_overlap(depths, x_labels):
                  v in zip(axis.get_ticklabels(), axis.get_ticklocs(), strict=True) if lo <= v <= hi and t.get_text()]
         texts = [t.get_text() for t in shown]
         assert len(texts) >= 2, (depths, texts)
-        assert all(_PLAIN.match(s) for s in texts), texts  # no mathtext such as 5.4x10^1
+        # one notation per axis: all plain, or all powers of ten (no mathtext such as 5.4x10^1)
+        assert all(_PLAIN.match(s) for s in texts) or all(_POWER.match(s) or s == "0" for s in texts), texts
         assert all(not t.get_text() for t in axis.get_minorticklabels())
         boxes = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: (b.x0, b.y0))
         for a, b in pairwise(boxes):
@@ -105,8 +107,11 @@ def test_singular_depths_marked_all_singular_named_and_legend_outside():
     fig = plots.sweep_figure(_sweep([1, 2, 5, 10, 50], singular_first=True))
     fig.canvas.draw()
     ax = fig.axes[0]
-    marks = [ln for ln in ax.get_lines() if ln.get_label().startswith("singular")]
+    marks = [ln for ln in ax.get_lines() if ln.get_marker() == "v" and len(ln.get_xdata())]
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [1.0]
+    assert marks[0].get_markerfacecolor() == ax.get_lines()[0].get_color()  # in its activation's colour
+    entry = [ln for ln in ax.get_lines() if ln.get_label().startswith("singular")]
+    assert len(entry) == 1 and entry[0].get_markerfacecolor() == "none"  # the legend's mark: hollow, any colour
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert not any(lbl.startswith("linear") for lbl in labels)  # no empty legend entry for linear
     notes = [t.get_text() for t in ax.texts]
@@ -118,7 +123,7 @@ def test_singular_depths_marked_all_singular_named_and_legend_outside():
 
 
 def test_size_and_dpi():
-    png = plots.plot_sweep(_sweep([1, 2, 3]), width=5, height=3, dpi=80)
+    png = plots.render(plots.plot_sweep(_sweep([1, 2, 3]), width=5, height=3, dpi=80).figure)
     w, h = struct.unpack(">II", png[16:24])
     assert (w, h) == (400, 240)
     for kw, param in (({"width": 0}, "width"), ({"height": 80}, "height"), ({"dpi": 5000}, "dpi"),

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from _private_redis import redis_or_skip
 from _service_support import wait_for_job
 from _users_support import cond_of, eoc_angle_ntk, small_data
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 
 pytestmark = pytest.mark.redis
 

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from _service_support import wait_for_job
 from _users_support import small_data
-from jobs.settings import Settings
 from service.app import create_app
+from service.config import Settings
 from service.logs import JsonFormatter, RequestIdFilter
 
 
@@ -31,6 +31,17 @@ def test_plots_as_png_and_svg(client):
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
     r = client.post("/v1/plots/sweep?format=gif", json=body)
     assert r.status_code == 422
+
+
+def test_plots_as_pdf_and_print_resolution_png(client):
+    body = _sweep_body(small_data())
+    r = client.post("/v1/plots/sweep?format=pdf", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content[:5] == b"%PDF-" and b"%%EOF" in r.content[-64:]
+    png = client.post("/v1/plots/sweep", json=body).content
+    assert int.from_bytes(png[16:20], "big") >= 1200  # 300 dpi at the default 7.5 inches
+    r = client.post("/v1/plots/sweep?format=svg", json=body)
+    assert b"<text" in r.content and b"condition number vs depth" in r.content  # text kept as text
 
 
 def test_plot_of_a_job(client):

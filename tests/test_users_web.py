@@ -191,8 +191,9 @@ def _train_plot_shown(driver):
 
 
 def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_path):
-    """Labels as the last column of the uploaded CSV: the second figure and the largest stable rate
-    2 / lambda_max(K/n) of the points without that column (independent reference kernel)."""
+    """Labels as the last column of the uploaded CSV: the second figure and the largest rate at which the
+    linearised, infinite-width model converges, 2 / lambda_max(K/n), of the points without that column
+    (independent reference kernel)."""
     x = small_data(10, 6, seed=23)
     y = np.sign(x[:, 0])
     path = tmp_path / "labelled.csv"
@@ -205,15 +206,71 @@ def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_
     _wait_for(browser, _train_plot_shown)
     info = browser.find_element("id", "train-info").text
     lam_max = np.linalg.eigvalsh(eoc_angle_ntk(x, 3)[0] / len(x))[-1]
-    rate = float(info.split("largest stable rate ")[1].split(",")[0])
+    rate = float(info.split("largest rate at which the linearised, infinite-width model converges ")[1].split(",")[0])
     assert rate == pytest.approx(2 / lam_max, rel=1e-4), info
     svg = browser.execute_async_script("""
         const done = arguments[arguments.length - 1];
         fetch(document.getElementById('train-plot').src).then((r) => r.text()).then(done);""")
     assert "<svg" in svg and "predicted (infinite width)" in svg
+    assert browser.find_element("id", "train-title").text == "Predicted training loss"  # titled, downloadable
+    assert browser.find_element("id", "dl-train-svg").get_attribute("href").startswith("blob:")
     assert browser.find_elements("css selector", "#results thead th")[1].text == "cond ReLU (Δ=0.5)"  # m0 = 6 points
     browser.find_element("id", "label-column").send_keys("9")  # now "-19": outside the 7 columns
     browser.find_element("id", "run").click()
     _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
     assert browser.find_element("id", "status").text.startswith("Label column:")
     assert not _train_plot_shown(browser)
+
+
+@pytest.fixture(scope="module")
+def laptop():
+    """A 1400 x 900 window: a laptop screen."""
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,900"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _in_view(driver, element_id):
+    """Whether the element is laid out and wholly inside the viewport."""
+    return driver.execute_script(
+        "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight "
+        "&& r.right <= window.innerWidth;", element_id)
+
+
+def test_the_status_line_stays_next_to_compute_in_a_1400_by_900_window(laptop, live_server):
+    laptop.get(live_server.url + "/")
+    assert laptop.execute_script("return window.innerWidth") >= 1300
+    assert laptop.execute_script("return !!document.querySelector('link[rel=icon]')")
+    assert ".npz" in laptop.find_element("id", "file").get_attribute("accept")
+    assert _in_view(laptop, "run") and _in_view(laptop, "progress")
+    laptop.find_element("id", "run").click()  # no data: the error shows where the user looks
+    _wait_for(laptop, lambda d: "paste" in d.find_element("id", "status").text)
+    assert _in_view(laptop, "status") and _in_view(laptop, "run")
+    laptop.find_element("id", "paste").send_keys("\n".join(" ".join(f"{v:.4f}" for v in row)
+                                                          for row in small_data(12, 5, seed=3)))
+    _choose(laptop, "1:60")
+    laptop.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+    laptop.find_element("id", "run").click()
+    assert _in_view(laptop, "status") and _in_view(laptop, "progress")
+    _wait_for(laptop, _plot_shown)
+    _wait_for(laptop, lambda d: "done" in d.find_element("id", "status").text)
+    columns = laptop.execute_script(
+        "const rows = [...document.querySelectorAll('#results tbody tr[data-depth]')];"
+        "return rows[0].children.length > 1 ? [...rows[0].children].slice(1).map((_, c) =>"
+        " rows.map((r) => r.children[c + 1].textContent)) : [];")
+    assert columns
+    for column in columns:  # one number format per column: the same decimals, or all powers of ten
+        finite = [t for t in column if t != "∞"]
+        shapes = {("e" if "e" in t else len(t.split(".")[1]) if "." in t else 0) for t in finite}
+        assert len(shapes) == 1, column
+    for y in ("0", "document.body.scrollHeight / 2", "document.body.scrollHeight"):
+        laptop.execute_script(f"window.scrollTo(0, {y})")
+        assert _in_view(laptop, "status") and _in_view(laptop, "run"), y

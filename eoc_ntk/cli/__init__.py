@@ -121,10 +121,10 @@ def _figure_size(text: str) -> tuple[float, float]:
 
 
 def _plot_options(p, what: str) -> None:
-    p.add_argument("--plot", metavar="OUT", default=None, help=f"write {what} to OUT (.png or .svg)")
+    p.add_argument("--plot", metavar="OUT", default=None, help=f"write {what} to OUT (.png, .pdf, .svg or .eps)")
     p.add_argument("--size", metavar="WxH", type=_figure_size, default=None,
                    help="figure size in inches for --plot (default 7.5x4.2)")
-    p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 100)")
+    p.add_argument("--dpi", type=int, default=None, help="resolution of a --plot PNG (default 300)")
 
 
 def _points(path: str):
@@ -201,6 +201,10 @@ def _remote_options(p) -> None:
                    help="send the work to a running service (e.g. http://127.0.0.1:8000) instead of computing here")
     p.add_argument("--api-key", default=None, help="API key for --server (default: $EOC_NTK_API_KEY)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for a job on --server")
+    _local_options(p)
+
+
+def _local_options(p) -> None:
     p.add_argument("--sigma-w", type=float, default=None, help="weight std (default: the edge of chaos)")
     p.add_argument("--sigma-b", type=float, default=0.0, help="bias std (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (infinities as null)")
@@ -267,7 +271,8 @@ def main(argv=None) -> int:
     _remote_options(sweep)
     sweep.set_defaults(func=_sweep)
 
-    cli_learning.add_commands(sub, _remote_options, _compute)  # dynamics, learning-curve (docs/learning.md)
+    # dynamics, learning-curve, predict (docs/learning.md)
+    cli_learning.add_commands(sub, _remote_options, _compute, _local_options)
 
     rep = sub.add_parser("reproduce", help="the paper's claims on scikit-learn's digits: a markdown report with "
                          "figures")

@@ -1,4 +1,4 @@
-"""The ``eoc-ntk dynamics`` and ``eoc-ntk learning-curve`` commands (docs/learning.md).
+"""The ``eoc-ntk dynamics``, ``learning-curve`` and ``predict`` commands (docs/learning.md).
 
 Both take the data FILE (``.npy``, CSV, or an ``.npz`` of ``x`` and optionally ``y``: the
 service's upload rules, :mod:`eoc_ntk.core.labelled_files`) and, unless the ``.npz`` holds ``y``,
@@ -21,7 +21,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import is_npz, load_labelled_points, split_label_column
 from eoc_ntk.core.point_files import load_points
 from eoc_ntk.learning.dynamics import DEFAULT_STEPS, INIT_MODES, dynamics
-from eoc_ntk.learning.regression import learning_curve
+from eoc_ntk.learning.regression import learning_curve, predict
 
 __all__ = ["add_commands", "load_labelled"]
 
@@ -75,6 +75,14 @@ def _fmt(v) -> str:
     return "never" if v is None or (isinstance(v, float) and math.isinf(v)) else f"{float(v):.6g}"
 
 
+def _rate(result: dict, name: str) -> str:
+    """A rate of :meth:`Dynamics.to_dict`, with its power of two where it leaves float64."""
+    scaled = result.get("scaled")
+    if result[name] is not None or not scaled:
+        return _fmt(result[name])
+    return f"{scaled[name]:.6g} x 2^{-scaled['exponent']} (outside float64)"
+
+
 def _model_kwargs(args) -> dict:
     act = parse_activation(args.activation)
     return {"depth": args.depth, "a": act.a, "b": act.b, "sigma_w": args.sigma_w, "sigma_b": args.sigma_b}
@@ -101,8 +109,8 @@ def _dynamics(args, compute) -> int:
         print(json.dumps(result))
         return 0
     print(f"n = {result['n']}, outputs = {result['outputs']}, depth {args.depth}, activation {act.label}")
-    print(f"largest stable learning rate 2/lambda_max = {_fmt(result['max_learning_rate'])}; "
-          f"learning rate used = {_fmt(result['learning_rate'])}")
+    print(f"largest rate at which the linearised, infinite-width model converges: 2/lambda_max = "
+          f"{_rate(result, 'max_learning_rate')}; learning rate used = {_rate(result, 'learning_rate')}")
     print(f"share of |y|^2 never fitted (null space of K) = {_fmt(result['unreachable_fraction'])}")
     print("step".rjust(10) + "train loss".rjust(16))
     for t, loss in zip(result["steps"], result["train_loss"], strict=True):
@@ -133,13 +141,28 @@ def _learning(args, compute) -> int:
         print(json.dumps(result))
         return 0
     print(f"n = {result['n']}, depth {args.depth}, activation {act.label}, ridge {args.ridge:g}, "
-          f"{args.splits} splits: test MSE predicted (eigenlearning) vs measured (kernel regression)")
+          f"{args.splits} splits: held-out test MSE predicted (eigenlearning, finite pool) vs measured (kernel "
+          "regression; std over the splits)")
     print("size".rjust(8) + "predicted".rjust(14) + "measured".rjust(14) + "std".rjust(12) + "gap".rjust(10))
     for i, m in enumerate(result["sizes"]):
         gap = result["relative_gap"][i]
         print(str(m).rjust(8) + _fmt(result["predicted_test_mse"][i]).rjust(14)
               + _fmt(result["measured_test_mse"][i]).rjust(14) + _fmt(result["measured_std"][i]).rjust(12)
               + ("-" if gap is None else f"{gap:+.0%}").rjust(10))
+    return 0
+
+
+def _predict(args) -> int:
+    """Kernel-regression outputs at the ``--test`` points: one line per point, comma-separated columns."""
+    x, y = load_labelled(args.file, args.labels, args.label_column)
+    x_test = load_labelled_points(args.test)[0]
+    out = predict(x, y, x_test, depth=args.depth, activation=args.activation, sigma_w=args.sigma_w,
+                  sigma_b=args.sigma_b, ridge=args.ridge)
+    if args.json:
+        print(json.dumps(out.tolist()))
+        return 0
+    for row in out.reshape(out.shape[0], -1):
+        print(",".join(repr(float(v)) for v in row))
     return 0
 
 
@@ -155,14 +178,18 @@ def _common(p, remote_options) -> None:
     p.set_defaults(plot=None)
 
 
-def add_commands(sub, remote_options, compute) -> None:
-    """Register ``dynamics`` and ``learning-curve`` on the CLI's sub-parsers.
+def add_commands(sub, remote_options, compute, local_options) -> None:
+    """Register ``dynamics``, ``learning-curve`` and ``predict`` on the CLI's sub-parsers.
 
+    ``local_options(parser)`` adds the options of a command computed here only (``predict``:
+    ``--sigma-w``, ``--sigma-b``, ``--json``, ``--quiet``, ``--debug``).
     ``remote_options(parser)`` adds ``--server``, ``--json``, ...; ``compute(args, label, remote,
     local, plot)`` runs remotely or locally under a progress bar (:func:`eoc_ntk.cli._compute`)."""
     dyn = sub.add_parser("dynamics", help="training loss of gradient descent at infinite width, on your labels")
     _common(dyn, remote_options)
-    dyn.add_argument("--learning-rate", type=float, default=None, help="eta > 0 (default 1 / lambda_max(K/n))")
+    dyn.add_argument("--learning-rate", type=float, default=None,
+                     help="eta > 0 (default 1 / lambda_max(K/n): half of 2 / lambda_max(K/n), the largest rate at "
+                          "which the linearised, infinite-width model converges)")
     dyn.add_argument("--steps", default=None, help="comma-separated step counts (default 0,1,10,100,1000,10000)")
     dyn.add_argument("--init", choices=INIT_MODES, default="zero",
                      help="nngp: also the loss expected from random initial outputs")
@@ -175,3 +202,11 @@ def add_commands(sub, remote_options, compute) -> None:
     lc.add_argument("--splits", type=int, default=5, help="random subsets per size (default 5)")
     lc.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
     lc.set_defaults(func=lambda args: _learning(args, compute))
+
+    pred = sub.add_parser("predict", help="outputs of the trained infinite-width network (NTK regression) at "
+                                          "--test points")
+    _common(pred, local_options)
+    pred.add_argument("--test", metavar="FILE", required=True, help="test points: .npy, CSV or the x of an .npz")
+    pred.add_argument("--ridge", type=float, default=0.0,
+                      help="ridge per training point (default 0: the minimum-norm interpolant)")
+    pred.set_defaults(func=_predict)

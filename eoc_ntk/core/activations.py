@@ -23,7 +23,8 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.validation import check_real
 
 __all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_coefficients",
-           "parse_activation", "parse_activations", "activation_label", "canonical_activation_name"]
+           "parse_activation", "parse_activations", "activation_label", "canonical_activation_name",
+           "resolve_coefficients"]
 
 #: The named members of the family, as the API's schema lists them.
 ACTIVATION_NAMES = ("relu", "abs", "linear", "leaky_relu")
@@ -168,6 +169,30 @@ def parse_activation(value: Any) -> Activation:
         return _from_coefficients(*value)
     raise InvalidParameterError(f"activation must be a string such as 'relu' or 'A,B', a dict or (a, b), "
                                 f"got {type(value).__name__}", param="activation")
+
+
+def resolve_coefficients(a: float | None, b: float | None, activation: Any, where: str) -> tuple[float, float]:
+    """``(a, b)`` of a core function's ``a=``, ``b=`` or ``activation=`` (any spelling of :func:`parse_activation`).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="activation"`` when ``activation`` and ``a`` or ``b`` are both given, or for a
+        refused spelling.
+    TypeError
+        When neither is given (as for a missing keyword argument).
+    """
+    if activation is not None:
+        if a is not None or b is not None:
+            given = " and ".join(name for name, v in (("a", a), ("b", b)) if v is not None)
+            raise InvalidParameterError(f"{where}() got both activation={activation!r} and {given}: give either "
+                                        "activation= or a= and b=", param="activation")
+        act = parse_activation(activation)
+        return act.a, act.b
+    if a is None or b is None:
+        missing = " and ".join(repr(name) for name, v in (("a", a), ("b", b)) if v is None)
+        raise TypeError(f"{where}() missing required keyword argument {missing} (or give activation=, e.g. 'relu')")
+    return a, b
 
 
 def parse_activations(value: Any) -> list[Activation]:

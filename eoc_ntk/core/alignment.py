@@ -3,7 +3,8 @@
 Kernel-target alignment (Cristianini, Shawe-Taylor, Elisseeff, Kandola 2001, "On
 kernel-target alignment"): ``A = <K, Y Y^T>_F / (|K|_F |Y Y^T|_F)``, in [0, 1] for a positive
 semi-definite ``K``. With ``<K, Y Y^T>_F = trace(Y^T K Y)`` and ``|Y Y^T|_F = |Y^T Y|_F``
-nothing of size n x n but ``K`` is formed.
+nothing of size n x n but ``K`` is formed. Both are invariant under ``K -> c K``: they are
+computed on the kernel with its scale taken out (:func:`eoc_ntk.core.kernels.compute_scaled_kernels`).
 
 The top-k fraction is the share of ``|Y|^2`` in the k leading eigen-directions of ``K``: the
 directions gradient descent fits first (docs/learning.md §3).
@@ -11,13 +12,15 @@ directions gradient descent fits first (docs/learning.md §3).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
-from eoc_ntk.core.kernels import compute_kernels
+from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.validation import check_data
@@ -28,7 +31,8 @@ __all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
 TOP_K = (1, 10, 100)
 
 
-def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+              activation: Any = None, sigma_w: float | None = None,
               sigma_b: float = 0.0) -> float:
     """Kernel-target alignment ``<K, y y^T>_F / (|K|_F |y y^T|_F)`` of the NTK with the labels.
 
@@ -37,7 +41,7 @@ def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sig
     x : array-like of shape (n, m0)
     y : array-like of shape (n,) or (n, k)
         For (n, k) labels ``y y^T`` is the (n, n) matrix ``Y Y^T``.
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
 
     Returns
     -------
@@ -49,12 +53,19 @@ def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sig
         ``param="y"`` when ``y`` is all zeros (the alignment is 0/0), ``param="x"`` when
         every row of ``x`` is zero.
     """
+    a, b = resolve_coefficients(a, b, activation, "alignment")
     model = Model(depth, a, b, sigma_w, sigma_b)
     x = check_data(x)
     labels = check_labels(y, x.shape[0])
     _check_nonzero_labels(labels.values)
-    k = compute_kernels(x, None, model, ("ntk",))["ntk"]
-    return _alignment(k, labels.values)
+    return _alignment(_relative_ntk(x, model), labels.values)
+
+
+def _relative_ntk(x: np.ndarray, model: Model) -> np.ndarray:
+    """The NTK times a power of two that brings its largest entries to order ``depth``: the
+    alignment and the eigenvectors are scale-free, the kernel's scale (inputs near 1e-160 or
+    1e80, ``chi^(l-1)`` far from 1) is not."""
+    return compute_scaled_kernels(x, None, model, ("ntk",))[0]["ntk"]
 
 
 def _check_nonzero_labels(y: np.ndarray) -> None:
@@ -88,7 +99,7 @@ def label_fit_by_depth(x: FloatArray, y: FloatArray, depths: Iterable[int],
     fractions: dict[int, list[float]] = {k: [] for k in TOP_K}
     for depth in depths:
         m = Model(int(depth), model.a, model.b, model.sigma_w, model.sigma_b)
-        k = compute_kernels(x, None, m, ("ntk",))["ntk"]
+        k = _relative_ntk(x, m)
         aligned.append(_alignment(k, y))
         _, vec = sla.eigh(k, subset_by_index=[n - lead, n - 1], check_finite=False)
         captured = np.cumsum(np.sum((vec[:, ::-1].T @ y) ** 2, axis=1)) / energy

@@ -37,6 +37,7 @@ from eoc_ntk.core._numerics.torch_eigen import (
 )
 from eoc_ntk.core._numerics.torch_icd import torch_analyse_icd
 from eoc_ntk.core._numerics.torch_kernels import torch_scaled_kernel
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.alignment import label_fit_by_depth
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
@@ -59,7 +60,8 @@ def engine_name(backend: str = "numpy", device: str = "cpu") -> str:
     return "numpy" if backend == "numpy" else f"torch-{device.split(':')[0]}"
 
 
-def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float | None = None, b: float | None = None,
+           activation: Any = None, sigma_w: float | None = None,
            sigma_b: float = 0.0, kind: str = "ntk", backend: str = "numpy", device: str = "cpu") -> FloatArray | Tensor:
     """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|``, on a chosen backend.
 
@@ -72,7 +74,10 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b
     depth : int
         Number of weight layers ``l >= 1``.
     a, b : float
-        Activation coefficients (not both 0).
+        Activation coefficients (not both 0); or give ``activation`` instead.
+    activation : str, dict, (a, b) or Activation, optional
+        Any spelling of :func:`eoc_ntk.core.activations.parse_activation` (``"relu"``,
+        ``"leaky_relu:0.1"``, ...) instead of ``a`` and ``b``; giving both is an ``InvalidParameterError``.
     sigma_w : float, optional
         Weight standard deviation; default the edge of chaos ``1/sqrt(a^2+b^2)``.
     sigma_b : float
@@ -100,6 +105,7 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b
         cannot see, torch not installed (``param="backend"``), and ``DeviceMemoryError``
         (``param="x"``) when the n x n2 matrix and its workspace do not fit in the device's memory.
     """
+    a, b = resolve_coefficients(a, b, activation, "kernel")
     check_device(backend, device)
     if backend == "numpy":
         return numpy_kernels.kernel(x, x2, depth=depth, a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b, kind=kind)
@@ -109,7 +115,8 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b
     return torch_scaled_kernel(x, x2, model, kind, torch_device(device), relative=False)[0]
 
 
-def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None, sigma_b: float = 0.0,
+def spectrum(x: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+             activation: Any = None, sigma_w: float | None = None, sigma_b: float = 0.0,
              output_dim: int = 1, eigenvalues: str = "all", progress: ProgressFn | None = None,
              backend: str = "numpy", device: str = "cpu") -> Spectrum:
     """Eigenvalues and condition number of the paper's NTK matrix ``K / n``, on a chosen backend.
@@ -118,7 +125,7 @@ def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | N
     ----------
     x : array-like of shape (n, m0)
         Inputs, converted to float64.
-    depth, a, b, sigma_w, sigma_b : see :func:`kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`kernel`.
     output_dim : int
         Output dimension ``ml``: the multiplicity of every eigenvalue.
     eigenvalues : {"all", "extremes"}
@@ -144,6 +151,7 @@ def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | N
         ``K`` does not fit in the device's memory (with ``eigenvalues="all"``: ``K`` and one n x n
         float64 copy), or when extremes computed in ``K``'s own memory cannot be certified.
     """
+    a, b = resolve_coefficients(a, b, activation, "spectrum")
     check_device(backend, device)
     if backend == "numpy":
         return numpy_spectra.spectrum(x, depth=depth, a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b,
@@ -221,7 +229,8 @@ def _extremes_or_structural_zero(k: Tensor, x: np.ndarray, model: Model) -> tupl
     return max(lmin, 0.0), max(lmax, 0.0), method
 
 
-def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigma_w: float | None = None,
+def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float | None = None, b: float | None = None,
+                activation: Any = None, sigma_w: float | None = None,
                 sigma_b: float = 0.0, eigenvalues: str = "extremes", progress: ProgressFn | None = None,
                 y: ArrayLike | None = None, backend: str = "numpy", device: str = "cpu") -> DepthSweep:
     """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths, on a chosen backend.
@@ -231,7 +240,7 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigm
     x : array-like of shape (n, m0)
     depths : iterable of int
         Depths ``l >= 1``; duplicates are merged and the result is sorted.
-    a, b, sigma_w, sigma_b : see :func:`kernel`.
+    a, b, sigma_w, sigma_b, activation : see :func:`kernel`.
     eigenvalues : {"extremes", "all"}
         Solver per depth: the certified fast path (default) or the dense one.
     progress : callable, optional
@@ -248,6 +257,7 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigm
     started from the previous depth's eigenvectors; the labels' alignment (``y``) and the depth
     limit are computed by the NumPy core.
     """
+    a, b = resolve_coefficients(a, b, activation, "depth_sweep")
     check_device(backend, device)
     if backend == "numpy":
         return numpy_sweep.depth_sweep(x, depths=depths, a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b,

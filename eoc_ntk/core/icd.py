@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.eigen import all_eigenvalues
 from eoc_ntk.core.jsonsafe import json_float
@@ -75,19 +76,21 @@ class IcdAnalysis:
         }
 
 
-def icd_analysis(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None) -> IcdAnalysis:
+def icd_analysis(x: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+                 activation: Any = None, sigma_w: float | None = None) -> IcdAnalysis:
     """ICD approximation errors and the Weyl and Gershgorin bounds of ``K / n``.
 
     Parameters
     ----------
     x : array-like of shape (n, m0)
-    depth, a, b, sigma_w : see :func:`eoc_ntk.kernel` (``sigma_b`` is 0: the ICD is
+    depth, a, b, sigma_w, activation : see :func:`eoc_ntk.kernel` (``sigma_b`` is 0: the ICD is
         defined at ``sigma_b = 0`` only, and needs ``Delta > 0``).
 
     Returns
     -------
     IcdAnalysis
     """
+    a, b = resolve_coefficients(a, b, activation, "icd_analysis")
     model = Model(depth, a, b, sigma_w, 0.0)
     x = check_data(x)
     check_kinds(("icd",), model)

@@ -24,6 +24,7 @@ from eoc_ntk.core._numerics.interp import (
     u_to_angles,
 )
 from eoc_ntk.core._numerics.recursion import eoc_recursion, general_recursion
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.angles import (
     GRAM_ROWS,
     gram,
@@ -46,7 +47,8 @@ _BLOCK_ENTRIES = 1 << 22
 
 
 
-def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b: float, sigma_w: float | None = None,
+def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float | None = None, b: float | None = None,
+           activation: Any = None, sigma_w: float | None = None,
            sigma_b: float = 0.0, kind: str = "ntk") -> FloatArray:
     """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|``.
 
@@ -59,7 +61,11 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b
     depth : int
         Number of weight layers ``l >= 1``.
     a, b : float
-        Activation coefficients (not both 0).
+        Activation coefficients (not both 0); or give ``activation`` instead.
+    activation : str, dict, (a, b) or Activation, optional
+        Any spelling of :func:`eoc_ntk.core.activations.parse_activation` (``"relu"`` is
+        ``a = b = 1/2``, ``"abs"`` is ``(0, 1)``, ``"leaky_relu:0.1"`` is ``(0.55, 0.45)``),
+        instead of ``a`` and ``b``; giving both is an ``InvalidParameterError``.
     sigma_w : float, optional
         Weight standard deviation; default the edge of chaos ``1/sqrt(a^2+b^2)``.
     sigma_b : float
@@ -90,6 +96,7 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float, b
         input row at ``sigma_b = 0`` (``param="x"`` or ``"x2"``): the angle to a zero vector is
         undefined (with a bias every input has a non-zero pre-activation and a defined angle).
     """
+    a, b = resolve_coefficients(a, b, activation, "kernel")
     model = Model(depth, a, b, sigma_w, sigma_b)
     x, x2 = check_pair(x, x2)
     check_kernel_request(x, x2, model, (kind,))

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.validation import MAX_ABS_VALUE
 
 __all__ = ["check_labels", "Labels"]
 
@@ -56,7 +57,8 @@ def check_labels(y: npt.ArrayLike, n: int, name: str = "y", x_name: str = "x") -
     ------
     InvalidParameterError (param=name)
         When ``y`` is not numeric, not 1-D or 2-D, has a row count other than ``n``, no
-        column, or a non-finite entry. The message names the shapes and the fix.
+        column, a non-finite entry, or an entry beyond ``MAX_ABS_VALUE`` (its square would
+        overflow). The message names the shapes and the fix.
     """
     if isinstance(y, (str, bytes, dict)):
         raise InvalidParameterError(
@@ -85,5 +87,12 @@ def check_labels(y: npt.ArrayLike, n: int, name: str = "y", x_name: str = "x") -
         bad = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise InvalidParameterError(
             f"{name} must be finite, found {arr[bad]} at index {bad} (shape {arr.shape})", param=name)
+    big = (arr > MAX_ABS_VALUE) | (arr < -MAX_ABS_VALUE)
+    if big.any():
+        bad = tuple(int(i) for i in np.argwhere(big)[0])
+        raise InvalidParameterError(
+            f"{name} has an entry of magnitude {arr[bad]:.3g} at index {bad} (shape {arr.shape}); squared "
+            f"errors would overflow float64: rescale the labels so that every |value| <= {MAX_ABS_VALUE:g}",
+            param=name)
     one_d = arr.ndim == 1
     return Labels(np.ascontiguousarray(arr.reshape(n, -1)), one_d)

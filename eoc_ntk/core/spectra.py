@@ -9,6 +9,7 @@ import numpy as np
 
 from eoc_ntk.core._numerics.diagnosis import Diagnosis, diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
 from eoc_ntk.core.errors import InvalidParameterError
@@ -109,7 +110,8 @@ class Spectrum:
         }
 
 
-def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | None = None, sigma_b: float = 0.0,
+def spectrum(x: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+             activation: Any = None, sigma_w: float | None = None, sigma_b: float = 0.0,
              output_dim: int = 1, eigenvalues: str = "all", progress: ProgressFn | None = None) -> Spectrum:
     """Eigenvalues and condition number of the paper's NTK matrix ``K / n``.
 
@@ -117,7 +119,7 @@ def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | N
     ----------
     x : array-like of shape (n, m0)
         Inputs, converted to float64.
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     output_dim : int
         Output dimension ``ml``: the multiplicity of every eigenvalue.
     eigenvalues : {"all", "extremes"}
@@ -131,6 +133,7 @@ def spectrum(x: ArrayLike, *, depth: int, a: float, b: float, sigma_w: float | N
     -------
     Spectrum
     """
+    a, b = resolve_coefficients(a, b, activation, "spectrum")
     model = Model(depth, a, b, sigma_w, sigma_b, output_dim)
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:

@@ -34,7 +34,7 @@ from eoc_ntk.core._numerics.interp import (
 )
 from eoc_ntk.core._numerics.near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
 from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
-from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.activations import parse_activation, resolve_coefficients
 from eoc_ntk.core.alignment import label_fit_by_depth
 from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
@@ -135,7 +135,8 @@ def check_depths(depths: Any) -> np.ndarray:
     return np.unique(np.array(out, dtype=np.int64))
 
 
-def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigma_w: float | None = None,
+def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float | None = None, b: float | None = None,
+                activation: Any = None, sigma_w: float | None = None,
                 sigma_b: float = 0.0, eigenvalues: str = "extremes", progress: ProgressFn | None = None,
                 y: ArrayLike | None = None) -> DepthSweep:
     """``lambda_min``, ``lambda_max`` and condition number of ``K / n`` for many depths at once.
@@ -145,7 +146,7 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigm
     x : array-like of shape (n, m0)
     depths : iterable of int
         Depths ``l >= 1``; duplicates are merged and the result is sorted.
-    a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     eigenvalues : {"extremes", "all"}
         Solver per depth: the certified fast path (default) or the dense one.
     progress : callable, optional
@@ -159,6 +160,7 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float, b: float, sigm
     DepthSweep
     """
     depth_list = check_depths(depths)
+    a, b = resolve_coefficients(a, b, activation, "depth_sweep")
     model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):

@@ -16,21 +16,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
+from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
-from eoc_ntk.core.kernels import compute_kernels
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.validation import check_data, check_pair, check_real
 from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
+from eoc_ntk.learning._scale import is_normal, relative_kernels, times_two_to
+from eoc_ntk.learning.estimates import eigenlearning_test_mse, held_out_test_mse
 
-__all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse"]
+__all__ = ["predict", "learning_curve", "LearningCurve", "eigenlearning_test_mse", "held_out_test_mse"]
+
+#: Largest ridge per training point: n * ridge and the effective ridge stay normal floats far from overflow.
+MAX_RIDGE = 1e150
 
 
-def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float, b: float,
+def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: float | None = None,
+            b: float | None = None, activation: Any = None,
             sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0) -> FloatArray:
     """Outputs of the trained infinite-width network: ``K(x_test, X) (K + n ridge I)^-1 Y``.
 
@@ -41,7 +46,7 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     y : array-like of shape (n,) or (n, k)
         Training targets.
     x_test : array-like of shape (n_test, m0)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     ridge : float >= 0
         Ridge per training point: ``K + n ridge I``, i.e. scikit-learn's ``KernelRidge(alpha=n
         ridge, kernel="precomputed")``. With ``ridge = 0`` (gradient flow run to convergence
@@ -54,14 +59,40 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     ndarray of shape (n_test,) or (n_test, k)
         Shaped like ``y``'s columns.
     """
+    a, b = resolve_coefficients(a, b, activation, "predict")
     model = Model(depth, a, b, sigma_w, sigma_b)
     points, test_points = check_pair(x, x_test, "x", "x_test")
     assert test_points is not None  # x_test is given
     labels = check_labels(y, points.shape[0])
     ridge = _check_ridge(ridge)
-    k = compute_kernels(points, None, model, ("ntk",))["ntk"]
-    k_test = compute_kernels(test_points, points, model, ("ntk",))["ntk"]
-    return labels.shaped(k_test @ regression_coefficients(k, labels.values, ridge))
+    k, shift = relative_kernels(points, None, model, ("ntk",))
+    k_test, shift_test = relative_kernels(test_points, points, model, ("ntk",))
+    # K = k 2^shift: (K/n + ridge)^-1 = 2^-shift (k/n + ridge 2^-shift)^-1.
+    scaled_ridge = times_two_to(ridge, -shift)
+    if math.isinf(scaled_ridge):  # the ridge dwarfs K: (K + n ridge I)^-1 = I / (n ridge) to float64
+        mantissa, exponent = k_test["ntk"] @ (labels.values / (points.shape[0] * ridge)), shift_test
+    else:
+        coef = regression_coefficients(k["ntk"], labels.values, scaled_ridge)
+        mantissa, exponent = k_test["ntk"] @ coef, shift_test - shift
+    return labels.shaped(_unscaled_predictions(mantissa, exponent, ridge))
+
+
+def _unscaled_predictions(mantissa: FloatArray, exponent: int, ridge: float) -> FloatArray:
+    """``mantissa * 2^exponent``, refused (by name) where that leaves float64's normal range."""
+    top = float(np.max(np.abs(mantissa))) if mantissa.size else 0.0
+    if top == 0.0 or exponent == 0:
+        return mantissa
+    log2_top = math.log2(top) + exponent
+    if log2_top > 1023.0:
+        raise InvalidParameterError(
+            f"the predictions reach about 2^{log2_top:.0f}, beyond float64: x_test lies that far outside the scale "
+            "of x (the NTK is homogeneous of degree 1 in each input's norm); rescale x_test", param="x_test")
+    if log2_top < -1022.0:
+        raise InvalidParameterError(
+            f"the predictions at ridge {ridge:g} are about 2^{log2_top:.0f}, below float64: the ridge dwarfs the "
+            "kernel at this input scale. ridge = 0 is scale-free; or rescale x so that K is of order 1", param="ridge")
+    unscaled: FloatArray = np.ldexp(mantissa, exponent)
+    return unscaled
 
 
 def _check_ridge(ridge: Any) -> float:
@@ -71,6 +102,9 @@ def _check_ridge(ridge: Any) -> float:
         raise InvalidParameterError(f"{exc}; ridge is a number >= 0", param="ridge") from exc
     if value < 0.0:
         raise InvalidParameterError(f"ridge must be >= 0, got {value}", param="ridge")
+    if value > MAX_RIDGE:
+        raise InvalidParameterError(f"ridge = {value:g} is over {MAX_RIDGE:g}: n * ridge and the effective ridge "
+                                    "must stay normal floats; rescale the labels instead", param="ridge")
     return value
 
 
@@ -86,68 +120,110 @@ class LearningCurve:
     sizes : ndarray of int, shape (s,)
         Training-set sizes, ascending.
     predicted_test_mse : ndarray of shape (s,)
-        The eigenlearning estimate (:func:`eigenlearning_test_mse`) from the spectrum of
-        ``K/N`` on all N points; ``inf`` where it diverges (``ridge = 0`` and a size equal
-        to the rank of ``K``).
+        The estimate of the measured quantity (:func:`held_out_test_mse`): the error on the
+        ``N - m`` held-out points of a training set of ``m`` drawn without replacement from the
+        N points, from the spectrum of ``K/N``; ``inf`` where it diverges (``ridge = 0`` and a
+        size equal to the rank of ``K``).
     measured_test_mse, measured_std : ndarray of shape (s,)
         Mean and standard deviation (``ddof=1``; 0 for one split) over ``splits`` random
         subsets of each size, trained on the subset and tested on every other point.
-    effective_ridge : ndarray of shape (s,)
-        The eigenlearning ``kappa`` per size.
+    effective_ridge_scaled : ndarray of shape (s,)
+        The estimate's ``kappa`` per size, in units of ``2^scale_exponent`` (``inf``: the
+        ridge dwarfs the kernel, nothing is learnt).
+    scale_exponent : int
+        0 whenever every ``kappa`` is 0, ``inf`` or a normal float64 number; otherwise the
+        power of two the kernel's scale carries (inputs near 1e-160, ``chi^(l-1)`` far from 1).
     ridge : float
     splits : int
     seed : int
+    n : int
+        N, the number of points.
     """
 
     sizes: np.ndarray
     predicted_test_mse: np.ndarray
     measured_test_mse: np.ndarray
     measured_std: np.ndarray
-    effective_ridge: np.ndarray
+    effective_ridge_scaled: np.ndarray
     ridge: float
     splits: int
     seed: int
     n: int
+    scale_exponent: int = 0
+
+    @property
+    def effective_ridge(self) -> np.ndarray:
+        """``kappa`` per size (in the unit of ``K``); refused when it leaves float64 (see
+        :attr:`scale_exponent`: ``effective_ridge_scaled * 2^scale_exponent`` is the value)."""
+        if self.scale_exponent:
+            raise InvalidParameterError(
+                f"effective_ridge is about 2^{_log2_top(self.effective_ridge_scaled) + self.scale_exponent:.0f}, "
+                f"outside float64: it is effective_ridge_scaled * 2^scale_exponent (scale_exponent = "
+                f"{self.scale_exponent})", param="effective_ridge")
+        return self.effective_ridge_scaled
 
     @property
     def relative_gap(self) -> np.ndarray:
         """``(predicted - measured) / measured`` per size."""
-        gap: np.ndarray = (self.predicted_test_mse - self.measured_test_mse) / self.measured_test_mse
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap: np.ndarray = (self.predicted_test_mse - self.measured_test_mse) / self.measured_test_mse
         return gap
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict; ``inf`` (a diverging estimate) becomes None."""
+        """JSON-safe dict; ``inf`` (a diverging estimate, an infinite ``kappa``) becomes None, as
+        does every ``effective_ridge`` outside float64 (then ``scaled`` holds it with its power of two)."""
+        kappa = None if self.scale_exponent else self.effective_ridge_scaled
         return {
             "n": self.n,
             "sizes": [int(s) for s in self.sizes],
+            "estimate": ESTIMATE,
             "predicted_test_mse": [json_float(v) for v in self.predicted_test_mse],
             "measured_test_mse": [json_float(v) for v in self.measured_test_mse],
             "measured_std": [json_float(v) for v in self.measured_std],
+            "error_bars": ERROR_BARS,
             "relative_gap": [json_float(v) for v in self.relative_gap],
-            "effective_ridge": [json_float(v) for v in self.effective_ridge],
+            "effective_ridge": [None if kappa is None else json_float(v) for v in self.effective_ridge_scaled],
+            "scaled": None if not self.scale_exponent else {
+                "exponent": self.scale_exponent,
+                "effective_ridge": [json_float(v) for v in self.effective_ridge_scaled]},
             "ridge": self.ridge,
             "splits": self.splits,
             "seed": self.seed,
         }
 
 
-def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float, sizes: Iterable[int],
+#: What ``predicted_test_mse`` estimates (``LearningCurve.to_dict()["estimate"]``).
+ESTIMATE = ("test MSE on the N - m held-out points of m training points drawn without replacement from the N "
+            "given (docs/learning.md §5)")
+#: What ``measured_std`` is (``LearningCurve.to_dict()["error_bars"]``).
+ERROR_BARS = "measured_std: standard deviation (ddof=1) of the test MSE over the splits"
+
+
+def _log2_top(values: np.ndarray) -> float:
+    finite = np.abs(values[np.isfinite(values) & (values != 0.0)])
+    return float(np.log2(finite.max())) if finite.size else 0.0
+
+
+def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, b: float | None = None,
+                   activation: Any = None, sizes: Iterable[int],
                    sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
                    seed: int = 0) -> LearningCurve:
-    """Eigenlearning estimate vs measured test error of NTK regression, per training-set size.
+    """Estimated vs measured held-out test error of NTK regression, per training-set size.
 
-    The estimate (:func:`eigenlearning_test_mse`) treats the N given points as the data
-    distribution: the eigenvalues of ``K/N`` are the kernel operator's and ``v_i = V_i^T Y /
-    sqrt(N)`` the target's coefficients. The measurement trains
-    ``(K_S + m ridge I)^-1 Y_S`` (pseudo-inverse for ``ridge = 0``, as :func:`predict`) on
-    ``splits`` random subsets ``S`` of each size ``m`` and tests on the other ``N - m``
-    points. One kernel and one eigen-decomposition of ``K/N`` serve every size.
+    The estimate (:func:`held_out_test_mse`) treats the N given points as a finite pool: the
+    eigenvalues of ``K/N`` and ``v_i^2 = |V_i^T Y|^2 / N`` enter, and it predicts the error on
+    the ``N - m`` points left out of a training set of ``m`` drawn without replacement. The
+    measurement trains ``(K_S + m ridge I)^-1 Y_S`` (pseudo-inverse for ``ridge = 0``, as
+    :func:`predict`) on ``splits`` random subsets ``S`` of each size ``m`` (without
+    replacement) and tests on the other ``N - m`` points. One kernel and one
+    eigen-decomposition of ``K/N`` serve every size. Both are scale-free: the kernel's scale
+    is carried as a power of two (only ``effective_ridge`` carries the kernel's unit).
 
     Parameters
     ----------
     x : array-like of shape (N, m0)
     y : array-like of shape (N,) or (N, k)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, sigma_w, sigma_b, activation : see :func:`eoc_ntk.kernel`.
     sizes : iterable of int in [1, N - 1]
     ridge : float >= 0
         Ridge per training point (``K_S + m ridge I``).
@@ -159,78 +235,30 @@ def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float, b: float
     -------
     LearningCurve
     """
+    a, b = resolve_coefficients(a, b, activation, "learning_curve")
     model = Model(depth, a, b, sigma_w, sigma_b)
-    x = check_data(x)
-    n = x.shape[0]
+    points = check_data(x)
+    n = points.shape[0]
     labels = check_labels(y, n)
     size_arr = _check_sizes(sizes, n)
     ridge = _check_ridge(ridge)
     splits = _check_count(splits, "splits", 1)
     seed = _check_count(seed, "seed", 0)
-    k = compute_kernels(x, None, model, ("ntk",))["ntk"]
+    kernels, shift = relative_kernels(points, None, model, ("ntk",))
+    k = kernels["ntk"]
     eig = kernel_eigen(k, labels.values)
-    predicted, kappas = [], []
+    scaled_ridge = times_two_to(ridge, -shift)  # K = k 2^shift, so K + m ridge I = 2^shift (k + m ridge 2^-shift I)
+    predicted: list[float] = []
+    kappa_list: list[float] = []
     for m in size_arr:
-        mse, kappa = eigenlearning_test_mse(eig.eigenvalues, eig.energy / n, int(m), ridge * m)
+        mse, kappa = held_out_test_mse(eig.eigenvalues, eig.energy / n, int(m), scaled_ridge * m)
         predicted.append(mse)
-        kappas.append(kappa)
-    means, stds = _measure(k, labels.values, size_arr, ridge, splits, seed)
-    return LearningCurve(size_arr, np.array(predicted), means, stds, np.array(kappas), ridge, splits, seed, n)
-
-
-def eigenlearning_test_mse(eigenvalues: ArrayLike, target_power: ArrayLike, m: int,
-                           ridge: float) -> tuple[float, float]:
-    """Eigenlearning estimate of the test MSE of kernel ridge regression on ``m`` samples.
-
-    Simon, Dickens, Karkada, DeWeese (2021), "The eigenlearning framework: a conservation law
-    perspective on kernel regression and wide neural networks" (eqs. for ``kappa``, ``L_i``,
-    ``E_0``); the same estimate as Bordelon, Canatar, Pehlevan (2020) "Spectrum dependent
-    learning curves in kernel regression" and Jacot, Simsek, Spadaro, Hongler, Gabriel (2020)
-    "Kernel alignment risk estimator":
-
-    * ``kappa > 0`` solves ``sum_i lambda_i / (lambda_i + kappa) + delta / kappa = m``;
-    * learnabilities ``L_i = lambda_i / (lambda_i + kappa)``;
-    * ``E_0 = m / (m - sum_i L_i^2)``;
-    * test MSE ``= E_0 sum_i (1 - L_i)^2 v_i^2`` (noise-free targets).
-
-    Parameters
-    ----------
-    eigenvalues : ndarray of shape (N,)
-        Eigenvalues ``lambda_i >= 0`` of the kernel integral operator (here of ``K/N``).
-    target_power : ndarray of shape (N,)
-        ``v_i^2``, the target's squared coefficient on each eigenfunction (summed over outputs).
-    m : int
-        Number of training samples.
-    ridge : float
-        ``delta``, the ridge added to the unnormalised training kernel: ``K_S + delta I``.
-
-    Returns
-    -------
-    (test_mse, kappa) : tuple of float
-        ``kappa = 0`` when ``ridge = 0`` and ``m >= rank``: every non-null direction is then
-        learnt (``L_i = 1``) and ``E_0 = m / (m - rank)`` (``inf`` for ``m = rank``).
-    """
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    power = np.asarray(target_power, dtype=np.float64)
-    positive = lam > 0.0
-    rank = int(positive.sum())
-    if ridge == 0.0 and m >= rank:
-        kappa = 0.0
-    else:
-        def excess(log_kappa: float) -> float:
-            kappa = math.exp(log_kappa)
-            return float(np.sum(lam / (lam + kappa))) + ridge / kappa - m
-        hi = math.log((float(lam.sum()) + ridge) / m) + 1e-9  # excess(hi) < 0
-        lo = hi - 1.0
-        while excess(lo) <= 0.0:
-            lo -= 10.0
-        kappa = math.exp(brentq(excess, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=500))
-    learn = np.where(positive, lam / (lam + kappa), 0.0) if kappa > 0.0 else positive.astype(np.float64)
-    denominator = m - float(np.sum(learn * learn))
-    residual = float(np.sum((1.0 - learn) ** 2 * power))
-    if denominator <= 0.0:
-        return (math.inf if residual > 0.0 else 0.0), kappa
-    return m / denominator * residual, kappa
+        kappa_list.append(kappa)
+    means, stds = _measure(k, labels.values, size_arr, scaled_ridge, splits, seed)
+    kappas = np.array(kappa_list)
+    exponent = 0 if all(v in (0.0, math.inf) or is_normal(times_two_to(v, shift)) for v in kappas) else shift
+    return LearningCurve(size_arr, np.array(predicted), means, stds, np.ldexp(kappas, shift - exponent), ridge,
+                         splits, seed, n, exponent)
 
 
 def _measure(k: np.ndarray, y: np.ndarray, sizes: np.ndarray, ridge: float, splits: int,

@@ -1,39 +1,32 @@
 """Turning an engine :class:`~service.engine.Answer` into an HTTP response."""
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from jobs.specs import sweeps_spec
 from jobs.states import JobStatus
 
 from ..engine import Answer, Data, Engine
 from ..errors import NotFound
+from ..jobdoc import job_body, status_url
 from ..labels import labels_id_from, resolve_labels
 from ..results import NPY, answer_response, kernel_for_npy, npy_bytes
-from ..schemas import ErrorOut, JobAccepted, SweepsIn
+from ..schemas import SweepsIn
 from ..specs import build_model, check_sweep_size
 
-#: Every error answer has the same body; declared once for every route of the API.
-#: FastAPI's ``responses=`` mapping: status code -> OpenAPI response fields.
-Responses = dict[int | str, dict[str, Any]]
-
-ERRORS: Responses = {code: {"model": ErrorOut}
-                     for code in (400, 401, 404, 406, 409, 410, 413, 415, 422, 429, 500, 503, 504)}
-ACCEPTED: Responses = {202: {"model": JobAccepted, "description": "Accepted: poll `status_url`."}}
+#: Seconds a client is told to wait before it polls an accepted job that has not finished.
+POLL_AFTER = 1
 
 
-def status_url(job_id: str) -> str:
-    return f"/v1/jobs/{job_id}"
-
-
-def accepted(job_id: str) -> JSONResponse:
-    body = JobAccepted(job_id=job_id, status_url=status_url(job_id), status=JobStatus.queued)
-    return JSONResponse(body.model_dump(mode="json"), status_code=202,
-                        headers={"Location": status_url(job_id), "Preference-Applied": "respond-async"})
+def accepted(engine: Engine, job_id: str, principal: str | None) -> Response:
+    """202 with the job resource (finished already when the answer was cached) and its ``Location``
+    (blocking: reads the job's state)."""
+    view = engine.job(job_id, principal)
+    headers = {"Location": status_url(job_id), "Preference-Applied": "respond-async"}
+    if view.status != JobStatus.finished:
+        headers["Retry-After"] = str(POLL_AFTER)
+    return Response(job_body(engine, view), status_code=202, media_type="application/json", headers=headers)
 
 
 def result_response(engine: Engine, spec: dict, answer: Answer, npy: bool) -> Response:
@@ -61,12 +54,12 @@ async def cached_response(engine: Engine, spec: dict, dataset_id: str, principal
     return answer_response(found, "hit", engine.settings, if_none_match)
 
 
-async def respond(engine: Engine, spec: dict, pinned: list[Data], work: int, prefer_async: bool,
+async def respond(engine: Engine, spec: dict, pinned: list[Data], prefer_async: bool,
                   npy: bool = False, principal: str | None = None) -> Response:
     """Answer from the cache, as a job (202), or computed now, in a worker thread."""
-    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, principal)
+    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, principal)
     if answer.job_id is not None:
-        return accepted(answer.job_id)
+        return await run_in_threadpool(accepted, engine, answer.job_id, principal)
     return await run_in_threadpool(result_response, engine, spec, answer, npy)
 
 

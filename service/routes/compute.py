@@ -6,39 +6,43 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
 
+from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import parse_activations
 from jobs.dask_engine import DASK, NUMPY, engine_for
-from jobs.specs import kernels_spec, spectra_spec, sweeps_spec, work_units
+from jobs.specs import kernels_spec, spectra_spec, sweeps_spec
 
+from ..contract import COMPUTE_ERRORS, LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, WantsNpy, require_json
 from ..errors import InvalidInput, NotAcceptable, NotFound, core_errors
 from ..jsonbody import JSONRoute
+from ..patterns import ACTIVATION_PATTERN, ACTIVATIONS_PATTERN, DEPTHS_PATTERN
 from ..results import answer_response
+from ..schema_rules import depths_from_text
 from ..schemas import (
     DATASET_ID_PATTERN,
     ActivationAB,
     KernelsIn,
+    KernelsOut,
     SpectraIn,
     SpectrumOut,
     SweepOut,
     SweepsIn,
-    depths_from_text,
 )
 from ..specs import build_model, check_kernel_kinds, check_kernel_size, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, Responses, cached_response, respond, sweep_request
+from .common import cached_response, respond, sweep_request
 
-router = APIRouter(prefix="/v1", tags=["compute"], responses=ERRORS, route_class=JSONRoute)
+router = APIRouter(prefix="/v1", tags=["compute"], route_class=JSONRoute)
 _JSON_ONLY = [Depends(require_json)]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag of an earlier answer: 304 (no body) while the "
                                                         "cached result is still that one.")]
-_KERNELS_OK: Responses = {200: {"description": "One matrix per requested kind (shape (n, n2), unnormalised); "
-                                    "raw .npy with `Accept: application/x-npy` and one kind.",
-                     "content": {"application/json": {"schema": {"type": "object"}},
-                                 "application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+_KERNELS_OK = {"description": "One matrix per requested kind (shape (n, n2), unnormalised); raw .npy with "
+                              "`Accept: application/x-npy` and one kind.",
+               "content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}
+_CACHED_OK = {"description": "The cached answer (`\"cache\": \"hit\"`)."}
 
 
-@router.post("/kernels", responses={**_KERNELS_OK, **ACCEPTED},
-             dependencies=_JSON_ONLY)
+@router.post("/kernels", response_model=KernelsOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, 406, ok=_KERNELS_OK, accepted=True, cacheable=True))
 async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync, npy: WantsNpy, who: PrincipalDep):
     """Kernel matrices K(x, x2) of the requested kinds (ntk, nngp, icd, angle)."""
     if npy and len(set(body.kinds)) != 1:
@@ -55,15 +59,15 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
         raise InvalidInput(f"x2 has {pinned[1].x.shape[1]} features but x has {data.x.shape[1]}; "
                            "both must have the same width m0", field="x2")
     spec = kernels_spec(data.dataset_id, pinned[1].dataset_id if len(pinned) > 1 else None, model, body.kinds)
-    work = work_units(spec, data.x.shape[0], pinned[-1].x.shape[0])
-    return await respond(engine, spec, pinned, work, prefer_async, npy, who)
+    return await respond(engine, spec, pinned, prefer_async, npy, who)
 
 
-@router.post("/spectra", response_model=SpectrumOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
+@router.post("/spectra", response_model=SpectrumOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, accepted=True, cacheable=True))
 async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
-    if body.dataset_id is not None:
+    if body.dataset_id is not None and not prefer_async:
         # A repeated question by id is answered from its rendered answer, without loading the data
         # or the result (one store look-up per engine the spectrum may have run on); anything else
         # takes the full path below.
@@ -73,7 +77,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
                 return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
-    return await respond(engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    return await respond(engine, spec, [data], prefer_async, principal=who)
 
 
 def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
@@ -83,19 +87,20 @@ def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
     return [spectra_spec(dataset_id, model, name) for name in engines]
 
 
-@router.get("/spectra", response_model=SpectrumOut, responses={304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/spectra", response_model=SpectrumOut,
+            **operation(*LOOKUP_ERRORS, ok=_CACHED_OK, cacheable=True, conditional=True))
 async def cached_spectrum(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depth: Annotated[int, Query(ge=1)],
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)],
     a: float | None = None,
     b: float | None = None,
     activation: Annotated[str | None, Query(
-        min_length=1, max_length=200, description="Instead of a and b: relu, abs, linear (any case), "
-                                                  "leaky_relu:SLOPE or A,B.")] = None,
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+        min_length=1, max_length=200, pattern=ACTIVATION_PATTERN,
+        description="Instead of a and b: relu, abs, linear (any case), leaky_relu:SLOPE or A,B.")] = None,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,
 ):
     """A spectrum computed before, without sending the data again (404 if not cached).
@@ -123,25 +128,27 @@ async def cached_spectrum(
                    field="dataset_id")
 
 
-@router.post("/sweeps", response_model=SweepOut, responses=ACCEPTED, dependencies=_JSON_ONLY)
+@router.post("/sweeps", response_model=SweepOut, dependencies=_JSON_ONLY,
+             **operation(*COMPUTE_ERRORS, accepted=True, cacheable=True))
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
-    spec, data, pinned = await sweep_request(body, engine, who)
-    return await respond(engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, principal=who)
+    spec, _, pinned = await sweep_request(body, engine, who)
+    return await respond(engine, spec, pinned, prefer_async, principal=who)
 
 
-@router.get("/sweeps", response_model=SweepOut, responses={304: {"description": "Not modified (If-None-Match)."}})
+@router.get("/sweeps", response_model=SweepOut,
+            **operation(*LOOKUP_ERRORS, ok=_CACHED_OK, cacheable=True, conditional=True))
 async def cached_sweep(
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depths: Annotated[str, Query(min_length=1, max_length=1000,
+    depths: Annotated[str, Query(min_length=1, max_length=1000, pattern=DEPTHS_PATTERN,
                                  description='Depths as in POST /v1/sweeps: "1:100", "1:200:10", "1,2,5".')],
-    activations: Annotated[str, Query(min_length=1, max_length=1000,
+    activations: Annotated[str, Query(min_length=1, max_length=1000, pattern=ACTIVATIONS_PATTERN,
                                       description='Activations in the order of the sweep: "relu,abs", '
                                                   '"relu;leaky_relu:0.1;0.3,0.7".')],
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,
 ):
     """A sweep computed before (404 if it is not cached); never computes. ETag and caching headers as

@@ -6,34 +6,33 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Path, Query, Request
 
+from ..contract import LOOKUP_ERRORS, UPLOAD_ERRORS, operation
 from ..datasets import parse_upload
 from ..deps import EngineDep, PrincipalDep
 from ..engine import Engine
 from ..jsonbody import read_body
 from ..labels import check_labels, labels_id_of
 from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
-from .common import ERRORS
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=ERRORS)
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-_MATRIX = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
-_LABELS = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]},
+_MATRIX = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
+_LABELS = {"anyOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
+                     {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1,
+                                                                "items": {"type": "number"}}}],
            "description": "Optional labels, one row per point: shape (n,) or (n, k); the answer has their labels_id."}
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"type": "object", "required": ["x"],
-                                            "properties": {"x": _MATRIX, "y": _LABELS},
-                                            "additionalProperties": False}},
-            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
-            "text/csv": {"schema": {"type": "string",
-                                    "description": "One point per line, comma-separated numbers, no header."}},
-            "application/x-npz": {"schema": {"type": "string", "format": "binary", "description":
-                                  "numpy.savez(f, x=x, y=y): the points x and, optionally, their labels y."}},
-        },
-    }
-}
+_UPLOAD_BODY = {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX, "y": _LABELS},
+                                    "additionalProperties": False},
+                         "example": {"x": [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], "y": [1.0, -0.5, 0.25]}},
+    "application/x-npy": {"schema": {"type": "string", "format": "binary",
+                                     "description": "numpy.save(f, x): a float matrix of shape (n, m0)."}},
+    "text/csv": {"schema": {"type": "string", "format": "binary",
+                            "description": "One point per line, comma-separated numbers, no header."},
+                 "example": "1.0,0.0\n0.6,0.8\n0.0,1.0\n"},
+    "application/x-npz": {"schema": {"type": "string", "format": "binary", "description":
+                                     "numpy.savez(f, x=x, y=y): the points x and, optionally, their labels y."}},
+}}
 
 
 LabelColumn = Annotated[int | None, Query(
@@ -43,7 +42,7 @@ LabelColumn = Annotated[int | None, Query(
 
 
 @router.post("", status_code=201, response_model=DatasetWithLabelsOut, response_model_exclude_none=True,
-             openapi_extra=_UPLOAD_BODY)
+             **operation(*UPLOAD_ERRORS, ok_status=201, request_body=_UPLOAD_BODY))
 async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep, label_column: LabelColumn = None):
     """Store a dataset (JSON, .npy, CSV or .npz); the id is a hash of its float64 content and shape.
 
@@ -79,7 +78,7 @@ def _parse_and_store(engine: Engine, content_type: str | None, body: bytearray, 
     return DatasetWithLabelsOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1], labels_id=labels_id)
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut)
+@router.get("/{dataset_id}", response_model=DatasetOut, **operation(*LOOKUP_ERRORS))
 def get_dataset(dataset_id: Annotated[str, Path(pattern=DATASET_ID_PATTERN)], engine: EngineDep, who: PrincipalDep):
     """Shape of a stored dataset (404 if unknown, expired or another API key's)."""
     x = engine.dataset(dataset_id, who)

@@ -6,19 +6,22 @@ from fastapi.responses import JSONResponse
 
 import eoc_ntk
 
+from ..contract import RETRY_AFTER, operation
 from ..deps import EngineDep
 from ..schemas import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, **operation(secured=False))
 async def healthz(engine: EngineDep):
     """The process is up (says nothing about Redis)."""
     return Health(status="ok", mode=engine.mode, algorithm_version=eoc_ntk.ALGORITHM_VERSION)
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@router.get("/readyz", response_model=Health, **operation(secured=False, more={503: {
+    "model": Health, "description": "Not ready (Redis does not answer or refuses writes).",
+    "headers": {"Retry-After": {**RETRY_AFTER, "required": True}}}}))
 def readyz(engine: EngineDep):
     """Ready to serve: in Redis mode, Redis answers and takes writes (503 otherwise, e.g. out of memory)."""
     ok, detail = engine.ready()

@@ -1,61 +1,37 @@
-"""Jobs: status, progress, result or error; cancel."""
+"""Jobs: status, progress, result or error; the bare result; cancel."""
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Path, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from jobs.answers import content_hash, with_cache
-from jobs.states import TERMINAL, JobStatus, JobView
+from jobs.specs import JOB_ID_PATTERN
+from jobs.states import TERMINAL, JobStatus
 
+from ..contract import LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PrincipalDep, WantsNpy
-from ..engine import Answer, Engine
-from ..errors import error_body
+from ..engine import Answer
+from ..errors import Conflict, error_body
+from ..examples import EXAMPLES
+from ..jobdoc import job_body, job_timing
 from ..results import json_response
-from ..schemas import JobOut
-from .common import ERRORS, Responses, result_response
+from ..schemas import JobOut, JobResult
+from .common import result_response
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
-JobId = Annotated[str, Path(description="Id from a 202 answer, e.g. `spectra-` and 32 hex digits.")]
-_NPY: Responses = {200: {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+__all__ = ["router", "JobId", "job_timing"]
 
-
-def job_timing(view: JobView, now: float | None = None) -> dict:
-    """``started_at`` (ISO 8601, UTC), ``elapsed_seconds`` and, while it runs, ``eta_seconds``
-    (``elapsed * (1 - progress) / progress``, once some progress was reported) of a job."""
-    if view.started_at is None:
-        return {}
-    now = time.time() if now is None else now
-    ended = view.status in TERMINAL
-    elapsed = view.seconds if ended and view.seconds is not None else max(now - view.started_at, 0.0)
-    out = {"started_at": datetime.fromtimestamp(view.started_at, timezone.utc).isoformat(timespec="milliseconds")
-           .replace("+00:00", "Z"), "elapsed_seconds": round(elapsed, 3)}
-    if view.status == JobStatus.running and 0.0 < view.progress < 1.0:
-        out["eta_seconds"] = round(elapsed * (1.0 - view.progress) / view.progress, 3)
-    elif ended:
-        out["eta_seconds"] = 0.0
-    return out
-
-
-def _job_body(engine: Engine, view: JobView) -> bytes:
-    """The job's JSON; a finished job's result is its rendered answer as stored (see
-    :mod:`jobs.answers`), spliced in last, with ``"cache": "miss"``."""
-    body = JobOut(job_id=view.job_id, op=view.spec.get("op"), status=view.status, progress=view.progress,
-                  error=view.error if view.status in (JobStatus.failed, JobStatus.canceled) else None,
-                  **job_timing(view))
-    out = orjson.dumps(body.model_dump(mode="json", exclude_none=True))
-    if view.status != JobStatus.finished:
-        return out
-    return b"".join((out[:-1], b',"result":', with_cache(engine.job_answer(view).body, "miss"), b"}"))
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN,
+                            description="Id from a 202 answer: the operation, `-` and 32 hex digits.")]
+_NPY: dict[str, Any] = {"content": {"application/x-npy": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "JSON, or the raw .npy kernel of a finished kernels job with `Accept: application/x-npy`."}
 
 
 @router.get("/{job_id}", response_model=JobOut,
-            responses={**_NPY, 304: {"description": "Not modified (If-None-Match)."}})
+            **operation(*LOOKUP_ERRORS, 406, 410, ok=_NPY, cacheable=True, conditional=True))
 def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
             if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer about a finished job: "
                                                                     "304 (no body) while it is the same.")] = None,
@@ -66,13 +42,13 @@ def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
     view = engine.job(job_id, who)
     if npy and view.status == JobStatus.finished:
         return result_response(engine, view.spec, Answer(engine.job_result(view), "miss"), True)
-    body = _job_body(engine, view)
+    body = job_body(engine, view)
     if view.status != JobStatus.finished:
         return Response(body, media_type="application/json")
     return json_response(body, content_hash(body), engine.settings.result_ttl, engine.settings, if_none_match)
 
 
-@router.delete("/{job_id}", response_model=JobOut)
+@router.delete("/{job_id}", response_model=JobOut, **operation(*LOOKUP_ERRORS, 409))
 async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Response:
     """Cancel a queued or running job; a job that already ended is left as it is and answered 409
     with its state (`error.status`)."""
@@ -81,4 +57,23 @@ async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Res
         return JSONResponse(error_body("conflict", f"job {job_id} already {before.status.value}; nothing to cancel",
                                        "job_id", status=before.status.value), status_code=409)
     view = await run_in_threadpool(engine.cancel, job_id, who)
-    return Response(await run_in_threadpool(_job_body, engine, view), media_type="application/json")
+    return Response(await run_in_threadpool(job_body, engine, view), media_type="application/json")
+
+
+@router.get("/{job_id}/result", response_model=JobResult,
+            **operation(*LOOKUP_ERRORS, 406, 409, 410, cacheable=True, conditional=True, ok={
+                **_NPY, "content": {**_NPY["content"], "application/json": {"example": EXAMPLES["SpectrumOut"]}}}))
+def get_job_result(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
+                   if_none_match: Annotated[str | None, Header(description="ETag of an earlier answer: 304 (no body) "
+                                                                           "while it is the same.")] = None,
+                   ) -> Response:
+    """The result of a finished job, as the synchronous request would have answered it (409 while the
+    job has not finished, 410 if the result expired)."""
+    view = engine.job(job_id, who)
+    if view.status != JobStatus.finished:
+        raise Conflict(f"job {job_id} is {view.status.value}; its result exists once it has finished", field="job_id")
+    if npy:
+        return result_response(engine, view.spec, Answer(engine.job_result(view), "miss"), True)
+    answer = engine.job_answer(view)
+    return json_response(with_cache(answer.body, "miss"), answer.etag, engine.settings.cache_ttl, engine.settings,
+                         if_none_match)

@@ -15,33 +15,37 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from eoc_ntk import plots
+from eoc_ntk import MAX_DEPTH, plots
 from eoc_ntk.core.activations import parse_activations
 from jobs.errors import JobTimedOut
 from jobs.local import call_in_child
-from jobs.specs import spectra_spec, work_units
+from jobs.specs import spectra_spec
 from jobs.states import JobStatus
 
+from ..contract import COMPUTE_ERRORS, IMAGE_OK, LOOKUP_ERRORS, operation
 from ..deps import EngineDep, PreferAsync, PrincipalDep, require_json
 from ..engine import Engine
-from ..errors import Conflict, NotAcceptable, NotFound, Timeout, core_errors
+from ..errors import Conflict, InvalidInput, NotAcceptable, NotFound, Timeout, core_errors
 from ..jsonbody import JSONRoute
+from ..patterns import ACTIVATIONS_PATTERN
 from ..results import result_body
 from ..schemas import DATASET_ID_PATTERN, DynamicsIn, LearningCurvesIn, SpectraIn, SweepsIn
 from ..specs import build_model, check_sweep_size, model_from_request
-from .common import ACCEPTED, ERRORS, Responses, accepted, sweep_request
+from .common import accepted, sweep_request
 from .jobs import JobId
 from .learning import dynamics_request, learning_curves_request
 
-router = APIRouter(tags=["plots"], responses=ERRORS, route_class=JSONRoute)
+router = APIRouter(tags=["plots"], route_class=JSONRoute)
 
-Format = Annotated[Literal["png", "svg"], Query(description="Image format: `png` (default) or `svg`.")]
-Width = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure width in inches (default 7.5).")]
-Height = Annotated[float | None, Query(gt=0, le=plots.MAX_INCHES, description="Figure height in inches (default 4.2).")]
-Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 100).")]
-_IMAGE: Responses = {200: {"description": "The figure.", "content": {
-    "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}}}}}
+Format = Annotated[Literal["png", "svg", "pdf"],
+                   Query(description="Image format: `png` (default, 300 dpi), `svg` (text as text) or `pdf`.")]
+Width = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
+                                      description="Figure width in inches (default 7.5).")]
+Height = Annotated[float | None, Query(ge=plots.MIN_INCHES, le=plots.MAX_INCHES,
+                                       description="Figure height in inches (default 4.2).")]
+Dpi = Annotated[int | None, Query(ge=plots.MIN_DPI, le=plots.MAX_DPI, description="Dots per inch (default 300).")]
+#: A figure computed on request: PNG, SVG or PDF bytes (never JSON), or a job (202).
+_FIGURE_ROUTE = {"response_class": Response, **operation(*COMPUTE_ERRORS, 406, ok=IMAGE_OK, accepted=True)}
 
 
 #: Operations that have a plot.
@@ -70,6 +74,9 @@ async def render(request: Request, kind: str, doc, fmt: str, size: dict) -> Resp
                 settings.job_timeout, limiter=request.app.state.render_slots)
     except JobTimedOut as exc:
         raise Timeout(f"the figure was not rendered within {settings.job_timeout} s (EOC_NTK_JOB_TIMEOUT)") from exc
+    except ValueError as exc:  # e.g. a diverged training loss: nothing positive and finite on a log axis
+        raise InvalidInput(f"this result cannot be drawn ({exc}); its values are in the JSON answer of the same "
+                           "request", field=None) from exc
     return Response(data, media_type=plots.FORMATS[fmt], headers={"Cache-Control": "no-store"})
 
 
@@ -85,17 +92,17 @@ async def draw(request: Request, spec: dict, body: dict, fmt: str, size: dict) -
     return await render(request, spec["op"], result, fmt, size)
 
 
-async def _answer(request: Request, engine: Engine, spec: dict, pinned, work: int, prefer_async: bool, fmt: str,
+async def _answer(request: Request, engine: Engine, spec: dict, pinned, prefer_async: bool, fmt: str,
                   who: str | None, size: dict) -> Response:
-    answer = await run_in_threadpool(engine.answer, spec, pinned, work, prefer_async, who)
+    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, who)
     if answer.job_id is not None:
-        return accepted(answer.job_id)
+        return await run_in_threadpool(accepted, engine, answer.job_id, who)
     assert answer.value is not None  # a result, since no job was made
     body = await run_in_threadpool(result_body, spec, answer.value, answer.cache)
     return await draw(request, spec, body, fmt, size)
 
 
-@router.post("/v1/plots/spectrum", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/spectrum", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_spectrum(request: Request, body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
                         who: PrincipalDep,
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
@@ -104,44 +111,43 @@ async def plot_spectrum(request: Request, body: SpectraIn, engine: EngineDep, pr
     model = model_from_request(body.model, engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model)
-    return await _answer(request, engine, spec, [data], work_units(spec, data.x.shape[0]), prefer_async, format, who,
-                         size)
+    return await _answer(request, engine, spec, [data], prefer_async, format, who, size)
 
 
-@router.post("/v1/plots/sweep", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/sweep", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_sweep(request: Request, body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep,
                      format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Condition number of K/n vs depth per activation, with each distinct depth limit dashed once and
     singular depths marked."""
     size = figure_size(width, height, dpi)
-    spec, data, pinned = await sweep_request(body, engine, who)
-    return await _answer(request, engine, spec, pinned, work_units(spec, data.x.shape[0]), prefer_async, format, who,
-                         size)
+    spec, _, pinned = await sweep_request(body, engine, who)
+    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
 
 
-@router.post("/v1/plots/dynamics", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/dynamics", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_dynamics(request: Request, body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsync,
                         who: PrincipalDep,
                         format: Format = "png", width: Width = None, height: Height = None, dpi: Dpi = None):
     """Predicted training loss vs gradient-descent step (the body of POST /v1/dynamics; 202 with a job
     for large requests)."""
     size = figure_size(width, height, dpi)
-    spec, pinned, work = await dynamics_request(body, engine, who)
-    return await _answer(request, engine, spec, pinned, work, prefer_async, format, who, size)
+    spec, pinned = await dynamics_request(body, engine, who)
+    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
 
 
-@router.post("/v1/plots/learning-curve", responses={**_IMAGE, **ACCEPTED}, dependencies=[Depends(require_json)])
+@router.post("/v1/plots/learning-curve", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
 async def plot_learning_curve(request: Request, body: LearningCurvesIn, engine: EngineDep, prefer_async: PreferAsync,
                               who: PrincipalDep, format: Format = "png", width: Width = None,
                               height: Height = None, dpi: Dpi = None):
     """Predicted and measured test MSE vs training-set size (the body of POST /v1/learning-curves; 202
     with a job for large requests)."""
     size = figure_size(width, height, dpi)
-    spec, pinned, work = await learning_curves_request(body, engine, who)
-    return await _answer(request, engine, spec, pinned, work, prefer_async, format, who, size)
+    spec, pinned = await learning_curves_request(body, engine, who)
+    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
 
 
-@router.get("/v1/jobs/{job_id}/plot", responses=_IMAGE)
+@router.get("/v1/jobs/{job_id}/plot", response_class=Response,
+            **operation(*LOOKUP_ERRORS, 406, 409, 410, 504, ok=IMAGE_OK))
 async def job_plot(request: Request, job_id: JobId, engine: EngineDep, who: PrincipalDep, format: Format = "png",
                    width: Width = None, height: Height = None, dpi: Dpi = None):
     """The plot of a finished spectra, sweeps, dynamics or learning-curves job (409 while it has not finished)."""
@@ -155,18 +161,18 @@ async def job_plot(request: Request, job_id: JobId, engine: EngineDep, who: Prin
     return await draw(request, view.spec, body, format, size)
 
 
-@router.get("/v1/plots/eigenvalues", responses=_IMAGE)
+@router.get("/v1/plots/eigenvalues", response_class=Response, **operation(*LOOKUP_ERRORS, 504, ok=IMAGE_OK))
 async def cached_eigenvalues_plot(
     request: Request,
     engine: EngineDep,
     who: PrincipalDep,
     dataset_id: Annotated[str, Query(pattern=DATASET_ID_PATTERN)],
-    depth: Annotated[int, Query(ge=1, description="The one depth whose spectra are drawn.")],
-    activations: Annotated[str, Query(min_length=1, max_length=1000,
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="The one depth whose spectra are drawn.")],
+    activations: Annotated[str, Query(min_length=1, max_length=1000, pattern=ACTIVATIONS_PATTERN,
                                       description='Activations as in GET /v1/sweeps: "relu,abs", '
                                                   '"relu;leaky_relu:0.1;0.3,0.7".')],
-    sigma_w: float | None = None,
-    sigma_b: float = 0.0,
+    sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
+    sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     format: Format = "png",
     width: Width = None,
     height: Height = None,
@@ -175,6 +181,9 @@ async def cached_eigenvalues_plot(
     """Sorted eigenvalues of K/n at one depth, one curve per activation, from spectra computed before
     (`POST /v1/spectra`); 404 naming the first one not cached; never computes."""
     size = figure_size(width, height, dpi)
+    if depth > engine.settings.max_depth:
+        raise InvalidInput(f"depth {depth} is over the limit {engine.settings.max_depth} (EOC_NTK_MAX_DEPTH)",
+                           field="depth")
     with core_errors("activations"):
         acts = parse_activations(activations)
     check_sweep_size([depth], acts, engine.settings)

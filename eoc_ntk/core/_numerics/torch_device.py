@@ -86,19 +86,27 @@ def torch_device(device: str) -> Tensor:
     return torch.device(device)
 
 
+def memory_budget() -> int | None:
+    """``EOC_NTK_DEVICE_MEMORY`` in bytes, None when unset or empty (the one reader of the variable)."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise InvalidParameterError(f"{MEMORY_ENV} must be a positive number of bytes, got {text!r}",
+                                    param=MEMORY_ENV)
+    return value
+
+
 def device_memory(dev: Tensor) -> int:
     """Bytes available for the backend on ``dev``: ``EOC_NTK_DEVICE_MEMORY`` when set, else the
     GPU's free memory (``torch.cuda.mem_get_info``) or the machine's available memory."""
-    text = os.environ.get(MEMORY_ENV, "").strip()
-    if text:
-        try:
-            value = int(float(text))
-        except ValueError:
-            value = -1
-        if value <= 0:
-            raise InvalidParameterError(f"{MEMORY_ENV} must be a positive number of bytes, got {text!r}",
-                                        param=MEMORY_ENV)
-        return value
+    budget = memory_budget()
+    if budget is not None:
+        return budget
     if dev.type == "cuda":
         free, _ = load_torch().cuda.mem_get_info(dev)
         return int(free)
@@ -109,8 +117,9 @@ def spare_memory(dev: Tensor, held: int) -> int:
     """Bytes still available on ``dev`` beyond the ``held`` bytes the caller has allocated there:
     ``EOC_NTK_DEVICE_MEMORY - held`` when the budget is set, else what the device reports free
     (for a GPU including the blocks torch's caching allocator holds unused)."""
-    if os.environ.get(MEMORY_ENV, "").strip():
-        return device_memory(dev) - int(held)
+    budget = memory_budget()
+    if budget is not None:
+        return budget - int(held)
     if dev.type == "cuda":
         cuda = load_torch().cuda
         free, _ = cuda.mem_get_info(dev)

@@ -1,0 +1,250 @@
+"""The house style of every figure: size and resolution, palette, tick labels, legends, file formats.
+
+- PNG at print resolution: ``7.5 x 4.2`` inches at 300 dpi (2250 x 1260 px) by default;
+- one tick formatter (:func:`tick_labels`): plain numbers (``0.02``, ``500``, ``2000``) when every
+  tick of an axis lies in ``[1e-3, 1e4)``, otherwise powers of ten with superscripts (``10⁻³``,
+  ``2×10⁴``) for all of them, never both on one axis; integer ticks on index and depth axes;
+- the Okabe-Ito colour-blind-safe palette, each series also with its own line style and marker,
+  so that curves stay apart in greyscale;
+- legends at 8 pt, axis labels at 9 pt, titles at 10 pt;
+- saving by extension: ``.png``, ``.pdf``, ``.svg`` (text kept as ``<text>`` elements,
+  ``svg.fonttype = "none"``) and ``.eps``.
+
+Figures are :class:`matplotlib.figure.Figure` objects with an Agg canvas (never ``pyplot``);
+matplotlib (the ``[plots]`` extra) is imported when a figure is made, not with this module.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from eoc_ntk.core.errors import InvalidParameterError
+
+__all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MIN_INCHES", "MAX_INCHES", "MIN_DPI",
+           "MAX_DPI", "MAX_PIXELS",
+           "PALETTE", "LEGEND_PT", "check_size", "new_figure", "series_style", "tick_formatter", "tick_labels",
+           "plain_number",
+           "log_ticks", "log_axis", "integer_axis", "finish_axes", "legend", "render", "save"]
+
+#: Output format -> media type.
+FORMATS = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "eps": "application/postscript"}
+
+#: Default figure size (inches) and resolution (dots per inch): 2250 x 1260 px.
+DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_DPI = 7.5, 4.2, 300
+#: Accepted width/height (inches; a smaller figure has no room for its axes) and dpi.
+MIN_INCHES, MAX_INCHES, MIN_DPI, MAX_DPI = 0.5, 50.0, 20, 600
+#: Most pixels of a figure (width x height x dpi^2): 16 Mpx, e.g. 13.3 x 7.5 in at 300 dpi.
+MAX_PIXELS = 16_000_000
+
+#: Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, reddish purple,
+#: orange, sky blue, black, yellow).
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+_LINES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: Font sizes in points: legend, axis labels and tick labels, title.
+LEGEND_PT, LABEL_PT, TICK_PT, TITLE_PT = 8.0, 9.0, 8.0, 10.0
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+# svg.fonttype is read from the global rcParams while an SVG is written: one SVG at a time.
+_SVG_LOCK = threading.Lock()
+
+
+def check_size(width: Any = None, height: Any = None, dpi: Any = None) -> tuple[float, float, int]:
+    """``(width, height, dpi)`` with defaults filled in, checked.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="width"``, ``"height"`` or ``"dpi"`` for a value that is not a finite number in
+        ``[0.5, 50]`` inches (``dpi``: an integer in ``[20, 600]``), or a figure of more than
+        :data:`MAX_PIXELS` pixels (``param="dpi"``, or ``"width"`` when the dpi is the default).
+    """
+    out = []
+    for name, value, default in (("width", width, DEFAULT_WIDTH), ("height", height, DEFAULT_HEIGHT)):
+        if value is None:
+            out.append(default)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not (MIN_INCHES <= float(value) <= MAX_INCHES):
+            raise InvalidParameterError(f"{name} must be a number of inches in [{MIN_INCHES:g}, {MAX_INCHES:g}], "
+                                        f"got {value!r}", param=name)
+        out.append(float(value))
+    if dpi is None:
+        dpi = DEFAULT_DPI
+    elif isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not (MIN_DPI <= int(dpi) <= MAX_DPI):
+        raise InvalidParameterError(f"dpi must be an integer in [{MIN_DPI}, {MAX_DPI}], got {dpi!r}", param="dpi")
+    pixels = round(out[0] * dpi) * round(out[1] * dpi)
+    if pixels > MAX_PIXELS:
+        raise InvalidParameterError(
+            f"a figure of {out[0]:g} x {out[1]:g} inches at {int(dpi)} dpi has {pixels} pixels, over the limit "
+            f"{MAX_PIXELS}; lower dpi, width or height", param="dpi" if dpi != DEFAULT_DPI else "width")
+    return out[0], out[1], int(dpi)
+
+
+def new_figure(width: float | None = None, height: float | None = None, dpi: int | None = None) -> Any:
+    """An empty matplotlib ``Figure`` with an Agg canvas (no ``pyplot`` state), ``width x height`` inches."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: matplotlib is the [plots] extra
+    from matplotlib.figure import Figure
+
+    width, height, dpi = check_size(width, height, dpi)
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def series_style(i: int, marker: bool = True) -> dict[str, Any]:
+    """Colour, line style and (optionally) marker of the ``i``-th series: apart in colour and in greyscale."""
+    style: dict[str, Any] = {"color": PALETTE[i % len(PALETTE)], "ls": _LINES[i % len(_LINES)]}
+    if marker:
+        style["marker"] = _MARKERS[i % len(_MARKERS)]
+    return style
+
+
+def _power_label(v: float) -> str:
+    exp = math.floor(math.log10(abs(v)))
+    mant = round(v / 10.0 ** exp, 2)
+    if abs(mant) >= 10.0:
+        mant, exp = mant / 10.0, exp + 1
+    power = "10" + str(exp).translate(_SUPERSCRIPT)
+    if abs(abs(mant) - 1.0) < 1e-9:
+        return ("−" if mant < 0 else "") + power
+    return f"{mant:g}×{power}".replace("-", "−")
+
+
+def tick_labels(values: Any) -> list[str]:
+    """The labels of one axis' ticks, in one notation: plain when every non-zero tick is in
+    ``[1e-3, 1e4)`` (``"0.02"``, ``"500"``, ``"2000"``), else powers of ten for all
+    (``"10⁻³"``, ``"2×10⁴"``, ``"0"``)."""
+    vals = [float(v) for v in values]
+    powers = any(v != 0.0 and math.isfinite(v) and not (1e-3 <= abs(v) < 1e4) for v in vals)
+    out = []
+    for v in vals:
+        if v == 0.0 or not math.isfinite(v):
+            out.append("0" if v == 0.0 else f"{v:g}")
+        elif powers:
+            out.append(_power_label(v))
+        else:
+            out.append(f"{v:.4g}".replace("-", "−"))
+    return out
+
+
+def plain_number(value: float) -> str:
+    """One number in the house notation (plain in ``[1e-3, 1e4)``, else a power of ten)."""
+    return tick_labels([value])[0]
+
+
+def tick_formatter() -> Any:
+    """The house tick formatter: :func:`tick_labels` over all the axis' ticks at once."""
+    from matplotlib.ticker import Formatter
+
+    class HouseFormatter(Formatter):  # type: ignore[misc]
+        ticks: list[float] = []
+
+        def set_locs(self, locs: Any) -> None:
+            self.ticks = [float(v) for v in locs]
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return tick_labels([*self.ticks, x])[-1]
+
+    return HouseFormatter()
+
+
+def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Tick positions for a log axis over ``[lo, hi]``: 1-2-5 steps (``1 2 5 10 20 50 100``) when
+    they give 3 to ``most`` ticks, else 1-2-3-5-7 steps, else decades (``1 10 100 1000``), else
+    1..9 steps for a narrow axis."""
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    lo, hi = min(lo, hi), max(lo, hi)
+    first, last = math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1
+
+    def within(steps: Any) -> list[float]:
+        ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in steps]
+        return [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+
+    one_two_five, decades, all_steps = within((1, 2, 5)), within((1,)), within(range(1, 10))
+    for ticks in (one_two_five, within((1, 2, 3, 5, 7)), decades):
+        if 3 <= len(ticks) <= most:
+            return ticks
+    if len(decades) > most:  # many decades: every k-th, at exponents divisible by k (10⁰, 10⁻⁵, 10⁻¹⁰)
+        step = next((k for k in (2, 3, 4, 5, 10, 20, 25, 50, 100) if len(decades) / k <= most), 200)
+        return [t for t in decades if round(math.log10(t)) % step == 0]
+    return all_steps if len(all_steps) <= most + 2 else one_two_five
+
+
+def log_axis(axis: Any, lo: float, hi: float) -> None:
+    """A log axis with :func:`log_ticks` and the house labels, no minor labels."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    ticks = log_ticks(lo, hi)
+    if ticks:
+        axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(tick_formatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
+def integer_axis(axis: Any) -> None:
+    """A linear axis of indices, depths or steps: integer ticks only."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins=8, steps=[1, 2, 5, 10], integer=True, min_n_ticks=2))
+    axis.set_major_formatter(tick_formatter())
+
+
+def finish_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    """Labels, title, grid and tick fonts of the house style; linear axes get the house formatter."""
+    ax.set_xlabel(xlabel, fontsize=LABEL_PT)
+    ax.set_ylabel(ylabel, fontsize=LABEL_PT)
+    ax.set_title(title, fontsize=TITLE_PT)
+    ax.tick_params(labelsize=TICK_PT)
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "linear" and type(axis.get_major_formatter()).__name__ == "ScalarFormatter":
+            axis.set_major_formatter(tick_formatter())
+    ax.grid(True, which="major", color="0.88", lw=0.6)  # opaque: EPS has no transparency
+
+
+def legend(ax: Any, outside: bool = False, **kw: Any) -> None:
+    """The legend at :data:`LEGEND_PT`, inside (best place) or outside on the right; none if nothing is labelled."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    if outside:
+        kw = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "frameon": False, **kw}
+    ax.legend(fontsize=LEGEND_PT, **kw)
+
+
+def _format_of(fmt: str) -> str:
+    key = str(fmt).lower().lstrip(".")
+    if key not in FORMATS:
+        raise InvalidParameterError(f"format {fmt!r} is not supported; use one of {', '.join(FORMATS)}", param="fmt")
+    return key
+
+
+def render(fig: Any, fmt: str = "png", dpi: int | None = None) -> bytes:
+    """The figure as PNG, PDF, SVG or EPS bytes (``dpi``: default the figure's own)."""
+    from matplotlib import rc_context
+
+    key = _format_of(fmt)
+    buf = io.BytesIO()
+    metadata = {"Date": None} if key == "svg" else {"CreationDate": None} if key == "pdf" else None
+    if key == "svg":
+        with _SVG_LOCK, rc_context({"svg.fonttype": "none"}):
+            fig.savefig(buf, format=key, metadata=metadata, dpi=dpi or fig.dpi)
+    else:
+        fig.savefig(buf, format=key, metadata=metadata, dpi=dpi or fig.dpi)
+    return buf.getvalue()
+
+
+def save(fig: Any, path: str | os.PathLike[str], dpi: int | None = None) -> str:
+    """Write the figure to ``path``; the format from its extension (.png, .pdf, .svg or .eps)."""
+    ext = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    if ext not in FORMATS:
+        raise InvalidParameterError(f"cannot save a figure as {os.fspath(path)!r}: the extension must be one of "
+                                    f"{', '.join('.' + f for f in FORMATS)}", param="path")
+    data = render(fig, ext, dpi)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return os.fspath(path)

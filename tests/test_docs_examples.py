@@ -42,6 +42,8 @@ FENCE = re.compile(r"^```([\w-]*)\s*$")
 MARKER = re.compile(r"^<!--\s*([\w-]+)\s*-->\s*$")
 BLOCK_TIMEOUT_S = 300
 README_MAX_LINES = 250
+#: Tests whose EOC_NTK_* names are made-up inputs of the scanner they test, not variables.
+SYNTHETIC_NAMES = ("test_settings.py",)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def test_every_environment_variable_is_on_the_configuration_page():
     sources = [*ROOT.glob("eoc_ntk/**/*.py"), *ROOT.glob("service/**/*.py"), *ROOT.glob("jobs/**/*.py"),
                *ROOT.glob("tests/*.py"), *ROOT.glob("bench/*.py"), ROOT / "docker-compose.yml", ROOT / "Dockerfile",
                ROOT / ".ci" / "run"]
-    names = {name for path in sources if path.exists()
+    names = {name for path in sources if path.exists() and path.name not in SYNTHETIC_NAMES
              for name in re.findall(r"\bEOC_NTK_[A-Z0-9_]*[A-Z0-9]\b", path.read_text())}
     assert len(names) > 20, names
     missing = sorted(name for name in names if f"`{name}`" not in page)

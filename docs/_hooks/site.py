@@ -5,12 +5,18 @@
   request body and responses, then every schema with its fields. The site also serves the
   document itself as ``openapi.json``. Nothing is fetched from a CDN, at build time or in the
   browser.
+- ``index.md``: the placeholder ``<!-- readme -->`` is replaced by the repository's README.md
+  (less its "Documentation" and "License" sections, which the home page says its own way), with
+  its links into ``docs/`` made relative to the site: one text for both front doors.
+- the API reference: the docstrings' Sphinx roles (``:func:`kernel```, ``:class:`~a.b.C```)
+  are shown as code, without the role (``~`` keeps the last name only, as in Sphinx).
 - ``bench/``: ``bench/README.md`` with the result files and figures it links to, so that the
   benchmarks page links to the measurements as they are committed.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 OPENAPI = ROOT / "openapi" / "openapi.json"
 BENCH = ROOT / "bench"
 PLACEHOLDER = "<!-- openapi -->"
+README = ROOT / "README.md"
+README_PLACEHOLDER = "<!-- readme -->"
+README_ONLY = ("## Documentation", "## License")
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc|obj):<code>(~?)([^<]*)</code>")
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_SCHEMA = "[ErrorOut](#errorout)"
 
@@ -34,10 +44,31 @@ def on_files(files: Files, config: Any) -> Files:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
-    """Render the OpenAPI document where the HTTP reference page asks for it."""
-    if PLACEHOLDER not in markdown:
-        return markdown
-    return markdown.replace(PLACEHOLDER, render(json.loads(OPENAPI.read_text())))
+    """Render the OpenAPI document and the README where a page asks for them."""
+    if README_PLACEHOLDER in markdown:
+        markdown = markdown.replace(README_PLACEHOLDER, readme_for_site(README.read_text()))
+    if PLACEHOLDER in markdown:
+        markdown = markdown.replace(PLACEHOLDER, render(json.loads(OPENAPI.read_text())))
+    return markdown
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """Sphinx roles left in rendered docstrings become plain code."""
+    def plain(match: re.Match) -> str:
+        name = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
+        return f"<code>{name}</code>"
+
+    return SPHINX_ROLE.sub(plain, html)
+
+
+def readme_for_site(text: str) -> str:
+    """README.md without its site-only sections, its ``docs/`` links relative to the site."""
+    for heading in README_ONLY:
+        start = text.find(heading)
+        if start >= 0:
+            end = text.find("\n## ", start + len(heading))
+            text = text[:start] + (text[end + 1:] if end >= 0 else "")
+    return text.replace("](docs/", "](")
 
 
 def render(doc: dict) -> str:
@@ -56,9 +87,7 @@ def render(doc: dict) -> str:
 
 
 def _operation(method: str, path: str, op: dict) -> list[str]:
-    lines = [f"### `{method.upper()} {path}`", "", op.get("summary", ""), ""]
-    if op.get("description"):
-        lines += [op["description"], ""]
+    lines = [f"### `{method.upper()} {path}`", "", op.get("description") or op.get("summary", ""), ""]
     params = op.get("parameters", [])
     if params:
         lines += ["| parameter | in | type | required | meaning |", "| --- | --- | --- | --- | --- |"]

@@ -243,6 +243,34 @@ def compute_kernels(x: FloatArray, x2: FloatArray | None, model: Model, kinds: S
     return compute_scaled_kernels(x, x2, model, kinds, progress, method, relative=False)[0]
 
 
+def scaled_rows(x: FloatArray, x2: FloatArray | None, model: Model,
+                relative: bool) -> tuple[FloatArray, FloatArray, tuple[Any, Any], int]:
+    """``(u, v, (r, r2), shift)``: unit rows of checked ``x`` and ``x2`` (``v is u`` without ``x2``),
+    the row weights that scale the kernel's entries, and the power of two taken out.
+
+    At ``sigma_b = 0`` the weights are ``(mantissa, exponent)`` pairs, ``r = (M m_i, E + e_i)`` and
+    ``r2 = (m_j, e_j)``, with ``shift = E + 2 max e`` taken out of the exponents when ``relative``
+    (see :func:`compute_scaled_kernels`); with ``sigma_b != 0`` they are the norms themselves and
+    ``shift`` is 0. Raises :class:`InvalidParameterError` (:func:`check_scale`) for a kernel beyond
+    float64 at ``sigma_b != 0``.
+    """
+    m0 = x.shape[1]
+    u, m1, e1 = scaled_unit_rows(x)
+    v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
+    norms = (np.ldexp(m1, e1), np.ldexp(m2, e2))
+    check_scale(model, np.concatenate(norms), m0)
+    if model.sigma_b != 0.0:
+        return u, v, norms, 0
+    mant, e_scale = scale_split(model, m0)
+    shift = 0
+    if relative:
+        top = max(largest_exponent(m1, e1), largest_exponent(m2, e2))
+        shift = e_scale + 2 * top
+        e1, e2 = e1 - top, e2 - top
+        e_scale = 0
+    return u, v, ((mant * m1, e1 + e_scale), (m2, e2)), shift
+
+
 def compute_scaled_kernels(x: FloatArray, x2: FloatArray | None, model: Model, kinds: Sequence[str],
                            progress: ProgressFn | None = None, method: str = "auto",
                            relative: bool = True) -> tuple[dict[str, FloatArray], int]:
@@ -261,20 +289,7 @@ def compute_scaled_kernels(x: FloatArray, x2: FloatArray | None, model: Model, k
     """
     kinds = tuple(kinds)
     m0 = x.shape[1]
-    u, m1, e1 = scaled_unit_rows(x)
-    v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
-    r, r2 = np.ldexp(m1, e1), np.ldexp(m2, e2)
-    check_scale(model, np.concatenate([r, r2]), m0)
-    shift = 0
-    if model.sigma_b == 0.0:
-        mant, e_scale = scale_split(model, m0)
-        if relative:
-            top = max(largest_exponent(m1, e1), largest_exponent(m2, e2))
-            shift = e_scale + 2 * top
-            e1, e2 = e1 - top, e2 - top
-            e_scale = 0
-        r = (mant * m1, e1 + e_scale)     # row weights as (mantissa, exponent) pairs
-        r2 = (m2, e2)
+    u, v, (r, r2), shift = scaled_rows(x, x2, model, relative)
     n, n2 = u.shape[0], v.shape[0]
     symmetric = x2 is None
     interp = _choose_interpolant(model, n * n2, method)

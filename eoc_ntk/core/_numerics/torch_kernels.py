@@ -33,8 +33,7 @@ from eoc_ntk.core._numerics.torch_recursion import (
     ldexp,
     u_to_angles,
 )
-from eoc_ntk.core.angles import largest_exponent, scaled_unit_rows
-from eoc_ntk.core.kernels import check_scale, scale_split
+from eoc_ntk.core.kernels import scaled_rows
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn
 
@@ -56,22 +55,7 @@ def torch_scaled_kernel(x: np.ndarray, x2: np.ndarray | None, model: Model, kind
     ``DeviceMemoryError`` when the plan does not fit.
     """
     torch = load_torch()
-    m0 = x.shape[1]
-    u, m1, e1 = scaled_unit_rows(x)
-    v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
-    check_scale(model, np.concatenate([np.ldexp(m1, e1), np.ldexp(m2, e2)]), m0)
-    shift = 0
-    weights: tuple[Any, Any]
-    if model.sigma_b == 0.0:
-        mant, e_scale = scale_split(model, m0)
-        if relative:
-            top = max(largest_exponent(m1, e1), largest_exponent(m2, e2))
-            shift = e_scale + 2 * top
-            e1, e2 = e1 - top, e2 - top
-            e_scale = 0
-        weights = ((mant * m1, e1 + e_scale), (m2, e2))
-    else:
-        weights = (np.ldexp(m1, e1), np.ldexp(m2, e2))
+    u, v, weights, shift = scaled_rows(x, x2, model, relative)
     n, n2 = u.shape[0], v.shape[0]
     symmetric = x2 is None
     budget = check_fits(dev, n, 1.0 + extra_matrices, WORKSPACE_TEMPS * 8 * n2, "the kernel", n2, held)

@@ -150,7 +150,7 @@ def draw_sweep(ax: Any, result: dict[str, Any], title: str | None = None) -> Any
     finish_axes(ax, "depth l", "condition number of K/n", title or "condition number vs depth")
     if all_singular:
         ax.text(1.02, 0.0, "singular at every depth\n(cond = ∞), no curve:\n" + "\n".join(all_singular),
-                transform=ax.transAxes, fontsize=8, color=PALETTE[1], va="bottom", ha="left")
+                transform=ax.transAxes, fontsize=8, color=_SINGULAR_EDGE, va="bottom", ha="left")
     legend(ax, outside=True)
     return ax
 

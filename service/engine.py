@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from jobs import tracing
 from jobs.answers import RENDERED_OPS, content_hash, render
 from jobs.backend import JobBackend
 from jobs.codec import StoredValue
@@ -279,7 +280,10 @@ class Engine:
             # A backend whose jobs read the data from the store needs them stored first.
             self._keep(pinned, principal, required=self.backend.needs_stored_data)
             fresh = not self._in_flight(job_id)
-            self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
+            # The job's context (jobs.observe.JobContext) is captured inside this span: the job continues it.
+            with tracing.span("enqueue", kind="producer", attributes={"eoc_ntk.job_id": job_id,
+                                                                      "eoc_ntk.op": spec["op"]}):
+                self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
             self._accept(job_id, key, principal, fresh=fresh)
         return job_id
 

@@ -48,6 +48,7 @@ from .codec import StoredValue
 from .durations import RedisDurations
 from .errors import describe_error, describe_timeout
 from .local import LocalBackend
+from .logs import request_id_var
 from .observe import JobContext, observed_run
 from .progress import JobProgress
 from .settings import JobSettings, get_settings
@@ -354,8 +355,10 @@ def run_job(spec: dict, context: dict | None = None) -> dict:
         job.meta["progress"], job.meta["progress_at"] = fraction, time.time()
         job.save_meta()
 
+    context_ = JobContext.from_dict(context)
+    request_id_var.set(context_.request_id)  # this horse runs this job alone: RQ's own lines about it carry it too
     try:
-        with observed_run(job.id, spec, JobContext.from_dict(context), RedisDurations(job.connection).observe) as run:
+        with observed_run(job.id, spec, context_, RedisDurations(job.connection).observe) as run:
             try:
                 x, x2 = run.load(spec, storage.get_dataset)
                 value = run.compute(spec, x, x2, JobProgress(report), settings)

@@ -92,7 +92,8 @@ def test_redis_workers_log_json_with_the_requests_id_and_share_job_durations(tmp
             # Before anyone polls the job: the worker recorded it, and every API process shows it.
             seen = [_histogram(c.get("/metrics").text, "spectra", "finished") for c in (client, other)]
             # A computation of the API process itself (a small synchronous request) joins the same histogram.
-            assert client.post("/v1/kernels", json={"x": x.tolist(), "model": {"depth": 2, "activation": "relu"}}).status_code == 200
+            kernels_body = {"x": x.tolist(), "model": {"depth": 2, "activation": "relu"}}
+            assert client.post("/v1/kernels", json=kernels_body).status_code == 200
             kernels = _histogram(other.get("/metrics").text, "kernels", "finished")
             assert wait_for_job(client, job_id)["status"] == "finished"
             again = _histogram(client.get("/metrics").text, "spectra", "finished")

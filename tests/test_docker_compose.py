@@ -9,6 +9,7 @@ file as Compose itself reads it where the plugin is installed (skipped otherwise
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -25,6 +26,9 @@ yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+PASSWORD = "EOC_NTK_REDIS_PASSWORD"
+#: ``${EOC_NTK_REDIS_PASSWORD:?message}``: required, no default password.
+REQUIRED_PASSWORD = re.compile(r"\$\{EOC_NTK_REDIS_PASSWORD:\?[^}]+\}")
 
 
 def _compose() -> dict:
@@ -32,8 +36,9 @@ def _compose() -> dict:
 
 
 def _defaults(text: str) -> str:
-    """``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` as Compose resolves them with VAR unset."""
-    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}", lambda m: m.group(1) or "", text)
+    """``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` as Compose resolves them with VAR unset
+    (a required ``${VAR:?message}`` as empty: Compose itself refuses to start without it)."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*)|:?\?[^}]*)?\}", lambda m: m.group(1) or "", text)
 
 
 def _readme_service_command() -> list[str]:
@@ -68,7 +73,7 @@ def test_services_and_their_commands_are_the_readmes():
     assert "eoc-ntk worker" in (ROOT / "docs" / "operations.md").read_text()
     for name in ("api", "worker"):
         service = services[name]
-        assert service["environment"]["REDIS_URL"].startswith("redis://redis:"), name
+        assert _defaults(service["environment"]["REDIS_URL"]) == "redis://:@redis:6379/0", name
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert service["image"] == services["api"]["image"] and "build" in service, name
 
@@ -122,7 +127,7 @@ def test_the_gpu_profile_adds_a_worker_that_reserves_a_gpu_and_runs_spectra_on_i
     assert not gpu.get("ports") and "container_name" not in gpu
     for name in ("api", "worker"):
         assert "EOC_NTK_DEVICE" not in services[name].get("environment", {}), name
-        assert "deploy" not in services[name], name
+        assert "reservations" not in services[name]["deploy"]["resources"], name  # limits only: no GPU
     assert "docker compose --profile gpu up --build --scale worker=0" in COMPOSE.read_text()
 
 
@@ -193,6 +198,77 @@ def test_docker_compose_config_accepts_the_file():
     probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         pytest.skip("the docker compose plugin is not installed: the YAML checks above stand in for it")
-    proc = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
+    env = {**os.environ, PASSWORD: "0123abcd"}
+    proc = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    env.pop(PASSWORD)
+    proc = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and PASSWORD in proc.stderr, "Redis must not start without its password"
+
+
+def _options(command: list[str]) -> dict[str, str]:
+    """``--flag value`` pairs of a command."""
+    return {flag: value for flag, value in zip(command[1::2], command[2::2], strict=False) if flag.startswith("--")}
+
+
+def test_redis_keeps_its_data_on_a_volume_behind_a_password_every_redis_url_carries():
+    """AOF persistence (appendonly yes, fsync every second) in /data, a named volume; a required password
+    (``requirepass``) that the healthcheck's redis-cli and every service's REDIS_URL use."""
+    compose = _compose()
+    services, redis = compose["services"], compose["services"]["redis"]
+    assert redis["command"][0] == "redis-server"
+    options = _options(redis["command"])
+    assert options["--appendonly"] == "yes" and options["--appendfsync"] == "everysec", options
+    assert options["--dir"] == "/data" and options["--maxmemory-policy"] == "noeviction", options
+    assert REQUIRED_PASSWORD.fullmatch(options["--requirepass"]), options["--requirepass"]
+    volume, target = redis["volumes"][0].split(":")[:2]
+    assert target == "/data" and volume in (compose.get("volumes") or {}), redis["volumes"]
+    assert redis["environment"]["REDISCLI_AUTH"] == options["--requirepass"]  # redis-cli ping authenticates
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    users = {name for name, service in services.items() if "REDIS_URL" in (service.get("environment") or {})}
+    assert users == {"api", "worker", "gpu-worker"}, users
+    for name in users:
+        url = services[name]["environment"]["REDIS_URL"]
+        prefix, rest = url.split("://:", 1)
+        password, address = rest.rsplit("@", 1)
+        assert prefix == "redis" and REQUIRED_PASSWORD.fullmatch(password) and address == "redis:6379/0", (name, url)
+
+
+def _bytes(size: str) -> float:
+    """A Compose byte size (``512m``, ``4g``, ``1.5G``) in bytes."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)b?", str(size).lower())
+    assert m, f"not a Compose byte size: {size!r}"
+    return float(m.group(1)) * 1024 ** " kmg".index(m.group(2) or " ")
+
+
+def test_every_service_has_cpu_and_memory_limits():
+    services = _compose()["services"]
+    for name, service in services.items():
+        limits = ((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        assert float(limits.get("cpus", 0)) > 0, f"{name}: no CPU limit"
+        assert _bytes(limits.get("memory", "0")) >= 256 * 1024 ** 2, f"{name}: no memory limit"
+    redis = services["redis"]
+    limit = _bytes(redis["deploy"]["resources"]["limits"]["memory"])
+    assert _bytes(_options(redis["command"])["--maxmemory"]) <= limit / 2, \
+        "a background rewrite forks Redis: leave it room under the container's limit"
+    dask = services["dask-worker"]
+    dask_memory = _defaults(dask["command"][dask["command"].index("--memory-limit") + 1]).replace("i", "")
+    assert _bytes(dask["deploy"]["resources"]["limits"]["memory"]) > _bytes(dask_memory)
+    assert _bytes("512m") == 512 * 1024 ** 2 and _bytes("4g") == 4 * 1024 ** 3
+
+
+#: An exact version: major.minor.patch, an optional variant (``-alpine``, ``-slim-bookworm``), an optional digest.
+EXACT = r"\d+\.\d+\.\d+(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?"
+
+
+def test_base_images_are_pinned_to_exact_versions():
+    for name, service in _compose()["services"].items():
+        if "build" in service:
+            continue  # built here, from the Dockerfile below
+        assert re.fullmatch(r"[a-z0-9./_-]+:" + EXACT, service["image"]), f"{name}: floating tag {service['image']}"
+    froms = [line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.upper().startswith("FROM ")]
+    assert froms and all(re.fullmatch(r"python:3\.11\." + EXACT[len(r"\d+\.\d+\."):], f) for f in froms), froms
+    assert all(f.endswith("-slim-bookworm") or "-slim-bookworm@" in f for f in froms), froms
+    assert not any(re.fullmatch(r"[a-z]+:" + EXACT, floating) for floating in ("redis:7-alpine", "redis:latest"))

@@ -120,7 +120,8 @@ class JobWorker(Worker):
             op = str((job.args[0] if job.args else {}).get("op", "?"))
             log.warning("job %s %s after %.3f s: its work horse ended (%s)", job.id, status, seconds,
                         error["code"] if error else f"exit status {ret_val}",
-                        extra={"job_id": job.id, "op": op, "status": status, "seconds": round(seconds, 6)})
+                        extra={"job_id": job.id, "op": op, "status": status, "seconds": round(seconds, 6),
+                               "error": error["code"] if error else "worker_lost"})
             RedisDurations(self.connection).observe(op, status, seconds)
         except (RedisError, AttributeError, TypeError) as exc:
             log.warning("job %s: could not record why its work horse ended (%s)", job.id, exc)

@@ -68,7 +68,8 @@ class EngineObserver(Protocol):
         """A compute request looked for its result in the cache."""
 
     def job_ended(self, view: JobView) -> None:
-        """A run ended (finished, failed or canceled), once per run; ``view.seconds`` how long it ran."""
+        """A run of this process ended (finished, failed or canceled), once per run; ``view.seconds`` how
+        long it ran. An RQ worker's runs are not told here: the workers record them (:mod:`jobs.durations`)."""
 
 
 class Engine:

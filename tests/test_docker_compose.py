@@ -237,6 +237,8 @@ def test_redis_keeps_its_data_on_a_volume_behind_a_password_every_redis_url_carr
     assert target == "/data" and volume in (compose.get("volumes") or {}), redis["volumes"]
     assert redis["environment"]["REDISCLI_AUTH"] == options["--requirepass"]  # redis-cli ping authenticates
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    for ignore in (".dockerignore", ".gitignore"):  # the password's usual home, .env, goes in no image and no commit
+        assert ".env" in (ROOT / ignore).read_text().split(), ignore
     users = {name for name, service in services.items() if "REDIS_URL" in (service.get("environment") or {})}
     assert users == {"api", "worker", "gpu-worker"}, users
     for name in users:

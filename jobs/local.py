@@ -131,11 +131,13 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, setti
         with observed_run(job_id, spec, JobContext.from_dict(context)) as run:
             x, x2 = run.load(spec, data.get)
             value = run.compute(spec, x, x2, JobProgress(report, interval=0.05), settings)
-        conn.send_bytes(b"V" + encode(value))
+        message = b"V" + encode(value)
     except BaseException as exc:  # every failure goes back as a message; the parent decides
-        conn.send_bytes(b"E" + json.dumps(_error_message(exc)).encode())
+        message = b"E" + json.dumps(_error_message(exc)).encode()
+    flush_traces()  # before the answer: the parent ends this process as soon as it has it
+    try:
+        conn.send_bytes(message)
     finally:
-        flush_traces()  # the process ends with os._exit: export its spans now
         conn.close()
 
 

@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await engine.aclose()
         engine.close()
+        tracing.flush()  # uvicorn ends on SIGTERM by the signal itself, which runs no exit handler
 
     app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine

@@ -46,11 +46,11 @@ def test_embedded_job_processes_log_json_with_the_requests_id(tmp_path):
     env["PYTHONPATH"] = str(ROOT)
     body = {"x": small_data().tolist(), "model": {"depth": 3, "activation": "relu"}}
     with open(tmp_path / "api.log", "w+b") as log, ApiProcess(env, log=log, probe="/healthz") as api:
-        r = httpx.post(api.url + "/v1/spectra", json=body,
+        r = httpx.post(api.url + "/v1/spectra", json=body, timeout=60,
                        headers={"Prefer": "respond-async", "X-Request-ID": "req-embedded-7"})
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
-        with httpx.Client(base_url=api.url) as client:
+        with httpx.Client(base_url=api.url, timeout=60) as client:
             assert wait_for_job(client, job_id)["status"] == "finished"
         api_pid = api.proc.pid
     lines = _json_lines(tmp_path / "api.log")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytest.importorskip("opentelemetry.sdk.trace", reason="the [otel] extra is not installed: tracing tests skipped")
@@ -27,7 +28,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from _private_redis import own_redis_server
-from _service_support import make_client
+from _service_support import ApiProcess, make_client, wait_for_job
 from _users_support import small_data
 from service.app import create_app
 from service.config import Settings
@@ -141,6 +142,28 @@ def test_a_workers_job_continues_the_enqueue_span_of_its_request(spans, tmp_path
     assert {s["service"] for s in worker} == {"eoc-ntk-test-worker"}
     assert [s["name"] for s in worker if s["parent"] == job["span"]] == ["load", "compute", "store"]
     _check_computation(worker, job, ("kernel", "icd", "eigen"))
+
+
+@pytest.mark.slow  # a server's start: about 4 s
+def test_an_embedded_job_process_continues_the_enqueue_span_of_its_request(tmp_path):
+    """Embedded mode, served by ``python -m service`` with the console exporter: the request's and the
+    enqueue span come from the API process, the job and its phases from the job's own process."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("OTEL_")}
+    env.update(PYTHONPATH=str(ROOT), OTEL_TRACES_EXPORTER="console")
+    body = {"x": small_data().tolist(), "model": {"depth": 3, "activation": "relu"}}
+    with open(tmp_path / "out", "w+b") as out:
+        with ApiProcess(env, log=out, probe="/healthz") as api, httpx.Client(base_url=api.url, timeout=60) as client:
+            r = client.post("/v1/spectra", json=body, headers={"traceparent": TRACEPARENT, "Prefer": "respond-async"})
+            assert wait_for_job(client, r.json()["job_id"])["status"] == "finished"
+    text = (tmp_path / "out").read_text()
+    every = _console_spans("\n".join(line for line in text.splitlines() if not line.startswith('{"time"')))
+    spans = [s for s in every if s["trace"] == TRACE_ID]  # not the readiness probes' and polls' traces
+    enqueue, job = _one(spans, "enqueue"), _one(spans, "job")
+    assert enqueue["trace"] == TRACE_ID and job["parent"] == enqueue["span"], (enqueue, job)
+    assert {s["service"] for s in every} == {"eoc-ntk-api"}
+    assert [s["name"] for s in spans if s["parent"] == job["span"]] == ["load", "compute"]
+    assert _one(spans, "POST /v1/spectra")["parent"] == CALLER_SPAN  # FastAPI's, flushed at the API's stop
+    _check_computation(spans, job, ("kernel", "icd", "eigen"))
 
 
 _OFF = """

@@ -71,7 +71,7 @@ class ByteStore(Protocol):
     def add_member(self, key: str, member: str, ttl: int) -> None: ...
     def members(self, key: str) -> Set[str]: ...
     def has_member(self, key: str, member: str) -> bool: ...
-    def remove_member(self, key: str, member: str) -> None: ...
+    def remove_member(self, key: str, member: str) -> bool: ...
     def shared_secret(self) -> bytes: ...
     def fetch(self, query: AnswerQuery) -> Fetched: ...
 
@@ -144,13 +144,16 @@ class MemoryStore:
             current = self._sets.get(key)
             return current is not None and current[1] >= time.monotonic() and member in current[0]
 
-    def remove_member(self, key: str, member: str) -> None:
+    def remove_member(self, key: str, member: str) -> bool:
+        """Drop ``member``; True when it was there (one of several racing callers wins, as with SREM)."""
         with self._lock:
             current = self._sets.get(key)
-            if current is not None:
-                current[0].discard(member)
-                if not current[0]:  # as in Redis: an empty set is no key
-                    del self._sets[key]
+            if current is None or member not in current[0]:
+                return False
+            current[0].discard(member)
+            if not current[0]:  # as in Redis: an empty set is no key
+                del self._sets[key]
+            return current[1] >= time.monotonic()
 
     def fetch(self, query: AnswerQuery) -> Fetched:
         """The answer of ``query`` (no I/O: cheap enough for the event loop)."""
@@ -212,8 +215,8 @@ class RedisStore:
     def has_member(self, key: str, member: str) -> bool:
         return bool(self.conn.sismember(key, member))
 
-    def remove_member(self, key: str, member: str) -> None:
-        self.conn.srem(key, member)
+    def remove_member(self, key: str, member: str) -> bool:
+        return bool(self.conn.srem(key, member))
 
 
 def _queue(pipe, query: AnswerQuery):

@@ -55,6 +55,7 @@ from .device import job_device
 from .errors import describe_timeout
 from .horse import JobDeathPenalty, WorkerContext
 from .settings import get_settings
+from .webhook_worker import start_delivery_process
 
 __all__ = ["main", "run_worker", "check_worker", "JobWorker", "WorkerRedis", "RECONNECT_MAX_SECONDS",
            "REDIS_RETRY_SECONDS", "PUBSUB_WAKE_SECONDS"]
@@ -154,6 +155,7 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
     url = _redis_url(redis_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     conn = worker_connection(url)
+    start_delivery_process(url)  # before any work horse is forked
     while True:
         worker = None
         try:

@@ -69,7 +69,7 @@ class Counts(Protocol):
 class MemoryCounts:
     """Attempts by outcome in this process (embedded mode)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -85,7 +85,7 @@ class MemoryCounts:
 class RedisCounts:
     """Attempts by outcome in a Redis hash shared by every worker, read by the API's ``/metrics``."""
 
-    def __init__(self, connection):
+    def __init__(self, connection) -> None:
         self.conn = connection
 
     def add(self, outcome: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from _service_support import make_client, ntk_depth2_unit, relu_model, unit_rows, wait_for_job
 from _webhook_support import SECRET, WEBHOOK_SETTINGS, Receiver, metric, wait_for_callback
+from eoc_ntk.client import Client
 from eoc_ntk.webhooks import SIGNATURE_HEADER, WebhookSignatureError, signature_header, verify
 from jobs.settings import JobSettings
 from jobs.webhook_guard import CallbackRefused, Target, check_callback
@@ -71,6 +72,18 @@ def test_a_canceled_job_is_delivered_as_canceled(client):
     verify(delivery.body, delivery.headers[SIGNATURE_HEADER], SECRET)
     body = json.loads(delivery.body)
     assert body["status"] == "canceled" and body["error"]["code"] == "canceled"
+
+
+def test_the_client_submits_with_a_callback_and_returns_the_job_at_once(client):
+    u = unit_rows(7, 2, seed=45)
+    with Receiver({"/client": [200]}) as rx:
+        job = Client(http=client).sweep(u, depths=[1, 3], activations="relu,abs", callback_url=rx.url("/client"))
+        assert job["job_id"].startswith("sweeps-") and job["status"] in ("queued", "running", "finished")
+        (delivery,) = rx.wait("/client", 1)
+    verify(delivery.body, delivery.headers[SIGNATURE_HEADER], SECRET)
+    body = json.loads(delivery.body)
+    assert body["job_id"] == job["job_id"] and body["status"] == "finished"
+    assert body["result"]["depths"] == [1, 3]
 
 
 def test_redirects_are_not_followed(client):

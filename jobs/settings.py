@@ -80,10 +80,11 @@ class JobSettings(BaseSettings):
     )
 
     webhook_allow: str = Field(
-        "", description="Hosts a job's callback_url may name, comma-separated: host names (exact, `*.example.com` for "
-        "its subdomains, `*` for any name) or CIDRs (10.0.0.0/8, 2001:db8::/32), the latter checked against the addresses the name resolves "
-        "to, which the delivery then connects to. Link-local and cloud metadata addresses are refused whatever this "
-        "says. Empty: callback_url is refused (422)."
+        "", description="Hosts a job's callback_url may name, comma-separated: host names (exact, `*.example.com` "
+        "for its subdomains, `*` for any name) or CIDRs (10.0.0.0/8, 2001:db8::/32), the latter checked against the "
+        "addresses the name resolves to, which the delivery then connects to. Link-local and cloud metadata "
+        "addresses are refused whatever this says. Empty: callback_url is refused (422). Set the same value (and "
+        "EOC_NTK_WEBHOOK_SECRET) for the workers: they deliver in Redis mode."
     )
     webhook_secret: str = Field(
         "", description="Secret of the HMAC-SHA-256 signing every webhook delivery (header X-EOC-NTK-Signature); "

@@ -15,6 +15,7 @@ import os
 import signal
 
 from redis import Redis
+from rq.job import Job
 
 from .horse import die_with
 from .rq_queue import CorruptRecord, fetch_record, view_of_record
@@ -23,7 +24,10 @@ from .states import JobStatus, JobView
 from .store import RedisStore, Storage
 from .webhooks import Dispatcher, RedisCounts
 
-__all__ = ["redis_view_of", "start_delivery_process", "run_deliveries"]
+__all__ = ["redis_view_of", "rq_may_have_ended", "start_delivery_process", "run_deliveries"]
+
+#: RQ's statuses of a run that is over (``stopped``: ended by its worker).
+_RQ_ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
 
 log = logging.getLogger("eoc_ntk.jobs")
 
@@ -48,6 +52,22 @@ def redis_view_of(conn, storage: Storage):
     return view_of
 
 
+def rq_may_have_ended(conn):
+    """``may_have_ended(job_ids)`` for a :class:`~jobs.webhooks.Dispatcher` in Redis mode: the jobs whose
+    RQ status says ended, or that have no RQ record (answered from the cache, or forgotten), in one
+    pipelined round trip; the others are still queued or running."""
+
+    def may_have_ended(job_ids: list[str]) -> set[str]:
+        with conn.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(Job.key_for(job_id), "status")
+            statuses = pipe.execute()
+        return {job_id for job_id, raw in zip(job_ids, statuses, strict=True)
+                if raw is None or (raw.decode() if isinstance(raw, bytes) else str(raw)) in _RQ_ENDED}
+
+    return may_have_ended
+
+
 def run_deliveries(redis_url: str, parent_pid: int) -> None:
     """The delivery process's body: dispatch until its worker ends."""
     die_with(parent_pid)
@@ -56,7 +76,8 @@ def run_deliveries(redis_url: str, parent_pid: int) -> None:
     settings = get_settings()
     conn = Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=10)
     storage = Storage(RedisStore(conn), settings)
-    Dispatcher(storage, settings, redis_view_of(conn, storage), RedisCounts(conn)).run()
+    Dispatcher(storage, settings, redis_view_of(conn, storage), RedisCounts(conn),
+               may_have_ended=rq_may_have_ended(conn)).run()
 
 
 def start_delivery_process(redis_url: str) -> multiprocessing.process.BaseProcess | None:

@@ -35,6 +35,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
+from redis.exceptions import RedisError
+
 from eoc_ntk.core.webhook_signature import SIGNATURE_HEADER, signature_header
 
 from . import keys
@@ -59,6 +61,8 @@ POLL_SECONDS = 0.2
 DELIVERY_THREADS = 8
 
 ViewOf = Callable[[str], "JobView | None"]
+#: Of some job ids, those that may have ended (or are unknown): a cheap first look before :data:`ViewOf`.
+MayHaveEnded = Callable[[list[str]], set[str]]
 
 
 class Counts(Protocol):
@@ -135,10 +139,11 @@ class Dispatcher:
     loop in a thread, :meth:`wake` makes it look now rather than at its next poll."""
 
     def __init__(self, storage: Storage, settings: JobSettings, view_of: ViewOf, counts: Counts,
-                 poll_seconds: float = POLL_SECONDS):
+                 poll_seconds: float = POLL_SECONDS, may_have_ended: MayHaveEnded | None = None):
         self.storage = storage
         self.settings = settings
         self.view_of = view_of
+        self.may_have_ended = may_have_ended
         self.counts = counts
         self.poll_seconds = poll_seconds
         self._wake = threading.Event()
@@ -173,10 +178,17 @@ class Dispatcher:
     def scan(self) -> int:
         """Take every pending webhook whose job has ended and start its delivery; returns how many."""
         key = keys.webhook_pending_key()
+        pending = sorted(self.storage.store.members(key))
+        if not pending:
+            return 0
+        job_ids = sorted({m.partition(" ")[0] for m in pending})
+        worth = set(job_ids) if self.may_have_ended is None else self.may_have_ended(job_ids)
         views: dict[str, JobView | None] = {}
         started = 0
-        for member in sorted(self.storage.store.members(key)):
+        for member in pending:
             job_id, _, waiter = member.partition(" ")
+            if job_id not in worth:
+                continue
             if job_id not in views:
                 views[job_id] = self.view_of(job_id)
             view = views[job_id]
@@ -212,9 +224,8 @@ class Dispatcher:
             ok = status is not None and 200 <= status < 300
             record = {**record, "attempts": attempt, "last_status": status,
                       "delivered_at": iso_time(time.time()) if ok else None, "last_error": None if ok else error}
-            _save(self.storage, job_id, waiter, record)
             outcome = "delivered" if ok else "failed" if final or attempt == attempts else "retry"
-            self.counts.add(outcome)
+            self._note(job_id, waiter, record, outcome)
             log.info("webhook of job %s, attempt %d/%d: %s (%s)", job_id, attempt, attempts, outcome,
                      status if status is not None else error)
             if outcome != "retry":
@@ -222,6 +233,14 @@ class Dispatcher:
             if self._stop.wait(self.settings.webhook_backoff_seconds * 2 ** (attempt - 1)):
                 return None
         return None
+
+    def _note(self, job_id: str, waiter: str, record: dict, outcome: str) -> None:
+        """Record an attempt and count it (best effort: a store outage loses the note, not the delivery)."""
+        try:
+            _save(self.storage, job_id, waiter, record)
+            self.counts.add(outcome)
+        except (RedisError, OSError) as exc:
+            log.warning("webhook of job %s: attempt not recorded (%s)", job_id, exc)
 
     def _attempt(self, view: JobView, callback: dict) -> tuple[int | None, str | None, bool]:
         """One POST of ``view``: (status or None, the error, whether no further attempt may follow)."""

@@ -29,7 +29,7 @@ def workers(redis_conn, redis_test_url):
     names = [f"eoc-ntk-webhooks-{os.getpid()}-{i}" for i in range(2)]
     procs = [start_worker(redis_test_url, QUEUE, name, **webhook_env()) for name in names]
     try:
-        for proc, name in zip(procs, names):
+        for proc, name in zip(procs, names, strict=True):
             wait_registered(redis_conn, proc, name)
         yield procs
     finally:

@@ -33,9 +33,10 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to ``address`` (checked), the certificate checked against the callback's host name."""
 
     def __init__(self, target: Target, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=tls)
         self._address = target.address
-        self._tls = ssl.create_default_context()
+        self._tls = tls
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)

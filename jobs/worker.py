@@ -18,6 +18,10 @@ state: resubmit to run it again). A second SIGTERM or SIGINT ends the job at onc
 A worker killed outright (SIGKILL, out of memory) takes its horse with it within a second; the
 API fails the job as ``worker_lost`` once its alive key expires, and nothing records over that.
 
+Webhooks: with ``EOC_NTK_WEBHOOK_ALLOW`` and ``EOC_NTK_WEBHOOK_SECRET`` set, the worker forks a
+delivery process at start (:mod:`jobs.webhook_worker`) that posts the webhooks of ended jobs;
+it dies with the worker.
+
 Redis: the worker's connection retries every command for about :data:`REDIS_RETRY_SECONDS`
 while Redis is away, so that a restart of Redis never abandons a running horse nor ends the
 worker; RQ's dequeue loop retries on its own beyond that. A worker that still loses Redis for

@@ -148,6 +148,10 @@ def test_cidrs_are_checked_on_the_resolved_address_and_the_delivery_connects_to_
         assert post(pinned, b"{}", {}, 2.0) == 204
         (delivery,) = rx.at("/pinned")
     assert delivery.headers["Host"] == f"rebound.invalid:{rx.port}"
+    # https: TLS to the checked address, verified against the name (a plain-HTTP peer fails the handshake).
+    with Receiver({"/tls": [204]}) as rx:
+        with pytest.raises(OSError):
+            post(Target("https://localhost/tls", "https", "localhost", rx.port, "/tls", "127.0.0.1"), b"{}", {}, 2.0)
 
 
 def test_verify_rejects_replays_and_malformed_headers():

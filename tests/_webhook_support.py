@@ -85,11 +85,11 @@ class Receiver:
         self.server.server_close()
 
 
-def wait_for_callback(client, job_id: str, attempts: int, timeout: float = 30.0) -> dict:
+def wait_for_callback(client, job_id: str, attempts: int, timeout: float = 30.0, headers=None) -> dict:
     """The job resource once its ``callback`` records ``attempts`` attempts."""
     deadline = time.monotonic() + timeout
     while True:
-        job = client.get(f"/v1/jobs/{job_id}").json()
+        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
         if (job.get("callback") or {}).get("attempts", 0) >= attempts:
             return job
         assert time.monotonic() < deadline, f"the callback record did not reach {attempts} attempts: {job}"

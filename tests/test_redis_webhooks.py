@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -33,8 +34,8 @@ def workers(redis_conn, redis_test_url):
             wait_registered(redis_conn, proc, name)
         yield procs
     finally:
-        for proc in procs:
-            stop_worker(proc)
+        with ThreadPoolExecutor(len(procs)) as pool:  # both stop at once
+            list(pool.map(stop_worker, procs))
 
 
 @pytest.fixture(scope="module")

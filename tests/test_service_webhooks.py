@@ -86,6 +86,27 @@ def test_the_client_submits_with_a_callback_and_returns_the_job_at_once(client):
     assert body["result"]["depths"] == [1, 3]
 
 
+def test_each_api_key_gets_its_own_webhook_of_a_shared_job():
+    u = unit_rows(9, 2, seed=46)
+    body = {"x": u.tolist(), "model": relu_model(5)}
+    with make_client(**WEBHOOK_SETTINGS, api_keys="key-a,key-b") as keyed, Receiver({"/a": [200], "/b": [200]}) as rx:
+        jobs = {}
+        for key in ("a", "b"):
+            r = keyed.post("/v1/spectra", json={**body, "callback_url": rx.url(f"/{key}")},
+                           headers={"X-API-Key": f"key-{key}"})
+            assert r.status_code == 202, r.text
+            jobs[key] = r.json()["job_id"]
+        assert jobs["a"] == jobs["b"]  # one computation (single flight), two callers
+        (to_a,), (to_b,) = rx.wait("/a", 1), rx.wait("/b", 1)
+        time.sleep(0.3)
+        assert len(rx.deliveries) == 2
+        seen = {key: wait_for_callback(keyed, jobs[key], 1, headers={"X-API-Key": f"key-{key}"})["callback"]
+                for key in ("a", "b")}
+    assert json.loads(to_a.body)["callback"]["url"] == rx.url("/a")  # never the other key's URL
+    assert json.loads(to_b.body)["callback"]["url"] == rx.url("/b")
+    assert seen["a"]["url"] == rx.url("/a") and seen["b"]["url"] == rx.url("/b")
+
+
 def test_redirects_are_not_followed(client):
     u = unit_rows(7, 3, seed=43)
     with Receiver({"/moved": [302]}) as rx:

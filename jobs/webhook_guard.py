@@ -110,6 +110,8 @@ def _split(url: str) -> tuple[str, str, int, str]:
     """Scheme, host (lower case), port and path with query of ``url``; :class:`CallbackRefused` when unusable."""
     if len(url) > MAX_URL_LENGTH:
         raise CallbackRefused(f"callback_url is longer than {MAX_URL_LENGTH} characters")
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise CallbackRefused("callback_url must not contain spaces or control characters; percent-encode them")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -142,6 +142,7 @@ def test_callback_url_is_refused_without_an_allow_list():
     "http://169.254.169.254/latest/meta-data/", "http://169.254.10.1:8080/", "http://[fe80::1]/hook",
     "http://[fd00:ec2::254]/", "http://metadata.google.internal/computeMetadata/v1/",
     "http://[::ffff:169.254.169.254]/", "ftp://127.0.0.1/hook", "http://user:pw@127.0.0.1/hook", "http:///nohost",
+    "http://127.0.0.1/a b", "http://127.0.0.1/a\r\nX-Injected: 1", "http://127.0.0.1:99999/",
 ])
 def test_link_local_metadata_and_odd_urls_are_refused_even_by_a_wildcard(url):
     settings = JobSettings(webhook_allow="*,0.0.0.0/0,::/0", webhook_secret=SECRET)

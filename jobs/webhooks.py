@@ -235,10 +235,11 @@ class Dispatcher:
         return None
 
     def _note(self, job_id: str, waiter: str, record: dict, outcome: str) -> None:
-        """Record an attempt and count it (best effort: a store outage loses the note, not the delivery)."""
+        """Count an attempt, then record it (so that a reader who sees the record sees the count); best
+        effort: a store outage loses the note, not the delivery."""
         try:
-            _save(self.storage, job_id, waiter, record)
             self.counts.add(outcome)
+            _save(self.storage, job_id, waiter, record)
         except (RedisError, OSError) as exc:
             log.warning("webhook of job %s: attempt not recorded (%s)", job_id, exc)
 

@@ -165,5 +165,9 @@ def ttl_for(key: str, settings: JobSettings) -> int:
 
 
 def listing_ttl(listing: str, settings: JobSettings) -> int:
-    """Seconds an entry of a listing lives: that of what it lists (a job's record, its visibility)."""
-    return {"datasets": settings.dataset_ttl, "results": settings.cache_ttl, "jobs": settings.result_ttl}[listing]
+    """Seconds an entry of a listing lives: that of what it lists. A job's record may be kept up to
+    ``result_ttl`` queued, ``job_timeout`` running and ``result_ttl`` once ended; a listing reads
+    each job's state, so an entry of a job whose record is gone leaves it earlier."""
+    if listing == "jobs":
+        return 2 * settings.result_ttl + settings.job_timeout
+    return {"datasets": settings.dataset_ttl, "results": settings.cache_ttl}[listing]

@@ -14,6 +14,7 @@ import pytest
 
 from _service_support import make_client, ntk_depth2_unit, unit_rows
 from eoc_ntk.client import Client
+from jobs.index import MemoryIndex, RedisIndex, now_micros
 from service.access import fingerprint
 from service.app import create_app
 from service.config import Settings
@@ -224,3 +225,37 @@ def test_a_listing_request_neither_scans_nor_lists_keys(redis_conn, redis_test_u
         assert after["evalsha"] > before["evalsha"]  # the counters do see the listings' own commands
         # The index is where the description says: a sorted set of the key's datasets.
         assert redis_conn.zscore(f"eoc-ntk:list:datasets:{fingerprint(CAROL)}", ds) is not None
+
+
+@pytest.fixture(params=["memory", "redis"])
+def index(request):
+    """Both listing indexes: in memory (what exists: a set of names) and in Redis (the module's database)."""
+    if request.param == "memory":
+        stored: set[str] = set()
+        yield MemoryIndex(stored.__contains__), stored.add
+    else:
+        conn = request.getfixturevalue("redis_conn")
+        yield RedisIndex(conn), lambda key: conn.set(key, b"1")
+
+
+def test_an_index_pages_ties_in_order_and_prunes_old_and_gone_entries(index):
+    idx, store = index
+    base = now_micros()  # an add forgets entries older than its TTL (60 s) at once
+    scores = {m: base + s for m, s in {"a": 9, "b": 9, "c": 9, "d": 7, "e": 7, "f": 5, "g": 3, "old": 1}.items()}
+    for member, score in scores.items():
+        idx.add("z", "h", member, f'{{"m":"{member}"}}', 60, score=score)
+        if member != "f":
+            store(f"kept:{member}")
+    expected = sorted(((s, m) for m, s in scores.items() if s >= base + 2 and m != "f"), reverse=True)
+    seen, after = [], None
+    while True:
+        batch, more = idx.page("z", "h", base + 2, after, 2, "kept:")
+        seen += [(e.score, e.member) for e in batch]
+        assert all(e.meta == f'{{"m":"{e.member}"}}' for e in batch)
+        if not batch and not more:
+            break
+        after = (batch[-1].score, batch[-1].member) if batch else after
+    assert [m for _, m in seen] == ["c", "b", "a", "e", "d", "g"]  # "old" (below the cutoff) and "f" (gone) dropped
+    assert seen == expected
+    assert idx.meta("z", "h", "old") is None and idx.meta("z", "h", "f") is None
+    assert idx.meta("z", "h", "d") == '{"m":"d"}'

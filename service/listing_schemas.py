@@ -12,10 +12,12 @@ from jobs.states import JobStatus
 from .schemas import JobLinks
 
 __all__ = ["DatasetItem", "DatasetPage", "ResultItem", "ResultPage", "JobItem", "JobPage", "LIMIT_DEFAULT",
-           "LIMIT_MAX", "RESULT_ID_PATTERN", "LISTING_EXAMPLES"]
+           "LIMIT_MAX", "RESULT_ID_PATTERN", "LISTING_EXAMPLES", "ResultKind"]
 
 #: Items of a page unless ``limit`` says otherwise, and the most ``limit`` may ask for.
 LIMIT_DEFAULT, LIMIT_MAX = 50, 500
+#: The operations a result may come from (``kind``).
+ResultKind = Literal[OPS]  # type: ignore[valid-type]
 #: A cached result's id: its operation, ``-`` and the 64 hex digits of its cache key.
 RESULT_ID_PATTERN = rf"^({'|'.join(OPS)})-[0-9a-f]{{64}}$"
 
@@ -69,7 +71,7 @@ class DatasetPage(BaseModel):
 
 class ResultItem(BaseModel):
     result_id: str = Field(pattern=RESULT_ID_PATTERN, description="The operation, `-` and the cache key's digest.")
-    kind: Literal[OPS] = Field(description="The operation that computed it.")  # type: ignore[valid-type]
+    kind: ResultKind = Field(description="The operation that computed it.")
     dataset_id: str
     model: dict | None = Field(description="The canonical model (depth, a, b, sigma_w, sigma_b: defaults resolved, "
                                            "signs dropped); null for a sweep, whose depths and activations are in "

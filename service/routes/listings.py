@@ -11,7 +11,7 @@ import eoc_ntk
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import parse_activation
 from jobs.answers import RENDERED_OPS
-from jobs.specs import OPS, model_params
+from jobs.specs import model_params
 from jobs.states import JobStatus
 
 from ..contract import LOOKUP_ERRORS, operation
@@ -25,6 +25,7 @@ from ..listing_schemas import (
     RESULT_ID_PATTERN,
     DatasetPage,
     JobPage,
+    ResultKind,
     ResultPage,
 )
 from ..listings import ResultFilter, cache_key_of, check_depth_range, dataset_page, job_page, result_page
@@ -55,8 +56,7 @@ def list_datasets(engine: EngineDep, who: PrincipalDep, limit: Limit = LIMIT_DEF
             **operation(*LOOKUP_ERRORS))
 def list_results(
     dataset_id: DatasetId, engine: EngineDep, who: PrincipalDep, limit: Limit = LIMIT_DEFAULT, cursor: Cursor = None,
-    kind: Annotated[str | None, Query(pattern=rf"^({'|'.join(OPS)})$", description="Only results of this "
-                                      "operation.")] = None,
+    kind: Annotated[ResultKind | None, Query(description="Only results of this operation.")] = None,
     activation: Annotated[str | None, Query(
         min_length=1, max_length=200, pattern=ACTIVATION_PATTERN,
         description="Only results with this activation (for a sweep: among its activations): relu, abs, linear, "

@@ -11,14 +11,15 @@ Order: score descending, then member descending (Redis's order of equal scores i
 the next page starts, whatever is written meanwhile.
 
 In Redis a page is one Lua script (one round trip, atomic: an entry written again meanwhile is
-never pruned by mistake); embedded mode keeps the same structures in dicts.
+never pruned by mistake); embedded mode keeps the same structures in sorted lists.
 """
 from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left, insort
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = ["Entry", "Position", "ListingIndex", "MemoryIndex", "RedisIndex", "now_micros"]
@@ -145,17 +146,42 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@dataclass
+class _Sorted:
+    """One index in memory: its entries in ascending (score, member) order, by member, and its expiry."""
+
+    order: list[tuple[int, str]] = field(default_factory=list)
+    scores: dict[str, int] = field(default_factory=dict)
+    metas: dict[str, str] = field(default_factory=dict)
+    expires: float = 0.0
+
+    def drop(self, member: str) -> None:
+        score = self.scores.pop(member, None)
+        self.metas.pop(member, None)
+        if score is not None:
+            del self.order[bisect_left(self.order, (score, member))]
+
+    def prune(self, cutoff: int) -> None:
+        """Forget the entries scored below ``cutoff`` (the oldest: a prefix of ``order``)."""
+        end = bisect_left(self.order, (cutoff, ""))
+        for _, member in self.order[:end]:
+            del self.scores[member]
+            self.metas.pop(member, None)
+        del self.order[:end]
+
+
 class MemoryIndex:
-    """Listing indexes of embedded mode, in dicts; ``exists(key)`` says whether a stored key is there."""
+    """Listing indexes of embedded mode: sorted lists (a write or a page costs O(log n) look-ups and
+    one list move, never a sort); ``exists(key)`` says whether a stored key is there."""
 
     def __init__(self, exists: Callable[[str], bool]):
         self.exists = exists
-        self._sets: dict[str, tuple[dict[str, int], dict[str, str], float]] = {}
+        self._sets: dict[str, _Sorted] = {}
         self._lock = threading.Lock()
 
-    def _live(self, key: str) -> tuple[dict[str, int], dict[str, str], float] | None:
+    def _live(self, key: str) -> _Sorted | None:
         current = self._sets.get(key)
-        if current is not None and current[2] < time.monotonic():
+        if current is not None and current.expires < time.monotonic():
             del self._sets[key]
             return None
         return current
@@ -164,37 +190,40 @@ class MemoryIndex:
         now = now_micros()
         with self._lock:
             if len(self._sets) > 10_000:  # forget expired indexes now and then
-                for k in [k for k, (_, _, exp) in self._sets.items() if exp < time.monotonic()]:
+                for k in [k for k, v in self._sets.items() if v.expires < time.monotonic()]:
                     del self._sets[k]
-            current = self._live(key)
-            scores, metas = (current[0], current[1]) if current is not None else ({}, {})
-            _prune(scores, metas, now - ttl * 1_000_000)
-            scores[member] = now if score is None else score
-            metas[member] = meta
-            self._sets[key] = (scores, metas, time.monotonic() + ttl)
+            current = self._live(key) or _Sorted()
+            current.prune(now - ttl * 1_000_000)
+            current.drop(member)
+            entry = (now if score is None else score, member)
+            insort(current.order, entry)
+            current.scores[member], current.metas[member] = entry[0], meta
+            current.expires = time.monotonic() + ttl
+            self._sets[key] = current
 
     def meta(self, key: str, meta_key: str, member: str) -> str | None:
         with self._lock:
             current = self._live(key)
-            return None if current is None else current[1].get(member)
+            return None if current is None else current.metas.get(member)
 
     def page(self, key: str, meta_key: str, cutoff: int, after: Position | None, count: int,
              stored_prefix: str = "") -> tuple[list[Entry], bool]:
+        out: list[Entry] = []
         with self._lock:
             current = self._live(key)
             if current is None:
-                return [], False
-            scores, metas, _ = current
-            _prune(scores, metas, cutoff)
-            ordered = sorted(((s, m) for m, s in scores.items() if _after((s, m), after)), reverse=True)
-        out: list[Entry] = []
-        for s, m in ordered:
-            if len(out) == count:
-                return out, True
-            if stored_prefix and not self.exists(stored_prefix + m):
-                self.remove(key, meta_key, [m])
-                continue
-            out.append(Entry(m, s, metas.get(m)))
+                return out, False
+            current.prune(cutoff)
+            i = len(current.order) if after is None else bisect_left(current.order, after)
+            while i > 0:
+                if len(out) == count:
+                    return out, True
+                i -= 1
+                score, member = current.order[i]
+                if stored_prefix and not self.exists(stored_prefix + member):
+                    current.drop(member)  # entries before i keep their places
+                    continue
+                out.append(Entry(member, score, current.metas.get(member)))
         return out, False
 
     def remove(self, key: str, meta_key: str, members: list[str]) -> None:
@@ -202,11 +231,4 @@ class MemoryIndex:
             current = self._live(key)
             if current is not None:
                 for member in members:
-                    current[0].pop(member, None)
-                    current[1].pop(member, None)
-
-
-def _prune(scores: dict[str, int], metas: dict[str, str], cutoff: int) -> None:
-    for member in [m for m, s in scores.items() if s < cutoff]:
-        del scores[member]
-        metas.pop(member, None)
+                    current.drop(member)

@@ -59,6 +59,9 @@ class ListingIndex(Protocol):
     def remove(self, key: str, meta_key: str, members: list[str]) -> None:
         """Drop ``members`` (they no longer exist)."""
 
+    def contains(self, set_key: str, members: list[str]) -> list[bool]:
+        """Whether each of ``members`` is in the set ``set_key`` of the store (one look-up)."""
+
 
 def _after(entry: tuple[int, str], position: Position | None) -> bool:
     return position is None or entry < position
@@ -134,6 +137,9 @@ class RedisIndex:
                 return kept[:count], more or len(kept) > count
             extra += count + len(found) - len(kept)
 
+    def contains(self, set_key: str, members: list[str]) -> list[bool]:
+        return [bool(x) for x in self.conn.smismember(set_key, members)] if members else []
+
     def remove(self, key: str, meta_key: str, members: list[str]) -> None:
         if members:
             with self.conn.pipeline() as pipe:
@@ -172,10 +178,12 @@ class _Sorted:
 
 class MemoryIndex:
     """Listing indexes of embedded mode: sorted lists (a write or a page costs O(log n) look-ups and
-    one list move, never a sort); ``exists(key)`` says whether a stored key is there."""
+    one list move, never a sort); ``exists(key)`` says whether a stored key is there, ``has_member(key,
+    member)`` whether a set of the store holds a member."""
 
-    def __init__(self, exists: Callable[[str], bool]):
+    def __init__(self, exists: Callable[[str], bool], has_member: Callable[[str, str], bool]):
         self.exists = exists
+        self.has_member = has_member
         self._sets: dict[str, _Sorted] = {}
         self._lock = threading.Lock()
 
@@ -225,6 +233,9 @@ class MemoryIndex:
                     continue
                 out.append(Entry(member, score, current.metas.get(member)))
         return out, False
+
+    def contains(self, set_key: str, members: list[str]) -> list[bool]:
+        return [self.has_member(set_key, m) for m in members]
 
     def remove(self, key: str, meta_key: str, members: list[str]) -> None:
         with self._lock:

@@ -265,7 +265,7 @@ class Storage:
     def __init__(self, store: ByteStore, settings: JobSettings):
         self.store = store
         self.settings = settings
-        index = RedisIndex(store.conn) if isinstance(store, RedisStore) else MemoryIndex(store.exists)
+        index = RedisIndex(store.conn) if isinstance(store, RedisStore) else MemoryIndex(store.exists, store.has_member)
         self.listings = Listings(index, settings)  #: what a caller lists (GET /v1/datasets, ...)
 
     def secret(self) -> bytes:

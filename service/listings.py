@@ -120,11 +120,12 @@ def result_page(engine: Engine, who: str | None, dataset_id: str, limit: int, cu
     context = f"results\x00{owner_of(who)}\x00{dataset_id}\x00{wanted.context()}"
 
     def items(batch: list[Entry]) -> list[ResultItem | None]:
+        members = [e.member for e in batch]
+        asked = [True] * len(batch) if who is None else storage.listings.index.contains(keys.asked_key(who), members)
         out: list[ResultItem | None] = []
-        for entry in batch:
+        for entry, mine in zip(batch, asked, strict=True):
             spec: dict = json.loads(entry.meta)["spec"] if entry.meta else {}
-            mine = bool(spec) and wanted.keeps(spec) and (who is None or storage.has_asked(who, entry.member))
-            out.append(_result_item(entry, spec, engine) if mine else None)
+            out.append(_result_item(entry, spec, engine) if mine and spec and wanted.keeps(spec) else None)
         return out
 
     found, after = storage.listings.walk("results", dataset_id, _position(engine, cursor, context), limit, items,

@@ -232,7 +232,7 @@ def index(request):
     """Both listing indexes: in memory (what exists: a set of names) and in Redis (the module's database)."""
     if request.param == "memory":
         stored: set[str] = set()
-        yield MemoryIndex(stored.__contains__), stored.add
+        yield MemoryIndex(stored.__contains__, lambda key, member: False), stored.add
     else:
         conn = request.getfixturevalue("redis_conn")
         yield RedisIndex(conn), lambda key: conn.set(key, b"1")

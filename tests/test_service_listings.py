@@ -32,7 +32,7 @@ def _redis_client(url: str, **overrides):
     return TestClient(create_app(Settings(redis_url=url, queue_name=QUEUE, maintenance_interval=3600, **overrides)))
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
+@pytest.fixture(scope="module", params=["embedded", pytest.param("redis", marks=pytest.mark.redis)])
 def mode(request):
     if request.param == "redis":
         request.getfixturevalue("redis_conn")  # skips without Redis; flushes the module's database
@@ -227,7 +227,7 @@ def test_a_listing_request_neither_scans_nor_lists_keys(redis_conn, redis_test_u
         assert redis_conn.zscore(f"eoc-ntk:list:datasets:{fingerprint(CAROL)}", ds) is not None
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def index(request):
     """Both listing indexes: in memory (what exists: a set of names) and in Redis (the module's database)."""
     if request.param == "memory":

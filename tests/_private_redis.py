@@ -40,7 +40,8 @@ DATABASES = {
     "test_redis_dask": 14,
     "test_redis_worker_lifecycle": 11,
     "test_service_shared_jobs": 10,
-    "test_redis_webhooks": 15,
+    "test_service_listings": 15,
+    "test_redis_webhooks": 0,
 }
 
 

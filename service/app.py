@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     engine = Engine(settings, observers=[metrics])
     metrics.watch_queue(engine.queue_counts)
+    metrics.watch_webhooks(engine.callbacks.counts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -41,6 +41,7 @@ DATABASES = {
     "test_redis_worker_lifecycle": 11,
     "test_service_shared_jobs": 10,
     "test_service_listings": 15,
+    "test_redis_webhooks": 0,
 }
 
 

@@ -246,6 +246,9 @@ def test_redis_keeps_its_data_on_a_volume_behind_a_password_every_redis_url_carr
         prefix, rest = url.split("://:", 1)
         password, address = rest.rsplit("@", 1)
         assert prefix == "redis" and REQUIRED_PASSWORD.fullmatch(password) and address == "redis:6379/0", (name, url)
+        env = services[name]["environment"]  # the webhooks' settings: the API checks, the workers deliver
+        assert env["EOC_NTK_WEBHOOK_SECRET"] == "${EOC_NTK_WEBHOOK_SECRET:-}", name
+        assert env["EOC_NTK_WEBHOOK_ALLOW"] == "${EOC_NTK_WEBHOOK_ALLOW:-}", name
 
 
 def _bytes(size: str) -> float:

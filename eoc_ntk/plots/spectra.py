@@ -145,7 +145,7 @@ def draw_sweep(ax: Any, result: dict[str, Any], title: str | None = None) -> Any
     for value, members in _distinct_limits(results):
         finite_values.append(np.array([value]))
         shared = len(members) > 1
-        who = "all" if shared and len(members) == len(results) else ", ".join(
+        who = "all" if shared and len(members) == len(results) - len(all_singular) else ", ".join(
             _short(activation_label(results[i]["activation"])) for i in members)
         ax.axhline(value, ls=(0, (5, 3)), lw=1, color="0.35" if shared else colours[members[0]],
                    label=f"depth limit {value:.4g} ({who})")

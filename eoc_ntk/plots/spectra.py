@@ -104,7 +104,7 @@ def _distinct_limits(results: list[dict[str, Any]]) -> list[tuple[float, list[in
 def _sweep_curves(ax: Any, depths: np.ndarray, results: list[dict[str, Any]]) -> tuple[list[np.ndarray], list[str]]:
     """One curve per activation; singular depths as triangles at the top in its colour (black edge)."""
     top = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    finite_values, all_singular, singular_drawn = [], [], False
+    finite_values, all_singular, singular_drawn = [], [], 0
     styles = activation_styles([res["activation"] for res in results])
     for res, style in zip(results, styles, strict=True):
         cond = floats(res["condition_number"])
@@ -117,12 +117,13 @@ def _sweep_curves(ax: Any, depths: np.ndarray, results: list[dict[str, Any]]) ->
         ax.plot(depths[finite], cond[finite], ms=3.5, lw=1.3, label=label,
                 markevery=_SPARSE_MARKERS if depths.size > 30 else None, **style)
         if (~finite).any():
-            ax.plot(depths[~finite], np.full((~finite).sum(), 0.97), "v", ms=6, color=style["color"],
-                    mec=_SINGULAR_EDGE, transform=top, clip_on=False, label="_nolegend_")
-            singular_drawn = True
+            # one row of marks per activation, stacked down from the top: none hides another
+            ax.plot(depths[~finite], np.full((~finite).sum(), 0.97 - 0.045 * singular_drawn), "v", ms=6,
+                    color=style["color"], mec=_SINGULAR_EDGE, transform=top, clip_on=False, label="_nolegend_")
+            singular_drawn += 1
     if singular_drawn:  # one legend entry, hollow: each mark is filled with its activation's colour
         ax.plot([], [], "v", ms=6, color=_SINGULAR_EDGE, mfc="none", label="singular (cond = ∞), activation's colour")
-        ax.margins(y=0.12)  # head room for the singular marks at the top
+        ax.margins(y=0.08 + 0.045 * singular_drawn)  # head room for the singular marks at the top
     return finite_values, all_singular
 
 

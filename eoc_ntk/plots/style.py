@@ -298,9 +298,21 @@ def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
 
 
 def log_axis(axis: Any, lo: float, hi: float) -> None:
-    """A log axis with :func:`log_ticks` and the house labels, no minor labels."""
+    """A log axis with :func:`log_ticks` and the house labels, no minor labels.
+
+    The ticks cover ``[lo, hi]`` widened to the axis' autoscaled view (its margins, error bars),
+    so that no end of the axis is left without a label.
+    """
     from matplotlib.ticker import FixedLocator, NullFormatter
 
+    axes = axis.axes
+    if axes is not None and axis.get_scale() == "log":
+        axes.autoscale_view(scalex=axis is axes.xaxis, scaley=axis is axes.yaxis)
+        view_lo, view_hi = sorted(axis.get_view_interval())
+        if 0 < view_lo < lo and math.isfinite(view_lo):
+            lo = view_lo
+        if hi < view_hi < math.inf:
+            hi = view_hi
     ticks = log_ticks(lo, hi)
     if ticks:
         axis.set_major_locator(FixedLocator(ticks))

@@ -92,7 +92,7 @@ def screenshot() -> None:
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,900", "--hide-scrollbars"):
+                "--window-size=1400,900"):  # scroll bars shown: the table scrolls
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -109,9 +109,9 @@ def screenshot() -> None:
         WebDriverWait(driver, 120, poll_frequency=0.2).until(lambda d: "done" in d.find_element("id", "status").text)
         driver.save_screenshot(os.path.join(HERE, "web_page.png"))
         # The eigenvalue figure of a depth picked in the table (the row of depth 10).
-        row = driver.find_element("css selector", "#results tbody tr[data-depth='10']")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
-        row.click()
+        cell = driver.find_element("css selector", "#results tbody tr[data-depth='10'] td")  # where a user clicks
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+        cell.click()
         WebDriverWait(driver, 120, poll_frequency=0.2).until(
             lambda d: "eigenvalues at depth 10 shown" in d.find_element("id", "status").text)
         time.sleep(0.5)  # the figure's scroll into view

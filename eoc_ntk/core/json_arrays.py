@@ -105,46 +105,92 @@ def find_number_arrays(text: bytes | bytearray, keys: tuple[str, ...], max_array
 def _read_array(text: bytes | bytearray, start: int) -> tuple[int, np.ndarray] | None:
     """``(stop, values)`` of the array of numbers at ``text[start] == "["``, or None."""
     run_end = _SPAN.match(text, start).end()  # type: ignore[union-attr]  # matches the empty string
-    span = bytes(text[start:run_end])
-    compact = span.translate(None, _WS)
-    two_d = compact.startswith(b"[[")
-    end = compact.find(b"]]") + 2 if two_d else compact.find(b"]") + 1
-    if end < 2 or (two_d and end < 4):
+    span = np.frombuffer(memoryview(text)[start:run_end], dtype=np.uint8)  # a view: no copy
+    spaced = _white_space(span)
+    if spaced is None:
+        return None  # white space between two numbers
+    # The array without white space: the text itself where it has none (no copy).
+    compact, base = (_solid(span), 0) if spaced else (text, start)
+    two_d = compact.startswith(b"[[", base)
+    end = compact.find(b"]]", base, base + span.size) + 2 if two_d else compact.find(b"]", base, base + span.size) + 1
+    if end < base + 2 or (two_d and end < base + 4):
         return None  # not closed within the numbers
-    closing = compact.count(b"]", 0, end)
-    stop = start + _nth(span, b"]", closing) + 1
-    if _split_number(span[:stop - start]):
-        return None
-    del span
-    inner = compact[2:end - 2].replace(b"],[", b";") if two_d else compact[1:end - 1]
-    del compact
-    if not inner or b"[" in inner or b"]" in inner or (not two_d and b";" in inner):
-        return None
-    values = _read_cells(inner, two_d)
-    if values is None or not np.isfinite(values).all():
-        return None
-    return stop, values
+    stop = end if not spaced else _after_nth_bracket(text, start, compact.count(b"]", base, end))
+    lo, hi = (base + 2, end - 2) if two_d else (base + 1, end - 1)
+    breaks = compact.count(b"],[", lo, hi)
+    if hi <= lo or not compact.count(b"[", lo, hi) == compact.count(b"]", lo, hi) == breaks or (breaks and not two_d):
+        return None  # empty, or nested deeper
+    return _read_cells(compact, lo, hi, breaks + 1, two_d, stop)
 
 
-def _nth(data: bytes, byte: bytes, n: int) -> int:
-    """Index of the ``n``-th (from 1) occurrence of ``byte`` in ``data``."""
-    return int(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == byte[0])[n - 1])
+def _chunk(size: int) -> int:
+    """Bytes of one chunk of ``size`` bytes of text: at most :data:`CHUNK_BYTES` and about 1/64 of
+    the text (the temporaries of a chunk, about 30 bytes a byte, stay a fraction of the text)."""
+    return min(CHUNK_BYTES, max(4096, size // 64))
 
 
-def _read_cells(inner: bytes, two_d: bool) -> np.ndarray | None:
-    """The numbers of ``inner`` (cells separated by ``,``, rows by ``;``) as (n,) or (n, m), or None
-    when a cell is not a JSON number or the rows differ in length."""
-    rows = inner.count(b";") + 1
-    first = inner.find(b";")
-    cols = (inner.count(b",", 0, first) if first >= 0 else inner.count(b",")) + 1
-    cells = inner.count(b",") + rows
+def _after_nth_bracket(text: bytes | bytearray, start: int, n: int) -> int:
+    """The index after the ``n``-th ``]`` from ``start`` (there are at least ``n``), chunk by chunk."""
+    pos = start
+    while True:
+        k = text.count(b"]", pos, pos + CHUNK_BYTES)
+        if k >= n:
+            part = np.frombuffer(memoryview(text)[pos:pos + CHUNK_BYTES], dtype=np.uint8)
+            return pos + int(np.flatnonzero(part == 93)[n - 1]) + 1
+        n, pos = n - k, pos + CHUNK_BYTES
+
+
+def _white_space(span: np.ndarray) -> bool | None:
+    """Whether ``span`` holds white space; None when white space separates two number bytes
+    (``[1 2]``: not JSON). Chunk by chunk."""
+    pos, spaced, size = 0, False, _chunk(span.size)
+    while pos < span.size:
+        end = min(span.size, pos + size)
+        while end < span.size and _WS_BYTES[span[end]]:  # a run of white space is never cut
+            end += 1
+        part = span[pos:end]
+        ws = _WS_BYTES[part]
+        if ws.any():
+            spaced = True
+            num = _NUMBER_BYTES[part]
+            before = num[:-1][~ws[:-1] & ws[1:]]  # the byte before each run of white space: a number's?
+            after = num[1:][ws[:-1] & ~ws[1:]]  # and the byte after it
+            m = min(before.size, after.size)
+            if np.any(before[:m] & after[:m]):
+                return None
+        pos = end
+    return spaced
+
+
+def _solid(span: np.ndarray) -> bytearray:
+    """The bytes of ``span`` without white space, in one buffer (filled chunk by chunk)."""
+    out = bytearray(span.size)
+    n, size = 0, _chunk(span.size)
+    for pos in range(0, span.size, size):
+        part = span[pos:pos + size]
+        kept = part[~_WS_BYTES[part]]
+        out[n:n + kept.size] = kept.tobytes()
+        n += kept.size
+    del out[n:]
+    return out
+
+
+def _read_cells(compact: bytes | bytearray, lo: int, hi: int, rows: int, two_d: bool,
+                stop: int) -> tuple[int, np.ndarray] | None:
+    """The numbers of ``compact[lo:hi]`` (cells separated by ``,``, rows by ``],[``) as (n,) or
+    (n, m) (with ``stop``), or None when a cell is not a JSON number or finite, or the rows differ
+    in length."""
+    first = compact.find(b"],[", lo, hi)
+    cols = compact.count(b",", lo, first if first >= 0 else hi) + 1
+    cells = compact.count(b",", lo, hi) + 1
     if cells != rows * cols:
         return None  # ragged (rows of equal length are checked chunk by chunk below)
     out = np.empty(cells)
-    pos, k = 0, 0
-    while pos < len(inner):
-        end = _cut(inner, pos + CHUNK_BYTES)
-        chunk = inner[pos:end] if end < len(inner) else inner[pos:] + b";"
+    size = _chunk(hi - lo)
+    pos, k = lo, 0
+    while pos < hi:
+        end = _cut(compact, pos + size, hi)
+        chunk = bytes(compact[pos:end]).replace(b"],[", b";") + (b";" if end == hi else b"")
         buf = np.frombuffer(chunk, dtype=np.uint8)
         row_end = buf == 59
         sep = row_end | (buf == 44)
@@ -153,7 +199,7 @@ def _read_cells(inner: bytes, two_d: bool) -> np.ndarray | None:
         values = parse_decimals(buf, sep)
         if values is None:
             values = np.fromstring(chunk[:-1].replace(b";", b","), dtype=np.float64, sep=",")
-        if values.size != np.count_nonzero(sep) or k + values.size > cells:
+        if values.size != np.count_nonzero(sep) or k + values.size > cells or not np.isfinite(values).all():
             return None
         ends = np.flatnonzero(row_end[sep]) + k + 1
         if ends.size and np.any(ends % cols):
@@ -162,32 +208,17 @@ def _read_cells(inner: bytes, two_d: bool) -> np.ndarray | None:
         pos, k = end, k + values.size
     if k != cells:
         return None
-    return out.reshape(rows, cols) if two_d else out
+    return stop, out.reshape(rows, cols) if two_d else out
 
 
-def _cut(inner: bytes, at: int) -> int:
-    """The end of a chunk: just after the first separator at or after ``at`` (or the end)."""
-    if at >= len(inner):
-        return len(inner)
-    comma, semi = inner.find(b",", at), inner.find(b";", at)
-    ends = [i for i in (comma, semi) if i >= 0]
-    return min(ends) + 1 if ends else len(inner)
-
-
-def _split_number(span: bytes) -> bool:
-    """True when white space separates two number bytes (``[1 2]``: not JSON), chunk by chunk."""
-    pos = 0
-    while pos < len(span):
-        end = min(len(span), pos + CHUNK_BYTES)
-        while end < len(span) and span[end] in _WS:  # a run of white space is never cut
-            end += 1
-        cls = np.frombuffer(span, dtype=np.uint8, count=end - pos, offset=pos)
-        solid = np.flatnonzero(~_WS_BYTES[cls])
-        gap = np.flatnonzero(np.diff(solid) > 1)
-        if gap.size and np.any(_NUMBER_BYTES[cls[solid[gap]]] & _NUMBER_BYTES[cls[solid[gap + 1]]]):
-            return True
-        pos = end
-    return False
+def _cut(compact: bytes | bytearray, at: int, hi: int) -> int:
+    """The end of a chunk: just after the first separator (``,`` or ``],[``) at or after ``at``, or ``hi``."""
+    if at >= hi:
+        return hi
+    comma = compact.find(b",", at, hi)
+    if comma < 0:
+        return hi
+    return comma + 2 if compact[comma - 1] == 93 else comma + 1  # "],[": cut after the "["
 
 
 def _json_numbers(buf: np.ndarray, sep: np.ndarray) -> bool:

@@ -145,3 +145,9 @@ def test_throughput_quick(capsys):
 def test_uploads(capsys):
     rows = run("bench_uploads", ["--rows", "16", "--cols", "8", "--repeat", "1"], capsys)
     assert len(rows) == 4
+
+
+@pytest.mark.slow  # six child processes, each importing the service
+def test_uploads_json(capsys):
+    rows = run("bench_uploads", ["--json", "--sizes", "4000"], capsys)
+    assert len(rows) == 2 + 6

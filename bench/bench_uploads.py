@@ -75,15 +75,18 @@ body = open(sys.argv[1], "rb").read()
 parse = (lambda: validate_json(SpectraIn, body, 1 << 40)) if sys.argv[2] == "now" else \
     (lambda: SpectraIn.model_validate_json(body))
 validate_json(SpectraIn, b'{"x": [[1]], "model": {"depth": 1, "activation": "relu"}}', 1 << 20)  # imports
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-ticks, stop = [], threading.Event()
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+base = rss()
+ticks, peaks, stop = [], [base], threading.Event()
 def tick():
     while not stop.is_set():
-        ticks.append(time.perf_counter()); time.sleep(0.001)
+        ticks.append(time.perf_counter()); peaks.append(rss()); time.sleep(0.001)
 t = threading.Thread(target=tick); t.start(); time.sleep(0.02)
 t0 = time.perf_counter(); parsed = parse(); seconds = time.perf_counter() - t0
-stop.set(); t.join()
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+peaks.append(rss()); stop.set(); t.join()
+grown = max(peaks) - base
 pause = max(b - a for a, b in zip(ticks, ticks[1:]))
 del parsed
 tracemalloc.start(); parse(); traced = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()

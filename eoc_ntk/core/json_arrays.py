@@ -36,8 +36,6 @@ __all__ = ["CHUNK_BYTES", "NumberArray", "find_number_arrays"]
 #: Bytes of numbers read by one pass of NumPy operations (the interpreter lock is free between passes).
 CHUNK_BYTES = 64 * 1024
 _WS = b" \t\r\n"
-#: The bytes an array of numbers may hold.
-_SPAN = re.compile(rb"[-+0-9.eE,\[\]\s]*")
 # Byte classes of the number grammar: digit, minus, plus, point, exponent, separator ("," between
 # cells, ";" between rows), other.
 _D, _M, _P, _O, _E, _S, _X = range(7)
@@ -52,6 +50,9 @@ for _a, _b in ((_S, _M), (_S, _D), (_M, _D), (_D, _D), (_D, _O), (_D, _E), (_D, 
     _PAIRS[_a * 8 + _b] = True
 _NUMBER_BYTES = np.zeros(256, dtype=bool)
 _NUMBER_BYTES[np.frombuffer(b"-+0123456789.eE", dtype=np.uint8)] = True
+#: The bytes an array of numbers may hold.
+_SPAN_BYTES = _NUMBER_BYTES.copy()
+_SPAN_BYTES[np.frombuffer(b",[] \t\r\n", dtype=np.uint8)] = True
 _WS_BYTES = np.zeros(256, dtype=bool)
 _WS_BYTES[np.frombuffer(_WS, dtype=np.uint8)] = True
 
@@ -104,8 +105,7 @@ def find_number_arrays(text: bytes | bytearray, keys: tuple[str, ...], max_array
 
 def _read_array(text: bytes | bytearray, start: int) -> tuple[int, np.ndarray] | None:
     """``(stop, values)`` of the array of numbers at ``text[start] == "["``, or None."""
-    run_end = _SPAN.match(text, start).end()  # type: ignore[union-attr]  # matches the empty string
-    span = np.frombuffer(memoryview(text)[start:run_end], dtype=np.uint8)  # a view: no copy
+    span = np.frombuffer(memoryview(text)[start:_run_end(text, start)], dtype=np.uint8)  # a view: no copy
     spaced = _white_space(span)
     if spaced is None:
         return None  # white space between two numbers
@@ -121,6 +121,16 @@ def _read_array(text: bytes | bytearray, start: int) -> tuple[int, np.ndarray] |
     if hi <= lo or not compact.count(b"[", lo, hi) == compact.count(b"]", lo, hi) == breaks or (breaks and not two_d):
         return None  # empty, or nested deeper
     return _read_cells(compact, lo, hi, breaks + 1, two_d, stop)
+
+
+def _run_end(text: bytes | bytearray, start: int) -> int:
+    """The end of the run of bytes an array of numbers may hold from ``start``, chunk by chunk."""
+    view = np.frombuffer(text, dtype=np.uint8)
+    for pos in range(start, view.size, CHUNK_BYTES):
+        other = np.flatnonzero(~_SPAN_BYTES[view[pos:pos + CHUNK_BYTES]])
+        if other.size:
+            return pos + int(other[0])
+    return view.size
 
 
 def _chunk(size: int) -> int:

@@ -90,7 +90,7 @@ grown = max(peaks) - base
 pause = max(b - a for a, b in zip(ticks, ticks[1:]))
 del parsed
 tracemalloc.start(); parse(); traced = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
-print(seconds, pause, grown * 1024, traced)
+print(seconds, pause, grown, traced)
 """
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     Tag,
     WithJsonSchema,
     WrapValidator,
+    field_validator,
     model_validator,
 )
 
@@ -358,6 +359,13 @@ class DatasetWithLabelsJSONIn(_In):
 
     x: Matrix
     y: LabelsJSON | None = None
+
+    @field_validator("y", mode="before")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:  # the upload's document declares y an array: leave it out for no labels
+            raise ValueError("y must be an array of labels, not null; leave y out to upload points without labels")
+        return value
 
 
 class DatasetWithLabelsOut(DatasetOut):

@@ -91,6 +91,9 @@ def test_label_column_refusals_name_the_field(client, xy):
         assert "drop label_column" in r.json()["error"]["message"]
     r = client.post("/v1/datasets?label_column=5", json={"x": data.tolist()})
     assert r.status_code == 422 and r.json()["error"]["field"] == "label_column" and "[-5, 4]" in r.text
+    for query in ("", "?label_column=0"):  # the document declares y an array, not nullable
+        r = client.post(f"/v1/datasets{query}", json={"x": data.tolist(), "y": None})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "y" and "not null" in r.text, r.text
 
 
 @pytest.mark.parametrize("column", [-1, 0, 2])

@@ -18,6 +18,10 @@ state: resubmit to run it again). A second SIGTERM or SIGINT ends the job at onc
 A worker killed outright (SIGKILL, out of memory) takes its horse with it within a second; the
 API fails the job as ``worker_lost`` once its alive key expires, and nothing records over that.
 
+Webhooks: with ``EOC_NTK_WEBHOOK_ALLOW`` and ``EOC_NTK_WEBHOOK_SECRET`` set, the worker forks a
+delivery process at start (:mod:`jobs.webhook_worker`) that posts the webhooks of ended jobs;
+it dies with the worker.
+
 Redis: the worker's connection retries every command for about :data:`REDIS_RETRY_SECONDS`
 while Redis is away, so that a restart of Redis never abandons a running horse nor ends the
 worker; RQ's dequeue loop retries on its own beyond that. A worker that still loses Redis for
@@ -55,6 +59,7 @@ from .device import job_device
 from .errors import describe_timeout
 from .horse import JobDeathPenalty, WorkerContext
 from .settings import get_settings
+from .webhook_worker import start_delivery_process
 
 __all__ = ["main", "run_worker", "check_worker", "JobWorker", "WorkerRedis", "RECONNECT_MAX_SECONDS",
            "REDIS_RETRY_SECONDS", "PUBSUB_WAKE_SECONDS"]
@@ -154,6 +159,7 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
     url = _redis_url(redis_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     conn = worker_connection(url)
+    start_delivery_process(url)  # before any work horse is forked
     while True:
         worker = None
         try:

@@ -153,7 +153,9 @@ class Mode:
         if self.conn is None:
             store = engine.storage.store
             return len(store._items), len(store._sets), len(engine.backend)
-        return self.conn.dbsize(), len(engine.backend.local)  # the pool of Redis mode's synchronous requests
+        # Metrics (job durations, counters) are no stored data: a refused job is still counted.
+        stored = sum(1 for key in self.conn.scan_iter() if not key.startswith(b"eoc-ntk:metrics:"))
+        return stored, len(engine.backend.local)  # the pool of Redis mode's synchronous requests
 
     def close(self):
         self.client.__exit__(None, None, None)

@@ -54,7 +54,7 @@ def job_body(engine: Engine, view: JobView) -> bytes:
     :mod:`jobs.answers`), spliced in last, with ``"cache": "miss"``."""
     op = view.spec.get("op")
     ended_badly = view.error is not None and view.status in (JobStatus.failed, JobStatus.canceled)
-    body = JobOut(job_id=view.job_id, op=op, status=view.status, progress=view.progress,
+    body = JobOut(job_id=view.job_id, op=op, status=view.status, progress=view.progress, attempt=view.attempt,
                   status_url=status_url(view.job_id), links=job_links(view.job_id, op),
                   **({"error": view.error} if ended_badly else {}), **job_timing(view))
     out = orjson.dumps(body.model_dump(mode="json", exclude_none=True))

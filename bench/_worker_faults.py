@@ -2,10 +2,11 @@
 (``python -m jobs``) started and signalled here, and the Redis-mode API given to hostile.py.
 
 - row 6, ``kill -9`` the worker mid-job: seconds until its work horse is gone, and every state
-  the job was reported in afterwards (it must reach one final state and stay there);
+  the job was reported in afterwards (queued again as attempt 2, which a second worker started
+  then runs; it must reach one final state and stay there);
 - row 11, SIGTERM to an idle worker: seconds until it exits;
 - row 10, SIGTERM to a busy worker whose job outlasts the stop grace (not with ``--quick``):
-  seconds until it exits, and the job's final state.
+  seconds until it exits, and the job's state then (handed back: queued as attempt 2).
 """
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def _children(pid: int) -> list[int]:
 def _job_state(client, job_id: str) -> str:
     body = client.get(f"/v1/jobs/{job_id}").json()
     code = (body.get("error") or {}).get("code")
-    return f"{body.get('status')}" + (f" ({code})" if code else "")
+    attempt = body.get("attempt", 1)
+    return f"{body.get('status')}" + (f" ({code})" if code else "") + (f" [attempt {attempt}]" if attempt > 1 else "")
 
 
 def _kill_mid_job(mode: RedisMode, client) -> str:
@@ -111,13 +113,15 @@ def _kill_mid_job(mode: RedisMode, client) -> str:
         time.sleep(0.01)
     gone = time.monotonic() - killed
     seen: list[str] = []
-    first_final = None
+    first_final, second = None, None
     while time.monotonic() < (first_final or killed + 60) + (3 if first_final else 0):
         state = _job_state(client, job_id)
         if not seen or seen[-1] != state:
             seen.append(state)
         if first_final is None and state.split()[0] in FINAL:
             first_final = time.monotonic()
+        if state.startswith("queued") and second is None:
+            second = mode.worker()  # runs the next attempt
         time.sleep(0.1)
     return f"horse gone {gone:.2f} s after the kill; then {' -> '.join(seen)}"
 
@@ -154,6 +158,6 @@ def worker_rows(mode: RedisMode, client, quick: bool) -> list:
     rows = [("24.6 Redis mode: kill -9 the worker mid-job", 0, lambda: _kill_mid_job(mode, client)),
             ("24.11 Redis mode: SIGTERM to an idle worker", 0, lambda: _sigterm_idle(mode))]
     if not quick:
-        rows.append(("24.10 Redis mode: SIGTERM to a worker busy past the 20 s stop grace", 0,
+        rows.append(("24.10 Redis mode: SIGTERM to a worker busy past its stop grace (EOC_NTK_WORKER_STOP_GRACE)", 0,
                      lambda: _sigterm_busy(mode, client)))
     return rows

@@ -206,7 +206,7 @@ def test_a_worker_killed_with_sigkill_takes_its_horse_and_its_last_attempt_stays
         while any(alive(p.pid) for p in (horse, *guards)):
             assert time.monotonic() - killed <= 2.0, "the work horse outlived its worker by 2 s"
             time.sleep(0.02)
-        seen = watch(backend, job_id, timeout=HEARTBEAT + 15, after=3.0)
+        seen = watch(backend, job_id, timeout=HEARTBEAT + 15, after=2.0)
         assert final_and_unchanged(seen) == ("failed", "worker_lost", 1), seen[-5:]
         assert "EOC_NTK_JOB_MAX_ATTEMPTS" in backend.get(job_id).error["message"]
     finally:
@@ -230,10 +230,12 @@ def test_a_busy_worker_given_sigterm_finishes_a_short_job_then_exits(redis_conn,
         stop_worker(proc)
 
 
-def sigterm_a_busy_worker(conn, proc: subprocess.Popen, job_id: str) -> float:
-    """Wait until ``proc`` computes ``job_id``, SIGTERM it, and return the seconds it took to exit
-    (checked to be within the grace plus 5 s, with its work horse gone)."""
+def sigterm_its_worker(conn, procs: dict[str, subprocess.Popen], job_id: str) -> str:
+    """Wait until one of ``procs`` (by worker name) computes ``job_id``, SIGTERM that one, check that
+    it exits within the grace plus 5 s with its work horse gone, and return its name."""
     wait_status(conn, job_id, ("started",))
+    name = Job.fetch(job_id, connection=conn, serializer=JSONSerializer).worker_name
+    proc = procs[name]
     horse = horse_of(proc)
     proc.send_signal(signal.SIGTERM)
     asked = time.monotonic()
@@ -241,49 +243,51 @@ def sigterm_a_busy_worker(conn, proc: subprocess.Popen, job_id: str) -> float:
     took = time.monotonic() - asked
     assert GRACE <= took <= GRACE + 5, took
     assert not alive(horse.pid)
-    return took
+    return name
+
+
+def start_workers(conn, url: str, names: list[str], **env) -> dict[str, subprocess.Popen]:
+    """Workers of these names, started together, once all are registered."""
+    procs = {name: start_worker(url, name, **env) for name in names}
+    for name, proc in procs.items():
+        wait_registered(conn, proc, name)
+    return procs
 
 
 def test_a_busy_worker_given_sigterm_hands_its_job_back_and_another_finishes_it(redis_conn, redis_test_url):
-    first, second = f"hand-back-{os.getpid()}-1", f"hand-back-{os.getpid()}-2"
-    proc = start_worker(redis_test_url, first)
     backend = backend_for(redis_conn, redis_test_url)
-    other = None
+    procs = {}
     try:
-        wait_registered(redis_conn, proc, first)
+        procs = start_workers(redis_conn, redis_test_url, [f"hand-back-{os.getpid()}-{i}" for i in (1, 2)])
         job_id = enqueue(redis_conn, "spectra-" + "f" * 32, n=HANDED_BACK_N)
-        sigterm_a_busy_worker(redis_conn, proc, job_id)
-        view = backend.get(job_id)
-        assert (view.status.value, view.attempt, view.error) == ("queued", 2, None), view  # handed back
-        other = start_worker(redis_test_url, second)
+        stopped = sigterm_its_worker(redis_conn, procs, job_id)
         seen = watch(backend, job_id, timeout=120)
+        assert seen[0] in (("queued", None, 2), ("running", None, 2)), seen[:3]  # handed back before it exited
         assert final_and_unchanged(seen) == ("finished", None, 2), seen[-5:]
         job = Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)
-        assert job.worker_name == second and job.meta["n"] == HANDED_BACK_N  # the second worker computed it
+        assert job.worker_name != stopped and job.meta["n"] == HANDED_BACK_N  # the other worker computed it
     finally:
         backend.shutdown()
-        stop_worker(proc)
-        if other is not None:
-            stop_worker(other)
+        for proc in procs.values():
+            stop_worker(proc)
 
 
 def test_a_job_stopped_in_its_last_attempt_fails_as_worker_stopped_and_stays_failed(redis_conn, redis_test_url):
-    names = [f"last-attempt-{os.getpid()}-{i}" for i in (1, 2)]
     backend = backend_for(redis_conn, redis_test_url, job_max_attempts=2)
-    procs = []
+    procs = {}
     try:
+        procs = start_workers(redis_conn, redis_test_url, [f"last-attempt-{os.getpid()}-{i}" for i in (1, 2)],
+                              EOC_NTK_JOB_MAX_ATTEMPTS=2)
         job_id = enqueue(redis_conn, "spectra-" + "e" * 32, n=HANDED_BACK_N)
-        for attempt, name in enumerate(names, start=1):
-            procs.append(start_worker(redis_test_url, name, EOC_NTK_JOB_MAX_ATTEMPTS=2))
-            sigterm_a_busy_worker(redis_conn, procs[-1], job_id)
-            assert backend.get(job_id).attempt == attempt + (attempt < 2)
-        procs.append(start_worker(redis_test_url, f"last-attempt-{os.getpid()}-3"))  # idle: nothing to run again
-        wait_registered(redis_conn, procs[-1], f"last-attempt-{os.getpid()}-3")
+        first = sigterm_its_worker(redis_conn, procs, job_id)
+        assert backend.get(job_id).attempt == 2
+        second = sigterm_its_worker(redis_conn, procs, job_id)
+        assert first != second
         seen = watch(backend, job_id, timeout=30, after=1.5)
         assert final_and_unchanged(seen) == ("failed", "worker_stopped", 2), seen[-5:]
         message = backend.get(job_id).error["message"]
         assert "EOC_NTK_WORKER_STOP_GRACE" in message and "EOC_NTK_JOB_MAX_ATTEMPTS" in message, message
     finally:
         backend.shutdown()
-        for proc in procs:
+        for proc in procs.values():
             stop_worker(proc)

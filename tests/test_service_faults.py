@@ -39,6 +39,8 @@ from service.config import Settings
 
 ASYNC = {"Prefer": "respond-async"}
 QUEUE = f"eoc-ntk-faults-{os.getpid()}"
+#: The queue of the workers a test kills (``doomed_worker``), apart from the module's ``worker``.
+DOOMED = f"{QUEUE}-doomed"
 HEARTBEAT = 2  # seconds: a killed job is declared abandoned this long after its last beat
 
 pytestmark = pytest.mark.redis
@@ -49,9 +51,8 @@ def fault_settings(url: str, **overrides) -> Settings:
     return Settings(**{**base, **overrides})
 
 
-
-def start_worker(url: str, name: str, **env) -> subprocess.Popen:
-    return _start_worker(url, QUEUE, name, **{"EOC_NTK_JOB_HEARTBEAT_TTL": HEARTBEAT, **env})
+def start_worker(url: str, name: str, queue: str = QUEUE, **env) -> subprocess.Popen:
+    return _start_worker(url, queue, name, **{"EOC_NTK_JOB_HEARTBEAT_TTL": HEARTBEAT, **env})
 
 
 def horse_pids(worker_pid: int, timeout: float = 10.0) -> list[int]:
@@ -73,10 +74,21 @@ def kill_worker(proc: subprocess.Popen) -> None:
     proc.wait(timeout=5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def worker(redis_conn, redis_test_url):
+    """The module's worker on QUEUE: its tests end a job or its horse, never the worker."""
     name = f"faults-{os.getpid()}-{time.monotonic_ns()}"
     proc = start_worker(redis_test_url, name)
+    wait_registered(redis_conn, proc, name)
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.fixture
+def doomed_worker(redis_conn, redis_test_url):
+    """A worker of one test, which kills it, on the DOOMED queue (apps of these tests submit there)."""
+    name = f"faults-{os.getpid()}-{time.monotonic_ns()}"
+    proc = start_worker(redis_test_url, name, queue=DOOMED)
     wait_registered(redis_conn, proc, name)
     yield proc
     stop_worker(proc)
@@ -124,42 +136,41 @@ def wait_seeing(client, job_id: str, until, timeout: float) -> list[dict]:
     return seen
 
 
-def test_worker_killed_with_sigkill_mid_job_runs_again_as_attempt_2_on_another_worker(redis_conn, redis_test_url,
-                                                                                   client, worker):
-    job_id = client.post("/v1/sweeps", json=KILLED, headers=ASYNC).json()["job_id"]
-    assert running(client, job_id)["attempt"] == 1
-    kill_worker(worker)
-    killed = time.monotonic()
-    seen = wait_seeing(client, job_id, lambda body: body["attempt"] == 2, timeout=HEARTBEAT + 15)
-    assert seen[-1]["status"] == "queued" and "error" not in seen[-1], seen[-1]
-    assert time.monotonic() - killed < HEARTBEAT + 10
-    # A request for the same computation joins it; a new worker runs it to the end.
-    again = client.post("/v1/sweeps", json=KILLED, headers=ASYNC)
-    assert again.status_code == 202 and again.json()["job_id"] == job_id and again.json()["attempt"] == 2
-    name = f"faults-{os.getpid()}-again"
-    fresh = start_worker(redis_test_url, name)
-    try:
-        done = wait_seeing(client, job_id, lambda body: body["status"] in FINAL, timeout=240)[-1]
-        assert done["status"] == "finished" and done["attempt"] == 2, done
-        assert done["result"]["depths"][-1] == 100
-        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "finished"
-    finally:
-        stop_worker(fresh)
+def test_worker_killed_with_sigkill_mid_job_runs_again_as_attempt_2_on_another_worker(redis_test_url,
+                                                                                   doomed_worker):
+    with TestClient(create_app(fault_settings(redis_test_url, queue_name=DOOMED))) as client:
+        job_id = client.post("/v1/sweeps", json=KILLED, headers=ASYNC).json()["job_id"]
+        assert running(client, job_id)["attempt"] == 1
+        kill_worker(doomed_worker)
+        killed = time.monotonic()
+        seen = wait_seeing(client, job_id, lambda body: body["attempt"] == 2, timeout=HEARTBEAT + 15)
+        assert seen[-1]["status"] == "queued" and "error" not in seen[-1], seen[-1]
+        assert time.monotonic() - killed < HEARTBEAT + 10
+        # A request for the same computation joins it; a new worker runs it to the end.
+        again = client.post("/v1/sweeps", json=KILLED, headers=ASYNC)
+        assert again.status_code == 202 and again.json()["job_id"] == job_id and again.json()["attempt"] == 2
+        fresh = start_worker(redis_test_url, f"faults-{os.getpid()}-again", queue=DOOMED)
+        try:
+            done = wait_seeing(client, job_id, lambda body: body["status"] in FINAL, timeout=240)[-1]
+            assert done["status"] == "finished" and done["attempt"] == 2, done
+            assert done["result"]["depths"][-1] == 100
+            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "finished"
+        finally:
+            stop_worker(fresh)
 
 
-def test_a_lost_job_with_no_attempt_left_fails_and_resubmitting_computes(redis_conn, redis_test_url, worker):
-    with TestClient(create_app(fault_settings(redis_test_url, job_max_attempts=1))) as c:
+def test_a_lost_job_with_no_attempt_left_fails_and_resubmitting_computes(redis_test_url, doomed_worker):
+    with TestClient(create_app(fault_settings(redis_test_url, queue_name=DOOMED, job_max_attempts=1))) as c:
         job_id = c.post("/v1/sweeps", json={**KILLED, "depths": list(range(8, 108))}, headers=ASYNC).json()["job_id"]
         assert running(c, job_id)["status"] == "running"
-        kill_worker(worker)
+        kill_worker(doomed_worker)
         killed = time.monotonic()
         job = wait_seeing(c, job_id, lambda body: body["status"] in FINAL, timeout=HEARTBEAT + 15)[-1]
         assert time.monotonic() - killed < HEARTBEAT + 10
         assert (job["status"], job["error"]["code"], job["attempt"]) == ("failed", "worker_lost", 1), job
         assert "submit the request again" in job["error"]["message"]
         assert "EOC_NTK_JOB_MAX_ATTEMPTS" in job["error"]["message"]
-        name = f"faults-{os.getpid()}-resubmit"
-        fresh = start_worker(redis_test_url, name)
+        fresh = start_worker(redis_test_url, f"faults-{os.getpid()}-resubmit", queue=DOOMED)
         try:
             again = c.post("/v1/sweeps", json={**KILLED, "depths": list(range(8, 108))}, headers=ASYNC)
             assert again.status_code == 202 and again.json()["job_id"] == job_id and again.json()["attempt"] == 1
@@ -175,10 +186,10 @@ def test_worker_killed_with_default_settings_is_found_lost_within_heartbeat_plus
     attempt 2 within about 25 s."""
     defaults = Settings()
     name = f"faults-{os.getpid()}-defaults"
-    proc = start_worker(redis_test_url, name, EOC_NTK_JOB_HEARTBEAT_TTL=defaults.job_heartbeat_ttl)
+    proc = start_worker(redis_test_url, name, queue=DOOMED, EOC_NTK_JOB_HEARTBEAT_TTL=defaults.job_heartbeat_ttl)
     try:
         wait_registered(redis_conn, proc, name)
-        with TestClient(create_app(Settings(redis_url=redis_test_url, queue_name=QUEUE))) as c:
+        with TestClient(create_app(Settings(redis_url=redis_test_url, queue_name=DOOMED))) as c:
             job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(6, 106))}, headers=ASYNC).json()["job_id"]
             assert running(c, job_id)["status"] == "running"
             kill_worker(proc)
@@ -192,15 +203,16 @@ def test_worker_killed_with_default_settings_is_found_lost_within_heartbeat_plus
         stop_worker(proc)
 
 
-def test_abandoned_job_is_queued_again_by_the_sweep_without_anyone_polling(redis_conn, redis_test_url, worker):
+def test_abandoned_job_is_queued_again_by_the_sweep_without_anyone_polling(redis_conn, redis_test_url,
+                                                                         doomed_worker):
     """Nobody asks about the job: the API's maintenance loop queues it again all the same."""
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    with TestClient(create_app(fault_settings(redis_test_url))) as c:
+    with TestClient(create_app(fault_settings(redis_test_url, queue_name=DOOMED))) as c:
         job_id = c.post("/v1/sweeps", json={**SLOW, "depths": list(range(2, 102))}, headers=ASYNC).json()["job_id"]
         assert running(c, job_id)["status"] == "running"
-        kill_worker(worker)
+        kill_worker(doomed_worker)
         deadline = time.monotonic() + HEARTBEAT + 15
         while (job := Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)).meta.get("attempt") != 2:
             assert time.monotonic() < deadline, "the maintenance loop did not queue the abandoned job again"
@@ -235,7 +247,7 @@ def test_a_stale_abandoned_verdict_never_ends_the_next_run(redis_conn, redis_tes
     from jobs.rq_queue import RQBackend
     from jobs.store import RedisStore, Storage
 
-    settings = fault_settings(redis_test_url, job_max_attempts=attempts)
+    settings = fault_settings(redis_test_url, queue_name=f"{QUEUE}-unserved", job_max_attempts=attempts)
     jobs = RQBackend(redis_conn, settings, Storage(RedisStore(redis_conn), settings))
     spec = {"op": "spectra", "dataset_id": "0" * 32, "model": {"depth": 2}}
     key = f"spectra:stale-verdict-{os.getpid()}-{attempts}"
@@ -400,21 +412,25 @@ LOADED_FAULT_TESTS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("round_", range(10))
-def test_fault_tests_pass_with_every_core_busy(redis_conn, redis_test_url, round_):
+def test_fault_tests_pass_with_every_core_busy(redis_conn, redis_test_url, worker, round_):
     import inspect
 
     from _cpu_hog import hogging
 
-    redis_conn.flushdb()  # each round computes afresh (round 1 leaves KILLED's result cached)
+    for key in redis_conn.scan_iter(f"{keys.PREFIX}:*"):  # each round computes afresh (no cached results)
+        redis_conn.delete(key)
     with hogging():
         for test in LOADED_FAULT_TESTS:
+            params = inspect.signature(test).parameters
             name = f"faults-{os.getpid()}-loaded-{round_}-{test.__name__[:20]}"
-            proc = start_worker(redis_test_url, name)
+            doomed = start_worker(redis_test_url, name, queue=DOOMED) if "doomed_worker" in params else None
             try:
-                wait_registered(redis_conn, proc, name)
+                if doomed is not None:
+                    wait_registered(redis_conn, doomed, name)
                 with TestClient(create_app(fault_settings(redis_test_url))) as client:
                     given = {"redis_conn": redis_conn, "redis_test_url": redis_test_url, "client": client,
-                             "worker": proc}
-                    test(**{arg: given[arg] for arg in inspect.signature(test).parameters})
+                             "worker": worker, "doomed_worker": doomed}
+                    test(**{arg: given[arg] for arg in params})
             finally:
-                stop_worker(proc)
+                if doomed is not None:
+                    stop_worker(doomed)

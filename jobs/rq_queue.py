@@ -57,7 +57,8 @@ from .specs import cache_key, job_id_for, predicted_for
 from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, next_attempt, state_of
 from .store import RedisStore, Storage
 
-__all__ = ["RQBackend", "run_job", "JOB_FUNCTION", "STORE_RETRY_SECONDS"]
+__all__ = ["RQBackend", "run_job", "fetch_record", "view_of_record", "CorruptRecord", "JOB_FUNCTION",
+           "STORE_RETRY_SECONDS"]
 
 log = logging.getLogger("eoc_ntk.jobs")
 
@@ -193,21 +194,7 @@ class RQBackend:
     # Records
     def _fetch(self, job_id: str):
         """RQ's record of ``job_id``, or None; :class:`CorruptRecord` when it cannot be read."""
-        try:
-            job = Job.fetch(job_id, connection=self.conn, serializer=self.serializer)
-            status = job.get_status(refresh=False)
-            spec = job.args[0] if job.args else None
-        except NoSuchJobError:
-            return None
-        except RedisError:
-            raise
-        except Exception as exc:  # bad data, an unknown status, a record of another program
-            raise CorruptRecord(f"{type(exc).__name__}: {exc}") from exc
-        if str(getattr(status, "value", status)) not in _RQ_STATUSES:
-            raise CorruptRecord(f"unknown status {status!r}")
-        if not isinstance(spec, dict) or not isinstance(job.meta, dict) or "unserialized" in job.meta:
-            raise CorruptRecord("its arguments or metadata are not the JSON this service writes")
-        return job
+        return fetch_record(self.conn, job_id)
 
     def _corrupt_view(self, job_id: str, exc: Exception) -> JobView:
         log.warning("job %s: unreadable record: %s", job_id, exc)
@@ -217,41 +204,8 @@ class RQBackend:
                        {"code": "corrupt_record", "message": message})
 
     def _view(self, job) -> JobView:
-        status = state_of(job.get_status(refresh=False))
-        meta = job.meta or {}
-        error = meta.get("error")
-        if status == JobStatus.failed and error is None:
-            result = job.latest_result()
-            last = (getattr(result, "exc_string", None) or "").strip().splitlines()
-            if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
-                error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
-                                                           "submit the request again to recompute it"}
-            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its worker saw it
-                error = {"code": "worker_lost", "message": f"the process computing this job died "
-                                                           f"({last[-1].strip('; ')}); "
-                                                           f"submit the request again to recompute it"}
-            elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
-                error = describe_timeout(job.timeout)
-            else:
-                error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
-        if status == JobStatus.failed and isinstance(error, dict) and error.get("code") == "canceled":
-            status = JobStatus.canceled  # its guard ended the horse on a client's cancel (jobs.horse)
-        if status == JobStatus.canceled:
-            error = {"code": "canceled", "message": "canceled by a client"}
-        progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
-        # The start run_job recorded: RQ's own started_at moves by a few milliseconds when the job ends;
-        # before the meta is written, RQ's stored value (the same one).
-        started_at = meta.get("started_at")
-        if started_at is None and job.started_at is not None:
-            started_at = _utc_seconds(job.started_at)
-        if status == JobStatus.queued:
-            started_at = None  # an attempt handed back keeps its record's times until it runs again
-        seconds = None
-        if started_at is not None and job.ended_at and status in TERMINAL:
-            seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
-        view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at,
-                       meta.get("predicted_seconds"), meta.get("progress_at"), int(meta.get("attempt", 1)))
-        if status in TERMINAL:
+        view = view_of_record(job)
+        if view.status in TERMINAL:
             self._report_ended(view)
         return view
 
@@ -366,6 +320,63 @@ class RQBackend:
                 self.reap_abandoned()
             except Exception as exc:  # Redis down, or anything else: try again next time
                 log.warning("abandoned-job sweep failed: %s", exc)
+
+
+def fetch_record(conn, job_id: str):
+    """RQ's record of ``job_id``, or None; :class:`CorruptRecord` when it cannot be read."""
+    try:
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+        status = job.get_status(refresh=False)
+        spec = job.args[0] if job.args else None
+    except NoSuchJobError:
+        return None
+    except RedisError:
+        raise
+    except Exception as exc:  # bad data, an unknown status, a record of another program
+        raise CorruptRecord(f"{type(exc).__name__}: {exc}") from exc
+    if str(getattr(status, "value", status)) not in _RQ_STATUSES:
+        raise CorruptRecord(f"unknown status {status!r}")
+    if not isinstance(spec, dict) or not isinstance(job.meta, dict) or "unserialized" in job.meta:
+        raise CorruptRecord("its arguments or metadata are not the JSON this service writes")
+    return job
+
+
+def view_of_record(job) -> JobView:
+    """The view of one of RQ's job records (read by :func:`fetch_record`)."""
+    status = state_of(job.get_status(refresh=False))
+    meta = job.meta or {}
+    error = meta.get("error")
+    if status == JobStatus.failed and error is None:
+        result = job.latest_result()
+        last = (getattr(result, "exc_string", None) or "").strip().splitlines()
+        if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
+            error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
+                                                       "submit the request again to recompute it"}
+        elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its worker saw it
+            error = {"code": "worker_lost", "message": f"the process computing this job died "
+                                                       f"({last[-1].strip('; ')}); "
+                                                       f"submit the request again to recompute it"}
+        elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
+            error = describe_timeout(job.timeout)
+        else:
+            error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
+    if status == JobStatus.failed and isinstance(error, dict) and error.get("code") == "canceled":
+        status = JobStatus.canceled  # its guard ended the horse on a client's cancel (jobs.horse)
+    if status == JobStatus.canceled:
+        error = {"code": "canceled", "message": "canceled by a client"}
+    progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
+    # The start run_job recorded: RQ's own started_at moves by a few milliseconds when the job ends;
+    # before the meta is written, RQ's stored value (the same one).
+    started_at = meta.get("started_at")
+    if started_at is None and job.started_at is not None:
+        started_at = _utc_seconds(job.started_at)
+    if status == JobStatus.queued:
+        started_at = None  # an attempt handed back keeps its record's times until it runs again
+    seconds = None
+    if started_at is not None and job.ended_at and status in TERMINAL:
+        seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
+    return JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at,
+                   meta.get("predicted_seconds"), meta.get("progress_at"), int(meta.get("attempt", 1)))
 
 
 def _utc_seconds(when) -> float:

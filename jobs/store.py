@@ -26,6 +26,8 @@ from redis.exceptions import RedisError
 from . import keys
 from .answers import RENDERED_OPS, content_hash, render
 from .codec import CorruptValue, StoredValue, decode, decode_body, encode, encode_body
+from .index import MemoryIndex, RedisIndex
+from .listings import Listings
 from .settings import JobSettings
 
 __all__ = ["ByteStore", "MemoryStore", "RedisStore", "AsyncRedisStore", "Storage", "StoreUnavailable",
@@ -65,13 +67,14 @@ class CachedAnswer:
 
 class ByteStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
+    def exists(self, key: str) -> bool: ...
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
     def add_member(self, key: str, member: str, ttl: int) -> None: ...
     def members(self, key: str) -> Set[str]: ...
     def has_member(self, key: str, member: str) -> bool: ...
-    def remove_member(self, key: str, member: str) -> None: ...
+    def remove_member(self, key: str, member: str) -> bool: ...
     def shared_secret(self) -> bytes: ...
     def fetch(self, query: AnswerQuery) -> Fetched: ...
 
@@ -97,6 +100,12 @@ class MemoryStore:
                 return None
             self._items.move_to_end(key)
             return item[0]
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a live value (its place in the LRU order unchanged)."""
+        with self._lock:
+            item = self._items.get(key)
+            return item is not None and item[1] >= time.monotonic()
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         with self._lock:
@@ -144,13 +153,15 @@ class MemoryStore:
             current = self._sets.get(key)
             return current is not None and current[1] >= time.monotonic() and member in current[0]
 
-    def remove_member(self, key: str, member: str) -> None:
-        with self._lock:
+    def remove_member(self, key: str, member: str) -> bool:
+        with self._lock:  # True when it was there: of racing callers one wins, as with SREM
             current = self._sets.get(key)
+            found = current is not None and member in current[0] and current[1] >= time.monotonic()
             if current is not None:
                 current[0].discard(member)
                 if not current[0]:  # as in Redis: an empty set is no key
                     del self._sets[key]
+            return found
 
     def fetch(self, query: AnswerQuery) -> Fetched:
         """The answer of ``query`` (no I/O: cheap enough for the event loop)."""
@@ -172,6 +183,9 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         return self.conn.get(key)
+
+    def exists(self, key: str) -> bool:
+        return bool(self.conn.exists(key))
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         # redis-py before 5.1 refuses a bytearray (codec.encode's buffer); a view of it is no copy.
@@ -212,8 +226,8 @@ class RedisStore:
     def has_member(self, key: str, member: str) -> bool:
         return bool(self.conn.sismember(key, member))
 
-    def remove_member(self, key: str, member: str) -> None:
-        self.conn.srem(key, member)
+    def remove_member(self, key: str, member: str) -> bool:
+        return bool(self.conn.srem(key, member))
 
 
 def _queue(pipe, query: AnswerQuery):
@@ -253,6 +267,8 @@ class Storage:
     def __init__(self, store: ByteStore, settings: JobSettings):
         self.store = store
         self.settings = settings
+        index = RedisIndex(store.conn) if isinstance(store, RedisStore) else MemoryIndex(store.exists, store.has_member)
+        self.listings = Listings(index, settings)  #: what a caller lists (GET /v1/datasets, ...)
 
     def secret(self) -> bytes:
         """The key of the stored values' HMAC: ``EOC_NTK_STORE_SECRET``, else the store's shared
@@ -306,6 +322,7 @@ class Storage:
                 raise
             log.warning("cache write failed, result not cached: %s", exc)
             return
+        self.listings.result_stored(cache_key, spec)
         if spec is not None and spec["op"] in RENDERED_OPS:
             self.put_answer(cache_key, spec, value, blob, secret)
 
@@ -360,6 +377,8 @@ class Storage:
         try:
             self._set(keys.dataset_key(dataset_id), StoredValue(arrays={"x": x}))
             self.grant("dataset", dataset_id, owner)
+            if not dataset_id.startswith(labels_store_id("")):  # labels are listed with their dataset
+                self.listings.dataset_stored(dataset_id, x.shape, owner)
         except RedisError as exc:
             if required:
                 raise StoreUnavailable("the dataset store (Redis) does not answer; retry later") from exc

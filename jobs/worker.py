@@ -22,6 +22,10 @@ A worker killed outright (SIGKILL, out of memory) takes its horse with it within
 the job's alive key expires the API queues it again as its next attempt, or fails it as
 ``worker_lost`` when it has had its attempts (:class:`jobs.rq_queue.RQBackend`).
 
+Webhooks: with ``EOC_NTK_WEBHOOK_ALLOW`` and ``EOC_NTK_WEBHOOK_SECRET`` set, the worker forks a
+delivery process at start (:mod:`jobs.webhook_worker`) that posts the webhooks of ended jobs;
+it dies with the worker.
+
 Redis: the worker's connection retries every command for about :data:`REDIS_RETRY_SECONDS`
 while Redis is away, so that a restart of Redis never abandons a running horse nor ends the
 worker; RQ's dequeue loop retries on its own beyond that. A worker that still loses Redis for
@@ -60,6 +64,7 @@ from .errors import describe_timeout
 from .horse import JobDeathPenalty, WorkerContext
 from .settings import JobSettings, get_settings
 from .states import next_attempt
+from .webhook_worker import start_delivery_process
 
 __all__ = ["main", "run_worker", "check_worker", "JobWorker", "WorkerRedis", "RECONNECT_MAX_SECONDS",
            "REDIS_RETRY_SECONDS", "PUBSUB_WAKE_SECONDS"]
@@ -170,6 +175,7 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
     url = _redis_url(redis_url)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     conn = worker_connection(url)
+    start_delivery_process(url)  # before any work horse is forked
     while True:
         worker = None
         try:

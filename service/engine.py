@@ -32,6 +32,7 @@ from jobs.states import IN_FLIGHT, JobStatus, JobView
 from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
+from .callbacks import Callbacks
 from .config import Settings
 from .errors import Conflict, Gone, InvalidInput, NotFound, SyncTooLong, Timeout, TooManyJobs, core_errors
 from .specs import op_of_job
@@ -91,6 +92,7 @@ class Engine:
                                               health_check_interval=10)
             self.storage = Storage(RedisStore(self.redis), settings)
             self.backend = RQBackend(self.redis, settings, self.storage, on_ended=self._job_ended)
+        self.callbacks = Callbacks(settings, self.storage, self.redis, self._view)
 
     @property
     def mode(self) -> str:
@@ -112,6 +114,7 @@ class Engine:
             observer.cache_lookup(hit)
 
     def _job_ended(self, view: JobView) -> None:
+        self.callbacks.job_ended()
         for observer in self.observers:
             try:
                 observer.job_ended(view)
@@ -229,11 +232,25 @@ class Engine:
         return self.storage.get_result(key, required=required)
 
     def answer(self, spec: dict, pinned: list[Data], prefer_async: bool,
-               principal: str | None = None) -> Answer:
-        """The cached result, a new (or joined) job, or a result computed now.
+               principal: str | None = None, callback_url: str | None = None) -> Answer:
+        """The cached result, a new (or joined) job, or a result computed now; with ``callback_url``
+        always a job, whose end is posted there (:mod:`jobs.webhooks`).
 
         Nothing is stored for a request that is refused: inline data are kept only once the
         answer is a result or an accepted job."""
+        if callback_url is None:
+            return self._answer(spec, pinned, prefer_async, principal)
+        target = self.callbacks.check(callback_url)
+        answer = self._answer(spec, pinned, True, principal)
+        assert answer.job_id is not None  # asked as a job
+        self.callbacks.register(answer.job_id, _waiter(principal), target)
+        return answer
+
+    def callback_of(self, job_id: str, principal: str | None) -> dict | None:
+        """The webhook ``principal`` registered on job ``job_id`` and its attempts so far, if any."""
+        return self.callbacks.record(job_id, _waiter(principal))
+
+    def _answer(self, spec: dict, pinned: list[Data], prefer_async: bool, principal: str | None) -> Answer:
         key = cache_key(spec)
         value = self._lookup(key, principal)
         self._cache_lookup(value is not None)
@@ -243,6 +260,7 @@ class Engine:
                 job_id = job_id_for(key)
                 self.storage.put_answered_job(job_id, spec, key)
                 self.storage.grant("job", job_id, principal)
+                self.storage.listings.job_accepted(job_id, principal)
                 return Answer(value, "hit", job_id=job_id)
             return Answer(value, "hit")
         # A key asking for the first time gets exactly what a first computation gets. Where that is
@@ -306,6 +324,7 @@ class Engine:
         """The caller waits for job ``job_id``: it may see it, it counts towards its limit, and its DELETE
         detaches it from the computation (``fresh``: a new run, whose earlier callers are gone)."""
         self.storage.grant("job", job_id, principal)
+        self.storage.listings.job_accepted(job_id, principal)
         self.storage.attach(job_id, _waiter(principal), fresh=fresh)
         if principal is not None:
             self.storage.mark_detached(principal, job_id, False)
@@ -429,6 +448,7 @@ class Engine:
         return value
 
     def close(self) -> None:
+        self.callbacks.close()
         self.backend.shutdown()
         if self.redis is not None:
             self.redis.close()

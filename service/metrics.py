@@ -12,7 +12,10 @@ as in the tests):
   them ended (from RQ's start and end times);
 - ``eoc_ntk_cache_requests_total{result="hit"|"miss"}``: result cache look-ups of compute requests;
 - ``eoc_ntk_queue_depth`` (jobs waiting) and ``eoc_ntk_jobs_running``, read at scrape time from
-  the in-process pool or the RQ queue.
+  the in-process pool or the RQ queue;
+- ``eoc_ntk_webhook_deliveries_total{outcome="delivered"|"retry"|"failed"}``: webhook attempts
+  by outcome (``failed``: the last attempt failed), read at scrape time from the job layer's
+  counts (this process's in embedded mode; in Redis mode a Redis hash every worker adds to).
 
 :class:`Metrics` is one of the engine's observers (:class:`service.engine.EngineObserver`):
 the engine tells it about cache look-ups and ended jobs, and its queue counts are read at
@@ -31,7 +34,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from .contract import operation
 from .logs import request_id_var
@@ -88,6 +91,22 @@ class Metrics:
                 yield busy
 
         self.registry.register(QueueCollector())
+
+    def watch_webhooks(self, webhook_counts) -> None:
+        """Read ``webhook_counts() -> {outcome: attempts} | None`` at every scrape
+        (``eoc_ntk_webhook_deliveries_total``)."""
+
+        class WebhookCollector:
+            def collect(self):
+                counts = webhook_counts()
+                family = CounterMetricFamily("eoc_ntk_webhook_deliveries", "Webhook delivery attempts by outcome "
+                                             "(delivered: 2xx; retry: failed, tried again; failed: the last "
+                                             "attempt failed).", labels=["outcome"])
+                for outcome, value in (counts or {}).items():
+                    family.add_metric([outcome], value)
+                yield family
+
+        self.registry.register(WebhookCollector())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

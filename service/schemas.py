@@ -26,6 +26,7 @@ from eoc_ntk.core.kernels import KINDS
 from eoc_ntk.learning.dynamics import MAX_STEPS
 from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
+from jobs.webhook_guard import MAX_URL_LENGTH
 
 from .errors import ERROR_CODES
 from .examples import EXAMPLES
@@ -34,7 +35,7 @@ from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schem
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
-    "DatasetJSONIn", "DatasetOut", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
+    "DatasetJSONIn", "DatasetOut", "JobOut", "CallbackOut", "JobStatus", "SpectrumOut", "SweepOut",
     "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
@@ -108,6 +109,12 @@ class _Data(_In):
 
     x: Matrix | None = None
     dataset_id: DatasetId | None = None
+    callback_url: str | None = Field(
+        None, min_length=1, max_length=MAX_URL_LENGTH,
+        description="An http(s) URL to POST the job resource to once the job has ended (finished, failed or "
+                    "canceled), signed in `X-EOC-NTK-Signature` (see docs/webhooks.md). The request then always "
+                    "becomes a job (202), as with `Prefer: respond-async`. Only hosts the service allows "
+                    "(EOC_NTK_WEBHOOK_ALLOW) are accepted; others are refused with 422.")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -195,6 +202,18 @@ class JobLinks(BaseModel):
     plot: str | None = None
 
 
+class CallbackOut(BaseModel):
+    """The caller's webhook of this job and the outcome of its delivery so far."""
+
+    url: str = Field(description="Where the job resource is posted once the job has ended.")
+    attempts: int = Field(ge=0, description="Attempts made so far (0 until the job has ended).")
+    last_status: int | None = Field(description="HTTP status of the last attempt; null before any, or when it got "
+                                                "no answer (see last_error).")
+    delivered_at: str | None = Field(description="When an attempt was answered 2xx (ISO 8601, UTC); null until then.")
+    last_error: str | None = Field(None, description="Why the last attempt failed without an HTTP status "
+                                                     "(connection error, timeout, refused by the SSRF guard).")
+
+
 class JobOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["JobOut"]]})
 
@@ -217,6 +236,9 @@ class JobOut(BaseModel):
     eta_seconds: float | None = Field(
         None, description="Estimated seconds left while it runs: the cost model's prediction of the rest, scaled "
                           "by the slowdown observed when the current progress was reached; 0 once ended.")
+    callback: CallbackOut = Field(  # type: ignore[assignment]
+        None, description="Present when the caller registered a webhook (`callback_url`) for this job: where it "
+                          "goes and how its delivery went. A webhook's own body shows this attempt's number.")
 
 
 class SpectrumOut(BaseModel):

@@ -24,6 +24,8 @@ TEST_URL_VAR = "REDIS_TEST_URL"
 NO_SERVER = ("redis-server is not installed and REDIS_TEST_URL is not set: Redis-mode tests skipped "
              "(apt-get install redis-server, or set REDIS_TEST_URL to a Redis database the tests may flush)")
 
+#: Databases of the session's private server (redis-server's default is 16).
+SESSION_DATABASES = 32
 # One database of the session's private server per test module, so that their keys never meet.
 DATABASES = {
     "test_redis_service": 1,
@@ -40,6 +42,8 @@ DATABASES = {
     "test_redis_dask": 14,
     "test_redis_worker_lifecycle": 11,
     "test_service_shared_jobs": 10,
+    "test_service_listings": 15,
+    "test_redis_webhooks": 0,
 }
 
 
@@ -141,7 +145,7 @@ class SessionRedis:
             return self.explicit_url
         if module not in DATABASES:
             raise KeyError(f"test module {module!r} has no database of its own: add it to DATABASES in "
-                           f"tests/_private_redis.py with an unused number (0-15)")
+                           f"tests/_private_redis.py with an unused number (0-{SESSION_DATABASES - 1})")
         return f"redis://127.0.0.1:{self.server.port}/{DATABASES[module]}"
 
 
@@ -154,7 +158,7 @@ def session_redis() -> Iterator[SessionRedis]:
         yield SessionRedis(explicit_url=explicit)
         return
     require_redis_server()
-    server = RedisServer()
+    server = RedisServer(options=("--databases", str(SESSION_DATABASES)))
     try:
         server.start()
     except RuntimeError as exc:

@@ -11,7 +11,7 @@ __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
     "admission_lock_key", "answered_job_key", "alive_key", "stop_key", "stop_channel", "probe_key",
     "store_secret_key", "asked_key", "waiters_key", "detached_key", "listing_key", "listing_meta_key", "LISTINGS",
-    "callback_key", "webhook_pending_key", "webhook_counts_key", "ttl_for", "listing_ttl",
+    "callback_key", "webhook_pending_key", "webhook_counts_key", "job_durations_key", "ttl_for", "listing_ttl",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
@@ -116,6 +116,12 @@ def waiters_key(job_id: str) -> str:
 def detached_key(principal: str) -> str:
     """Set of the job ids a caller canceled while others still wait for their computation."""
     return key_for("detached", principal)
+
+
+def job_durations_key() -> str:
+    """The histogram of job durations by operation and final state (:mod:`jobs.durations`): one hash
+    that every worker and API process adds to, without TTL (counters, as Prometheus expects)."""
+    return key_for("metrics", "job_durations")
 
 
 def callback_key(job_id: str, waiter: str) -> str:

@@ -48,14 +48,17 @@ from rq.serializers import JSONSerializer
 from . import keys
 from .backend import EndedHook
 from .codec import StoredValue
-from .compute import compute, load_data
+from .durations import RedisDurations
 from .errors import describe_error, describe_timeout
 from .local import LocalBackend
+from .logs import request_id_var
+from .observe import JobContext, observed_run
 from .progress import JobProgress
 from .settings import JobSettings, get_settings
 from .specs import cache_key, job_id_for, predicted_for
 from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, next_attempt, state_of
 from .store import RedisStore, Storage
+from .tracing import flush
 
 __all__ = ["RQBackend", "run_job", "fetch_record", "view_of_record", "CorruptRecord", "JOB_FUNCTION",
            "STORE_RETRY_SECONDS"]
@@ -64,7 +67,6 @@ log = logging.getLogger("eoc_ntk.jobs")
 
 #: What a worker runs: the dotted name of :func:`run_job`.
 JOB_FUNCTION = "jobs.rq_queue.run_job"
-_SEEN_ENDED = 10_000
 #: How long a finished computation keeps trying to store its result while Redis is away.
 STORE_RETRY_SECONDS = 120
 _RQ_STATUSES = frozenset(("created", "queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",
@@ -86,9 +88,9 @@ class RQBackend:
         self.serializer = JSONSerializer
         self.queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
         self.registry = StartedJobRegistry(queue=self.queue, serializer=self.serializer)
+        # Runs of this process only: a worker adds the duration of each of its runs to the shared
+        # histogram itself (jobs.durations).
         self.local = LocalBackend(settings, storage, on_ended)
-        self.on_ended = on_ended
-        self._ended_seen: dict[str, None] = {}
         self._stop = threading.Event()
         threading.Thread(target=self._maintain, name="eoc-ntk-maintenance", daemon=True).start()
 
@@ -114,14 +116,13 @@ class RQBackend:
                 self._forget(job)  # ended (failed, canceled, or finished with an expired result): run again
             self.conn.delete(keys.stop_key(job_id))  # a cancel of an earlier run stops no new one
             self.queue.enqueue(
-                JOB_FUNCTION, spec, job_id=job_id, job_timeout=self.settings.job_timeout,
-                result_ttl=self.settings.result_ttl, failure_ttl=self.settings.result_ttl,
-                ttl=self.settings.result_ttl,
+                JOB_FUNCTION, args=(spec,), kwargs={"context": JobContext.capture().to_dict()}, job_id=job_id,
+                job_timeout=self.settings.job_timeout, result_ttl=self.settings.result_ttl,
+                failure_ttl=self.settings.result_ttl, ttl=self.settings.result_ttl,
                 meta={"progress": 0.0, "attempt": 1, "cache_key": key,
                       "predicted_seconds": predicted_for(spec, pinned)},
                 description=f"{spec['op']} of dataset {spec['dataset_id']}",
             )
-        self._ended_seen.pop(job_id, None)
         return job_id
 
     def get(self, job_id: str) -> JobView | None:
@@ -204,22 +205,7 @@ class RQBackend:
                        {"code": "corrupt_record", "message": message})
 
     def _view(self, job) -> JobView:
-        view = view_of_record(job)
-        if view.status in TERMINAL:
-            self._report_ended(view)
-        return view
-
-    def _report_ended(self, view: JobView) -> None:
-        """Tell ``on_ended`` about a run the first time it is seen ended (RQ runs end in other processes)."""
-        if self.on_ended is None or view.job_id in self._ended_seen:
-            return
-        self._ended_seen[view.job_id] = None
-        while len(self._ended_seen) > _SEEN_ENDED:
-            self._ended_seen.pop(next(iter(self._ended_seen)))
-        try:
-            self.on_ended(view)
-        except Exception:  # an observer never fails a request
-            log.debug("on_ended hook failed for job %s", view.job_id, exc_info=True)
+        return view_of_record(job)
 
     def _forget(self, job) -> None:
         """Delete an ended job and its executions from RQ's started registry."""
@@ -384,8 +370,11 @@ def _utc_seconds(when) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def run_job(spec: dict) -> dict:
-    """RQ entry point: load the data, compute with progress in the job's meta, cache the result."""
+def run_job(spec: dict, context: dict | None = None) -> dict:
+    """RQ entry point: load the data, compute with progress in the job's meta, cache the result.
+
+    ``context``: the submitting request's :class:`jobs.observe.JobContext` (its id on the job's
+    log lines, its trace continued by the job's spans)."""
     job = get_current_job()
     assert job is not None  # called by an RQ worker
     settings = get_settings()
@@ -396,15 +385,23 @@ def run_job(spec: dict) -> dict:
         job.meta["progress"], job.meta["progress_at"] = fraction, time.time()
         job.save_meta()
 
+    context_ = JobContext.from_dict(context)
+    request_id_var.set(context_.request_id)  # this horse runs this job alone: RQ's own lines about it carry it too
     try:
-        x, x2 = load_data(spec, storage.get_dataset)
-        value = compute(spec, x, x2, JobProgress(report), settings)
-        key = cache_key(spec)
-        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True, spec=spec), job.id)
-    except BaseException as exc:
-        job.meta["error"] = describe_error(exc)
-        job.save_meta()
-        raise
+        with observed_run(job.id, spec, context_, RedisDurations(job.connection).observe) as run:
+            try:
+                x, x2 = run.load(spec, storage.get_dataset)
+                value = run.compute(spec, x, x2, JobProgress(report), settings)
+                key = cache_key(spec)
+                with run.step("store"):
+                    _store_riding_out_outages(lambda: storage.put_result(key, value, required=True, spec=spec),
+                                              job.id)
+            except BaseException as exc:
+                job.meta["error"] = describe_error(exc)
+                job.save_meta()
+                raise
+    finally:
+        flush()  # the horse ends with os._exit: export its spans now
     _store_riding_out_outages(lambda: report(1.0), job.id)
     return {"cache_key": key}
 

@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from jobs import tracing
 from jobs.answers import RENDERED_OPS, content_hash, render
 from jobs.backend import JobBackend
 from jobs.codec import StoredValue
@@ -68,7 +69,8 @@ class EngineObserver(Protocol):
         """A compute request looked for its result in the cache."""
 
     def job_ended(self, view: JobView) -> None:
-        """A run ended (finished, failed or canceled), once per run; ``view.seconds`` how long it ran."""
+        """A run of this process ended (finished, failed or canceled), once per run; ``view.seconds`` how
+        long it ran. An RQ worker's runs are not told here: the workers record them (:mod:`jobs.durations`)."""
 
 
 class Engine:
@@ -297,7 +299,10 @@ class Engine:
             # A backend whose jobs read the data from the store needs them stored first.
             self._keep(pinned, principal, required=self.backend.needs_stored_data)
             fresh = not self._in_flight(job_id)
-            self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
+            # The job's context (jobs.observe.JobContext) is captured inside this span: the job continues it.
+            with tracing.span("enqueue", kind="producer", attributes={"eoc_ntk.job_id": job_id,
+                                                                      "eoc_ntk.op": spec["op"]}):
+                self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
             self._accept(job_id, key, principal, fresh=fresh)
         return job_id
 

@@ -17,6 +17,8 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    WrapValidator,
+    field_validator,
     model_validator,
 )
 
@@ -30,6 +32,7 @@ from jobs.webhook_guard import MAX_URL_LENGTH
 
 from .errors import ERROR_CODES
 from .examples import EXAMPLES
+from .json_numbers import array_or_list
 from .patterns import ACTIVATION_PATTERN
 from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schema
 
@@ -49,7 +52,8 @@ SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
 #: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
 #: empty matrix or row with a message that names the fix).
 _ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS),
+#: Read from a JSON body as a float64 array of shape (n, m0) when it is one (service.json_numbers).
+Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(_ROWS),
                    Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
@@ -351,10 +355,12 @@ def _labels_tag(value) -> str:
     return "LabelsMatrix" if isinstance(value, list) and value and isinstance(value[0], list) else "LabelsVector"
 
 
-LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+_Labels = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                    Discriminator(_labels_tag)]
+#: Read from a JSON body as a float64 array of shape (n,) or (n, k) when it is one (service.json_numbers).
+LabelsJSON = Annotated[_Labels, WrapValidator(array_or_list((1, 2))),
                        WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
                                                  _ROWS]}),
-                       Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
 LabelsId = Annotated[str, Field(pattern=LABELS_ID_PATTERN, description="Id returned by POST /v1/labels "
@@ -378,6 +384,13 @@ class DatasetWithLabelsJSONIn(_In):
 
     x: Matrix
     y: LabelsJSON | None = None
+
+    @field_validator("y", mode="before")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:  # the upload's document declares y an array: leave it out for no labels
+            raise ValueError("y must be an array of labels, not null; leave y out to upload points without labels")
+        return value
 
 
 class DatasetWithLabelsOut(DatasetOut):

@@ -68,24 +68,28 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server (no persistence) that a test may kill and start again on the same port."""
 
-    def __init__(self, port: int | None = None, options: tuple[str, ...] = ()):
-        """``options``: more ``redis-server`` arguments, e.g. ``("--maxmemory", "1mb")``."""
+    def __init__(self, port: int | None = None, options: tuple[str, ...] = (), password: str | None = None):
+        """``options``: more ``redis-server`` arguments, e.g. ``("--maxmemory", "1mb")`` or
+        ``("--appendonly", "yes")`` (they override the defaults); ``password``: its ``requirepass``."""
         self.port = port or free_port()
         self.options = tuple(options)
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="eoc-ntk-redis-")
         self.proc = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         import redis
 
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, *self.options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+             "--dir", self.dir, *self.options, *(("--requirepass", self.password) if self.password else ())],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conn = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
         try:
             while True:
@@ -103,6 +107,11 @@ class RedisServer:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
+    def stop(self) -> None:
+        """SIGTERM: Redis's own shutdown (it flushes its append-only file, when on, and exits 0)."""
+        self.proc.terminate()
+        assert self.proc.wait(timeout=30) == 0, "redis-server did not shut down cleanly"
+
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
@@ -110,11 +119,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def own_redis_server(port: int | None = None, options: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+def own_redis_server(port: int | None = None, options: tuple[str, ...] = (),
+                     password: str | None = None) -> Iterator[RedisServer]:
     """A redis-server of the calling test alone (it may kill it and start it again on its port),
     closed at the end; the test is skipped without the binary or when the server cannot start."""
     require_redis_server()
-    server = RedisServer(port, options)
+    server = RedisServer(port, options, password)
     try:
         server.start()
     except RuntimeError as exc:

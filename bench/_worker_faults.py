@@ -53,21 +53,23 @@ class RedisMode:
         self.port = port
 
     def worker(self) -> subprocess.Popen:
-        """A new worker, once it is registered (it appears in RQ's worker set)."""
-        before = self._registered()
-        proc = subprocess.Popen([sys.executable, "-m", "jobs", "--log-level", "WARNING"], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, start_new_session=True)
+        """A new worker, once it is registered (it appears in RQ's worker set, by its name: a killed
+        worker's entry may expire meanwhile, so a count of the set would not tell)."""
+        name = f"hostile-{os.getpid()}-{len(self.workers)}"
+        proc = subprocess.Popen([sys.executable, "-m", "jobs", "--name", name, "--log-level", "WARNING"], cwd=ROOT,
+                                env=self.env, stdout=subprocess.DEVNULL, start_new_session=True)
         self.workers.append(proc)
-        deadline = time.monotonic() + 60
-        while self._registered() <= before:
+        deadline = time.monotonic() + 120
+        while not self._registered(name):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("a worker did not start")
             time.sleep(0.1)
         return proc
 
-    def _registered(self) -> int:
-        out = subprocess.run(["redis-cli", "-p", str(self.port), "scard", "rq:workers"], capture_output=True).stdout
-        return int(out.strip() or 0)
+    def _registered(self, name: str) -> bool:
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "sismember", "rq:workers", f"rq:worker:{name}"],
+                             capture_output=True).stdout
+        return out.strip() == b"1"
 
     def stop(self) -> None:
         stop_processes([*self.workers, self.redis])
@@ -97,7 +99,8 @@ def _kill_mid_job(mode: RedisMode, client) -> str:
     worker = mode.worker()
     x = np.random.default_rng(int(time.time())).standard_normal((400, 4))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    job_id = client.post("/v1/sweeps", json={"x": x.tolist(), **_SWEEP},
+    # Two of the seven sweeps (about 2 s idle): the second worker runs the next attempt to the end.
+    job_id = client.post("/v1/sweeps", json={"x": x.tolist(), **_SWEEP, "activations": _SWEEP["activations"][:2]},
                          headers={"Prefer": "respond-async"}).json()["job_id"]
     deadline = time.monotonic() + 60
     while not (horses := _children(worker.pid)) or not _job_state(client, job_id).startswith("running"):
@@ -114,7 +117,7 @@ def _kill_mid_job(mode: RedisMode, client) -> str:
     gone = time.monotonic() - killed
     seen: list[str] = []
     first_final, second = None, None
-    while time.monotonic() < (first_final or killed + 60) + (3 if first_final else 0):
+    while time.monotonic() < (first_final or killed + 180) + (3 if first_final else 0):
         state = _job_state(client, job_id)
         if not seen or seen[-1] != state:
             seen.append(state)

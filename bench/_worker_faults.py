@@ -2,10 +2,11 @@
 (``python -m jobs``) started and signalled here, and the Redis-mode API given to hostile.py.
 
 - row 6, ``kill -9`` the worker mid-job: seconds until its work horse is gone, and every state
-  the job was reported in afterwards (it must reach one final state and stay there);
+  the job was reported in afterwards (queued again as attempt 2, which a second worker started
+  then runs; it must reach one final state and stay there);
 - row 11, SIGTERM to an idle worker: seconds until it exits;
 - row 10, SIGTERM to a busy worker whose job outlasts the stop grace (not with ``--quick``):
-  seconds until it exits, and the job's final state.
+  seconds until it exits, and the job's state then (handed back: queued as attempt 2).
 """
 from __future__ import annotations
 
@@ -52,21 +53,23 @@ class RedisMode:
         self.port = port
 
     def worker(self) -> subprocess.Popen:
-        """A new worker, once it is registered (it appears in RQ's worker set)."""
-        before = self._registered()
-        proc = subprocess.Popen([sys.executable, "-m", "jobs", "--log-level", "WARNING"], cwd=ROOT, env=self.env,
-                                stdout=subprocess.DEVNULL, start_new_session=True)
+        """A new worker, once it is registered (it appears in RQ's worker set, by its name: a killed
+        worker's entry may expire meanwhile, so a count of the set would not tell)."""
+        name = f"hostile-{os.getpid()}-{len(self.workers)}"
+        proc = subprocess.Popen([sys.executable, "-m", "jobs", "--name", name, "--log-level", "WARNING"], cwd=ROOT,
+                                env=self.env, stdout=subprocess.DEVNULL, start_new_session=True)
         self.workers.append(proc)
-        deadline = time.monotonic() + 60
-        while self._registered() <= before:
+        deadline = time.monotonic() + 120
+        while not self._registered(name):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("a worker did not start")
             time.sleep(0.1)
         return proc
 
-    def _registered(self) -> int:
-        out = subprocess.run(["redis-cli", "-p", str(self.port), "scard", "rq:workers"], capture_output=True).stdout
-        return int(out.strip() or 0)
+    def _registered(self, name: str) -> bool:
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "sismember", "rq:workers", f"rq:worker:{name}"],
+                             capture_output=True).stdout
+        return out.strip() == b"1"
 
     def stop(self) -> None:
         stop_processes([*self.workers, self.redis])
@@ -88,14 +91,16 @@ def _children(pid: int) -> list[int]:
 def _job_state(client, job_id: str) -> str:
     body = client.get(f"/v1/jobs/{job_id}").json()
     code = (body.get("error") or {}).get("code")
-    return f"{body.get('status')}" + (f" ({code})" if code else "")
+    attempt = body.get("attempt", 1)
+    return f"{body.get('status')}" + (f" ({code})" if code else "") + (f" [attempt {attempt}]" if attempt > 1 else "")
 
 
 def _kill_mid_job(mode: RedisMode, client) -> str:
     worker = mode.worker()
     x = np.random.default_rng(int(time.time())).standard_normal((400, 4))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    job_id = client.post("/v1/sweeps", json={"x": x.tolist(), **_SWEEP},
+    # Two of the seven sweeps (about 2 s idle): the second worker runs the next attempt to the end.
+    job_id = client.post("/v1/sweeps", json={"x": x.tolist(), **_SWEEP, "activations": _SWEEP["activations"][:2]},
                          headers={"Prefer": "respond-async"}).json()["job_id"]
     deadline = time.monotonic() + 60
     while not (horses := _children(worker.pid)) or not _job_state(client, job_id).startswith("running"):
@@ -111,13 +116,15 @@ def _kill_mid_job(mode: RedisMode, client) -> str:
         time.sleep(0.01)
     gone = time.monotonic() - killed
     seen: list[str] = []
-    first_final = None
-    while time.monotonic() < (first_final or killed + 60) + (3 if first_final else 0):
+    first_final, second = None, None
+    while time.monotonic() < (first_final or killed + 180) + (3 if first_final else 0):
         state = _job_state(client, job_id)
         if not seen or seen[-1] != state:
             seen.append(state)
         if first_final is None and state.split()[0] in FINAL:
             first_final = time.monotonic()
+        if state.startswith("queued") and second is None:
+            second = mode.worker()  # runs the next attempt
         time.sleep(0.1)
     return f"horse gone {gone:.2f} s after the kill; then {' -> '.join(seen)}"
 
@@ -154,6 +161,6 @@ def worker_rows(mode: RedisMode, client, quick: bool) -> list:
     rows = [("24.6 Redis mode: kill -9 the worker mid-job", 0, lambda: _kill_mid_job(mode, client)),
             ("24.11 Redis mode: SIGTERM to an idle worker", 0, lambda: _sigterm_idle(mode))]
     if not quick:
-        rows.append(("24.10 Redis mode: SIGTERM to a worker busy past the 20 s stop grace", 0,
+        rows.append(("24.10 Redis mode: SIGTERM to a worker busy past its stop grace (EOC_NTK_WORKER_STOP_GRACE)", 0,
                      lambda: _sigterm_busy(mode, client)))
     return rows

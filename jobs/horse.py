@@ -18,11 +18,14 @@ in a horse, the horse
      cancels the job (:func:`jobs.keys.stop_key`, announced on :func:`jobs.keys.stop_channel`),
      when the job runs :data:`TIMEOUT_GRACE_SECONDS` past its timeout (RQ's alarm in the horse
      cannot interrupt a C call that holds the interpreter lock), and when its worker was asked
-     to stop :data:`STOP_GRACE_SECONDS` ago and the job still runs.
+     to stop ``EOC_NTK_WORKER_STOP_GRACE`` seconds ago and the job still runs (the guard looks
+     every :data:`STOP_CHECK_SECONDS` at most, and ends the horse at the grace's end however late
+     it saw the request).
 
 The SIGTERM lets a job on the Dask cluster cancel its futures there (:mod:`jobs.dask_engine`);
 any other job's horse ends at once (RQ leaves SIGTERM's default action in the horse). The worker
-then records why its horse ended (:meth:`jobs.worker.JobWorker.record_horse_end`).
+then records why its horse ended, or hands a stopped job back to the queue
+(:meth:`jobs.worker.JobWorker.record_horse_end`).
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ from . import keys
 from .lifeline import exit_when_ended, running
 
 __all__ = ["WorkerContext", "JobDeathPenalty", "die_with", "guard", "TIMEOUT_GRACE_SECONDS",
-           "TERMINATE_GRACE_SECONDS", "STOP_GRACE_SECONDS"]
+           "TERMINATE_GRACE_SECONDS", "STOP_CHECK_SECONDS"]
 
 log = logging.getLogger("eoc_ntk.jobs")
 
@@ -54,8 +57,8 @@ log = logging.getLogger("eoc_ntk.jobs")
 TIMEOUT_GRACE_SECONDS = 2
 #: Seconds a horse gets between the guard's SIGTERM and its SIGKILL.
 TERMINATE_GRACE_SECONDS = 0.5
-#: Seconds a busy worker asked to stop (SIGTERM, SIGINT) lets its job run before the guard ends it.
-STOP_GRACE_SECONDS = 20
+#: Longest wait of a guard between two looks at whether its worker was asked to stop.
+STOP_CHECK_SECONDS = 0.5
 #: Linux's ``prctl`` option that sends a signal to a process when its parent ends.
 _PR_SET_PDEATHSIG = 1
 
@@ -68,6 +71,8 @@ class WorkerContext:
     worker_key: str
     redis_url: str
     heartbeat_ttl: int
+    #: Seconds a job may run once its worker was asked to stop (``EOC_NTK_WORKER_STOP_GRACE``).
+    stop_grace: float
 
 
 class JobDeathPenalty(UnixSignalDeathPenalty):
@@ -145,14 +150,14 @@ def guard(ctx: WorkerContext, job_id: str, horse: int, timeout: int) -> None:
     conn = Redis.from_url(ctx.redis_url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
     deadline = time.monotonic() + timeout + TIMEOUT_GRACE_SECONDS if timeout > 0 else float("inf")
     interval = max(0.5, ctx.heartbeat_ttl / 3)
-    pubsub, next_beat, beaten = None, 0.0, time.monotonic()
+    pubsub, next_beat, beaten, next_look = None, 0.0, time.monotonic(), 0.0
     while True:
         if time.monotonic() >= deadline:
             log.warning("job %s: past its timeout of %s s; ending its work horse", job_id, timeout)
             end_horse(horse)
         if time.monotonic() - beaten >= 0.75 * ctx.heartbeat_ttl:
-            log.warning("job %s: no heartbeat stored for %.1f s; ending its work horse before the API fails "
-                        "the job as worker_lost", job_id, time.monotonic() - beaten)
+            log.warning("job %s: no heartbeat stored for %.1f s; ending its work horse before the API finds "
+                        "the job lost", job_id, time.monotonic() - beaten)
             end_horse(horse)
         try:
             if pubsub is None:
@@ -162,27 +167,31 @@ def guard(ctx: WorkerContext, job_id: str, horse: int, timeout: int) -> None:
                 conn.set(keys.alive_key(job_id), "1", ex=ctx.heartbeat_ttl)
                 beaten = time.monotonic()
                 next_beat = beaten + interval
-                if _stop_grace_over(conn, ctx.worker_key):
+            if time.monotonic() >= next_look:
+                stop_in = _stop_grace_left(conn, ctx)
+                if stop_in <= 0:
                     log.warning("job %s: its worker was asked to stop %s s ago; ending its work horse",
-                                job_id, STOP_GRACE_SECONDS)
+                                job_id, ctx.stop_grace)
                     end_horse(horse)
+                next_look = time.monotonic() + min(STOP_CHECK_SECONDS, stop_in)
             if conn.exists(keys.stop_key(job_id)):
                 end_horse(horse)
-            pubsub.get_message(timeout=max(0.0, min(next_beat, deadline) - time.monotonic()))
+            pubsub.get_message(timeout=max(0.0, min(next_beat, next_look, deadline) - time.monotonic()))
         except RedisError as exc:
             log.warning("job %s: its guard lost Redis (%s); trying again", job_id, exc)
             pubsub = None
             time.sleep(min(interval / 2, max(0.0, deadline - time.monotonic())))
 
 
-def _stop_grace_over(conn: Redis, worker_key: str) -> bool:
-    """True once the worker was asked to stop (RQ records when) more than :data:`STOP_GRACE_SECONDS` ago."""
-    asked = conn.hget(worker_key, "shutdown_requested_date")
+def _stop_grace_left(conn: Redis, ctx: WorkerContext) -> float:
+    """Seconds left of the stop grace once the worker was asked to stop (RQ records when), or
+    infinity while it was not."""
+    asked = conn.hget(ctx.worker_key, "shutdown_requested_date")
     if not asked:
-        return False
+        return float("inf")
     when = utcparse(asked.decode() if isinstance(asked, bytes) else asked)
     when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return time.time() - when.timestamp() >= STOP_GRACE_SECONDS
+    return ctx.stop_grace - (time.time() - when.timestamp())
 
 
 def end_horse(horse: int) -> None:

@@ -57,12 +57,12 @@ def job_timing(view: JobView, now: float | None = None) -> dict:
 
 
 def job_document(view: JobView, result: bytes | None = None, callback: dict | None = None) -> bytes:
-    """The job's JSON: its state, links, error (once failed or canceled), timing, ``callback`` (the
+    """The job's JSON: its state, ``attempt``, links, error (once failed or canceled), timing, ``callback`` (the
     caller's webhook, when one was registered) and, for a finished job, its rendered answer
     ``result`` (see :mod:`jobs.answers`) spliced in last with ``"cache": "miss"``."""
     op = view.spec.get("op")
     doc: dict = {"job_id": view.job_id, **({"op": op} if op is not None else {}), "status": view.status.value,
-                 "progress": float(view.progress), "status_url": status_url(view.job_id),
+                 "progress": float(view.progress), "attempt": int(view.attempt), "status_url": status_url(view.job_id),
                  "links": job_links(view.job_id, op)}
     if view.error is not None and view.status in (JobStatus.failed, JobStatus.canceled):
         doc["error"] = view.error

@@ -7,8 +7,10 @@ spec's cache key (:func:`run_job`). The job id is derived from the cache key
 that job (single flight). Computations a request waits for run in this process
 (:class:`jobs.local.LocalBackend`).
 
-A started job whose worker died is found by its missing heartbeat and failed as ``worker_lost``
-by the maintenance thread or by the next look at it. The heartbeat (the job's alive key) is
+A started job whose worker died is found by its missing heartbeat (by the maintenance thread or
+by the next look at it) and queued again as its next attempt, or failed as ``worker_lost`` once
+it has had ``EOC_NTK_JOB_MAX_ATTEMPTS`` attempts (:func:`jobs.states.next_attempt`; a worker asked
+to stop hands its job back the same way, :mod:`jobs.worker`). The heartbeat (the job's alive key) is
 kept by the guard process of its work horse (:mod:`jobs.horse`), so a horse that holds the
 interpreter lock for minutes in one LAPACK call still looks alive; a horse killed alone is
 recorded failed by its worker at once. A cancel of a running job sets its stop key and
@@ -16,7 +18,8 @@ announces it; the guard ends the horse and the worker records the job canceled.
 
 A job told ``finished``, ``failed`` or ``canceled`` never changes state: a worker killed
 outright takes its horse with it (:func:`jobs.horse.die_with`), so nothing records a result over
-the ``worker_lost`` the API gave the job; there is no automatic retry (resubmitting runs it again).
+the state the API gave the job (a new attempt, or ``worker_lost``). A job that failed stays failed;
+resubmitting runs it again.
 
 A job record that cannot be read (bad data, or a status RQ does not know) is a failed job with
 the code ``corrupt_record``, never a 500.
@@ -53,7 +56,7 @@ from .observe import JobContext, observed_run
 from .progress import JobProgress
 from .settings import JobSettings, get_settings
 from .specs import cache_key, job_id_for, predicted_for
-from .states import IN_FLIGHT, JobStatus, JobView, state_of
+from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, next_attempt, state_of
 from .store import RedisStore, Storage
 from .tracing import flush
 
@@ -116,7 +119,8 @@ class RQBackend:
                 JOB_FUNCTION, args=(spec,), kwargs={"context": JobContext.capture().to_dict()}, job_id=job_id,
                 job_timeout=self.settings.job_timeout, result_ttl=self.settings.result_ttl,
                 failure_ttl=self.settings.result_ttl, ttl=self.settings.result_ttl,
-                meta={"progress": 0.0, "cache_key": key, "predicted_seconds": predicted_for(spec, pinned)},
+                meta={"progress": 0.0, "attempt": 1, "cache_key": key,
+                      "predicted_seconds": predicted_for(spec, pinned)},
                 description=f"{spec['op']} of dataset {spec['dataset_id']}",
             )
         return job_id
@@ -228,10 +232,22 @@ class RQBackend:
             return False  # grace: the job's process may not have beaten yet
         return not self.conn.exists(keys.alive_key(job.id))
 
-    def _fail_abandoned(self, job) -> None:
-        """Mark an abandoned job failed, the way RQ's own registry cleanup does, saying why."""
+    def _end_abandoned(self, job) -> None:
+        """Queue an abandoned job again as its next attempt (:func:`jobs.states.next_attempt`), or,
+        once it has had its attempts, mark it failed the way RQ's own registry cleanup does, saying why."""
+        if next_attempt(job.meta, self.settings.job_max_attempts):
+            log.warning("job %s abandoned (worker %s): queued again as attempt %s", job.id, job.worker_name,
+                        job.meta["attempt"])
+            with self.conn.pipeline() as pipe:
+                self._forget_executions(job.id, pipeline=pipe)
+                pipe.execute()
+            # Saves the record, its meta included; were this process to stop before, the run would
+            # still be started without a heartbeat: found abandoned again, and the same attempt queued.
+            self.queue.enqueue_job(job)
+            return
         message = (f"the worker running this job stopped (killed or lost) without a heartbeat for "
-                   f"{self.settings.job_heartbeat_ttl} s; submit the request again to recompute it")
+                   f"{self.settings.job_heartbeat_ttl} s, and the job has had its {self.settings.job_max_attempts} "
+                   f"attempt(s) (EOC_NTK_JOB_MAX_ATTEMPTS); submit the request again to recompute it")
         log.warning("job %s abandoned (worker %s, started %.1f s ago): %s", job.id, job.worker_name,
                     time.time() - job.started_at.timestamp(), message)
         job.meta["error"] = {"code": "worker_lost", "message": message}
@@ -242,13 +258,14 @@ class RQBackend:
             pipe.execute()
 
     def _checked(self, job, locked: bool = False):
-        """``job``, failed first if it was abandoned (``locked``: the caller holds its submit lock)."""
+        """``job``, queued again or failed first if it was abandoned (``locked``: the caller holds its
+        submit lock)."""
         if job is not None and self._abandoned(job):
             if locked:
-                self._fail_if_still_abandoned(job.id)
+                self._end_if_still_abandoned(job.id)
             else:
                 with self._submit_lock(job.id):
-                    self._fail_if_still_abandoned(job.id)
+                    self._end_if_still_abandoned(job.id)
             job = self._fetch(job.id)
         return job
 
@@ -256,21 +273,21 @@ class RQBackend:
         return self.conn.lock(keys.submit_lock_key(job_id), timeout=keys.SUBMIT_LOCK_SECONDS,
                               blocking_timeout=keys.SUBMIT_LOCK_SECONDS)
 
-    def _fail_if_still_abandoned(self, job_id: str) -> bool:
-        """Fail the job ``job_id`` if it is abandoned *now*; the caller holds its submit lock.
+    def _end_if_still_abandoned(self, job_id: str) -> bool:
+        """End the run of job ``job_id`` (a new attempt, or failed) if it is abandoned *now*; the
+        caller holds its submit lock.
 
         Decided on a fresh copy: two API threads (a request and the maintenance loop) may both
-        find a killed run abandoned, and once a client has resubmitted, the job id belongs to
-        a new run, which a stale copy must not fail (it once did, in a test: the second thread
-        marked the resubmitted, running job failed)."""
+        find a killed run abandoned, and once it was queued again (or a client resubmitted), the
+        job id belongs to a new run, which a stale copy must not end."""
         job = self._fetch(job_id)
         if job is None or not self._abandoned(job):
             return False
-        self._fail_abandoned(job)
+        self._end_abandoned(job)
         return True
 
     def reap_abandoned(self) -> int:
-        """Fail every abandoned job of the queue (and let RQ clean its registries); returns how many."""
+        """End every abandoned run of the queue (a new attempt, or failed); returns how many."""
         count = 0
         for job_id in self.registry.get_job_ids():
             try:
@@ -279,11 +296,11 @@ class RQBackend:
                 continue  # told as corrupt_record to whoever asks; resubmitting replaces it
             if job is not None and self._abandoned(job):
                 with self._submit_lock(job_id):
-                    count += self._fail_if_still_abandoned(job_id)
+                    count += self._end_if_still_abandoned(job_id)
         return count
 
     def _maintain(self) -> None:
-        """Fail abandoned jobs (their worker died) every ``maintenance_interval`` seconds."""
+        """End abandoned runs (their worker died) every ``maintenance_interval`` seconds."""
         while not self._stop.wait(self.settings.maintenance_interval):
             try:
                 self.reap_abandoned()
@@ -339,11 +356,13 @@ def view_of_record(job) -> JobView:
     started_at = meta.get("started_at")
     if started_at is None and job.started_at is not None:
         started_at = _utc_seconds(job.started_at)
+    if status == JobStatus.queued:
+        started_at = None  # an attempt handed back keeps its record's times until it runs again
     seconds = None
-    if started_at is not None and job.ended_at:
+    if started_at is not None and job.ended_at and status in TERMINAL:
         seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
     return JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at,
-                   meta.get("predicted_seconds"), meta.get("progress_at"))
+                   meta.get("predicted_seconds"), meta.get("progress_at"), int(meta.get("attempt", 1)))
 
 
 def _utc_seconds(when) -> float:

@@ -49,7 +49,8 @@ class JobSettings(BaseSettings):
     max_jobs: int = Field(10_000, ge=1, description="Most job records an embedded-mode API keeps.")
     job_heartbeat_ttl: int = Field(
         15, ge=2, description="Seconds without a heartbeat from a running job's process after which the job is "
-        "declared abandoned (its worker died) and failed; a guard process beside the computing work horse "
+        "declared abandoned (its worker died): queued again as its next attempt, or failed (see "
+        "EOC_NTK_JOB_MAX_ATTEMPTS); a guard process beside the computing work horse "
         "beats every third of this, at least every 0.5 s."
     )
     dask_address: str | None = Field(
@@ -69,6 +70,18 @@ class JobSettings(BaseSettings):
     dask_connect_timeout: float = Field(
         10.0, gt=0, description="Seconds a job waits for the Dask scheduler at EOC_NTK_DASK_ADDRESS before it "
         "fails (code dask_unavailable)."
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, description="Most attempts of one job (Redis mode): a job handed back by a worker asked to stop "
+        "(past EOC_NTK_WORKER_STOP_GRACE) or lost with its worker (killed, no heartbeat for "
+        "EOC_NTK_JOB_HEARTBEAT_TTL) is queued again as its next attempt until this many have run; then it fails "
+        "(code worker_stopped or worker_lost). 1: never retried."
+    )
+    worker_stop_grace: float = Field(
+        20.0, ge=0, description="Seconds a busy worker asked to stop (SIGTERM, SIGINT) lets its job run before it "
+        "ends the job's process and hands the job back to the queue (a new attempt, see EOC_NTK_JOB_MAX_ATTEMPTS); "
+        "the worker then exits within about 2 s more. A supervisor's wait between SIGTERM and SIGKILL (Docker's "
+        "stop_grace_period) should be at least this plus 5 s."
     )
     maintenance_interval: int = Field(
         10, ge=1, description="Seconds between the API's sweeps for abandoned jobs (Redis mode)."

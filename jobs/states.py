@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["JobStatus", "JobView", "IN_FLIGHT", "TERMINAL", "state_of", "eta_seconds"]
+__all__ = ["JobStatus", "JobView", "IN_FLIGHT", "TERMINAL", "state_of", "eta_seconds", "next_attempt"]
 
 
 class JobStatus(str, Enum):
@@ -37,7 +37,8 @@ class JobView:
     """What the API tells about a job (``seconds``: how long it ran, once it ended, when known;
     ``started_at``: when it started running, seconds since the epoch, None while queued;
     ``predicted_seconds``: the cost model's prediction, when known; ``progress_at``: when the
-    current ``progress`` was reported, seconds since the epoch)."""
+    current ``progress`` was reported, seconds since the epoch; ``attempt``: which run of the job
+    this is, from 1, see :func:`next_attempt`)."""
 
     job_id: str
     spec: dict
@@ -49,6 +50,24 @@ class JobView:
     started_at: float | None = None
     predicted_seconds: float | None = None
     progress_at: float | None = None
+    attempt: int = 1
+
+
+def next_attempt(meta: dict, max_attempts: int) -> bool:
+    """Turn a queue record's ``meta`` into that of the job's next attempt, if it may have one.
+
+    A job whose process was stopped with its worker (handed back) or lost with it (its worker
+    killed) runs again as a new attempt while ``attempt < max_attempts``
+    (``EOC_NTK_JOB_MAX_ATTEMPTS``): ``attempt`` goes up by one, the progress starts again at 0 and
+    the earlier run's start and error are dropped. Returns False (and leaves ``meta`` alone) once
+    the job has had its attempts; its caller then fails it."""
+    attempt = int(meta.get("attempt", 1))
+    if attempt >= max_attempts:
+        return False
+    meta.update(attempt=attempt + 1, progress=0.0)
+    for stale in ("started_at", "progress_at", "error"):
+        meta.pop(stale, None)
+    return True
 
 
 def eta_seconds(view: JobView, now: float) -> float | None:

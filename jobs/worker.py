@@ -12,11 +12,15 @@ cancel, past the job's timeout and past the stop grace), its ``work_horse_killed
 ``Worker.work``'s options.
 
 Signals: SIGTERM or SIGINT to an idle worker ends it within a second or two. A busy worker
-finishes its job and then exits; a job still running :data:`jobs.horse.STOP_GRACE_SECONDS`
-after the signal is ended by its guard and failed with the code ``worker_stopped`` (a final
-state: resubmit to run it again). A second SIGTERM or SIGINT ends the job at once, the same way.
-A worker killed outright (SIGKILL, out of memory) takes its horse with it within a second; the
-API fails the job as ``worker_lost`` once its alive key expires, and nothing records over that.
+finishes its job and then exits; a job still running ``EOC_NTK_WORKER_STOP_GRACE`` seconds after
+the signal is ended by its guard and handed back: queued again as its next attempt (the job's
+meta ``attempt``), for another worker, through RQ's own retry of a failed job (the job's
+``retries_left``). A job that has had ``EOC_NTK_JOB_MAX_ATTEMPTS`` attempts fails instead, with
+the code ``worker_stopped``. A second SIGTERM or SIGINT is RQ's cold shutdown: the horse is killed
+at once and the job is handed back as a lost one (below).
+A worker killed outright (SIGKILL, out of memory) takes its horse with it within a second; once
+the job's alive key expires the API queues it again as its next attempt, or fails it as
+``worker_lost`` when it has had its attempts (:class:`jobs.rq_queue.RQBackend`).
 
 Webhooks: with ``EOC_NTK_WEBHOOK_ALLOW`` and ``EOC_NTK_WEBHOOK_SECRET`` set, the worker forks a
 delivery process at start (:mod:`jobs.webhook_worker`) that posts the webhooks of ended jobs;
@@ -61,7 +65,8 @@ from .errors import describe_timeout
 from .horse import JobDeathPenalty, WorkerContext
 from .logs import FORMATS, LogSetup, request_id_var
 from .observe import JobContext
-from .settings import get_settings
+from .settings import JobSettings, get_settings
+from .states import next_attempt
 from .webhook_worker import start_delivery_process
 
 __all__ = ["main", "run_worker", "check_worker", "JobWorker", "WorkerRedis", "RECONNECT_MAX_SECONDS",
@@ -99,25 +104,36 @@ class JobWorker(Worker):
     RQ's parent process wakes every ``job_monitoring_interval`` seconds (a third of the heartbeat
     TTL, at least 1 s) while it waits for its horse, to keep RQ's own heartbeats."""
 
-    def __init__(self, queues, *, heartbeat_ttl: int, redis_url: str, **kwargs):
-        self.heartbeat_ttl = heartbeat_ttl
-        super().__init__(queues, job_monitoring_interval=max(1, heartbeat_ttl // 3),
+    def __init__(self, queues, *, settings: JobSettings, redis_url: str, **kwargs):
+        self.heartbeat_ttl = settings.job_heartbeat_ttl
+        self.max_attempts = settings.job_max_attempts
+        super().__init__(queues, job_monitoring_interval=max(1, self.heartbeat_ttl // 3),
                          work_horse_killed_handler=self.record_horse_end, **kwargs)
         self.death_penalty_class = JobDeathPenalty.bound(
-            WorkerContext(os.getpid(), self.key, redis_url, heartbeat_ttl))
+            WorkerContext(os.getpid(), self.key, redis_url, self.heartbeat_ttl, settings.worker_stop_grace))
 
     def record_horse_end(self, job, retpid, ret_val, rusage) -> None:
         """Why a horse ended before its job did, in the job's meta (RQ then fails the job): a
         client's cancel (``canceled``: the job is told canceled), past its timeout (``timeout``),
         or this worker asked to stop (``worker_stopped``). Otherwise RQ's record says how it died
         (the API tells ``worker_lost``). The run's end is logged (with its request's id) and its
-        duration recorded (:mod:`jobs.durations`), as the horse would have. Never raises."""
+        duration recorded (:mod:`jobs.durations`), as the horse would have. Never raises.
+
+        A job stopped with its worker is handed back while it has attempts left: its meta says its
+        next ``attempt`` and RQ's retry of a failed job (``retries_left``) queues it again (logged,
+        not recorded as a run's end)."""
         context = JobContext.from_dict((job.kwargs or {}).get("context"))
         token = request_id_var.set(context.request_id)
         try:
             error = self._why_the_horse_ended(job)
             if error is not None:
                 job.get_meta(refresh=True)  # the horse's last progress, then the reason
+                if error["code"] == "worker_stopped" and next_attempt(job.meta, self.max_attempts):
+                    job.retries_left = 1  # RQ's handle_job_failure now queues it again (Job.retry)
+                    job.save_meta()
+                    log.warning("job %s: handed back to the queue as attempt %s", job.id, job.meta["attempt"],
+                                extra={"job_id": job.id, "attempt": job.meta["attempt"]})
+                    return
                 job.meta["error"] = error
                 job.save_meta()
             status = "canceled" if error is not None and error["code"] == "canceled" else "failed"
@@ -141,8 +157,10 @@ class JobWorker(Worker):
             return describe_timeout(job.timeout)
         if self.shutdown_requested_date is not None:
             return {"code": "worker_stopped",
-                    "message": "the worker running this job was asked to stop (SIGTERM) and the job did not end "
-                               "within its grace period; submit the request again to recompute it"}
+                    "message": f"the worker running this job was asked to stop (SIGTERM) and the job did not end "
+                               f"within its grace period (EOC_NTK_WORKER_STOP_GRACE), and it has had its "
+                               f"{self.max_attempts} attempt(s) (EOC_NTK_JOB_MAX_ATTEMPTS); submit the request "
+                               f"again to recompute it"}
         return None
 
 
@@ -184,7 +202,7 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
         try:
             queue = Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
             worker = JobWorker([queue], connection=conn, serializer=JSONSerializer, name=name,
-                               heartbeat_ttl=settings.job_heartbeat_ttl, redis_url=url)
+                               settings=settings, redis_url=url)
             worker.max_connection_wait_time = RECONNECT_MAX_SECONDS
             return worker.work(burst=burst, logging_level=log_level.upper())
         except (RedisError, ValueError, OSError) as exc:  # e.g. at registration while Redis restarts
@@ -197,7 +215,7 @@ def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str |
 
 def _stop_left_horse(worker: Worker) -> None:
     """SIGKILL and reap the horse RQ's loop left running when it ended on an error (its job is then
-    failed as ``worker_lost`` once its alive key expires)."""
+    found lost once its alive key expires)."""
     pid = worker.horse_pid
     if not pid:
         return

@@ -51,6 +51,7 @@ EXAMPLES: dict[str, dict] = {
 }
 EXAMPLES["JobOut"] = {
     "job_id": "spectra-3e0464044cbe5e1f1cb1b47e4a9c05a1", "op": "spectra", "status": "finished", "progress": 1.0,
+    "attempt": 1,
     "status_url": "/v1/jobs/spectra-3e0464044cbe5e1f1cb1b47e4a9c05a1",
     "links": {"self": "/v1/jobs/spectra-3e0464044cbe5e1f1cb1b47e4a9c05a1",
               "result": "/v1/jobs/spectra-3e0464044cbe5e1f1cb1b47e4a9c05a1/result",

@@ -225,6 +225,9 @@ class JobOut(BaseModel):
     op: str | None = None
     status: JobStatus
     progress: float = Field(ge=0.0, le=1.0)
+    attempt: int = Field(1, ge=1, description="Which run of the job this is, from 1: a job handed back by a worker "
+                         "asked to stop, or lost with its worker, runs again as its next attempt (at most "
+                         "EOC_NTK_JOB_MAX_ATTEMPTS).")
     status_url: str = Field(description="This resource (the same as links.self).")
     links: JobLinks
     # Absent (never null) until the job has ended: the type is the one a present value has.

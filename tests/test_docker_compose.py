@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.horse import STOP_GRACE_SECONDS, TERMINATE_GRACE_SECONDS
+from jobs.horse import STOP_CHECK_SECONDS, TERMINATE_GRACE_SECONDS
 from jobs.settings import JobSettings
 
 yaml = pytest.importorskip("yaml")
@@ -142,8 +142,8 @@ def _seconds(duration: str) -> float:
 
 
 def test_the_workers_stop_grace_period_covers_its_jobs_grace():
-    """A busy worker given SIGTERM ends its job STOP_GRACE_SECONDS later, noticed within a beat
-    interval (a third of the default heartbeat TTL), SIGTERM then SIGKILL to the horse, and exits:
+    """A busy worker given SIGTERM ends its job EOC_NTK_WORKER_STOP_GRACE seconds later (its guard
+    looks every STOP_CHECK_SECONDS), SIGTERM then SIGKILL to the horse, hands the job back and exits:
     Docker's SIGKILL must come after all that (jobs.horse, docs/operations.md)."""
     for name in ("worker", "gpu-worker"):
         _check_stop_grace(_compose()["services"][name])
@@ -151,7 +151,7 @@ def test_the_workers_stop_grace_period_covers_its_jobs_grace():
 
 
 def _check_stop_grace(worker: dict) -> None:
-    needed = STOP_GRACE_SECONDS + JobSettings().job_heartbeat_ttl / 3 + TERMINATE_GRACE_SECONDS + 2
+    needed = JobSettings().worker_stop_grace + STOP_CHECK_SECONDS + TERMINATE_GRACE_SECONDS + 2
     assert _seconds(str(worker["stop_grace_period"])) >= needed, (worker.get("stop_grace_period"), needed)
     assert _seconds(str(worker["stop_grace_period"])) <= needed + 10, "Docker would wait for nothing"
     assert worker.get("init") is True, "an init process reaps the guards of ended horses"

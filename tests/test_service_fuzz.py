@@ -16,8 +16,6 @@ import os
 
 import pytest
 
-from _private_redis import redis_or_skip
-
 schemathesis = pytest.importorskip("schemathesis")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -89,21 +87,13 @@ redis_schema.app = REDIS_APP
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_test_url):
-    return redis_test_url
-
-
-@pytest.fixture(scope="module")
-def redis_app(redis_url):
-    conn = redis_or_skip(redis_url)
-    conn.flushdb()
-    app = create_app(Settings(redis_url=redis_url, queue_name=f"fuzz-{os.getpid()}", max_n=40, max_m0=40,
+def redis_app(redis_conn, redis_test_url):
+    """The Redis-mode app on the module's own database (``redis_conn`` flushes it before and after)."""
+    app = create_app(Settings(redis_url=redis_test_url, queue_name=f"fuzz-{os.getpid()}", max_n=40, max_m0=40,
                               max_depth=300, max_sweep_depths=20, max_sweep_activations=4, max_body_bytes=1 << 20))
     REDIS_APP.app = app
     yield app
     app.state.engine.close()
-    conn.flushdb()
-    conn.close()
 
 
 @pytest.mark.redis

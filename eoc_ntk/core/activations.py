@@ -118,7 +118,7 @@ class SmoothActivation(Activation):
     dphi: Callable[[np.ndarray], np.ndarray]
     key: str | None
 
-    def __new__(cls, label: str, phi: Callable[[np.ndarray], np.ndarray],  # type: ignore[override]
+    def __new__(cls, label: str, phi: Callable[[np.ndarray], np.ndarray],
                 dphi: Callable[[np.ndarray], np.ndarray], key: str | None) -> "SmoothActivation":
         obj = tuple.__new__(cls, (math.nan, math.nan))
         obj.label, obj.phi, obj.dphi, obj.key = label, phi, dphi, key

@@ -9,6 +9,7 @@ a curve: for the given ``sigma_b``, ``sigma_w=None`` solves ``q* = sigma_w^2 E[p
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -157,6 +158,12 @@ class Model:
             return cls(depth, activation=act, **kwargs)
         a, b = activation_coefficients(name, slope)
         return cls(depth, a, b, **kwargs)
+
+    def at_depth(self, depth: int) -> "Model":
+        """This model with another depth (nothing re-solved: the EOC point is kept exactly)."""
+        other = copy.copy(self)
+        object.__setattr__(other, "depth", check_depth(depth))
+        return other
 
     @property
     def is_smooth(self) -> bool:

@@ -34,7 +34,7 @@ from eoc_ntk.core._numerics.interp import (
 )
 from eoc_ntk.core._numerics.near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
 from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
-from eoc_ntk.core.activations import parse_activation, resolve_coefficients
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.alignment import label_fit_by_depth
 from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
@@ -43,8 +43,9 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
 from eoc_ntk.core.labels import check_labels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.progress import ProgressFn, report, scaled
+from eoc_ntk.core.smooth_sweep import smooth_depth_sweep
 from eoc_ntk.core.spectra import singular_tolerance
 from eoc_ntk.core.validation import MAX_DEPTH, check_data
 
@@ -160,14 +161,16 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float | None = None, 
     DepthSweep
     """
     depth_list = check_depths(depths)
-    a, b = resolve_coefficients(a, b, activation, "depth_sweep")
-    model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
+    model = model_of(int(depth_list[-1]), a, b, activation, sigma_w, sigma_b, where="depth_sweep")
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):
         raise InvalidParameterError("eigenvalues must be 'extremes' or 'all', got "
                                     f"{eigenvalues!r}", param="eigenvalues")
     labels = None if y is None else check_labels(y, x.shape[0])
-    result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
+    if model.is_smooth:
+        result = DepthSweep(**smooth_depth_sweep(x, depth_list, model, eigenvalues, progress))
+    else:
+        result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
     if labels is None:
         return result
     aligned, top_k = label_fit_by_depth(x, labels.values, depth_list, model)

@@ -25,7 +25,7 @@ def test_smooth_names_parse(name):
     assert isinstance(act, SmoothActivation)
     assert act.key == {"swish": "silu"}.get(name.lower(), name.lower())
     with pytest.raises(InvalidParameterError) as err:
-        act.a
+        _ = act.a
     assert err.value.param == "activation" and act.key in str(err.value)
 
 
@@ -38,7 +38,7 @@ def test_family_code_refuses_smooth_by_name():
         eoc_ntk.kernel(x, depth=3, activation="tanh", sigma_b=0.1, kind="icd")
     assert err.value.param == "kind"
     with pytest.raises(InvalidParameterError):
-        Model(3, activation="tanh", sigma_b=0.1).delta
+        _ = Model(3, activation="tanh", sigma_b=0.1).delta
 
 
 @pytest.mark.parametrize("name", ["erf", "tanh"])
@@ -112,7 +112,7 @@ def test_tanh_quadrature_matches_mpmath_at_depth_two():
     k = eoc_ntk.kernel(x, depth=2, activation="tanh", sigma_b=0.1, kind="nngp")
     sw2, sb2 = MP.mpf(m.sigma_w) ** 2, MP.mpf(0.1) ** 2
     rows = [[MP.mpf(float(v)) for v in r] for r in x]
-    cov = [[sw2 * MP.fsum(a * b for a, b in zip(r, s)) / 3 + sb2 for s in rows] for r in rows]
+    cov = [[sw2 * MP.fsum(a * b for a, b in zip(r, s, strict=True)) / 3 + sb2 for s in rows] for r in rows]
     s1, s2 = MP.sqrt(cov[0][0]), MP.sqrt(cov[1][1])
     rho = cov[0][1] / (s1 * s2)
     perp = MP.sqrt(1 - rho * rho)

@@ -76,7 +76,8 @@ def smooth_depth_sweep(x: np.ndarray, depth_list: np.ndarray, model: Model, eige
     n = x.shape[0]
     lmins, lmaxs = [], []
     vectors = None
-    for count, (_, kernels) in enumerate(smooth_kernels_by_depth(x, None, model, [int(d) for d in depth_list], ("ntk",)), start=1):
+    passes = smooth_kernels_by_depth(x, None, model, [int(d) for d in depth_list], ("ntk",))
+    for count, (_, kernels) in enumerate(passes, start=1):
         kn = kernels["ntk"] / n
         if eigenvalues == "all" or n < 3:
             eig = all_eigenvalues(kn, overwrite=True)

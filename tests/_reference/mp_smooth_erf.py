@@ -24,7 +24,7 @@ def erf_pair(x, y, sigma_w: float, sigma_b: float, depths):
     m0 = len(mx)
     s11 = sw2 * MP.fsum(a * a for a in mx) / m0 + sb2
     s22 = sw2 * MP.fsum(b * b for b in my) / m0 + sb2
-    s12 = sw2 * MP.fsum(a * b for a, b in zip(mx, my)) / m0 + sb2
+    s12 = sw2 * MP.fsum(a * b for a, b in zip(mx, my, strict=True)) / m0 + sb2
     theta = s12
     out = {}
     wanted = set(depths)

@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from scipy.special import expit as special_expit
 
+from eoc_ntk.core._numerics.smooth_interp import ComposedMap, group_rows
 from eoc_ntk.core._numerics.smooth_recursion import (
     QUADRATURE_REFUSE,
     SmoothSpec,
@@ -81,9 +83,74 @@ def spec_label(model: Model) -> str:
     return model.activation.label if model.activation is not None else "family"
 
 
+#: Most pairs of variance groups served by composed-map interpolants; beyond, layer by layer.
+MAX_GROUP_PAIRS = 64
+#: Fewer entries per pair of groups than this are computed by the exact recursion directly.
+INTERPOLATE_FROM = 4096
+
+
+def _pair_u1(x: FloatArray, x2: FloatArray | None, model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(u1, q_i, q_j)``: ``u1 = log((1 - rho_1)/(1 + rho_1))`` of every pair's first-layer correlation,
+    formed without cancellation (``1 -+ rho_1`` from the pair's half-angle variable and the norms),
+    and the first-layer variances of rows and columns."""
+    u, m1, e1 = scaled_unit_rows(x)
+    v, m2, e2 = (u, m1, e1) if x2 is None else scaled_unit_rows(x2)
+    m0 = x.shape[1]
+    s, sb2 = model.sigma_w2 / m0, model.sigma_b ** 2
+    with np.errstate(over="ignore", divide="ignore"):
+        r1, r2 = np.ldexp(m1, e1), np.ldexp(m2, e2)
+        q1, q2 = s * r1 * r1 + sb2, s * r2 * r2 + sb2
+        uu = pair_u(u, u if x2 is None else v, diagonal=x2 is None)
+        ri, rj = r1[:, None], r2[None, :]
+        c = s * ri * rj
+        sq = np.sqrt(q1[:, None] * q2[None, :])
+        one_minus = (s * sb2 * (ri - rj) ** 2 / (sq + c + sb2) + c * 2.0 * special_expit(uu)) / sq
+        one_plus = ((s * sb2 * (ri * ri + rj * rj) + sb2 * sb2) / (sq + c) + sb2 + c * 2.0 * special_expit(-uu)) / sq
+        u1 = np.log(one_minus) - np.log(one_plus)
+    if not (np.all(np.isfinite(q1)) and np.all(np.isfinite(q2))):
+        raise InvalidParameterError("the first layer's variance sigma_w^2 |x|^2 / m0 overflows float64; rescale x",
+                                    param="x")
+    return u1, q1, q2
+
+
+def _grouped(x: FloatArray, x2: FloatArray | None, model: Model, depth: int,
+             kinds: Sequence[str]) -> dict[str, FloatArray] | None:
+    """The kernels through composed maps per pair of variance groups, or None with too many groups."""
+    u1, q1, q2 = _pair_u1(x, x2, model)
+    g1, lab1 = group_rows(q1)
+    g2, lab2 = (g1, lab1) if x2 is None else group_rows(q2)
+    if g1.size * g2.size > MAX_GROUP_PAIRS:
+        return None
+    qa, qb, _ = _trajectories(model, g1, g2, depth)
+    spec = spec_of(model)
+    theta, sigma = np.empty_like(u1), np.empty_like(u1)
+    for g in range(g1.size):
+        rows = np.flatnonzero(lab1 == g)
+        for h in range(g2.size):
+            cols = np.flatnonzero(lab2 == h)
+            block = np.ix_(rows, cols)
+            values = u1[block].ravel()
+            cmap = ComposedMap(spec, [float(q[g]) for q in qa], [float(q[h]) for q in qb])
+            t, sg = cmap.evaluate(values) if values.size >= INTERPOLATE_FROM else cmap.exact(values)
+            theta[block] = t.reshape(rows.size, cols.size)
+            sigma[block] = sg.reshape(rows.size, cols.size)
+    q_last_i = qa[-1][lab1]
+    q_last_j = qb[-1][lab2]
+    return _assemble(theta, sigma, q_last_i, q_last_j, kinds, x2 is None)
+
+
 def smooth_kernels_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],
                             kinds: Sequence[str]) -> Iterator[tuple[int, dict[str, FloatArray]]]:
-    """Yield ``(depth, {kind: K})`` for each of ``depths`` (increasing), in one pass of the exact recursion."""
+    """Yield ``(depth, {kind: K})`` for each of ``depths`` (increasing): through composed-map interpolants
+    when the inputs have few distinct variances, otherwise in one pass of the layer-by-layer recursion."""
+    first = _grouped(x, x2, model.at_depth(int(depths[0])), int(depths[0]), kinds)
+    if first is not None:
+        yield int(depths[0]), first
+        for depth in depths[1:]:
+            found = _grouped(x, x2, model.at_depth(int(depth)), int(depth), kinds)
+            assert found is not None  # the groups do not depend on the depth
+            yield int(depth), found
+        return
     q1, q2, c1 = _first_layer(x, x2, model)
     max_depth = int(max(depths))
     qa, qb, order = _trajectories(model, q1, q2, max_depth)

@@ -8,6 +8,7 @@ import eoc_ntk
 from eoc_ntk.core.activations import Activation, SmoothActivation, parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.model import Model
+from eoc_ntk.core.smooth_kernels import smooth_kernels, smooth_kernels_by_depth
 from tests._reference.mp_smooth_erf import MP, erf_eoc, erf_pair
 
 
@@ -75,7 +76,7 @@ def test_custom_activation_is_uncacheable_and_matches_builtin():
 
 def _max_rel(x, model, depths, kind="ntk"):
     worst = {}
-    got = dict(eoc_ntk.core.smooth_kernels.smooth_kernels_by_depth(x, None, model, depths, (kind,)))
+    got = dict(smooth_kernels_by_depth(x, None, model, depths, (kind,)))
     n = x.shape[0]
     for d in depths:
         err = 0.0
@@ -134,3 +135,51 @@ def test_torch_backend_refuses_smooth_by_name():
     with pytest.raises(InvalidParameterError) as err:
         eoc_ntk.kernel(_data(), depth=2, activation="tanh", sigma_b=0.1, backend="torch")
     assert err.value.param == "backend" and "tanh" in str(err.value)
+
+
+def _unit_data(n=70, m0=6):
+    """Rows of norm sqrt(m0) (one variance group, so the composed-map interpolants serve ``n^2 >= 4096``
+    entries), with a near-duplicate and a near-opposite pair."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(n, m0))
+    x[1] = x[0] + 1e-8 * rng.normal(size=m0)
+    x[2] = -x[0] + 1e-8 * rng.normal(size=m0)
+    return x * (np.sqrt(m0) / np.linalg.norm(x, axis=1, keepdims=True))
+
+
+def _sampled_error(x, model, depth, pairs):
+    got = eoc_ntk.kernel(x, depth=depth, activation="erf", sigma_w=model.sigma_w, sigma_b=model.sigma_b)
+    scale = float(np.max(np.abs(got)))
+    worst = 0.0
+    for i, j in pairs:
+        ref = erf_pair(x[i], x[j], model.sigma_w, model.sigma_b, [depth])[depth][0]
+        worst = max(worst, float(abs(MP.mpf(got[i, j]) - ref) / max(abs(ref), MP.mpf(scale) * 1e-3)))
+    return worst
+
+
+_PAIRS = [(0, 1), (0, 2), (1, 2), (3, 4), (5, 60), (0, 0), (10, 11)]
+
+
+def test_erf_interpolated_kernel_matches_the_reference():
+    x = _unit_data()
+    model = Model(1, activation="erf", sigma_b=0.1)
+    for depth in (2, 10, 60):
+        assert _sampled_error(x, model, depth, _PAIRS) <= 1e-12, depth
+
+
+@pytest.mark.slow
+def test_erf_interpolated_kernel_matches_the_reference_to_depth_1000():
+    x = _unit_data()
+    model = Model(1, activation="erf", sigma_b=0.1)
+    for depth in (200, 1000):
+        assert _sampled_error(x, model, depth, _PAIRS) <= 1e-12, depth
+
+
+def test_tanh_interpolated_agrees_with_two_dimensional_quadrature():
+    """The Hermite-series composed maps against the layer-by-layer recursion with 2-D trapezoidal
+    quadrature (an independent method) on a few rows at depth 30."""
+    x = _unit_data()
+    model = Model(30, activation="tanh", sigma_b=0.1)
+    k = eoc_ntk.kernel(x, depth=30, activation="tanh", sigma_b=0.1)
+    theta = smooth_kernels(x[:6], None, model, ("ntk",), method="quadrature")["ntk"]
+    np.testing.assert_allclose(k[:6, :6], theta, rtol=1e-12, atol=0)

@@ -131,7 +131,7 @@ def _grouped(x: FloatArray, x2: FloatArray | None, model: Model, depth: int,
             block = np.ix_(rows, cols)
             values = u1[block].ravel()
             cmap = ComposedMap(spec, [float(q[g]) for q in qa], [float(q[h]) for q in qb])
-            t, sg = cmap.evaluate(values) if values.size >= INTERPOLATE_FROM else cmap.exact(values)
+            t, sg = cmap.evaluate(values) if values.size >= INTERPOLATE_FROM and depth > 1 else cmap.exact(values)
             theta[block] = t.reshape(rows.size, cols.size)
             sigma[block] = sg.reshape(rows.size, cols.size)
     q_last_i = qa[-1][lab1]
@@ -140,10 +140,13 @@ def _grouped(x: FloatArray, x2: FloatArray | None, model: Model, depth: int,
 
 
 def smooth_kernels_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],
-                            kinds: Sequence[str]) -> Iterator[tuple[int, dict[str, FloatArray]]]:
+                            kinds: Sequence[str], method: str = "auto") -> Iterator[tuple[int, dict[str, FloatArray]]]:
     """Yield ``(depth, {kind: K})`` for each of ``depths`` (increasing): through composed-map interpolants
-    when the inputs have few distinct variances, otherwise in one pass of the layer-by-layer recursion."""
-    first = _grouped(x, x2, model.at_depth(int(depths[0])), int(depths[0]), kinds)
+    when the inputs have few distinct variances, otherwise (or with ``method="quadrature"``) in one pass
+    of the layer-by-layer recursion with 2-D trapezoidal quadrature (cost linear in depth)."""
+    first = None
+    if method != "quadrature":
+        first = _grouped(x, x2, model.at_depth(int(depths[0])), int(depths[0]), kinds)
     if first is not None:
         yield int(depths[0]), first
         for depth in depths[1:]:
@@ -184,8 +187,11 @@ def _assemble(theta: np.ndarray, sigma: np.ndarray, q_i: np.ndarray, q_j: np.nda
 
 
 def smooth_kernels(x: FloatArray, x2: FloatArray | None, model: Model,
-                   kinds: Sequence[str]) -> dict[str, FloatArray]:
+                   kinds: Sequence[str], method: str = "auto") -> dict[str, FloatArray]:
     """``{kind: K}`` at ``model.depth`` for checked float64 inputs (``x2=None``: the symmetric kernel of ``x``).
+
+    ``method``: ``"auto"`` (composed maps per pair of variance groups, see :func:`smooth_kernels_by_depth`)
+    or ``"quadrature"`` (layer by layer, 2-D quadrature: an independent check, cost linear in depth).
 
     Returns
     -------
@@ -193,5 +199,5 @@ def smooth_kernels(x: FloatArray, x2: FloatArray | None, model: Model,
         ``"ntk"``: ``Theta_l``; ``"nngp"``: ``Sigma_l``; ``"angle"``:
         ``arccos(Sigma_l / sqrt(q_l(x) q_l(x')))``, the angle between the last pre-activations.
     """
-    return next(iter(smooth_kernels_by_depth(x, x2, model, (model.depth,), kinds)))[1]
+    return next(iter(smooth_kernels_by_depth(x, x2, model, (model.depth,), kinds, method)))[1]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from scipy.special import expit
 
 from eoc_ntk.core._numerics.interp import (
     CHECK_POINT,
@@ -65,6 +66,57 @@ def layer_moments(spec: SmoothSpec, q1: float, q2: float, rho: np.ndarray) -> tu
     return series_moments(c1, c2, rho)
 
 
+def _moment_gap(spec: SmoothSpec, q1: float, q2: float, gap: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """``E[phi(u) phi(v)]`` at correlation 1 minus at ``rho = 1 - gap``, with full relative accuracy.
+
+    Series: ``sum_k c_k (1 - rho^k) = gap * sum_j rho^j T_{j+1}``, ``T_j = sum_{k >= j} c_k``. erf, for
+    ``rho >= 0``: with ``A = 2 sqrt(q1 q2) / s``, ``s = sqrt((1 + 2 q1)(1 + 2 q2))``,
+    ``(2/pi) (asin(A) - asin(A rho)) = (2/pi) asin(A gap (1 + rho) / (sqrt(1 - A^2 rho^2) + rho sqrt(1 - A^2)))``
+    with ``1 - A^2 = (1 + 2 q1 + 2 q2) / s^2``; below 0 the plain difference (no cancellation there).
+    """
+    if spec.key == "erf":
+        s = np.sqrt((1.0 + 2.0 * q1) * (1.0 + 2.0 * q2))
+        a0 = 2.0 * np.sqrt(q1 * q2) / s
+        one_minus_a2 = (1.0 + 2.0 * q1 + 2.0 * q2) / (s * s)
+        pos = np.maximum(rho, 0.0)
+        den = np.sqrt(one_minus_a2 + a0 * a0 * gap * (1.0 + pos)) + pos * np.sqrt(one_minus_a2)
+        near = (2.0 / np.pi) * np.arcsin(np.minimum(a0 * gap * (1.0 + pos) / den, 1.0))
+        far = (2.0 / np.pi) * (np.arcsin(a0) - np.arcsin(a0 * rho))
+        out: np.ndarray = np.where(rho >= 0.0, near, far)
+        return out
+    c1 = coefficients(spec.key, spec.phi, spec.dphi, q1)
+    c2 = coefficients(spec.key, spec.phi, spec.dphi, q2)
+    k = min(c1.a.size, c2.a.size)
+    c = c1.a[:k] * c2.a[:k]
+    tails = np.cumsum(c[::-1])[::-1][1:]  # T_1 .. T_{K-1}
+    if tails.size == 0:
+        return np.zeros_like(gap)
+    acc = np.full(rho.shape, tails[-1])
+    for t in tails[-2::-1]:
+        acc *= rho
+        acc += t
+    result: np.ndarray = gap * acc
+    return result
+
+
+def next_gap(spec: SmoothSpec, q1: float, q2: float, q1_next: float, q2_next: float, gap: np.ndarray,
+             rho: np.ndarray, e_phi: np.ndarray) -> np.ndarray:
+    """``1 - rho'`` of the next layer from ``gap = 1 - rho``, with full relative accuracy.
+
+    ``1 - rho' = (sqrt(q1' q2') - Sigma') / sqrt(q1' q2') = (g0 + sigma_w^2 (M(1) - M(rho))) / sqrt(q1' q2')``
+    with ``g0 = sqrt(q1' q2') - (sigma_w^2 M(1) + sigma_b^2) >= 0`` (0 for equal variances, Cauchy-Schwarz
+    otherwise) and ``M(1) - M(rho)`` from :func:`_moment_gap`.
+    """
+    sq = float(np.sqrt(q1_next * q2_next))
+    if q1 == q2:
+        g0 = 0.0
+    else:
+        at_one = float(layer_moments(spec, q1, q2, np.ones(1))[0][0])
+        g0 = max(sq - (spec.sw2 * at_one + spec.sb2), 0.0)
+    out: np.ndarray = (g0 + spec.sw2 * _moment_gap(spec, q1, q2, gap, rho)) / sq
+    return np.minimum(out, 2.0)
+
+
 class ComposedMap:
     """``u -> (Theta_L, Sigma_L)`` of one pair of groups, exact and interpolated.
 
@@ -84,18 +136,24 @@ class ComposedMap:
         self._lock = threading.Lock()
 
     def exact(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(Theta_L, Sigma_L)`` at first-layer correlations ``rho_1 = -tanh(u/2)`` by the recursion."""
+        """``(Theta_L, Sigma_L)`` at first-layer correlations ``rho_1 = -tanh(u/2)`` by the recursion.
+
+        ``e = 1 - rho`` is carried with full relative accuracy (:func:`next_gap`): near ``rho = 1``,
+        where the EOC keeps every deep pair (``e_l ~ 2 / (F''(1) l)``), ``Sigma_dot = 1 - F''(1) e + ...``
+        and an absolute error ``eps`` in ``rho`` per layer would cost ``L eps / e_L`` of ``Theta_L``.
+        """
         spec = self.spec
-        scale = np.sqrt(self.qa[0] * self.qb[0])
-        sigma = -np.tanh(0.5 * u) * scale
+        sigma = -np.tanh(0.5 * u) * np.sqrt(self.qa[0] * self.qb[0])
+        gap = 2.0 * expit(u)
         theta = sigma.copy()
         for layer in range(1, len(self.qa)):
             q1, q2 = self.qa[layer - 1], self.qb[layer - 1]
-            rho = np.clip(sigma / np.sqrt(q1 * q2), -1.0, 1.0)
+            rho = np.clip(1.0 - gap, -1.0, 1.0)
             e_phi, e_dphi = layer_moments(spec, q1, q2, rho)
             sigma = spec.sw2 * e_phi + spec.sb2
             theta *= spec.sw2 * e_dphi
             theta += sigma
+            gap = next_gap(spec, q1, q2, self.qa[layer], self.qb[layer], gap, rho, e_phi)
         return theta, sigma
 
     def ensure(self, intervals: np.ndarray) -> None:

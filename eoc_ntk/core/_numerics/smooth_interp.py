@@ -114,7 +114,8 @@ def next_gap(spec: SmoothSpec, q1: float, q2: float, q1_next: float, q2_next: fl
         at_one = float(layer_moments(spec, q1, q2, np.ones(1))[0][0])
         g0 = max(sq - (spec.sw2 * at_one + spec.sb2), 0.0)
     out: np.ndarray = (g0 + spec.sw2 * _moment_gap(spec, q1, q2, gap, rho)) / sq
-    return np.minimum(out, 2.0)
+    clipped: np.ndarray = np.minimum(out, 2.0)
+    return clipped
 
 
 class ComposedMap:

@@ -71,10 +71,15 @@ def _trajectories(model: Model, q1: np.ndarray, q2: np.ndarray,
     both, order, est = variance_trajectory(spec, np.concatenate([q1, q2]), depth)
     if est > QUADRATURE_REFUSE:
         top = max(float(np.max(q)) for q in both)
+        grows = top > 4.0 * float(np.max(both[0]))
+        why = (f"the variances grow from {float(np.max(both[0])):.3g} to {top:.3g} over {depth} layers (the variance "
+               f"map's fixed point q* = {model.q_star:.3g} repels them: for gelu and silu at small sigma_b it is "
+               "unstable; scale x so that sigma_w^2 |x|^2 / m0 + sigma_b^2 is near q*, or use fewer layers)"
+               if grows else
+               f"the variances reach {top:.3g}; rescale x (smaller norms) or lower sigma_w / sigma_b")
         raise InvalidParameterError(
-            f"the variances of activation {spec_label(model)!r} reach {top:.3g}, where trapezoidal quadrature "
-            f"with {order} nodes is accurate to {est:.1e} only (above {QUADRATURE_REFUSE:g}); rescale x "
-            "(smaller norms) or lower sigma_w / sigma_b", param="x")
+            f"activation {spec_label(model)!r}: trapezoidal quadrature with {order} nodes is accurate to {est:.1e} "
+            f"only (above {QUADRATURE_REFUSE:g}): {why}", param="depth" if grows else "x")
     n = q1.size
     return [q[:n] for q in both], [q[n:] for q in both], order
 

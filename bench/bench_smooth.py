@@ -14,19 +14,21 @@ from __future__ import annotations
 import argparse
 import time
 
+from _common import command_line, emit
+
 import numpy as np
 
 import eoc_ntk
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--m0", type=int, default=20)
     parser.add_argument("--activation", default="erf")
     parser.add_argument("--sigma-b", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.n, args.m0))
     x *= np.sqrt(args.m0) / np.linalg.norm(x, axis=1, keepdims=True)
@@ -38,8 +40,9 @@ def main() -> None:
             start = time.perf_counter()
             eoc_ntk.kernel(x, depth=depth, activation=args.activation, sigma_b=args.sigma_b)
             times[depth] = min(times[depth], time.perf_counter() - start)
-    print(f"activation={args.activation} n={args.n} m0={args.m0} sigma_b={args.sigma_b}: "
-          f"depth 10 {times[10]:.3f} s, depth 1000 {times[1000]:.3f} s, ratio {times[1000] / times[10]:.1f}")
+    emit(f"{args.activation} kernel (sigma_b={args.sigma_b}, EOC), n={args.n}, m0={args.m0}: "
+         "time(depth 1000) / time(depth 10)", "<= 2",
+         f"{times[1000] / times[10]:.2f} ({times[10]:.2f} s vs {times[1000]:.2f} s)", command_line())
 
 
 if __name__ == "__main__":

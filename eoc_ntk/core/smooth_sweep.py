@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core._numerics.diagnosis import diagnose
+from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
 from eoc_ntk.core._numerics.smooth_eoc import moments_at
 from eoc_ntk.core.eigen import all_eigenvalues, extreme_eigenvalues
 from eoc_ntk.core.model import Model
@@ -95,10 +97,11 @@ def smooth_depth_sweep(x: np.ndarray, depth_list: np.ndarray, model: Model, eige
     cond[~singular] = lmax_arr[~singular] / lmin_arr[~singular]
     reason = None
     if singular.any():
-        _, counts = np.unique(x, axis=0, return_counts=True)
-        reason = (f"numerically singular at depths {[int(d) for d in depth_list[singular][:10]]}: "
-                  + ("identical input rows give identical kernel rows" if np.any(counts > 1) else
-                     f"lambda_min <= {tol:.2g} * lambda_max"))
+        at_first = model.at_depth(int(depth_list[singular][0]))
+        diag = diagnose(x, at_first)
+        reason = near_duplicate_reason(x, at_first, diag, n) or diag.reason(n) or (
+            f"numerically singular at depths {[int(d) for d in depth_list[singular][:10]]}: "
+            f"lambda_min <= {tol:.2g} * lambda_max")
     return {"depths": depth_list, "lambda_min": lmin_arr, "lambda_max": lmax_arr, "condition_number": cond,
             "singular": singular, "limit_condition_number": smooth_limit_condition_number(x, model),
             "delta": math.nan, "singular_reason": reason}

@@ -452,18 +452,20 @@ def activation_sweep(x: ArrayLike, depths: Iterable[int], activations: Iterable[
     -------
     dict
         ``{"depths": [...], "results": [{"activation": {"a", "b", "sigma_w", "sigma_b", "label"},
-        **DepthSweep.to_dict()}]}``, the hyperparameters as ``Model.canonical()`` resolves them;
-        non-finite numbers are None.
+        **DepthSweep.to_dict()}]}``, the hyperparameters as ``Model.canonical()`` resolves them
+        (for a smooth activation ``Model.summary()``: ``"activation"`` (its name), ``"sigma_w"``,
+        ``"sigma_b"``, ``"q_star"``, ``"chi"``); non-finite numbers are None.
     """
     acts = [parse_activation(a) for a in activations]
     sigma_ws = _per_activation(sigma_w, len(acts), "sigma_w")
     sigma_bs = _per_activation(sigma_b, len(acts), "sigma_b")
     results = []
     for i, (act, sw, sb) in enumerate(zip(acts, sigma_ws, sigma_bs, strict=True)):
-        sweep = depth_sweep(x, depths=depths, a=act.a, b=act.b, sigma_w=sw, sigma_b=sb,
+        sweep = depth_sweep(x, depths=depths, activation=act, sigma_w=sw, sigma_b=sb,
                             progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
-        params = Model(1, act.a, act.b, sigma_w=sw, sigma_b=sb).canonical()
-        del params["depth"]
+        params = Model(1, activation=act, sigma_w=sw, sigma_b=sb).summary()
+        for key in ("depth", "delta"):
+            params.pop(key, None)
         results.append({"activation": {**params, "label": act.label}, **sweep.to_dict()})
     report(progress, 1.0)
     return {"depths": sorted({int(d) for d in depths}), "results": results}

@@ -64,7 +64,7 @@ class Model:
     sigma_w: float | None = None
     sigma_b: float = 0.0
     output_dim: int = 1
-    activation: SmoothActivation | None = None
+    activation: Any = None
     q_star: float = field(default=math.nan, init=False, compare=False)
     _chi: float = field(default=math.nan, init=False, compare=False, repr=False)
 

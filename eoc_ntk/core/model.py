@@ -27,6 +27,10 @@ from eoc_ntk.core.validation import check_depth, check_integer, check_real
 
 __all__ = ["Model", "Activation", "activation_coefficients", "ACTIVATION_NAMES", "model_of"]
 
+#: Default of ``a`` and ``b``: "not given" (a NaN of its own, told apart by identity from a user's NaN).
+_UNSET: float = float("nan")
+
+
 @dataclass(frozen=True)
 class Model:
     """An ``depth``-layer MLP with activation ``phi(s) = a*s + b*|s|`` in NTK parameterisation.
@@ -59,8 +63,8 @@ class Model:
     """
 
     depth: int
-    a: float = math.nan
-    b: float = math.nan
+    a: float = _UNSET
+    b: float = _UNSET
     sigma_w: float | None = None
     sigma_b: float = 0.0
     output_dim: int = 1
@@ -81,8 +85,7 @@ class Model:
         self._init_family()
 
     def _parse_activation(self, value: Any) -> Activation:
-        if not (isinstance(self.a, float) and math.isnan(self.a) and isinstance(self.b, float)
-                and math.isnan(self.b)):
+        if self.a is not _UNSET or self.b is not _UNSET:
             raise InvalidParameterError(f"Model got both activation={value!r} and a, b: give either",
                                         param="activation")
         return parse_activation(value)
@@ -130,7 +133,7 @@ class Model:
         return sigma_b
 
     def _init_family(self) -> None:
-        if (isinstance(self.a, float) and math.isnan(self.a)) or (isinstance(self.b, float) and math.isnan(self.b)):
+        if self.a is _UNSET or self.b is _UNSET:
             raise InvalidParameterError("Model needs the activation: give a and b (phi(s) = a*s + b*|s|) or "
                                         "activation= (e.g. 'relu' or 'tanh')", param="activation")
         a = check_real(self.a, "a")

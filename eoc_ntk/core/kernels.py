@@ -292,7 +292,8 @@ def compute_scaled_kernels(x: FloatArray, x2: FloatArray | None, model: Model, k
     whatever the scale of the data or of ``chi^(l-1)``: the true ``ntk``, ``nngp`` and
     ``icd`` kernels are ``np.ldexp(kernels[kind], shift)`` (``angle`` is scale-free).
     Without ``relative`` (or with ``sigma_b != 0``, where the kernel is not homogeneous and
-    is computed as it is) ``shift`` is 0.
+    is computed as it is, or for a smooth activation: :mod:`eoc_ntk.core.smooth_kernels`)
+    ``shift`` is 0.
     """
     kinds = tuple(kinds)
     if model.is_smooth:

@@ -183,3 +183,17 @@ def test_tanh_interpolated_agrees_with_two_dimensional_quadrature():
     k = eoc_ntk.kernel(x, depth=30, activation="tanh", sigma_b=0.1)
     theta = smooth_kernels(x[:6], None, model, ("ntk",), method="quadrature")["ntk"]
     np.testing.assert_allclose(k[:6, :6], theta, rtol=1e-12, atol=0)
+
+
+def test_gelu_closed_forms_agree_with_the_numerical_route():
+    """GELU's closed forms (Tsuchida et al. 2021) against the same function given as a custom activation,
+    whose moments come from the Hermite series and trapezoidal quadrature."""
+    from scipy.special import ndtr
+    custom = Activation.custom(lambda t: t * ndtr(t), lambda t: ndtr(t) + t * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi),
+                               name="my_gelu")
+    x = _data()
+    closed = eoc_ntk.kernel(x, depth=5, activation="gelu", sigma_w=1.3, sigma_b=0.2)
+    numeric = eoc_ntk.kernel(x, depth=5, activation=custom, sigma_w=1.3, sigma_b=0.2)
+    np.testing.assert_allclose(closed, numeric, rtol=1e-13)
+    m = Model(3, activation="gelu", sigma_b=0.1)
+    assert m.is_eoc and abs(m.q_star - Model(3, activation=custom, sigma_b=0.1).q_star) <= 1e-13 * m.q_star

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy.optimize import brentq
 
-from eoc_ntk.core._numerics.smooth_moments import Fn, diag_moments, quadrature_order
+from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, Fn, diag_moments, quadrature_order
 
 __all__ = ["moments_at", "eoc_point", "variance_fixed_point", "Q_GRID"]
 
@@ -30,7 +30,7 @@ Q_GRID = np.logspace(-8.0, 3.0, 111)
 
 def moments_at(key: str | None, phi: Fn, dphi: Fn, q: float) -> tuple[float, float]:
     """``(V(q), D(q))`` at one variance, with the quadrature order chosen for ``q``."""
-    order = 0 if key == "erf" else quadrature_order(phi, dphi, q)[0]
+    order = 0 if key in CLOSED_FORMS else quadrature_order(phi, dphi, q)[0]
     v, d = diag_moments(key, phi, dphi, np.array([q]), order)
     return float(v[0]), float(d[0])
 

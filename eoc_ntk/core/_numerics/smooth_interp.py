@@ -33,7 +33,7 @@ from eoc_ntk.core._numerics.interp import (
     node_solve,
     sample_points,
 )
-from eoc_ntk.core._numerics.smooth_moments import pair_moments
+from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, pair_moments
 from eoc_ntk.core._numerics.smooth_recursion import SmoothSpec
 from eoc_ntk.core._numerics.smooth_series import coefficients, series_moments
 
@@ -58,9 +58,9 @@ def group_rows(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def layer_moments(spec: SmoothSpec, q1: float, q2: float, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` at correlations ``rho`` for scalar variances ``q1, q2``."""
-    if spec.key == "erf":
+    if spec.key in CLOSED_FORMS:
         s = np.sqrt(q1 * q2)
-        return pair_moments("erf", spec.phi, spec.dphi, np.full(rho.shape, q1), np.full(rho.shape, q2), rho * s, 0)
+        return pair_moments(spec.key, spec.phi, spec.dphi, np.full(rho.shape, q1), np.full(rho.shape, q2), rho * s, 0)
     c1 = coefficients(spec.key, spec.phi, spec.dphi, q1)
     c2 = coefficients(spec.key, spec.phi, spec.dphi, q2)
     return series_moments(c1, c2, rho)

@@ -11,7 +11,16 @@ Closed forms (Williams 1997, "Computing with infinite networks"; the arcsine ker
 - ``E[erf(u) erf(v)] = (2/pi) asin(2c / sqrt((1 + 2 q1)(1 + 2 q2)))``,
 - ``E[erf'(u) erf'(v)] = (4/pi) / sqrt((1 + 2 q1)(1 + 2 q2) - 4 c^2)``.
 
-Every other activation (tanh, GELU, SiLU, custom) goes through the trapezoidal rule for the
+GELU ``phi(x) = x Phi(x)`` has closed forms too (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021,
+"Avoiding kernel fixed points: computing with ELU and GELU infinite networks"; neural-tangents' ``Gelu``),
+here in the form derived by writing ``x Phi(x) = E_a[x 1{a <= x}]`` and taking Gaussian orthant moments,
+with ``t_i = 1 + q_i`` and ``D = t1 t2 - c^2 >= 1 + q1 + q2``:
+
+- ``E[gelu(u) gelu(v)] = c/4 + c asin(c / sqrt(t1 t2)) / (2 pi) + (q1 q2 D + c^2) / (2 pi t1 t2 sqrt(D))``,
+- ``E[gelu'(u) gelu'(v)] = 1/4 + asin(c / sqrt(t1 t2)) / (2 pi) + c / (2 pi sqrt(D))
+  + c ((2 - q1 q2) D + c^2) / (2 pi t1 t2 D^(3/2))`` (the ``c``-derivative of the first: Price's theorem).
+
+Every other activation (tanh, SiLU, custom) goes through the trapezoidal rule for the
 Gaussian weight on ``[-Z_MAX, Z_MAX]`` (the truncated mass is ``2e-22``) in whitened coordinates
 ``u = sqrt(q1) z1``, ``v = sqrt(q2) (rho z1 + sqrt(1 - rho^2) z2)``,
 ``rho = c / sqrt(q1 q2)``, with a tensor rule of ``N x N`` nodes. For an integrand analytic in the strip ``|Im z| < d``
@@ -32,7 +41,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-__all__ = ["BUILTIN", "ORDERS", "QUADRATURE_TOL", "diag_moments", "pair_moments", "quadrature_order"]
+__all__ = ["BUILTIN", "ORDERS", "QUADRATURE_TOL", "CLOSED_FORMS", "diag_moments", "gelu_moments", "pair_moments",
+           "quadrature_order"]
 
 Fn = Callable[[np.ndarray], np.ndarray]
 
@@ -92,6 +102,9 @@ BUILTIN: dict[str, tuple[Fn, Fn]] = {
     "silu": (_silu, _dsilu),
 }
 
+#: Built-ins whose moments are in closed form.
+CLOSED_FORMS = ("erf", "gelu")
+
 #: Numbers of nodes tried, per dimension.
 ORDERS = (33, 49, 65, 97, 129, 193, 257, 385, 513)
 #: Relative agreement of consecutive orders accepted as converged.
@@ -145,7 +158,21 @@ def diag_moments(key: str | None, phi: Fn, dphi: Fn, q: np.ndarray, order: int) 
     q = np.asarray(q, dtype=np.float64)
     if key == "erf":
         return (2.0 / np.pi) * np.arcsin(2.0 * q / (1.0 + 2.0 * q)), (4.0 / np.pi) / np.sqrt(1.0 + 4.0 * q)
+    if key == "gelu":
+        return gelu_moments(q, q, q)
     return _diag_quad(phi, q, order), _diag_quad(dphi, q, order)
+
+
+def gelu_moments(q1: np.ndarray, q2: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GELU's closed forms (module docstring) for covariances ``[[q1, c], [c, q2]]``."""
+    t1, t2 = 1.0 + q1, 1.0 + q2
+    tt = t1 * t2
+    d = tt - c * c
+    sd = np.sqrt(d)
+    angle = np.arcsin(np.clip(c / np.sqrt(tt), -1.0, 1.0)) / (2.0 * np.pi)
+    nngp = 0.25 * c + c * angle + (q1 * q2 * d + c * c) / (2.0 * np.pi * tt * sd)
+    deriv = 0.25 + angle + c / (2.0 * np.pi * sd) + c * ((2.0 - q1 * q2) * d + c * c) / (2.0 * np.pi * tt * d * sd)
+    return nngp, deriv
 
 
 def pair_moments(key: str | None, phi: Fn, dphi: Fn, q1: np.ndarray, q2: np.ndarray, c: np.ndarray,
@@ -154,7 +181,10 @@ def pair_moments(key: str | None, phi: Fn, dphi: Fn, q1: np.ndarray, q2: np.ndar
 
     erf in closed form (arcsine kernel); otherwise an ``order x order`` trapezoidal rule in
     whitened coordinates (see the module docstring), ``order`` from :func:`quadrature_order`.
+    GELU in closed form (:func:`gelu_moments`).
     """
+    if key == "gelu":
+        return gelu_moments(q1, q2, c)
     if key == "erf":
         a1, a2 = 1.0 + 2.0 * q1, 1.0 + 2.0 * q2
         s = np.sqrt(a1 * a2)

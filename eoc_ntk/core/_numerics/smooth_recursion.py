@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from eoc_ntk.core._numerics.smooth_moments import Fn, diag_moments, pair_moments, quadrature_order
+from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, Fn, diag_moments, pair_moments, quadrature_order
 
 __all__ = ["SmoothSpec", "variance_trajectory", "pair_layers", "quadrature_for", "QUADRATURE_REFUSE"]
 
@@ -44,7 +44,7 @@ class SmoothSpec:
 
 def quadrature_for(spec: SmoothSpec, q_max: float) -> tuple[int, float]:
     """``(order, estimate)`` for variances up to ``q_max`` (order 0 and estimate 0 for erf's closed form)."""
-    if spec.key == "erf":
+    if spec.key in CLOSED_FORMS:
         return 0, 0.0
     return quadrature_order(spec.phi, spec.dphi, float(q_max))
 

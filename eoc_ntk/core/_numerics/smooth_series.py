@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from eoc_ntk.core._numerics.smooth_moments import Fn, diag_moments, quadrature_order
+from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, Fn, diag_moments, quadrature_order
 
 __all__ = ["Coefficients", "coefficients", "series_moments", "TERMS", "SERIES_TOL"]
 
@@ -72,7 +72,7 @@ def coefficients(key: str | None, phi: Fn, dphi: Fn, q: float) -> Coefficients:
 
 @functools.lru_cache(maxsize=4096)
 def _coefficients(key: str | None, phi: Fn, dphi: Fn, q: float) -> Coefficients:
-    order = quadrature_order(phi, dphi, q)[0] if key != "erf" else 0
+    order = quadrature_order(phi, dphi, q)[0] if key not in CLOSED_FORMS else 0
     e_phi, e_dphi = (float(v[0]) for v in diag_moments(key, phi, dphi, np.array([q]), order))
     est = math.inf
     for terms in TERMS:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -147,6 +147,44 @@ class Client:
     def dataset(self, dataset_id: str) -> dict:
         """``{"dataset_id", "n", "m0"}`` of a stored dataset."""
         return self._request("GET", f"/v1/datasets/{dataset_id}").json()
+
+    # Listings: what this key has stored, newest first, every page followed
+    def _pages(self, path: str, params: dict, page_size: int) -> Iterator[dict]:
+        params = {k: v for k, v in params.items() if v is not None}
+        params["limit"] = int(page_size)
+        while True:
+            page = self._request("GET", path, params=params).json()
+            yield from page["items"]
+            if page["next_cursor"] is None:
+                return
+            params["cursor"] = page["next_cursor"]
+
+    def datasets(self, *, page_size: int = 100) -> Iterator[dict]:
+        """This key's stored datasets (``GET /v1/datasets``): ``{"dataset_id", "n", "m0", "labels",
+        "created_at", "expires_at", ...}`` each, newest first, ``page_size`` per request."""
+        return self._pages("/v1/datasets", {}, page_size)
+
+    def results(self, dataset_id: str, *, kind: str | None = None, activation=None, depth_min: int | None = None,
+                depth_max: int | None = None, page_size: int = 100) -> Iterator[dict]:
+        """This key's cached results of a dataset (``GET /v1/datasets/{id}/results``): ``{"result_id", "kind",
+        "model", "parameters", "created_at", "url", ...}`` each, newest first; only those of ``kind``,
+        ``activation`` (any spelling) and depths in ``[depth_min, depth_max]`` when given. Read one with
+        :meth:`cached_result`."""
+        act = None
+        if activation is not None:
+            parsed = parse_activation(activation)
+            act = f"{parsed.a!r},{parsed.b!r}"
+        return self._pages(f"/v1/datasets/{dataset_id}/results", {
+            "kind": kind, "activation": act, "depth_min": depth_min, "depth_max": depth_max}, page_size)
+
+    def cached_result(self, item: dict) -> dict:
+        """The answer of a listed result (an item of :meth:`results`), arrays as ndarrays."""
+        return from_jsonable(self._request("GET", item["url"]).json())
+
+    def jobs(self, *, status: str | None = None, page_size: int = 100) -> Iterator[dict]:
+        """This key's jobs (``GET /v1/jobs``): ``{"job_id", "op", "status", "progress", "created_at", ...}``
+        each, newest first; only those in ``status`` (queued, running, finished, failed, canceled) if given."""
+        return self._pages("/v1/jobs", {"status": status}, page_size)
 
     # Compute
     @staticmethod

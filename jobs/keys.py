@@ -10,7 +10,8 @@ from .settings import JobSettings
 __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
     "admission_lock_key", "answered_job_key", "alive_key", "stop_key", "stop_channel", "probe_key",
-    "store_secret_key", "asked_key", "waiters_key", "detached_key", "ttl_for",
+    "store_secret_key", "asked_key", "waiters_key", "detached_key", "listing_key", "listing_meta_key", "LISTINGS",
+    "ttl_for", "listing_ttl",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
@@ -117,6 +118,26 @@ def detached_key(principal: str) -> str:
     return key_for("detached", principal)
 
 
+#: The listings kept on write (:mod:`jobs.listings`): ``datasets`` and ``jobs`` per caller,
+#: ``results`` per dataset.
+LISTINGS = ("datasets", "results", "jobs")
+
+
+def listing_key(listing: str, owner: str) -> str:
+    """Sorted set of a listing's members scored by the microsecond they were (last) written:
+    a caller's ``datasets`` or ``jobs``, or a dataset's ``results``."""
+    if listing not in LISTINGS:
+        raise ValueError(f"no listing {listing!r}")
+    return key_for("list", f"{listing}:{owner}")
+
+
+def listing_meta_key(listing: str, owner: str) -> str:
+    """Hash of the members of :func:`listing_key` to their JSON description (same TTL)."""
+    if listing not in LISTINGS:
+        raise ValueError(f"no listing {listing!r}")
+    return key_for("listmeta", f"{listing}:{owner}")
+
+
 def ttl_for(key: str, settings: JobSettings) -> int:
     """Seconds to keep ``key``."""
     kind, rest = key.split(":", 2)[1:]
@@ -134,8 +155,19 @@ def ttl_for(key: str, settings: JobSettings) -> int:
         return PROBE_SECONDS
     if kind == "asked":
         return settings.cache_ttl
+    if kind in ("list", "listmeta"):
+        return listing_ttl(rest.split(":", 1)[0], settings)
     if kind == "alive":
         return settings.job_heartbeat_ttl
     if kind == "stop":
         return settings.job_timeout + settings.job_heartbeat_ttl
     raise KeyError(f"no TTL defined for key {key!r}")
+
+
+def listing_ttl(listing: str, settings: JobSettings) -> int:
+    """Seconds an entry of a listing lives: that of what it lists. A job's record may be kept up to
+    ``result_ttl`` queued, ``job_timeout`` running and ``result_ttl`` once ended; a listing reads
+    each job's state, so an entry of a job whose record is gone leaves it earlier."""
+    if listing == "jobs":
+        return 2 * settings.result_ttl + settings.job_timeout
+    return {"datasets": settings.dataset_ttl, "results": settings.cache_ttl}[listing]

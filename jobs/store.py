@@ -26,6 +26,8 @@ from redis.exceptions import RedisError
 from . import keys
 from .answers import RENDERED_OPS, content_hash, render
 from .codec import CorruptValue, StoredValue, decode, decode_body, encode, encode_body
+from .index import MemoryIndex, RedisIndex
+from .listings import Listings
 from .settings import JobSettings
 
 __all__ = ["ByteStore", "MemoryStore", "RedisStore", "AsyncRedisStore", "Storage", "StoreUnavailable",
@@ -65,6 +67,7 @@ class CachedAnswer:
 
 class ByteStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
+    def exists(self, key: str) -> bool: ...
     def set(self, key: str, value: bytes, ttl: int) -> None: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
@@ -97,6 +100,12 @@ class MemoryStore:
                 return None
             self._items.move_to_end(key)
             return item[0]
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a live value (its place in the LRU order unchanged)."""
+        with self._lock:
+            item = self._items.get(key)
+            return item is not None and item[1] >= time.monotonic()
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         with self._lock:
@@ -172,6 +181,9 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         return self.conn.get(key)
+
+    def exists(self, key: str) -> bool:
+        return bool(self.conn.exists(key))
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         # redis-py before 5.1 refuses a bytearray (codec.encode's buffer); a view of it is no copy.
@@ -253,6 +265,8 @@ class Storage:
     def __init__(self, store: ByteStore, settings: JobSettings):
         self.store = store
         self.settings = settings
+        index = RedisIndex(store.conn) if isinstance(store, RedisStore) else MemoryIndex(store.exists, store.has_member)
+        self.listings = Listings(index, settings)  #: what a caller lists (GET /v1/datasets, ...)
 
     def secret(self) -> bytes:
         """The key of the stored values' HMAC: ``EOC_NTK_STORE_SECRET``, else the store's shared
@@ -306,6 +320,7 @@ class Storage:
                 raise
             log.warning("cache write failed, result not cached: %s", exc)
             return
+        self.listings.result_stored(cache_key, spec)
         if spec is not None and spec["op"] in RENDERED_OPS:
             self.put_answer(cache_key, spec, value, blob, secret)
 
@@ -360,6 +375,8 @@ class Storage:
         try:
             self._set(keys.dataset_key(dataset_id), StoredValue(arrays={"x": x}))
             self.grant("dataset", dataset_id, owner)
+            if not dataset_id.startswith(labels_store_id("")):  # labels are listed with their dataset
+                self.listings.dataset_stored(dataset_id, x.shape, owner)
         except RedisError as exc:
             if required:
                 raise StoreUnavailable("the dataset store (Redis) does not answer; retry later") from exc

@@ -19,7 +19,7 @@ from .head import HeadAsGet
 from .jsonbody import is_json_media, json_too_large_message, media_type
 from .metrics import Metrics, RequestContext
 from .metrics import router as metrics_router
-from .routes import compute, datasets, health, jobs, learning, plots
+from .routes import compute, datasets, health, jobs, learning, listings, plots
 from .web import router as web_router
 
 __all__ = ["create_app", "API_VERSION"]
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     #: Figures rendered at once, each in a child process (see service.routes.plots).
     app.state.render_slots = anyio.CapacityLimiter(settings.workers)
     install_error_handlers(app)
-    for module in (datasets, compute, jobs, health, plots, learning):
+    for module in (datasets, compute, jobs, health, plots, learning, listings):
         app.include_router(module.router)
     app.state.metrics = metrics
     app.include_router(metrics_router)

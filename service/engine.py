@@ -243,6 +243,7 @@ class Engine:
                 job_id = job_id_for(key)
                 self.storage.put_answered_job(job_id, spec, key)
                 self.storage.grant("job", job_id, principal)
+                self.storage.listings.job_accepted(job_id, principal)
                 return Answer(value, "hit", job_id=job_id)
             return Answer(value, "hit")
         # A key asking for the first time gets exactly what a first computation gets. Where that is
@@ -306,6 +307,7 @@ class Engine:
         """The caller waits for job ``job_id``: it may see it, it counts towards its limit, and its DELETE
         detaches it from the computation (``fresh``: a new run, whose earlier callers are gone)."""
         self.storage.grant("job", job_id, principal)
+        self.storage.listings.job_accepted(job_id, principal)
         self.storage.attach(job_id, _waiter(principal), fresh=fresh)
         if principal is not None:
             self.storage.mark_detached(principal, job_id, False)

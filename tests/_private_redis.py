@@ -40,6 +40,7 @@ DATABASES = {
     "test_redis_dask": 14,
     "test_redis_worker_lifecycle": 11,
     "test_service_shared_jobs": 10,
+    "test_service_listings": 15,
 }
 
 

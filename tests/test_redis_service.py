@@ -84,6 +84,18 @@ def test_job_then_cache_hit_then_cached_query(client):
                       params={"dataset_id": dataset_id, "depth": 3, "a": 0.5, "b": 0.5}).status_code == 404
 
 
+def test_a_result_a_worker_stored_is_listed_and_read_by_its_url(client):
+    """The worker writes the results listing where it stores the result (the API never ran it)."""
+    u = unit_rows(9, 4, seed=23)
+    r = client.post("/v1/spectra", json={"x": u.tolist(), "model": relu_model(2)}, headers=ASYNC)
+    job = wait_for_job(client, r.json()["job_id"])
+    dataset_id = job["result"]["dataset_id"]
+    items = client.get(f"/v1/datasets/{dataset_id}/results").json()["items"]
+    assert [(i["kind"], i["model"]["depth"]) for i in items] == [("spectra", 2)]
+    assert client.get(items[0]["url"]).json()["eigenvalues"] == job["result"]["eigenvalues"]
+    assert job["job_id"] in [j["job_id"] for j in client.get("/v1/jobs?status=finished&limit=500").json()["items"]]
+
+
 def test_cache_is_shared_by_api_processes_and_corruption_is_recomputed(client, redis_conn, redis_test_url):
     x = np.random.default_rng(4).normal(size=(6, 3))
     first = client.post("/v1/spectra", json={"x": x.tolist(), "model": relu_model(3)}).json()

@@ -1,6 +1,6 @@
 """Clients generated from the committed document, with no hand edits, against a live service.
 
-Python: openapi-python-client (pinned in the ``codegen`` extra), generated into a temporary folder.
+Python: openapi-python-client (pinned in the ``test`` extra), generated into a temporary folder.
 TypeScript: openapi-typescript types with openapi-fetch (clients/typescript/, its package-lock.json),
 type-checked with ``tsc --noEmit`` and run with Node; skipped, in one line, without node and npm.
 Each client drives: a JSON upload, CSV and .npy uploads (the same points: the same content id),
@@ -43,7 +43,7 @@ def generated(tmp_path_factory):
     """The package openapi-python-client makes of the committed document, imported."""
     cli = shutil.which("openapi-python-client") or os.environ.get("EOC_NTK_OPENAPI_PYTHON_CLIENT")
     if not cli:
-        pytest.skip("openapi-python-client is not installed (pip install -e '.[codegen]')")
+        pytest.skip("openapi-python-client is not installed (pip install -e '.[test]')")
     folder = tmp_path_factory.mktemp("generated")
     run = subprocess.run([cli, "generate", "--path", str(DEFAULT_PATH), "--output-path", str(folder / "eoc_ntk_api"),
                           "--meta", "none", "--config", str(GENERATOR_CONFIG)], capture_output=True, text=True,

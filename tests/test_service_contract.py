@@ -32,8 +32,13 @@ def _urls(client) -> dict[str, str]:
     assert client.post("/v1/sweeps", json=body).status_code == 200
     job_id = client.post("/v1/spectra", json={"dataset_id": dataset_id, "model": model}, headers=ASYNC).json()["job_id"]
     assert wait_for_job(client, job_id)["status"] == "finished"
+    listed = client.get(f"/v1/datasets/{dataset_id}/results?kind=spectra").json()["items"]
     return {
         "/healthz": "/healthz", "/readyz": "/readyz", "/metrics": "/metrics",
+        "/v1/datasets": "/v1/datasets?limit=10",
+        "/v1/datasets/{dataset_id}/results": f"/v1/datasets/{dataset_id}/results?activation=relu&depth_min=2",
+        "/v1/datasets/{dataset_id}/results/{result_id}": listed[0]["url"],
+        "/v1/jobs": "/v1/jobs?status=finished",
         "/v1/datasets/{dataset_id}": f"/v1/datasets/{dataset_id}",
         "/v1/spectra": f"/v1/spectra?dataset_id={dataset_id}&depth=2&activation=relu",
         "/v1/sweeps": f"/v1/sweeps?dataset_id={dataset_id}&depths=1:2&activations=relu",

@@ -75,6 +75,7 @@ def _parse_and_store(engine: Engine, content_type: str | None, body: bytearray, 
     if y is not None:
         labels_id = labels_id_of(y)
         engine.storage.put_labels(labels_id, y, owner=who)
+        engine.storage.listings.dataset_stored(data.dataset_id, x.shape, who, labels_id)  # listed with them
     return DatasetWithLabelsOut(dataset_id=data.dataset_id, n=x.shape[0], m0=x.shape[1], labels_id=labels_id)
 
 

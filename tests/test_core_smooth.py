@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import eoc_ntk
+from _reference.mp_smooth_erf import MP, erf_eoc, erf_pair
 from eoc_ntk.core.activations import Activation, SmoothActivation, parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.smooth_kernels import smooth_kernels, smooth_kernels_by_depth
-from tests._reference.mp_smooth_erf import MP, erf_eoc, erf_pair
 
 
 def _data():

@@ -197,3 +197,18 @@ def test_gelu_closed_forms_agree_with_the_numerical_route():
     np.testing.assert_allclose(closed, numeric, rtol=1e-13)
     m = Model(3, activation="gelu", sigma_b=0.1)
     assert m.is_eoc and abs(m.q_star - Model(3, activation=custom, sigma_b=0.1).q_star) <= 1e-13 * m.q_star
+
+
+def test_predict_dynamics_and_learning_curve_take_smooth_activations():
+    """predict interpolates the training labels (ridge 0: K(X, X) K^-1 Y = Y); the loss under gradient
+    flow starts at |y|^2 / (2n) and decreases; the learning curve has one row per size."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(12, 3))
+    y = np.sin(x[:, 0])
+    fit = eoc_ntk.predict(x, y, x, depth=4, activation="tanh", sigma_b=0.1)
+    np.testing.assert_allclose(fit, y, atol=1e-8)
+    dyn = eoc_ntk.dynamics(x, y, depth=4, activation="gelu", sigma_b=0.1, steps=[0, 10, 100])
+    assert dyn.train_loss[0] == pytest.approx(float(y @ y) / (2 * 12), rel=1e-12)
+    assert dyn.train_loss[-1] < dyn.train_loss[0]
+    curve = eoc_ntk.learning_curve(x, y, depth=3, activation="erf", sigma_b=0.1, sizes=[4, 8], splits=2)
+    assert len(curve.sizes) == 2

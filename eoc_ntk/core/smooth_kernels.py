@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from scipy.special import expit as special_expit
 
-from eoc_ntk.core._numerics.smooth_interp import ComposedMap, group_rows
+from eoc_ntk.core._numerics.smooth_interp import ComposedMap, group_rows, pairs_exact
 from eoc_ntk.core._numerics.smooth_recursion import (
     QUADRATURE_REFUSE,
     SmoothSpec,
@@ -88,7 +88,8 @@ def spec_label(model: Model) -> str:
     return model.activation.label if model.activation is not None else "family"
 
 
-#: Most pairs of variance groups served by composed-map interpolants; beyond, layer by layer.
+#: Most pairs of variance groups served by composed-map interpolants; beyond, every pair layer by layer
+#: with its own Hermite coefficients (:func:`pairs_exact`).
 MAX_GROUP_PAIRS = 64
 #: Fewer entries per pair of groups than this are computed by the exact recursion directly.
 INTERPOLATE_FROM = 4096
@@ -120,28 +121,44 @@ def _pair_u1(x: FloatArray, x2: FloatArray | None, model: Model) -> tuple[np.nda
 
 def _grouped(x: FloatArray, x2: FloatArray | None, model: Model, depth: int,
              kinds: Sequence[str]) -> dict[str, FloatArray] | None:
-    """The kernels through composed maps per pair of variance groups, or None with too many groups."""
+    """The kernels through composed maps per pair of variance groups (every pair on its own beyond
+    :data:`MAX_GROUP_PAIRS`)."""
     u1, q1, q2 = _pair_u1(x, x2, model)
     g1, lab1 = group_rows(q1)
     g2, lab2 = (g1, lab1) if x2 is None else group_rows(q2)
-    if g1.size * g2.size > MAX_GROUP_PAIRS:
-        return None
     qa, qb, _ = _trajectories(model, g1, g2, depth)
     spec = spec_of(model)
-    theta, sigma = np.empty_like(u1), np.empty_like(u1)
-    for g in range(g1.size):
-        rows = np.flatnonzero(lab1 == g)
-        for h in range(g2.size):
-            cols = np.flatnonzero(lab2 == h)
-            block = np.ix_(rows, cols)
-            values = u1[block].ravel()
-            cmap = ComposedMap(spec, [float(q[g]) for q in qa], [float(q[h]) for q in qb])
-            t, sg = cmap.evaluate(values) if values.size >= INTERPOLATE_FROM and depth > 1 else cmap.exact(values)
-            theta[block] = t.reshape(rows.size, cols.size)
-            sigma[block] = sg.reshape(rows.size, cols.size)
+    if g1.size * g2.size > MAX_GROUP_PAIRS:
+        theta, sigma = _ungrouped(spec, qa, qb, u1, lab1, lab2)
+    else:
+        theta, sigma = np.empty_like(u1), np.empty_like(u1)
+        for g in range(g1.size):
+            rows = np.flatnonzero(lab1 == g)
+            for h in range(g2.size):
+                cols = np.flatnonzero(lab2 == h)
+                block = np.ix_(rows, cols)
+                values = u1[block].ravel()
+                cmap = ComposedMap(spec, [float(q[g]) for q in qa], [float(q[h]) for q in qb])
+                t, sg = cmap.evaluate(values) if values.size >= INTERPOLATE_FROM and depth > 1 else cmap.exact(values)
+                theta[block] = t.reshape(rows.size, cols.size)
+                sigma[block] = sg.reshape(rows.size, cols.size)
     q_last_i = qa[-1][lab1]
     q_last_j = qb[-1][lab2]
     return _assemble(theta, sigma, q_last_i, q_last_j, kinds, x2 is None)
+
+
+def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u1: np.ndarray, lab1: np.ndarray,
+               lab2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair by :func:`pairs_exact` with its own variances, in row blocks (cost linear in depth)."""
+    theta, sigma = np.empty_like(u1), np.empty_like(u1)
+    rows = max(1, (1 << 16) // max(1, u1.shape[1]))
+    for i0 in range(0, u1.shape[0], rows):
+        i1 = min(u1.shape[0], i0 + rows)
+        ia = np.repeat(lab1[i0:i1], u1.shape[1])
+        ib = np.tile(lab2, i1 - i0)
+        t, s = pairs_exact(spec, qa, qb, u1[i0:i1].ravel(), ia, ib)
+        theta[i0:i1], sigma[i0:i1] = t.reshape(i1 - i0, -1), s.reshape(i1 - i0, -1)
+    return theta, sigma
 
 
 def smooth_kernels_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],

@@ -35,9 +35,9 @@ from eoc_ntk.core._numerics.interp import (
 )
 from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, pair_moments
 from eoc_ntk.core._numerics.smooth_recursion import SmoothSpec
-from eoc_ntk.core._numerics.smooth_series import coefficients, series_moments
+from eoc_ntk.core._numerics.smooth_series import coefficients, coefficients_many, series_moments
 
-__all__ = ["ComposedMap", "group_rows", "layer_moments", "TOLERANCE"]
+__all__ = ["ComposedMap", "group_rows", "layer_moments", "pairs_exact", "TOLERANCE"]
 
 #: Accepted interpolation error, relative to the largest ``|Theta_L|`` of the interval's nodes, at
 #: shallow depth; from depth 200 on ``5e-16 * depth`` (the exact recursion's own rounding, which the
@@ -191,3 +191,63 @@ class ComposedMap:
         if exact.any():
             theta[exact], sigma[exact] = self.exact(u[exact])
         return theta, sigma
+
+
+def _stacked(spec: SmoothSpec, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(values, A, B)``: the distinct variances of ``qs`` and their Hermite coefficients of ``phi`` and
+    ``phi'``, zero-padded to one length (rows in the order of ``values``)."""
+    values = np.unique(qs)
+    if values.size <= 4:
+        coefs = [coefficients(spec.key, spec.phi, spec.dphi, float(q)) for q in values]
+        a = np.zeros((values.size, max(c.a.size for c in coefs)))
+        b = np.zeros((values.size, max(c.b.size for c in coefs)))
+        for i, c in enumerate(coefs):
+            a[i, :c.a.size] = c.a
+            b[i, :c.b.size] = c.b
+        return values, a, b
+    a, b = coefficients_many(spec.key, spec.phi, spec.dphi, values)
+    return values, a, b
+
+
+def _rows_horner(c: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """``sum_k c[:, k] rho^k`` row by row."""
+    acc = c[:, -1].copy()
+    for k in range(c.shape[1] - 2, -1, -1):
+        acc *= rho
+        acc += c[:, k]
+    return acc
+
+
+def pairs_exact(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u: np.ndarray,
+                ia: np.ndarray, ib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`ComposedMap.exact` for pairs of any variances: pair ``p`` joins row ``ia[p]`` (variances
+    ``qa[l][ia[p]]``) and column ``ib[p]``; the Hermite series with each pair's own coefficients
+    (closed forms for erf and GELU), ``1 - rho`` carried as in :func:`next_gap`. Cost per layer:
+    ``O(K)`` flops per pair plus the coefficients of each distinct variance."""
+    sigma = -np.tanh(0.5 * u) * np.sqrt(qa[0][ia] * qb[0][ib])
+    gap = 2.0 * expit(u)
+    theta = sigma.copy()
+    for layer in range(1, len(qa)):
+        q1, q2 = qa[layer - 1][ia], qb[layer - 1][ib]
+        rho = np.clip(1.0 - gap, -1.0, 1.0)
+        sq_next = np.sqrt(qa[layer][ia] * qb[layer][ib])
+        if spec.key in CLOSED_FORMS:
+            e_phi, e_dphi = pair_moments(spec.key, spec.phi, spec.dphi, q1, q2, rho * np.sqrt(q1 * q2), 0)
+        if spec.key == "erf":
+            at_one = pair_moments("erf", spec.phi, spec.dphi, q1, q2, np.sqrt(q1 * q2), 0)[0]
+            m_gap = _moment_gap(spec, q1, q2, gap, rho)  # array-safe for erf
+        else:
+            values, a, b = _stacked(spec, np.concatenate([q1, q2]))
+            i1, i2 = np.searchsorted(values, q1), np.searchsorted(values, q2)
+            ca = a[i1] * a[i2]
+            if spec.key not in CLOSED_FORMS:
+                e_phi, e_dphi = _rows_horner(ca, rho), _rows_horner(b[i1] * b[i2], rho)
+            at_one = ca.sum(axis=1)
+            tails = np.cumsum(ca[:, ::-1], axis=1)[:, ::-1][:, 1:]
+            m_gap = gap * _rows_horner(tails, rho) if tails.shape[1] else np.zeros_like(gap)
+        sigma = spec.sw2 * e_phi + spec.sb2
+        theta *= spec.sw2 * e_dphi
+        theta += sigma
+        g0 = np.where(q1 == q2, 0.0, np.maximum(sq_next - (spec.sw2 * at_one + spec.sb2), 0.0))
+        gap = np.minimum((g0 + spec.sw2 * m_gap) / sq_next, 2.0)
+    return theta, sigma

@@ -23,7 +23,7 @@ import numpy as np
 
 from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, Fn, diag_moments, quadrature_order
 
-__all__ = ["Coefficients", "coefficients", "series_moments", "TERMS", "SERIES_TOL"]
+__all__ = ["Coefficients", "coefficients", "coefficients_many", "series_moments", "TERMS", "SERIES_TOL"]
 
 #: Numbers of terms tried.
 TERMS = (32, 64, 128, 256, 512)
@@ -107,3 +107,23 @@ def series_moments(c1: Coefficients, c2: Coefficients, rho: np.ndarray) -> tuple
     ka = min(c1.a.size, c2.a.size)
     kb = min(c1.b.size, c2.b.size)
     return _horner(c1.a[:ka] * c2.a[:ka], rho), _horner(c1.b[:kb] * c2.b[:kb], rho)
+
+
+@functools.lru_cache(maxsize=16)
+def _psi64(terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z, weight, psi = _hermite_functions(terms)
+    return z, weight.astype(np.float64), psi.astype(np.float64)
+
+
+def coefficients_many(key: str | None, phi: Fn, dphi: Fn, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, B)`` of shape ``(len(qs), K)``: the Hermite coefficients of ``phi`` and ``phi'`` at many variances
+    in one float64 product (Parseval defect about 4e-15 instead of 1e-16), ``K`` the number of terms
+    :func:`coefficients` needs at the largest variance (fewer suffice below it)."""
+    top = coefficients(key, phi, dphi, float(np.max(qs)))
+    need = max(top.a.size, top.b.size)
+    terms = next((t for t in TERMS if t >= need), TERMS[-1])
+    z, weight, psi = _psi64(terms)
+    arg = np.sqrt(np.asarray(qs, dtype=np.float64))[:, None] * z[None, :]
+    a: np.ndarray = (phi(arg) * weight) @ psi.T
+    b: np.ndarray = (dphi(arg) * weight) @ psi.T
+    return a[:, :need], b[:, :need]

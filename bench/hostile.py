@@ -11,6 +11,7 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     python bench/hostile.py --url http://127.0.0.1:8000 --pid 1234 --api-key KEY
     python bench/hostile.py --quick             # small payloads only (the smoke test)
     python bench/hostile.py --issue24           # issue 24's rows 1-5, 7-10 only
+    EOC_NTK_MAX_JSON_BYTES=16777216 python bench/hostile.py --json-bodies  # its largest JSON bodies, 16 MiB
     python bench/hostile.py --redis             # Redis mode (private redis-server), plus issue 24's
                                                 # worker rows: kill -9 mid-job, SIGTERM idle and busy
 
@@ -355,6 +356,10 @@ def issue24_payloads(target: Target):
     dense += b"]}"
     rows.append((f"24.2 largest JSON body, densest numbers (x of 0/1), {len(dense) / MiB:.2f} MiB", len(dense),
                  post("/v1/spectra", js, dense)))
+    del big, dense
+    one_row = b'{"model": {"depth": 3, "activation": "relu"}, "x": [[' + b",".join([b"0"] * (cap // 2 - 40)) + b"]]}"
+    rows.append((f"24.2 largest JSON body, one row of 0s (2 bytes a number), {len(one_row) / MiB:.2f} MiB",
+                 len(one_row), post("/v1/spectra", js, one_row)))
     y30 = 30_000_000 * 4 + 200  # "0.5," per value: the headers declare it, the first MiB is sent
     rows.append((f"24.3 POST /v1/dynamics, inline y of 30 M values ({y30 / MiB:.0f} MiB declared)", 0,
                  lambda: _declared_only(target, "/v1/dynamics", y30, b'{"y": [' + b"0.5," * (1 << 18))))
@@ -394,9 +399,11 @@ def _catalogue(target: Target):
     return rows
 
 
-def run(target: Target, quick: bool, extra=(), issue24: bool = False) -> list[dict]:
+def run(target: Target, quick: bool, extra=(), issue24: bool = False, json_bodies: bool = False) -> list[dict]:
     results = []
     rows = [*issue24_payloads(target), *third_round(target, False)] if issue24 else [*payloads(target, quick), *extra]
+    if json_bodies:
+        rows = [r for r in issue24_payloads(target) if "largest JSON body" in r[0]]
     for name, size, send in rows:
         with Probe(target) as probe:
             t = time.perf_counter()
@@ -446,6 +453,9 @@ def main(argv=None) -> int:
                              "a 64 MiB upload on a loaded machine needs several seconds)")
     parser.add_argument("--quick", action="store_true", help="small payloads only")
     parser.add_argument("--issue24", action="store_true", help="issue 24's rows 1-5, 7-10 only")
+    parser.add_argument("--json-bodies", action="store_true",
+                        help="issue 24's largest JSON bodies only (sized by EOC_NTK_MAX_JSON_BYTES, which the "
+                             "spawned server inherits)")
     parser.add_argument("--redis", action="store_true",
                         help="Redis mode: a private redis-server and RQ workers started here, and the worker rows")
     args = parser.parse_args(argv)
@@ -469,7 +479,7 @@ def main(argv=None) -> int:
     try:
         target = Target(url, key, pid)
         extra = worker_rows(mode, target.client, args.quick) if mode else []
-        results = run(target, args.quick, extra, args.issue24)
+        results = run(target, args.quick, extra, args.issue24, args.json_bodies)
     finally:
         if proc is not None:
             proc.terminate()

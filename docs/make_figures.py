@@ -7,9 +7,10 @@ Writes, next to this script:
   ``eoc-ntk reproduce``) for linear, leaky ReLU 0.1, ReLU and abs, with the depth limit;
 - ``icd_error.png``: the ICD approximation's relative error vs depth for Delta = 0.25, 0.5, 1;
 - ``eigenvalues.png``: the sorted eigenvalues of K/n at depth 10 for the same activations;
-- ``web_page.png``: a screenshot of the web page after a sweep, and ``web_page_eigenvalues.png``:
-  its eigenvalue figure of the depth picked in the table (depth 10) (both need selenium,
-  ``chromium`` and ``chromedriver``; skipped, saying so, without them).
+- ``web_page.png``: a screenshot of the web page (a 1400 x 900 viewport) after a sweep, and
+  ``web_page_eigenvalues.png``: the same after a click on the table's row of depth 10, whose
+  eigenvalue figure opens under it (both need selenium, ``chromium`` and ``chromedriver``;
+  skipped, saying so, without them).
 
 Needs the ``[plots]``, ``[sklearn]`` and, for the screenshot, ``[service]`` extras.
 """
@@ -91,9 +92,11 @@ def screenshot() -> None:
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1100,1500", "--hide-scrollbars"):
+                "--window-size=1400,900"):  # scroll bars shown: the table scrolls
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False})
     try:
         driver.get(f"http://127.0.0.1:{port}/")
         pts = np.random.default_rng(0).normal(size=(40, 12))
@@ -106,10 +109,13 @@ def screenshot() -> None:
         WebDriverWait(driver, 120, poll_frequency=0.2).until(lambda d: "done" in d.find_element("id", "status").text)
         driver.save_screenshot(os.path.join(HERE, "web_page.png"))
         # The eigenvalue figure of a depth picked in the table (the row of depth 10).
-        driver.find_element("css selector", "#results tbody tr[data-depth='10']").click()
+        cell = driver.find_element("css selector", "#results tbody tr[data-depth='10'] td")  # where a user clicks
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
+        cell.click()
         WebDriverWait(driver, 120, poll_frequency=0.2).until(
             lambda d: "eigenvalues at depth 10 shown" in d.find_element("id", "status").text)
-        driver.find_element("id", "eigenvalues").screenshot(os.path.join(HERE, "web_page_eigenvalues.png"))
+        time.sleep(0.5)  # the figure's scroll into view
+        driver.save_screenshot(os.path.join(HERE, "web_page_eigenvalues.png"))
     finally:
         driver.quit()
         server.should_exit = True

@@ -133,6 +133,10 @@ class Client:
             progress(1.0)
         return r
 
+    def _accepted(self, path: str, body: dict, callback_url: str, params: dict | None = None) -> dict:
+        """POST ``body`` with ``callback_url``: the job resource of the accepted job (202), at once."""
+        return self._request("POST", path, json={**body, "callback_url": callback_url}, params=params).json()
+
     # Datasets
     def upload(self, x) -> str:
         """Store ``x`` (shape (n, m0)) and return its ``dataset_id`` (a content hash)."""
@@ -196,28 +200,41 @@ class Client:
 
     def kernels(self, x, x2=None, *, depth: int, activation="relu", kinds: Iterable[str] = ("ntk",),
                 sigma_w: float | None = None, sigma_b: float = 0.0, progress: ProgressFn | None = None,
-                timeout: float | None = None) -> dict:
-        """Kernel matrices ``K(x, x2)`` (unnormalised) by kind: ``{"ntk": ndarray, ...}``."""
+                timeout: float | None = None, callback_url: str | None = None) -> dict:
+        """Kernel matrices ``K(x, x2)`` (unnormalised) by kind: ``{"ntk": ndarray, ...}``.
+
+        With ``callback_url`` (as every computing method): submitted as a job whose resource is
+        returned at once (``job_id``, ``status``, ...); the service POSTs it, signed, to that URL
+        once the job has ended (docs/webhooks.md; :func:`eoc_ntk.webhooks.verify` checks it)."""
         body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b), "kinds": list(kinds)}
         if x2 is not None:
             body["x2_dataset_id"] = self._data(x2)["dataset_id"]
+        if callback_url is not None:
+            return self._accepted("/v1/kernels", body, callback_url)
         out = self._submit("/v1/kernels", body, progress=progress, timeout=timeout).json()
         return {k: np.asarray(out[k], dtype=float) for k in body["kinds"]}
 
     def kernel(self, x, x2=None, *, depth: int, activation="relu", kind: str = "ntk",
                sigma_w: float | None = None, sigma_b: float = 0.0, progress: ProgressFn | None = None,
-               timeout: float | None = None) -> np.ndarray:
-        """One kernel matrix ``K(x, x2)`` of shape (n, n2), fetched as raw ``.npy``."""
+               timeout: float | None = None, callback_url: str | None = None) -> np.ndarray | dict:
+        """One kernel matrix ``K(x, x2)`` of shape (n, n2), fetched as raw ``.npy`` (the job resource
+        with ``callback_url``, see :meth:`kernels`)."""
         body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b), "kinds": [kind]}
         if x2 is not None:
             body["x2_dataset_id"] = self._data(x2)["dataset_id"]
+        if callback_url is not None:
+            return self._accepted("/v1/kernels", body, callback_url)
         r = self._submit("/v1/kernels", body, progress=progress, timeout=timeout, accept=NPY)
         return np.load(io.BytesIO(r.content), allow_pickle=False)
 
     def spectrum(self, x, *, depth: int, activation="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
-                 progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
-        """Eigenvalues of ``K/n`` (ascending ndarray), condition number (``inf`` if singular), ICD analysis."""
+                 progress: ProgressFn | None = None, timeout: float | None = None,
+                 callback_url: str | None = None) -> dict:
+        """Eigenvalues of ``K/n`` (ascending ndarray), condition number (``inf`` if singular), ICD analysis
+        (the job resource with ``callback_url``, see :meth:`kernels`)."""
         body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b)}
+        if callback_url is not None:
+            return self._accepted("/v1/spectra", body, callback_url)
         return from_jsonable(self._submit("/v1/spectra", body, progress=progress, timeout=timeout).json())
 
     def cached_spectrum(self, dataset_id: str, *, depth: int, activation="relu", sigma_w: float | None = None,
@@ -244,13 +261,17 @@ class Client:
         return from_jsonable(self._request("GET", "/v1/sweeps", params=params).json())
 
     def sweep(self, x, *, depths, activations="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
-              progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+              progress: ProgressFn | None = None, timeout: float | None = None,
+              callback_url: str | None = None) -> dict:
         """Condition number (and extremes) per activation and depth, with each depth limit.
 
         ``depths`` is a list or a string such as ``"1:100"``; ``activations`` a list or ``"relu,abs"``.
-        Returns ``{"depths": ndarray, "results": [{"activation", "condition_number": ndarray, ...}]}``.
+        Returns ``{"depths": ndarray, "results": [{"activation", "condition_number": ndarray, ...}]}``
+        (the job resource with ``callback_url``, see :meth:`kernels`).
         """
         body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
+        if callback_url is not None:
+            return self._accepted("/v1/sweeps", body, callback_url)
         return from_jsonable(self._submit("/v1/sweeps", body, progress=progress, timeout=timeout).json())
 
     def _sweep_body(self, x, depths, activations, sigma_w, sigma_b) -> dict:
@@ -263,10 +284,13 @@ class Client:
     # Plots
     def plot_spectrum(self, x, *, depth: int, activation="relu", fmt: str = "png", sigma_w: float | None = None,
                       sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
-                      width: float | None = None, height: float | None = None, dpi: int | None = None) -> bytes:
+                      width: float | None = None, height: float | None = None, dpi: int | None = None,
+                      callback_url: str | None = None) -> bytes | dict:
         """PNG or SVG bytes of the sorted eigenvalues (log scale); ``width``, ``height``, ``dpi`` as for
-        :meth:`plot_sweep`."""
+        :meth:`plot_sweep` (the job resource with ``callback_url``: draw it later with :meth:`job_plot`)."""
         body = {**self._data(x), "model": self._model(depth, activation, sigma_w, sigma_b)}
+        if callback_url is not None:
+            return self._accepted("/v1/plots/spectrum", body, callback_url, {"format": fmt})
         return self._plot("/v1/plots/spectrum", body, fmt, progress, timeout, _size(width, height, dpi))
 
     def plot_eigenvalues(self, x, *, depth: int, activations="relu", fmt: str = "png", sigma_w: float | None = None,
@@ -291,10 +315,14 @@ class Client:
 
     def plot_sweep(self, x, *, depths, activations="relu", fmt: str = "png", sigma_w: float | None = None,
                    sigma_b: float = 0.0, progress: ProgressFn | None = None, timeout: float | None = None,
-                   width: float | None = None, height: float | None = None, dpi: int | None = None) -> bytes:
+                   width: float | None = None, height: float | None = None, dpi: int | None = None,
+                   callback_url: str | None = None) -> bytes | dict:
         """PNG or SVG bytes of the condition number vs depth, with the depth limits
-        (``width``, ``height`` in inches and ``dpi``: the API's query parameters)."""
+        (``width``, ``height`` in inches and ``dpi``: the API's query parameters; the job resource
+        with ``callback_url``: draw it later with :meth:`job_plot`)."""
         body = self._sweep_body(x, depths, activations, sigma_w, sigma_b)
+        if callback_url is not None:
+            return self._accepted("/v1/plots/sweep", body, callback_url, {"format": fmt})
         return self._plot("/v1/plots/sweep", body, fmt, progress, timeout, _size(width, height, dpi))
 
     def _plot(self, path, body, fmt, progress, timeout, size: dict | None = None) -> bytes:
@@ -378,7 +406,8 @@ class Client:
 
     def dynamics(self, x, y, *, depth: int, activation="relu", sigma_w: float | None = None, sigma_b: float = 0.0,
                  learning_rate: float | None = None, steps: Iterable[int] | None = None, init: str = "zero",
-                 progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+                 progress: ProgressFn | None = None, timeout: float | None = None,
+                 callback_url: str | None = None) -> dict:
         """``eoc_ntk.Dynamics.to_dict()`` computed by the service (``None`` entries as ``inf``/``nan``; where
         ``scaled`` is set, ``max_learning_rate``, ``learning_rate`` and ``eigenvalues`` are None: outside float64).
 
@@ -391,6 +420,8 @@ class Client:
             body["learning_rate"] = float(learning_rate)
         if steps is not None:
             body["steps"] = [int(s) for s in steps]
+        if callback_url is not None:  # the job resource, see kernels
+            return self._accepted("/v1/dynamics", body, callback_url)
         out = from_jsonable(self._submit("/v1/dynamics", body, progress=progress, timeout=timeout).json())
         # null in steps_to means never (docs/learning.md §1)
         out["steps_to"] = {k: math.inf if v is None else v for k, v in out["steps_to"].items()}
@@ -398,12 +429,15 @@ class Client:
 
     def learning_curve(self, x, y, *, depth: int, sizes: Iterable[int], activation="relu",
                        sigma_w: float | None = None, sigma_b: float = 0.0, ridge: float = 0.0, splits: int = 5,
-                       seed: int = 0, progress: ProgressFn | None = None, timeout: float | None = None) -> dict:
+                       seed: int = 0, progress: ProgressFn | None = None, timeout: float | None = None,
+                       callback_url: str | None = None) -> dict:
         """``eoc_ntk.LearningCurve.to_dict()`` computed by the service: the estimate of the held-out test
         MSE per training-set size next to the measured one and its standard deviation over the splits
         (docs/learning.md §5). Where ``scaled`` is set, ``effective_ridge`` is None (outside float64)."""
         body = {**self._data(x), **self._labels(y), "model": self._model(depth, activation, sigma_w, sigma_b),
                 "sizes": [int(m) for m in sizes], "ridge": float(ridge), "splits": int(splits), "seed": int(seed)}
+        if callback_url is not None:  # the job resource, see kernels
+            return self._accepted("/v1/learning-curves", body, callback_url)
         out = from_jsonable(self._submit("/v1/learning-curves", body, progress=progress, timeout=timeout).json())
         return _outside_float64_as_none(out, ("effective_ridge",))
 

@@ -9,6 +9,10 @@
 - :mod:`jobs.compute` what a job runs: spec -> stored result;
 - :mod:`jobs.backend` the protocol every executor follows, :mod:`jobs.local` the in-process
   pool, :mod:`jobs.rq_queue` the RQ queue; :mod:`jobs.worker` the RQ worker (``eoc-ntk worker``).
+- :mod:`jobs.resource` the job resource as JSON; :mod:`jobs.webhooks` job webhooks (registration,
+  the dispatcher, signed deliveries with retries), :mod:`jobs.webhook_guard` where they may go
+  (SSRF), :mod:`jobs.webhook_http` one attempt, :mod:`jobs.webhook_worker` Redis mode's delivery
+  process beside each worker.
 
 Imports point down only: this package imports the core (:mod:`eoc_ntk`), never :mod:`service`.
 """

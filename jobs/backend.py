@@ -1,8 +1,9 @@
 """The protocol every job executor follows (the in-process pool, the RQ queue).
 
 The API's engine holds exactly one :class:`JobBackend` and never asks which one it is.
-Each backend reports every run that ends, once, to the ``on_ended`` callback it was built
-with (the engine forwards it to its observers, e.g. the metrics).
+Each backend reports every run that ends in this process, once, to the ``on_ended`` callback it
+was built with (the engine forwards it to its observers, e.g. the metrics). A run of an RQ
+worker is reported by the worker itself, to the shared histogram of :mod:`jobs.durations`.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ __all__ = [
     "PREFIX", "key_for", "dataset_key", "result_key", "body_key", "submit_lock_key", "owners_key", "active_jobs_key",
     "admission_lock_key", "answered_job_key", "alive_key", "stop_key", "stop_channel", "probe_key",
     "store_secret_key", "asked_key", "waiters_key", "detached_key", "listing_key", "listing_meta_key", "LISTINGS",
-    "ttl_for", "listing_ttl",
+    "callback_key", "webhook_pending_key", "webhook_counts_key", "job_durations_key", "ttl_for", "listing_ttl",
     "SUBMIT_LOCK_SECONDS", "PROBE_SECONDS",
 ]
 
@@ -118,6 +118,27 @@ def detached_key(principal: str) -> str:
     return key_for("detached", principal)
 
 
+def job_durations_key() -> str:
+    """The histogram of job durations by operation and final state (:mod:`jobs.durations`): one hash
+    that every worker and API process adds to, without TTL (counters, as Prometheus expects)."""
+    return key_for("metrics", "job_durations")
+
+
+def callback_key(job_id: str, waiter: str) -> str:
+    """A caller's webhook of a job: its URL and the outcome of the attempts (see :mod:`jobs.webhooks`)."""
+    return key_for("callback", f"{job_id}:{waiter}")
+
+
+def webhook_pending_key() -> str:
+    """Set of the webhooks (``"<job_id> <waiter>"``) registered and not yet taken for delivery."""
+    return key_for("webhooks", "pending")
+
+
+def webhook_counts_key() -> str:
+    """Hash of webhook attempts by outcome (delivered, retry, failed), for the API's metrics; no TTL."""
+    return key_for("webhooks", "counts")
+
+
 #: The listings kept on write (:mod:`jobs.listings`): ``datasets`` and ``jobs`` per caller,
 #: ``results`` per dataset.
 LISTINGS = ("datasets", "results", "jobs")
@@ -149,7 +170,7 @@ def ttl_for(key: str, settings: JobSettings) -> int:
         return SUBMIT_LOCK_SECONDS
     if kind == "owners":
         return settings.dataset_ttl if rest.startswith("dataset:") else settings.result_ttl
-    if kind in ("active", "waiters", "detached", "answered"):
+    if kind in ("active", "waiters", "detached", "answered", "callback", "webhooks"):
         return settings.result_ttl
     if kind == "probe":
         return PROBE_SECONDS

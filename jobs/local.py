@@ -47,7 +47,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 
 from .backend import EndedHook
 from .codec import StoredValue, decode, encode
-from .compute import compute, load_data, second_data_id
+from .compute import load_data, second_data_id
 from .errors import (
     ClusterUnavailable,
     DatasetMissing,
@@ -58,11 +58,15 @@ from .errors import (
     describe_timeout,
 )
 from .lifeline import exit_when_ended
+from .logs import LogSetup
+from .observe import JobContext, observed_run
 from .progress import JobProgress
 from .settings import JobSettings
 from .specs import job_id_for, predicted_seconds
 from .states import IN_FLIGHT, JobStatus, JobView
 from .store import Storage
+from .tracing import configure as configure_tracing
+from .tracing import flush as flush_traces
 
 __all__ = ["LocalBackend", "KILL_GRACE", "call_in_child", "preload"]
 
@@ -107,10 +111,14 @@ def _warm_up() -> None:
 # --- The child's side ------------------------------------------------------------------------
 
 def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: JobSettings,
-                api_pid: int | None = None) -> None:
-    """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back."""
+                api_pid: int | None = None, job_id: str = "", context: dict | None = None,
+                logs: LogSetup | None = None) -> None:
+    """Entry point of a job's process: rebuild the arrays, compute, send the encoded value back.
+    It logs as the API does (``logs``), with the submitting request's id (``context``)."""
     if api_pid is not None:
         exit_when_ended(api_pid)  # no job outlives its API, even one killed outright
+    (logs or LogSetup()).apply()
+    configure_tracing("eoc-ntk-api")
     try:
         if nice:
             os.nice(nice)
@@ -120,11 +128,15 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, setti
             progress_value[1] = time.time()
             progress_value[0] = fraction
 
-        x, x2 = load_data(spec, data.get)
-        value = compute(spec, x, x2, JobProgress(report, interval=0.05), settings)
-        conn.send_bytes(b"V" + encode(value))
+        with observed_run(job_id, spec, JobContext.from_dict(context)) as run:
+            x, x2 = run.load(spec, data.get)
+            value = run.compute(spec, x, x2, JobProgress(report, interval=0.05), settings)
+        message = b"V" + encode(value)
     except BaseException as exc:  # every failure goes back as a message; the parent decides
-        conn.send_bytes(b"E" + json.dumps(_error_message(exc)).encode())
+        message = b"E" + json.dumps(_error_message(exc)).encode()
+    flush_traces()  # before the answer: the parent ends this process as soon as it has it
+    try:
+        conn.send_bytes(message)
     finally:
         conn.close()
 
@@ -218,6 +230,7 @@ class _LocalJob:
     started: float | None = None
     ended: float | None = None
     started_at: float | None = None  # wall clock (time.time()) of ``started``, for the API's started_at
+    context: JobContext = field(default_factory=JobContext)  # the request that started it
 
     def view(self) -> JobView:
         seconds = None if self.started is None or self.ended is None else self.ended - self.started
@@ -285,7 +298,7 @@ class LocalBackend:
             job = self._jobs.get(job_id)
             if job is not None and job.status in IN_FLIGHT and job.future is not None:
                 return job_id, job.future
-            job = _LocalJob(job_id, spec, key)
+            job = _LocalJob(job_id, spec, key, context=JobContext.capture())
             self._jobs[job_id] = job
             self._jobs.move_to_end(job_id)
             self._prune()
@@ -310,8 +323,9 @@ class LocalBackend:
             if self._inline(job, background):
                 def report(fraction: float) -> None:
                     job.progress, job.progress_at = fraction, time.time()
-                value = compute(job.spec, x, x2, JobProgress(report, interval=0.0, canceled=job.cancel.is_set,
-                                                             deadline=deadline), self.settings)
+                with observed_run(job.job_id, job.spec, job.context) as run:
+                    value = run.compute(job.spec, x, x2, JobProgress(report, interval=0.0, canceled=job.cancel.is_set,
+                                                                     deadline=deadline), self.settings)
             else:
                 value = self._in_child(job, x, x2, deadline, background)
             self.storage.put_result(job.cache_key, value, spec=job.spec)
@@ -331,8 +345,9 @@ class LocalBackend:
         receiver, sender = ctx.Pipe(duplex=False)
         progress_value = ctx.Array("d", 2, lock=False)
         process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,
-                              args=(sender, job.spec, arrays, progress_value,
-                                    BACKGROUND_NICE if background else 0, self.settings, os.getpid()))
+                              args=(sender, job.spec, arrays, progress_value, BACKGROUND_NICE if background else 0,
+                                    self.settings, os.getpid(), job.job_id, job.context.to_dict(),
+                                    LogSetup.of_this_process()))
         with self._lock:
             if job.cancel.is_set():
                 raise JobCanceled("the job was canceled")

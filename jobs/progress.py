@@ -17,7 +17,8 @@ class JobProgress:
     Records the fraction done, reports it at most every ``interval`` seconds to ``sink`` (the
     job's record: local memory or RQ's job meta), and stops the computation, by raising
     :class:`JobCanceled` or :class:`JobTimedOut`, once ``canceled()`` turns true or the
-    ``deadline`` (``time.monotonic()`` seconds) passes.
+    ``deadline`` (``time.monotonic()`` seconds) passes. The phases the core names
+    (:func:`eoc_ntk.core.progress.phase`) go to ``on_phase`` (the job's tracing, :mod:`jobs.observe`).
     """
 
     def __init__(self, sink: ProgressFn | None = None, *, interval: float = 0.25,
@@ -28,6 +29,12 @@ class JobProgress:
         self.deadline = deadline
         self.value = 0.0
         self._last = 0.0
+        self.on_phase: Callable[[str], None] | None = None
+
+    def phase(self, name: str) -> None:
+        """The computation enters phase ``name`` (``kernel``, ``icd``, ``eigen``)."""
+        if self.on_phase is not None:
+            self.on_phase(name)
 
     def __call__(self, fraction: float) -> None:
         self.value = min(1.0, max(self.value, float(fraction)))

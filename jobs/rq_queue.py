@@ -45,22 +45,25 @@ from rq.serializers import JSONSerializer
 from . import keys
 from .backend import EndedHook
 from .codec import StoredValue
-from .compute import compute, load_data
+from .durations import RedisDurations
 from .errors import describe_error, describe_timeout
 from .local import LocalBackend
+from .logs import request_id_var
+from .observe import JobContext, observed_run
 from .progress import JobProgress
 from .settings import JobSettings, get_settings
 from .specs import cache_key, job_id_for, predicted_for
-from .states import IN_FLIGHT, TERMINAL, JobStatus, JobView, state_of
+from .states import IN_FLIGHT, JobStatus, JobView, state_of
 from .store import RedisStore, Storage
+from .tracing import flush
 
-__all__ = ["RQBackend", "run_job", "JOB_FUNCTION", "STORE_RETRY_SECONDS"]
+__all__ = ["RQBackend", "run_job", "fetch_record", "view_of_record", "CorruptRecord", "JOB_FUNCTION",
+           "STORE_RETRY_SECONDS"]
 
 log = logging.getLogger("eoc_ntk.jobs")
 
 #: What a worker runs: the dotted name of :func:`run_job`.
 JOB_FUNCTION = "jobs.rq_queue.run_job"
-_SEEN_ENDED = 10_000
 #: How long a finished computation keeps trying to store its result while Redis is away.
 STORE_RETRY_SECONDS = 120
 _RQ_STATUSES = frozenset(("created", "queued", "deferred", "scheduled", "ready_to_enqueue", "rate_limited",
@@ -82,9 +85,9 @@ class RQBackend:
         self.serializer = JSONSerializer
         self.queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
         self.registry = StartedJobRegistry(queue=self.queue, serializer=self.serializer)
+        # Runs of this process only: a worker adds the duration of each of its runs to the shared
+        # histogram itself (jobs.durations).
         self.local = LocalBackend(settings, storage, on_ended)
-        self.on_ended = on_ended
-        self._ended_seen: dict[str, None] = {}
         self._stop = threading.Event()
         threading.Thread(target=self._maintain, name="eoc-ntk-maintenance", daemon=True).start()
 
@@ -110,13 +113,12 @@ class RQBackend:
                 self._forget(job)  # ended (failed, canceled, or finished with an expired result): run again
             self.conn.delete(keys.stop_key(job_id))  # a cancel of an earlier run stops no new one
             self.queue.enqueue(
-                JOB_FUNCTION, spec, job_id=job_id, job_timeout=self.settings.job_timeout,
-                result_ttl=self.settings.result_ttl, failure_ttl=self.settings.result_ttl,
-                ttl=self.settings.result_ttl,
+                JOB_FUNCTION, args=(spec,), kwargs={"context": JobContext.capture().to_dict()}, job_id=job_id,
+                job_timeout=self.settings.job_timeout, result_ttl=self.settings.result_ttl,
+                failure_ttl=self.settings.result_ttl, ttl=self.settings.result_ttl,
                 meta={"progress": 0.0, "cache_key": key, "predicted_seconds": predicted_for(spec, pinned)},
                 description=f"{spec['op']} of dataset {spec['dataset_id']}",
             )
-        self._ended_seen.pop(job_id, None)
         return job_id
 
     def get(self, job_id: str) -> JobView | None:
@@ -189,21 +191,7 @@ class RQBackend:
     # Records
     def _fetch(self, job_id: str):
         """RQ's record of ``job_id``, or None; :class:`CorruptRecord` when it cannot be read."""
-        try:
-            job = Job.fetch(job_id, connection=self.conn, serializer=self.serializer)
-            status = job.get_status(refresh=False)
-            spec = job.args[0] if job.args else None
-        except NoSuchJobError:
-            return None
-        except RedisError:
-            raise
-        except Exception as exc:  # bad data, an unknown status, a record of another program
-            raise CorruptRecord(f"{type(exc).__name__}: {exc}") from exc
-        if str(getattr(status, "value", status)) not in _RQ_STATUSES:
-            raise CorruptRecord(f"unknown status {status!r}")
-        if not isinstance(spec, dict) or not isinstance(job.meta, dict) or "unserialized" in job.meta:
-            raise CorruptRecord("its arguments or metadata are not the JSON this service writes")
-        return job
+        return fetch_record(self.conn, job_id)
 
     def _corrupt_view(self, job_id: str, exc: Exception) -> JobView:
         log.warning("job %s: unreadable record: %s", job_id, exc)
@@ -213,53 +201,7 @@ class RQBackend:
                        {"code": "corrupt_record", "message": message})
 
     def _view(self, job) -> JobView:
-        status = state_of(job.get_status(refresh=False))
-        meta = job.meta or {}
-        error = meta.get("error")
-        if status == JobStatus.failed and error is None:
-            result = job.latest_result()
-            last = (getattr(result, "exc_string", None) or "").strip().splitlines()
-            if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
-                error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
-                                                           "submit the request again to recompute it"}
-            elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its worker saw it
-                error = {"code": "worker_lost", "message": f"the process computing this job died "
-                                                           f"({last[-1].strip('; ')}); "
-                                                           f"submit the request again to recompute it"}
-            elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
-                error = describe_timeout(job.timeout)
-            else:
-                error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
-        if status == JobStatus.failed and isinstance(error, dict) and error.get("code") == "canceled":
-            status = JobStatus.canceled  # its guard ended the horse on a client's cancel (jobs.horse)
-        if status == JobStatus.canceled:
-            error = {"code": "canceled", "message": "canceled by a client"}
-        progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
-        # The start run_job recorded: RQ's own started_at moves by a few milliseconds when the job ends;
-        # before the meta is written, RQ's stored value (the same one).
-        started_at = meta.get("started_at")
-        if started_at is None and job.started_at is not None:
-            started_at = _utc_seconds(job.started_at)
-        seconds = None
-        if started_at is not None and job.ended_at:
-            seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
-        view = JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at,
-                       meta.get("predicted_seconds"), meta.get("progress_at"))
-        if status in TERMINAL:
-            self._report_ended(view)
-        return view
-
-    def _report_ended(self, view: JobView) -> None:
-        """Tell ``on_ended`` about a run the first time it is seen ended (RQ runs end in other processes)."""
-        if self.on_ended is None or view.job_id in self._ended_seen:
-            return
-        self._ended_seen[view.job_id] = None
-        while len(self._ended_seen) > _SEEN_ENDED:
-            self._ended_seen.pop(next(iter(self._ended_seen)))
-        try:
-            self.on_ended(view)
-        except Exception:  # an observer never fails a request
-            log.debug("on_ended hook failed for job %s", view.job_id, exc_info=True)
+        return view_of_record(job)
 
     def _forget(self, job) -> None:
         """Delete an ended job and its executions from RQ's started registry."""
@@ -349,13 +291,71 @@ class RQBackend:
                 log.warning("abandoned-job sweep failed: %s", exc)
 
 
+def fetch_record(conn, job_id: str):
+    """RQ's record of ``job_id``, or None; :class:`CorruptRecord` when it cannot be read."""
+    try:
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+        status = job.get_status(refresh=False)
+        spec = job.args[0] if job.args else None
+    except NoSuchJobError:
+        return None
+    except RedisError:
+        raise
+    except Exception as exc:  # bad data, an unknown status, a record of another program
+        raise CorruptRecord(f"{type(exc).__name__}: {exc}") from exc
+    if str(getattr(status, "value", status)) not in _RQ_STATUSES:
+        raise CorruptRecord(f"unknown status {status!r}")
+    if not isinstance(spec, dict) or not isinstance(job.meta, dict) or "unserialized" in job.meta:
+        raise CorruptRecord("its arguments or metadata are not the JSON this service writes")
+    return job
+
+
+def view_of_record(job) -> JobView:
+    """The view of one of RQ's job records (read by :func:`fetch_record`)."""
+    status = state_of(job.get_status(refresh=False))
+    meta = job.meta or {}
+    error = meta.get("error")
+    if status == JobStatus.failed and error is None:
+        result = job.latest_result()
+        last = (getattr(result, "exc_string", None) or "").strip().splitlines()
+        if last and "AbandonedJobError" in last[-1]:  # RQ's own registry clean-up found it abandoned
+            error = {"code": "worker_lost", "message": "the worker running this job stopped (killed or lost); "
+                                                       "submit the request again to recompute it"}
+        elif last and "Work-horse terminated unexpectedly" in last[-1]:  # the horse died, its worker saw it
+            error = {"code": "worker_lost", "message": f"the process computing this job died "
+                                                       f"({last[-1].strip('; ')}); "
+                                                       f"submit the request again to recompute it"}
+        elif last and "JobTimeoutException" in last[-1]:  # the horse's own alarm fired first
+            error = describe_timeout(job.timeout)
+        else:
+            error = {"code": "worker_failure", "message": last[-1] if last else "the job failed in its worker"}
+    if status == JobStatus.failed and isinstance(error, dict) and error.get("code") == "canceled":
+        status = JobStatus.canceled  # its guard ended the horse on a client's cancel (jobs.horse)
+    if status == JobStatus.canceled:
+        error = {"code": "canceled", "message": "canceled by a client"}
+    progress = 1.0 if status == JobStatus.finished else float(meta.get("progress", 0.0))
+    # The start run_job recorded: RQ's own started_at moves by a few milliseconds when the job ends;
+    # before the meta is written, RQ's stored value (the same one).
+    started_at = meta.get("started_at")
+    if started_at is None and job.started_at is not None:
+        started_at = _utc_seconds(job.started_at)
+    seconds = None
+    if started_at is not None and job.ended_at:
+        seconds = max(_utc_seconds(job.ended_at) - started_at, 0.0)
+    return JobView(job.id, job.args[0], meta.get("cache_key", ""), status, progress, error, seconds, started_at,
+                   meta.get("predicted_seconds"), meta.get("progress_at"))
+
+
 def _utc_seconds(when) -> float:
     """Seconds since the epoch of one of RQ's datetimes (UTC; naive before rq 2)."""
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def run_job(spec: dict) -> dict:
-    """RQ entry point: load the data, compute with progress in the job's meta, cache the result."""
+def run_job(spec: dict, context: dict | None = None) -> dict:
+    """RQ entry point: load the data, compute with progress in the job's meta, cache the result.
+
+    ``context``: the submitting request's :class:`jobs.observe.JobContext` (its id on the job's
+    log lines, its trace continued by the job's spans)."""
     job = get_current_job()
     assert job is not None  # called by an RQ worker
     settings = get_settings()
@@ -366,15 +366,23 @@ def run_job(spec: dict) -> dict:
         job.meta["progress"], job.meta["progress_at"] = fraction, time.time()
         job.save_meta()
 
+    context_ = JobContext.from_dict(context)
+    request_id_var.set(context_.request_id)  # this horse runs this job alone: RQ's own lines about it carry it too
     try:
-        x, x2 = load_data(spec, storage.get_dataset)
-        value = compute(spec, x, x2, JobProgress(report), settings)
-        key = cache_key(spec)
-        _store_riding_out_outages(lambda: storage.put_result(key, value, required=True, spec=spec), job.id)
-    except BaseException as exc:
-        job.meta["error"] = describe_error(exc)
-        job.save_meta()
-        raise
+        with observed_run(job.id, spec, context_, RedisDurations(job.connection).observe) as run:
+            try:
+                x, x2 = run.load(spec, storage.get_dataset)
+                value = run.compute(spec, x, x2, JobProgress(report), settings)
+                key = cache_key(spec)
+                with run.step("store"):
+                    _store_riding_out_outages(lambda: storage.put_result(key, value, required=True, spec=spec),
+                                              job.id)
+            except BaseException as exc:
+                job.meta["error"] = describe_error(exc)
+                job.save_meta()
+                raise
+    finally:
+        flush()  # the horse ends with os._exit: export its spans now
     _store_riding_out_outages(lambda: report(1.0), job.id)
     return {"cache_key": key}
 

@@ -79,10 +79,39 @@ class JobSettings(BaseSettings):
         "workers), or per process in embedded mode.", repr=False
     )
 
+    webhook_allow: str = Field(
+        "", description="Hosts a job's callback_url may name, comma-separated: host names (exact, `*.example.com` "
+        "for its subdomains, `*` for any name) or CIDRs (10.0.0.0/8, 2001:db8::/32), the latter checked against the "
+        "addresses the name resolves to, which the delivery then connects to. Link-local and cloud metadata "
+        "addresses are refused whatever this says. Empty: callback_url is refused (422). Set the same value (and "
+        "EOC_NTK_WEBHOOK_SECRET) for the workers: they deliver in Redis mode."
+    )
+    webhook_secret: str = Field(
+        "", description="Secret of the HMAC-SHA-256 signing every webhook delivery (header X-EOC-NTK-Signature); "
+        "callback_url is refused (422) while it is unset.", repr=False
+    )
+    webhook_attempts: int = Field(
+        5, ge=1, le=20, description="Most attempts to deliver one webhook (the first included); a non-2xx answer "
+        "or a connection error is tried again."
+    )
+    webhook_backoff_seconds: float = Field(
+        1.0, ge=0, le=3600, description="Seconds before the second attempt of a webhook delivery; each later wait "
+        "doubles (1, 2, 4, 8 s by default)."
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Seconds one webhook attempt may take to connect and be answered (redirects "
+        "are never followed)."
+    )
+
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured."""
         return not self.redis_url
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        """True when callbacks may be registered (an allow list and a signing secret are set)."""
+        return bool(self.webhook_allow.strip()) and bool(self.webhook_secret)
 
     @property
     def dask_configured(self) -> bool:

@@ -74,7 +74,7 @@ class ByteStore(Protocol):
     def add_member(self, key: str, member: str, ttl: int) -> None: ...
     def members(self, key: str) -> Set[str]: ...
     def has_member(self, key: str, member: str) -> bool: ...
-    def remove_member(self, key: str, member: str) -> None: ...
+    def remove_member(self, key: str, member: str) -> bool: ...
     def shared_secret(self) -> bytes: ...
     def fetch(self, query: AnswerQuery) -> Fetched: ...
 
@@ -153,13 +153,15 @@ class MemoryStore:
             current = self._sets.get(key)
             return current is not None and current[1] >= time.monotonic() and member in current[0]
 
-    def remove_member(self, key: str, member: str) -> None:
-        with self._lock:
+    def remove_member(self, key: str, member: str) -> bool:
+        with self._lock:  # True when it was there: of racing callers one wins, as with SREM
             current = self._sets.get(key)
+            found = current is not None and member in current[0] and current[1] >= time.monotonic()
             if current is not None:
                 current[0].discard(member)
                 if not current[0]:  # as in Redis: an empty set is no key
                     del self._sets[key]
+            return found
 
     def fetch(self, query: AnswerQuery) -> Fetched:
         """The answer of ``query`` (no I/O: cheap enough for the event loop)."""
@@ -224,8 +226,8 @@ class RedisStore:
     def has_member(self, key: str, member: str) -> bool:
         return bool(self.conn.sismember(key, member))
 
-    def remove_member(self, key: str, member: str) -> None:
-        self.conn.srem(key, member)
+    def remove_member(self, key: str, member: str) -> bool:
+        return bool(self.conn.srem(key, member))
 
 
 def _queue(pipe, query: AnswerQuery):

@@ -18,6 +18,10 @@ state: resubmit to run it again). A second SIGTERM or SIGINT ends the job at onc
 A worker killed outright (SIGKILL, out of memory) takes its horse with it within a second; the
 API fails the job as ``worker_lost`` once its alive key expires, and nothing records over that.
 
+Webhooks: with ``EOC_NTK_WEBHOOK_ALLOW`` and ``EOC_NTK_WEBHOOK_SECRET`` set, the worker forks a
+delivery process at start (:mod:`jobs.webhook_worker`) that posts the webhooks of ended jobs;
+it dies with the worker.
+
 Redis: the worker's connection retries every command for about :data:`REDIS_RETRY_SECONDS`
 while Redis is away, so that a restart of Redis never abandons a running horse nor ends the
 worker; RQ's dequeue loop retries on its own beyond that. A worker that still loses Redis for
@@ -46,15 +50,19 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from . import keys
+from . import keys, tracing
 
 # Imported for its side effect: NumPy/SciPy, the core and the job code load once, here, before
 # forking horses (the redundant alias marks the name as used on purpose).
 from . import rq_queue as rq_queue
 from .device import job_device
+from .durations import RedisDurations
 from .errors import describe_timeout
 from .horse import JobDeathPenalty, WorkerContext
+from .logs import FORMATS, LogSetup, request_id_var
+from .observe import JobContext
 from .settings import get_settings
+from .webhook_worker import start_delivery_process
 
 __all__ = ["main", "run_worker", "check_worker", "JobWorker", "WorkerRedis", "RECONNECT_MAX_SECONDS",
            "REDIS_RETRY_SECONDS", "PUBSUB_WAKE_SECONDS"]
@@ -102,15 +110,28 @@ class JobWorker(Worker):
         """Why a horse ended before its job did, in the job's meta (RQ then fails the job): a
         client's cancel (``canceled``: the job is told canceled), past its timeout (``timeout``),
         or this worker asked to stop (``worker_stopped``). Otherwise RQ's record says how it died
-        (the API tells ``worker_lost``). Never raises."""
+        (the API tells ``worker_lost``). The run's end is logged (with its request's id) and its
+        duration recorded (:mod:`jobs.durations`), as the horse would have. Never raises."""
+        context = JobContext.from_dict((job.kwargs or {}).get("context"))
+        token = request_id_var.set(context.request_id)
         try:
             error = self._why_the_horse_ended(job)
             if error is not None:
                 job.get_meta(refresh=True)  # the horse's last progress, then the reason
                 job.meta["error"] = error
                 job.save_meta()
-        except RedisError as exc:
+            status = "canceled" if error is not None and error["code"] == "canceled" else "failed"
+            seconds = (now() - job.started_at).total_seconds() if job.started_at is not None else 0.0
+            op = str((job.args[0] if job.args else {}).get("op", "?"))
+            log.warning("job %s %s after %.3f s: its work horse ended (%s)", job.id, status, seconds,
+                        error["code"] if error else f"exit status {ret_val}",
+                        extra={"job_id": job.id, "op": op, "status": status, "seconds": round(seconds, 6),
+                               "error": error["code"] if error else "worker_lost"})
+            RedisDurations(self.connection).observe(op, status, seconds)
+        except (RedisError, AttributeError, TypeError) as exc:
             log.warning("job %s: could not record why its work horse ended (%s)", job.id, exc)
+        finally:
+            request_id_var.reset(token)
 
     def _why_the_horse_ended(self, job) -> dict | None:
         if self.connection.exists(keys.stop_key(job.id)):
@@ -145,15 +166,19 @@ def worker_connection(url: str) -> WorkerRedis:
 
 
 def run_worker(redis_url: str | None = None, *, burst: bool = False, name: str | None = None,
-               log_level: str = "INFO") -> bool:
+               log_level: str = "INFO", log_format: str = "json") -> bool:
     """Work jobs until stopped (or, with ``burst``, until the queue is empty); True if any job ran.
+    It logs to stderr, one JSON object per line (``log_format="text"``: plain lines), with the
+    request id of the job its line is about (:mod:`jobs.logs`).
 
     Building the worker and registering it talk to Redis: while that fails, it is tried again
     every :data:`RECONNECT_MAX_SECONDS`."""
     settings = get_settings()
     url = _redis_url(redis_url)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    LogSetup(logging.getLevelNamesMapping()[log_level.upper()], log_format).apply()
+    tracing.configure("eoc-ntk-worker")  # off unless the OTEL_* variables and the [otel] extra ask for it
     conn = worker_connection(url)
+    start_delivery_process(url)  # before any work horse is forked
     while True:
         worker = None
         try:
@@ -209,7 +234,10 @@ def main(argv=None) -> int:
     parser.add_argument("--redis-url", default=None, help="default: the REDIS_URL environment variable")
     parser.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: generated)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    parser.add_argument("--log-format", choices=FORMATS, default="json",
+                        help="json (default): one JSON object per line, the API's fields; text: plain lines")
     parser.add_argument("--check", action="store_true",
                         help="exit 0 when a worker of this host is registered with a recent heartbeat, else 1")
     args = parser.parse_args(argv)
@@ -222,5 +250,6 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"eoc-ntk worker: {exc}", file=sys.stderr)
         return 2
-    run_worker(args.redis_url, burst=args.burst, name=args.name, log_level=args.log_level)
+    run_worker(args.redis_url, burst=args.burst, name=args.name, log_level=args.log_level,
+               log_format=args.log_format)
     return 0

@@ -9,6 +9,8 @@ import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from jobs import tracing
+from jobs.durations import RedisDurations
 from jobs.local import preload
 
 from .access import install_cors
@@ -126,15 +128,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Figures render in the jobs' child processes: matplotlib is imported once, by their fork server.
     preload(["eoc_ntk.plots", "matplotlib.figure", "matplotlib.backends.backend_agg"])
+    tracing.configure("eoc-ntk-api")  # off unless the OTEL_* variables and the [otel] extra ask for it
     metrics = Metrics()
     engine = Engine(settings, observers=[metrics])
     metrics.watch_queue(engine.queue_counts)
+    metrics.watch_webhooks(engine.callbacks.counts)
+    if engine.redis is not None:  # one histogram for the deployment, kept in Redis (jobs.durations)
+        metrics.share_job_durations(RedisDurations(engine.redis))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         await engine.aclose()
         engine.close()
+        tracing.flush()  # uvicorn ends on SIGTERM by the signal itself, which runs no exit handler
 
     app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine

@@ -32,8 +32,9 @@ class Settings(JobSettings):
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="Largest request body; more is answered 413.")
     max_json_bytes: int = Field(
         512 * 1024, ge=1024, description="Largest JSON body (inline x, y and every JSON request or upload); more "
-        "is answered 413 naming POST /v1/datasets, where large data go as .npy or CSV. A JSON body is parsed "
-        "holding the API's interpreter lock, about 0.4 microseconds per number (bench/README.md)."
+        "is answered 413 naming POST /v1/datasets, where large data go as .npy or CSV. The numeric arrays of a "
+        "JSON body are read into float64 in chunks of at most 64 KiB (the API's interpreter lock is free "
+        "between chunks), the rest by pydantic (bench/README.md)."
     )
     max_inflight_bytes: int = Field(
         256 * MiB, ge=1024, description="Most bytes of request bodies one API process holds at once, for the "

@@ -1,6 +1,6 @@
 """Datasets: the four upload formats (CSV and .npy by :mod:`eoc_ntk.core.point_files`, .npz by
 :mod:`eoc_ntk.core.labelled_files`, JSON by its schema), labels sent with the points (JSON ``y``, the
-``.npz`` member ``y``, or ``?label_column=`` of a CSV or .npy matrix), the configured limits, and the
+``.npz`` member ``y``, or ``?label_column=``: a column of the points of any format), the configured limits, and the
 content-hash id."""
 from __future__ import annotations
 
@@ -80,10 +80,10 @@ def _read_file(fmt: str, body: bytes, settings: Settings, label_column: int | No
         raise _core_refusal(exc) from exc
 
 
-def _read_npz(body: bytes, settings: Settings):
+def _read_npz(body: bytes, settings: Settings, label_column: int | None):
     """``(x, y or None)`` of an ``.npz`` archive; every member checked before it is inflated."""
     try:
-        return read_npz(body, max_n=settings.max_n, max_m0=settings.max_m0,
+        return read_npz(body, max_n=settings.max_n, max_m0=settings.max_m0 + (label_column is not None),
                         max_member_bytes=settings.max_body_bytes)
     except InvalidParameterError as exc:
         raise _core_refusal(exc) from exc
@@ -103,27 +103,32 @@ def _read_json(body: bytes, settings: Settings):
         return eoc_ntk.check_data(parsed.x, name="x"), parsed.y
 
 
+def _label_column(x: np.ndarray, raw_y: object, label_column: int, media: str) -> tuple[np.ndarray, object]:
+    """``(x without the column, the column)``; 422 naming ``label_column`` when the upload has ``y`` too."""
+    if raw_y is not None:
+        source = "the member y of the .npz" if media == NPZ else "y next to x"
+        raise InvalidInput(f"label_column = {label_column} and {source} both give the labels; drop label_column "
+                           "(or y)", field="label_column")
+    try:
+        return split_label_column(x, label_column)
+    except InvalidParameterError as exc:
+        raise InvalidInput(str(exc), field=exc.param) from exc
+
+
 def parse_upload(content_type: str | None, body: bytes, settings: Settings,
                  label_column: int | None = None) -> tuple[np.ndarray, object]:
     """``(x, raw_y)`` from a POST /v1/datasets body of any supported type.
 
     ``x`` is a checked float64 array within the limits; ``raw_y`` the labels sent with it, not
-    yet checked (JSON ``y``, the ``.npz`` member ``y``, or column ``label_column`` of a CSV or
-    ``.npy`` matrix), or None."""
+    yet checked (JSON ``y``, the ``.npz`` member ``y``, or column ``label_column`` of the points
+    of any format: a CSV or ``.npy`` matrix, JSON ``x`` or the ``.npz`` member ``x`` when no ``y``
+    is sent), or None."""
     media = media_type(content_type)
-    if label_column is not None and media not in _FORMATS:
-        raise InvalidInput(f"label_column applies to CSV and .npy uploads (one matrix); a {media or 'body'} upload "
-                           "carries its labels as y: drop label_column", field="label_column")
     raw_y = None
     if media in _FORMATS:
         x = _read_file(_FORMATS[media], body, settings, label_column)
-        if label_column is not None:
-            try:
-                x, raw_y = split_label_column(x, label_column)
-            except InvalidParameterError as exc:
-                raise InvalidInput(str(exc), field=exc.param) from exc
     elif media == NPZ:
-        x, raw_y = _read_npz(body, settings)
+        x, raw_y = _read_npz(body, settings, label_column)
     elif is_json_media(media):
         x, raw_y = _read_json(body, settings)
     else:
@@ -131,6 +136,8 @@ def parse_upload(content_type: str | None, body: bytes, settings: Settings,
             f"Content-Type {content_type or '(none)'!r} is not supported; use one of {', '.join(MEDIA_TYPES)}",
             field="Content-Type",
         )
+    if label_column is not None:
+        x, raw_y = _label_column(x, raw_y, label_column, media)
     return _within_limits(x, settings, "x"), raw_y
 
 

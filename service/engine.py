@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from jobs import tracing
 from jobs.answers import RENDERED_OPS, content_hash, render
 from jobs.backend import JobBackend
 from jobs.codec import StoredValue
@@ -32,6 +33,7 @@ from jobs.states import IN_FLIGHT, JobStatus, JobView
 from jobs.store import AsyncRedisStore, CachedAnswer, MemoryStore, RedisStore, Storage
 
 from . import datasets
+from .callbacks import Callbacks
 from .config import Settings
 from .errors import Conflict, Gone, InvalidInput, NotFound, SyncTooLong, Timeout, TooManyJobs, core_errors
 from .specs import op_of_job
@@ -67,7 +69,8 @@ class EngineObserver(Protocol):
         """A compute request looked for its result in the cache."""
 
     def job_ended(self, view: JobView) -> None:
-        """A run ended (finished, failed or canceled), once per run; ``view.seconds`` how long it ran."""
+        """A run of this process ended (finished, failed or canceled), once per run; ``view.seconds`` how
+        long it ran. An RQ worker's runs are not told here: the workers record them (:mod:`jobs.durations`)."""
 
 
 class Engine:
@@ -91,6 +94,7 @@ class Engine:
                                               health_check_interval=10)
             self.storage = Storage(RedisStore(self.redis), settings)
             self.backend = RQBackend(self.redis, settings, self.storage, on_ended=self._job_ended)
+        self.callbacks = Callbacks(settings, self.storage, self.redis, self._view)
 
     @property
     def mode(self) -> str:
@@ -112,6 +116,7 @@ class Engine:
             observer.cache_lookup(hit)
 
     def _job_ended(self, view: JobView) -> None:
+        self.callbacks.job_ended()
         for observer in self.observers:
             try:
                 observer.job_ended(view)
@@ -229,11 +234,25 @@ class Engine:
         return self.storage.get_result(key, required=required)
 
     def answer(self, spec: dict, pinned: list[Data], prefer_async: bool,
-               principal: str | None = None) -> Answer:
-        """The cached result, a new (or joined) job, or a result computed now.
+               principal: str | None = None, callback_url: str | None = None) -> Answer:
+        """The cached result, a new (or joined) job, or a result computed now; with ``callback_url``
+        always a job, whose end is posted there (:mod:`jobs.webhooks`).
 
         Nothing is stored for a request that is refused: inline data are kept only once the
         answer is a result or an accepted job."""
+        if callback_url is None:
+            return self._answer(spec, pinned, prefer_async, principal)
+        target = self.callbacks.check(callback_url)
+        answer = self._answer(spec, pinned, True, principal)
+        assert answer.job_id is not None  # asked as a job
+        self.callbacks.register(answer.job_id, _waiter(principal), target)
+        return answer
+
+    def callback_of(self, job_id: str, principal: str | None) -> dict | None:
+        """The webhook ``principal`` registered on job ``job_id`` and its attempts so far, if any."""
+        return self.callbacks.record(job_id, _waiter(principal))
+
+    def _answer(self, spec: dict, pinned: list[Data], prefer_async: bool, principal: str | None) -> Answer:
         key = cache_key(spec)
         value = self._lookup(key, principal)
         self._cache_lookup(value is not None)
@@ -280,7 +299,10 @@ class Engine:
             # A backend whose jobs read the data from the store needs them stored first.
             self._keep(pinned, principal, required=self.backend.needs_stored_data)
             fresh = not self._in_flight(job_id)
-            self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
+            # The job's context (jobs.observe.JobContext) is captured inside this span: the job continues it.
+            with tracing.span("enqueue", kind="producer", attributes={"eoc_ntk.job_id": job_id,
+                                                                      "eoc_ntk.op": spec["op"]}):
+                self.backend.submit(spec, key, {d.dataset_id: d.x for d in pinned})
             self._accept(job_id, key, principal, fresh=fresh)
         return job_id
 
@@ -431,6 +453,7 @@ class Engine:
         return value
 
     def close(self) -> None:
+        self.callbacks.close()
         self.backend.shutdown()
         if self.redis is not None:
             self.redis.close()

@@ -1,11 +1,12 @@
-"""The one JSON path: every JSON body is capped and parsed by pydantic's own parser, off the event loop.
+"""The one JSON path: every JSON body is capped and parsed once, off the event loop.
 
 A JSON body is refused with 413 when it is over ``EOC_NTK_MAX_JSON_BYTES`` (declared, streamed
 in, or read: :class:`JSONTooLarge`); large data go to ``POST /v1/datasets`` as ``.npy`` or CSV.
-Below the cap it is parsed and validated in one call, ``Model.model_validate_json``, in a worker
-thread, at most ``EOC_NTK_UPLOAD_CONCURRENCY`` bodies at once (pydantic holds the interpreter
-lock for the whole call, and builds a Python float per number: the cap bounds both the pause
-and the memory, see ``bench/README.md``).
+Below the cap it is parsed and validated in a worker thread, at most
+``EOC_NTK_UPLOAD_CONCURRENCY`` bodies at once: its numeric arrays (``x``, ``x2``, ``y``) straight
+into float64 arrays, in chunks (:mod:`service.json_numbers`), the rest, a few small fields, by
+``Model.model_validate_json`` (pydantic holds the interpreter lock for the call and builds a
+Python object per value: small once the arrays are out). See ``bench/README.md``.
 
 Routers built with ``route_class=JSONRoute`` hand FastAPI the validated model instance, so
 FastAPI does not parse or validate the body again; a refusal is answered as FastAPI answers
@@ -21,6 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from .errors import BodyInvalid, BodyTooLarge
+from .json_numbers import CONTEXT_KEY, Cut, body_position, cut_arrays
 
 __all__ = ["JSONRoute", "JSONTooLarge", "read_body", "media_type", "is_json_media", "check_json_size",
            "validate_json", "json_too_large_message"]
@@ -70,10 +72,11 @@ def validate_json(model: type[M], body: bytes | bytearray, limit: int, context: 
         errors are pydantic's, located under ``body`` as FastAPI locates its own.
     """
     check_json_size(body, limit)
+    cut = cut_arrays(body)
     try:
-        return model.model_validate_json(body, context=context)
+        return model.model_validate_json(cut.body, context={**(context or {}), CONTEXT_KEY: cut.arrays})
     except ValidationError as exc:
-        raise BodyInvalid([_located(dict(e), body) for e in exc.errors(include_url=False)[:20]]) from None
+        raise BodyInvalid([_located(dict(e), body, cut) for e in exc.errors(include_url=False)[:20]]) from None
 
 
 _NESTING = ("the body nests arrays or objects too deeply; x must be a 2-D array "
@@ -81,9 +84,10 @@ _NESTING = ("the body nests arrays or objects too deeply; x must be a 2-D array 
 _NOT_UTF8 = "the body is not UTF-8 text; send JSON encoded as UTF-8"
 
 
-def _located(err: dict, body: bytes | bytearray) -> dict:
+def _located(err: dict, body: bytes | bytearray, cut: Cut) -> dict:
     """A pydantic error as FastAPI reports a body's: ``loc`` under ``body``; a JSON syntax error
-    without its input (the raw body), its cause said where it is known (nesting, encoding)."""
+    without its input (the raw body), placed in the body as sent, its cause said where it is
+    known (nesting, encoding)."""
     out = {**err, "loc": ("body", *err.get("loc", ()))}
     if err.get("type") == "json_invalid":
         out["input"] = {}
@@ -92,6 +96,9 @@ def _located(err: dict, body: bytes | bytearray) -> dict:
             out["ctx"] = {"error": _NESTING}
         elif not _is_utf8(body):
             out["ctx"] = {"error": _NOT_UTF8}
+        else:
+            out["ctx"] = {**(err.get("ctx") or {}), "error": body_position(cut, body, reason)}
+            out["msg"] = body_position(cut, body, str(err.get("msg", "")))
     return out
 
 

@@ -7,12 +7,18 @@ as in the tests):
   template (``/v1/jobs/{job_id}``), so that ids do not multiply the series; labels come from
   fixed sets only (a method outside :data:`METHODS` is ``other``, a path no route matched is
   ``unmatched``), so that invented methods or paths cannot grow the exposition;
-- ``eoc_ntk_job_duration_seconds{op, status}``: computations run by the API process (jobs of
-  embedded mode and synchronous requests), and, in Redis mode, RQ jobs as the API first sees
-  them ended (from RQ's start and end times);
+- ``eoc_ntk_job_duration_seconds{op, status}``: how long each run of a computation took, by
+  operation (``spectra``, ``kernels``, ``sweeps``, ``dynamics``, ``learning_curves``) and final
+  state. Embedded mode: the API process's own runs (jobs and synchronous requests), in its
+  memory. Redis mode: every run of the deployment (the workers' jobs and the API processes'
+  synchronous computations), kept in Redis (:mod:`jobs.durations`) and read at scrape time, so
+  that every API process answers the same histogram;
 - ``eoc_ntk_cache_requests_total{result="hit"|"miss"}``: result cache look-ups of compute requests;
 - ``eoc_ntk_queue_depth`` (jobs waiting) and ``eoc_ntk_jobs_running``, read at scrape time from
-  the in-process pool or the RQ queue.
+  the in-process pool or the RQ queue;
+- ``eoc_ntk_webhook_deliveries_total{outcome="delivered"|"retry"|"failed"}``: webhook attempts
+  by outcome (``failed``: the last attempt failed), read at scrape time from the job layer's
+  counts (this process's in embedded mode; in Redis mode a Redis hash every worker adds to).
 
 :class:`Metrics` is one of the engine's observers (:class:`service.engine.EngineObserver`):
 the engine tells it about cache look-ups and ended jobs, and its queue counts are read at
@@ -31,7 +37,11 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
+from redis.exceptions import RedisError
+
+from jobs.durations import BUCKETS, RedisDurations
 
 from .contract import operation
 from .logs import request_id_var
@@ -44,8 +54,8 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 log = logging.getLogger("eoc_ntk.access")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-_JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_JOB_HELP = "Duration of computations (jobs and synchronous requests), by operation and final state."
 
 
 class Metrics:
@@ -56,8 +66,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.latency = Histogram("eoc_ntk_http_request_duration_seconds", "HTTP request latency.",
                                  ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.job_duration = Histogram("eoc_ntk_job_duration_seconds", "Duration of computations (jobs).",
-                                      ["op", "status"], buckets=_JOB_BUCKETS, registry=self.registry)
+        self.job_duration = Histogram("eoc_ntk_job_duration_seconds", _JOB_HELP,
+                                      ["op", "status"], buckets=BUCKETS, registry=self.registry)
+        self.shared_durations: RedisDurations | None = None
         self.cache = Counter("eoc_ntk_cache_requests", "Result cache look-ups of compute requests.",
                              ["result"], registry=self.registry)
         for result in ("hit", "miss"):
@@ -68,8 +79,32 @@ class Metrics:
         self.cache.labels("hit" if hit else "miss").inc()
 
     def job_ended(self, view) -> None:
-        if view.seconds is not None:
+        if view.seconds is None:
+            return
+        if self.shared_durations is not None:
+            self.shared_durations.observe(view.spec.get("op", "?"), view.status.value, view.seconds)
+        else:
             self.job_duration.labels(view.spec.get("op", "?"), view.status.value).observe(view.seconds)
+
+    def share_job_durations(self, durations: RedisDurations) -> None:
+        """Redis mode: record this process's runs in the deployment's histogram (``durations``), and
+        expose that histogram, read at every scrape, as ``eoc_ntk_job_duration_seconds``."""
+        self.registry.unregister(self.job_duration)
+        self.shared_durations = durations
+
+        class SharedDurations:
+            def collect(self):
+                family = HistogramMetricFamily("eoc_ntk_job_duration_seconds", _JOB_HELP, labels=["op", "status"])
+                try:
+                    rows = durations.read()
+                except RedisError:  # Redis down: no sample rather than a false 0
+                    rows = []
+                for row in rows:
+                    bounds = [floatToGoString(b) for b in BUCKETS] + ["+Inf"]
+                    family.add_metric([row.op, row.status], list(zip(bounds, row.cumulative, strict=True)), row.sum)
+                yield family
+
+        self.registry.register(SharedDurations())
 
     def watch_queue(self, queue_counts) -> None:
         """Read ``queue_counts() -> (queued, running) | None`` at every scrape (``eoc_ntk_queue_depth``,
@@ -88,6 +123,22 @@ class Metrics:
                 yield busy
 
         self.registry.register(QueueCollector())
+
+    def watch_webhooks(self, webhook_counts) -> None:
+        """Read ``webhook_counts() -> {outcome: attempts} | None`` at every scrape
+        (``eoc_ntk_webhook_deliveries_total``)."""
+
+        class WebhookCollector:
+            def collect(self):
+                counts = webhook_counts()
+                family = CounterMetricFamily("eoc_ntk_webhook_deliveries", "Webhook delivery attempts by outcome "
+                                             "(delivered: 2xx; retry: failed, tried again; failed: the last "
+                                             "attempt failed).", labels=["outcome"])
+                for outcome, value in (counts or {}).items():
+                    family.add_metric([outcome], value)
+                yield family
+
+        self.registry.register(WebhookCollector())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,8 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    WrapValidator,
+    field_validator,
     model_validator,
 )
 
@@ -26,15 +28,17 @@ from eoc_ntk.core.kernels import KINDS
 from eoc_ntk.learning.dynamics import MAX_STEPS
 from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
+from jobs.webhook_guard import MAX_URL_LENGTH
 
 from .errors import ERROR_CODES
 from .examples import EXAMPLES
+from .json_numbers import array_or_list
 from .patterns import ACTIVATION_PATTERN
 from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schema
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
-    "DatasetJSONIn", "DatasetOut", "JobOut", "JobStatus", "SpectrumOut", "SweepOut",
+    "DatasetJSONIn", "DatasetOut", "JobOut", "CallbackOut", "JobStatus", "SpectrumOut", "SweepOut",
     "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
@@ -48,7 +52,8 @@ SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
 #: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
 #: empty matrix or row with a message that names the fix).
 _ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-Matrix = Annotated[list[list[Real]], WithJsonSchema(_ROWS),
+#: Read from a JSON body as a float64 array of shape (n, m0) when it is one (service.json_numbers).
+Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(_ROWS),
                    Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
@@ -108,6 +113,12 @@ class _Data(_In):
 
     x: Matrix | None = None
     dataset_id: DatasetId | None = None
+    callback_url: str | None = Field(
+        None, min_length=1, max_length=MAX_URL_LENGTH,
+        description="An http(s) URL to POST the job resource to once the job has ended (finished, failed or "
+                    "canceled), signed in `X-EOC-NTK-Signature` (see docs/webhooks.md). The request then always "
+                    "becomes a job (202), as with `Prefer: respond-async`. Only hosts the service allows "
+                    "(EOC_NTK_WEBHOOK_ALLOW) are accepted; others are refused with 422.")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -195,6 +206,18 @@ class JobLinks(BaseModel):
     plot: str | None = None
 
 
+class CallbackOut(BaseModel):
+    """The caller's webhook of this job and the outcome of its delivery so far."""
+
+    url: str = Field(description="Where the job resource is posted once the job has ended.")
+    attempts: int = Field(ge=0, description="Attempts made so far (0 until the job has ended).")
+    last_status: int | None = Field(description="HTTP status of the last attempt; null before any, or when it got "
+                                                "no answer (see last_error).")
+    delivered_at: str | None = Field(description="When an attempt was answered 2xx (ISO 8601, UTC); null until then.")
+    last_error: str | None = Field(None, description="Why the last attempt failed without an HTTP status "
+                                                     "(connection error, timeout, refused by the SSRF guard).")
+
+
 class JobOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLES["JobOut"]]})
 
@@ -214,6 +237,9 @@ class JobOut(BaseModel):
     eta_seconds: float | None = Field(
         None, description="Estimated seconds left while it runs: the cost model's prediction of the rest, scaled "
                           "by the slowdown observed when the current progress was reached; 0 once ended.")
+    callback: CallbackOut = Field(  # type: ignore[assignment]
+        None, description="Present when the caller registered a webhook (`callback_url`) for this job: where it "
+                          "goes and how its delivery went. A webhook's own body shows this attempt's number.")
 
 
 class SpectrumOut(BaseModel):
@@ -326,10 +352,12 @@ def _labels_tag(value) -> str:
     return "LabelsMatrix" if isinstance(value, list) and value and isinstance(value[0], list) else "LabelsVector"
 
 
-LabelsJSON = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+_Labels = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
+                    Discriminator(_labels_tag)]
+#: Read from a JSON body as a float64 array of shape (n,) or (n, k) when it is one (service.json_numbers).
+LabelsJSON = Annotated[_Labels, WrapValidator(array_or_list((1, 2))),
                        WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
                                                  _ROWS]}),
-                       Discriminator(_labels_tag),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
 LabelsId = Annotated[str, Field(pattern=LABELS_ID_PATTERN, description="Id returned by POST /v1/labels "
@@ -353,6 +381,13 @@ class DatasetWithLabelsJSONIn(_In):
 
     x: Matrix
     y: LabelsJSON | None = None
+
+    @field_validator("y", mode="before")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:  # the upload's document declares y an array: leave it out for no labels
+            raise ValueError("y must be an array of labels, not null; leave y out to upload points without labels")
+        return value
 
 
 class DatasetWithLabelsOut(DatasetOut):

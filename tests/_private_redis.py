@@ -24,6 +24,8 @@ TEST_URL_VAR = "REDIS_TEST_URL"
 NO_SERVER = ("redis-server is not installed and REDIS_TEST_URL is not set: Redis-mode tests skipped "
              "(apt-get install redis-server, or set REDIS_TEST_URL to a Redis database the tests may flush)")
 
+#: Databases of the session's private server (redis-server's default is 16).
+SESSION_DATABASES = 32
 # One database of the session's private server per test module, so that their keys never meet.
 DATABASES = {
     "test_redis_service": 1,
@@ -41,6 +43,7 @@ DATABASES = {
     "test_redis_worker_lifecycle": 11,
     "test_service_shared_jobs": 10,
     "test_service_listings": 15,
+    "test_redis_webhooks": 0,
 }
 
 
@@ -65,24 +68,28 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server (no persistence) that a test may kill and start again on the same port."""
 
-    def __init__(self, port: int | None = None, options: tuple[str, ...] = ()):
-        """``options``: more ``redis-server`` arguments, e.g. ``("--maxmemory", "1mb")``."""
+    def __init__(self, port: int | None = None, options: tuple[str, ...] = (), password: str | None = None):
+        """``options``: more ``redis-server`` arguments, e.g. ``("--maxmemory", "1mb")`` or
+        ``("--appendonly", "yes")`` (they override the defaults); ``password``: its ``requirepass``."""
         self.port = port or free_port()
         self.options = tuple(options)
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="eoc-ntk-redis-")
         self.proc = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         import redis
 
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, *self.options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+             "--dir", self.dir, *self.options, *(("--requirepass", self.password) if self.password else ())],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conn = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
         try:
             while True:
@@ -100,6 +107,11 @@ class RedisServer:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
+    def stop(self) -> None:
+        """SIGTERM: Redis's own shutdown (it flushes its append-only file, when on, and exits 0)."""
+        self.proc.terminate()
+        assert self.proc.wait(timeout=30) == 0, "redis-server did not shut down cleanly"
+
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
@@ -107,11 +119,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def own_redis_server(port: int | None = None, options: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+def own_redis_server(port: int | None = None, options: tuple[str, ...] = (),
+                     password: str | None = None) -> Iterator[RedisServer]:
     """A redis-server of the calling test alone (it may kill it and start it again on its port),
     closed at the end; the test is skipped without the binary or when the server cannot start."""
     require_redis_server()
-    server = RedisServer(port, options)
+    server = RedisServer(port, options, password)
     try:
         server.start()
     except RuntimeError as exc:
@@ -142,7 +155,7 @@ class SessionRedis:
             return self.explicit_url
         if module not in DATABASES:
             raise KeyError(f"test module {module!r} has no database of its own: add it to DATABASES in "
-                           f"tests/_private_redis.py with an unused number (0-15)")
+                           f"tests/_private_redis.py with an unused number (0-{SESSION_DATABASES - 1})")
         return f"redis://127.0.0.1:{self.server.port}/{DATABASES[module]}"
 
 
@@ -155,7 +168,7 @@ def session_redis() -> Iterator[SessionRedis]:
         yield SessionRedis(explicit_url=explicit)
         return
     require_redis_server()
-    server = RedisServer()
+    server = RedisServer(options=("--databases", str(SESSION_DATABASES)))
     try:
         server.start()
     except RuntimeError as exc:

@@ -144,3 +144,14 @@ def test_throughput_quick(capsys):
                       "")[2] for row in body} == {"GET /v1/spectra (cached)", "POST /v1/spectra by dataset_id (cached)",
                                                      "GET /v1/jobs/{id} (finished)", "GET /healthz"}, rows
     assert all(row.split(" | ")[8] == "0" for row in body), rows  # every answer 2xx
+
+
+def test_uploads(capsys):
+    rows = run("bench_uploads", ["--rows", "16", "--cols", "8", "--repeat", "1"], capsys)
+    assert len(rows) == 4
+
+
+@pytest.mark.slow  # six child processes, each importing the service
+def test_uploads_json(capsys):
+    rows = run("bench_uploads", ["--json", "--sizes", "4000"], capsys)
+    assert len(rows) == 2 + 6

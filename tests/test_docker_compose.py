@@ -5,10 +5,13 @@ the three default services, their commands (the README's), the `dask` profile's 
 workers (issue #15), healthchecks for every service, the API
 published on the host's 127.0.0.1 unless the user overrides it, and an image that runs as a
 user other than root and installs from the lock file. ``docker compose config`` validates the
-file as Compose itself reads it where the plugin is installed (skipped otherwise).
+file as Compose itself reads it where the plugin (or the standalone ``docker-compose``) is installed
+(skipped otherwise). The production settings: Redis's AOF on a volume and its password in every
+``REDIS_URL``, CPU and memory limits on every service, base images pinned to exact versions.
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -25,6 +28,9 @@ yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+PASSWORD = "EOC_NTK_REDIS_PASSWORD"
+#: ``${EOC_NTK_REDIS_PASSWORD:?message}``: required, no default password.
+REQUIRED_PASSWORD = re.compile(r"\$\{EOC_NTK_REDIS_PASSWORD:\?[^}]+\}")
 
 
 def _compose() -> dict:
@@ -32,8 +38,9 @@ def _compose() -> dict:
 
 
 def _defaults(text: str) -> str:
-    """``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` as Compose resolves them with VAR unset."""
-    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}", lambda m: m.group(1) or "", text)
+    """``${VAR:-default}`` / ``${VAR-default}`` / ``${VAR}`` as Compose resolves them with VAR unset
+    (a required ``${VAR:?message}`` as empty: Compose itself refuses to start without it)."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*)|:?\?[^}]*)?\}", lambda m: m.group(1) or "", text)
 
 
 def _readme_service_command() -> list[str]:
@@ -68,7 +75,7 @@ def test_services_and_their_commands_are_the_readmes():
     assert "eoc-ntk worker" in (ROOT / "docs" / "operations.md").read_text()
     for name in ("api", "worker"):
         service = services[name]
-        assert service["environment"]["REDIS_URL"].startswith("redis://redis:"), name
+        assert _defaults(service["environment"]["REDIS_URL"]) == "redis://:@redis:6379/0", name
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert service["image"] == services["api"]["image"] and "build" in service, name
 
@@ -122,7 +129,7 @@ def test_the_gpu_profile_adds_a_worker_that_reserves_a_gpu_and_runs_spectra_on_i
     assert not gpu.get("ports") and "container_name" not in gpu
     for name in ("api", "worker"):
         assert "EOC_NTK_DEVICE" not in services[name].get("environment", {}), name
-        assert "deploy" not in services[name], name
+        assert "reservations" not in services[name]["deploy"]["resources"], name  # limits only: no GPU
     assert "docker compose --profile gpu up --build --scale worker=0" in COMPOSE.read_text()
 
 
@@ -186,13 +193,97 @@ def test_the_image_runs_unprivileged_from_the_lock_file():
     assert "service" in cmd and "0.0.0.0" in cmd
 
 
-def test_docker_compose_config_accepts_the_file():
+def _compose_command() -> list[str] | None:
+    """``docker compose`` (the plugin), else the standalone ``docker-compose``, else None."""
     docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("docker is not installed: the YAML checks above stand in for `docker compose config`")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0:
-        pytest.skip("the docker compose plugin is not installed: the YAML checks above stand in for it")
-    proc = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
+    if docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True,
+                                             timeout=60).returncode == 0:
+        return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone else None
+
+
+def test_docker_compose_config_accepts_the_file():
+    compose = _compose_command()
+    if compose is None:
+        pytest.skip("neither the docker compose plugin nor docker-compose is installed: the YAML checks above "
+                    "stand in for `docker compose config`")
+    env = {**os.environ, PASSWORD: "0123abcd"}
+    proc = subprocess.run([*compose, "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    env.pop(PASSWORD)
+    proc = subprocess.run([*compose, "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and PASSWORD in proc.stderr, "Redis must not start without its password"
+
+
+def _options(command: list[str]) -> dict[str, str]:
+    """``--flag value`` pairs of a command."""
+    return {flag: value for flag, value in zip(command[1::2], command[2::2], strict=False) if flag.startswith("--")}
+
+
+def test_redis_keeps_its_data_on_a_volume_behind_a_password_every_redis_url_carries():
+    """AOF persistence (appendonly yes, fsync every second) in /data, a named volume; a required password
+    (``requirepass``) that the healthcheck's redis-cli and every service's REDIS_URL use."""
+    compose = _compose()
+    services, redis = compose["services"], compose["services"]["redis"]
+    assert redis["command"][0] == "redis-server"
+    options = _options(redis["command"])
+    assert options["--appendonly"] == "yes" and options["--appendfsync"] == "everysec", options
+    assert options["--dir"] == "/data" and options["--maxmemory-policy"] == "noeviction", options
+    assert REQUIRED_PASSWORD.fullmatch(options["--requirepass"]), options["--requirepass"]
+    volume, target = redis["volumes"][0].split(":")[:2]
+    assert target == "/data" and volume in (compose.get("volumes") or {}), redis["volumes"]
+    assert redis["environment"]["REDISCLI_AUTH"] == options["--requirepass"]  # redis-cli ping authenticates
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    for ignore in (".dockerignore", ".gitignore"):  # the password's usual home, .env, goes in no image and no commit
+        assert ".env" in (ROOT / ignore).read_text().split(), ignore
+    users = {name for name, service in services.items() if "REDIS_URL" in (service.get("environment") or {})}
+    assert users == {"api", "worker", "gpu-worker"}, users
+    for name in users:
+        url = services[name]["environment"]["REDIS_URL"]
+        prefix, rest = url.split("://:", 1)
+        password, address = rest.rsplit("@", 1)
+        assert prefix == "redis" and REQUIRED_PASSWORD.fullmatch(password) and address == "redis:6379/0", (name, url)
+        env = services[name]["environment"]  # the webhooks' settings: the API checks, the workers deliver
+        assert env["EOC_NTK_WEBHOOK_SECRET"] == "${EOC_NTK_WEBHOOK_SECRET:-}", name
+        assert env["EOC_NTK_WEBHOOK_ALLOW"] == "${EOC_NTK_WEBHOOK_ALLOW:-}", name
+
+
+def _bytes(size: str) -> float:
+    """A Compose byte size (``512m``, ``4g``, ``1.5G``) in bytes."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kmg]?)b?", str(size).lower())
+    assert m, f"not a Compose byte size: {size!r}"
+    return float(m.group(1)) * 1024 ** " kmg".index(m.group(2) or " ")
+
+
+def test_every_service_has_cpu_and_memory_limits():
+    services = _compose()["services"]
+    for name, service in services.items():
+        limits = ((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        assert float(limits.get("cpus", 0)) > 0, f"{name}: no CPU limit"
+        assert _bytes(limits.get("memory", "0")) >= 256 * 1024 ** 2, f"{name}: no memory limit"
+    redis = services["redis"]
+    limit = _bytes(redis["deploy"]["resources"]["limits"]["memory"])
+    assert _bytes(_options(redis["command"])["--maxmemory"]) <= limit / 2, \
+        "a background rewrite forks Redis: leave it room under the container's limit"
+    dask = services["dask-worker"]
+    dask_memory = _defaults(dask["command"][dask["command"].index("--memory-limit") + 1]).replace("i", "")
+    assert _bytes(dask["deploy"]["resources"]["limits"]["memory"]) > _bytes(dask_memory)
+    assert _bytes("512m") == 512 * 1024 ** 2 and _bytes("4g") == 4 * 1024 ** 3
+
+
+#: An exact version: major.minor.patch, an optional variant (``-alpine``, ``-slim-bookworm``), an optional digest.
+EXACT = r"\d+\.\d+\.\d+(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?"
+
+
+def test_base_images_are_pinned_to_exact_versions():
+    for name, service in _compose()["services"].items():
+        if "build" in service:
+            continue  # built here, from the Dockerfile below
+        assert re.fullmatch(r"[a-z0-9./_-]+:" + EXACT, service["image"]), f"{name}: floating tag {service['image']}"
+    froms = [line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.upper().startswith("FROM ")]
+    assert froms and all(re.fullmatch(r"python:3\.11\." + EXACT[len(r"\d+\.\d+\."):], f) for f in froms), froms
+    assert all(f.endswith("-slim-bookworm") or "-slim-bookworm@" in f for f in froms), froms
+    assert not any(re.fullmatch(r"[a-z]+:" + EXACT, floating) for floating in ("redis:7-alpine", "redis:latest"))

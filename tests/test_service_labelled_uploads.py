@@ -84,11 +84,27 @@ def test_label_column_refusals_name_the_field(client, xy):
     assert "[-5, 4]" in client.post("/v1/datasets?label_column=5", content=_csv(data), headers=CSV).text
     r = client.post("/v1/datasets?label_column=0", content=_csv(data[:, :1]), headers=CSV)
     assert r.status_code == 422 and "no inputs are left" in r.json()["error"]["message"]
-    for body, headers in (({"x": x.tolist()}, None), (npz_bytes(x=x, y=y), NPZ)):
+    for body, headers in (({"x": x.tolist(), "y": y.tolist()}, None), (npz_bytes(x=x, y=y), NPZ)):
         r = (client.post("/v1/datasets?label_column=0", json=body) if headers is None
              else client.post("/v1/datasets?label_column=0", content=body, headers=headers))
         assert r.status_code == 422 and r.json()["error"]["field"] == "label_column", r.text
         assert "drop label_column" in r.json()["error"]["message"]
+    r = client.post("/v1/datasets?label_column=5", json={"x": data.tolist()})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "label_column" and "[-5, 4]" in r.text
+    for query in ("", "?label_column=0"):  # the document declares y an array, not nullable
+        r = client.post(f"/v1/datasets{query}", json={"x": data.tolist(), "y": None})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "y" and "not null" in r.text, r.text
+
+
+@pytest.mark.parametrize("column", [-1, 0, 2])
+def test_label_column_of_json_and_npz_without_y(client, xy, reference, column):
+    """The column of JSON ``x`` or of the ``.npz`` member ``x`` equals ``y`` sent beside ``x``."""
+    x, y = xy
+    data = np.insert(x, column % 5, y, axis=1)
+    r = client.post(f"/v1/datasets?label_column={column}", json={"x": data.tolist()})
+    assert r.status_code == 201 and r.json() == reference, r.text
+    r = client.post(f"/v1/datasets?label_column={column}", content=npz_bytes(x=data), headers=NPZ)
+    assert r.status_code == 201 and r.json() == reference, r.text
 
 
 def test_npz_refusals_name_the_field(client, xy):

@@ -78,7 +78,8 @@ def test_every_figure_keeps_the_house_style(figures, name):
             assert plain or power, (name, texts)  # one notation per axis, never mixed
             assert "$" not in "".join(texts) and "e+" not in "".join(texts) and "e-" not in "".join(texts)
         colours = {ln.get_color() for ln in ax.get_lines()} - {"0.15", "0.2", "0.35"}  # greys: limits, marks
-        assert colours <= set(plots.style.PALETTE), (name, colours)
+        allowed = {*plots.style.PALETTE, *plots.style.NEUTRAL, *(s["color"] for s in plots.style.FALLBACK_STYLES)}
+        assert colours <= allowed, (name, colours)
 
 
 @pytest.mark.parametrize("name", ["spectrum", "eigenvalues", "training"])
@@ -98,9 +99,9 @@ def test_tick_labels_use_one_notation():
 
 
 def test_series_stay_apart_in_greyscale():
-    styles = [plots.style.series_style(i) for i in range(4)]
-    assert len({s["ls"] for s in styles}) == 4 and len({s["marker"] for s in styles}) == 4
-    assert len({s["color"] for s in styles}) == 4
+    styles = [plots.style.series_style(i) for i in range(3)]  # series that are no activation: greys
+    assert len({s["ls"] for s in styles}) == 3 and len({s["marker"] for s in styles}) == 3
+    assert len({s["color"] for s in styles}) == 3
 
 
 def test_dynamics_draws_a_dense_curve_through_the_steps_asked():
@@ -162,3 +163,113 @@ def test_saving_by_extension(tmp_path, ext, magic):
         assert "<text" in path.read_text() and "condition number vs depth" in path.read_text()
     with pytest.raises(ValueError, match="extension"):
         plots.plot_sweep(eoc_ntk.depth_sweep(x, depths=[2, 3], activation="relu"), tmp_path / "s.gif")
+
+
+# One style per activation, the same in every figure. The colour-vision-deficiency check simulates
+# protan-, deutan- and tritanopia with the matrices of Machado, Oliveira & Fernandes (2009,
+# severity 1.0) in linear sRGB, then compares the colours in CIELAB (D65).
+_MACHADO = {
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
+    "normal vision": np.eye(3).tolist(),
+}
+_NAMED = ("relu", "abs", "linear", "leaky_relu:0.1", "erf", "tanh", "gelu", "silu")
+
+
+def _lab(hex_colour: str, matrix) -> np.ndarray:
+    srgb = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    linear = np.clip(np.asarray(matrix) @ linear, 0.0, 1.0)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > 216 / 24389, np.cbrt(t), (24389 / 27 * t + 16) / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_each_named_activation_has_its_own_colour_line_style_and_marker():
+    styles = [plots.activation_style(name) for name in _NAMED]
+    for key in ("color", "marker"):
+        assert len({s[key] for s in styles}) == len(_NAMED), key
+    assert len({str(s["ls"]) for s in styles}) == len(_NAMED)  # apart in greyscale too
+    for vision, matrix in _MACHADO.items():  # colour-blind safe: every pair >= 15 CIELAB units apart
+        labs = [_lab(s["color"], matrix) for s in styles]
+        worst = min(np.linalg.norm(p - q) for i, p in enumerate(labs) for q in labs[i + 1:])
+        assert worst >= 15, (vision, worst)
+    for s in styles:  # dark enough for a thin line on white: CIELAB lightness <= 75
+        assert _lab(s["color"], np.eye(3))[0] <= 75, s
+
+
+@pytest.mark.parametrize("spellings", [
+    ["relu", "ReLU", "ReLU (Δ=0.5)", "Δ=0.5", (1.0, 1.0), {"a": 0.5, "b": 0.5, "label": "x"}, {"name": "relu"}],
+    ["abs", "abs (Δ=1)", "Δ=1", "0,1", {"a": 0.0, "b": 2.0}],
+    ["leaky_relu:0.1", "leaky ReLU 0.1 (Δ=0.202)", {"a": 0.55, "b": 0.45}],
+    ["0.3,0.7", "a=0.3, b=0.7 (Δ=0.845)", {"a": 0.6, "b": 1.4}],
+    ["erf", "ERF", {"name": "erf"}, {"label": "erf"}],
+    ["gelu", {"label": "GELU"}],
+])
+def test_every_spelling_of_an_activation_has_one_style(spellings):
+    keys = {plots.activation_key(s) for s in spellings}
+    assert len(keys) == 1, keys
+    assert len({repr(plots.activation_style(s)) for s in spellings}) == 1
+
+
+def test_other_activations_get_the_same_fallback_style_in_every_process():
+    import os
+    import subprocess
+    import sys
+
+    names = ["0.3,0.7", "0.2,0.9", "my_activation"]
+    here = repr([plots.activation_style(n) for n in names])
+    code = "import sys; from eoc_ntk import plots; print(repr([plots.activation_style(n) for n in sys.argv[1:]]))"
+    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"  # str hashes differ from this run's
+    out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+    assert out.strip() == here
+    here = [plots.activation_style(n) for n in names]
+    fallback = {s["color"] for s in plots.style.FALLBACK_STYLES}
+    assert all(s["color"] in fallback for s in here)
+    assert not fallback & {plots.activation_style(n)["color"] for n in _NAMED}  # never a named one's colour
+
+
+def test_activations_of_one_figure_never_share_a_style_whatever_their_order():
+    acts = ["leaky_relu:0.1", "leaky_relu:0.2", "relu", "0.3,0.7"]
+    styles = plots.activation_styles(acts)
+    assert len({(s["color"], str(s["ls"])) for s in styles}) == 4
+    assert styles[0] == plots.activation_style("leaky_relu:0.1")  # the smaller key keeps the named style
+    backwards = plots.activation_styles(acts[::-1])[::-1]
+    assert backwards == styles
+
+
+def _colour_of(ax, label_part):
+    found = {ln.get_color() for ln in ax.get_lines() if label_part in ln.get_label()}
+    assert len(found) == 1, (label_part, [ln.get_label() for ln in ax.get_lines()])
+    return found.pop()
+
+
+def test_an_activation_has_one_colour_in_every_figure():
+    """abs and ReLU, in a different order or alone, through every figure that draws an activation."""
+    x, y = _data()
+    abs_colour, relu_colour = plots.activation_style("abs")["color"], plots.activation_style("relu")["color"]
+    sweep = plots.sweep_figure(activation_sweep(x, [1, 2, 5], ["relu", "abs"])).axes[0]
+    alone = plots.sweep_figure(activation_sweep(x, [1, 2, 5], ["abs"])).axes[0]
+    eig = plots.eigenvalue_figure([eoc_ntk.analyze(x, eoc_ntk.Model(3, 0.0, 1.0)),
+                                   eoc_ntk.analyze(x, eoc_ntk.Model(3, 0.5, 0.5))]).axes[0]
+    icd = plots.icd_error_figure({"depths": [2, 5], "results": [
+        {"activation": "Δ=1", "median": [0.1, 0.05]}, {"activation": "Δ=0.5", "median": [0.2, 0.1]}]}).axes[0]
+    weyl = plots.weyl_figure({"depths": [2, 5], "results": [
+        {"activation": name, "lambda_min": [0.1, 0.2], "lambda_min_bounds": [[0.05, 1.0], [0.1, 0.9]],
+         "lambda_max": [2.0, 5.0], "lambda_max_bounds": [[1.0, 3.0], [4.0, 7.0]]} for name in ("abs", "relu")]})
+    for ax, abs_label, relu_label in ((sweep, "abs (Δ=1)", "ReLU (Δ=0.5)"), (alone, "abs (Δ=1)", None),
+                                      (eig, "abs (Δ=1)", "ReLU (Δ=0.5)"), (icd, "Δ=1 median", "Δ=0.5 median"),
+                                      (weyl.axes[0], "abs Weyl upper", "relu Weyl upper")):
+        assert _colour_of(ax, abs_label) == abs_colour
+        if relu_label:
+            assert _colour_of(ax, relu_label) == relu_colour
+    spectrum = plots.plot_spectrum(eoc_ntk.spectrum(x, depth=3, activation="abs"), activation="abs")
+    dyn = plots.plot_dynamics(eoc_ntk.dynamics(x, y, depth=3, activation="abs"), activation="abs")
+    curve = plots.plot_learning_curve(eoc_ntk.learning_curve(x, y, depth=3, activation="abs", sizes=[4, 8],
+                                                             splits=2), activation="abs")
+    assert _colour_of(spectrum, "eigenvalues of K/n") == abs_colour and "abs (Δ=1)" in spectrum.get_title()
+    assert _colour_of(dyn, "predicted (infinite width)") == abs_colour and dyn.get_title().startswith("abs (Δ=1)")
+    assert _colour_of(curve, "predicted (eigenlearning") == abs_colour

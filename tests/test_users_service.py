@@ -226,3 +226,20 @@ def test_eigenvalue_plot_of_one_depth_draws_cached_spectra_only(client):
     assert r.status_code == 200 and struct.unpack(">II", r.content[16:24]) == (200, 100)
     r = client.get("/v1/plots/eigenvalues", params={**q, "activations": "swish"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "activations"
+
+
+def test_served_figures_draw_an_activation_in_its_own_colour(client):
+    """The API's sweep and dynamics figures: abs in its colour whether alone or beside ReLU, and ReLU's
+    colour only where ReLU is drawn (the house style keys colours by activation, not by position)."""
+    from eoc_ntk import plots
+
+    abs_colour = plots.activation_style("abs")["color"].lower().encode()
+    relu_colour = plots.activation_style("relu")["color"].lower().encode()
+    x = small_data(seed=5)
+    both = client.post("/v1/plots/sweep?format=svg", json=_sweep_body(x, acts=("relu", "abs"))).content
+    alone = client.post("/v1/plots/sweep?format=svg", json=_sweep_body(x, acts=("abs",))).content
+    assert abs_colour in both and relu_colour in both
+    assert abs_colour in alone and relu_colour not in alone
+    dyn = client.post("/v1/plots/dynamics?format=svg", json={
+        "x": x.tolist(), "y": np.sign(x[:, 0]).tolist(), "model": {"depth": 3, "activation": "abs"}})
+    assert dyn.status_code == 200 and abs_colour in dyn.content and relu_colour not in dyn.content

@@ -89,8 +89,10 @@ def test_upload_a_file_watch_the_job_and_see_plot_and_table(browser, live_server
         cond, lmin, lmax = (float(c.text) for c in cells[1 + 3 * i: 4 + 3 * i])
         assert cond == pytest.approx(eig[-1] / eig[0], rel=1e-4)
         assert lmin == pytest.approx(eig[0], rel=1e-4) and lmax == pytest.approx(eig[-1], rel=1e-4)
-    header = [th.text for th in browser.find_elements("css selector", "#results thead th")]
-    assert header[1] == "cond ReLU (Δ=0.5)" and header[4] == "cond abs (Δ=1)"  # the one display label
+    header = [[th.text for th in tr.find_elements("tag name", "th")]
+              for tr in browser.find_elements("css selector", "#results thead tr")]
+    assert header[0] == ["depth", "ReLU (Δ=0.5)", "abs (Δ=1)"]  # the one display label, over its 3 columns
+    assert header[1] == ["cond", "λ_min", "λ_max"] * 2
     # Downloads: the CSV and JSON of the table, the figure as SVG and PNG.
     got = browser.execute_async_script("""
         const done = arguments[arguments.length - 1];
@@ -151,7 +153,7 @@ def test_pasted_numbers_and_an_error_message(browser, live_server):
     browser.find_element("id", "run").click()
     _wait_for(browser, _plot_shown)
     header = browser.find_elements("css selector", "#results thead th")
-    assert len(header) == 4  # depth, and cond, lambda_min, lambda_max of ReLU
+    assert [th.text for th in header] == ["depth", "ReLU (Δ=0.5)", "cond", "λ_min", "λ_max"]
     singular = browser.find_element("id", "singular").text  # the reason, with the offending points
     assert "singular (cond = ∞) at depth(s) 1, 2, 3" in singular and "[[1, 4]]" in singular, singular
     assert "numbered from 0" in singular
@@ -214,7 +216,7 @@ def test_labels_column_gives_the_training_loss_figure(browser, live_server, tmp_
     assert "<svg" in svg and "predicted (infinite width)" in svg
     assert browser.find_element("id", "train-title").text == "Predicted training loss"  # titled, downloadable
     assert browser.find_element("id", "dl-train-svg").get_attribute("href").startswith("blob:")
-    assert browser.find_elements("css selector", "#results thead th")[1].text == "cond ReLU (Δ=0.5)"  # m0 = 6 points
+    assert browser.find_elements("css selector", "#results thead th")[1].text == "ReLU (Δ=0.5)"  # m0 = 6 points
     browser.find_element("id", "label-column").send_keys("9")  # now "-19": outside the 7 columns
     browser.find_element("id", "run").click()
     _wait_for(browser, lambda d: d.find_element("id", "status").get_attribute("class") == "error")
@@ -232,6 +234,8 @@ def laptop():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,900"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the viewport itself is 1400 x 900
+                           {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False})
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
@@ -262,15 +266,120 @@ def test_the_status_line_stays_next_to_compute_in_a_1400_by_900_window(laptop, l
     assert _in_view(laptop, "status") and _in_view(laptop, "progress")
     _wait_for(laptop, _plot_shown)
     _wait_for(laptop, lambda d: "done" in d.find_element("id", "status").text)
-    columns = laptop.execute_script(
-        "const rows = [...document.querySelectorAll('#results tbody tr[data-depth]')];"
+    columns = laptop.execute_script(  # the data rows and the limit row (its cond cells)
+        "const rows = [...document.querySelectorAll('#results tbody tr')];"
         "return rows[0].children.length > 1 ? [...rows[0].children].slice(1).map((_, c) =>"
         " rows.map((r) => r.children[c + 1].textContent)) : [];")
     assert columns
     for column in columns:  # one number format per column: the same decimals, or all powers of ten
-        finite = [t for t in column if t != "∞"]
+        finite = [t for t in column if t not in ("∞", "")]
         shapes = {("e" if "e" in t else len(t.split(".")[1]) if "." in t else 0) for t in finite}
         assert len(shapes) == 1, column
     for y in ("0", "document.body.scrollHeight / 2", "document.body.scrollHeight"):
         laptop.execute_script(f"window.scrollTo(0, {y})")
         assert _in_view(laptop, "status") and _in_view(laptop, "run"), y
+
+
+_LAYOUT = """
+    const box = (id) => { const e = document.getElementById(id); if (!e) return null;
+                          const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const table = document.getElementById('table');
+    return {column: box('out'), table: box('table'), results: box('results'),
+            overflowX: table ? getComputedStyle(table).overflowX : null,
+            page: [document.documentElement.scrollWidth, window.innerWidth, window.innerHeight]};"""
+
+
+def _table_stays_in_its_column(driver):
+    """The table's box ends inside the right column, a wider table scrolls inside it, the page never
+    scrolls sideways."""
+    got = driver.execute_script(_LAYOUT)
+    column, table = got["column"], got["table"]
+    assert table is not None and table[2] <= column[2] + 0.5, got
+    if got["results"] is not None and got["results"][2] > table[2] + 0.5:
+        assert got["overflowX"] in ("auto", "scroll"), got
+    assert got["page"][0] <= got["page"][1], got
+
+
+def _element_in_view(driver, element):
+    return driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight "
+        "&& r.right <= window.innerWidth;", element)
+
+
+def test_error_sweep_row_click_and_download_answer_inside_a_1400_by_900_viewport(laptop, live_server):
+    """After each action (an error, a sweep of two activations, a click on a row far down the table,
+    a download) the status line, and the figure the action made, lie inside the 1400 x 900 viewport;
+    the table stays inside its column; the eigenvalue figure opens directly under the row clicked."""
+    laptop.get(live_server.url + "/")
+    assert laptop.execute_script("return [window.innerWidth, window.innerHeight]") == [1400, 900]
+    status = lambda: laptop.find_element("id", "status")  # noqa: E731
+    laptop.find_element("id", "run").click()  # error: no data
+    _wait_for(laptop, lambda d: status().get_attribute("class") == "error")
+    assert _in_view(laptop, "status")
+    _table_stays_in_its_column(laptop)
+
+    laptop.find_element("id", "paste").send_keys("\n".join(" ".join(f"{v:.4f}" for v in row)
+                                                          for row in small_data(24, 8, seed=5)))
+    _choose(laptop, "1:60")  # ReLU and abs
+    laptop.find_element("id", "run").click()  # sweep
+    _wait_for(laptop, lambda d: "done" in status().text)
+    assert _in_view(laptop, "status") and _in_view(laptop, "plot")
+    _table_stays_in_its_column(laptop)
+
+    row = laptop.find_element("css selector", "#results tbody tr[data-depth='45']")
+    laptop.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    row.click()  # the eigenvalue figure of depth 45, under its row
+    _wait_for(laptop, lambda d: "eigenvalues at depth 45 shown" in status().text)
+    _wait_for(laptop, lambda d: _in_view(d, "eig-plot"))
+    assert _in_view(laptop, "status") and _element_in_view(laptop, row)
+    gap = laptop.execute_script(
+        "return document.getElementById('eig-plot').getBoundingClientRect().top"
+        " - arguments[0].getBoundingClientRect().bottom;", row)
+    assert 0 <= gap <= 40, gap  # directly under the row clicked
+    _table_stays_in_its_column(laptop)
+
+    link = laptop.find_element("id", "dl-eig-svg")
+    assert _element_in_view(laptop, link)
+    link.click()  # download: nothing moves
+    assert _in_view(laptop, "status") and _in_view(laptop, "eig-plot")
+    _table_stays_in_its_column(laptop)
+
+
+def test_a_wide_table_and_a_cancel_answer_inside_a_1400_by_900_viewport(laptop, live_server, tmp_path):
+    """Five activations (16 columns, wider than the column): the table scrolls inside its column and the
+    eigenvalue figure of a clicked row is in view; then a cancel, told in the status line."""
+    laptop.get(live_server.url + "/")
+    status = lambda: laptop.find_element("id", "status")  # noqa: E731
+    laptop.find_element("id", "paste").send_keys("\n".join(" ".join(f"{v:.4f}" for v in row)
+                                                          for row in small_data(16, 6, seed=7)))
+    for name in ("linear", "leaky"):
+        laptop.find_element("id", f"act-{name}").click()
+    laptop.find_element("id", "act-ab").send_keys("0.3,0.7")
+    _choose(laptop, "1:5,50,200")
+    laptop.find_element("id", "run").click()
+    _wait_for(laptop, lambda d: "done" in status().text)
+    assert _in_view(laptop, "status") and _in_view(laptop, "plot")
+    _table_stays_in_its_column(laptop)
+    assert laptop.execute_script("const t = document.getElementById('table'); return t.scrollWidth > t.clientWidth")
+    row = laptop.find_element("css selector", "#results tbody tr[data-depth='200']")
+    laptop.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    row.click()
+    _wait_for(laptop, lambda d: "eigenvalues at depth 200 shown" in status().text)
+    _wait_for(laptop, lambda d: _in_view(d, "eig-plot"))  # as wide as the visible table, not the table
+    assert _in_view(laptop, "status") and _element_in_view(
+        laptop, laptop.find_element("css selector", "#results tbody tr[data-depth='200'] td"))
+    _table_stays_in_its_column(laptop)
+
+    path = tmp_path / "big.npy"
+    np.save(path, np.random.default_rng(3).normal(size=(900, 30)))
+    laptop.find_element("id", "paste").clear()
+    laptop.find_element("id", "file").send_keys(os.fspath(path))
+    _choose(laptop, "1:200")
+    laptop.find_element("id", "run").click()
+    _wait_for(laptop, lambda d: d.find_element("id", "cancel").is_displayed())
+    assert _in_view(laptop, "cancel") and _in_view(laptop, "status")
+    laptop.find_element("id", "cancel").click()
+    _wait_for(laptop, lambda d: status().text == "canceled")
+    assert _in_view(laptop, "status") and _in_view(laptop, "hint")  # where the results will appear
+    _table_stays_in_its_column(laptop)

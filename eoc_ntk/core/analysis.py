@@ -11,7 +11,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.icd import analyse_icd, times_power_of_two
 from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.model import Model
-from eoc_ntk.core.progress import ProgressFn, report, scaled
+from eoc_ntk.core.progress import ProgressFn, phase, report, scaled
 from eoc_ntk.core.spectra import EIGENVALUE_MODES, Spectrum, spectrum_of_kernel
 from eoc_ntk.core.validation import check_data
 
@@ -61,11 +61,14 @@ def analyze(x: ArrayLike, model: Model, *, eigenvalues: str = "all",
     why_not = icd_unavailable_reason(model)
     kinds = ("ntk",) if why_not else ("ntk", "icd")
 
+    phase(progress, "kernel")
     kernels, shift = compute_scaled_kernels(x, None, model, kinds, scaled(progress, 0.0, 0.5))
     icd = None
     if not why_not:
+        phase(progress, "icd")
         icd = times_power_of_two(analyse_icd(kernels["ntk"], kernels.pop("icd")), shift).to_dict()
         report(progress, 0.7)
+    phase(progress, "eigen")
     spec = spectrum_of_kernel(kernels.pop("ntk"), x, model, eigenvalues, overwrite=True, shift=shift)
     report(progress, 1.0)
     return analysis_document(spec, x.shape[1], model, icd, why_not)

@@ -43,7 +43,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.icd import times_power_of_two
 from eoc_ntk.core.labels import check_labels
 from eoc_ntk.core.model import Model, model_of
-from eoc_ntk.core.progress import ProgressFn, report, scaled
+from eoc_ntk.core.progress import ProgressFn, phase, report, scaled
 from eoc_ntk.core.spectra import EIGENVALUE_MODES, Spectrum, assemble_spectrum, singular_tolerance
 from eoc_ntk.core.sweep import DepthSweep, limit_condition_number
 from eoc_ntk.core.validation import check_data, check_pair
@@ -188,15 +188,18 @@ def analyze(x: ArrayLike, model: Model, *, eigenvalues: str = "all", progress: P
                                     param="eigenvalues")
     dev = torch_device(device)
     why_not = numpy_analysis.icd_unavailable_reason(model)
+    phase(progress, "kernel")
     k, shift = torch_scaled_kernel(x, None, model, "ntk", dev, relative=True, extra_matrices=1.0 if why_not else 2.0,
                                    progress=scaled(progress, 0.0, 0.3 if not why_not else 0.5))
     icd = None
     if not why_not:
+        phase(progress, "icd")
         a_icd, _ = torch_scaled_kernel(x, None, model, "icd", dev, relative=True, extra_matrices=1.0,
                                        held=8 * k.numel(), progress=scaled(progress, 0.3, 0.5))
         icd = times_power_of_two(torch_analyse_icd(k, a_icd), shift).to_dict()
         del a_icd
         report(progress, 0.7)
+    phase(progress, "eigen")
     spec = _spectrum_of_device_kernel(k, x, model, eigenvalues, shift)
     report(progress, 1.0)
     return numpy_analysis.analysis_document(spec, x.shape[1], model, icd, why_not)

@@ -1,4 +1,4 @@
-"""Points from CSV text: NumPy's C parser for plain files, a line-by-line reader for the messages.
+"""Points from CSV text: NumPy for plain files, a line-by-line reader for the messages.
 
 The rules (:mod:`eoc_ntk.core.point_files`): UTF-8 (a byte-order mark is skipped), one point per
 line, cells separated by commas (or by white space on a line without commas), every cell a plain
@@ -8,9 +8,11 @@ decimal number of at most :data:`MAX_CELL_CHARS` characters (no ``nan``, ``inf``
 :func:`read_csv` first checks the bytes with C-level operations only (``bytes.translate``,
 substring search, counts): ASCII digits, signs, points, exponents, commas and white space, no
 blank line before the last point, no cell longer than the limit, at most ``max_n`` lines; such a
-file is parsed by ``numpy.loadtxt`` (a C parser since NumPy 1.23), in chunks of
-:data:`_CHUNK_BYTES` (it holds the interpreter lock while it parses: other threads, such as a
-server's event loop, run between chunks). Anything else,
+file is parsed in chunks of :data:`_CHUNK_BYTES` (the parsers hold the interpreter lock while
+they parse: other threads, such as a server's event loop, run between chunks): lines of short
+decimals (at most 15 digits, no exponent) by :func:`~eoc_ntk.core.decimal_text.parse_decimals`
+(whole-array NumPy operations, exact, about 4x ``loadtxt`` on one-digit cells), any other
+chunk, and every chunk after it, by ``numpy.loadtxt`` (a C parser since NumPy 1.23). Anything else,
 and anything ``loadtxt`` refuses, is read by :func:`_read_lines`, which applies the rules one
 cell at a time and says which row and column breaks which rule; it starts at the line of the
 first byte no plain file holds, the lines before it read by the C parser, so that an error late
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from eoc_ntk.core.decimal_text import parse_decimals
 from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["MAX_CELL_CHARS", "read_csv"]
@@ -99,20 +102,44 @@ def _read_plain(body: bytes, max_n: int | None, name: str) -> np.ndarray | None:
     delimiter = "," if b"," in body else None
     first = body[:body.find(b"\n")] if rows > 1 else body
     out = np.empty((rows, first.count(b",") + 1 if delimiter else len(first.split())))
-    row, pos = 0, 0
+    row, pos, fast = 0, 0, True
     while pos < len(body):  # in chunks: the C parser holds the interpreter lock for one chunk at a time
         end = body.find(b"\n", pos + _CHUNK_BYTES)
         end = len(body) if end < 0 else end + 1
-        try:
-            part = np.loadtxt(io.BytesIO(body[pos:end]), dtype=np.float64, delimiter=delimiter, comments=None,
-                              ndmin=2, encoding="latin-1")
-        except ValueError:  # a cell that is no number, an empty cell, mixed separators, ragged rows
+        part = _read_decimals(body[pos:end], out.shape[1]) if fast else None
+        fast = part is not None  # after a chunk of long numbers, the rest goes to loadtxt directly
+        part = _loadtxt(body[pos:end], delimiter) if part is None else part
+        if part is None:
             return None
         if part.shape[1] != out.shape[1] or row + part.shape[0] > rows:
             return None  # ragged
         out[row:row + part.shape[0]] = part
         row, pos = row + part.shape[0], end
     return out if row == rows else None
+
+
+def _loadtxt(chunk: bytes, delimiter: str | None) -> np.ndarray | None:
+    """The points of whole lines of plain CSV by NumPy's C parser, or None when it refuses them."""
+    try:
+        return np.loadtxt(io.BytesIO(chunk), dtype=np.float64, delimiter=delimiter, comments=None, ndmin=2,
+                          encoding="latin-1")
+    except ValueError:  # a cell that is no number, an empty cell, mixed separators, ragged rows
+        return None
+
+
+def _read_decimals(chunk: bytes, columns: int) -> np.ndarray | None:
+    """Whole lines of ``columns`` comma-separated short decimals by :func:`parse_decimals` (a few
+    NumPy passes over the bytes), or None (also for white space: ``loadtxt`` splits those)."""
+    buf = np.frombuffer(chunk if chunk.endswith(b"\n") else chunk + b"\n", dtype=np.uint8)
+    newline = buf == 10
+    sep = newline | (buf == 44)
+    values = parse_decimals(buf, sep)
+    if values is None or values.size % columns:
+        return None
+    row_ends = np.flatnonzero(newline[sep])  # the cells that end a line
+    if not np.array_equal(row_ends, np.arange(columns - 1, values.size, columns)):
+        return None  # ragged
+    return values.reshape(-1, columns)
 
 
 def _lines(text: str, first_row: int = 1) -> Iterator[tuple[int, str]]:

@@ -22,6 +22,7 @@ import math
 import os
 from typing import Any, Callable
 
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.plots.learning import (
     ERROR_BAR_LABEL,
@@ -53,6 +54,9 @@ from eoc_ntk.plots.style import (
     MAX_PIXELS,
     MIN_DPI,
     MIN_INCHES,
+    activation_key,
+    activation_style,
+    activation_styles,
     check_size,
     legend,
     log_ticks,
@@ -64,7 +68,8 @@ from eoc_ntk.plots.style import (
 )
 
 __all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MIN_INCHES", "MAX_INCHES", "MIN_DPI",
-           "MAX_DPI", "MAX_PIXELS", "render_result",
+           "MAX_DPI", "MAX_PIXELS", "render_result", "activation_key", "activation_style", "activation_styles",
+           "with_activation",
            "ERROR_BAR_LABEL", "activation_label", "check_size", "new_figure", "plain_number", "tick_labels",
            "log_ticks", "render", "save", "as_result",
            "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure", "dynamics_figure",
@@ -89,6 +94,16 @@ def as_result(result: Any) -> dict[str, Any]:
     return dict(out)
 
 
+def with_activation(result: dict[str, Any], activation: Any) -> dict[str, Any]:
+    """``result`` with ``model = {"a", "b"}`` of ``activation`` (any spelling of
+    :func:`eoc_ntk.core.activations.parse_activation`) when it has no model: the core's result
+    objects do not keep their activation, and a figure takes its colour and label from it."""
+    if activation is None or result.get("model"):
+        return result
+    act = parse_activation(activation)
+    return {**result, "model": {"a": act.a, "b": act.b}}
+
+
 def _plot(draw: Callable[..., Any], result: Any, path: str | os.PathLike[str] | None, ax: Any, title: str | None,
           size: dict[str, Any], **kw: Any) -> Any:
     own = ax is None
@@ -104,12 +119,15 @@ def _plot(draw: Callable[..., Any], result: Any, path: str | os.PathLike[str] | 
 
 def plot_spectrum(result: Any, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
                   title: str | None = None, width: float | None = None, height: float | None = None,
-                  dpi: int | None = None) -> Any:
+                  dpi: int | None = None, activation: Any = None) -> Any:
     """Sorted eigenvalues of ``K/n`` of a :class:`eoc_ntk.Spectrum` (or :func:`eoc_ntk.analyze`'s dict).
 
     Returns the Axes drawn into (``ax`` or a new figure's); writes the figure to ``path`` if given.
+    ``activation``: the result's activation (``"relu"``), for its colour and label, when the result
+    does not carry its model (a :class:`eoc_ntk.Spectrum` does not).
     """
-    return _plot(draw_spectrum, as_result(result), path, ax, title, {"width": width, "height": height, "dpi": dpi})
+    return _plot(draw_spectrum, with_activation(as_result(result), activation), path, ax, title,
+                 {"width": width, "height": height, "dpi": dpi})
 
 
 def plot_sweep(result: Any, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
@@ -136,16 +154,19 @@ def plot_eigenvalues(results: Any, path: str | os.PathLike[str] | None = None, *
 
 def plot_dynamics(result: Any, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
                   title: str | None = None, width: float | None = None, height: float | None = None,
-                  dpi: int | None = None) -> Any:
-    """Training loss vs step of a :class:`eoc_ntk.Dynamics` (or its dict), dense between the steps asked."""
-    return _plot(draw_dynamics, as_result(result), path, ax, title, {"width": width, "height": height, "dpi": dpi})
+                  dpi: int | None = None, activation: Any = None) -> Any:
+    """Training loss vs step of a :class:`eoc_ntk.Dynamics` (or its dict), dense between the steps asked
+    (``activation``: as for :func:`plot_spectrum`)."""
+    return _plot(draw_dynamics, with_activation(as_result(result), activation), path, ax, title,
+                 {"width": width, "height": height, "dpi": dpi})
 
 
 def plot_learning_curve(result: Any, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
                         title: str | None = None, width: float | None = None, height: float | None = None,
-                        dpi: int | None = None) -> Any:
-    """Test MSE vs training-set size of a :class:`eoc_ntk.LearningCurve` (or its dict), with error bars."""
-    return _plot(draw_learning_curve, as_result(result), path, ax, title,
+                        dpi: int | None = None, activation: Any = None) -> Any:
+    """Test MSE vs training-set size of a :class:`eoc_ntk.LearningCurve` (or its dict), with error bars
+    (``activation``: as for :func:`plot_spectrum`)."""
+    return _plot(draw_learning_curve, with_activation(as_result(result), activation), path, ax, title,
                  {"width": width, "height": height, "dpi": dpi})
 
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from eoc_ntk.plots.spectra import activation_label, floats
 from eoc_ntk.plots.style import (
-    PALETTE,
+    NEUTRAL,
+    activation_style,
     finish_axes,
     integer_axis,
     legend,
@@ -21,7 +22,7 @@ from eoc_ntk.plots.style import (
     tick_formatter,
 )
 
-__all__ = ["dense_loss", "draw_dynamics", "draw_learning_curve", "dynamics_figure", "training_figure",
+__all__ = ["dense_loss", "model_style", "draw_dynamics", "draw_learning_curve", "dynamics_figure", "training_figure",
            "learning_curve_figure", "ERROR_BAR_LABEL"]
 
 #: What the learning curve's error bars are.
@@ -61,31 +62,40 @@ def dense_loss(result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
     return steps, loss(steps)
 
 
+def model_style(model: dict[str, Any] | None) -> dict[str, Any]:
+    """The style of a result's model: its activation's colour and marker (a dark grey without one)."""
+    if model and any(k in model for k in ("a", "label", "name")):
+        return activation_style(model)
+    return {"color": NEUTRAL[0], "ls": "-", "marker": "o"}
+
+
 def _draw_losses(ax: Any, result: dict[str, Any], measured: dict[str, Any] | None) -> list[np.ndarray]:
+    """The predicted loss in the activation's colour (a solid line, filled markers at the steps asked),
+    the expected loss dashed with hollow markers in the same colour, measured widths in greys."""
     steps = np.asarray(result["steps"], dtype=float)
     values = []
     dense = dense_loss(result)
+    style = model_style(result.get("model"))
+    colour, mark = style["color"], style["marker"]
     if dense is not None:
         ok = np.isfinite(dense[1]) & (dense[1] > 0)
-        ax.plot(dense[0][ok], dense[1][ok], "-", lw=1.6, color=PALETTE[0], label="predicted (infinite width)")
+        ax.plot(dense[0][ok], dense[1][ok], "-", lw=1.6, color=colour, label="predicted (infinite width)")
         values.append(dense[1][ok])
-    for key, i, label in (("train_loss", 0, "predicted at the steps asked" if dense else "predicted (infinite width)"),
-                          ("expected_train_loss", 1, "expected, random initial outputs")):
+    for key, label, look in (
+            ("train_loss", "predicted at the steps asked" if dense else "predicted (infinite width)",
+             {"ls": "none" if dense is not None else "-"}),
+            ("expected_train_loss", "expected, random initial outputs", {"ls": "--", "mfc": "white"})):
         if result.get(key) is None:
             continue
         loss = floats(result[key])
         ok = np.isfinite(loss) & (loss > 0)
         values.append(loss[ok])
-        style = series_style(i)
-        if dense is not None and key == "train_loss":
-            style["ls"] = "none"
-        ax.plot(steps[ok], loss[ok], ms=4, lw=1.4, label=label, **style)
+        ax.plot(steps[ok], loss[ok], ms=4, lw=1.4, label=label, color=colour, marker=mark, **look)
     for i, (label, (m_steps, m_loss)) in enumerate((measured or {}).items()):
         m_loss = np.asarray(m_loss, dtype=float)
         ok = np.isfinite(m_loss) & (m_loss > 0)
         values.append(m_loss[ok])
-        ax.plot(np.asarray(m_steps, dtype=float)[ok], m_loss[ok], ms=4, lw=1.0, label=label,
-                **series_style(i + 2))
+        ax.plot(np.asarray(m_steps, dtype=float)[ok], m_loss[ok], ms=4, lw=1.0, label=label, **series_style(i))
     floor, initial = result.get("unreachable_fraction"), result.get("initial_loss")
     if floor and initial:
         ax.axhline(float(floor) * float(initial), ls=":", lw=1.2, color="0.2", label="unreachable (null space)")
@@ -133,7 +143,9 @@ def draw_dynamics(ax: Any, result: dict[str, Any], title: str | None = None, mea
 
 
 def _model_text(model: dict[str, Any] | None) -> str:
-    return f"{activation_label(model)}, depth {model.get('depth')}, " if model and "a" in model else ""
+    if not model or "a" not in model:
+        return ""
+    return f"{activation_label(model)}, " + (f"depth {model['depth']}, " if model.get("depth") is not None else "")
 
 
 def draw_learning_curve(ax: Any, result: dict[str, Any], title: str | None = None) -> Any:
@@ -149,10 +161,12 @@ def draw_learning_curve(ax: Any, result: dict[str, Any], title: str | None = Non
     measured = floats(result["measured_test_mse"])
     std = np.nan_to_num(floats(result.get("measured_std") or [0.0] * sizes.size), posinf=0.0)
     ok = np.isfinite(predicted) & (predicted > 0)
-    ax.plot(sizes[ok], predicted[ok], lw=1.6, color=PALETTE[0], ls="-", label="predicted (eigenlearning, finite pool)")
+    style = model_style(result.get("model"))  # the activation's colour; line: predicted, markers: measured
+    ax.plot(sizes[ok], predicted[ok], lw=1.6, color=style["color"], ls="-",
+            label="predicted (eigenlearning, finite pool)")
     okm = np.isfinite(measured) & (measured > 0)
-    ax.errorbar(sizes[okm], measured[okm], yerr=std[okm], fmt="s", ms=4, capsize=3, color=PALETTE[1],
-                ls="none", label=ERROR_BAR_LABEL)
+    ax.errorbar(sizes[okm], measured[okm], yerr=std[okm], fmt=style["marker"], ms=5, mfc="white", capsize=3,
+                color=style["color"], ls="none", label=ERROR_BAR_LABEL)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ys = np.concatenate([predicted[ok], measured[okm]])

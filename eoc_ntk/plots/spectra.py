@@ -14,13 +14,14 @@ import numpy as np
 
 from eoc_ntk.core.activations import activation_label as label_of
 from eoc_ntk.plots.style import (
-    PALETTE,
+    NEUTRAL,
+    activation_style,
+    activation_styles,
     finish_axes,
     integer_axis,
     legend,
     log_axis,
     new_figure,
-    series_style,
     tick_formatter,
 )
 
@@ -29,6 +30,8 @@ __all__ = ["activation_label", "floats", "draw_spectrum", "draw_sweep", "draw_ic
            "weyl_figure"]
 
 _SINGULAR_EDGE = "0.15"
+#: Markers on a long curve: one every 8 % of the axes' diagonal (even on a log axis).
+_SPARSE_MARKERS = 0.08
 
 
 def activation_label(act: dict[str, Any]) -> str:
@@ -60,16 +63,19 @@ def draw_spectrum(ax: Any, result: dict[str, Any], title: str | None = None) -> 
     eig = np.sort(floats(result["eigenvalues"]))[::-1]
     positive = eig > 0
     idx = np.arange(1, eig.size + 1)
-    ax.plot(idx[positive], eig[positive], ms=3, lw=1, **series_style(0), label="eigenvalues of K/n")
+    model = result.get("model") or {}
+    style = activation_style(model) if "a" in model else {"color": NEUTRAL[0], "ls": "-", "marker": "o"}
+    ax.plot(idx[positive], eig[positive], ms=3, lw=1, markevery=_SPARSE_MARKERS if eig.size > 30 else None,
+            label="eigenvalues of K/n", **style)
     if (~positive).any() and positive.any():
-        ax.plot(idx[~positive], np.full((~positive).sum(), eig[positive].min() / 10), "x", color=PALETTE[1],
+        ax.plot(idx[~positive], np.full((~positive).sum(), eig[positive].min() / 10), "x", color=_SINGULAR_EDGE,
                 label="0 (singular)")
     _log_y(ax, [eig[positive]])
     integer_axis(ax.xaxis)
     cond = result.get("condition_number")
-    model = result.get("model") or {}
     if title is None:
-        parts = [f"{activation_label(model)}, depth {model.get('depth')}"] if "a" in model else []
+        parts = [activation_label(model)] if "a" in model else []
+        parts += [f"depth {model['depth']}"] if model.get("depth") is not None else []
         parts.append(f"n={eig.size}")
         value = math.inf if cond is None else float(cond)
         parts.append(f"cond = {value:.4g}" if math.isfinite(value) else "cond = ∞ (singular)")
@@ -98,8 +104,9 @@ def _distinct_limits(results: list[dict[str, Any]]) -> list[tuple[float, list[in
 def _sweep_curves(ax: Any, depths: np.ndarray, results: list[dict[str, Any]]) -> tuple[list[np.ndarray], list[str]]:
     """One curve per activation; singular depths as triangles at the top in its colour (black edge)."""
     top = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    finite_values, all_singular, singular_drawn = [], [], False
-    for i, res in enumerate(results):
+    finite_values, all_singular, singular_drawn = [], [], 0
+    styles = activation_styles([res["activation"] for res in results])
+    for res, style in zip(results, styles, strict=True):
         cond = floats(res["condition_number"])
         finite = np.isfinite(cond)
         label = activation_label(res["activation"])
@@ -107,15 +114,16 @@ def _sweep_curves(ax: Any, depths: np.ndarray, results: list[dict[str, Any]]) ->
             all_singular.append(label)
             continue
         finite_values.append(cond[finite])
-        style = series_style(i, marker=depths.size <= 30)
-        ax.plot(depths[finite], cond[finite], ms=3, lw=1.3, label=label, **style)
+        ax.plot(depths[finite], cond[finite], ms=3.5, lw=1.3, label=label,
+                markevery=_SPARSE_MARKERS if depths.size > 30 else None, **style)
         if (~finite).any():
-            ax.plot(depths[~finite], np.full((~finite).sum(), 0.97), "v", ms=6, color=style["color"],
-                    mec=_SINGULAR_EDGE, transform=top, clip_on=False, label="_nolegend_")
-            singular_drawn = True
+            # one row of marks per activation, stacked down from the top: none hides another
+            ax.plot(depths[~finite], np.full((~finite).sum(), 0.97 - 0.045 * singular_drawn), "v", ms=6,
+                    color=style["color"], mec=_SINGULAR_EDGE, transform=top, clip_on=False, label="_nolegend_")
+            singular_drawn += 1
     if singular_drawn:  # one legend entry, hollow: each mark is filled with its activation's colour
         ax.plot([], [], "v", ms=6, color=_SINGULAR_EDGE, mfc="none", label="singular (cond = ∞), activation's colour")
-        ax.margins(y=0.12)  # head room for the singular marks at the top
+        ax.margins(y=0.08 + 0.045 * singular_drawn)  # head room for the singular marks at the top
     return finite_values, all_singular
 
 
@@ -134,12 +142,13 @@ def draw_sweep(ax: Any, result: dict[str, Any], title: str | None = None) -> Any
     depths = np.asarray(result["depths"], dtype=float)
     results = list(result["results"])
     finite_values, all_singular = _sweep_curves(ax, depths, results)
+    colours = [s["color"] for s in activation_styles([res["activation"] for res in results])]
     for value, members in _distinct_limits(results):
         finite_values.append(np.array([value]))
         shared = len(members) > 1
-        who = "all" if shared and len(members) == len(results) else ", ".join(
+        who = "all" if shared and len(members) == len(results) - len(all_singular) else ", ".join(
             _short(activation_label(results[i]["activation"])) for i in members)
-        ax.axhline(value, ls=(0, (5, 3)), lw=1, color="0.35" if shared else PALETTE[members[0] % len(PALETTE)],
+        ax.axhline(value, ls=(0, (5, 3)), lw=1, color="0.35" if shared else colours[members[0]],
                    label=f"depth limit {value:.4g} ({who})")
     _log_y(ax, finite_values)
     if depths.size and depths.max() / max(depths.min(), 1) >= 20:
@@ -164,10 +173,10 @@ def draw_icd_error(ax: Any, result: dict[str, Any], title: str | None = None) ->
     """
     depths = np.asarray(result["depths"], dtype=float)
     values = []
-    for i, res in enumerate(result["results"]):
+    styles = activation_styles([res["activation"] for res in result["results"]])
+    for res, style in zip(result["results"], styles, strict=True):
         act = res["activation"]
         label = act if isinstance(act, str) else activation_label(act)
-        style = series_style(i)
         for key, ls, face in (("median", "-", style["color"]), ("max", "--", "none")):
             if key in res:
                 v = floats(res[key])
@@ -192,7 +201,8 @@ def draw_eigenvalues(ax: Any, results: list[dict[str, Any]], title: str | None =
     ``results``: spectrum results (``{"eigenvalues": (n,), "model": {"a", "b", "depth"}}``).
     """
     depths, positives = set(), []
-    for i, res in enumerate(results):
+    styles = activation_styles([res.get("model") or f"spectrum {i + 1}" for i, res in enumerate(results)])
+    for i, (res, style) in enumerate(zip(results, styles, strict=True)):
         eig = np.sort(floats(res["eigenvalues"]))[::-1]
         model = res.get("model") or {}
         depths.add(model.get("depth"))
@@ -200,8 +210,7 @@ def draw_eigenvalues(ax: Any, results: list[dict[str, Any]], title: str | None =
         pos = eig > 0
         positives.append(eig[pos])
         idx = np.arange(1, eig.size + 1)
-        style = series_style(i, marker=False)
-        ax.plot(idx[pos], eig[pos], lw=1.4, label=label, **style)
+        ax.plot(idx[pos], eig[pos], lw=1.4, ms=4, label=label, markevery=_SPARSE_MARKERS, **style)
         if (~pos).any():
             ax.plot(idx[~pos], np.full((~pos).sum(), 0.03), "x", color=style["color"],
                     transform=ax.get_xaxis_transform(), label=f"{_short(label)}: {(~pos).sum()} zero eigenvalue(s)")
@@ -255,8 +264,7 @@ def draw_weyl_bounds(ax: Any, weyl: dict[str, Any], key: str) -> Any:
     """
     depths = np.asarray(weyl["depths"], dtype=float)
     true_values = []
-    for i, r in enumerate(weyl["results"]):
-        style = series_style(i)
+    for r, style in zip(weyl["results"], activation_styles([r["activation"] for r in weyl["results"]]), strict=True):
         value = floats(r[key])
         bounds = np.array([[math.nan if b is None else float(b) for b in pair] for pair in r[key + "_bounds"]])
         ax.plot(depths, value, ms=4, lw=1.5, color=style["color"], marker=style["marker"], label=f"{r['activation']}")

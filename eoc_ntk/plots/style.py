@@ -4,8 +4,12 @@
 - one tick formatter (:func:`tick_labels`): plain numbers (``0.02``, ``500``, ``2000``) when every
   tick of an axis lies in ``[1e-3, 1e4)``, otherwise powers of ten with superscripts (``10⁻³``,
   ``2×10⁴``) for all of them, never both on one axis; integer ticks on index and depth axes;
-- the Okabe-Ito colour-blind-safe palette, each series also with its own line style and marker,
-  so that curves stay apart in greyscale;
+- one style per activation (:func:`activation_style`), the same in every figure (API, CLI,
+  report, web page): a colour of a colour-blind-safe palette (Okabe & Ito's, with Tol's wine),
+  a line style and a marker, so that curves stay apart in greyscale too. ``relu``, ``abs``,
+  ``linear``, ``leaky_relu`` (any slope), ``erf``, ``tanh``, ``gelu`` and ``silu`` have their
+  own; any other activation gets one of :data:`FALLBACK_STYLES`, picked by a CRC-32 of its key
+  (the same in every run and process);
 - legends at 8 pt, axis labels at 9 pt, titles at 10 pt;
 - saving by extension: ``.png``, ``.pdf``, ``.svg`` (text kept as ``<text>`` elements,
   ``svg.fonttype = "none"``) and ``.eps``.
@@ -18,16 +22,20 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import threading
+import zlib
 from typing import Any
 
 import numpy as np
 
+from eoc_ntk.core.activations import activation_label, canonical_activation_name, parse_activation
 from eoc_ntk.core.errors import InvalidParameterError
 
 __all__ = ["FORMATS", "DEFAULT_WIDTH", "DEFAULT_HEIGHT", "DEFAULT_DPI", "MIN_INCHES", "MAX_INCHES", "MIN_DPI",
            "MAX_DPI", "MAX_PIXELS",
-           "PALETTE", "LEGEND_PT", "check_size", "new_figure", "series_style", "tick_formatter", "tick_labels",
+           "PALETTE", "ACTIVATION_STYLES", "FALLBACK_STYLES", "NEUTRAL", "LEGEND_PT", "check_size", "new_figure",
+           "activation_key", "activation_style", "activation_styles", "series_style", "tick_formatter", "tick_labels",
            "plain_number",
            "log_ticks", "log_axis", "integer_axis", "finish_axes", "legend", "render", "save"]
 
@@ -41,10 +49,32 @@ MIN_INCHES, MAX_INCHES, MIN_DPI, MAX_DPI = 0.5, 50.0, 20, 600
 #: Most pixels of a figure (width x height x dpi^2): 16 Mpx, e.g. 13.3 x 7.5 in at 300 dpi.
 MAX_PIXELS = 16_000_000
 
-#: Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, reddish purple,
-#: orange, sky blue, black, yellow).
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: Okabe & Ito's colour-blind-safe palette without its yellow (too light for a line on white)
+#: (blue, vermillion, bluish green, reddish purple, orange, sky blue, black), and Paul Tol's wine:
+#: every pair at least 16 CIELAB units apart under simulated protan-, deutan- and tritanopia.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255")
+#: The style of each named activation: the same in every figure. ``leaky_relu`` stands for every slope.
+ACTIVATION_STYLES: dict[str, dict[str, Any]] = {
+    "relu": {"color": PALETTE[0], "ls": "-", "marker": "o"},
+    "abs": {"color": PALETTE[1], "ls": "--", "marker": "s"},
+    "linear": {"color": PALETTE[6], "ls": ":", "marker": "^"},
+    "leaky_relu": {"color": PALETTE[2], "ls": "-.", "marker": "D"},
+    "erf": {"color": PALETTE[3], "ls": (0, (5, 1)), "marker": "v"},
+    "tanh": {"color": PALETTE[4], "ls": (0, (3, 1, 1, 1, 1, 1)), "marker": "P"},
+    "gelu": {"color": PALETTE[5], "ls": (0, (8, 2)), "marker": "X"},
+    "silu": {"color": PALETTE[7], "ls": (0, (1, 1)), "marker": "*"},
+}
+#: Styles of other activations (``"a=0.3,b=0.7"``), in colours no named activation has (Tol's indigo, olive).
+FALLBACK_STYLES: tuple[dict[str, Any], ...] = (
+    {"color": "#332288", "ls": "-", "marker": "h"}, {"color": "#999933", "ls": "--", "marker": "p"},
+    {"color": "#332288", "ls": ":", "marker": "<"}, {"color": "#999933", "ls": "-.", "marker": ">"},
+    {"color": "#332288", "ls": (0, (5, 1)), "marker": "d"}, {"color": "#999933", "ls": (0, (1, 1)), "marker": "H"})
+#: Greys of series that are no activation (measured widths), darkest first; limits and marks use 0.15-0.35.
+NEUTRAL = ("0.3", "0.55", "0.7")
 _LINES = ("-", "--", "-.", ":")
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_COEFFICIENTS = re.compile(rf"^a={_NUMBER},\s*b={_NUMBER}(?:\s*\(Δ=.*\))?$")
+_DELTA = re.compile(rf"^Δ={_NUMBER}$")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: Font sizes in points: legend, axis labels and tick labels, title.
 LEGEND_PT, LABEL_PT, TICK_PT, TITLE_PT = 8.0, 9.0, 8.0, 10.0
@@ -97,11 +127,102 @@ def new_figure(width: float | None = None, height: float | None = None, dpi: int
 
 
 def series_style(i: int, marker: bool = True) -> dict[str, Any]:
-    """Colour, line style and (optionally) marker of the ``i``-th series: apart in colour and in greyscale."""
-    style: dict[str, Any] = {"color": PALETTE[i % len(PALETTE)], "ls": _LINES[i % len(_LINES)]}
+    """Grey, line style and (optionally) marker of the ``i``-th series that is no activation (e.g. a
+    width of measured networks): apart from each other in line style and marker, and from the
+    activations' colours."""
+    style: dict[str, Any] = {"color": NEUTRAL[i % len(NEUTRAL)], "ls": _LINES[(i + 1) % len(_LINES)]}
     if marker:
-        style["marker"] = _MARKERS[i % len(_MARKERS)]
+        style["marker"] = _MARKERS[(i + 5) % len(_MARKERS)]
     return style
+
+
+def _key_of_coefficients(a: float, b: float) -> str:
+    name = activation_label(a, b).split(" (Δ")[0]
+    if name in ("ReLU", "abs", "linear"):
+        return name.lower()
+    scale = math.hypot(a, b) or 1.0
+    an, bn = abs(a) / scale, abs(b) / scale
+    if name.startswith("leaky ReLU"):
+        return f"leaky_relu:{(an - bn) / (an + bn):.6g}"
+    return f"a={an:.6g},b={bn:.6g}"
+
+
+def activation_key(act: Any) -> str:
+    """The canonical key of an activation in any form a figure meets, the one key of its style.
+
+    ``act``: an :class:`eoc_ntk.core.activations.Activation`, ``(a, b)``, a dict ``{"a", "b", ..}``
+    (the API's), ``{"name": ..}`` or ``{"label": ..}``, or text: a name (``"ReLU"``, ``"erf"``),
+    a spelling of the grammar (``"leaky_relu:0.1"``, ``"0.3,0.7"``), a display label
+    (``"ReLU (Δ=0.5)"``) or ``"Δ=0.25"`` (``a = sqrt(1 - Δ)``, ``b = sqrt(Δ)``). Coefficients
+    are keyed by the kernel they give, which depends on ``a^2 : b^2`` only: ``(1, 1)`` and
+    ``(0.5, 0.5)`` are both ``"relu"``; slopes of leaky ReLU are ``"leaky_relu:C"``; other
+    coefficients ``"a=A,b=B"`` with ``A^2 + B^2 = 1``. Unknown text is its lower-cased self.
+    """
+    if isinstance(act, dict):
+        if "a" in act and "b" in act and act["a"] is not None and act["b"] is not None:
+            return _key_of_coefficients(float(act["a"]), float(act["b"]))
+        act = act.get("label") or act.get("name") or act.get("display_label") or ""
+    if isinstance(act, (tuple, list)) and len(act) == 2:
+        return _key_of_coefficients(float(act[0]), float(act[1]))
+    text = str(act).strip()
+    name = str(canonical_activation_name(text.split(" (Δ")[0]))
+    if name in ACTIVATION_STYLES and name != "leaky_relu":  # "relu", "ReLU (Δ=0.5)", "erf"
+        return name
+    coefficients, delta = _COEFFICIENTS.match(text), _DELTA.match(text)
+    if coefficients is not None:  # "a=0.3, b=0.7 (Δ=0.845)"
+        return _key_of_coefficients(float(coefficients[1]), float(coefficients[2]))
+    if delta is not None and 0.0 <= float(delta[1]) <= 1.0:  # "Δ=0.25"
+        return _key_of_coefficients(math.sqrt(1.0 - float(delta[1])), math.sqrt(float(delta[1])))
+    try:
+        parsed = parse_activation(text)
+        return _key_of_coefficients(float(parsed[0]), float(parsed[1]))
+    except (InvalidParameterError, TypeError, ValueError, IndexError):
+        pass
+    if name.startswith("leaky relu "):  # the display label "leaky ReLU 0.1"
+        return "leaky_relu:" + name.split(" ")[-1]
+    return name
+
+
+def activation_style(act: Any, marker: bool = True) -> dict[str, Any]:
+    """Colour, line style and (optionally) marker of an activation (any form of :func:`activation_key`).
+
+    A named activation has its own style (:data:`ACTIVATION_STYLES`, ``leaky_relu`` for every
+    slope); any other one the :data:`FALLBACK_STYLES` entry at the CRC-32 of its key.
+    """
+    key = activation_key(act)
+    family = key.split(":")[0]
+    base = ACTIVATION_STYLES.get(family) or FALLBACK_STYLES[zlib.crc32(key.encode()) % len(FALLBACK_STYLES)]
+    return _with_marker(base, marker)
+
+
+def _with_marker(base: dict[str, Any], marker: bool) -> dict[str, Any]:
+    style = {"color": base["color"], "ls": base["ls"]}
+    if marker:
+        style["marker"] = base["marker"]
+    return style
+
+
+def activation_styles(acts: list[Any], marker: bool = True) -> list[dict[str, Any]]:
+    """The styles of the activations of one figure: :func:`activation_style` of each, except that two
+    different activations never share one (two slopes of leaky ReLU, fallbacks that meet): of those
+    the one with the smaller key keeps it, the other takes the next free fallback style."""
+    keys = [activation_key(a) for a in acts]
+    styles = [activation_style(k) for k in keys]
+    owner: dict[tuple[str, str], str] = {}
+    for key, style in sorted(zip(keys, styles, strict=True), key=lambda ks: ks[0]):
+        owner.setdefault((style["color"], str(style["ls"])), key)
+    taken = {(s["color"], str(s["ls"])) for s in styles}
+    for i, (key, style) in enumerate(zip(keys, styles, strict=True)):
+        if owner[(style["color"], str(style["ls"]))] == key:
+            continue
+        start = zlib.crc32(key.encode())
+        for j in range(len(FALLBACK_STYLES)):
+            free = FALLBACK_STYLES[(start + j) % len(FALLBACK_STYLES)]
+            if (free["color"], str(free["ls"])) not in taken:
+                styles[i] = dict(free)
+                taken.add((free["color"], str(free["ls"])))
+                break
+    return [_with_marker(s, marker) for s in styles]
 
 
 def _power_label(v: float) -> str:
@@ -177,9 +298,21 @@ def log_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
 
 
 def log_axis(axis: Any, lo: float, hi: float) -> None:
-    """A log axis with :func:`log_ticks` and the house labels, no minor labels."""
+    """A log axis with :func:`log_ticks` and the house labels, no minor labels.
+
+    The ticks cover ``[lo, hi]`` widened to the axis' autoscaled view (its margins, error bars),
+    so that no end of the axis is left without a label.
+    """
     from matplotlib.ticker import FixedLocator, NullFormatter
 
+    axes = axis.axes
+    if axes is not None and axis.get_scale() == "log":
+        axes.autoscale_view(scalex=axis is axes.xaxis, scaley=axis is axes.yaxis)
+        view_lo, view_hi = sorted(axis.get_view_interval())
+        if 0 < view_lo < lo and math.isfinite(view_lo):
+            lo = view_lo
+        if hi < view_hi < math.inf:
+            hi = view_hi
     ticks = log_ticks(lo, hi)
     if ticks:
         axis.set_major_locator(FixedLocator(ticks))

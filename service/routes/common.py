@@ -26,7 +26,7 @@ def accepted(engine: Engine, job_id: str, principal: str | None) -> Response:
     headers = {"Location": status_url(job_id), "Preference-Applied": "respond-async"}
     if view.status != JobStatus.finished:
         headers["Retry-After"] = str(POLL_AFTER)
-    return Response(job_body(engine, view), status_code=202, media_type="application/json", headers=headers)
+    return Response(job_body(engine, view, principal), status_code=202, media_type="application/json", headers=headers)
 
 
 def result_response(engine: Engine, spec: dict, answer: Answer, npy: bool) -> Response:
@@ -55,9 +55,10 @@ async def cached_response(engine: Engine, spec: dict, dataset_id: str, principal
 
 
 async def respond(engine: Engine, spec: dict, pinned: list[Data], prefer_async: bool,
-                  npy: bool = False, principal: str | None = None) -> Response:
-    """Answer from the cache, as a job (202), or computed now, in a worker thread."""
-    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, principal)
+                  npy: bool = False, principal: str | None = None, callback_url: str | None = None) -> Response:
+    """Answer from the cache, as a job (202), or computed now, in a worker thread; always a job
+    with a ``callback_url``."""
+    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, principal, callback_url)
     if answer.job_id is not None:
         return await run_in_threadpool(accepted, engine, answer.job_id, principal)
     return await run_in_threadpool(result_response, engine, spec, answer, npy)

@@ -59,7 +59,7 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
         raise InvalidInput(f"x2 has {pinned[1].x.shape[1]} features but x has {data.x.shape[1]}; "
                            "both must have the same width m0", field="x2")
     spec = kernels_spec(data.dataset_id, pinned[1].dataset_id if len(pinned) > 1 else None, model, body.kinds)
-    return await respond(engine, spec, pinned, prefer_async, npy, who)
+    return await respond(engine, spec, pinned, prefer_async, npy, who, body.callback_url)
 
 
 @router.post("/spectra", response_model=SpectrumOut, dependencies=_JSON_ONLY,
@@ -67,7 +67,7 @@ async def kernels(body: KernelsIn, engine: EngineDep, prefer_async: PreferAsync,
 async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Eigenvalues of the NTK matrix K/n, condition number, singularity and the ICD analysis."""
     model = model_from_request(body.model, engine.settings)
-    if body.dataset_id is not None and not prefer_async:
+    if body.dataset_id is not None and not prefer_async and body.callback_url is None:
         # A repeated question by id is answered from its rendered answer, without loading the data
         # or the result (one store look-up per engine the spectrum may have run on); anything else
         # takes the full path below.
@@ -77,7 +77,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
                 return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
-    return await respond(engine, spec, [data], prefer_async, principal=who)
+    return await respond(engine, spec, [data], prefer_async, principal=who, callback_url=body.callback_url)
 
 
 def _spectra_specs(settings, dataset_id: str, model) -> list[dict]:
@@ -133,7 +133,7 @@ async def cached_spectrum(
 async def sweeps(body: SweepsIn, engine: EngineDep, prefer_async: PreferAsync, who: PrincipalDep):
     """Extreme eigenvalues and condition number of K/n for every activation at every depth."""
     spec, _, pinned = await sweep_request(body, engine, who)
-    return await respond(engine, spec, pinned, prefer_async, principal=who)
+    return await respond(engine, spec, pinned, prefer_async, principal=who, callback_url=body.callback_url)
 
 
 @router.get("/sweeps", response_model=SweepOut,

@@ -36,9 +36,10 @@ _UPLOAD_BODY = {"required": True, "content": {
 
 
 LabelColumn = Annotated[int | None, Query(
-    description="CSV or .npy upload: the column holding the labels (counted from 0, -1 the last; CSV has no header "
-                "line, so a column is chosen by index). It is taken out of the points and stored as labels of shape "
-                "(n,); the answer has their labels_id.")]
+    description="The column of the points holding the labels (counted from 0, -1 the last; CSV has no header "
+                "line, so a column is chosen by index), for every format: a CSV or .npy matrix, JSON x or the .npz "
+                "member x, when no y is sent (422 when y is sent too). It is taken out of the points and stored as "
+                "labels of shape (n,); the answer has their labels_id.")]
 
 
 @router.post("", status_code=201, response_model=DatasetWithLabelsOut, response_model_exclude_none=True,
@@ -47,8 +48,8 @@ async def upload_dataset(request: Request, engine: EngineDep, who: PrincipalDep,
     """Store a dataset (JSON, .npy, CSV or .npz); the id is a hash of its float64 content and shape.
 
     Labels may come with the points: `y` next to `x` in JSON, an array `y` next to `x` in an .npz
-    archive, or `?label_column=` of a CSV or .npy matrix. They are stored too and the answer has
-    their `labels_id` (as from POST /v1/labels)."""
+    archive, or `?label_column=`: a column of the points of any format (when no `y` is sent). They
+    are stored too and the answer has their `labels_id` (as from POST /v1/labels)."""
     body = await read_body(request)
     content_type = request.headers.get("content-type")
     # Parsing and storing run in a worker thread, at most EOC_NTK_UPLOAD_CONCURRENCY at once (their

@@ -42,7 +42,7 @@ def get_job(job_id: JobId, engine: EngineDep, npy: WantsNpy, who: PrincipalDep,
     view = engine.job(job_id, who)
     if npy and view.status == JobStatus.finished:
         return result_response(engine, view.spec, Answer(engine.job_result(view), "miss"), True)
-    body = job_body(engine, view)
+    body = job_body(engine, view, who)
     if view.status != JobStatus.finished:
         return Response(body, media_type="application/json")
     return json_response(body, content_hash(body), engine.settings.result_ttl, engine.settings, if_none_match)
@@ -57,7 +57,7 @@ async def cancel_job(job_id: JobId, engine: EngineDep, who: PrincipalDep) -> Res
         return JSONResponse(error_body("conflict", f"job {job_id} already {before.status.value}; nothing to cancel",
                                        "job_id", status=before.status.value), status_code=409)
     view = await run_in_threadpool(engine.cancel, job_id, who)
-    return Response(await run_in_threadpool(job_body, engine, view), media_type="application/json")
+    return Response(await run_in_threadpool(job_body, engine, view, who), media_type="application/json")
 
 
 @router.get("/{job_id}/result", response_model=JobResult,

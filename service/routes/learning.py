@@ -84,7 +84,7 @@ async def dynamics(body: DynamicsIn, engine: EngineDep, prefer_async: PreferAsyn
     the unreachable share of `|y|^2`. Scale-free: at any input scale the loss is that of the unscaled data;
     rates and eigenvalues outside float64 are null, with their power of two in `scaled`."""
     spec, pinned = await dynamics_request(body, engine, who)
-    return await respond(engine, spec, pinned, prefer_async, principal=who)
+    return await respond(engine, spec, pinned, prefer_async, principal=who, callback_url=body.callback_url)
 
 
 @router.post("/learning-curves", response_model=LearningCurveOut, dependencies=_JSON_ONLY,
@@ -94,4 +94,4 @@ async def learning_curves(body: LearningCurvesIn, engine: EngineDep, prefer_asyn
     pool, sampled without replacement), next to the measured test MSE of `splits` random subsets of each size
     tested on the rest, with its standard deviation over the splits (`eoc_ntk.learning_curve`)."""
     spec, pinned = await learning_curves_request(body, engine, who)
-    return await respond(engine, spec, pinned, prefer_async, principal=who)
+    return await respond(engine, spec, pinned, prefer_async, principal=who, callback_url=body.callback_url)

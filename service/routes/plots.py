@@ -93,8 +93,8 @@ async def draw(request: Request, spec: dict, body: dict, fmt: str, size: dict) -
 
 
 async def _answer(request: Request, engine: Engine, spec: dict, pinned, prefer_async: bool, fmt: str,
-                  who: str | None, size: dict) -> Response:
-    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, who)
+                  who: str | None, size: dict, callback_url: str | None = None) -> Response:
+    answer = await run_in_threadpool(engine.answer, spec, pinned, prefer_async, who, callback_url)
     if answer.job_id is not None:
         return await run_in_threadpool(accepted, engine, answer.job_id, who)
     assert answer.value is not None  # a result, since no job was made
@@ -111,7 +111,7 @@ async def plot_spectrum(request: Request, body: SpectraIn, engine: EngineDep, pr
     model = model_from_request(body.model, engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
     spec = spectra_spec(data.dataset_id, model)
-    return await _answer(request, engine, spec, [data], prefer_async, format, who, size)
+    return await _answer(request, engine, spec, [data], prefer_async, format, who, size, body.callback_url)
 
 
 @router.post("/v1/plots/sweep", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
@@ -121,7 +121,7 @@ async def plot_sweep(request: Request, body: SweepsIn, engine: EngineDep, prefer
     singular depths marked."""
     size = figure_size(width, height, dpi)
     spec, _, pinned = await sweep_request(body, engine, who)
-    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
+    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size, body.callback_url)
 
 
 @router.post("/v1/plots/dynamics", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
@@ -132,7 +132,7 @@ async def plot_dynamics(request: Request, body: DynamicsIn, engine: EngineDep, p
     for large requests)."""
     size = figure_size(width, height, dpi)
     spec, pinned = await dynamics_request(body, engine, who)
-    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
+    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size, body.callback_url)
 
 
 @router.post("/v1/plots/learning-curve", dependencies=[Depends(require_json)], **_FIGURE_ROUTE)
@@ -143,7 +143,7 @@ async def plot_learning_curve(request: Request, body: LearningCurvesIn, engine: 
     with a job for large requests)."""
     size = figure_size(width, height, dpi)
     spec, pinned = await learning_curves_request(body, engine, who)
-    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size)
+    return await _answer(request, engine, spec, pinned, prefer_async, format, who, size, body.callback_url)
 
 
 @router.get("/v1/jobs/{job_id}/plot", response_class=Response,

@@ -1,0 +1,109 @@
+"""The numeric arrays of a JSON body (``x``, ``x2``, ``y``) read as float64 arrays, not Python floats.
+
+:func:`cut_arrays` reads those arrays with :func:`eoc_ntk.core.json_arrays.find_number_arrays`
+and puts a placeholder string in each one's place: pydantic then parses a body of a few small
+fields, and the fields typed :data:`service.schemas.Matrix` or ``LabelsJSON`` take their array
+from the validation context (:func:`array_or_list`). An array that is not read (a syntax or type
+error, ``NaN``, a ragged row) stays in the body: pydantic refuses it as before, with its message.
+
+Memory of a body of ``B`` bytes while it is parsed: the arrays (8 bytes a number) plus at most
+about ``2 B`` of text copies and chunk temporaries, where pydantic alone held about 110 bytes
+a number (5x the body for float64 text, 40x for one-digit numbers).
+
+A syntax error of the shortened body is reported at its place in the body as sent (line and
+column), so messages do not depend on the shortening.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationInfo, ValidatorFunctionWrapHandler
+
+from eoc_ntk.core.json_arrays import find_number_arrays
+
+__all__ = ["ARRAY_FIELDS", "CONTEXT_KEY", "Cut", "cut_arrays", "array_or_list", "body_position"]
+
+#: The request fields whose arrays are read as float64 (every field typed Matrix or LabelsJSON).
+ARRAY_FIELDS = ("x", "x2", "y")
+#: The validation-context key of the arrays, by placeholder.
+CONTEXT_KEY = "eoc_ntk_arrays"
+_POSITION = re.compile(r"at line (\d+) column (\d+)$")
+
+
+@dataclass
+class Cut:
+    """A body with its arrays replaced by placeholders, and where they were."""
+
+    body: bytes | bytearray
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: ``(start in body, stop in body, start of the placeholder in the shortened body, its length)``
+    spans: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+def cut_arrays(body: bytes | bytearray) -> Cut:
+    """``body`` with each numeric array of :data:`ARRAY_FIELDS` replaced by a placeholder string."""
+    found = find_number_arrays(body, ARRAY_FIELDS)
+    if not found:
+        return Cut(body)
+    nonce = secrets.token_hex(8)
+    parts, pos, length = [], 0, 0
+    cut = Cut(b"")
+    for i, arr in enumerate(found):
+        name = f"@eoc-ntk-array:{nonce}:{i}"
+        placeholder = b'"' + name.encode() + b'"'
+        parts.append(body[pos:arr.start])
+        length += arr.start - pos
+        cut.spans.append((arr.start, arr.stop, length, len(placeholder)))
+        parts.append(placeholder)
+        length += len(placeholder)
+        cut.arrays[name] = arr.values
+        pos = arr.stop
+    parts.append(body[pos:])
+    cut.body = b"".join(parts)
+    return cut
+
+
+def array_or_list(ndims: tuple[int, ...]):
+    """A pydantic wrap validator: the array of a placeholder (when its dimension is one of
+    ``ndims``), else the field's own validation of the value (or of the array as a list)."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        arrays = (info.context or {}).get(CONTEXT_KEY)
+        if isinstance(value, str) and arrays and value in arrays:
+            arr = arrays[value]
+            return arr if arr.ndim in ndims else handler(arr.tolist())
+        return handler(value)
+
+    return validate
+
+
+def body_position(cut: Cut, original: bytes | bytearray, error: str) -> str:
+    """A JSON syntax error of ``cut.body`` (``... at line L column C``) placed in ``original``."""
+    m = _POSITION.search(error)
+    if m is None or not cut.spans:
+        return error
+    line, column = int(m.group(1)), int(m.group(2))
+    at = _line_start(cut.body, line) + column - 1
+    shift = 0
+    for start, stop, short_at, short_len in cut.spans:
+        if at < short_at:
+            break
+        if at < short_at + short_len:  # inside a placeholder (the body ends there): its array's place
+            shift = start - short_at + min(at - short_at, stop - start - 1) - (at - short_at)
+            break
+        shift = stop - (short_at + short_len)
+    pos = at + shift
+    line = original.count(b"\n", 0, pos) + 1
+    column = pos - (original.rfind(b"\n", 0, pos) + 1) + 1
+    return error[:m.start()] + f"at line {line} column {column}"
+
+
+def _line_start(text: bytes | bytearray, line: int) -> int:
+    pos = 0
+    for _ in range(line - 1):
+        pos = text.find(b"\n", pos) + 1
+    return pos

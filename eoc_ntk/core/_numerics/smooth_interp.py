@@ -147,15 +147,49 @@ class ComposedMap:
         sigma = -np.tanh(0.5 * u) * np.sqrt(self.qa[0] * self.qb[0])
         gap = 2.0 * expit(u)
         theta = sigma.copy()
+        series: dict[tuple[float, float], np.ndarray] = {}
         for layer in range(1, len(self.qa)):
             q1, q2 = self.qa[layer - 1], self.qb[layer - 1]
             rho = np.clip(1.0 - gap, -1.0, 1.0)
+            if spec.key not in CLOSED_FORMS:
+                sigma, gap, factor = self._series_layer(series, q1, q2, layer, rho, gap)
+                theta *= factor
+                theta += sigma
+                continue
             e_phi, e_dphi = layer_moments(spec, q1, q2, rho)
             sigma = spec.sw2 * e_phi + spec.sb2
             theta *= spec.sw2 * e_dphi
             theta += sigma
             gap = next_gap(spec, q1, q2, self.qa[layer], self.qb[layer], gap, rho, e_phi)
         return theta, sigma
+
+    def _series_layer(self, cache: dict[tuple[float, float], np.ndarray], q1: float, q2: float, layer: int,
+                      rho: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(Sigma', 1 - rho', Sigma_dot')`` of one layer by the Hermite series, all three sums at once
+        as one product of the powers ``rho^k`` with the columns ``[a_k a_k', b_k b_k', T_{k+1}]``."""
+        spec = self.spec
+        cols = cache.get((q1, q2))
+        if cols is None:
+            c1 = coefficients(spec.key, spec.phi, spec.dphi, q1)
+            c2 = coefficients(spec.key, spec.phi, spec.dphi, q2)
+            k = max(min(c1.a.size, c2.a.size), min(c1.b.size, c2.b.size))
+            cols = np.zeros((k, 3))
+            ka, kb = min(c1.a.size, c2.a.size), min(c1.b.size, c2.b.size)
+            cols[:ka, 0] = c1.a[:ka] * c2.a[:ka]
+            cols[:kb, 1] = c1.b[:kb] * c2.b[:kb]
+            cols[:ka - 1, 2] = np.cumsum(cols[:ka, 0][::-1])[::-1][1:]
+            cache[(q1, q2)] = cols
+        powers = np.empty((rho.size, cols.shape[0]))
+        powers[:, 0] = 1.0
+        if cols.shape[0] > 1:
+            powers[:, 1:] = rho[:, None]
+            np.cumprod(powers[:, 1:], axis=1, out=powers[:, 1:])
+        sums = powers @ cols
+        q1n, q2n = self.qa[layer], self.qb[layer]
+        sq = float(np.sqrt(q1n * q2n))
+        g0 = 0.0 if q1 == q2 else max(sq - (spec.sw2 * float(cols[:, 0].sum()) + spec.sb2), 0.0)
+        new_gap = np.minimum((g0 + spec.sw2 * gap * sums[:, 2]) / sq, 2.0)
+        return spec.sw2 * sums[:, 0] + spec.sb2, new_gap, spec.sw2 * sums[:, 1]
 
     def ensure(self, intervals: np.ndarray) -> None:
         """Build (once) and check every interval listed."""

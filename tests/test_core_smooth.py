@@ -212,3 +212,15 @@ def test_predict_dynamics_and_learning_curve_take_smooth_activations():
     assert dyn.train_loss[-1] < dyn.train_loss[0]
     curve = eoc_ntk.learning_curve(x, y, depth=3, activation="erf", sigma_b=0.1, sizes=[4, 8], splits=2)
     assert len(curve.sizes) == 2
+
+
+def test_zero_rows_at_zero_bias_give_zero_rows_not_nan():
+    """phi(0) = 0 for the built-ins: at sigma_b = 0 a zero input stays 0 at every layer."""
+    x = np.array([[1.0, 0.0], [0.0, 0.0], [0.5, 0.5]])
+    k = eoc_ntk.kernel(x, depth=5, activation="tanh", sigma_w=1.0, sigma_b=0.0)
+    assert np.all(k[1] == 0.0) and np.all(k[:, 1] == 0.0)
+    np.testing.assert_array_equal(k[np.ix_([0, 2], [0, 2])],
+                                  eoc_ntk.kernel(x[[0, 2]], depth=5, activation="tanh", sigma_w=1.0, sigma_b=0.0))
+    with pytest.raises(InvalidParameterError) as err:
+        eoc_ntk.kernel(x, depth=5, activation="tanh", sigma_w=1.0, kind="angle")
+    assert err.value.param == "x"

@@ -164,8 +164,42 @@ def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u1:
 def smooth_kernels_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],
                             kinds: Sequence[str], method: str = "auto") -> Iterator[tuple[int, dict[str, FloatArray]]]:
     """Yield ``(depth, {kind: K})`` for each of ``depths`` (increasing): through composed-map interpolants
-    when the inputs have few distinct variances, otherwise (or with ``method="quadrature"``) in one pass
-    of the layer-by-layer recursion with 2-D trapezoidal quadrature (cost linear in depth)."""
+    when the inputs have few distinct variances, otherwise pair by pair (or, with ``method="quadrature"``,
+    in one pass of the layer-by-layer recursion with 2-D trapezoidal quadrature; cost linear in depth).
+
+    At ``sigma_b = 0`` a zero input has variance 0 at every layer when ``phi(0) = 0`` (every built-in):
+    its rows and columns are exactly 0 and are filled in apart; ``kind="angle"`` is undefined for it,
+    and a custom activation with ``phi(0) != 0`` is refused for zero rows (``param="x"``).
+    """
+    zero1 = ~np.any(x != 0.0, axis=1)
+    zero2 = zero1 if x2 is None else ~np.any(x2 != 0.0, axis=1)
+    if model.sigma_b != 0.0 or not (zero1.any() or zero2.any()):
+        yield from _nonzero_by_depth(x, x2, model, depths, kinds, method)
+        return
+    act = model.activation
+    if act is None or float(np.asarray(act.phi(np.zeros(1)))[0]) != 0.0 or "angle" in kinds:
+        raise InvalidParameterError(
+            f"zero input rows {np.flatnonzero(zero1 | zero2)[:10].tolist()} at sigma_b = 0: "
+            + ("kind='angle' is undefined for them" if "angle" in kinds else
+               f"activation {spec_label(model)!r} has phi(0) != 0, so their variance map leaves 0")
+            + "; drop the zero rows or give sigma_b > 0", param="x")
+    sub2 = None if x2 is None else x2[~zero2]
+    for depth, found in _nonzero_by_depth(x[~zero1], sub2, model, depths, kinds, method):
+        full = {}
+        for kind, value in found.items():
+            out = np.zeros((x.shape[0], x.shape[0] if x2 is None else x2.shape[0]))
+            out[np.ix_(~zero1, ~zero2)] = value
+            full[kind] = out
+        yield depth, full
+
+
+def _nonzero_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],
+                      kinds: Sequence[str], method: str) -> Iterator[tuple[int, dict[str, FloatArray]]]:
+    if x.shape[0] == 0 or (x2 is not None and x2.shape[0] == 0):
+        for depth in depths:
+            yield int(depth), {kind: np.zeros((x.shape[0], x.shape[0] if x2 is None else x2.shape[0]))
+                               for kind in kinds}
+        return
     first = None
     if method != "quadrature":
         first = _grouped(x, x2, model.at_depth(int(depths[0])), int(depths[0]), kinds)

@@ -67,10 +67,14 @@ def variance_fixed_point(key: str | None, phi: Fn, dphi: Fn, sw2: float, sb2: fl
                          start: float = 1.0) -> float:
     """The variance reached by iterating ``q -> sw2 V(q) + sb2`` from ``start`` (inf when it grows without bound).
 
-    Iterates to a relative change below 1e-15 or 100,000 steps; returns the last iterate.
+    Iterates to a relative change below 1e-15 or 2,000 steps and returns the last iterate (a marginal
+    fixed point such as ``q* = 0`` of tanh at ``sigma_w = 1``, approached like ``1/(2l)``, is reported
+    as that iterate); 0 once below 1e-300.
     """
     q = start
-    for _ in range(100_000):
+    for _ in range(2_000):
+        if q < 1e-300:
+            return 0.0
         v, _ = moments_at(key, phi, dphi, q)
         nxt = sw2 * v + sb2
         if not math.isfinite(nxt) or nxt > 1e12:

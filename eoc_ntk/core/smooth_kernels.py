@@ -151,7 +151,7 @@ def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u1:
                lab2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every pair by :func:`pairs_exact` with its own variances, in row blocks (cost linear in depth)."""
     theta, sigma = np.empty_like(u1), np.empty_like(u1)
-    rows = max(1, (1 << 16) // max(1, u1.shape[1]))
+    rows = max(1, (1 << 13) // max(1, u1.shape[1]))  # pairs x K coefficient products in memory
     for i0 in range(0, u1.shape[0], rows):
         i1 = min(u1.shape[0], i0 + rows)
         ia = np.repeat(lab1[i0:i1], u1.shape[1])

@@ -39,6 +39,8 @@ from eoc_ntk.core._numerics.smooth_series import coefficients, coefficients_many
 
 __all__ = ["ComposedMap", "group_rows", "layer_moments", "pairs_exact", "TOLERANCE"]
 
+# Entries sent to the exact recursion at once (its powers rho^k take entries x K floats).
+_EXACT_CHUNK = 1 << 13
 #: Accepted interpolation error, relative to the largest ``|Theta_L|`` of the interval's nodes, at
 #: shallow depth; from depth 200 on ``5e-16 * depth`` (the exact recursion's own rounding, which the
 #: check cannot see below, grows like ``depth * eps``; measured 7e-14 at depth 1000).
@@ -222,8 +224,10 @@ class ComposedMap:
         theta[inside], sigma[inside] = t_in, s_in
         exact = ~inside
         exact[inside] = ~ok_t
-        if exact.any():
-            theta[exact], sigma[exact] = self.exact(u[exact])
+        where = np.flatnonzero(exact)
+        for start in range(0, where.size, _EXACT_CHUNK):  # bounds the (entries x K) powers in memory
+            part = where[start:start + _EXACT_CHUNK]
+            theta[part], sigma[part] = self.exact(u[part])
         return theta, sigma
 
 

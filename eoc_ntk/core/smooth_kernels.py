@@ -152,11 +152,12 @@ def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u1:
     """Every pair by :func:`pairs_exact` with its own variances, in row blocks (cost linear in depth)."""
     theta, sigma = np.empty_like(u1), np.empty_like(u1)
     rows = max(1, (1 << 13) // max(1, u1.shape[1]))  # pairs x K coefficient products in memory
+    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for i0 in range(0, u1.shape[0], rows):
         i1 = min(u1.shape[0], i0 + rows)
         ia = np.repeat(lab1[i0:i1], u1.shape[1])
         ib = np.tile(lab2, i1 - i0)
-        t, s = pairs_exact(spec, qa, qb, u1[i0:i1].ravel(), ia, ib)
+        t, s = pairs_exact(spec, qa, qb, u1[i0:i1].ravel(), ia, ib, cache)
         theta[i0:i1], sigma[i0:i1] = t.reshape(i1 - i0, -1), s.reshape(i1 - i0, -1)
     return theta, sigma
 

@@ -257,11 +257,14 @@ def _rows_horner(c: np.ndarray, rho: np.ndarray) -> np.ndarray:
 
 
 def pairs_exact(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u: np.ndarray,
-                ia: np.ndarray, ib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                ia: np.ndarray, ib: np.ndarray,
+                cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`ComposedMap.exact` for pairs of any variances: pair ``p`` joins row ``ia[p]`` (variances
     ``qa[l][ia[p]]``) and column ``ib[p]``; the Hermite series with each pair's own coefficients
     (closed forms for erf and GELU), ``1 - rho`` carried as in :func:`next_gap`. Cost per layer:
-    ``O(K)`` flops per pair plus the coefficients of each distinct variance."""
+    ``O(K)`` flops per pair plus the coefficients of each distinct variance (kept in ``cache`` by layer,
+    so that chunks of one matrix share them)."""
     sigma = -np.tanh(0.5 * u) * np.sqrt(qa[0][ia] * qb[0][ib])
     gap = 2.0 * expit(u)
     theta = sigma.copy()
@@ -275,7 +278,11 @@ def pairs_exact(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u:
             at_one = pair_moments("erf", spec.phi, spec.dphi, q1, q2, np.sqrt(q1 * q2), 0)[0]
             m_gap = _moment_gap(spec, q1, q2, gap, rho)  # array-safe for erf
         else:
-            values, a, b = _stacked(spec, np.concatenate([q1, q2]))
+            if cache is None:
+                cache = {}
+            if layer not in cache:  # every variance of the layer, shared by the caller's chunks
+                cache[layer] = _stacked(spec, np.concatenate([qa[layer - 1], qb[layer - 1]]))
+            values, a, b = cache[layer]
             i1, i2 = np.searchsorted(values, q1), np.searchsorted(values, q2)
             ca = a[i1] * a[i2]
             if spec.key not in CLOSED_FORMS:

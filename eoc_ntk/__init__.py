@@ -7,6 +7,7 @@ Main entry points: :func:`kernel`, :func:`spectrum`, :func:`icd_analysis`,
 :func:`depth_sweep`, :func:`analyze`; with labels: :func:`dynamics`, :func:`predict`,
 :func:`learning_curve`, :func:`alignment` (docs/learning.md).
 """
+from eoc_ntk.core.activations import SMOOTH_NAMES, Activation
 from eoc_ntk.core.alignment import alignment
 from eoc_ntk.core.analysis import analyze
 from eoc_ntk.core.backends import BACKENDS, depth_sweep, kernel, spectrum
@@ -24,7 +25,8 @@ from eoc_ntk.learning.regression import LearningCurve, learning_curve, predict
 ALGORITHM_VERSION = "2"
 
 __all__ = [
-    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "BACKENDS", "KINDS", "MAX_ABS_VALUE", "MAX_DEPTH",
+    "ALGORITHM_VERSION", "ACTIVATION_NAMES", "SMOOTH_NAMES", "Activation", "BACKENDS", "KINDS", "MAX_ABS_VALUE",
+    "MAX_DEPTH",
     "Model", "Spectrum", "IcdAnalysis", "DepthSweep", "Dynamics", "LearningCurve",
     "alignment", "check_labels", "dynamics", "learning_curve", "predict",
     "activation_coefficients", "analyze", "check_data", "check_kinds", "depth_limit_matrix", "depth_sweep",

@@ -31,6 +31,10 @@ def run(module: str, argv: list[str], capsys) -> list[str]:
     return rows
 
 
+def test_smooth_kernel_depth(capsys):
+    run("bench_smooth", ["--n", "40", "--m0", "4", "--repeat", "1"], capsys)
+
+
 def test_kernel_depth(capsys):
     rows = run("bench_kernel_depth", ["--n", "120", "--m0", "8", "--depths", "2", "30", "--repeat", "1",
                                       "--acc-n", "70", "--acc-depths", "2", "30"], capsys)

@@ -61,7 +61,7 @@ def test_every_spelling_gives_its_coefficients(spelling, ab, label):
     assert (act.a, act.b) == pytest.approx(ab, abs=1e-15) and act.label == label
 
 
-@pytest.mark.parametrize("bad", ["tanh", "relu:0.1", "1,2,3", "a,b", {"name": "relu", "k": 1}, {"a": 1}, 3.0,
+@pytest.mark.parametrize("bad", ["mish", "relu:0.1", "1,2,3", "a,b", {"name": "relu", "k": 1}, {"a": 1}, 3.0,
                                  {"name": 5}])
 def test_bad_spellings_are_refused(bad):
     with pytest.raises(InvalidParameterError):

@@ -11,18 +11,31 @@ Accepted spellings (names are case-insensitive, ``-`` reads as ``_``):
 - dicts ``{"name": "leaky_relu", "slope": 0.1}`` and ``{"a": 0.3, "b": 0.7}``;
 - a pair ``(a, b)`` or an :class:`Activation`.
 
+Beyond the family, the smooth activations of :data:`SMOOTH_NAMES` (``erf``, ``tanh``, ``gelu``,
+``silu``, alias ``swish``; case-insensitive, as a string or ``{"name": ...}``) and any function
+given as ``Activation.custom(phi, dphi, name=...)`` parse to a :class:`SmoothActivation`. It is an
+:class:`Activation` so that it travels wherever one does, but it has no ``(a, b)``: reading
+``.a``, ``.b`` or :func:`resolve_coefficients` of it raises :class:`InvalidParameterError`
+(``param="activation"``) naming the activation, so family-only code fails loudly instead of
+computing the family's kernel.
+
 :func:`activation_label` is the reverse map, ``(a, b)`` -> ``"ReLU (Δ=0.5)"``, used for every
 display (plots, CLI tables, the web page through the API's ``label``).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from eoc_ntk.core._numerics.smooth_moments import BUILTIN
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.validation import check_real
 
-__all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_coefficients",
+__all__ = ["ACTIVATION_NAMES", "SMOOTH_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "SmoothActivation",
+           "activation_coefficients", "is_smooth",
            "parse_activation", "parse_activations", "activation_label", "canonical_activation_name",
            "resolve_coefficients"]
 
@@ -30,7 +43,9 @@ __all__ = ["ACTIVATION_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "activation_
 ACTIVATION_NAMES = ("relu", "abs", "linear", "leaky_relu")
 #: Slope of ``leaky_relu`` when none is given.
 DEFAULT_LEAKY_SLOPE = 0.01
-_ALIASES = {"absolute": "abs", "absolute_value": "abs", "identity": "linear"}
+#: The smooth activations beyond the family, by canonical name (``swish`` reads as ``silu``).
+SMOOTH_NAMES = ("erf", "tanh", "gelu", "silu")
+_ALIASES = {"absolute": "abs", "absolute_value": "abs", "identity": "linear", "swish": "silu"}
 #: Display names of the named members, by ``(a, b)`` normalised to ``a^2 + b^2 = 1``.
 _DISPLAY = {"relu": "ReLU", "abs": "abs", "linear": "linear"}
 
@@ -53,9 +68,112 @@ class Activation(tuple[float, float]):
     def b(self) -> float:
         return self[1]
 
-    def api(self) -> dict[str, float]:
+    def api(self) -> dict[str, Any]:
         """The REST API's activation object ``{"a": .., "b": ..}``."""
         return {"a": self.a, "b": self.b}
+
+    @classmethod
+    def custom(cls, phi: Callable[[np.ndarray], np.ndarray], dphi: Callable[[np.ndarray], np.ndarray],
+               name: str = "custom") -> "SmoothActivation":
+        """Any activation given as a vectorised NumPy function ``phi`` and its derivative ``dphi``.
+
+        Its kernels come from trapezoidal quadrature (:mod:`eoc_ntk.core._numerics.smooth_moments`);
+        ``phi`` and ``dphi`` must map a float64 array to one of the same shape, finite for finite
+        input, and ``phi`` should grow at most polynomially (the Gaussian moments must exist).
+        A custom activation is core-only: it has no canonical form, so it is never cached
+        (``Model.canonical()`` refuses it; ``Model.cacheable`` is False).
+        """
+        if not callable(phi) or not callable(dphi):
+            raise InvalidParameterError("Activation.custom(phi, dphi) needs two callables, got "
+                                        f"{type(phi).__name__} and {type(dphi).__name__}", param="activation")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidParameterError(f"name must be a non-empty string, got {name!r}", param="name")
+        probe = np.linspace(-3.0, 3.0, 7)
+        for fn, what in ((phi, "phi"), (dphi, "dphi")):
+            try:
+                out = np.asarray(fn(probe.copy()), dtype=np.float64)
+            except Exception as exc:
+                raise InvalidParameterError(f"custom activation {name!r}: {what} failed on a float64 array "
+                                            f"({exc}); give a vectorised NumPy function", param="activation") from exc
+            if out.shape != probe.shape or not np.all(np.isfinite(out)):
+                raise InvalidParameterError(f"custom activation {name!r}: {what}(x) must return finite values of "
+                                            f"x's shape, got shape {out.shape}", param="activation")
+        return SmoothActivation(name.strip(), phi, dphi, None)
+
+
+class SmoothActivation(Activation):
+    """An activation beyond the family: a built-in of :data:`SMOOTH_NAMES` or a custom function.
+
+    Attributes
+    ----------
+    label : str
+        Its name (``"tanh"``, or the custom function's name).
+    phi, dphi : callable
+        Vectorised ``phi`` and ``phi'`` on float64 arrays.
+    key : str or None
+        The built-in's canonical name, None for a custom function.
+    """
+
+    phi: Callable[[np.ndarray], np.ndarray]
+    dphi: Callable[[np.ndarray], np.ndarray]
+    key: str | None
+
+    def __new__(cls, label: str, phi: Callable[[np.ndarray], np.ndarray],
+                dphi: Callable[[np.ndarray], np.ndarray], key: str | None) -> "SmoothActivation":
+        obj = tuple.__new__(cls, (math.nan, math.nan))
+        obj.label, obj.phi, obj.dphi, obj.key = label, phi, dphi, key
+        return obj
+
+    def _not_family(self) -> InvalidParameterError:
+        return InvalidParameterError(
+            f"activation {self.label!r} is not of the family phi(s) = a*s + b*|s|: it has no coefficients "
+            "(a, b); this function supports the family only (relu, abs, linear, leaky_relu, A,B)", param="activation")
+
+    @property
+    def a(self) -> float:
+        raise self._not_family()
+
+    @property
+    def b(self) -> float:
+        raise self._not_family()
+
+    @property
+    def cacheable(self) -> bool:
+        """True for built-ins (their name is their canonical form), False for custom functions."""
+        return self.key is not None
+
+    def api(self) -> dict[str, Any]:
+        """The REST API's activation object ``{"name": "tanh"}`` (a custom function has none)."""
+        if self.key is None:
+            raise InvalidParameterError(f"custom activation {self.label!r} has no API form: custom functions "
+                                        "are core-only", param="activation")
+        return {"name": self.key}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SmoothActivation):
+            return False
+        if self.key is None or other.key is None:
+            return self is other
+        return self.key == other.key
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(("smooth", self.key)) if self.key is not None else id(self)
+
+    def __repr__(self) -> str:
+        return f"SmoothActivation({self.label!r})" if self.key else f"Activation.custom(name={self.label!r})"
+
+
+def is_smooth(activation: Any) -> bool:
+    """True for a :class:`SmoothActivation` (not of the family ``a*s + b*|s|``)."""
+    return isinstance(activation, SmoothActivation)
+
+
+def _smooth(key: str) -> SmoothActivation:
+    phi, dphi = BUILTIN[key]
+    return SmoothActivation(key, phi, dphi, key)
 
 
 def _canonical_name(name: str) -> str:
@@ -122,9 +240,12 @@ def _from_string(text: str) -> Activation:
         return _from_coefficients(a, b)
     name, _, slope_text = s.partition(":")
     key = _canonical_name(name)
+    if key in SMOOTH_NAMES and not slope_text:
+        return _smooth(key)
     if key not in ACTIVATION_NAMES:
-        raise InvalidParameterError(f"unknown activation {text!r}; use one of {', '.join(ACTIVATION_NAMES)}, "
-                                    "leaky_relu:SLOPE or A,B", param="activation")
+        raise InvalidParameterError(f"unknown activation {text!r}; use one of "
+                                    f"{', '.join(ACTIVATION_NAMES + SMOOTH_NAMES)}, leaky_relu:SLOPE or A,B",
+                                    param="activation")
     if slope_text and key != "leaky_relu":
         raise InvalidParameterError(f"activation {text!r}: only leaky_relu takes a slope", param="activation")
     try:
@@ -160,7 +281,10 @@ def parse_activation(value: Any) -> Activation:
                                             "a named activation has 'name' and 'slope'", param="activation")
             if not isinstance(value["name"], str):
                 raise InvalidParameterError(f"activation name must be a string, got {value['name']!r}", param="name")
-            return _named(_canonical_name(value["name"]), value.get("slope"))
+            key = _canonical_name(value["name"])
+            if key in SMOOTH_NAMES and value.get("slope") is None:
+                return _smooth(key)
+            return _named(key, value.get("slope"))
         if set(value) == {"a", "b"}:
             return _from_coefficients(value["a"], value["b"])
         raise InvalidParameterError(f"activation {value!r}: give {{'name': ..., 'slope': ...}} or "
@@ -188,6 +312,9 @@ def resolve_coefficients(a: float | None, b: float | None, activation: Any, wher
             raise InvalidParameterError(f"{where}() got both activation={activation!r} and {given}: give either "
                                         "activation= or a= and b=", param="activation")
         act = parse_activation(activation)
+        if isinstance(act, SmoothActivation):
+            raise InvalidParameterError(f"{where}() supports the family phi(s) = a*s + b*|s| only, not activation "
+                                        f"{act.label!r}", param="activation")
         return act.a, act.b
     if a is None or b is None:
         missing = " and ".join(repr(name) for name, v in (("a", a), ("b", b)) if v is None)

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import compute_scaled_kernels
 from eoc_ntk.core.labels import check_labels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.validation import check_data
 
 __all__ = ["alignment", "TOP_K", "label_fit_by_depth"]
@@ -53,8 +52,7 @@ def alignment(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None,
         ``param="y"`` when ``y`` is all zeros (the alignment is 0/0), ``param="x"`` when
         every row of ``x`` is zero.
     """
-    a, b = resolve_coefficients(a, b, activation, "alignment")
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where="alignment")
     x = check_data(x)
     labels = check_labels(y, x.shape[0])
     _check_nonzero_labels(labels.values)
@@ -98,7 +96,7 @@ def label_fit_by_depth(x: FloatArray, y: FloatArray, depths: Iterable[int],
     aligned: list[float] = []
     fractions: dict[int, list[float]] = {k: [] for k in TOP_K}
     for depth in depths:
-        m = Model(int(depth), model.a, model.b, model.sigma_w, model.sigma_b)
+        m = model.at_depth(int(depth))
         k = _relative_ntk(x, m)
         aligned.append(_alignment(k, y))
         _, vec = sla.eigh(k, subset_by_index=[n - lead, n - 1], check_finite=False)

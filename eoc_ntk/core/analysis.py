@@ -20,6 +20,9 @@ __all__ = ["analyze", "analysis_document", "icd_unavailable_reason"]
 
 def icd_unavailable_reason(model: Model) -> str | None:
     """Why the ICD analysis does not apply to ``model``, or None when it does."""
+    if model.is_smooth:
+        return (f"the ICD approximation and the paper's bounds are specific to the family phi(s) = a*s + b*|s|, "
+                f"not activation {model.summary()['activation']!r}")
     if model.delta == 0.0:
         return "the ICD approximation needs Delta = b^2/(a^2+b^2) > 0 (undefined for a linear activation)"
     if model.sigma_b != 0.0:
@@ -42,8 +45,9 @@ def analyze(x: ArrayLike, model: Model, *, eigenvalues: str = "all",
     Returns
     -------
     dict
-        ``Spectrum.to_dict()`` plus ``"m0"``, ``"model"`` (``model.canonical()`` with
-        ``"delta"`` and ``"output_dim"``), ``"icd"`` (``IcdAnalysis.to_dict()`` or None) and
+        ``Spectrum.to_dict()`` plus ``"m0"``, ``"model"`` (``model.summary()``: ``canonical()``
+        with ``"delta"``, or for a smooth activation its name, ``"q_star"`` and ``"chi"``; with
+        ``"output_dim"``), ``"icd"`` (``IcdAnalysis.to_dict()`` or None) and
         ``"icd_unavailable"`` (the reason when ``"icd"`` is None). Non-finite numbers are None.
         ``"lambda_min_error"`` is the relative forward error estimate of ``lambda_min``
         (:attr:`eoc_ntk.Spectrum.lambda_min_error`). Computed scale-free, as :func:`eoc_ntk.spectrum`.
@@ -86,7 +90,7 @@ def analysis_document(spectrum: Spectrum, m0: int, model: Model, icd: dict[str, 
     """
     out = spectrum.to_dict()
     out["m0"] = int(m0)
-    out["model"] = {**model.canonical(), "delta": model.delta, "output_dim": model.output_dim}
+    out["model"] = {**model.summary(), "output_dim": model.output_dim}
     out["icd"] = icd
     out["icd_unavailable"] = icd_unavailable
     return out

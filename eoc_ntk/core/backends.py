@@ -37,13 +37,12 @@ from eoc_ntk.core._numerics.torch_eigen import (
 )
 from eoc_ntk.core._numerics.torch_icd import torch_analyse_icd
 from eoc_ntk.core._numerics.torch_kernels import torch_scaled_kernel
-from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.alignment import label_fit_by_depth
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.icd import times_power_of_two
 from eoc_ntk.core.labels import check_labels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.progress import ProgressFn, phase, report, scaled
 from eoc_ntk.core.spectra import EIGENVALUE_MODES, Spectrum, assemble_spectrum, singular_tolerance
 from eoc_ntk.core.sweep import DepthSweep, limit_condition_number
@@ -105,11 +104,12 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float | 
         cannot see, torch not installed (``param="backend"``), and ``DeviceMemoryError``
         (``param="x"``) when the n x n2 matrix and its workspace do not fit in the device's memory.
     """
-    a, b = resolve_coefficients(a, b, activation, "kernel")
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where="kernel")
     check_device(backend, device)
     if backend == "numpy":
-        return numpy_kernels.kernel(x, x2, depth=depth, a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b, kind=kind)
-    model = Model(depth, a, b, sigma_w, sigma_b)
+        return numpy_kernels.kernel(x, x2, depth=depth, a=a, b=b, activation=activation, sigma_w=sigma_w,
+                                    sigma_b=sigma_b, kind=kind)
+    _refuse_smooth_on_torch(model)
     x, x2 = check_pair(x, x2)
     numpy_kernels.check_kernel_request(x, x2, model, (kind,))
     return torch_scaled_kernel(x, x2, model, kind, torch_device(device), relative=False)[0]
@@ -151,12 +151,13 @@ def spectrum(x: ArrayLike, *, depth: int, a: float | None = None, b: float | Non
         ``K`` does not fit in the device's memory (with ``eigenvalues="all"``: ``K`` and one n x n
         float64 copy), or when extremes computed in ``K``'s own memory cannot be certified.
     """
-    a, b = resolve_coefficients(a, b, activation, "spectrum")
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, output_dim, where="spectrum")
     check_device(backend, device)
     if backend == "numpy":
-        return numpy_spectra.spectrum(x, depth=depth, a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b,
-                                      output_dim=output_dim, eigenvalues=eigenvalues, progress=progress)
-    model = Model(depth, a, b, sigma_w, sigma_b, output_dim)
+        return numpy_spectra.spectrum(x, depth=depth, a=a, b=b, activation=activation, sigma_w=sigma_w,
+                                      sigma_b=sigma_b, output_dim=output_dim, eigenvalues=eigenvalues,
+                                      progress=progress)
+    _refuse_smooth_on_torch(model)
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
         raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}",
@@ -180,6 +181,7 @@ def analyze(x: ArrayLike, model: Model, *, eigenvalues: str = "all", progress: P
         return numpy_analysis.analyze(x, model, eigenvalues=eigenvalues, progress=progress)
     if not isinstance(model, Model):
         raise InvalidParameterError(f"model must be an eoc_ntk.Model, got {type(model).__name__}", param="model")
+    _refuse_smooth_on_torch(model)
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
         raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got {eigenvalues!r}",
@@ -260,13 +262,13 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float | None = None, 
     started from the previous depth's eigenvectors; the labels' alignment (``y``) and the depth
     limit are computed by the NumPy core.
     """
-    a, b = resolve_coefficients(a, b, activation, "depth_sweep")
     check_device(backend, device)
     if backend == "numpy":
-        return numpy_sweep.depth_sweep(x, depths=depths, a=a, b=b, sigma_w=sigma_w, sigma_b=sigma_b,
-                                       eigenvalues=eigenvalues, progress=progress, y=y)
+        return numpy_sweep.depth_sweep(x, depths=depths, a=a, b=b, activation=activation, sigma_w=sigma_w,
+                                       sigma_b=sigma_b, eigenvalues=eigenvalues, progress=progress, y=y)
     depth_list = numpy_sweep.check_depths(depths)
-    model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
+    model = model_of(int(depth_list[-1]), a, b, activation, sigma_w, sigma_b, where="depth_sweep")
+    _refuse_smooth_on_torch(model)
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):
         raise InvalidParameterError(f"eigenvalues must be 'extremes' or 'all', got {eigenvalues!r}",
@@ -279,6 +281,14 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float | None = None, 
         return result
     aligned, top_k = label_fit_by_depth(x, labels.values, depth_list, model)
     return replace(result, alignment=aligned, top_k_fraction=top_k)
+
+
+def _refuse_smooth_on_torch(model: Model) -> None:
+    """The torch backend computes the family's kernels only."""
+    if model.is_smooth:
+        raise InvalidParameterError(
+            f"backend='torch' supports the family phi(s) = a*s + b*|s| only, not activation "
+            f"{model.summary()['activation']!r}; use backend='numpy'", param="backend")
 
 
 def _torch_sweep(x: np.ndarray, depth_list: np.ndarray, model: Model, eigenvalues: str, dev: Tensor,

@@ -24,7 +24,6 @@ from eoc_ntk.core._numerics.interp import (
     u_to_angles,
 )
 from eoc_ntk.core._numerics.recursion import eoc_recursion, general_recursion
-from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.angles import (
     GRAM_ROWS,
     gram,
@@ -34,8 +33,9 @@ from eoc_ntk.core.angles import (
 )
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.smooth_kernels import SMOOTH_KINDS, smooth_kernels
 from eoc_ntk.core.validation import check_pair
 
 __all__ = ["kernel", "check_kinds", "check_kernel_request", "KINDS"]
@@ -50,7 +50,7 @@ _BLOCK_ENTRIES = 1 << 22
 def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float | None = None, b: float | None = None,
            activation: Any = None, sigma_w: float | None = None,
            sigma_b: float = 0.0, kind: str = "ntk") -> FloatArray:
-    """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|``.
+    """Infinite-width kernel of an MLP with activation ``phi(s) = a*s + b*|s|`` or a smooth one.
 
     Parameters
     ----------
@@ -65,9 +65,12 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float | 
     activation : str, dict, (a, b) or Activation, optional
         Any spelling of :func:`eoc_ntk.core.activations.parse_activation` (``"relu"`` is
         ``a = b = 1/2``, ``"abs"`` is ``(0, 1)``, ``"leaky_relu:0.1"`` is ``(0.55, 0.45)``),
-        instead of ``a`` and ``b``; giving both is an ``InvalidParameterError``.
+        instead of ``a`` and ``b``; giving both is an ``InvalidParameterError``. Also the smooth
+        activations ``"erf"``, ``"tanh"``, ``"gelu"``, ``"silu"`` and ``Activation.custom(phi, dphi)``
+        (kinds ``"ntk"``, ``"nngp"``, ``"angle"``; :mod:`eoc_ntk.core.smooth_kernels`).
     sigma_w : float, optional
-        Weight standard deviation; default the edge of chaos ``1/sqrt(a^2+b^2)``.
+        Weight standard deviation; default the edge of chaos ``1/sqrt(a^2+b^2)`` (for a smooth
+        activation the EOC for ``sigma_b``, :class:`eoc_ntk.core.model.Model`).
     sigma_b : float
         Bias standard deviation; default 0 (edge of chaos).
     kind : {"ntk", "nngp", "icd", "angle"}
@@ -96,8 +99,7 @@ def kernel(x: ArrayLike, x2: ArrayLike | None = None, *, depth: int, a: float | 
         input row at ``sigma_b = 0`` (``param="x"`` or ``"x2"``): the angle to a zero vector is
         undefined (with a bias every input has a non-zero pre-activation and a defined angle).
     """
-    a, b = resolve_coefficients(a, b, activation, "kernel")
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where="kernel")
     x, x2 = check_pair(x, x2)
     check_kernel_request(x, x2, model, (kind,))
     return compute_kernels(x, x2, model, (kind,))[kind]
@@ -111,7 +113,7 @@ def check_kernel_request(x: FloatArray, x2: FloatArray | None, model: Model, kin
     float64's normal range. Shared by :func:`kernel` and the service's kernel jobs.
     """
     check_kinds(kinds, model)
-    if model.sigma_b != 0.0:
+    if model.sigma_b != 0.0 or model.is_smooth:
         return
     if "angle" in kinds:
         _refuse_zero_rows_for_angle(x, "x")
@@ -195,6 +197,11 @@ def check_kinds(kinds: Sequence[str], model: Model) -> None:
     for kind in kinds:
         if kind not in KINDS:
             raise InvalidParameterError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", param="kind")
+        if model.is_smooth and kind not in SMOOTH_KINDS:
+            raise InvalidParameterError(
+                f"kind={kind!r} (the inverse-cosine-distance approximation) is specific to the paper's family "
+                f"phi(s) = a*s + b*|s|, not activation {model.summary()['activation']!r}; use one of "
+                f"{', '.join(SMOOTH_KINDS)}", param="kind")
     if "icd" in kinds:
         if model.delta == 0.0:
             raise InvalidParameterError("kind='icd' needs Delta = b^2/(a^2+b^2) > 0; for b = 0 (linear) the ICD "
@@ -285,9 +292,12 @@ def compute_scaled_kernels(x: FloatArray, x2: FloatArray | None, model: Model, k
     whatever the scale of the data or of ``chi^(l-1)``: the true ``ntk``, ``nngp`` and
     ``icd`` kernels are ``np.ldexp(kernels[kind], shift)`` (``angle`` is scale-free).
     Without ``relative`` (or with ``sigma_b != 0``, where the kernel is not homogeneous and
-    is computed as it is) ``shift`` is 0.
+    is computed as it is, or for a smooth activation: :mod:`eoc_ntk.core.smooth_kernels`)
+    ``shift`` is 0.
     """
     kinds = tuple(kinds)
+    if model.is_smooth:
+        return smooth_kernels(x, x2, model, kinds), 0
     m0 = x.shape[1]
     u, v, (r, r2), shift = scaled_rows(x, x2, model, relative)
     n, n2 = u.shape[0], v.shape[0]

@@ -9,13 +9,12 @@ import numpy as np
 
 from eoc_ntk.core._numerics.diagnosis import Diagnosis, diagnose
 from eoc_ntk.core._numerics.near_duplicates import near_duplicate_reason
-from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.eigen import RTOL_CERTIFY, all_eigenvalues, extreme_eigenvalues
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import compute_scaled_kernels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.progress import ProgressFn, report, scaled
 from eoc_ntk.core.validation import check_data
 
@@ -133,8 +132,7 @@ def spectrum(x: ArrayLike, *, depth: int, a: float | None = None, b: float | Non
     -------
     Spectrum
     """
-    a, b = resolve_coefficients(a, b, activation, "spectrum")
-    model = Model(depth, a, b, sigma_w, sigma_b, output_dim)
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, output_dim, where="spectrum")
     x = check_data(x)
     if eigenvalues not in EIGENVALUE_MODES:
         raise InvalidParameterError(f"eigenvalues must be one of {EIGENVALUE_MODES}, got "

@@ -34,7 +34,7 @@ from eoc_ntk.core._numerics.interp import (
 )
 from eoc_ntk.core._numerics.near_duplicates import PARALLEL_ANGLE, near_duplicate_reason
 from eoc_ntk.core._numerics.recursion import eoc_recursion_all_depths, general_recursion_steps
-from eoc_ntk.core.activations import parse_activation, resolve_coefficients
+from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.alignment import label_fit_by_depth
 from eoc_ntk.core.angles import largest_exponent, pair_u, scaled_unit_rows
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
@@ -43,8 +43,9 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.kernels import check_scale, normalised_kernels, scale_split
 from eoc_ntk.core.labels import check_labels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.progress import ProgressFn, report, scaled
+from eoc_ntk.core.smooth_sweep import smooth_depth_sweep
 from eoc_ntk.core.spectra import singular_tolerance
 from eoc_ntk.core.validation import MAX_DEPTH, check_data
 
@@ -160,14 +161,16 @@ def depth_sweep(x: ArrayLike, *, depths: Iterable[int], a: float | None = None, 
     DepthSweep
     """
     depth_list = check_depths(depths)
-    a, b = resolve_coefficients(a, b, activation, "depth_sweep")
-    model = Model(int(depth_list[-1]), a, b, sigma_w, sigma_b)
+    model = model_of(int(depth_list[-1]), a, b, activation, sigma_w, sigma_b, where="depth_sweep")
     x = check_data(x)
     if eigenvalues not in ("extremes", "all"):
         raise InvalidParameterError("eigenvalues must be 'extremes' or 'all', got "
                                     f"{eigenvalues!r}", param="eigenvalues")
     labels = None if y is None else check_labels(y, x.shape[0])
-    result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
+    if model.is_smooth:
+        result = DepthSweep(**smooth_depth_sweep(x, depth_list, model, eigenvalues, progress))
+    else:
+        result = _depth_sweep(x, depth_list, model, eigenvalues, progress)
     if labels is None:
         return result
     aligned, top_k = label_fit_by_depth(x, labels.values, depth_list, model)
@@ -449,18 +452,20 @@ def activation_sweep(x: ArrayLike, depths: Iterable[int], activations: Iterable[
     -------
     dict
         ``{"depths": [...], "results": [{"activation": {"a", "b", "sigma_w", "sigma_b", "label"},
-        **DepthSweep.to_dict()}]}``, the hyperparameters as ``Model.canonical()`` resolves them;
-        non-finite numbers are None.
+        **DepthSweep.to_dict()}]}``, the hyperparameters as ``Model.canonical()`` resolves them
+        (for a smooth activation ``Model.summary()``: ``"activation"`` (its name), ``"sigma_w"``,
+        ``"sigma_b"``, ``"q_star"``, ``"chi"``); non-finite numbers are None.
     """
     acts = [parse_activation(a) for a in activations]
     sigma_ws = _per_activation(sigma_w, len(acts), "sigma_w")
     sigma_bs = _per_activation(sigma_b, len(acts), "sigma_b")
     results = []
     for i, (act, sw, sb) in enumerate(zip(acts, sigma_ws, sigma_bs, strict=True)):
-        sweep = depth_sweep(x, depths=depths, a=act.a, b=act.b, sigma_w=sw, sigma_b=sb,
+        sweep = depth_sweep(x, depths=depths, activation=act, sigma_w=sw, sigma_b=sb,
                             progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
-        params = Model(1, act.a, act.b, sigma_w=sw, sigma_b=sb).canonical()
-        del params["depth"]
+        params = Model(1, activation=act, sigma_w=sw, sigma_b=sb).summary()
+        for key in ("depth", "delta"):
+            params.pop(key, None)
         results.append({"activation": {**params, "label": act.label}, **sweep.to_dict()})
     report(progress, 1.0)
     return {"depths": sorted({int(d) for d in depths}), "results": results}

@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.labels import check_labels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import model_of
 from eoc_ntk.core.validation import check_data
 from eoc_ntk.learning._kernel_eigen import KernelEigen, kernel_eigen
 from eoc_ntk.learning._scale import is_normal, relative_kernels, times_two_to
@@ -280,8 +279,7 @@ def dynamics(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = None, 
     InvalidParameterError
         On refused arguments (``param`` names the argument).
     """
-    a, b = resolve_coefficients(a, b, activation, "dynamics")
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where="dynamics")
     x = check_data(x)
     labels = check_labels(y, x.shape[0])
     step_arr = _check_steps(steps)

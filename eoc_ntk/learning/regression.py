@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from eoc_ntk.core.activations import resolve_coefficients
 from eoc_ntk.core.arrays import ArrayLike, FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.jsonsafe import json_float
 from eoc_ntk.core.labels import check_labels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import model_of
 from eoc_ntk.core.validation import check_data, check_pair, check_real
 from eoc_ntk.learning._kernel_eigen import kernel_eigen, regression_coefficients
 from eoc_ntk.learning._scale import is_normal, relative_kernels, times_two_to
@@ -59,8 +58,7 @@ def predict(x: ArrayLike, y: ArrayLike, x_test: ArrayLike, *, depth: int, a: flo
     ndarray of shape (n_test,) or (n_test, k)
         Shaped like ``y``'s columns.
     """
-    a, b = resolve_coefficients(a, b, activation, "predict")
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where="predict")
     points, test_points = check_pair(x, x_test, "x", "x_test")
     assert test_points is not None  # x_test is given
     labels = check_labels(y, points.shape[0])
@@ -235,8 +233,7 @@ def learning_curve(x: ArrayLike, y: ArrayLike, *, depth: int, a: float | None = 
     -------
     LearningCurve
     """
-    a, b = resolve_coefficients(a, b, activation, "learning_curve")
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where="learning_curve")
     points = check_data(x)
     n = points.shape[0]
     labels = check_labels(y, n)

@@ -66,7 +66,7 @@ def diagnose(x: np.ndarray, model: Model) -> Diagnosis:
     zero = tuple(int(i) for i in np.flatnonzero(r == 0.0)) if not bias else ()
     same: list[tuple[int, int]] = []
     opposite: list[tuple[int, int]] = []
-    want_opposite = model.delta == 1.0 and model.depth >= 2 and not bias
+    want_opposite = not model.is_smooth and model.delta == 1.0 and model.depth >= 2 and not bias
     # Candidates from the Gram matrix (angle below about 1e-5), confirmed with the stable angle.
     cos_cut = 1.0 - 1e-10
     for i0 in range(0, n, _BLOCK_ROWS):
@@ -88,7 +88,7 @@ def diagnose(x: np.ndarray, model: Model) -> Diagnosis:
                     continue  # with biases only (nearly) identical inputs are duplicates
                 found.append((int(i), int(j)))
     rank_bound = None
-    if model.depth == 1 or model.delta == 0.0:
+    if model.depth == 1 or (not model.is_smooth and model.delta == 0.0):
         rank_bound = m0 + (1 if bias else 0)
     return Diagnosis(
         zero_rows=zero,

@@ -24,7 +24,8 @@ import numpy as np
 
 from eoc_ntk.core._numerics.recursion import eoc_recursion, eoc_recursion_steps
 
-__all__ = ["AngleInterpolant", "eoc_interpolant", "u_to_angles", "U_MAX", "WIDTH", "INTERVALS", "DEGREE"]
+__all__ = ["AngleInterpolant", "eoc_interpolant", "u_to_angles", "U_MAX", "WIDTH", "INTERVALS", "DEGREE",
+           "sample_points", "node_solve", "evaluate_pieces", "horner_pieces", "CHECK_POINT"]
 
 U_MAX = 40.0
 WIDTH = 0.5
@@ -220,3 +221,12 @@ def eoc_interpolant(depth: int, delta: float) -> AngleInterpolant:
     26 kB each; ``functools.lru_cache`` keeps its bookkeeping thread-safe, and each interpolant
     builds its intervals under its own lock)."""
     return AngleInterpolant(int(depth), float(delta))
+
+
+#: The piecewise machinery, shared with the smooth activations' interpolants
+#: (:mod:`eoc_ntk.core._numerics.smooth_interp`): sample layout, fit, evaluation and check point.
+sample_points = _sample_points
+node_solve = _node_solve
+evaluate_pieces = _evaluate
+horner_pieces = _horner
+CHECK_POINT = _CHECK

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eoc_ntk.plots.spectra import activation_label, floats
+from eoc_ntk.plots.spectra import activation_label, floats, has_activation
 from eoc_ntk.plots.style import (
     PALETTE,
     finish_axes,
@@ -133,7 +133,7 @@ def draw_dynamics(ax: Any, result: dict[str, Any], title: str | None = None, mea
 
 
 def _model_text(model: dict[str, Any] | None) -> str:
-    return f"{activation_label(model)}, depth {model.get('depth')}, " if model and "a" in model else ""
+    return f"{activation_label(model)}, depth {model.get('depth')}, " if model and has_activation(model) else ""
 
 
 def draw_learning_curve(ax: Any, result: dict[str, Any], title: str | None = None) -> Any:

@@ -5,6 +5,7 @@ the other checks are about the grammar, the refusals and the cache keys.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import eoc_ntk
 from eoc_ntk.cli import main
 from eoc_ntk.client import Client
+from eoc_ntk.sklearn_kernel import NTKKernel, NTKRegressor
 from jobs.specs import cache_key, kernels_spec, sweeps_spec
 
 SW, SB = 1.3, 0.2
@@ -101,10 +103,34 @@ def test_cache_keys_carry_the_canonical_activation():
     assert sweep["activations"][0]["activation"] == "tanh" and "a" in sweep["activations"][1]
 
 
-def test_client_sends_smooth_names():
+def test_client_passes_smooth_names(client, x):
+    x = x * 1.1  # data of its own: the listing below counts this test's results only
     assert Client._model(2, "Swish", None, 0.1) == {"depth": 2, "activation": {"name": "silu"}, "sigma_b": 0.1}
-    body = Client("http://unused")._sweep_body.__func__  # the body is built before any request
-    assert body is not None
+    api = Client("http://testserver", http=client)
+    got = api.kernel(x, depth=2, activation="erf", sigma_w=SW, sigma_b=SB, kind="ntk")
+    np.testing.assert_allclose(got, _erf_depth2(x)[1], rtol=1e-12)
+    computed = api.spectrum(x, depth=2, activation="erf", sigma_w=SW, sigma_b=SB)
+    ds = api.upload(x)
+    cached = api.cached_spectrum(ds, depth=2, activation="ERF", sigma_w=SW, sigma_b=SB)
+    np.testing.assert_array_equal(cached["eigenvalues"], computed["eigenvalues"])
+    assert len(list(api.results(ds, kind="spectra", activation="erf"))) == 1
+    assert not list(api.results(ds, activation="tanh"))
+
+
+def test_sklearn_adapter_passes_smooth_names(x):
+    k = NTKKernel(depth=2, activation="erf", sigma_w=SW, sigma_b=SB)
+    np.testing.assert_allclose(k(x), _erf_depth2(x)[1], rtol=1e-12)
+    y = np.sin(x[:, 0])
+    reg = NTKRegressor(depth=2, activation="erf", sigma_w=SW, sigma_b=SB).fit(x, y)
+    np.testing.assert_allclose(reg.predict(x), y, atol=1e-8)  # ridge 0 interpolates
+    assert reg.get_params()["sigma_b"] == SB
+    assert NTKRegressor(depth=3, activation="tanh", sigma_b=0.1).fit(x, y).predict(x[:2]).shape == (2,)
+
+
+def test_page_offers_the_smooth_activations(client):
+    page = client.get("/").text
+    for name in ("erf", "tanh", "gelu", "silu"):
+        assert f'id="act-{name}" value="{name}"' in page
 
 
 def test_cli_sweep_prints_a_table_and_writes_the_plot(tmp_path, capsys, x):
@@ -124,11 +150,6 @@ def test_cli_spectrum_of_erf_matches_the_closed_form(tmp_path, capsys, x):
     np.save(tmp_path / "x.npy", x)
     assert main(["spectrum", str(tmp_path / "x.npy"), "--depth", "2", "--activation", "erf", "--sigma-w", str(SW),
                  "--sigma-b", str(SB), "--json", "--quiet"]) == 0
-    got = np.array(eval_json(capsys.readouterr().out)["eigenvalues"], dtype=float)
+    got = np.array(json.loads(capsys.readouterr().out)["eigenvalues"], dtype=float)
     want = np.linalg.eigvalsh(_erf_depth2(x)[1] / x.shape[0])
     np.testing.assert_allclose(np.sort(got), np.sort(want), rtol=1e-10)
-
-
-def eval_json(text: str) -> dict:
-    import json
-    return json.loads(text)

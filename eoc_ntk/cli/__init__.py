@@ -201,7 +201,8 @@ def _sweep(args) -> int:
 def _reproduce(args) -> int:
     bar = ProgressBar("reproduce", enabled=not args.quiet)
     try:
-        path = reproduce(args.out, n=args.n, seed=args.seed, progress=bar)
+        smooth = parse_depths(args.smooth_depths) if args.smooth_depths else ()
+        path = reproduce(args.out, n=args.n, seed=args.seed, progress=bar, smooth_depths=smooth)
     finally:
         bar.close()
     print(f"report written to {path}")
@@ -293,6 +294,9 @@ def main(argv=None) -> int:
     rep.add_argument("--n", type=int, default=200, help="number of digits used (default 200)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    rep.add_argument("--smooth-depths", default=None, metavar="DEPTHS",
+                     help="add the section on ReLU, abs, erf, tanh, GELU, SiLU at their edge of chaos at these depths "
+                          "(e.g. 1:100:10; slow: one 2-D quadrature per pair and layer)")
     _debug_option(rep)
     rep.set_defaults(func=_reproduce)
 

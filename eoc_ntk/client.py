@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.activations import Activation, is_smooth, parse_activation, parse_activations
 from eoc_ntk.core.jsonsafe import from_jsonable
 from eoc_ntk.core.progress import ProgressFn
 from eoc_ntk.core.validation import parse_depths
@@ -33,6 +33,13 @@ from eoc_ntk.core.validation import parse_depths
 __all__ = ["Client", "ApiError", "JobFailed", "JobTimeout"]
 
 NPY = "application/x-npy"
+
+
+def _query_text(act: Activation) -> str:
+    """An activation as the API's query text: ``"A,B"`` exactly for the family, the name of a smooth one."""
+    if is_smooth(act):
+        return str(act.api()["name"])
+    return f"{act.a!r},{act.b!r}"
 
 
 class ApiError(Exception):
@@ -176,8 +183,7 @@ class Client:
         :meth:`cached_result`."""
         act = None
         if activation is not None:
-            parsed = parse_activation(activation)
-            act = f"{parsed.a!r},{parsed.b!r}"
+            act = _query_text(parse_activation(activation))
         return self._pages(f"/v1/datasets/{dataset_id}/results", {
             "kind": kind, "activation": act, "depth_min": depth_min, "depth_max": depth_max}, page_size)
 
@@ -241,7 +247,8 @@ class Client:
                         sigma_b: float = 0.0) -> dict:
         """A spectrum computed before (``ApiError`` 404 when it is not cached)."""
         act = parse_activation(activation)
-        params = {"dataset_id": dataset_id, "depth": int(depth), "a": act.a, "b": act.b, "sigma_b": sigma_b}
+        params = {"dataset_id": dataset_id, "depth": int(depth), "sigma_b": sigma_b,
+                  **({"activation": _query_text(act)} if is_smooth(act) else {"a": act.a, "b": act.b})}
         if sigma_w is not None:
             params["sigma_w"] = sigma_w
         return from_jsonable(self._request("GET", "/v1/spectra", params=params).json())
@@ -253,7 +260,7 @@ class Client:
         ``depths`` and ``activations`` in any spelling of :func:`~eoc_ntk.core.validation.parse_depths` and
         :func:`~eoc_ntk.core.activations.parse_activations`, in the sweep's order.
         """
-        acts = ";".join(f"{a.a!r},{a.b!r}" for a in parse_activations(activations))
+        acts = ";".join(_query_text(a) for a in parse_activations(activations))
         params = {"dataset_id": dataset_id, "depths": ",".join(map(str, parse_depths(depths))),
                   "activations": acts, "sigma_b": sigma_b}
         if sigma_w is not None:

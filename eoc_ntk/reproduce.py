@@ -16,7 +16,9 @@ point per image. The report shows, for "MLPs at the EOC: Spectrum of the NTK" (d
 5. what the spectrum means for training (docs/learning.md §3, §7): the infinite-width training-loss
    prediction of :func:`eoc_ntk.dynamics` against real full-batch gradient descent of finite
    MLPs (:mod:`eoc_ntk.learning.finite_width`) on two classes of digits, at two widths: the gap shrinks
-   as the width grows.
+   as the width grows;
+6. activations beyond the family (:mod:`eoc_ntk.reproduce_smooth`): condition number vs depth for
+   ReLU, abs, erf, tanh, GELU and SiLU at their edge of chaos, and the depth within 10 % of each limit.
 
 Every claim is stated with its criterion and the numbers behind it (:func:`claim_details`),
 and none holds by construction: the linear network is checked on ``n <= m0`` points, where it
@@ -39,6 +41,7 @@ from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.progress import ProgressFn
 from eoc_ntk.core.sweep import activation_sweep
 from eoc_ntk.learning.finite_width import compare_training
+from eoc_ntk.reproduce_smooth import SMOOTH_N, smooth_experiment, smooth_lines
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "TRAINING", "digits", "binary_digits", "activation_for_delta",
            "experiments", "training_experiment", "training_claims", "claims", "claim_details", "converged_depth",
@@ -392,10 +395,14 @@ def _training_lines(res: dict, out: str) -> list[str]:
 
 
 def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
-              progress: ProgressFn | None = None, training: dict | None = None, **kw) -> str:
+              progress: ProgressFn | None = None, training: dict | None = None,
+              smooth_depths=(), **kw) -> str:
     """Write ``out/report.md`` with its figures for ``n`` digits; returns the report's path.
 
-    ``training``: arguments of :func:`training_experiment` (default :data:`TRAINING`)."""
+    ``training``: arguments of :func:`training_experiment` (default :data:`TRAINING`); ``smooth_depths``:
+    the depths of the section on activations beyond the family (:mod:`eoc_ntk.reproduce_smooth`, on the first
+    :data:`~eoc_ntk.reproduce_smooth.SMOOTH_N` images; none by default: inputs of many distinct variances
+    make the smooth kernels cost one 2-D quadrature per pair and layer)."""
     os.makedirs(out, exist_ok=True)
     x = digits(n, seed)
     share = 0.8  # of the progress bar for the spectra, the rest for the training section
@@ -454,6 +461,8 @@ def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
             lines.append(f"| {depth} | {_fmt(r['lambda_min'][j])} | [{_fmt(lo)}, {_fmt(hi)}] | "
                          f"{_fmt(r['lambda_max'][j])} | [{_fmt(lo2)}, {_fmt(hi2)}] |")
         lines.append("")
+    if smooth_depths:
+        lines += smooth_lines(smooth_experiment(x[:SMOOTH_N], depths=smooth_depths), out)
     lines += _training_lines(train, out)
     path = os.path.join(out, "report.md")
     with open(path, "w", encoding="utf-8") as fh:

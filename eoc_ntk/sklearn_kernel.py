@@ -46,11 +46,13 @@ class NTKKernel(Kernel):  # type: ignore[misc]  # sklearn ships no type informat
     depth : int
         Number of weight layers ``l >= 1``.
     activation : str or (a, b)
-        ``"relu"``, ``"abs"``, ``"linear"``, ``"leaky_relu:0.1"``, ``"A,B"`` or ``(a, b)``.
+        ``"relu"``, ``"abs"``, ``"linear"``, ``"leaky_relu:0.1"``, ``"A,B"`` or ``(a, b)``; or a smooth
+        activation, ``"erf"``, ``"tanh"``, ``"gelu"``, ``"silu"`` (``"swish"``).
     kind : {"ntk", "nngp"}
         The NTK (default) or the NNGP kernel.
     sigma_w, sigma_b : float
-        Initialisation; default the edge of chaos (``sigma_w = 1/sqrt(a^2+b^2)``, ``sigma_b = 0``).
+        Initialisation; default ``sigma_w``: the edge of chaos (``1/sqrt(a^2+b^2)`` for the family,
+        solved for this ``sigma_b`` for a smooth activation, which needs ``sigma_b > 0``).
     """
 
     def __init__(self, depth: int = 3, activation: Any = "relu", kind: str = "ntk", sigma_w: float | None = None,
@@ -81,7 +83,7 @@ class NTKKernel(Kernel):  # type: ignore[misc]  # sklearn ships no type informat
         hyperparameters, of shape (len(X), len(X), 0): the kernel has none to optimise.
         """
         act = parse_activation(self.activation)
-        k = kernel(X, Y, depth=self.depth, a=act.a, b=act.b, sigma_w=self.sigma_w, sigma_b=self.sigma_b,
+        k = kernel(X, Y, depth=self.depth, activation=act, sigma_w=self.sigma_w, sigma_b=self.sigma_b,
                    kind=self.kind)
         if not eval_gradient:
             return k
@@ -116,15 +118,20 @@ class NTKRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # skle
     depth : int
         Number of weight layers ``l >= 1``.
     activation : str, dict, (a, b) or Activation
-        Any spelling of :func:`eoc_ntk.core.activations.parse_activation`.
+        Any spelling of :func:`eoc_ntk.core.activations.parse_activation` (smooth ones included).
     ridge : float >= 0
         Ridge per training point.
+    sigma_w, sigma_b : float
+        Initialisation, as for :class:`NTKKernel` (a smooth activation's EOC needs ``sigma_b > 0``).
     """
 
-    def __init__(self, depth: int = 3, activation: Any = "relu", ridge: float = 0.0):
+    def __init__(self, depth: int = 3, activation: Any = "relu", ridge: float = 0.0, sigma_w: float | None = None,
+                 sigma_b: float = 0.0):
         self.depth = depth
         self.activation = activation
         self.ridge = ridge
+        self.sigma_w = sigma_w
+        self.sigma_b = sigma_b
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -142,4 +149,5 @@ class NTKRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # skle
         """Predictions of shape (len(X),) or (len(X), k), shaped like the training targets."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return predict(self.X_fit_, self.y_fit_, X, depth=self.depth, activation=self.activation, ridge=self.ridge)
+        return predict(self.X_fit_, self.y_fit_, X, depth=self.depth, activation=self.activation, ridge=self.ridge,
+                       sigma_w=self.sigma_w, sigma_b=self.sigma_b)

@@ -29,6 +29,13 @@ __all__ = ["RENDERED_OPS", "answer_doc", "render", "with_cache", "content_hash"]
 RENDERED_OPS = frozenset({"spectra", "sweeps", "dynamics", "learning_curves"})
 
 
+def _display_label(act: dict) -> str:
+    """``"ReLU (Δ=0.5)"`` for the family (``a``, ``b``); a smooth activation's name (``"tanh"``)."""
+    if "a" in act and "b" in act:
+        return activation_label(act["a"], act["b"])
+    return str(act.get("activation", act.get("label")))
+
+
 def answer_doc(spec: dict, value: StoredValue) -> dict:
     """The JSON answer of ``spec`` as plain values, without the ``cache`` field (same for a
     synchronous answer, a cached one and a finished job); ``kind`` names the operation."""
@@ -43,8 +50,7 @@ def answer_doc(spec: dict, value: StoredValue) -> dict:
         body.update({kind: value.arrays[kind] for kind in spec["kinds"]})
     else:
         # Each activation with its one display label (eoc_ntk.core.activations), as the plots and the page show it.
-        results = [{**r, "activation": {**r["activation"], "display_label": activation_label(r["activation"]["a"],
-                                                                                             r["activation"]["b"])}}
+        results = [{**r, "activation": {**r["activation"], "display_label": _display_label(r["activation"])}}
                    for r in value.doc["results"]]
         body = {"depths": value.doc["depths"], "results": results}
     if spec.get("labels_id"):

@@ -7,11 +7,15 @@ spec with ``"engine": "dask"`` runs on the Dask cluster of the settings (:mod:`j
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 import eoc_ntk
 from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.backends import analyze
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.jsonsafe import to_jsonable
 from eoc_ntk.core.kernels import check_kernel_request, compute_kernels
 from eoc_ntk.core.progress import ProgressFn, scaled
 from eoc_ntk.core.sweep import activation_sweep
@@ -27,8 +31,32 @@ __all__ = ["compute", "load_data", "second_data_id"]
 
 
 def _model(params: dict) -> eoc_ntk.Model:
-    return eoc_ntk.Model(params["depth"], params["a"], params["b"], sigma_w=params["sigma_w"],
+    """The model of canonical parameters: the family's ``a, b`` or a smooth ``activation`` name.
+
+    A smooth model whose ``sigma_w`` is its edge-of-chaos value is rebuilt at the EOC (so that it
+    keeps its ``q*`` and ``chi = 1``); any other ``sigma_w`` is used as given.
+    """
+    if "activation" not in params:
+        return eoc_ntk.Model(params["depth"], params["a"], params["b"], sigma_w=params["sigma_w"],
+                             sigma_b=params["sigma_b"])
+    return eoc_ntk.Model(params["depth"], activation=params["activation"], sigma_w=_sigma_w(params),
                          sigma_b=params["sigma_b"])
+
+
+def _sigma_w(params: dict) -> float | None:
+    """``sigma_w`` of canonical parameters, None (solve the EOC again, exactly) for a smooth model at its EOC."""
+    if "activation" not in params:
+        return params["sigma_w"]
+    try:
+        at_eoc = eoc_ntk.Model(1, activation=params["activation"], sigma_b=params["sigma_b"])
+    except InvalidParameterError:
+        return params["sigma_w"]
+    return None if at_eoc.sigma_w == params["sigma_w"] else params["sigma_w"]
+
+
+def _activation(params: dict):
+    """A spec's activation as the core reads it: ``(a, b)`` or the smooth name."""
+    return params["activation"] if "activation" in params else (params["a"], params["b"])
 
 
 def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: ProgressFn,
@@ -61,10 +89,10 @@ def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: Progress
         return StoredValue(doc=_labelled_sweep(spec, x, _labels(x2), progress))
     if op == "sweeps":
         acts = spec["activations"]
-        doc = activation_sweep(x, spec["depths"], [(p["a"], p["b"]) for p in acts],
-                               sigma_w=[p["sigma_w"] for p in acts], sigma_b=[p["sigma_b"] for p in acts],
-                               progress=progress)
-        return StoredValue(doc=doc)
+        sigma_ws: list[Any] = [_sigma_w(p) for p in acts]  # None: that smooth activation's EOC
+        doc = activation_sweep(x, spec["depths"], [_activation(p) for p in acts], sigma_w=sigma_ws,
+                               sigma_b=[p["sigma_b"] for p in acts], progress=progress)
+        return StoredValue(doc=to_jsonable(doc))  # a smooth activation's Delta is NaN: stored as null
     raise ValueError(f"unknown operation {op!r}")
 
 
@@ -89,7 +117,9 @@ def second_data_id(spec: dict) -> str | None:
 
 def _core_model(params: dict) -> dict:
     """A spec's model as the keyword arguments of the core's label functions."""
-    return {k: params[k] for k in ("depth", "a", "b", "sigma_w", "sigma_b")}
+    keys = ("depth", "activation", "sigma_w", "sigma_b") if "activation" in params else \
+        ("depth", "a", "b", "sigma_w", "sigma_b")
+    return {**{k: params[k] for k in keys}, "sigma_w": _sigma_w(params)}
 
 
 def _with_progress(progress: ProgressFn, run):
@@ -112,10 +142,11 @@ def _labelled_sweep(spec: dict, x: np.ndarray, y: np.ndarray, progress: Progress
     acts = spec["activations"]
     results = []
     for i, p in enumerate(acts):
-        sweep = eoc_ntk.depth_sweep(x, depths=spec["depths"], a=p["a"], b=p["b"], sigma_w=p["sigma_w"],
+        act = parse_activation(_activation(p))
+        sweep = eoc_ntk.depth_sweep(x, depths=spec["depths"], activation=act, sigma_w=_sigma_w(p),
                                     sigma_b=p["sigma_b"], y=y,
                                     progress=scaled(progress, i / len(acts), (i + 1) / len(acts)))
-        label = parse_activation((p["a"], p["b"])).label  # as eoc_ntk.core.sweep.activation_sweep labels it
-        results.append({"activation": {**p, "label": label}, **sweep.to_dict()})
+        # labelled as eoc_ntk.core.sweep.activation_sweep labels it
+        results.append({"activation": {**p, "label": act.label}, **sweep.to_dict()})
     progress(1.0)
-    return {"depths": spec["depths"], "results": results}
+    return to_jsonable({"depths": spec["depths"], "results": results})

@@ -132,7 +132,7 @@ def predicted_seconds(spec: dict, x_shape: tuple, x2_shape: tuple | None = None)
     if op == "kernels":
         return predict_seconds("kernels", n=n, m0=m0, n2=n2, depths=(model["depth"],), sigma_b=model["sigma_b"],
                                kinds=len(spec["kinds"]))
-    icd = model["sigma_b"] == 0.0 and model["b"] != 0.0 and op == "spectra"
+    icd = model["sigma_b"] == 0.0 and model.get("b", 0.0) != 0.0 and op == "spectra"
     one = predict_seconds("spectra", n=n, m0=m0, depths=(model["depth"],), sigma_b=model["sigma_b"], icd=icd,
                           device=(job_device() or "cpu") if op == "spectra" else "cpu")
     if op == "learning_curves":

@@ -32,11 +32,12 @@ READ_BUDGET = 1000
 
 @dataclass(frozen=True)
 class ResultFilter:
-    """What ``GET /v1/datasets/{id}/results`` keeps: ``kind``, an activation's canonical ``(a, b)``,
-    and a depth range (a sweep matches when one of its depths is in it)."""
+    """What ``GET /v1/datasets/{id}/results`` keeps: ``kind``, an activation's canonical form (the
+    family's ``(a, b)``, a smooth activation's name), and a depth range (a sweep matches when one of
+    its depths is in it)."""
 
     kind: str | None = None
-    ab: tuple[float, float] | None = None
+    ab: tuple[float, float] | str | None = None
     depth_min: int | None = None
     depth_max: int | None = None
 
@@ -47,11 +48,16 @@ class ResultFilter:
         if self.kind is not None and spec["op"] != self.kind:
             return False
         models = spec["activations"] if spec["op"] == "sweeps" else [spec["model"]]
-        if self.ab is not None and not any((m["a"], m["b"]) == self.ab for m in models):
+        if self.ab is not None and not any(_activation_of(m) == self.ab for m in models):
             return False
         depths = spec["depths"] if spec["op"] == "sweeps" else [spec["model"]["depth"]]
         low, high = self.depth_min or 1, self.depth_max
         return any(d >= low and (high is None or d <= high) for d in depths)
+
+
+def _activation_of(model: dict) -> tuple[float, float] | str:
+    """A canonical model's activation: ``(a, b)`` or the smooth activation's name."""
+    return model["activation"] if "activation" in model else (model["a"], model["b"])
 
 
 def _iso(micros: int) -> str:

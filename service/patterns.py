@@ -24,12 +24,13 @@ NUMBER = rf"[+-]?(?:[0-9]{{1,15}}(?:\.[0-9]{{0,15}})?|\.[0-9]{{1,15}}){_EXPONENT
 #: The same with a nonzero digit (an ``A,B`` pair needs one nonzero coefficient).
 _NONZERO = (rf"[+-]?(?:0{{0,14}}[1-9][0-9]{{0,14}}(?:\.[0-9]{{0,15}})?|[0-9]{{0,15}}\.0{{0,14}}[1-9][0-9]{{0,14}})"
             rf"{_EXPONENT}")
-_NAMES = "|".join(_any_case(n) for n in ("relu", "abs", "absolute_value", "absolute", "identity", "linear"))
+_NAMES = "|".join(_any_case(n) for n in ("relu", "abs", "absolute_value", "absolute", "identity", "linear",
+                                          "erf", "tanh", "gelu", "silu", "swish"))
 _LEAKY = rf"{_any_case('leaky_relu')}(?::{NUMBER})?"
 _NAMED = rf"(?:{_LEAKY}|{_NAMES})"
 _PAIR = rf"(?:{_NONZERO},{NUMBER}|{NUMBER},{_NONZERO})"
 
-#: One activation: a name (any case, ``-`` for ``_``), ``leaky_relu:SLOPE``, or ``A,B``.
+#: One activation: a name (any case, ``-`` for ``_``; the family's or a smooth one), ``leaky_relu:SLOPE``, or ``A,B``.
 ACTIVATION_PATTERN = rf"^(?:{_NAMED}|{_PAIR})$"
 #: Several activations: groups separated by ``;`` or spaces, each ``A,B`` or names separated by commas.
 _GROUP = rf"(?:{_PAIR}|{_NAMED}(?:,{_NAMED})*)"

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from eoc_ntk import MAX_DEPTH
-from eoc_ntk.core.activations import ACTIVATION_NAMES, canonical_activation_name
+from eoc_ntk.core.activations import ACTIVATION_NAMES, SMOOTH_NAMES, canonical_activation_name
 from eoc_ntk.core.kernels import KINDS
 from eoc_ntk.learning.dynamics import MAX_STEPS
 from eoc_ntk.learning.regression import MAX_RIDGE
@@ -70,18 +70,20 @@ class ActivationAB(_In):
 
 
 class ActivationNamed(_In):
-    """A named member of the family: relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu."""
+    """A named activation: of the family relu (a=b=1/2), abs (0, 1), linear (1, 0), leaky_relu; or a smooth
+    one, erf, tanh, gelu, silu (alias swish), at its edge of chaos for the model's sigma_b."""
 
-    # The core's list (eoc_ntk.core.activations), one home; any case ("ReLU"), "-" for "_".
-    name: Annotated[Literal[ACTIVATION_NAMES], BeforeValidator(canonical_activation_name)]  # type: ignore[valid-type]
+    # The core's lists (eoc_ntk.core.activations), one home; any case ("ReLU"), "-" for "_", swish -> silu.
+    name: Annotated[Literal[ACTIVATION_NAMES + SMOOTH_NAMES],  # type: ignore[valid-type]
+                    BeforeValidator(canonical_activation_name)]
     slope: Real | None = Field(None, description="Negative-side slope of leaky_relu (default 0.01).")
 
 
 #: The string forms of eoc_ntk.core.activations: "relu", "ReLU", "leaky_relu:0.1", "0.3,0.7".
 ActivationText = Annotated[str, Field(
-    min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, examples=["relu", "leaky_relu:0.1", "0.3,0.7"],
+    min_length=1, max_length=200, pattern=ACTIVATION_PATTERN, examples=["relu", "leaky_relu:0.1", "0.3,0.7", "tanh"],
     description="An activation as text: relu, abs, linear (any case), leaky_relu:SLOPE, or A,B "
-                "for phi(s) = A*s + B*|s|.")]
+                "for phi(s) = A*s + B*|s|; or a smooth one: erf, tanh, gelu, silu (swish).")]
 
 
 def _activation_tag(value) -> str:
@@ -104,8 +106,10 @@ class ModelIn(_In):
 
     depth: Depth
     activation: Activation
-    sigma_w: SigmaW | None = Field(None, description="Weight std; default the EOC value 1/sqrt(a^2+b^2).")
-    sigma_b: SigmaB = Field(0.0, description="Bias std; 0 at the EOC.")
+    sigma_w: SigmaW | None = Field(None, description="Weight std; default the EOC value: 1/sqrt(a^2+b^2) for the "
+                                   "family, for a smooth activation the one solving the EOC conditions at sigma_b.")
+    sigma_b: SigmaB = Field(0.0, description="Bias std; 0 at the family's EOC; a smooth activation's EOC needs "
+                            "sigma_b > 0 (e.g. 0.1).")
 
 
 class _Data(_In):

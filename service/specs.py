@@ -42,7 +42,7 @@ def build_model(depth: int, act, sigma_w: float | None, sigma_b: float, settings
                            field=fields["depth"])
     with core_errors(field, fields):
         activation = parse_activation(act if isinstance(act, (str, tuple)) else act.model_dump(exclude_none=True))
-        return eoc_ntk.Model(depth, activation.a, activation.b, sigma_w=sigma_w, sigma_b=sigma_b)
+        return eoc_ntk.Model(depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)
 
 
 def model_from_request(m: ModelIn, settings: Settings) -> eoc_ntk.Model:

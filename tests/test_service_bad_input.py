@@ -77,7 +77,7 @@ CATALOGUE = [
      "depths.0", "greater than"),
     ("a = b = 0", "POST", "/v1/spectra", _spectra(model={"depth": 2, "activation": {"a": 0.0, "b": 0.0}}), 422,
      "model.activation", "both 0"),
-    ("unknown activation name", "POST", "/v1/spectra", _spectra(model={"depth": 2, "activation": {"name": "gelu"}}),
+    ("unknown activation name", "POST", "/v1/spectra", _spectra(model={"depth": 2, "activation": {"name": "sigmoid"}}),
      422, "model.activation.name", "relu"),
     ("activation overflowing", "POST", "/v1/spectra",
      _spectra(model={"depth": 2, "activation": {"a": 1e300, "b": 1e300}}), 422, "model.activation", "a^2 + b^2"),

@@ -21,7 +21,7 @@ def test_activation_spellings(text, ab):
     assert parse_activation(text) == pytest.approx(ab)
 
 
-@pytest.mark.parametrize("bad", ["tanh", "relu:0.1", "leaky_relu:x", "1,2,3", "a,b"])
+@pytest.mark.parametrize("bad", ["sigmoid", "tanh:0.1", "relu:0.1", "leaky_relu:x", "1,2,3", "a,b"])
 def test_bad_activations_say_what_is_accepted(bad):
     with pytest.raises(ValueError, match="activation"):
         parse_activation(bad)
@@ -100,7 +100,7 @@ def test_human_output_and_progress_bar(tmp_path, capsys, monkeypatch):
 
 def test_errors_are_one_line_with_a_nonzero_status(tmp_path, capsys):
     np.save(tmp_path / "x.npy", small_data())
-    assert main(["spectrum", str(tmp_path / "x.npy"), "--depth", "3", "--activation", "tanh"]) == 2
+    assert main(["spectrum", str(tmp_path / "x.npy"), "--depth", "3", "--activation", "sigmoid"]) == 2
     assert "unknown activation" in capsys.readouterr().err
     assert main(["spectrum", str(tmp_path / "missing.npy"), "--depth", "3"]) == 2
 

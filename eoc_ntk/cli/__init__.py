@@ -30,7 +30,7 @@ from importlib.metadata import entry_points
 from eoc_ntk import analyze, plots
 from eoc_ntk.cli import learning as cli_learning
 from eoc_ntk.client import ApiError, Client
-from eoc_ntk.core.activations import parse_activation, parse_activations
+from eoc_ntk.core.activations import is_smooth, parse_activation, parse_activations
 from eoc_ntk.core.jsonsafe import to_jsonable
 from eoc_ntk.core.labelled_files import load_labelled_points
 from eoc_ntk.core.model import Model
@@ -138,14 +138,14 @@ def _spectrum(args) -> int:
     result = _compute(args, f"spectrum depth {args.depth}",
                       lambda client, bar: client.spectrum(x, depth=args.depth, activation=act, sigma_w=args.sigma_w,
                                                           sigma_b=args.sigma_b, progress=bar),
-                      lambda bar: analyze(x, Model(args.depth, act.a, act.b, sigma_w=args.sigma_w,
+                      lambda bar: analyze(x, Model(args.depth, activation=act, sigma_w=args.sigma_w,
                                                    sigma_b=args.sigma_b), progress=bar),
                       plots.plot_spectrum)
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"n = {result['n']}, m0 = {result['m0']}, depth {args.depth}, activation {act.label} "
-          f"(a = {act.a:g}, b = {act.b:g}, Delta = {result['model']['delta']:.4g})")
+          f"({_model_text(act, result['model'])})")
     print(f"lambda_min = {_fmt(result['lambda_min'])}   lambda_max = {_fmt(result['lambda_max'])}   "
           f"condition number = {_fmt(result['condition_number'])}")
     if result["singular"]:
@@ -158,6 +158,15 @@ def _spectrum(args) -> int:
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _model_text(act, model: dict) -> str:
+    """``a = .., b = .., Delta = ..`` for the family; ``sigma_w = .., sigma_b = .., q* = ..`` for a smooth one."""
+    if is_smooth(act):
+        eoc = " (edge of chaos)" if model.get("chi") == 1.0 else f", chi = {_fmt(model.get('chi'))}"
+        return (f"sigma_w = {_fmt(model['sigma_w'])}, sigma_b = {_fmt(model['sigma_b'])}, "
+                f"q* = {_fmt(model.get('q_star'))}{eoc}")
+    return f"a = {act.a:g}, b = {act.b:g}, Delta = {model['delta']:.4g}"
 
 
 def _sweep(args) -> int:
@@ -181,6 +190,9 @@ def _sweep(args) -> int:
     print("limit".rjust(6) + "".join(("-" if r.get("limit_condition_number") is None and r.get("delta", 1) == 0
                                       else _fmt(r.get("limit_condition_number"))).rjust(width)
                                      for r in result["results"]))
+    for act, r in zip(acts, result["results"], strict=True):
+        if is_smooth(act):
+            print(f"{act.label}: {_model_text(act, r['activation'])}")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
@@ -189,7 +201,8 @@ def _sweep(args) -> int:
 def _reproduce(args) -> int:
     bar = ProgressBar("reproduce", enabled=not args.quiet)
     try:
-        path = reproduce(args.out, n=args.n, seed=args.seed, progress=bar)
+        smooth = parse_depths(args.smooth_depths) if args.smooth_depths else ()
+        path = reproduce(args.out, n=args.n, seed=args.seed, progress=bar, smooth_depths=smooth)
     finally:
         bar.close()
     print(f"report written to {path}")
@@ -253,7 +266,8 @@ def main(argv=None) -> int:
         helptext = PLUGINS.get(name, (f"plugin command {name}",))[0]
         sub.add_parser(name, help=helptext + " (options: eoc-ntk %s --help)" % name, add_help=False)
 
-    act_help = "relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B*|s|"
+    act_help = ("relu | abs | linear | leaky_relu[:SLOPE] | A,B for phi(s) = A*s + B*|s|, or a smooth one: "
+                "erf | tanh | gelu | silu (swish), at the edge of chaos for --sigma-b (give --sigma-b > 0, e.g. 0.1)")
     spec = sub.add_parser("spectrum", help="eigenvalues and condition number of K/n for one model")
     spec.add_argument("file", help=_FILE_HELP)
     spec.add_argument("--depth", type=int, required=True, help="number of weight layers l >= 1")
@@ -280,6 +294,9 @@ def main(argv=None) -> int:
     rep.add_argument("--n", type=int, default=200, help="number of digits used (default 200)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    rep.add_argument("--smooth-depths", default=None, metavar="DEPTHS",
+                     help="add the section on ReLU, abs, erf, tanh, GELU, SiLU at their edge of chaos at these depths "
+                          "(e.g. 1:100:10; slow: one 2-D quadrature per pair and layer)")
     _debug_option(rep)
     rep.set_defaults(func=_reproduce)
 

@@ -85,7 +85,7 @@ def _rate(result: dict, name: str) -> str:
 
 def _model_kwargs(args) -> dict:
     act = parse_activation(args.activation)
-    return {"depth": args.depth, "a": act.a, "b": act.b, "sigma_w": args.sigma_w, "sigma_b": args.sigma_b}
+    return {"depth": args.depth, "activation": act, "sigma_w": args.sigma_w, "sigma_b": args.sigma_b}
 
 
 def _dynamics(args, compute) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eoc_ntk.plots.spectra import activation_label, floats
+from eoc_ntk.plots.spectra import activation_label, floats, has_activation
 from eoc_ntk.plots.style import (
     NEUTRAL,
     activation_style,
@@ -143,7 +143,7 @@ def draw_dynamics(ax: Any, result: dict[str, Any], title: str | None = None, mea
 
 
 def _model_text(model: dict[str, Any] | None) -> str:
-    if not model or "a" not in model:
+    if not model or not has_activation(model):
         return ""
     return f"{activation_label(model)}, " + (f"depth {model['depth']}, " if model.get("depth") is not None else "")
 

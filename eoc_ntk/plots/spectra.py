@@ -25,7 +25,8 @@ from eoc_ntk.plots.style import (
     tick_formatter,
 )
 
-__all__ = ["activation_label", "floats", "draw_spectrum", "draw_sweep", "draw_icd_error", "draw_eigenvalues",
+__all__ = ["activation_label", "has_activation", "floats", "draw_spectrum", "draw_sweep", "draw_icd_error",
+           "draw_eigenvalues",
            "draw_weyl_bounds", "spectrum_figure", "sweep_figure", "icd_error_figure", "eigenvalue_figure",
            "weyl_figure"]
 
@@ -34,10 +35,21 @@ _SINGULAR_EDGE = "0.15"
 _SPARSE_MARKERS = 0.08
 
 
+def has_activation(model: dict[str, Any]) -> bool:
+    """True when ``model`` names its activation: the family's ``a, b`` or a smooth ``activation``."""
+    return ("a" in model and "b" in model) or isinstance(model.get("activation"), str)
+
+
 def activation_label(act: dict[str, Any]) -> str:
-    """The display label of an activation object ``{"a": .., "b": ..}`` (see
-    :func:`eoc_ntk.core.activations.activation_label`)."""
-    return label_of(float(act["a"]), float(act["b"]))
+    """The display label of an activation object: ``{"a": .., "b": ..}`` (see
+    :func:`eoc_ntk.core.activations.activation_label`), or a smooth activation's summary
+    ``{"activation": "gelu", ...}`` / ``{"name": "gelu"}`` (its name, as the API's ``display_label``)."""
+    if "a" in act and "b" in act:
+        return label_of(float(act["a"]), float(act["b"]))
+    name = act.get("activation", act.get("name"))
+    if isinstance(name, str):
+        return name
+    return str(act.get("label", "activation"))
 
 
 def floats(values: Iterable[Any]) -> np.ndarray:
@@ -64,7 +76,7 @@ def draw_spectrum(ax: Any, result: dict[str, Any], title: str | None = None) -> 
     positive = eig > 0
     idx = np.arange(1, eig.size + 1)
     model = result.get("model") or {}
-    style = activation_style(model) if "a" in model else {"color": NEUTRAL[0], "ls": "-", "marker": "o"}
+    style = activation_style(model) if has_activation(model) else {"color": NEUTRAL[0], "ls": "-", "marker": "o"}
     ax.plot(idx[positive], eig[positive], ms=3, lw=1, markevery=_SPARSE_MARKERS if eig.size > 30 else None,
             label="eigenvalues of K/n", **style)
     if (~positive).any() and positive.any():
@@ -74,7 +86,7 @@ def draw_spectrum(ax: Any, result: dict[str, Any], title: str | None = None) -> 
     integer_axis(ax.xaxis)
     cond = result.get("condition_number")
     if title is None:
-        parts = [activation_label(model)] if "a" in model else []
+        parts = [activation_label(model)] if has_activation(model) else []
         parts += [f"depth {model['depth']}"] if model.get("depth") is not None else []
         parts.append(f"n={eig.size}")
         value = math.inf if cond is None else float(cond)
@@ -206,7 +218,7 @@ def draw_eigenvalues(ax: Any, results: list[dict[str, Any]], title: str | None =
         eig = np.sort(floats(res["eigenvalues"]))[::-1]
         model = res.get("model") or {}
         depths.add(model.get("depth"))
-        label = activation_label(model) if "a" in model else f"spectrum {i + 1}"
+        label = activation_label(model) if has_activation(model) else f"spectrum {i + 1}"
         pos = eig > 0
         positives.append(eig[pos])
         idx = np.arange(1, eig.size + 1)

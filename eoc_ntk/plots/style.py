@@ -161,7 +161,8 @@ def activation_key(act: Any) -> str:
     if isinstance(act, dict):
         if "a" in act and "b" in act and act["a"] is not None and act["b"] is not None:
             return _key_of_coefficients(float(act["a"]), float(act["b"]))
-        act = act.get("label") or act.get("name") or act.get("display_label") or ""
+        named = act.get("activation") if isinstance(act.get("activation"), str) else None  # a smooth model's
+        act = act.get("label") or act.get("name") or named or act.get("display_label") or ""
     if isinstance(act, (tuple, list)) and len(act) == 2:
         return _key_of_coefficients(float(act[0]), float(act[1]))
     text = str(act).strip()

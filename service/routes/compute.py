@@ -76,7 +76,9 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
             if found is not None:
                 return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
-    spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
+    # The Dask engine computes the paper's family only; a smooth activation runs on numpy.
+    spec = spectra_spec(data.dataset_id, model, NUMPY if model.is_smooth else
+                        engine_for(engine.settings, "spectra", data.x.shape[0]))
     return await respond(engine, spec, [data], prefer_async, principal=who, callback_url=body.callback_url)
 
 
@@ -98,7 +100,8 @@ async def cached_spectrum(
     b: float | None = None,
     activation: Annotated[str | None, Query(
         min_length=1, max_length=200, pattern=ACTIVATION_PATTERN,
-        description="Instead of a and b: relu, abs, linear (any case), leaky_relu:SLOPE or A,B.")] = None,
+        description="Instead of a and b: relu, abs, linear (any case), leaky_relu:SLOPE or A,B; or a smooth "
+                    "activation: erf, tanh, gelu, silu (swish).")] = None,
     sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
     sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,
@@ -146,7 +149,7 @@ async def cached_sweep(
                                  description='Depths as in POST /v1/sweeps: "1:100", "1:200:10", "1,2,5".')],
     activations: Annotated[str, Query(min_length=1, max_length=1000, pattern=ACTIVATIONS_PATTERN,
                                       description='Activations in the order of the sweep: "relu,abs", '
-                                                  '"relu;leaky_relu:0.1;0.3,0.7".')],
+                                                  '"relu;leaky_relu:0.1;0.3,0.7", "relu,tanh,gelu".')],
     sigma_w: Annotated[float | None, Query(ge=1e-150, le=1e150)] = None,
     sigma_b: Annotated[float, Query(ge=0.0, le=1e150)] = 0.0,
     if_none_match: IfNoneMatch = None,

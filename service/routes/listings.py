@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 import eoc_ntk
 from eoc_ntk import MAX_DEPTH
-from eoc_ntk.core.activations import parse_activation
+from eoc_ntk.core.activations import SmoothActivation, parse_activation
 from jobs.answers import RENDERED_OPS
 from jobs.specs import model_params
 from jobs.states import JobStatus
@@ -71,12 +71,15 @@ def list_results(
 
     With API keys, a key lists the results it has asked for; without, every result of the dataset."""
     check_depth_range(depth_min, depth_max)
-    ab = None
+    ab: tuple[float, float] | str | None = None
     if activation is not None:
         with core_errors("activation"):
             act = parse_activation(activation)
-            params = model_params(eoc_ntk.Model(1, act.a, act.b))
-        ab = (params["a"], params["b"])
+            if isinstance(act, SmoothActivation):
+                ab = act.key
+            else:
+                params = model_params(eoc_ntk.Model(1, act.a, act.b))
+                ab = (params["a"], params["b"])
     wanted = ResultFilter(kind, ab, depth_min, depth_max)
     return result_page(engine, who, dataset_id, limit, cursor, wanted)
 

@@ -224,3 +224,27 @@ def test_zero_rows_at_zero_bias_give_zero_rows_not_nan():
     with pytest.raises(InvalidParameterError) as err:
         eoc_ntk.kernel(x, depth=5, activation="tanh", sigma_w=1.0, kind="angle")
     assert err.value.param == "x"
+
+
+def test_gelu_moments_keep_their_accuracy_at_large_variance():
+    """(1+q1)(1+q2) - c^2 cancels once q >> 1; the closed form must stay exact against mpmath."""
+    import mpmath as mp
+
+    from eoc_ntk.core._numerics.smooth_moments import gelu_moments
+
+    mp.mp.dps = 30
+    for q in (1e3, 1e6):
+        root = mp.sqrt(q)
+        second = mp.quad(lambda z, r=root: (r * z * mp.ncdf(r * z)) ** 2 * mp.npdf(z), [-mp.inf, -1e-3, 0, 1e-3, mp.inf])
+        got = gelu_moments(np.array(q), np.array(q), np.array(q))[0]
+        assert abs(float((got - second) / second)) < 1e-13, q
+
+
+def test_variances_that_leave_an_unstable_fixed_point_are_refused_not_nan():
+    """GELU's q* repels at sigma_b = 0.1 (docs/math.md): unit-scale inputs pass 1e8 by depth 60."""
+    x = np.random.default_rng(0).normal(size=(12, 5))
+    assert np.all(np.isfinite(eoc_ntk.kernel(x, depth=20, activation="gelu", sigma_b=0.1)))
+    for depth in (60, 1000):
+        with np.errstate(all="ignore"), pytest.raises(InvalidParameterError, match="grow from") as info:
+            eoc_ntk.kernel(x, depth=depth, activation="gelu", sigma_b=0.1)
+        assert info.value.param == "depth"

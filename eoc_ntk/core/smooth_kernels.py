@@ -65,12 +65,23 @@ def _first_layer(x: FloatArray, x2: FloatArray | None, model: Model) -> tuple[np
     return q1, q2, c1
 
 
+#: Largest layer variance of GELU's closed form: two of its terms of size sqrt(q) cancel to O(1), so its
+#: relative error is about 1e-16 sqrt(q) (1e-12 at q = 1e8; tests/test_core_smooth.py checks q = 1e6).
+GELU_MAX_VARIANCE = 1e8
+
+
 def _trajectories(model: Model, q1: np.ndarray, q2: np.ndarray,
                   depth: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     spec = spec_of(model)
     both, order, est = variance_trajectory(spec, np.concatenate([q1, q2]), depth)
+    top = max(float(np.max(q)) for q in both)
+    if spec.key == "gelu" and not top <= GELU_MAX_VARIANCE:
+        raise InvalidParameterError(
+            f"activation 'gelu': the variances grow from {float(np.max(both[0])):.3g} to {top:.3g} over {depth} "
+            f"layers, past {GELU_MAX_VARIANCE:g}, where the closed form's terms cancel to worse than 1e-12 (the fixed "
+            f"point q* = {model.q_star:.3g} repels them at small sigma_b): scale x so that sigma_w^2 |x|^2 / m0 + "
+            "sigma_b^2 is near q*, give a larger sigma_b, or use fewer layers", param="depth")
     if est > QUADRATURE_REFUSE:
-        top = max(float(np.max(q)) for q in both)
         grows = top > 4.0 * float(np.max(both[0]))
         why = (f"the variances grow from {float(np.max(both[0])):.3g} to {top:.3g} over {depth} layers (the variance "
                f"map's fixed point q* = {model.q_star:.3g} repels them: for gelu and silu at small sigma_b it is "
@@ -172,6 +183,19 @@ def smooth_kernels_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, 
     its rows and columns are exactly 0 and are filled in apart; ``kind="angle"`` is undefined for it,
     and a custom activation with ``phi(0) != 0`` is refused for zero rows (``param="x"``).
     """
+    for depth, found in _by_depth(x, x2, model, depths, kinds, method):
+        for kind, value in found.items():
+            if not np.all(np.isfinite(value)):
+                raise InvalidParameterError(
+                    f"activation {spec_label(model)!r}: the {kind} kernel at depth {depth} overflows float64 (the "
+                    f"variances leave the fixed point q* = {model.q_star:.3g} and grow without bound; for gelu and "
+                    "silu at small sigma_b q* is unstable): scale x so that sigma_w^2 |x|^2 / m0 + sigma_b^2 is "
+                    "near q*, give a larger sigma_b, or use fewer layers", param="depth")
+        yield depth, found
+
+
+def _by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],
+              kinds: Sequence[str], method: str) -> Iterator[tuple[int, dict[str, FloatArray]]]:
     zero1 = ~np.any(x != 0.0, axis=1)
     zero2 = zero1 if x2 is None else ~np.any(x2 != 0.0, axis=1)
     if model.sigma_b != 0.0 or not (zero1.any() or zero2.any()):

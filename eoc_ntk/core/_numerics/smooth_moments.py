@@ -167,7 +167,10 @@ def gelu_moments(q1: np.ndarray, q2: np.ndarray, c: np.ndarray) -> tuple[np.ndar
     """GELU's closed forms (module docstring) for covariances ``[[q1, c], [c, q2]]``."""
     t1, t2 = 1.0 + q1, 1.0 + q2
     tt = t1 * t2
-    d = tt - c * c
+    # (1 + q1)(1 + q2) - c^2 as a sum of non-negative terms, exact to rounding at any variance:
+    # 1 + q1 + q2 + (p - c)(p + c) with p = sqrt(q1 q2) >= |c| (tt - c^2 cancels once q >> 1).
+    p = np.sqrt(q1 * q2)
+    d = 1.0 + q1 + q2 + np.maximum(p - c, 0.0) * (p + c)
     sd = np.sqrt(d)
     angle = np.arcsin(np.clip(c / np.sqrt(tt), -1.0, 1.0)) / (2.0 * np.pi)
     nngp = 0.25 * c + c * angle + (q1 * q2 * d + c * c) / (2.0 * np.pi * tt * sd)

@@ -235,7 +235,8 @@ def test_gelu_moments_keep_their_accuracy_at_large_variance():
     mp.mp.dps = 30
     for q in (1e3, 1e6):
         root = mp.sqrt(q)
-        second = mp.quad(lambda z, r=root: (r * z * mp.ncdf(r * z)) ** 2 * mp.npdf(z), [-mp.inf, -1e-3, 0, 1e-3, mp.inf])
+        second = mp.quad(lambda z, r=root: (r * z * mp.ncdf(r * z)) ** 2 * mp.npdf(z),
+                         [-mp.inf, -1e-3, 0, 1e-3, mp.inf])
         got = gelu_moments(np.array(q), np.array(q), np.array(q))[0]
         assert abs(float((got - second) / second)) < 1e-13, q
 

@@ -40,10 +40,10 @@ def test_bad_depth_text_is_422_naming_depths(client, depths):
 
 
 def test_bad_activation_text_is_422(client):
-    r = client.post("/v1/spectra", json={"x": small_data().tolist(), "model": {"depth": 2, "activation": "swish"}})
+    r = client.post("/v1/spectra", json={"x": small_data().tolist(), "model": {"depth": 2, "activation": "mish"}})
     assert r.status_code == 422 and "activation" in r.json()["error"]["field"]
     r = client.post("/v1/spectra", json={"x": small_data().tolist(),
-                                         "model": {"depth": 2, "activation": {"name": "Swish"}}})
+                                         "model": {"depth": 2, "activation": {"name": "Mish"}}})
     assert r.status_code == 422
 
 
@@ -80,7 +80,7 @@ def test_cached_sweep_query_never_computes(client):
     assert body["results"][1]["condition_number"][2] == pytest.approx(_ref_cond(x, 3, 0.0, 1.0), rel=1e-8)
     assert client.get("/v1/sweeps", params={**q, "depths": "1:4"}).status_code == 404
     assert client.get("/v1/sweeps", params={**q, "depths": "x"}).status_code == 422
-    assert client.get("/v1/sweeps", params={**q, "activations": "swish"}).status_code == 422
+    assert client.get("/v1/sweeps", params={**q, "activations": "mish"}).status_code == 422
 
 
 def test_delete_of_an_ended_job_is_409_with_its_state(client):

@@ -224,7 +224,7 @@ def test_eigenvalue_plot_of_one_depth_draws_cached_spectra_only(client):
     assert client.get("/v1/plots/eigenvalues", params={**q, "depth": 4}).status_code == 404  # another depth: not cached
     r = client.get("/v1/plots/eigenvalues", params={**q, "format": "png", "width": 4, "height": 2, "dpi": 50})
     assert r.status_code == 200 and struct.unpack(">II", r.content[16:24]) == (200, 100)
-    r = client.get("/v1/plots/eigenvalues", params={**q, "activations": "swish"})
+    r = client.get("/v1/plots/eigenvalues", params={**q, "activations": "mish"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "activations"
 
 

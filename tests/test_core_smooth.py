@@ -227,25 +227,29 @@ def test_zero_rows_at_zero_bias_give_zero_rows_not_nan():
 
 
 def test_gelu_moments_keep_their_accuracy_at_large_variance():
-    """(1+q1)(1+q2) - c^2 cancels once q >> 1; the closed form must stay exact against mpmath."""
+    """(1+q1)(1+q2) - c^2, two sqrt(q)-sized terms and arcsin next to 1 all lose digits once q >> 1 unless
+    arranged with care: the closed forms must stay exact against mpmath at any variance."""
     import mpmath as mp
 
     from eoc_ntk.core._numerics.smooth_moments import gelu_moments
 
     mp.mp.dps = 30
-    for q in (1e3, 1e6):
+    for q in (1e3, 1e6, 1e12):
         root = mp.sqrt(q)
-        second = mp.quad(lambda z, r=root: (r * z * mp.ncdf(r * z)) ** 2 * mp.npdf(z),
-                         [-mp.inf, -1e-3, 0, 1e-3, mp.inf])
-        got = gelu_moments(np.array(q), np.array(q), np.array(q))[0]
-        assert abs(float((got - second) / second)) < 1e-13, q
+        edges = [-mp.inf, -10 / root, 0, 10 / root, mp.inf]
+        second = mp.quad(lambda z, r=root: (r * z * mp.ncdf(r * z)) ** 2 * mp.npdf(z), edges)
+        slope = mp.quad(lambda z, r=root: (mp.ncdf(r * z) + r * z * mp.npdf(r * z)) ** 2 * mp.npdf(z), edges)
+        got = gelu_moments(np.array(q), np.array(q), np.array(q))
+        assert abs(float((got[0] - second) / second)) < 1e-14, q
+        assert abs(float((got[1] - slope) / slope)) < 1e-14, q
 
 
 def test_variances_that_leave_an_unstable_fixed_point_are_refused_not_nan():
-    """GELU's q* repels at sigma_b = 0.1 (docs/math.md): unit-scale inputs pass 1e8 by depth 60."""
+    """GELU's q* repels at sigma_b = 0.1 (docs/math.md): unit-scale inputs grow about 1.5x a layer and
+    overflow float64 before depth 1000."""
     x = np.random.default_rng(0).normal(size=(12, 5))
-    assert np.all(np.isfinite(eoc_ntk.kernel(x, depth=20, activation="gelu", sigma_b=0.1)))
-    for depth in (60, 1000):
-        with np.errstate(all="ignore"), pytest.raises(InvalidParameterError, match="grow from") as info:
-            eoc_ntk.kernel(x, depth=depth, activation="gelu", sigma_b=0.1)
-        assert info.value.param == "depth"
+    assert np.all(np.isfinite(eoc_ntk.kernel(x[:4], depth=30, activation="gelu", sigma_b=0.1)))
+    for rows in (3, 12):  # composed maps (few variance groups) and pair by pair (many)
+        with np.errstate(all="ignore"), pytest.raises(InvalidParameterError, match="overflows float64") as info:
+            eoc_ntk.kernel(x[:rows], depth=1000, activation="gelu", sigma_b=0.1)
+        assert info.value.param == "depth" and "layer 5" in str(info.value)

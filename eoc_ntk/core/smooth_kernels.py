@@ -65,23 +65,24 @@ def _first_layer(x: FloatArray, x2: FloatArray | None, model: Model) -> tuple[np
     return q1, q2, c1
 
 
-#: Largest layer variance of GELU's closed form: two of its terms of size sqrt(q) cancel to O(1), so its
-#: relative error is about 1e-16 sqrt(q) (1e-12 at q = 1e8; tests/test_core_smooth.py checks q = 1e6).
-GELU_MAX_VARIANCE = 1e8
+#: Largest layer variance served: Theta_l sums l terms of up to this size, and depths reach 1e5.
+MAX_VARIANCE = 1e290
 
 
 def _trajectories(model: Model, q1: np.ndarray, q2: np.ndarray,
                   depth: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     spec = spec_of(model)
     both, order, est = variance_trajectory(spec, np.concatenate([q1, q2]), depth)
-    top = max(float(np.max(q)) for q in both)
-    if spec.key == "gelu" and not top <= GELU_MAX_VARIANCE:
+    top_layer = next((layer for layer, q in enumerate(both, 1) if not np.all(q <= MAX_VARIANCE)), None)
+    if top_layer is not None:  # before any pair work: the kernel would overflow, and pairs cost far more
         raise InvalidParameterError(
-            f"activation 'gelu': the variances grow from {float(np.max(both[0])):.3g} to {top:.3g} over {depth} "
-            f"layers, past {GELU_MAX_VARIANCE:g}, where the closed form's terms cancel to worse than 1e-12 (the fixed "
-            f"point q* = {model.q_star:.3g} repels them at small sigma_b): scale x so that sigma_w^2 |x|^2 / m0 + "
-            "sigma_b^2 is near q*, give a larger sigma_b, or use fewer layers", param="depth")
+            f"activation {spec_label(model)!r}: the variances grow from {float(np.max(both[0])):.3g} past "
+            f"{MAX_VARIANCE:g} by layer {top_layer} of {depth}, so the kernel overflows float64 (the fixed point "
+            f"q* = {model.q_star:.3g} repels them; for gelu and silu at small sigma_b it is unstable): scale x so "
+            "that sigma_w^2 |x|^2 / m0 + sigma_b^2 is near q*, give a larger sigma_b, or use fewer layers",
+            param="depth")
     if est > QUADRATURE_REFUSE:
+        top = max(float(np.max(q)) for q in both)
         grows = top > 4.0 * float(np.max(both[0]))
         why = (f"the variances grow from {float(np.max(both[0])):.3g} to {top:.3g} over {depth} layers (the variance "
                f"map's fixed point q* = {model.q_star:.3g} repels them: for gelu and silu at small sigma_b it is "

@@ -172,9 +172,12 @@ def gelu_moments(q1: np.ndarray, q2: np.ndarray, c: np.ndarray) -> tuple[np.ndar
     p = np.sqrt(q1 * q2)
     d = 1.0 + q1 + q2 + np.maximum(p - c, 0.0) * (p + c)
     sd = np.sqrt(d)
-    angle = np.arcsin(np.clip(c / np.sqrt(tt), -1.0, 1.0)) / (2.0 * np.pi)
+    # arcsin(c / sqrt(tt)) as atan2(c, sqrt(tt - c^2)): arcsin is ill-conditioned next to 1, atan2 is not.
+    angle = np.arctan2(c, sd) / (2.0 * np.pi)
     nngp = 0.25 * c + c * angle + (q1 * q2 * d + c * c) / (2.0 * np.pi * tt * sd)
-    deriv = 0.25 + angle + c / (2.0 * np.pi * sd) + c * ((2.0 - q1 * q2) * d + c * c) / (2.0 * np.pi * tt * d * sd)
+    # c / (2 pi sd) + c ((2 - q1 q2) d + c^2) / (2 pi tt d sd), over one denominator: tt + 2 - q1 q2 =
+    # 3 + q1 + q2, so no two terms of size sqrt(q) cancel (they did, to O(1), once q >> 1).
+    deriv = 0.25 + angle + c * (d * (3.0 + q1 + q2) + c * c) / (2.0 * np.pi * tt * d * sd)
     return nngp, deriv
 
 

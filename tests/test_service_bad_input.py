@@ -103,6 +103,10 @@ CATALOGUE = [
      422, "a", "required"),
     ("cached query fractional depth", "GET", "/v1/spectra",
      {"params": {"dataset_id": "0" * 32, "depth": 2.5, "a": 0.5, "b": 0.5}}, 422, "depth", "integer"),
+    # Found by schemathesis: sigma_w^2 (a^2 + b^2) overflowed to inf inside the cache key (a 500).
+    ("cached query chi overflow", "GET", "/v1/spectra",
+     {"params": {"dataset_id": "0" * 32, "depth": 3, "a": 1.76e16, "b": 2.8e-201, "sigma_w": 6.98e149,
+                 "sigma_b": 9.6e149}}, 422, "model.sigma_w", "chi = sigma_w^2"),
     ("malformed job id", "GET", "/v1/jobs/not-a-job", {}, 422, "job_id", "malformed job id"),
     ("malformed job id (DELETE)", "DELETE", "/v1/jobs/" + "x" * 500, {}, 422, "job_id", "malformed job id"),
     ("unknown job id", "GET", "/v1/jobs/spectra-" + "0" * 32, {}, 404, "job_id", "unknown job"),

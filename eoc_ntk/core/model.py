@@ -148,6 +148,11 @@ class Model:
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "b", b)
         sigma_w = 1.0 / math.sqrt(a * a + b * b) if self.sigma_w is None else self._checked_sigma_w()
+        if not 1e-290 <= sigma_w * sigma_w * (a * a + b * b) <= 1e290:
+            raise InvalidParameterError(
+                f"chi = sigma_w^2 (a^2 + b^2) = {sigma_w:.3g}^2 x {a * a + b * b:.3g} is out of range [1e-290, "
+                "1e290]: the kernel scales as chi^(depth-1); move sigma_w toward the edge of chaos "
+                f"1/sqrt(a^2+b^2) = {1.0 / math.sqrt(a * a + b * b):.3g}", param="sigma_w")
         object.__setattr__(self, "sigma_w", sigma_w)
         self._checked_sigma_b()
         object.__setattr__(self, "output_dim", check_integer(self.output_dim, "output_dim"))

@@ -35,7 +35,7 @@ from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.validation import check_real
 
 __all__ = ["ACTIVATION_NAMES", "SMOOTH_NAMES", "DEFAULT_LEAKY_SLOPE", "Activation", "SmoothActivation",
-           "activation_coefficients", "is_smooth",
+           "activation_coefficients", "check_activation_source", "is_smooth",
            "parse_activation", "parse_activations", "activation_label", "canonical_activation_name",
            "resolve_coefficients"]
 
@@ -295,6 +295,27 @@ def parse_activation(value: Any) -> Activation:
                                 f"got {type(value).__name__}", param="activation")
 
 
+def check_activation_source(a: float | None, b: float | None, activation: Any, where: str) -> None:
+    """Exactly one of ``activation=`` or both ``a=``, ``b=`` in a core function ``where``.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``param="activation"`` when ``activation`` and ``a`` or ``b`` are both given.
+    TypeError
+        When neither is given (as for a missing keyword argument).
+    """
+    if activation is not None:
+        if a is not None or b is not None:
+            given = " and ".join(name for name, v in (("a", a), ("b", b)) if v is not None)
+            raise InvalidParameterError(f"{where}() got both activation={activation!r} and {given}: give either "
+                                        "activation= or a= and b=", param="activation")
+        return
+    if a is None or b is None:
+        missing = " and ".join(repr(name) for name, v in (("a", a), ("b", b)) if v is None)
+        raise TypeError(f"{where}() missing required keyword argument {missing} (or give activation=, e.g. 'relu')")
+
+
 def resolve_coefficients(a: float | None, b: float | None, activation: Any, where: str) -> tuple[float, float]:
     """``(a, b)`` of a core function's ``a=``, ``b=`` or ``activation=`` (any spelling of :func:`parse_activation`).
 
@@ -306,19 +327,14 @@ def resolve_coefficients(a: float | None, b: float | None, activation: Any, wher
     TypeError
         When neither is given (as for a missing keyword argument).
     """
+    check_activation_source(a, b, activation, where)
     if activation is not None:
-        if a is not None or b is not None:
-            given = " and ".join(name for name, v in (("a", a), ("b", b)) if v is not None)
-            raise InvalidParameterError(f"{where}() got both activation={activation!r} and {given}: give either "
-                                        "activation= or a= and b=", param="activation")
         act = parse_activation(activation)
         if isinstance(act, SmoothActivation):
             raise InvalidParameterError(f"{where}() supports the family phi(s) = a*s + b*|s| only, not activation "
                                         f"{act.label!r}", param="activation")
         return act.a, act.b
-    if a is None or b is None:
-        missing = " and ".join(repr(name) for name, v in (("a", a), ("b", b)) if v is None)
-        raise TypeError(f"{where}() missing required keyword argument {missing} (or give activation=, e.g. 'relu')")
+    assert a is not None and b is not None  # check_activation_source refused a missing one
     return a, b
 
 

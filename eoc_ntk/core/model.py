@@ -20,6 +20,7 @@ from eoc_ntk.core.activations import (
     Activation,
     SmoothActivation,
     activation_coefficients,
+    check_activation_source,
     parse_activation,
 )
 from eoc_ntk.core.errors import InvalidParameterError
@@ -270,13 +271,8 @@ def model_of(depth: int, a: float | None, b: float | None, activation: Any, sigm
     TypeError
         When neither is given (as for a missing keyword argument).
     """
+    check_activation_source(a, b, activation, where)
     if activation is not None:
-        if a is not None or b is not None:
-            given = " and ".join(name for name, v in (("a", a), ("b", b)) if v is not None)
-            raise InvalidParameterError(f"{where}() got both activation={activation!r} and {given}: give either "
-                                        "activation= or a= and b=", param="activation")
         return Model(depth, sigma_w=sigma_w, sigma_b=sigma_b, output_dim=output_dim, activation=activation)
-    if a is None or b is None:
-        missing = " and ".join(repr(name) for name, v in (("a", a), ("b", b)) if v is None)
-        raise TypeError(f"{where}() missing required keyword argument {missing} (or give activation=, e.g. 'relu')")
+    assert a is not None and b is not None  # check_activation_source refused a missing one
     return Model(depth, a, b, sigma_w, sigma_b, output_dim)

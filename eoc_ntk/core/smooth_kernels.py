@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from scipy.special import expit as special_expit
 
+from eoc_ntk.core._numerics.interp import DEGREE, U_MAX, interval_of
 from eoc_ntk.core._numerics.smooth_interp import group_rows
 from eoc_ntk.core._numerics.smooth_onepass import DepthMaps, pair_steps
 from eoc_ntk.core._numerics.smooth_recursion import (
@@ -199,7 +200,9 @@ def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], tai
     with np.errstate(divide="ignore"):
         u0 = np.log(gap0) - np.log(2.0 - gap0)
     maps = DepthMaps(spec, tail, tail, later, tail=True)
-    for local, theta, sigma in maps.run(u0, theta0, interpolate=u.size >= INTERPOLATE_FROM):
+    # Interpolate where it saves work: the fit propagates DEGREE + 2 points per interval the pairs touch.
+    touched = np.unique(interval_of(u0[np.abs(u0) <= U_MAX])).size
+    for local, theta, sigma in maps.run(u0, theta0, interpolate=u.size > (DEGREE + 2) * touched):
         yield local + start - 1, theta, sigma
 
 

@@ -25,7 +25,6 @@ from pydantic import (
 from eoc_ntk import MAX_DEPTH
 from eoc_ntk.core.activations import ACTIVATION_NAMES, SMOOTH_NAMES, canonical_activation_name
 from eoc_ntk.core.kernels import KINDS
-from eoc_ntk.core.validation import MAX_ABS_VALUE
 from eoc_ntk.learning.dynamics import MAX_STEPS
 from eoc_ntk.learning.regression import MAX_RIDGE
 from jobs.states import JobStatus
@@ -35,38 +34,29 @@ from .errors import ERROR_CODES
 from .examples import EXAMPLES
 from .json_numbers import array_or_list
 from .patterns import ACTIVATION_PATTERN
-from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schema
+from .schema_rules import (
+    DATA_NUMBER,
+    DEPTHS_SCHEMA,
+    INTEGRAL,
+    ROWS_SCHEMA,
+    depths_before_validation,
+    request_schema,
+)
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
     "DatasetJSONIn", "DatasetOut", "JobOut", "CallbackOut", "JobStatus", "SpectrumOut", "SweepOut",
-    "ErrorOut", "Health", "DATASET_ID_PATTERN", "DATA_NUMBER", "ROWS_SCHEMA",
+    "ErrorOut", "Health", "DATASET_ID_PATTERN",
 ]
 
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
 
-
-def _integral(value):
-    """A JSON number without a fractional part (``3.0``) as the integer it is (JSON Schema's
-    ``integer``); anything else as it is, for the strict check (no text, no ``true``)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-#: After an integer's ``Field(strict=True, ...)``: JSON ``3`` or ``3.0``, never ``3.5``, ``"3"`` or
-#: ``true`` (placed after the constraints, so that the schema keeps them).
-INTEGRAL = BeforeValidator(_integral)
 Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1."), INTEGRAL]
 #: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
 SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]
 SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
-#: An entry of data or labels: |value| <= MAX_ABS_VALUE, so that squared norms stay finite.
-DATA_NUMBER = {"type": "number", "minimum": -MAX_ABS_VALUE, "maximum": MAX_ABS_VALUE}
-#: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
-#: empty matrix or row with a message that names the fix). The configured limits (rows, numbers per
-#: row) are written into the served document (service.document).
-ROWS_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": DATA_NUMBER}}
 #: Read from a JSON body as a float64 array of shape (n, m0) when it is one (service.json_numbers).
 Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(ROWS_SCHEMA),
                    Field(description="Data points, one per row: shape (n, m0).")]

@@ -12,7 +12,8 @@ from ..deps import EngineDep, PrincipalDep
 from ..engine import Engine
 from ..jsonbody import read_body
 from ..labels import check_labels, labels_id_of
-from ..schemas import DATA_NUMBER, DATASET_ID_PATTERN, ROWS_SCHEMA, DatasetOut, DatasetWithLabelsOut
+from ..schema_rules import DATA_NUMBER, ROWS_SCHEMA
+from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

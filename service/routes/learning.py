@@ -13,7 +13,8 @@ from ..engine import Data, Engine
 from ..errors import InvalidInput
 from ..jsonbody import JSONRoute
 from ..labels import labels_id_from, labels_id_of, parse_labels_upload, resolve_labels
-from ..schemas import DATA_NUMBER, ROWS_SCHEMA, DynamicsIn, DynamicsOut, LabelsOut, LearningCurveOut, LearningCurvesIn
+from ..schema_rules import DATA_NUMBER, ROWS_SCHEMA
+from ..schemas import DynamicsIn, DynamicsOut, LabelsOut, LearningCurveOut, LearningCurvesIn
 from ..specs import model_from_request
 from .common import respond
 

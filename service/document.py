@@ -9,8 +9,8 @@ into the document when the app builds it, so that each deployment serves its own
   number, the column ``label_column`` takes out);
 - labels (``y``): at most ``EOC_NTK_MAX_N`` rows of at most ``EOC_NTK_MAX_M0`` numbers;
 - depths (``model.depth``, ``depth``, ``depths``): at most ``EOC_NTK_MAX_DEPTH``, also in the
-  depth text grammar (a range's end and step: at most ``eoc_ntk.MAX_DEPTH``, as every number of
-  it); at most ``EOC_NTK_MAX_SWEEP_DEPTHS`` depths in a list and ``EOC_NTK_MAX_SWEEP_ACTIVATIONS``
+  depth text grammar (a range's step: at most ``eoc_ntk.MAX_DEPTH``, as every number of it); at
+  most ``EOC_NTK_MAX_SWEEP_DEPTHS`` depths in a list and ``EOC_NTK_MAX_SWEEP_ACTIVATIONS``
   activations in a sweep;
 - training-set sizes: at most ``EOC_NTK_MAX_N - 1``.
 
@@ -79,7 +79,7 @@ def _labels(node: dict, max_n: int, max_m0: int) -> None:
 
 
 def _depths_text(depth_max: int) -> str:
-    """The depth grammar: depths and a range's start at most ``depth_max``, every number at most MAX_DEPTH."""
+    """The depth grammar: depths (a range's ends too) at most ``depth_max``, a step at most MAX_DEPTH."""
     return depths_pattern(integer_range_pattern(depth_max), integer_range_pattern(MAX_DEPTH))
 
 

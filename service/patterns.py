@@ -39,11 +39,11 @@ ACTIVATIONS_PATTERN = rf"^{_GROUP}(?:[; ]{_GROUP})*$"
 _DEPTH = "[1-9][0-9]{0,5}"
 
 
-def depths_pattern(first: str = _DEPTH, other: str = _DEPTH) -> str:
+def depths_pattern(depth: str = _DEPTH, step: str = _DEPTH) -> str:
     """Depths: ``10``, ``1,2,5``, ``1:100`` (both ends included), ``1:200:10`` (a step), joined by
-    commas; ``first`` is the pattern of a depth or a range's start (a depth computed), ``other`` of
-    a range's end and step (which need not be one)."""
-    part = rf"{first}(?::{other}(?::{other})?)?"
+    commas; ``depth`` is the pattern of a depth (a range's ends are depths computed), ``step`` of a
+    range's step (which need not be one)."""
+    part = rf"{depth}(?::{depth}(?::{step})?)?"
     return rf"^{part}(?:,{part})*$"
 
 

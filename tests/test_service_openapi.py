@@ -75,10 +75,11 @@ def test_a_deployment_serves_its_own_limits(limited):
     assert (upload["properties"]["x"]["maxItems"], upload["properties"]["x"]["items"]["maxItems"]) == (40, 8)
     query = {p["name"]: p["schema"] for p in doc["paths"]["/v1/spectra"]["get"]["parameters"]}
     assert query["depth"]["maximum"] == 300
-    # The depth grammar: depths (and a range's start) 1 to 300; a range's end and step up to eoc_ntk.MAX_DEPTH.
+    # The depth grammar: depths (a range's ends are depths too) 1 to 300; a step up to eoc_ntk.MAX_DEPTH.
     text = re.compile(depths_text["pattern"])
     assert [d for d in range(0, 400) if text.match(str(d))] == list(range(1, 301))
-    assert text.match("1:100000:99999") and not text.match("1:100001") and not text.match("301:400")
+    assert text.match("1:300:100000") and not text.match("1:300:100001") and not text.match("1:301")
+    assert not text.match("301:400")
     assert text.match("1,2,5") and text.match("3:300:10") and not text.match("01") and not text.match("1:")
     sweeps_query = {p["name"]: p["schema"] for p in doc["paths"]["/v1/sweeps"]["get"]["parameters"]}
     assert sweeps_query["depths"]["pattern"] == depths_text["pattern"]

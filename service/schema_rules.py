@@ -19,6 +19,8 @@ __all__ = ["depths_from_text", "depths_before_validation", "DEPTHS_SCHEMA", "one
            "request_schema", "INTEGRAL", "DATA_NUMBER", "ROWS_SCHEMA"]
 
 DEPTH_NUMBER = re.compile(r"\d+")
+
+
 def _integral(value):
     """A JSON number without a fractional part (``3.0``) as the integer it is (JSON Schema's
     ``integer``); anything else as it is, for the strict check (no text, no ``true``)."""

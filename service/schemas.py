@@ -52,7 +52,7 @@ __all__ = [
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
-
+#: An integer (3 or 3.0, as JSON Schema counts them) from 1 to eoc_ntk.MAX_DEPTH.
 Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1."), INTEGRAL]
 #: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
 SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]

@@ -83,6 +83,8 @@ def test_a_deployment_serves_its_own_limits(limited):
     assert text.match("1,2,5") and text.match("3:300:10") and not text.match("01") and not text.match("1:")
     sweeps_query = {p["name"]: p["schema"] for p in doc["paths"]["/v1/sweeps"]["get"]["parameters"]}
     assert sweeps_query["depths"]["pattern"] == depths_text["pattern"]
+    # Built after this one, the default deployment's document is still the committed one (no shared node).
+    assert _without_defaults(json.loads(openapi_text())) == _without_defaults(json.loads(DEFAULT_PATH.read_text()))
 
 
 X = [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]]

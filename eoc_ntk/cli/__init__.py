@@ -187,15 +187,31 @@ def _sweep(args) -> int:
     print("depth".rjust(6) + "".join(label.rjust(width) for label in labels))
     for i, d in enumerate(result["depths"]):
         print(str(d).rjust(6) + "".join(_fmt(r["condition_number"][i]).rjust(width) for r in result["results"]))
-    print("limit".rjust(6) + "".join(("-" if r.get("limit_condition_number") is None and r.get("delta", 1) == 0
-                                      else _fmt(r.get("limit_condition_number"))).rjust(width)
-                                     for r in result["results"]))
+    print("limit".rjust(6) + "".join(_limit_text(r).rjust(width) for r in result["results"]))
     for act, r in zip(acts, result["results"], strict=True):
         if is_smooth(act):
             print(f"{act.label}: {_model_text(act, r['activation'])}")
+    for act, r in zip(acts, result["results"], strict=True):
+        if r.get("singular_reason"):
+            print(f"{act.label}: cond = inf (singular) at depths {_singular_depths(result['depths'], r)}: "
+                  f"{r['singular_reason']}")
+        if r.get("limit_note"):
+            print(f"{act.label}: limit n/a: {r['limit_note']}")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _limit_text(r: dict) -> str:
+    """The limit row's cell: "n/a" where the limit is not defined (``limit_note`` says why), "inf" where singular."""
+    if r.get("limit_note") or (r.get("limit_condition_number") is None and r.get("delta", 1) == 0):
+        return "n/a"
+    return _fmt(r.get("limit_condition_number"))
+
+
+def _singular_depths(depths: list, r: dict) -> str:
+    found = [d for d, s in zip(depths, r["singular"], strict=True) if s]
+    return ", ".join(map(str, found[:10])) + (", ..." if len(found) > 10 else "")
 
 
 def _reproduce(args) -> int:

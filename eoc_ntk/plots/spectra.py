@@ -124,6 +124,8 @@ def _sweep_curves(ax: Any, depths: np.ndarray, results: list[dict[str, Any]]) ->
         cond = floats(res["condition_number"])
         finite = np.isfinite(cond)
         label = activation_label(res["activation"])
+        sigma_b = res["activation"].get("sigma_b")
+        label += f", σ_b={float(sigma_b):g}" if sigma_b else ""
         if not finite.any():
             all_singular.append(label)
             continue
@@ -190,7 +192,7 @@ def _short_note(note: str) -> str:
         short = f"q* = {slope[1]} repels\n(variance-map slope {slope[2]} > 1)"
         return short + (f";\nuse sigma_b = {found[1]} or more" if found else "")
     if "family's edge of chaos is at sigma_b = 0" in note:
-        return "defined at sigma_b = 0 only"
+        return "the limit is defined at sigma_b = 0 only"
     return "\n".join(textwrap.wrap(note.split(";")[0], 32))
 
 

@@ -98,3 +98,4 @@ def test_cli_sweep_explains_the_missing_limits(tmp_path, capsys):
     assert limit_row.split()[1:] == ["n/a", "4", "n/a"]  # tanh: 1 + n/2
     assert "gelu: limit n/a: no depth limit at sigma_b = 0.1" in out and "sigma_b = 0.5" in out
     assert "relu: limit n/a:" in out and "give sigma_b = 0" in out
+    assert "q* repels: variance-map slope 1.098 > 1" in out and out.count("q* repels: variance-map") == 1

@@ -1,4 +1,4 @@
-"""The numeric arrays of a JSON body (``x``, ``x2``, ``y``) read as float64 arrays, not Python floats.
+"""The numeric arrays of a JSON body (``x``, ``x2``, ``y``) read as NumPy arrays, not Python floats.
 
 :func:`cut_arrays` reads those arrays with :func:`eoc_ntk.core.json_arrays.find_number_arrays`
 and puts a placeholder string in each one's place: pydantic then parses a body of a few small
@@ -6,9 +6,14 @@ fields, and the fields typed :data:`service.schemas.Matrix` or ``LabelsJSON`` ta
 from the validation context (:func:`array_or_list`). An array that is not read (a syntax or type
 error, ``NaN``, a ragged row) stays in the body: pydantic refuses it as before, with its message.
 
-Memory of a body of ``B`` bytes while it is parsed: the arrays (8 bytes a number) plus at most
-about ``2 B`` of text copies and chunk temporaries, where pydantic alone held about 110 bytes
-a number (5x the body for float64 text, 40x for one-digit numbers).
+Each array is held in the narrowest dtype that represents every value exactly (int8, int16,
+int32, else float64: :mod:`eoc_ntk.core.compact`), and stays so in the API process (checks,
+content hash, store); the computations convert it to float64 where they run.
+
+Memory of a body of ``B`` bytes while it is parsed: the arrays (1 to 8 bytes a number: at
+most ``B / 2`` for one-digit integers, about ``0.4 B`` for float64 text) plus at most about
+``2 B`` of text copies and chunk temporaries, where pydantic alone held about 110 bytes a number
+(5x the body for float64 text, 40x for one-digit numbers).
 
 A syntax error of the shortened body is reported at its place in the body as sent (line and
 column), so messages do not depend on the shortening.
@@ -27,7 +32,7 @@ from eoc_ntk.core.json_arrays import find_number_arrays
 
 __all__ = ["ARRAY_FIELDS", "CONTEXT_KEY", "Cut", "cut_arrays", "array_or_list", "body_position"]
 
-#: The request fields whose arrays are read as float64 (every field typed Matrix or LabelsJSON).
+#: The request fields whose arrays are read as NumPy arrays (every field typed Matrix or LabelsJSON).
 ARRAY_FIELDS = ("x", "x2", "y")
 #: The validation-context key of the arrays, by placeholder.
 CONTEXT_KEY = "eoc_ntk_arrays"

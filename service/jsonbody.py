@@ -4,7 +4,8 @@ A JSON body is refused with 413 when it is over ``EOC_NTK_MAX_JSON_BYTES`` (decl
 in, or read: :class:`JSONTooLarge`); large data go to ``POST /v1/datasets`` as ``.npy`` or CSV.
 Below the cap it is parsed and validated in a worker thread, at most
 ``EOC_NTK_UPLOAD_CONCURRENCY`` bodies at once: its numeric arrays (``x``, ``x2``, ``y``) straight
-into float64 arrays, in chunks (:mod:`service.json_numbers`), the rest, a few small fields, by
+into NumPy arrays of the narrowest exact dtype, in chunks (:mod:`service.json_numbers`), the
+rest, a few small fields, by
 ``Model.model_validate_json`` (pydantic holds the interpreter lock for the call and builds a
 Python object per value: small once the arrays are out). See ``bench/README.md``.
 

@@ -1,7 +1,9 @@
-"""Arrays of numbers in a JSON text, read into float64 NumPy arrays without a Python float per number.
+"""Arrays of numbers in a JSON text, read into NumPy arrays without a Python float per number.
 
 :func:`find_number_arrays` finds the values of the given keys that are arrays of numbers (1-D,
-or 2-D with rows of one length) and reads each into a float64 array; a parser of the rest of
+or 2-D with rows of one length) and reads each into an array of the narrowest dtype that holds
+every value exactly (int8, int16, int32, else float64: :mod:`eoc_ntk.core.compact`; its float64
+conversion is the float64 array, bit for bit); a parser of the rest of
 the text (a few small fields) then sees a short placeholder in their stead. Only what the JSON
 grammar accepts is read here, and only what has one meaning: any array this module does not
 read completely (a string, ``NaN``, a number out of the float64 range, a ragged or empty row,
@@ -17,10 +19,14 @@ Rules:
   brackets and commas, each ``n`` a JSON number (``-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?``);
 - numbers are read in chunks of :data:`CHUNK_BYTES`: short decimals by
   :func:`eoc_ntk.core.decimal_text.parse_decimals`, others by NumPy's C ``fromstring`` (correctly
-  rounded, as JSON parsers and ``float`` are); a non-finite result (``1e400``) leaves the array.
+  rounded, as JSON parsers and ``float`` are); a non-finite result (``1e400``) leaves the array;
+- the array starts as int8 and is widened (int16, int32, float64) at the first chunk holding a
+  value its dtype cannot hold exactly (a fraction, ``-0``, a larger magnitude).
 
 Memory while reading an array of ``b`` bytes: its text without white space (at most ``b``), the
-float64 result (8 bytes a number) and the temporaries of one chunk.
+result (1, 2, 4 or 8 bytes a number; while it is widened, the old and the new array) and the
+temporaries of one chunk. The densest text (``0,1,0,...``: 2 bytes a number) gives half a byte
+of int8 per byte of text, where float64 was four.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from eoc_ntk.core.compact import COMPACT_DTYPES, exact_dtype, wider
 from eoc_ntk.core.decimal_text import parse_decimals
 
 __all__ = ["CHUNK_BYTES", "NumberArray", "find_number_arrays"]
@@ -81,7 +88,8 @@ def find_number_arrays(text: bytes | bytearray, keys: tuple[str, ...], max_array
     Returns
     -------
     list of NumberArray
-        Each with ``values`` of shape (n,) or (n, m), float64, finite.
+        Each with ``values`` of shape (n,) or (n, m), finite, of dtype int8, int16, int32 or
+        float64 (:func:`eoc_ntk.core.compact.exact_dtype` of all its values).
     """
     if b"\\\\" in text:
         return []  # an escaped backslash: quotes can no longer be told from escaped ones by counting
@@ -195,7 +203,7 @@ def _read_cells(compact: bytes | bytearray, lo: int, hi: int, rows: int, two_d: 
     cells = compact.count(b",", lo, hi) + 1
     if cells != rows * cols:
         return None  # ragged (rows of equal length are checked chunk by chunk below)
-    out = np.empty(cells)
+    out = np.empty(cells, dtype=COMPACT_DTYPES[0])
     size = _chunk(hi - lo)
     pos, k = lo, 0
     while pos < hi:
@@ -214,11 +222,21 @@ def _read_cells(compact: bytes | bytearray, lo: int, hi: int, rows: int, two_d: 
         ends = np.flatnonzero(row_end[sep]) + k + 1
         if ends.size and np.any(ends % cols):
             return None  # a row of another length
-        out[k:k + values.size] = values
+        dtype = wider(out.dtype, exact_dtype(values))
+        if dtype != out.dtype:  # a value the array's dtype cannot hold: widen what is read so far
+            out = _widened(out, k, dtype)
+        out[k:k + values.size] = values  # exact: every value fits ``dtype``
         pos, k = end, k + values.size
     if k != cells:
         return None
     return stop, out.reshape(rows, cols) if two_d else out
+
+
+def _widened(out: np.ndarray, k: int, dtype: np.dtype) -> np.ndarray:
+    """``out`` (its first ``k`` values set) as an array of the wider ``dtype``."""
+    new = np.empty(out.size, dtype=dtype)
+    new[:k] = out[:k]
+    return new
 
 
 def _cut(compact: bytes | bytearray, at: int, hi: int) -> int:

@@ -287,6 +287,10 @@ class SweepActivationOut(BaseModel):
     lambda_max: list[float | None]
     condition_number: list[float | None]
     singular: list[bool]
+    limit_note: str | None = Field(
+        None, description="Why limit_condition_number is null when it is: off the edge of chaos, sigma_b != 0 for "
+                          "the family, or a variance fixed point q* that repels (GELU, SiLU at small sigma_b), "
+                          "with a sigma_b at which it attracts; null when the limit is given")
 
 
 class SweepOut(BaseModel):

@@ -357,6 +357,11 @@ def issue24_payloads(target: Target):
     dense += b"]}"
     rows.append((f"24.2 largest JSON body, densest numbers (x of 0/1), {len(dense) / MiB:.2f} MiB", len(dense),
                  post("/v1/spectra", js, dense)))
+    for kind, last in (("a ragged last row", b"[0,1,0,1]"), ("NaN in the last row", b"[0,1,0,1,NaN]"),
+                       ("true in the last row", b"[0,1,0,true,1]")):  # refused before pydantic parses x
+        bad = dense[:dense.rindex(b"[")] + last + b"]}"
+        rows.append((f"24.2 largest JSON body, densest numbers, {kind} (422 unread), {len(bad) / MiB:.2f} MiB",
+                     len(bad), post("/v1/spectra", js, bad)))
     del big, dense
     one_row = b'{"model": {"depth": 3, "activation": "relu"}, "x": [[' + b",".join([b"0"] * (cap // 2 - 40)) + b"]]}"
     rows.append((f"24.2 largest JSON body, one row of 0s (2 bytes a number), {len(one_row) / MiB:.2f} MiB",

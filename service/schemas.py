@@ -34,14 +34,7 @@ from .errors import ERROR_CODES
 from .examples import EXAMPLES
 from .json_numbers import array_or_list
 from .patterns import ACTIVATION_PATTERN
-from .schema_rules import (
-    DATA_NUMBER,
-    DEPTHS_SCHEMA,
-    INTEGRAL,
-    ROWS_SCHEMA,
-    depths_before_validation,
-    request_schema,
-)
+from .schema_rules import DATA_NUMBER, DEPTHS_SCHEMA, INTEGRAL, ROWS_SCHEMA, depths_before_validation, request_schema
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
@@ -57,7 +50,8 @@ Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Numbe
 #: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
 SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]
 SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
-#: Read from a JSON body as a float64 array of shape (n, m0) when it is one (service.json_numbers).
+#: Read from a JSON body as an array of shape (n, m0) when it is one (service.json_numbers; int8 to int32,
+#: else float64: the narrowest dtype that holds every value exactly).
 Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(ROWS_SCHEMA),
                    Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
@@ -291,6 +285,10 @@ class SweepActivationOut(BaseModel):
     lambda_max: list[float | None]
     condition_number: list[float | None]
     singular: list[bool]
+    limit_note: str | None = Field(
+        None, description="Why limit_condition_number is null when it is: off the edge of chaos, sigma_b != 0 for "
+                          "the family, or a variance fixed point q* that repels (GELU, SiLU at small sigma_b), "
+                          "with a sigma_b at which it attracts; null when the limit is given")
 
 
 class SweepOut(BaseModel):
@@ -366,7 +364,8 @@ def _labels_tag(value) -> str:
 
 _Labels = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
                     Discriminator(_labels_tag)]
-#: Read from a JSON body as a float64 array of shape (n,) or (n, k) when it is one (service.json_numbers).
+#: Read from a JSON body as an array of shape (n,) or (n, k) when it is one (service.json_numbers; int8 to
+#: int32, else float64: the narrowest dtype that holds every value exactly).
 LabelsJSON = Annotated[_Labels, WrapValidator(array_or_list((1, 2))),
                        WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": DATA_NUMBER},
                                                  ROWS_SCHEMA]}),

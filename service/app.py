@@ -15,6 +15,7 @@ from jobs.local import preload
 
 from .access import install_cors
 from .config import Settings, get_settings
+from .document import serve_with_limits
 from .engine import Engine
 from .errors import BodiesInFlightFull, BodyTimeout, BodyTooLarge, error_body, install_error_handlers
 from .head import HeadAsGet
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="eoc-ntk", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.engine = engine
+    serve_with_limits(app, settings)  # the document states this deployment's limits
     #: Uploads and JSON bodies parsed at once (bounds the memory of parsing; see EOC_NTK_UPLOAD_CONCURRENCY).
     app.state.upload_slots = anyio.CapacityLimiter(settings.upload_concurrency)
     #: Figures rendered at once, each in a child process (see service.routes.plots).

@@ -2,7 +2,7 @@
 a page of items, newest first, and the cursor of the next page."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,7 @@ from jobs.states import JobStatus
 
 from .schemas import JobLinks
 
-__all__ = ["DatasetItem", "DatasetPage", "ResultItem", "ResultPage", "JobItem", "JobPage", "LIMIT_DEFAULT",
+__all__ = ["Page", "DatasetItem", "DatasetPage", "ResultItem", "ResultPage", "JobItem", "JobPage", "LIMIT_DEFAULT",
            "LIMIT_MAX", "RESULT_ID_PATTERN", "LISTING_EXAMPLES", "ResultKind"]
 
 #: Items of a page unless ``limit`` says otherwise, and the most ``limit`` may ask for.
@@ -47,6 +47,17 @@ LISTING_EXAMPLES: dict[str, dict] = {
 _NEXT = Field(description="Opaque cursor of the next page (send it back as `cursor`, with the same filters); "
                           "null once the listing has no more items. A page may hold fewer than `limit` items "
                           "(even none) while this is not null.")
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """A page of a listing: ``items``, newest first, and ``next_cursor``. Each listing's page is a
+    subclass of ``Page[Item]`` with its own name (``DatasetPage``: the document's schema name)."""
+
+    items: list[ItemT]
+    next_cursor: str | None = _NEXT
+
+
 _CREATED = "When it was last stored by (or for) this caller (ISO 8601, UTC); the listing is newest first."
 
 
@@ -62,11 +73,8 @@ class DatasetItem(BaseModel):
     results_url: str = Field(description="The listing of its cached results.")
 
 
-class DatasetPage(BaseModel):
+class DatasetPage(Page[DatasetItem]):
     model_config = ConfigDict(json_schema_extra={"examples": [LISTING_EXAMPLES["DatasetPage"]]})
-
-    items: list[DatasetItem]
-    next_cursor: str | None = _NEXT
 
 
 class ResultItem(BaseModel):
@@ -85,11 +93,8 @@ class ResultItem(BaseModel):
     url: str = Field(description="Reads the result: the answer of the computation, `\"cache\": \"hit\"`.")
 
 
-class ResultPage(BaseModel):
+class ResultPage(Page[ResultItem]):
     model_config = ConfigDict(json_schema_extra={"examples": [LISTING_EXAMPLES["ResultPage"]]})
-
-    items: list[ResultItem]
-    next_cursor: str | None = _NEXT
 
 
 class JobItem(BaseModel):
@@ -103,8 +108,5 @@ class JobItem(BaseModel):
     links: JobLinks
 
 
-class JobPage(BaseModel):
+class JobPage(Page[JobItem]):
     model_config = ConfigDict(json_schema_extra={"examples": [LISTING_EXAMPLES["JobPage"]]})
-
-    items: list[JobItem]
-    next_cursor: str | None = _NEXT

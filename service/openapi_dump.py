@@ -16,8 +16,8 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.jso
 
 
 def openapi_text() -> str:
-    """The document, generated with default settings (it does not depend on them)."""
-    app = create_app(Settings(redis_url=None))
+    """The document a deployment with the default settings serves (none read from the environment)."""
+    app = create_app(Settings.model_construct(redis_url=None))
     try:
         return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
     finally:

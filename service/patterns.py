@@ -10,7 +10,7 @@ use the syntax common to ECMA-262 (OpenAPI) and Rust's regex (pydantic-core): no
 """
 from __future__ import annotations
 
-__all__ = ["ACTIVATION_PATTERN", "ACTIVATIONS_PATTERN", "DEPTHS_PATTERN", "NUMBER"]
+__all__ = ["ACTIVATION_PATTERN", "ACTIVATIONS_PATTERN", "DEPTHS_PATTERN", "NUMBER", "depths_pattern"]
 
 
 def _any_case(word: str) -> str:
@@ -37,6 +37,15 @@ _GROUP = rf"(?:{_PAIR}|{_NAMED}(?:,{_NAMED})*)"
 ACTIVATIONS_PATTERN = rf"^{_GROUP}(?:[; ]{_GROUP})*$"
 
 _DEPTH = "[1-9][0-9]{0,5}"
-_DEPTH_PART = rf"{_DEPTH}(?::{_DEPTH}(?::{_DEPTH})?)?"
-#: Depths: ``10``, ``1,2,5``, ``1:100`` (both ends included), ``1:200:10`` (a step), joined by commas.
-DEPTHS_PATTERN = rf"^{_DEPTH_PART}(?:,{_DEPTH_PART})*$"
+
+
+def depths_pattern(depth: str = _DEPTH, step: str = _DEPTH) -> str:
+    """Depths: ``10``, ``1,2,5``, ``1:100`` (both ends included), ``1:200:10`` (a step), joined by
+    commas; ``depth`` is the pattern of a depth (a range's ends are depths computed), ``step`` of a
+    range's step (which need not be one)."""
+    part = rf"{depth}(?::{depth}(?::{step})?)?"
+    return rf"^{part}(?:,{part})*$"
+
+
+#: Depths of at most 6 digits (the grammar the service reads; the document bounds them by EOC_NTK_MAX_DEPTH).
+DEPTHS_PATTERN = depths_pattern()

@@ -1,23 +1,42 @@
 """The rules of the request schemas that plain field types cannot state: the depth text grammar,
-"exactly one of" and "not both" between fields, and the examples, written into each request
-model's JSON schema so that the OpenAPI document says what the service checks.
+"exactly one of" and "not both" between fields, the examples, written into each request model's
+JSON schema so that the OpenAPI document says what the service checks; the schema of numeric data
+and JSON Schema's integers (``3.0`` is one).
 """
 from __future__ import annotations
 
 import re
 
-from pydantic import ValidationInfo
+from pydantic import BeforeValidator, ValidationInfo
 
 from eoc_ntk import MAX_DEPTH
-from eoc_ntk.core.validation import parse_depths
+from eoc_ntk.core.validation import MAX_ABS_VALUE, parse_depths
 
 from .examples import EXAMPLES
 from .patterns import DEPTHS_PATTERN
 
 __all__ = ["depths_from_text", "depths_before_validation", "DEPTHS_SCHEMA", "one_of", "not_both", "RULES",
-           "request_schema"]
+           "request_schema", "INTEGRAL", "DATA_NUMBER", "ROWS_SCHEMA"]
 
 DEPTH_NUMBER = re.compile(r"\d+")
+
+
+def _integral(value):
+    """A JSON number without a fractional part (``3.0``) as the integer it is (JSON Schema's
+    ``integer``); anything else as it is, for the strict check (no text, no ``true``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: After an integer's ``Field(strict=True, ...)``: JSON ``3`` or ``3.0``, never ``3.5``, ``"3"`` or
+#: ``true`` (placed after the constraints, so that the schema keeps them).
+INTEGRAL = BeforeValidator(_integral)
+
+#: An entry of data or labels: |value| <= MAX_ABS_VALUE, so that squared norms stay finite.
+DATA_NUMBER = {"type": "number", "minimum": -MAX_ABS_VALUE, "maximum": MAX_ABS_VALUE}
+#: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
+#: empty matrix or row with a message that names the fix). The configured limits (rows, numbers per
+#: row) are written into the served document (service.document).
+ROWS_SCHEMA = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": DATA_NUMBER}}
 
 
 def depths_from_text(text: str, max_count: int | None = None) -> list[int]:

@@ -1,8 +1,8 @@
 """Request and response bodies, one model per direction of data flow.
 
 Only static facts live here (types, ``depth >= 1``, id formats); limits that depend on the
-configuration are checked in :mod:`service.specs` so that the OpenAPI document does not
-change with the environment.
+configuration are checked in :mod:`service.specs` (and the datasets' and labels' checks), and
+written into the document a deployment serves by :mod:`service.document`.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from .errors import ERROR_CODES
 from .examples import EXAMPLES
 from .json_numbers import array_or_list
 from .patterns import ACTIVATION_PATTERN
-from .schema_rules import DEPTHS_SCHEMA, depths_before_validation, request_schema
+from .schema_rules import DATA_NUMBER, DEPTHS_SCHEMA, INTEGRAL, ROWS_SCHEMA, depths_before_validation, request_schema
 
 __all__ = [
     "ActivationAB", "ActivationNamed", "Activation", "ModelIn", "KernelsIn", "SpectraIn", "SweepsIn",
@@ -45,15 +45,14 @@ __all__ = [
 DATASET_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 Real = Annotated[float, Field(strict=True)]
-Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1.")]
+#: An integer (3 or 3.0, as JSON Schema counts them) from 1 to eoc_ntk.MAX_DEPTH.
+Depth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH, description="Number of weight layers l >= 1."), INTEGRAL]
 #: Standard deviations whose squares are normal floats (the core's range; sigma_b may be 0).
 SigmaW = Annotated[float, Field(strict=True, ge=1e-150, le=1e150)]
 SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
-#: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
-#: empty matrix or row with a message that names the fix).
-_ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-#: Read from a JSON body as a float64 array of shape (n, m0) when it is one (service.json_numbers).
-Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(_ROWS),
+#: Read from a JSON body as an array of shape (n, m0) when it is one (service.json_numbers; int8 to int32,
+#: else float64: the narrowest dtype that holds every value exactly).
+Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(ROWS_SCHEMA),
                    Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
 
@@ -286,6 +285,10 @@ class SweepActivationOut(BaseModel):
     lambda_max: list[float | None]
     condition_number: list[float | None]
     singular: list[bool]
+    limit_note: str | None = Field(
+        None, description="Why limit_condition_number is null when it is: off the edge of chaos, sigma_b != 0 for "
+                          "the family, or a variance fixed point q* that repels (GELU, SiLU at small sigma_b), "
+                          "with a sigma_b at which it attracts; null when the limit is given")
 
 
 class SweepOut(BaseModel):
@@ -361,10 +364,11 @@ def _labels_tag(value) -> str:
 
 _Labels = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
                     Discriminator(_labels_tag)]
-#: Read from a JSON body as a float64 array of shape (n,) or (n, k) when it is one (service.json_numbers).
+#: Read from a JSON body as an array of shape (n,) or (n, k) when it is one (service.json_numbers; int8 to
+#: int32, else float64: the narrowest dtype that holds every value exactly).
 LabelsJSON = Annotated[_Labels, WrapValidator(array_or_list((1, 2))),
-                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
-                                                 _ROWS]}),
+                       WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": DATA_NUMBER},
+                                                 ROWS_SCHEMA]}),
                        Field(description="Labels, one row per data point: shape (n,) or (n, k) (k outputs, e.g. "
                                          "one-hot classes).")]
 LabelsId = Annotated[str, Field(pattern=LABELS_ID_PATTERN, description="Id returned by POST /v1/labels "
@@ -424,7 +428,7 @@ class DynamicsIn(_LabelledData):
         None, description="Learning rate eta > 0; default 1 / lambda_max(K/n): half of max_learning_rate = "
                           "2 / lambda_max(K/n), the largest rate at which the linearised, infinite-width model "
                           "converges (finite networks may still converge above it, through a catapult).")
-    steps: list[Annotated[int, Field(strict=True, ge=0, le=MAX_STEPS)]] | None = Field(
+    steps: list[Annotated[int, Field(strict=True, ge=0, le=MAX_STEPS), INTEGRAL]] | None = Field(
         None, min_length=1, max_length=1000,
         description="Step counts at which to report the loss; default [0, 1, 10, 100, 1000, 10000].")
     init: Literal["zero", "nngp"] = Field(
@@ -435,12 +439,14 @@ class LearningCurvesIn(_LabelledData):
     """Eigenlearning estimate vs measured kernel-regression test error per training-set size (docs/learning.md §5)."""
 
     model: ModelIn
-    sizes: list[Annotated[int, Field(strict=True, ge=1)]] = Field(
+    sizes: list[Annotated[int, Field(strict=True, ge=1), INTEGRAL]] = Field(
         min_length=1, max_length=100, description="Training-set sizes m, each in [1, n - 1].")
     ridge: Annotated[float, Field(strict=True, ge=0.0, le=MAX_RIDGE, allow_inf_nan=False)] = Field(
         0.0, description="Ridge per training point.")
-    splits: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(5, description="Random subsets per size.")
-    seed: Annotated[int, Field(strict=True, ge=0, le=2 ** 63 - 1)] = Field(0, description="Seed of the subsets.")
+    splits: Annotated[int, Field(strict=True, ge=1, le=100), INTEGRAL] = Field(
+        5, description="Random subsets per size.")
+    seed: Annotated[int, Field(strict=True, ge=0, le=2 ** 63 - 1), INTEGRAL] = Field(
+        0, description="Seed of the subsets.")
 
 
 class DynamicsOut(BaseModel):

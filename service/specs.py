@@ -59,8 +59,8 @@ def op_of_job(job_id: str) -> str:
 
 
 def check_sweep_size(depths, activations, settings: Settings) -> None:
-    if len(set(depths)) > settings.max_sweep_depths:
-        raise InvalidInput(f"{len(set(depths))} depths is over the limit {settings.max_sweep_depths} "
+    if len(depths) > settings.max_sweep_depths:
+        raise InvalidInput(f"{len(depths)} depths is over the limit {settings.max_sweep_depths} "
                            "(EOC_NTK_MAX_SWEEP_DEPTHS)", field="depths")
     if len(activations) > settings.max_sweep_activations:
         raise InvalidInput(f"{len(activations)} activations is over the limit {settings.max_sweep_activations} "

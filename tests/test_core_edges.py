@@ -441,3 +441,22 @@ def test_depth_above_max_depth_is_refused_by_name():
     # MAX_DEPTH itself is accepted (computing it takes the exact recursion ~1 minute here).
     assert eoc_ntk.Model(eoc_ntk.MAX_DEPTH, 0.5, 0.5).depth == eoc_ntk.MAX_DEPTH
     assert eoc_ntk.Model(np.int64(eoc_ntk.MAX_DEPTH), 0.5, 0.5).depth == eoc_ntk.MAX_DEPTH
+
+
+@pytest.mark.parametrize("scale, sigma_b, depth, refused", [
+    (1.0, 1e76, 3, None), (1.0, 1e75, 40, None), (1e76, 1.0, 3, None),   # variances below 1e153: computed
+    (1.0, 1e78, 3, "sigma_b"), (1.0, 4e149, 40, "sigma_b"), (1e78, 1.0, 3, "x"), (1e100, 1e60, 3, "x"),
+])
+def test_a_bias_whose_variances_square_past_float64_is_refused_or_exact(scale, sigma_b, depth, refused):
+    """With sigma_b > 0 the recursion multiplies two layer variances: where they pass 1e153 the
+    core refuses (naming sigma_b or x), never answers NaN or a wrong number; below, the kernel is
+    the reference's."""
+    x = _data(3, 2, seed=5) * scale
+    settings = dict(RELU, sigma_b=sigma_b)
+    if refused is not None:
+        with pytest.raises(InvalidParameterError, match="1e154") as info:
+            eoc_ntk.kernel(x, depth=depth, **settings)
+        assert info.value.param == refused
+        return
+    got = eoc_ntk.kernel(x, depth=depth, **settings)
+    np.testing.assert_allclose(got, ref_kernel(x, depth=depth, **settings), rtol=1e-12)

@@ -59,7 +59,8 @@ class _OneLifespan:
                 return
 
 
-# Small limits keep generated computations quick; the document does not depend on them.
+# Small limits keep generated computations quick. The committed document is the default deployment's
+# (this one serves lower limits): these checks hold for both.
 APP = create_app(Settings(redis_url=None, max_n=40, max_m0=40, max_depth=300, max_sweep_depths=20,
                           max_sweep_activations=4, max_body_bytes=1 << 20, workers=2))
 # .npy uploads are fuzzed as arbitrary bytes (the document says "binary"), like application/octet-stream.

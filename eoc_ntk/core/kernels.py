@@ -37,6 +37,7 @@ from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.progress import ProgressFn
 from eoc_ntk.core.smooth_kernels import SMOOTH_KINDS, smooth_kernels
 from eoc_ntk.core.validation import check_pair
+from eoc_ntk.core.variance import check_variance_products
 
 __all__ = ["kernel", "check_kinds", "check_kernel_request", "KINDS"]
 
@@ -229,6 +230,8 @@ def check_scale(model: Model, r: np.ndarray, m0: int) -> None:
             "chaos",
             param="x" if (model.depth - 1) * math.log(model.chi) < 350.0 else "depth",
         )
+    check_variance_products(model, rmax, m0)
+
 
 
 def _threads() -> int:

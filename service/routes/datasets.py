@@ -12,17 +12,15 @@ from ..deps import EngineDep, PrincipalDep
 from ..engine import Engine
 from ..jsonbody import read_body
 from ..labels import check_labels, labels_id_of
+from ..schema_rules import DATA_NUMBER, ROWS_SCHEMA
 from ..schemas import DATASET_ID_PATTERN, DatasetOut, DatasetWithLabelsOut
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
-_MATRIX = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-_LABELS = {"anyOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
-                     {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1,
-                                                                "items": {"type": "number"}}}],
+_LABELS = {"anyOf": [{"type": "array", "minItems": 1, "items": DATA_NUMBER}, ROWS_SCHEMA],
            "description": "Optional labels, one row per point: shape (n,) or (n, k); the answer has their labels_id."}
 _UPLOAD_BODY = {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": _MATRIX, "y": _LABELS},
+    "application/json": {"schema": {"type": "object", "required": ["x"], "properties": {"x": ROWS_SCHEMA, "y": _LABELS},
                                     "additionalProperties": False},
                          "example": {"x": [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], "y": [1.0, -0.5, 0.25]}},
     "application/x-npy": {"schema": {"type": "string", "format": "binary",

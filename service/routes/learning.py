@@ -13,6 +13,7 @@ from ..engine import Data, Engine
 from ..errors import InvalidInput
 from ..jsonbody import JSONRoute
 from ..labels import labels_id_from, labels_id_of, parse_labels_upload, resolve_labels
+from ..schema_rules import DATA_NUMBER, ROWS_SCHEMA
 from ..schemas import DynamicsIn, DynamicsOut, LabelsOut, LearningCurveOut, LearningCurvesIn
 from ..specs import model_from_request
 from .common import respond
@@ -23,9 +24,7 @@ _JSON_ONLY = [Depends(require_json)]
 _LABELS_BODY = {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "required": ["y"], "additionalProperties": False,
                                     "properties": {"y": {"anyOf": [
-                                        {"type": "array", "minItems": 1, "items": {"type": "number"}},
-                                        {"type": "array", "minItems": 1, "items": {
-                                            "type": "array", "minItems": 1, "items": {"type": "number"}}}]}}},
+                                        {"type": "array", "minItems": 1, "items": DATA_NUMBER}, ROWS_SCHEMA]}}},
                          "example": {"y": [1.0, -0.5, 0.25]}},
     "application/x-npy": {"schema": {"type": "string", "format": "binary",
                                      "description": "numpy.save(f, y): labels of shape (n,) or (n, k)."}},

@@ -19,10 +19,13 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from scipy.special import expit as special_expit
 
-from eoc_ntk.core._numerics.smooth_interp import ComposedMap, group_rows, pairs_exact
+from eoc_ntk.core._numerics.interp import DEGREE, U_MAX, interval_of
+from eoc_ntk.core._numerics.smooth_interp import group_rows
+from eoc_ntk.core._numerics.smooth_onepass import DepthMaps, pair_steps
 from eoc_ntk.core._numerics.smooth_recursion import (
     QUADRATURE_REFUSE,
     SmoothSpec,
+    converging_trajectory,
     pair_layers,
     variance_trajectory,
 )
@@ -69,10 +72,17 @@ def _first_layer(x: FloatArray, x2: FloatArray | None, model: Model) -> tuple[np
 MAX_VARIANCE = 1e290
 
 
-def _trajectories(model: Model, q1: np.ndarray, q2: np.ndarray,
-                  depth: int) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+def _trajectories(model: Model, q1: np.ndarray, q2: np.ndarray, depth: int, settle: bool = False
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], int, list[float]]:
+    """``(qa, qb, order, tail)``: the rows' and columns' variances at layers ``1..L0`` and, with ``settle``,
+    the one variance of every input at layers ``L0..depth`` once they settle
+    (:func:`~eoc_ntk.core._numerics.smooth_recursion.converging_trajectory`; otherwise ``tail`` is empty and
+    ``L0 = depth``). Refuses variances that overflow or that the quadrature does not cover."""
     spec = spec_of(model)
-    both, order, est = variance_trajectory(spec, np.concatenate([q1, q2]), depth)
+    if settle:
+        both, tail, order, est = converging_trajectory(spec, np.concatenate([q1, q2]), depth)
+    else:
+        (both, order, est), tail = variance_trajectory(spec, np.concatenate([q1, q2]), depth), []
     top_layer = next((layer for layer, q in enumerate(both, 1) if not np.all(q <= MAX_VARIANCE)), None)
     if top_layer is not None:  # before any pair work: the kernel would overflow, and pairs cost far more
         raise InvalidParameterError(
@@ -93,7 +103,7 @@ def _trajectories(model: Model, q1: np.ndarray, q2: np.ndarray,
             f"activation {spec_label(model)!r}: trapezoidal quadrature with {order} nodes is accurate to {est:.1e} "
             f"only (above {QUADRATURE_REFUSE:g}): {why}", param="depth" if grows else "x")
     n = q1.size
-    return [q[:n] for q in both], [q[n:] for q in both], order
+    return [q[:n] for q in both], [q[n:] for q in both], order, tail
 
 
 def spec_label(model: Model) -> str:
@@ -131,47 +141,69 @@ def _pair_u1(x: FloatArray, x2: FloatArray | None, model: Model) -> tuple[np.nda
     return u1, q1, q2
 
 
-def _grouped(x: FloatArray, x2: FloatArray | None, model: Model, depth: int,
-             kinds: Sequence[str]) -> dict[str, FloatArray] | None:
-    """The kernels through composed maps per pair of variance groups (every pair on its own beyond
-    :data:`MAX_GROUP_PAIRS`)."""
+def _pairs(x: FloatArray, x2: FloatArray | None, model: Model, depths: list[int],
+           kinds: Sequence[str]) -> Iterator[tuple[int, dict[str, FloatArray]]]:
+    """The kernels at every depth of ``depths`` (increasing) from one pass over the layers: composed maps
+    per pair of variance groups, or every pair on its own beyond :data:`MAX_GROUP_PAIRS` (then, once every
+    input's variance has settled at layer ``L0``, one composed tail map for all pairs)."""
     u1, q1, q2 = _pair_u1(x, x2, model)
     g1, lab1 = group_rows(q1)
     g2, lab2 = (g1, lab1) if x2 is None else group_rows(q2)
-    qa, qb, _ = _trajectories(model, g1, g2, depth)
+    ia, ib = np.triu_indices(u1.shape[0]) if x2 is None else np.indices(u1.shape).reshape(2, -1)
+    u = u1[ia, ib]
     spec = spec_of(model)
-    if g1.size * g2.size > MAX_GROUP_PAIRS:
-        theta, sigma = _ungrouped(spec, qa, qb, u1, lab1, lab2)
-    else:
-        theta, sigma = np.empty_like(u1), np.empty_like(u1)
-        for g in range(g1.size):
-            rows = np.flatnonzero(lab1 == g)
-            for h in range(g2.size):
-                cols = np.flatnonzero(lab2 == h)
-                block = np.ix_(rows, cols)
-                values = u1[block].ravel()
-                cmap = ComposedMap(spec, [float(q[g]) for q in qa], [float(q[h]) for q in qb])
-                t, sg = cmap.evaluate(values) if values.size >= INTERPOLATE_FROM and depth > 1 else cmap.exact(values)
-                theta[block] = t.reshape(rows.size, cols.size)
-                sigma[block] = sg.reshape(rows.size, cols.size)
-    q_last_i = qa[-1][lab1]
-    q_last_j = qb[-1][lab2]
-    return _assemble(theta, sigma, q_last_i, q_last_j, kinds, x2 is None)
+    ungrouped = g1.size * g2.size > MAX_GROUP_PAIRS
+    qa, qb, _, tail = _trajectories(model, g1, g2, depths[-1], settle=ungrouped)
+    steps = (_ungrouped(spec, qa, qb, tail, u, lab1[ia], lab2[ib], depths) if ungrouped
+             else _grouped(spec, qa, qb, u, lab1[ia], lab2[ib], depths))
+    for depth, theta_p, sigma_p in steps:
+        theta, sigma = np.zeros(u1.shape), np.zeros(u1.shape)
+        theta[ia, ib], sigma[ia, ib] = theta_p, sigma_p
+        if depth <= len(qa):
+            q_i, q_j = qa[depth - 1][lab1], qb[depth - 1][lab2]
+        else:
+            q_i, q_j = np.full(lab1.size, tail[depth - len(qa)]), np.full(lab2.size, tail[depth - len(qa)])
+        yield depth, _assemble(theta, sigma, q_i, q_j, kinds, x2 is None)
 
 
-def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u1: np.ndarray, lab1: np.ndarray,
-               lab2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair by :func:`pairs_exact` with its own variances, in row blocks (cost linear in depth)."""
-    theta, sigma = np.empty_like(u1), np.empty_like(u1)
-    rows = max(1, (1 << 13) // max(1, u1.shape[1]))  # pairs x K coefficient products in memory
-    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for i0 in range(0, u1.shape[0], rows):
-        i1 = min(u1.shape[0], i0 + rows)
-        ia = np.repeat(lab1[i0:i1], u1.shape[1])
-        ib = np.tile(lab2, i1 - i0)
-        t, s = pairs_exact(spec, qa, qb, u1[i0:i1].ravel(), ia, ib, cache)
-        theta[i0:i1], sigma[i0:i1] = t.reshape(i1 - i0, -1), s.reshape(i1 - i0, -1)
-    return theta, sigma
+def _grouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u: np.ndarray, ga: np.ndarray,
+             gb: np.ndarray, depths: list[int]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Pairs (flat; groups ``ga``, ``gb``) through one :class:`DepthMaps` per pair of groups."""
+    key = ga * qb[0].size + gb
+    blocks = []
+    for k in np.unique(key):
+        sel = np.flatnonzero(key == k)
+        g, h = divmod(int(k), qb[0].size)
+        maps = DepthMaps(spec, [float(q[g]) for q in qa], [float(q[h]) for q in qb], depths, tail=False)
+        blocks.append((sel, maps.run(u[sel], interpolate=sel.size >= INTERPOLATE_FROM)))
+    for depth in depths:
+        theta, sigma = np.empty_like(u), np.empty_like(u)
+        for sel, run in blocks:
+            _, theta[sel], sigma[sel] = next(run)
+        yield depth, theta, sigma
+
+
+def _ungrouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], tail: list[float], u: np.ndarray,
+               ga: np.ndarray, gb: np.ndarray, depths: list[int]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Every pair with its own variances (:func:`pair_steps`) to layer ``L0 = len(qa)``, then through the
+    composed tail map of the settled variance ``tail`` (layers ``L0..``) when deeper layers are asked for."""
+    start = len(qa)
+    wanted = set(depths)
+    theta0, gap0 = np.empty(0), np.empty(0)
+    for layer, theta, sigma, gap in pair_steps(spec, qa, qb, u, ga, gb):
+        if layer in wanted:
+            yield layer, theta, sigma
+        theta0, gap0 = theta, gap
+    later = [d - start + 1 for d in depths if d > start]
+    if not later:
+        return
+    with np.errstate(divide="ignore"):
+        u0 = np.log(gap0) - np.log(2.0 - gap0)
+    maps = DepthMaps(spec, tail, tail, later, tail=True)
+    # Interpolate where it saves work: the fit propagates DEGREE + 2 points per interval the pairs touch.
+    touched = np.unique(interval_of(u0[np.abs(u0) <= U_MAX])).size
+    for local, theta, sigma in maps.run(u0, theta0, interpolate=u.size > (DEGREE + 2) * touched):
+        yield local + start - 1, theta, sigma
 
 
 def smooth_kernels_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequence[int],
@@ -226,19 +258,12 @@ def _nonzero_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths
             yield int(depth), {kind: np.zeros((x.shape[0], x.shape[0] if x2 is None else x2.shape[0]))
                                for kind in kinds}
         return
-    first = None
     if method != "quadrature":
-        first = _grouped(x, x2, model.at_depth(int(depths[0])), int(depths[0]), kinds)
-    if first is not None:
-        yield int(depths[0]), first
-        for depth in depths[1:]:
-            found = _grouped(x, x2, model.at_depth(int(depth)), int(depth), kinds)
-            assert found is not None  # the groups do not depend on the depth
-            yield int(depth), found
+        yield from _pairs(x, x2, model, sorted({int(d) for d in depths}), kinds)
         return
     q1, q2, c1 = _first_layer(x, x2, model)
     max_depth = int(max(depths))
-    qa, qb, order = _trajectories(model, q1, q2, max_depth)
+    qa, qb, order, _ = _trajectories(model, q1, q2, max_depth)
     wanted = set(int(d) for d in depths)
     for depth, theta, sigma in pair_layers(spec_of(model), qa, qb, c1, max_depth, order):
         if depth in wanted:

@@ -18,6 +18,7 @@ evaluation, whatever the depth. Entries whose interval fails its check (toleranc
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 from scipy.special import expit
@@ -35,9 +36,9 @@ from eoc_ntk.core._numerics.interp import (
 )
 from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, pair_moments
 from eoc_ntk.core._numerics.smooth_recursion import SmoothSpec
-from eoc_ntk.core._numerics.smooth_series import coefficients, coefficients_many, series_moments
+from eoc_ntk.core._numerics.smooth_series import coefficients, series_moments
 
-__all__ = ["ComposedMap", "group_rows", "layer_moments", "pairs_exact", "TOLERANCE"]
+__all__ = ["ComposedMap", "group_rows", "layer_moments", "erf_moment_gap", "TOLERANCE"]
 
 # Entries sent to the exact recursion at once (its powers rho^k take entries x K floats).
 _EXACT_CHUNK = 1 << 13
@@ -77,15 +78,7 @@ def _moment_gap(spec: SmoothSpec, q1: float, q2: float, gap: np.ndarray, rho: np
     with ``1 - A^2 = (1 + 2 q1 + 2 q2) / s^2``; below 0 the plain difference (no cancellation there).
     """
     if spec.key == "erf":
-        s = np.sqrt((1.0 + 2.0 * q1) * (1.0 + 2.0 * q2))
-        a0 = 2.0 * np.sqrt(q1 * q2) / s
-        one_minus_a2 = (1.0 + 2.0 * q1 + 2.0 * q2) / (s * s)
-        pos = np.maximum(rho, 0.0)
-        den = np.sqrt(one_minus_a2 + a0 * a0 * gap * (1.0 + pos)) + pos * np.sqrt(one_minus_a2)
-        near = (2.0 / np.pi) * np.arcsin(np.minimum(a0 * gap * (1.0 + pos) / den, 1.0))
-        far = (2.0 / np.pi) * (np.arcsin(a0) - np.arcsin(a0 * rho))
-        out: np.ndarray = np.where(rho >= 0.0, near, far)
-        return out
+        return _erf_moment_gap(q1, q2, gap, rho)
     c1 = coefficients(spec.key, spec.phi, spec.dphi, q1)
     c2 = coefficients(spec.key, spec.phi, spec.dphi, q2)
     k = min(c1.a.size, c2.a.size)
@@ -99,6 +92,19 @@ def _moment_gap(spec: SmoothSpec, q1: float, q2: float, gap: np.ndarray, rho: np
         acc += t
     result: np.ndarray = gap * acc
     return result
+
+
+def _erf_moment_gap(q1: float | np.ndarray, q2: float | np.ndarray, gap: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """:func:`_moment_gap` of erf (closed form; variances scalars or arrays of the shape of ``gap``)."""
+    s = np.sqrt((1.0 + 2.0 * q1) * (1.0 + 2.0 * q2))
+    a0 = 2.0 * np.sqrt(q1 * q2) / s
+    one_minus_a2 = (1.0 + 2.0 * q1 + 2.0 * q2) / (s * s)
+    pos = np.maximum(rho, 0.0)
+    den = np.sqrt(one_minus_a2 + a0 * a0 * gap * (1.0 + pos)) + pos * np.sqrt(one_minus_a2)
+    near = (2.0 / np.pi) * np.arcsin(np.minimum(a0 * gap * (1.0 + pos) / den, 1.0))
+    far = (2.0 / np.pi) * (np.arcsin(a0) - np.arcsin(a0 * rho))
+    out: np.ndarray = np.where(rho >= 0.0, near, far)
+    return out
 
 
 def next_gap(spec: SmoothSpec, q1: float, q2: float, q1_next: float, q2_next: float, gap: np.ndarray,
@@ -145,25 +151,43 @@ class ComposedMap:
         where the EOC keeps every deep pair (``e_l ~ 2 / (F''(1) l)``), ``Sigma_dot = 1 - F''(1) e + ...``
         and an absolute error ``eps`` in ``rho`` per layer would cost ``L eps / e_L`` of ``Theta_L``.
         """
+        last = (np.empty(0), np.empty(0))
+        for _, theta, sigma, _ in self.steps(u):
+            last = (theta, sigma)
+        return last
+
+    def steps(self, u: np.ndarray, tail: bool = False
+              ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """Yield ``(l, Theta_l, Sigma_l, D_l)`` for ``l = 1..L`` (:meth:`exact` layer by layer).
+
+        ``tail=False``: ``Theta_1 = Sigma_1`` and ``D_l`` is None. ``tail=True`` (the composed tail map):
+        ``Theta`` is carried from ``Theta_1 = 0`` and ``D_l = prod_{m=2}^{l} Sigma_dot_m`` from 1, so that a
+        pair entering with any ``Theta_1`` leaves with ``Theta_l + D_l Theta_1`` (the recursion is linear
+        in ``Theta``).
+        """
         spec = self.spec
         sigma = -np.tanh(0.5 * u) * np.sqrt(self.qa[0] * self.qb[0])
         gap = 2.0 * expit(u)
-        theta = sigma.copy()
+        theta = np.zeros_like(sigma) if tail else sigma.copy()
+        dprod = np.ones_like(sigma) if tail else None
+        yield 1, theta, sigma, dprod
         series: dict[tuple[float, float], np.ndarray] = {}
         for layer in range(1, len(self.qa)):
             q1, q2 = self.qa[layer - 1], self.qb[layer - 1]
             rho = np.clip(1.0 - gap, -1.0, 1.0)
             if spec.key not in CLOSED_FORMS:
-                sigma, gap, factor = self._series_layer(series, q1, q2, layer, rho, gap)
-                theta *= factor
-                theta += sigma
-                continue
-            e_phi, e_dphi = layer_moments(spec, q1, q2, rho)
-            sigma = spec.sw2 * e_phi + spec.sb2
-            theta *= spec.sw2 * e_dphi
+                sigma, new_gap, factor = self._series_layer(series, q1, q2, layer, rho, gap)
+            else:
+                e_phi, e_dphi = layer_moments(spec, q1, q2, rho)
+                sigma = spec.sw2 * e_phi + spec.sb2
+                factor = spec.sw2 * e_dphi
+                new_gap = next_gap(spec, q1, q2, self.qa[layer], self.qb[layer], gap, rho, e_phi)
+            gap = new_gap
+            theta = theta * factor
             theta += sigma
-            gap = next_gap(spec, q1, q2, self.qa[layer], self.qb[layer], gap, rho, e_phi)
-        return theta, sigma
+            if dprod is not None:
+                dprod = dprod * factor
+            yield layer + 1, theta, sigma, dprod
 
     def _series_layer(self, cache: dict[tuple[float, float], np.ndarray], q1: float, q2: float, layer: int,
                       rho: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,68 +255,5 @@ class ComposedMap:
         return theta, sigma
 
 
-def _stacked(spec: SmoothSpec, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(values, A, B)``: the distinct variances of ``qs`` and their Hermite coefficients of ``phi`` and
-    ``phi'``, zero-padded to one length (rows in the order of ``values``)."""
-    values = np.unique(qs)
-    if values.size <= 4:
-        coefs = [coefficients(spec.key, spec.phi, spec.dphi, float(q)) for q in values]
-        a = np.zeros((values.size, max(c.a.size for c in coefs)))
-        b = np.zeros((values.size, max(c.b.size for c in coefs)))
-        for i, c in enumerate(coefs):
-            a[i, :c.a.size] = c.a
-            b[i, :c.b.size] = c.b
-        return values, a, b
-    a, b = coefficients_many(spec.key, spec.phi, spec.dphi, values)
-    return values, a, b
-
-
-def _rows_horner(c: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """``sum_k c[:, k] rho^k`` row by row."""
-    acc = c[:, -1].copy()
-    for k in range(c.shape[1] - 2, -1, -1):
-        acc *= rho
-        acc += c[:, k]
-    return acc
-
-
-def pairs_exact(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u: np.ndarray,
-                ia: np.ndarray, ib: np.ndarray,
-                cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`ComposedMap.exact` for pairs of any variances: pair ``p`` joins row ``ia[p]`` (variances
-    ``qa[l][ia[p]]``) and column ``ib[p]``; the Hermite series with each pair's own coefficients
-    (closed forms for erf and GELU), ``1 - rho`` carried as in :func:`next_gap`. Cost per layer:
-    ``O(K)`` flops per pair plus the coefficients of each distinct variance (kept in ``cache`` by layer,
-    so that chunks of one matrix share them)."""
-    sigma = -np.tanh(0.5 * u) * np.sqrt(qa[0][ia] * qb[0][ib])
-    gap = 2.0 * expit(u)
-    theta = sigma.copy()
-    for layer in range(1, len(qa)):
-        q1, q2 = qa[layer - 1][ia], qb[layer - 1][ib]
-        rho = np.clip(1.0 - gap, -1.0, 1.0)
-        sq_next = np.sqrt(qa[layer][ia] * qb[layer][ib])
-        if spec.key in CLOSED_FORMS:
-            e_phi, e_dphi = pair_moments(spec.key, spec.phi, spec.dphi, q1, q2, rho * np.sqrt(q1 * q2), 0)
-        if spec.key == "erf":
-            at_one = pair_moments("erf", spec.phi, spec.dphi, q1, q2, np.sqrt(q1 * q2), 0)[0]
-            m_gap = _moment_gap(spec, q1, q2, gap, rho)  # array-safe for erf
-        else:
-            if cache is None:
-                cache = {}
-            if layer not in cache:  # every variance of the layer, shared by the caller's chunks
-                cache[layer] = _stacked(spec, np.concatenate([qa[layer - 1], qb[layer - 1]]))
-            values, a, b = cache[layer]
-            i1, i2 = np.searchsorted(values, q1), np.searchsorted(values, q2)
-            ca = a[i1] * a[i2]
-            if spec.key not in CLOSED_FORMS:
-                e_phi, e_dphi = _rows_horner(ca, rho), _rows_horner(b[i1] * b[i2], rho)
-            at_one = ca.sum(axis=1)
-            tails = np.cumsum(ca[:, ::-1], axis=1)[:, ::-1][:, 1:]
-            m_gap = gap * _rows_horner(tails, rho) if tails.shape[1] else np.zeros_like(gap)
-        sigma = spec.sw2 * e_phi + spec.sb2
-        theta *= spec.sw2 * e_dphi
-        theta += sigma
-        g0 = np.where(q1 == q2, 0.0, np.maximum(sq_next - (spec.sw2 * at_one + spec.sb2), 0.0))
-        gap = np.minimum((g0 + spec.sw2 * m_gap) / sq_next, 2.0)
-    return theta, sigma
+#: erf's ``E[phi(u) phi(v)]`` at correlation 1 minus at ``rho = 1 - gap``, for arrays of pairs.
+erf_moment_gap = _erf_moment_gap

@@ -22,7 +22,7 @@ import numpy as np
 
 from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, Fn, diag_moments, pair_moments, quadrature_order
 
-__all__ = ["SmoothSpec", "variance_trajectory", "pair_layers", "quadrature_for", "QUADRATURE_REFUSE"]
+__all__ = ["SmoothSpec", "variance_trajectory", "pair_layers", "quadrature_for", "QUADRATURE_REFUSE", "SETTLED_ULPS"]
 
 #: A quadrature error estimate above this is refused (the inputs' variance is too large).
 QUADRATURE_REFUSE = 1e-13
@@ -61,6 +61,46 @@ def variance_trajectory(spec: SmoothSpec, q1: np.ndarray, depth: int) -> tuple[l
         if o > order:
             order, est = o, e
     return qs, order, est
+
+
+#: Inputs whose variances all lie within this many ulps of one value, a fixed point of the variance map
+#: to as many ulps with slope below 1 there, follow one trajectory from then on: the spread then only
+#: shrinks, and it is of the order of the variance recursion's own rounding.
+SETTLED_ULPS = 8
+
+
+def _settled(spec: SmoothSpec, q: np.ndarray, order: int) -> bool:
+    """Whether the variances ``q`` of one layer count as one, at an attracting fixed point (:data:`SETTLED_ULPS`)."""
+    top = float(np.max(q, initial=0.0))
+    tol = SETTLED_ULPS * np.finfo(np.float64).eps * top
+    if not (top > 0.0 and top - float(np.min(q)) <= tol):
+        return False
+    h = 1e-4 * top
+    nxt, up, down = spec.diag(np.array([top, top + h, top - h]), order)
+    return bool(abs(nxt - top) <= tol and abs(up - down) < 2.0 * h)
+
+
+def converging_trajectory(spec: SmoothSpec, q1: np.ndarray, depth: int
+                          ) -> tuple[list[np.ndarray], list[float], int, float]:
+    """``(qs, tail, order, estimate)``: :func:`variance_trajectory`, except that once the variances of layer
+    ``L0`` count as one (:data:`SETTLED_ULPS`), ``qs`` stops at ``L0`` and ``tail`` holds that one variance
+    at layers ``L0..depth`` (``tail`` is empty when they never settle, and ``qs`` then reaches ``depth``)."""
+    qs = [np.asarray(q1, dtype=np.float64)]
+    order, est = quadrature_for(spec, float(np.max(qs[0], initial=0.0)))
+    tail: list[float] = [float(np.max(qs[0]))] if depth > 1 and _settled(spec, qs[0], order) else []
+    for _ in range(depth - 1):
+        cur = np.array(tail[-1:]) if tail else qs[-1]
+        nxt = spec.diag(cur, order)
+        o, e = quadrature_for(spec, float(np.max(nxt, initial=0.0)))
+        if o > order:
+            order, est = o, e
+        if tail:
+            tail.append(float(nxt[0]))
+            continue
+        qs.append(nxt)
+        if len(qs) < depth and _settled(spec, nxt, order):
+            tail.append(float(np.max(nxt)))
+    return qs, tail, order, est
 
 
 def pair_layers(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], c1: np.ndarray, depth: int,

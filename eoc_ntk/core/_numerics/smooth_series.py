@@ -118,8 +118,12 @@ def _psi64(terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def coefficients_many(key: str | None, phi: Fn, dphi: Fn, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(A, B)`` of shape ``(len(qs), K)``: the Hermite coefficients of ``phi`` and ``phi'`` at many variances
     in one float64 product (Parseval defect about 4e-15 instead of 1e-16), ``K`` the number of terms
-    :func:`coefficients` needs at the largest variance (fewer suffice below it)."""
-    top = coefficients(key, phi, dphi, float(np.max(qs)))
+    :func:`coefficients` needs at the grid variance ``2^(j/4)`` just above the largest (fewer suffice below it)."""
+    # The terms needed grow with the variance: read them at the next grid variance 2^(j/4) above the largest,
+    # so that the layers of one trajectory share one long-double projection.
+    top_q = float(np.max(qs))
+    grid_q = 2.0 ** (math.ceil(4.0 * math.log2(top_q)) / 4.0) if top_q > 0.0 else top_q
+    top = coefficients(key, phi, dphi, max(grid_q, top_q))
     need = max(top.a.size, top.b.size)
     terms = next((t for t in TERMS if t >= need), TERMS[-1])
     z, weight, psi = _psi64(terms)

@@ -27,8 +27,10 @@ from eoc_ntk.core._numerics.smooth_recursion import (
     SmoothSpec,
     converging_trajectory,
     pair_layers,
+    quadrature_for,
     variance_trajectory,
 )
+from eoc_ntk.core._numerics.smooth_series import SERIES_REFUSE, largest_accurate_variance, series_estimate
 from eoc_ntk.core.angles import pair_u, scaled_unit_rows
 from eoc_ntk.core.arrays import FloatArray
 from eoc_ntk.core.errors import InvalidParameterError
@@ -154,6 +156,10 @@ def _pairs(x: FloatArray, x2: FloatArray | None, model: Model, depths: list[int]
     spec = spec_of(model)
     ungrouped = g1.size * g2.size > MAX_GROUP_PAIRS
     qa, qb, _, tail = _trajectories(model, g1, g2, depths[-1], settle=ungrouped)
+    top = max(max(float(np.max(q)) for q in qa + qb), max(tail, default=0.0))
+    estimate = series_estimate(spec.key, spec.phi, spec.dphi, top)
+    if estimate > SERIES_REFUSE:  # before any yield: the caller goes layer by layer instead, or refuses
+        raise _SeriesTooShort(top, estimate, grows=top > 4.0 * max(float(np.max(g1)), float(np.max(g2))))
     steps = (_ungrouped(spec, qa, qb, tail, u, lab1[ia], lab2[ib], depths) if ungrouped
              else _grouped(spec, qa, qb, u, lab1[ia], lab2[ib], depths))
     for depth, theta_p, sigma_p in steps:
@@ -164,6 +170,43 @@ def _pairs(x: FloatArray, x2: FloatArray | None, model: Model, depths: list[int]
         else:
             q_i, q_j = np.full(lab1.size, tail[depth - len(qa)]), np.full(lab2.size, tail[depth - len(qa)])
         yield depth, _assemble(theta, sigma, q_i, q_j, kinds, x2 is None)
+
+
+class _SeriesTooShort(Exception):
+    """The Hermite series is not accurate at the largest variance met (raised before any kernel)."""
+
+    def __init__(self, top: float, estimate: float, grows: bool):
+        super().__init__(top, estimate)
+        self.top, self.estimate, self.grows = top, estimate, grows
+
+
+#: Most evaluations of ``phi`` (pairs x layers x quadrature nodes) for which the layer-by-layer recursion
+#: stands in for an inaccurate Hermite series; beyond, the request is refused.
+LAYERWISE_BUDGET = 3e8
+
+
+def _layerwise_or_refuse(x: FloatArray, x2: FloatArray | None, model: Model, depth: int,
+                         short: _SeriesTooShort) -> None:
+    """Return when the layer-by-layer recursion (closed forms or 2-D quadrature) is affordable for these
+    inputs; otherwise raise the refusal that says which variance the series covers."""
+    spec = spec_of(model)
+    order = quadrature_for(spec, short.top)[0]
+    n, n2 = x.shape[0], (x.shape[0] if x2 is None else x2.shape[0])
+    pairs = n * (n + 1) // 2 if x2 is None else n * n2
+    work = pairs * depth * max(order, 1) ** 2
+    if work <= LAYERWISE_BUDGET:
+        return
+    q_ok = largest_accurate_variance(spec.key, spec.phi, spec.dphi)
+    fix = (f"the variances grow to {short.top:.3g} (the fixed point q* = {model.q_star:.3g} repels them): give a "
+           "larger sigma_b (see the sweep's limit_note), use fewer layers, or scale x so that "
+           f"sigma_w^2 |x|^2 / m0 + sigma_b^2 stays near q*" if short.grows else
+           f"the variances reach {short.top:.3g}: scale x so that sigma_w^2 |x|^2 / m0 + sigma_b^2 stays below "
+           f"about {q_ok:.3g}")
+    raise InvalidParameterError(
+        f"activation {spec_label(model)!r}: at variance {short.top:.3g} its Hermite series is accurate to "
+        f"{short.estimate:.1e} only (above {SERIES_REFUSE:g}, since phi(sqrt(q) z) sharpens as q grows), and the "
+        f"layer-by-layer recursion would take {work:.2g} evaluations (more than {LAYERWISE_BUDGET:g}) for "
+        f"{n} x {n2} inputs at depth {depth}; {fix}", param="depth" if short.grows else "x")
 
 
 def _grouped(spec: SmoothSpec, qa: list[np.ndarray], qb: list[np.ndarray], u: np.ndarray, ga: np.ndarray,
@@ -237,7 +280,8 @@ def _by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths: Sequen
     act = model.activation
     if act is None or float(np.asarray(act.phi(np.zeros(1)))[0]) != 0.0 or "angle" in kinds:
         raise InvalidParameterError(
-            f"zero input rows {np.flatnonzero(zero1 | zero2)[:10].tolist()} at sigma_b = 0: "
+            f"zero input rows {np.flatnonzero(zero1)[:10].tolist()} of x"
+            + ("" if x2 is None else f" and {np.flatnonzero(zero2)[:10].tolist()} of x2") + " at sigma_b = 0: "
             + ("kind='angle' is undefined for them" if "angle" in kinds else
                f"activation {spec_label(model)!r} has phi(0) != 0, so their variance map leaves 0")
             + "; drop the zero rows or give sigma_b > 0", param="x")
@@ -259,8 +303,15 @@ def _nonzero_by_depth(x: FloatArray, x2: FloatArray | None, model: Model, depths
                                for kind in kinds}
         return
     if method != "quadrature":
-        yield from _pairs(x, x2, model, sorted({int(d) for d in depths}), kinds)
-        return
+        pairs = _pairs(x, x2, model, sorted({int(d) for d in depths}), kinds)
+        try:
+            first = next(pairs)
+        except _SeriesTooShort as short:
+            _layerwise_or_refuse(x, x2, model, int(max(depths)), short)
+        else:
+            yield first
+            yield from pairs
+            return
     q1, q2, c1 = _first_layer(x, x2, model)
     max_depth = int(max(depths))
     qa, qb, order, _ = _trajectories(model, q1, q2, max_depth)

@@ -23,12 +23,16 @@ import numpy as np
 
 from eoc_ntk.core._numerics.smooth_moments import CLOSED_FORMS, Fn, diag_moments, quadrature_order
 
-__all__ = ["Coefficients", "coefficients", "coefficients_many", "series_moments", "TERMS", "SERIES_TOL"]
+__all__ = ["Coefficients", "coefficients", "coefficients_many", "series_moments", "series_estimate",
+           "largest_accurate_variance", "TERMS", "SERIES_TOL", "SERIES_REFUSE"]
 
 #: Numbers of terms tried.
 TERMS = (32, 64, 128, 256, 512)
 #: Relative Parseval defect accepted.
 SERIES_TOL = 2e-15
+#: A Parseval defect above this at the largest variance met refuses the series (the kernel would not
+#: be accurate to 1e-12); the defect grows with the variance, since ``phi(sqrt(q) z)`` sharpens.
+SERIES_REFUSE = 1e-13
 
 
 class Coefficients:
@@ -131,3 +135,27 @@ def coefficients_many(key: str | None, phi: Fn, dphi: Fn, qs: np.ndarray) -> tup
     a: np.ndarray = (phi(arg) * weight) @ psi.T
     b: np.ndarray = (dphi(arg) * weight) @ psi.T
     return a[:, :need], b[:, :need]
+
+
+def series_estimate(key: str | None, phi: Fn, dphi: Fn, q_max: float) -> float:
+    """The Parseval defect of the Hermite series at variance ``q_max`` with at most ``TERMS[-1]`` terms
+    (0 for erf, whose moments and ``1 - rho`` are closed forms and never use the series)."""
+    if key == "erf" or not q_max > 0.0:
+        return 0.0
+    return float(coefficients(key, phi, dphi, float(q_max)).estimate)
+
+
+@functools.lru_cache(maxsize=64)
+def largest_accurate_variance(key: str | None, phi: Fn, dphi: Fn) -> float:
+    """About the largest variance ``q`` (within 10 %) at which :func:`series_estimate` is at most
+    :data:`SERIES_REFUSE`, by bisection on ``log q`` over ``[1e-3, 1e6]``."""
+    lo, hi = math.log(1e-3), math.log(1e6)
+    if series_estimate(key, phi, dphi, math.exp(hi)) <= SERIES_REFUSE:
+        return math.exp(hi)
+    while hi - lo > 0.1:
+        mid = 0.5 * (lo + hi)
+        if series_estimate(key, phi, dphi, math.exp(mid)) <= SERIES_REFUSE:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(lo)

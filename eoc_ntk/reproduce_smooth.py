@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from eoc_ntk import plots
-from eoc_ntk.core.progress import ProgressFn
+from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.progress import ProgressFn, scaled
 from eoc_ntk.core.sweep import activation_sweep
 
 __all__ = ["SMOOTH_ACTIVATIONS", "SMOOTH_SIGMA_B", "SMOOTH_DEPTHS", "SMOOTH_N", "within_depth", "smooth_experiment",
@@ -54,19 +55,31 @@ def smooth_experiment(x: np.ndarray, *, depths=SMOOTH_DEPTHS, activations=SMOOTH
     ``sigma_w``, ``sigma_b``, ``variance_slope`` (None for the family), the limit, the depth within ``tol``
     of it (:func:`within_depth`) and ``note``: why the limit is missing, where it is (the sweep's
     ``limit_note``)."""
-    sigma_bs = [sigma_b if a in _SMOOTH else 0.0 for a in activations]
-    sweep = activation_sweep(x, list(depths), list(activations), sigma_b=sigma_bs, progress=progress)
-    rows = []
-    for name, res in zip(activations, sweep["results"], strict=True):
-        limit = res.get("limit_condition_number")
-        limit = None if limit is None or (isinstance(limit, float) and math.isnan(limit)) else float(limit)
-        slope = res["activation"].get("variance_slope")
-        rows.append({"activation": name, "sigma_w": float(res["activation"]["sigma_w"]),
-                     "variance_slope": None if slope is None or math.isnan(slope) else float(slope),
-                     "sigma_b": float(res["activation"]["sigma_b"]), "limit": limit,
-                     "within": within_depth(sweep["depths"], res["condition_number"], limit, tol),
-                     "note": res.get("limit_note")})
+    results, rows = [], []
+    for i, name in enumerate(activations):
+        part = scaled(progress, i / len(activations), (i + 1) / len(activations))
+        try:  # one sweep per activation: a refusal (e.g. variances past the series' range) costs one column
+            found = activation_sweep(x, list(depths), [name], sigma_b=sigma_b if name in _SMOOTH else 0.0,
+                                     progress=part)["results"][0]
+        except InvalidParameterError as exc:
+            rows.append({"activation": name, "sigma_w": None, "variance_slope": None, "limit": None,
+                         "sigma_b": sigma_b if name in _SMOOTH else 0.0, "within": None,
+                         "note": f"not computed: {exc}"})
+            continue
+        results.append(found)
+        rows.append(_row(name, found, sorted({int(d) for d in depths}), tol))
+    sweep = {"depths": sorted({int(d) for d in depths}), "results": results}
     return {"tolerance": tol, "sweep": sweep, "rows": rows}
+
+
+def _row(name: str, res: dict[str, Any], depths: list[int], tol: float) -> dict[str, Any]:
+    limit = res.get("limit_condition_number")
+    limit = None if limit is None or (isinstance(limit, float) and math.isnan(limit)) else float(limit)
+    slope = res["activation"].get("variance_slope")
+    return {"activation": name, "sigma_w": float(res["activation"]["sigma_w"]),
+            "variance_slope": None if slope is None or math.isnan(slope) else float(slope),
+            "sigma_b": float(res["activation"]["sigma_b"]), "limit": limit,
+            "within": within_depth(depths, res["condition_number"], limit, tol), "note": res.get("limit_note")}
 
 
 def _fmt(v: Any) -> str:
@@ -77,7 +90,7 @@ def smooth_lines(res: dict[str, Any], out: str) -> list[str]:
     """The markdown of the section, with its figure written into ``out``."""
     plots.plot_sweep(res["sweep"], os.path.join(out, "smooth.png"))
     sweep, rows = res["sweep"], res["rows"]
-    names = [r["activation"] for r in rows]
+    names = [r["activation"] for r in rows if r["sigma_w"] is not None]
     lines = ["", "## Activations beyond the family", "",
              "Condition number of `K/n` vs depth on the same data, each activation at its edge of chaos: ReLU "
              f"and abs at `sigma_b = 0`, erf, tanh, GELU and SiLU at `sigma_b = {_fmt(SMOOTH_SIGMA_B)}` with "
@@ -87,7 +100,7 @@ def smooth_lines(res: dict[str, Any], out: str) -> list[str]:
              "![smooth activations](smooth.png)", "",
              "| activation | sigma_w | sigma_b | variance-map slope at q* | limit | within 10 % from depth |",
              "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['activation']} | {_fmt(r['sigma_w'])} | {_fmt(r['sigma_b'])} | "
+    lines += [f"| {r['activation']} | {'–' if r['sigma_w'] is None else _fmt(r['sigma_w'])} | {_fmt(r['sigma_b'])} | "
               f"{'–' if r['variance_slope'] is None else _fmt(r['variance_slope'])} | "
               f"{'n/a' if r.get('note') else _fmt(r['limit'])} | {'–' if r['within'] is None else r['within']} |"
               for r in rows]

@@ -37,3 +37,16 @@ def test_section_has_every_activation_at_its_edge_of_chaos(tmp_path):
     assert "| tanh | 1.193 | 0.1 | 0.6782 | 2 |" in text and "- gelu: no depth limit" in text
     assert "## Activations beyond the family" in text and "| gelu |" in text
     assert (tmp_path / "smooth.png").stat().st_size > 1000
+
+
+def test_an_activation_the_core_refuses_is_a_row_that_says_why(tmp_path):
+    # tanh at first-layer variances near 10: past its Hermite series' range (about 3.5), and 16 x 16
+    # inputs at depth 100 cost more than the layer-by-layer budget, so the core refuses tanh; ReLU stands.
+    x = np.random.default_rng(3).normal(size=(16, 4)) * 1.6
+    res = smooth_experiment(x, depths=(1, 100), activations=("relu", "tanh"))
+    relu, tanh = res["rows"]
+    assert relu["sigma_w"] is not None and tanh["sigma_w"] is None
+    assert tanh["note"].startswith("not computed: activation 'tanh'") and "Hermite series" in tanh["note"]
+    assert len(res["sweep"]["results"]) == 1
+    text = "\n".join(smooth_lines(res, str(tmp_path)))
+    assert "| tanh | – |" in text and "| depth | relu |" in text

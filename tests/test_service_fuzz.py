@@ -9,6 +9,7 @@ derandomised so that CI is repeatable). A longer, random run, e.g. 500 examples 
     EOC_NTK_FUZZ_EXAMPLES=500 EOC_NTK_FUZZ_SEED=random python -m pytest tests/test_service_fuzz.py -p no:randomly
 
 or against a running server with the schemathesis CLI (see the README, "Security and limits").
+The coverage phase is left to that CLI run in CI (``EOC_NTK_FUZZ_COVERAGE=1`` adds it here).
 """
 from __future__ import annotations
 
@@ -68,6 +69,12 @@ schemathesis.serializer.alias("application/x-npy", "application/octet-stream")
 schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
 schema = schema if PLOTS else schema.exclude(tag="plots")
 schema.app = _OneLifespan(APP)
+# The coverage phase (boundary values of every keyword and pattern) is built while pytest collects: about
+# 80 s of CPU for this document, a fifth of the default run. CI's contract step runs it, with every check,
+# against a live service (tests/test_service_schemathesis.py: --phases examples,coverage,fuzzing,stateful);
+# here the examples and fuzzing phases run, and EOC_NTK_FUZZ_COVERAGE=1 adds it.
+COVERAGE = os.environ.get("EOC_NTK_FUZZ_COVERAGE") == "1"
+schema.config.phases.coverage.enabled = COVERAGE
 
 
 @schema.parametrize()
@@ -85,6 +92,7 @@ REDIS_APP = _OneLifespan()  # its app is made by a fixture, so that nothing touc
 redis_schema = schemathesis.openapi.from_path(str(DEFAULT_PATH))
 redis_schema = redis_schema if PLOTS else redis_schema.exclude(tag="plots")
 redis_schema.app = REDIS_APP
+redis_schema.config.phases.coverage.enabled = COVERAGE
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,8 @@ def _kill_mid_job(mode: RedisMode, client) -> str:
         if state.startswith("queued") and second is None:
             second = mode.worker()  # runs the next attempt
         time.sleep(0.1)
+    if second is not None:  # idle now: stopped, so that a later row's job goes to that row's worker
+        stop_processes([second])
     return f"horse gone {gone:.2f} s after the kill; then {' -> '.join(seen)}"
 
 
@@ -139,6 +141,8 @@ def _sigterm_idle(mode: RedisMode) -> str:
 
 
 def _sigterm_busy(mode: RedisMode, client) -> str:
+    idle = [w for w in mode.workers if w.poll() is None]
+    stop_processes(idle)  # the job must go to the worker signalled below
     worker = mode.worker()
     x = np.random.default_rng(int(time.time()) + 1).standard_normal((800, 4))
     x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -11,6 +11,12 @@ eoc-ntk is timed cold (interpolant cache cleared: the build is included) and war
 
     python bench/bench_nt.py                                  # n=4000, m0=784, depths 3 10 50 200
     python bench/bench_nt.py --n 200 --depths 3 10 --repeat 1 # small
+    python bench/bench_nt.py --activation erf --depths 1 3 10 50   # erf / gelu: NNGP and NTK agreement only
+
+With ``--activation erf`` or ``gelu`` (NT's ``Erf(a=1, b=1, c=0)`` and ``Gelu(approximate=False)``) only
+the agreement is measured, at the EOC ``sigma_w`` eoc-ntk solves for ``--sigma-b``, on ``--check-n``
+Gaussian points whose norms run from 0.25 to 2 times ``sqrt(m0)``: per kernel, the largest
+``|dK| / |K|`` over all entries and the largest ``|dK| / sqrt(K_ii K_jj)``.
 """
 from __future__ import annotations
 
@@ -58,6 +64,9 @@ def main(argv=None):
     p.add_argument("--nt-repeat", type=int, default=None, help="warm NT runs per depth (default --repeat)")
     p.add_argument("--check-n", type=int, default=20)
     p.add_argument("--nt-python", default=None)
+    p.add_argument("--activation", choices=("abrelu", "erf", "gelu"), default="abrelu",
+                   help="abrelu: the family (--a, --b), timed; erf, gelu: kernel agreement only")
+    p.add_argument("--sigma-b", type=float, default=0.1, help="erf, gelu: the bias std of the EOC")
     args = p.parse_args(argv)
     cmd = command_line()
     python = find_nt_python(args.nt_python)
@@ -65,6 +74,9 @@ def main(argv=None):
         emit("eoc-ntk vs neural-tangents", ">= 10x at l=50, >= 50x at l=200",
              "skipped: no interpreter with neural-tangents (install the `nt` extra or a venv, see "
              "bench/README.md)", cmd)
+        return
+    if args.activation != "abrelu":
+        smooth_agreement(python, args, cmd)
         return
 
     x = make_data(args.data, args.n, args.m0)
@@ -115,6 +127,42 @@ def main(argv=None):
              f"{r['warm'] / cold:.1f}x cold, {r['warm'] / warm:.1f}x warm (NT {r['warm']:.2f} s best of {r['runs']}, "
              f"NT first call incl. compile {r['first']:.1f} s; eoc-ntk cold {cold:.2f} s, warm {warm:.2f} s, "
              f"best of {args.repeat})", cmd)
+
+
+def _rel(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+    """``(max |dK| / |K|, max |dK| / sqrt(K_ii K_jj))`` over every entry."""
+    d = np.sqrt(np.abs(np.diag(ours)))
+    diff = np.abs(ours - theirs)
+    return float(np.max(diff / np.abs(ours))), float(np.max(diff / np.outer(d, d)))
+
+
+def smooth_agreement(python: str, args, cmd: str) -> None:
+    """NNGP and NTK of eoc-ntk and neural-tangents for erf / gelu at the EOC of ``--sigma-b``."""
+    model = Model(1, activation=args.activation, sigma_b=args.sigma_b)
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((args.check_n, args.m0))
+    xs *= (np.linspace(0.25, 2.0, args.check_n) * np.sqrt(args.m0) / np.linalg.norm(xs, axis=1))[:, None]
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/xs.npy", xs)
+        proc = subprocess.run(
+            [python, str(WORKER), f"{tmp}/xs.npy", "--depths", *map(str, args.depths), "--activation",
+             args.activation, "--sigma-w", repr(model.sigma_w), "--sigma-b", repr(args.sigma_b),
+             "--check", f"{tmp}/xs.npy", f"{tmp}/ks.npz"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"neural-tangents worker failed:\n{proc.stderr[-3000:]}")
+        jax_version = json.loads(proc.stdout.strip().splitlines()[-1])["jax"]
+        ks = dict(np.load(f"{tmp}/ks.npz"))
+    where = (f"{args.activation} sigma_b={args.sigma_b:g} sigma_w={model.sigma_w:.6g} (EOC, q*={model.q_star:.4g}), "
+             f"n={args.check_n} m0={args.m0}, norms 0.25-2 sqrt(m0)")
+    for kind in ("nngp", "ntk"):
+        per_depth = []
+        for d in args.depths:
+            ours = kernel(xs, depth=d, activation=args.activation, sigma_b=args.sigma_b, kind=kind)
+            per_depth.append((d, *_rel(ours, ks[f"{kind}_{d}"])))
+        emit(f"eoc-ntk vs neural-tangents (jax {jax_version}) {kind.upper()}, {where}: max |dK|/|K|; "
+             "max |dK|/sqrt(K_ii K_jj)", "~1e-12",
+             f"{max(r[1] for r in per_depth):.1e}; {max(r[2] for r in per_depth):.1e} (depth "
+             + ", ".join(f"{d}: {a:.0e}/{b:.0e}" for d, a, b in per_depth) + ")", cmd)
 
 
 if __name__ == "__main__":

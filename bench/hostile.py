@@ -14,6 +14,7 @@ that never ends, which comes at EOC_NTK_BODY_TIMEOUT by design), ``/healthz`` ne
     EOC_NTK_MAX_JSON_BYTES=16777216 python bench/hostile.py --json-bodies  # its largest JSON bodies, 16 MiB
     python bench/hostile.py --redis             # Redis mode (private redis-server), plus issue 24's
                                                 # worker rows: kill -9 mid-job, SIGTERM idle and busy
+    python bench/hostile.py --redis --worker-rows  # those worker rows only
 
 The payloads: every item of issue 11 (hostile CSV, .npy headers, a 64 MiB bool .npy, a large
 JSON body with NaN and a valid one, a large JSON upload, invented methods, bodies that never end,
@@ -356,6 +357,11 @@ def issue24_payloads(target: Target):
     dense += b"]}"
     rows.append((f"24.2 largest JSON body, densest numbers (x of 0/1), {len(dense) / MiB:.2f} MiB", len(dense),
                  post("/v1/spectra", js, dense)))
+    for kind, last in (("a ragged last row", b"[0,1,0,1]"), ("NaN in the last row", b"[0,1,0,1,NaN]"),
+                       ("true in the last row", b"[0,1,0,true,1]")):  # refused before pydantic parses x
+        bad = dense[:dense.rindex(b"[")] + last + b"]}"
+        rows.append((f"24.2 largest JSON body, densest numbers, {kind} (422 unread), {len(bad) / MiB:.2f} MiB",
+                     len(bad), post("/v1/spectra", js, bad)))
     del big, dense
     one_row = b'{"model": {"depth": 3, "activation": "relu"}, "x": [[' + b",".join([b"0"] * (cap // 2 - 40)) + b"]]}"
     rows.append((f"24.2 largest JSON body, one row of 0s (2 bytes a number), {len(one_row) / MiB:.2f} MiB",
@@ -399,11 +405,14 @@ def _catalogue(target: Target):
     return rows
 
 
-def run(target: Target, quick: bool, extra=(), issue24: bool = False, json_bodies: bool = False) -> list[dict]:
+def run(target: Target, quick: bool, extra=(), issue24: bool = False, json_bodies: bool = False,
+        extra_only: bool = False) -> list[dict]:
     results = []
     rows = [*issue24_payloads(target), *third_round(target, False)] if issue24 else [*payloads(target, quick), *extra]
     if json_bodies:
         rows = [r for r in issue24_payloads(target) if "largest JSON body" in r[0]]
+    if extra_only:
+        rows = list(extra)
     for name, size, send in rows:
         with Probe(target) as probe:
             t = time.perf_counter()
@@ -458,9 +467,13 @@ def main(argv=None) -> int:
                              "spawned server inherits)")
     parser.add_argument("--redis", action="store_true",
                         help="Redis mode: a private redis-server and RQ workers started here, and the worker rows")
+    parser.add_argument("--worker-rows", action="store_true",
+                        help="with --redis: the worker rows only (kill -9 mid-job, SIGTERM idle; busy without --quick)")
     args = parser.parse_args(argv)
     if args.redis and args.url is not None:
         parser.error("--redis starts its own API; leave out --url")
+    if args.worker_rows and not args.redis:
+        parser.error("--worker-rows needs --redis")
     proc, mode = None, RedisMode(Path(tempfile.mkdtemp(prefix="eoc-ntk-hostile-"))) if args.redis else None
     if args.url is None:
         redis_env = {k: v for k, v in mode.env.items() if k.startswith(("REDIS_", "EOC_NTK_"))} if mode else {}
@@ -479,7 +492,7 @@ def main(argv=None) -> int:
     try:
         target = Target(url, key, pid)
         extra = worker_rows(mode, target.client, args.quick) if mode else []
-        results = run(target, args.quick, extra, args.issue24, args.json_bodies)
+        results = run(target, args.quick, extra, args.issue24, args.json_bodies, args.worker_rows)
     finally:
         if proc is not None:
             proc.terminate()

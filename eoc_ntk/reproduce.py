@@ -41,7 +41,7 @@ from eoc_ntk.core.activations import parse_activation
 from eoc_ntk.core.progress import ProgressFn
 from eoc_ntk.core.sweep import activation_sweep
 from eoc_ntk.learning.finite_width import compare_training
-from eoc_ntk.reproduce_smooth import SMOOTH_N, smooth_experiment, smooth_lines
+from eoc_ntk.reproduce_smooth import SMOOTH_DEPTHS, SMOOTH_N, smooth_experiment, smooth_lines
 
 __all__ = ["DELTAS", "ICD_DEPTHS", "COND_DEPTHS", "TRAINING", "digits", "binary_digits", "activation_for_delta",
            "experiments", "training_experiment", "training_claims", "claims", "claim_details", "converged_depth",
@@ -396,13 +396,13 @@ def _training_lines(res: dict, out: str) -> list[str]:
 
 def reproduce(out: str = "eoc-ntk-report", *, n: int = 200, seed: int = 0,
               progress: ProgressFn | None = None, training: dict | None = None,
-              smooth_depths=(), **kw) -> str:
+              smooth_depths=SMOOTH_DEPTHS, **kw) -> str:
     """Write ``out/report.md`` with its figures for ``n`` digits; returns the report's path.
 
     ``training``: arguments of :func:`training_experiment` (default :data:`TRAINING`); ``smooth_depths``:
     the depths of the section on activations beyond the family (:mod:`eoc_ntk.reproduce_smooth`, on the first
-    :data:`~eoc_ntk.reproduce_smooth.SMOOTH_N` images; none by default: inputs of many distinct variances
-    make the smooth kernels cost one 2-D quadrature per pair and layer)."""
+    :data:`~eoc_ntk.reproduce_smooth.SMOOTH_N` images; default :data:`~eoc_ntk.reproduce_smooth.SMOOTH_DEPTHS`,
+    ``()`` leaves the section out)."""
     os.makedirs(out, exist_ok=True)
     x = digits(n, seed)
     share = 0.8  # of the progress bar for the spectra, the rest for the training section

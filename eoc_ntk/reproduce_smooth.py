@@ -51,16 +51,21 @@ def smooth_experiment(x: np.ndarray, *, depths=SMOOTH_DEPTHS, activations=SMOOTH
                       sigma_b: float = SMOOTH_SIGMA_B, tol: float = 0.1,
                       progress: ProgressFn | None = None) -> dict[str, Any]:
     """The section's numbers: the sweep (``activation_sweep``'s document) and, per activation,
-    ``sigma_w``, ``sigma_b``, the limit and the depth within ``tol`` of it (:func:`within_depth`)."""
+    ``sigma_w``, ``sigma_b``, ``variance_slope`` (None for the family), the limit, the depth within ``tol``
+    of it (:func:`within_depth`) and ``note``: why the limit is missing, where it is (the sweep's
+    ``limit_note``)."""
     sigma_bs = [sigma_b if a in _SMOOTH else 0.0 for a in activations]
     sweep = activation_sweep(x, list(depths), list(activations), sigma_b=sigma_bs, progress=progress)
     rows = []
     for name, res in zip(activations, sweep["results"], strict=True):
         limit = res.get("limit_condition_number")
         limit = None if limit is None or (isinstance(limit, float) and math.isnan(limit)) else float(limit)
+        slope = res["activation"].get("variance_slope")
         rows.append({"activation": name, "sigma_w": float(res["activation"]["sigma_w"]),
+                     "variance_slope": None if slope is None or math.isnan(slope) else float(slope),
                      "sigma_b": float(res["activation"]["sigma_b"]), "limit": limit,
-                     "within": within_depth(sweep["depths"], res["condition_number"], limit, tol)})
+                     "within": within_depth(sweep["depths"], res["condition_number"], limit, tol),
+                     "note": res.get("limit_note")})
     return {"tolerance": tol, "sweep": sweep, "rows": rows}
 
 
@@ -78,10 +83,16 @@ def smooth_lines(res: dict[str, Any], out: str) -> list[str]:
              f"and abs at `sigma_b = 0`, erf, tanh, GELU and SiLU at `sigma_b = {_fmt(SMOOTH_SIGMA_B)}` with "
              "`sigma_w` solving the EOC conditions (docs/math.md §9). The last columns: the depth limit and the "
              f"first depth of the grid from which the condition number stays within {res['tolerance']:.0%} "
-             "of it.", "", "![smooth activations](smooth.png)", "",
-             "| activation | sigma_w | sigma_b | limit | within 10 % from depth |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['activation']} | {_fmt(r['sigma_w'])} | {_fmt(r['sigma_b'])} | {_fmt(r['limit'])} | "
-              f"{'–' if r['within'] is None else r['within']} |" for r in rows]
+             "of it; the limit needs the variance fixed point q* to attract (a slope below 1).", "",
+             "![smooth activations](smooth.png)", "",
+             "| activation | sigma_w | sigma_b | variance-map slope at q* | limit | within 10 % from depth |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['activation']} | {_fmt(r['sigma_w'])} | {_fmt(r['sigma_b'])} | "
+              f"{'–' if r['variance_slope'] is None else _fmt(r['variance_slope'])} | "
+              f"{'n/a' if r.get('note') else _fmt(r['limit'])} | {'–' if r['within'] is None else r['within']} |"
+              for r in rows]
+    notes = [f"- {r['activation']}: {r['note']}" for r in rows if r.get("note")]
+    lines += ["", "Limits marked n/a:", "", *notes] if notes else []
     lines += ["", "| depth | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for j, depth in enumerate(sweep["depths"]):
         lines.append(f"| {depth} | " + " | ".join(_fmt(r["condition_number"][j]) for r in sweep["results"]) + " |")

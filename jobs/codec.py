@@ -41,7 +41,9 @@ __all__ = ["StoredValue", "CorruptValue", "encode", "decode", "FORMAT_VERSION", 
 
 MAGIC = b"EOCNTK\x00\x01"
 FORMAT_VERSION = 1
-_DTYPES = {"<f8": np.dtype("<f8"), "<i8": np.dtype("<i8")}
+_DTYPES = {d.str: d for d in map(np.dtype, ("<f8", "<i8", "<i4", "<i2", "<i1"))}
+#: Integer dtypes stored as they are (a dataset read from JSON: eoc_ntk.core.compact); other integers as int64.
+_NARROW = {np.dtype(t) for t in (np.int8, np.int16, np.int32)}
 _PREFIX = len(MAGIC) + 32 + 4
 BODY_MAGIC = b"EOCBODY\x01"
 _HASH_HEX = 32
@@ -53,7 +55,7 @@ class CorruptValue(ValueError):
 
 @dataclass
 class StoredValue:
-    """A JSON document and named float64/int64 arrays."""
+    """A JSON document and named arrays: float64, int64, or int8/int16/int32 (compact datasets)."""
 
     doc: dict = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -72,7 +74,9 @@ def encode(value: StoredValue, secret: bytes = b"") -> bytearray:
     specs, views = [], []
     for name, arr in value.arrays.items():
         arr = np.asarray(arr)
-        dtype = np.dtype("<f8") if arr.dtype.kind == "f" else np.dtype("<i8")
+        dtype: np.dtype = np.dtype("<f8")
+        if arr.dtype.kind != "f":
+            dtype = arr.dtype.newbyteorder("<") if arr.dtype in _NARROW else np.dtype("<i8")
         views.append(np.ascontiguousarray(arr, dtype=dtype))  # a view when already so (the usual case)
         specs.append({"name": name, "dtype": dtype.str, "shape": list(arr.shape)})
     header = json.dumps(

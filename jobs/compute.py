@@ -62,7 +62,12 @@ def _activation(params: dict):
 def compute(spec: dict, x: np.ndarray, x2: np.ndarray | None, progress: ProgressFn,
             settings: JobSettings | None = None) -> StoredValue:
     """The result of ``spec`` for checked data ``x`` (and ``x2`` for cross-kernels); ``settings``
-    (default: from the environment) name the Dask cluster of a spec that runs there."""
+    (default: from the environment) name the Dask cluster of a spec that runs there.
+
+    A dataset held as compact integers (read from JSON, :mod:`eoc_ntk.core.compact`) is converted
+    to float64 here, where the computation runs (a job's process or worker), exactly."""
+    x = np.asarray(x, dtype=np.float64)
+    x2 = None if x2 is None else np.asarray(x2, dtype=np.float64)
     op = spec["op"]
     if op == "spectra" and on_cluster(spec):
         return StoredValue(doc=spectrum_on_cluster(x, _model(spec["model"]), settings or get_settings(), progress))

@@ -2,7 +2,8 @@
 
 With ``EOC_NTK_DASK_ADDRESS`` set, a spectra request of ``n >= EOC_NTK_DASK_MIN_N`` points gets
 ``"engine": "dask"`` in its spec (:func:`engine_for`), hence a cache key and a job id of its own
-(its answer differs: extreme eigenvalues only, no ICD), and always becomes a job. The job's
+(its answer differs: extreme eigenvalues only, no ICD), and always becomes a job; the family's
+activations and the smooth ones (erf, tanh, gelu, silu) alike. The job's
 process (an RQ work horse, or a child process of the embedded pool) connects to the scheduler
 as a Dask client and runs :func:`eoc_ntk.distributed.spectrum` there (:func:`spectrum_on_cluster`):
 the tiles of ``K/n``, the Lanczos products and the tiled factorisations run on the cluster's
@@ -33,7 +34,7 @@ from typing import Iterator
 import numpy as np
 
 from eoc_ntk import distributed
-from eoc_ntk.core.analysis import analysis_document
+from eoc_ntk.core.analysis import analysis_document, icd_unavailable_reason
 from eoc_ntk.core.model import Model
 from eoc_ntk.core.progress import ProgressFn
 
@@ -85,7 +86,9 @@ def spectrum_on_cluster(x: np.ndarray, model: Model, settings: JobSettings, prog
     -------
     dict
         :func:`eoc_ntk.core.analysis.analysis_document` of the certified extremes (``eigenvalues``
-        and ``icd`` None, the reason in ``icd_unavailable``), with ``"engine": "dask"``.
+        and ``icd`` None, the reason in ``icd_unavailable``), with ``"engine": "dask"``. Smooth
+        activations (erf, tanh, gelu, silu) run there too; their ``model`` says which, with
+        ``sigma_w``, ``q_star`` and ``chi``, as on one machine.
 
     Raises
     ------
@@ -94,15 +97,18 @@ def spectrum_on_cluster(x: np.ndarray, model: Model, settings: JobSettings, prog
     JobCanceled
         When the process is sent SIGTERM (cancel or timeout of the job).
     """
+    # The family by (a, b); a smooth activation by itself, with the model's resolved sigma_w.
+    activation = {"activation": model.activation} if model.is_smooth else {"a": model.a, "b": model.b}
     with _terminate_cancels(), _client(settings, name) as client:
         try:
-            result = distributed.spectrum(x, depth=model.depth, a=model.a, b=model.b, sigma_w=model.sigma_w,
+            result = distributed.spectrum(x, depth=model.depth, **activation, sigma_w=model.sigma_w,
                                           sigma_b=model.sigma_b, client=client, chunks=settings.dask_chunks,
                                           progress=progress)
         except BaseException:
             _cancel_everything(client)
             raise
-    doc = analysis_document(result, x.shape[1], model, None, ICD_ON_CLUSTER)
+    # A smooth activation has no ICD on any engine: its reason, not the cluster's.
+    doc = analysis_document(result, x.shape[1], model, None, icd_unavailable_reason(model) or ICD_ON_CLUSTER)
     doc["engine"] = DASK
     return doc
 

@@ -22,9 +22,10 @@ A slot is a thread of a bounded pool (``EOC_NTK_WORKERS`` per pool: one pool for
 jobs, one for computations a request waits for): the thread starts the child, waits for its
 answer with the job's deadline (the watchdog: a timeout is enforced here, not by the job's
 own progress calls), and stores the result. What crosses the process boundary is plain data:
-the JSON spec and the checked float64 arrays as raw bytes + shape going in; progress through
-a shared array (the fraction, when reported); the result as the bytes of :func:`jobs.codec.encode` (verified by
-:func:`jobs.codec.decode`) or an error as a JSON message coming back. Nothing built from a
+the JSON spec and the checked arrays (float64, or a dataset's compact integers) as raw bytes,
+dtype and shape going in; progress through a shared array (the fraction, when reported); the
+result as the bytes of :func:`jobs.codec.encode` (verified by :func:`jobs.codec.decode`) or an
+error as a JSON message coming back. Nothing built from a
 client's input is pickled.
 """
 from __future__ import annotations
@@ -110,6 +111,10 @@ def _warm_up() -> None:
 
 # --- The child's side ------------------------------------------------------------------------
 
+#: The dtypes of the arrays a job's process is given (:func:`_raw`).
+_DATA_DTYPES = {d.str: d for d in map(np.dtype, ("<f8", "<i4", "<i2", "<i1"))}
+
+
 def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, settings: JobSettings,
                 api_pid: int | None = None, job_id: str = "", context: dict | None = None,
                 logs: LogSetup | None = None) -> None:
@@ -122,7 +127,8 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, setti
     try:
         if nice:
             os.nice(nice)
-        data = {key: np.frombuffer(raw, dtype="<f8").reshape(shape) for key, (raw, shape) in arrays.items()}
+        data = {key: np.frombuffer(raw, dtype=_DATA_DTYPES[dtype]).reshape(shape)
+                for key, (raw, dtype, shape) in arrays.items()}
 
         def report(fraction: float) -> None:
             progress_value[1] = time.time()
@@ -139,6 +145,13 @@ def _child_main(conn, spec: dict, arrays: dict, progress_value, nice: int, setti
         conn.send_bytes(message)
     finally:
         conn.close()
+
+
+def _raw(x: np.ndarray) -> tuple[bytes, str, tuple[int, ...]]:
+    """``(bytes, dtype, shape)`` of a checked array for a job's process: float64, or a compact integer
+    array as it is (the job converts it to float64, see :func:`jobs.compute.compute`)."""
+    dtype = x.dtype.newbyteorder("<") if x.dtype.kind == "i" and x.dtype.itemsize <= 4 else np.dtype("<f8")
+    return np.ascontiguousarray(x, dtype=dtype).tobytes(), dtype.str, x.shape
 
 
 def _call_main(conn, target, args: tuple, api_pid: int) -> None:
@@ -339,9 +352,9 @@ class LocalBackend:
                   background: bool) -> StoredValue:
         """Compute ``job`` in a new child process, watching its deadline and cancel."""
         ctx = _context()
-        arrays = {job.spec["dataset_id"]: (np.ascontiguousarray(x, dtype="<f8").tobytes(), x.shape)}
+        arrays = {job.spec["dataset_id"]: _raw(x)}
         if x2 is not None:
-            arrays[second_data_id(job.spec)] = (np.ascontiguousarray(x2, dtype="<f8").tobytes(), x2.shape)
+            arrays[second_data_id(job.spec)] = _raw(x2)
         receiver, sender = ctx.Pipe(duplex=False)
         progress_value = ctx.Array("d", 2, lock=False)
         process = ctx.Process(target=_child_main, name=f"eoc-ntk-{job.job_id}", daemon=True,

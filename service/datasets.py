@@ -8,7 +8,7 @@ import hashlib
 
 import numpy as np
 
-import eoc_ntk
+from eoc_ntk.core.compact import check_compact_data, update_float64_hash
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.labelled_files import read_npz, split_label_column
 from eoc_ntk.core.point_files import UnreadablePoints, read_points
@@ -36,17 +36,22 @@ MEDIA_TYPES = ("application/json", *_FORMATS, NPZ)
 
 
 def dataset_id_of(x: np.ndarray) -> str:
-    """Content hash of a checked float64 array and its shape (same data, same id)."""
+    """Content hash of a checked array's float64 values and its shape (same data, same id).
+
+    The bytes hashed are those of the float64 array, whatever dtype ``x`` is held in (a compact
+    integer array is converted chunk by chunk: :func:`eoc_ntk.core.compact.update_float64_hash`)."""
     h = hashlib.sha256(b"float64<")
     h.update(repr(tuple(int(s) for s in x.shape)).encode())
-    h.update(np.ascontiguousarray(x, dtype="<f8").data.cast("B"))  # the array's memory, not a copy
+    update_float64_hash(h, x)
     return h.hexdigest()[:32]
 
 
 def check_points(x, settings: Settings, field: str = "x") -> np.ndarray:
-    """The core's checks (2-D, finite, numeric, not ragged), then the configured limits."""
+    """The core's checks (2-D, finite, numeric, not ragged), then the configured limits.
+
+    A compact integer array (from a JSON body) is kept as it is; anything else becomes float64."""
     with core_errors(field):
-        arr = eoc_ntk.check_data(x, name=field)
+        arr = check_compact_data(x, name=field)
     return _within_limits(arr, settings, field)
 
 
@@ -57,7 +62,8 @@ def _within_limits(arr: np.ndarray, settings: Settings, field: str) -> np.ndarra
     if m0 > settings.max_m0:
         raise InvalidInput(f"{field} has m0 = {m0} features, over the limit {settings.max_m0} (EOC_NTK_MAX_M0)",
                            field=field)
-    np.add(arr, 0.0, out=arr)  # fold -0.0 into 0.0 (one id per value), in place: arr is check_data's own copy
+    if arr.dtype.kind == "f":  # an integer array holds no -0.0
+        np.add(arr, 0.0, out=arr)  # fold -0.0 into 0.0 (one id per value), in place: arr is check_data's own copy
     return arr
 
 
@@ -100,7 +106,7 @@ def _read_json(body: bytes, settings: Settings):
         loc = ".".join(str(p) for p in first.get("loc", ())[1:] if not str(p)[:1].isupper()) or "body"
         raise InvalidInput(validation_message(first), field=loc) from None
     with core_errors("x"):
-        return eoc_ntk.check_data(parsed.x, name="x"), parsed.y
+        return check_compact_data(parsed.x, name="x"), parsed.y
 
 
 def _label_column(x: np.ndarray, raw_y: object, label_column: int, media: str) -> tuple[np.ndarray, object]:
@@ -119,10 +125,10 @@ def parse_upload(content_type: str | None, body: bytes, settings: Settings,
                  label_column: int | None = None) -> tuple[np.ndarray, object]:
     """``(x, raw_y)`` from a POST /v1/datasets body of any supported type.
 
-    ``x`` is a checked float64 array within the limits; ``raw_y`` the labels sent with it, not
-    yet checked (JSON ``y``, the ``.npz`` member ``y``, or column ``label_column`` of the points
-    of any format: a CSV or ``.npy`` matrix, JSON ``x`` or the ``.npz`` member ``x`` when no ``y``
-    is sent), or None."""
+    ``x`` is a checked array within the limits (float64, or compact integers from JSON); ``raw_y``
+    the labels sent with it, not yet checked (JSON ``y``, the ``.npz`` member ``y``, or column
+    ``label_column`` of the points of any format: a CSV or ``.npy`` matrix, JSON ``x`` or the
+    ``.npz`` member ``x`` when no ``y`` is sent), or None."""
     media = media_type(content_type)
     raw_y = None
     if media in _FORMATS:

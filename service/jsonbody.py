@@ -4,7 +4,8 @@ A JSON body is refused with 413 when it is over ``EOC_NTK_MAX_JSON_BYTES`` (decl
 in, or read: :class:`JSONTooLarge`); large data go to ``POST /v1/datasets`` as ``.npy`` or CSV.
 Below the cap it is parsed and validated in a worker thread, at most
 ``EOC_NTK_UPLOAD_CONCURRENCY`` bodies at once: its numeric arrays (``x``, ``x2``, ``y``) straight
-into float64 arrays, in chunks (:mod:`service.json_numbers`), the rest, a few small fields, by
+into NumPy arrays of the narrowest exact dtype, in chunks (:mod:`service.json_numbers`), the
+rest, a few small fields, by
 ``Model.model_validate_json`` (pydantic holds the interpreter lock for the call and builds a
 Python object per value: small once the arrays are out). See ``bench/README.md``.
 
@@ -22,7 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from .errors import BodyInvalid, BodyTooLarge
-from .json_numbers import CONTEXT_KEY, Cut, body_position, cut_arrays
+from .json_numbers import CONTEXT_KEY, Cut, body_position, cut_arrays, unread_refusals
 
 __all__ = ["JSONRoute", "JSONTooLarge", "read_body", "media_type", "is_json_media", "check_json_size",
            "validate_json", "json_too_large_message"]
@@ -69,10 +70,15 @@ def validate_json(model: type[M], body: bytes | bytearray, limit: int, context: 
         ``body`` is over ``limit`` bytes (nothing is parsed).
     BodyInvalid
         Not JSON (error type ``json_invalid``: 400) or not valid for ``model`` (422); the
-        errors are pydantic's, located under ``body`` as FastAPI locates its own.
+        errors are pydantic's, located under ``body`` as FastAPI locates its own, or, for a long
+        array the fast reader does not read, the reader's
+        (:func:`service.json_numbers.unread_refusals`).
     """
     check_json_size(body, limit)
     cut = cut_arrays(body)
+    refusals = unread_refusals(cut, body)
+    if refusals:  # refused before pydantic builds a Python object per value of a long array
+        raise BodyInvalid(refusals)
     try:
         return model.model_validate_json(cut.body, context={**(context or {}), CONTEXT_KEY: cut.arrays})
     except ValidationError as exc:

@@ -11,7 +11,9 @@ import hashlib
 import numpy as np
 
 import eoc_ntk
+from eoc_ntk.core.compact import is_compact, update_float64_hash
 from eoc_ntk.core.errors import InvalidParameterError
+from eoc_ntk.core.labels import check_label_shape
 from eoc_ntk.core.point_files import UnreadablePoints, npy_array_header, npy_from_bytes
 from jobs.store import labels_store_id
 
@@ -28,10 +30,11 @@ MEDIA_TYPES = ("application/json", "application/x-npy")
 
 
 def labels_id_of(y: np.ndarray) -> str:
-    """Content hash of checked float64 labels and their shape (same labels, same id; never a dataset's id)."""
+    """Content hash of checked labels' float64 values and their shape (same labels, same id; never a
+    dataset's id); a compact integer array is hashed as its float64 conversion, chunk by chunk."""
     h = hashlib.sha256(b"labels-float64<")
     h.update(repr(tuple(int(s) for s in y.shape)).encode())
-    h.update(np.ascontiguousarray(y, dtype="<f8").tobytes())
+    update_float64_hash(h, y)
     return h.hexdigest()[:32]
 
 
@@ -39,19 +42,25 @@ def check_labels(y, settings: Settings, field: str = "y", n: int | None = None, 
     """The core's checks (numeric, finite, shape (n,) or (n, k)), then the configured limits.
 
     ``n`` is the number of data points the labels go with; None checks them on their own.
-    Returns float64 labels of the shape they were given."""
+    Returns the labels in the shape they were given: as they are when a compact integer array
+    (from a JSON body: every value check holds for it), else float64."""
     if n is None:
         n = _rows(y, field)
-    with core_errors(field):
-        labels = eoc_ntk.check_labels(y, n, name=field, x_name=x_field)
-    arr = labels.values[:, 0] if labels.one_dimensional else labels.values
+    if is_compact(y) and y.ndim in (1, 2):
+        with core_errors(field):
+            check_label_shape(y.shape, n, name=field, x_name=x_field)
+        arr = np.ascontiguousarray(y)
+    else:
+        with core_errors(field):
+            labels = eoc_ntk.check_labels(y, n, name=field, x_name=x_field)
+        arr = labels.values[:, 0] if labels.one_dimensional else labels.values
     if arr.shape[0] > settings.max_n:
         raise InvalidInput(f"{field} has {arr.shape[0]} rows, over the limit {settings.max_n} (EOC_NTK_MAX_N)",
                            field=field)
     if arr.ndim == 2 and arr.shape[1] > settings.max_m0:
         raise InvalidInput(f"{field} has {arr.shape[1]} columns, over the limit {settings.max_m0} (EOC_NTK_MAX_M0)",
                            field=field)
-    return arr + 0.0  # fold -0.0 into 0.0: one id per value
+    return arr if is_compact(arr) else arr + 0.0  # fold -0.0 into 0.0: one id per value (integers have none)
 
 
 def _rows(y, field: str) -> int:

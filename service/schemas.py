@@ -52,7 +52,8 @@ SigmaB = Annotated[float, Field(strict=True, ge=0.0, le=1e150)]
 #: Numbers in rows, each row at least one (the schema says so; the service's own checks refuse an
 #: empty matrix or row with a message that names the fix).
 _ROWS = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "number"}}}
-#: Read from a JSON body as a float64 array of shape (n, m0) when it is one (service.json_numbers).
+#: Read from a JSON body as an array of shape (n, m0) when it is one (service.json_numbers; int8 to int32,
+#: else float64: the narrowest dtype that holds every value exactly).
 Matrix = Annotated[list[list[Real]], WrapValidator(array_or_list((2,))), WithJsonSchema(_ROWS),
                    Field(description="Data points, one per row: shape (n, m0).")]
 DatasetId = Annotated[str, Field(pattern=DATASET_ID_PATTERN, description="Id returned by POST /v1/datasets.")]
@@ -286,6 +287,10 @@ class SweepActivationOut(BaseModel):
     lambda_max: list[float | None]
     condition_number: list[float | None]
     singular: list[bool]
+    limit_note: str | None = Field(
+        None, description="Why limit_condition_number is null when it is: off the edge of chaos, sigma_b != 0 for "
+                          "the family, or a variance fixed point q* that repels (GELU, SiLU at small sigma_b), "
+                          "with a sigma_b at which it attracts; null when the limit is given")
 
 
 class SweepOut(BaseModel):
@@ -361,7 +366,8 @@ def _labels_tag(value) -> str:
 
 _Labels = Annotated[Annotated[list[Real], Tag("LabelsVector")] | Annotated[list[list[Real]], Tag("LabelsMatrix")],
                     Discriminator(_labels_tag)]
-#: Read from a JSON body as a float64 array of shape (n,) or (n, k) when it is one (service.json_numbers).
+#: Read from a JSON body as an array of shape (n,) or (n, k) when it is one (service.json_numbers; int8 to
+#: int32, else float64: the narrowest dtype that holds every value exactly).
 LabelsJSON = Annotated[_Labels, WrapValidator(array_or_list((1, 2))),
                        WithJsonSchema({"oneOf": [{"type": "array", "minItems": 1, "items": {"type": "number"}},
                                                  _ROWS]}),

@@ -153,6 +153,11 @@ def test_uploads(capsys):
     assert len(rows) == 4
 
 
+def test_json_refusals(capsys):
+    rows = run("bench_json_refusals", ["ragged", "--rows", "20000"], capsys)
+    assert "row 20000 has 4 values" in rows[0]
+
+
 @pytest.mark.slow  # six child processes, each importing the service
 def test_uploads_json(capsys):
     rows = run("bench_uploads", ["--json", "--sizes", "4000"], capsys)

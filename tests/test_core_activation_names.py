@@ -82,3 +82,26 @@ def test_relu_depth_two_is_the_arc_cosine_ntk():
             q = 2.0 * norms[i] * norms[j] / m0
             expected = q * (math.sin(alpha) + 2.0 * (math.pi - alpha) * cos) / math.pi
             assert k[i, j] == pytest.approx(expected, rel=1e-12, abs=1e-14)
+
+
+def test_activations_models_and_refusals_pickle_whole():
+    """What a Dask task carries to a worker process (and a worker's refusal on its way back)."""
+    import pickle
+
+    from eoc_ntk.core.activations import parse_activation
+    from eoc_ntk.core.csv_points import UnreadableCSV
+
+    relu = pickle.loads(pickle.dumps(parse_activation("leaky_relu:0.1")))
+    assert tuple(relu) == (0.55, 0.45) and relu.label == "leaky_relu:0.1"
+    tanh = pickle.loads(pickle.dumps(parse_activation("Tanh")))
+    assert tanh == parse_activation("tanh") and tanh.phi is parse_activation("tanh").phi
+    model = eoc_ntk.Model(4, activation="gelu", sigma_b=0.1)
+    again = pickle.loads(pickle.dumps(model))
+    assert (again.activation, again.sigma_w, again.q_star, again.chi) == \
+        (model.activation, model.sigma_w, model.q_star, model.chi)
+    x = _data()[0]
+    assert np.array_equal(eoc_ntk.kernel(x, depth=4, activation=again.activation, sigma_b=0.1),
+                          eoc_ntk.kernel(x, depth=4, activation="gelu", sigma_b=0.1))
+    for err in (InvalidParameterError("bad x", param="x"), UnreadableCSV("bad csv", param="body")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and back.param == err.param

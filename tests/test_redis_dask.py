@@ -202,3 +202,31 @@ def test_a_timeout_cancels_the_clusters_tasks(mode, cluster, worker, redis_test_
     if not had_tasks:
         pytest.skip("the job timed out before it submitted anything to the cluster (machine too loaded)")
     _assert_tasks_released(observer, cancels)
+
+
+def test_a_smooth_spectrum_above_the_threshold_runs_on_the_cluster(client):
+    """tanh at its edge of chaos for sigma_b = 0.1: the same answer, in the same shape, as on one machine."""
+    x = np.random.default_rng(21).uniform(-1.0, 1.0, (N, M0))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)  # one variance group: the core's fast smooth path
+    model = {"depth": DEPTH, "activation": "tanh", "sigma_b": 0.1}
+    r = client.post("/v1/spectra", json={"x": x.tolist(), "model": model})
+    assert r.status_code == 202, r.text
+    job = wait_for_job(client, r.json()["job_id"], timeout=180)
+    assert job["status"] == "finished", job
+    result = job["result"]
+    assert result["engine"] == "dask" and result["eigenvalues"] is None and result["icd"] is None
+    assert "tanh" in result["icd_unavailable"]  # the activation's reason: no ICD on any engine
+    ref = eoc_ntk.spectrum(x, depth=DEPTH, activation="tanh", sigma_b=0.1, eigenvalues="extremes")
+    for field in ("lambda_min", "lambda_max", "condition_number", "trace"):
+        assert result[field] == pytest.approx(getattr(ref, field), rel=1e-9), field
+    assert result["singular"] is ref.singular is False
+    eoc = eoc_ntk.Model(DEPTH, activation="tanh", sigma_b=0.1)
+    assert result["model"]["activation"] == "tanh" and result["model"]["chi"] == 1.0
+    assert result["model"]["sigma_w"] == eoc.sigma_w and result["model"]["q_star"] == eoc.q_star
+    # Asked again by id: the cluster's cached answer.
+    again = client.post("/v1/spectra", json={"dataset_id": result["dataset_id"], "model": model})
+    assert again.status_code == 200 and again.json()["cache"] == "hit" and again.json()["engine"] == "dask"
+    # Below the threshold the same question runs on one machine and answers the same fields.
+    small = client.post("/v1/spectra", json={"x": x[:50].tolist(), "model": model})
+    assert small.status_code == 200 and small.json()["engine"] == "numpy", small.text
+    assert set(small.json()) == set(again.json()) and set(small.json()["model"]) == set(result["model"])

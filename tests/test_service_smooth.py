@@ -65,6 +65,11 @@ def test_sweep_of_family_and_smooth_activations(client, x):
     labels = [res["activation"]["display_label"] for res in r.json()["results"]]
     assert labels[1:] == ["tanh", "gelu"] and labels[0].startswith("ReLU")
     assert all(len(res["condition_number"]) == 3 for res in r.json()["results"])
+    relu, tanh, gelu = r.json()["results"]
+    assert tanh["limit_note"] is None and tanh["activation"]["variance_slope"] < 1  # q* attracts
+    assert gelu["limit_condition_number"] is None and gelu["activation"]["variance_slope"] > 1
+    assert "repels" in gelu["limit_note"] and "sigma_b = 0.5" in gelu["limit_note"]
+    assert relu["limit_condition_number"] is None and "sigma_b = 0" in relu["limit_note"]
 
 
 @pytest.mark.parametrize("model, field, words", [

@@ -123,9 +123,10 @@ def test_no_claim_is_vacuous(small):
 
 
 def test_reproduce_writes_a_report_with_figures(tmp_path):
-    assert main(["reproduce", "--out", str(tmp_path), "--n", "24", "-q"]) == 0
+    assert main(["reproduce", "--out", str(tmp_path), "--n", "24", "-q", "--smooth-depths", "1,2"]) == 0
     report = (tmp_path / "report.md").read_text()
-    for figure in ("icd_error.png", "condition_number.png", "weyl_bounds.png", "training_loss.png"):
+    assert "## Activations beyond the family" in report and "gelu: no depth limit at sigma_b = 0.1" in report
+    for figure in ("icd_error.png", "condition_number.png", "weyl_bounds.png", "training_loss.png", "smooth.png"):
         assert f"]({figure})" in report
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
     assert "| the absolute value is better conditioned than ReLU | cond(ReLU) / cond(abs) > 1" in report

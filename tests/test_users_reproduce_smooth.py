@@ -29,6 +29,11 @@ def test_section_has_every_activation_at_its_edge_of_chaos(tmp_path):
     # tanh's EOC for sigma_b = 0.1 (tests/_reference/mp_smooth.py, 60 digits): sigma_w = 1.19340072502...
     assert math.isclose(by_name["tanh"]["sigma_w"], 1.1934007250243296846, rel_tol=1e-12)
     assert math.isclose(res["sweep"]["results"][0]["condition_number"][0], 1.0, rel_tol=1e-12)
+    # the variance map's slope at q* (docs/math.md §9 table): q* attracts for tanh, repels for gelu
+    assert by_name["relu"]["variance_slope"] is None and by_name["tanh"]["variance_slope"] < 1
+    assert by_name["gelu"]["variance_slope"] > 1 and by_name["gelu"]["limit"] is None
+    assert "repels" in by_name["gelu"]["note"] and by_name["tanh"]["note"] is None
     text = "\n".join(smooth_lines(res, str(tmp_path)))
+    assert "| tanh | 1.193 | 0.1 | 0.6782 | 2 |" in text and "- gelu: no depth limit" in text
     assert "## Activations beyond the family" in text and "| gelu |" in text
     assert (tmp_path / "smooth.png").stat().st_size > 1000

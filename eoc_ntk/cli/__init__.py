@@ -37,6 +37,7 @@ from eoc_ntk.core.model import Model
 from eoc_ntk.core.sweep import activation_sweep
 from eoc_ntk.core.validation import parse_depths
 from eoc_ntk.reproduce import reproduce
+from eoc_ntk.reproduce_smooth import SMOOTH_DEPTHS
 
 __all__ = ["main", "ProgressBar"]
 
@@ -164,8 +165,11 @@ def _model_text(act, model: dict) -> str:
     """``a = .., b = .., Delta = ..`` for the family; ``sigma_w = .., sigma_b = .., q* = ..`` for a smooth one."""
     if is_smooth(act):
         eoc = " (edge of chaos)" if model.get("chi") == 1.0 else f", chi = {_fmt(model.get('chi'))}"
+        slope = model.get("variance_slope")
+        stability = (f"; q* repels: variance-map slope {slope:.4g} > 1 (docs/math.md §9)"
+                     if isinstance(slope, float) and slope >= 1.0 else "")
         return (f"sigma_w = {_fmt(model['sigma_w'])}, sigma_b = {_fmt(model['sigma_b'])}, "
-                f"q* = {_fmt(model.get('q_star'))}{eoc}")
+                f"q* = {_fmt(model.get('q_star'))}{eoc}{stability}")
     return f"a = {act.a:g}, b = {act.b:g}, Delta = {model['delta']:.4g}"
 
 
@@ -187,21 +191,42 @@ def _sweep(args) -> int:
     print("depth".rjust(6) + "".join(label.rjust(width) for label in labels))
     for i, d in enumerate(result["depths"]):
         print(str(d).rjust(6) + "".join(_fmt(r["condition_number"][i]).rjust(width) for r in result["results"]))
-    print("limit".rjust(6) + "".join(("-" if r.get("limit_condition_number") is None and r.get("delta", 1) == 0
-                                      else _fmt(r.get("limit_condition_number"))).rjust(width)
-                                     for r in result["results"]))
+    print("limit".rjust(6) + "".join(_limit_text(r).rjust(width) for r in result["results"]))
     for act, r in zip(acts, result["results"], strict=True):
         if is_smooth(act):
             print(f"{act.label}: {_model_text(act, r['activation'])}")
+    singular: dict[str, list[str]] = {}  # one line per set of depths and reason, naming each activation
+    for act, r in zip(acts, result["results"], strict=True):
+        if r.get("singular_reason"):
+            key = f"at depth {_singular_depths(result['depths'], r)}: {r['singular_reason']}"
+            singular.setdefault(key, []).append(act.label)
+    for key, names in singular.items():
+        print(f"{', '.join(names)}: cond = inf (singular) {key}")
+    for act, r in zip(acts, result["results"], strict=True):
+        if r.get("limit_note"):
+            print(f"{act.label}: limit n/a: {r['limit_note']}")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
 
 
+def _limit_text(r: dict) -> str:
+    """The limit row's cell: "n/a" where the limit is not defined (``limit_note`` says why), "inf" where singular."""
+    if r.get("limit_note") or (r.get("limit_condition_number") is None and r.get("delta", 1) == 0):
+        return "n/a"
+    return _fmt(r.get("limit_condition_number"))
+
+
+def _singular_depths(depths: list, r: dict) -> str:
+    found = [d for d, s in zip(depths, r["singular"], strict=True) if s]
+    return ", ".join(map(str, found[:10])) + (", ..." if len(found) > 10 else "")
+
+
 def _reproduce(args) -> int:
     bar = ProgressBar("reproduce", enabled=not args.quiet)
     try:
-        smooth = parse_depths(args.smooth_depths) if args.smooth_depths else ()
+        smooth = (SMOOTH_DEPTHS if args.smooth_depths is None else () if args.smooth_depths.strip().lower() == "none"
+                  else parse_depths(args.smooth_depths))
         path = reproduce(args.out, n=args.n, seed=args.seed, progress=bar, smooth_depths=smooth)
     finally:
         bar.close()
@@ -295,8 +320,8 @@ def main(argv=None) -> int:
     rep.add_argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     rep.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     rep.add_argument("--smooth-depths", default=None, metavar="DEPTHS",
-                     help="add the section on ReLU, abs, erf, tanh, GELU, SiLU at their edge of chaos at these depths "
-                          "(e.g. 1:100:10; slow: one 2-D quadrature per pair and layer)")
+                     help="depths of the section on ReLU, abs, erf, tanh, GELU, SiLU at their edge of chaos "
+                          "(default 1,2,3,5,7,10,15,20,30,50,70,100, about 3 CPU minutes; 'none' leaves it out)")
     _debug_option(rep)
     rep.set_defaults(func=_reproduce)
 

@@ -60,6 +60,10 @@ class Activation(tuple[float, float]):
         obj.label = label
         return obj
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A tuple subclass pickles through tuple.__getnewargs__, which lacks the label.
+        return (Activation, (self.a, self.b, self.label))
+
     @property
     def a(self) -> float:
         return self[0]
@@ -123,6 +127,13 @@ class SmoothActivation(Activation):
         obj = tuple.__new__(cls, (math.nan, math.nan))
         obj.label, obj.phi, obj.dphi, obj.key = label, phi, dphi, key
         return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A built-in pickles as its name; a custom one as its functions (by reference, or by value
+        under cloudpickle for lambdas and ``__main__`` functions, as Dask sends them)."""
+        if self.key is not None:
+            return (parse_activation, (self.key,))
+        return (SmoothActivation, (self.label, self.phi, self.dphi, None))
 
     def _not_family(self) -> InvalidParameterError:
         return InvalidParameterError(

@@ -7,6 +7,8 @@ callers (the service maps it to a request field) never parse the message.
 """
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["InvalidParameterError"]
 
 
@@ -25,3 +27,15 @@ class InvalidParameterError(ValueError, TypeError):
     def __init__(self, message: str, *, param: str):
         super().__init__(message)
         self.param = param
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions pickle as cls(*args), which lacks the keyword ``param`` (a refusal raised
+        # on a Dask worker must reach the caller whole).
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[InvalidParameterError], args: tuple[Any, ...], state: dict[str, Any]) -> InvalidParameterError:
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err

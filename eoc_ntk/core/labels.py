@@ -12,7 +12,7 @@ import numpy.typing as npt
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.validation import MAX_ABS_VALUE
 
-__all__ = ["check_labels", "Labels"]
+__all__ = ["check_labels", "check_label_shape", "Labels"]
 
 
 class Labels:
@@ -39,6 +39,26 @@ class Labels:
     def shaped(self, out: np.ndarray) -> np.ndarray:
         """``out`` of shape (m, k) as the caller's labels were shaped: (m,) for 1-D labels."""
         return out[:, 0] if self.one_dimensional else out
+
+
+def check_label_shape(shape: tuple[int, ...], n: int, name: str = "y", x_name: str = "x") -> None:
+    """Refuse a labels shape other than (n,) or (n, k) with ``k >= 1``.
+
+    Raises
+    ------
+    InvalidParameterError (param=name)
+        Naming the shape given, the one expected and the fix.
+    """
+    shape = tuple(shape)
+    if len(shape) not in (1, 2):
+        raise InvalidParameterError(
+            f"{name} must have shape ({n},) or ({n}, k), got {len(shape)}-D with shape {shape}", param=name)
+    if shape[0] != n:
+        raise InvalidParameterError(
+            f"{name} has {shape[0]} rows (shape {shape}) but {x_name} has {n}; "
+            f"give one label row per row of {x_name}", param=name)
+    if len(shape) == 2 and shape[1] == 0:
+        raise InvalidParameterError(f"{name} has no column (shape {shape}); give at least one output", param=name)
 
 
 def check_labels(y: npt.ArrayLike, n: int, name: str = "y", x_name: str = "x") -> Labels:
@@ -73,15 +93,7 @@ def check_labels(y: npt.ArrayLike, n: int, name: str = "y", x_name: str = "x") -
         raise InvalidParameterError(
             f"{name} must be a (ragged-free) array of real numbers of shape ({n},) or ({n}, k): {exc}",
             param=name) from exc
-    if arr.ndim not in (1, 2):
-        raise InvalidParameterError(
-            f"{name} must have shape ({n},) or ({n}, k), got {arr.ndim}-D with shape {arr.shape}", param=name)
-    if arr.shape[0] != n:
-        raise InvalidParameterError(
-            f"{name} has {arr.shape[0]} rows (shape {arr.shape}) but {x_name} has {n}; "
-            f"give one label row per row of {x_name}", param=name)
-    if arr.ndim == 2 and arr.shape[1] == 0:
-        raise InvalidParameterError(f"{name} has no column (shape {arr.shape}); give at least one output", param=name)
+    check_label_shape(arr.shape, n, name, x_name)
     finite = np.isfinite(arr)
     if not finite.all():
         bad = tuple(int(i) for i in np.argwhere(~finite)[0])

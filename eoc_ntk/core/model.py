@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from eoc_ntk.core._numerics.smooth_eoc import eoc_point, moments_at, variance_fixed_point
+from eoc_ntk.core._numerics.smooth_eoc import eoc_point, moments_at, variance_fixed_point, variance_slope
 from eoc_ntk.core.activations import (
     ACTIVATION_NAMES,
     Activation,
@@ -61,6 +61,10 @@ class Model:
     q_star : float
         Smooth activations: the fixed point of the variance map (``inf`` when it diverges,
         0 when it collapses); for the family NaN.
+    variance_slope : float
+        Smooth activations: ``sigma_w^2 d/dq E[phi(sqrt(q) z)^2]`` at ``q*``, the slope of the variance
+        map there: ``q*`` attracts every layer's variance below 1 and repels it above (GELU and SiLU at
+        small ``sigma_b``; docs/math.md §9); NaN for the family or where ``q*`` is 0 or infinite.
     """
 
     depth: int
@@ -71,6 +75,7 @@ class Model:
     output_dim: int = 1
     activation: Any = None
     q_star: float = field(default=math.nan, init=False, compare=False)
+    variance_slope: float = field(default=math.nan, init=False, compare=False)
     _chi: float = field(default=math.nan, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +121,8 @@ class Model:
             if math.isfinite(q_star):
                 d = moments_at(act.key, act.phi, act.dphi, q_star)[1]
                 object.__setattr__(self, "_chi", sigma_w * sigma_w * d)
+        object.__setattr__(self, "variance_slope", variance_slope(act.key, act.phi, act.dphi, self.sigma_w2,
+                                                                  self.q_star))
         object.__setattr__(self, "output_dim", check_integer(self.output_dim, "output_dim"))
 
     def _checked_sigma_w(self) -> float:
@@ -251,13 +258,15 @@ class Model:
         """Resolved hyperparameters for display, for every model (custom ones included).
 
         The family: ``canonical()`` plus ``"delta"``; a smooth activation: ``"activation"`` (the
-        name, ``"custom:NAME"`` for a custom one), ``"sigma_w"``, ``"sigma_b"``, ``"q_star"``, ``"chi"``.
+        name, ``"custom:NAME"`` for a custom one), ``"sigma_w"``, ``"sigma_b"``, ``"q_star"``, ``"chi"``,
+        ``"variance_slope"``.
         """
         if self.activation is None:
             return {**self.canonical(), "delta": self.delta}
         act = self.activation
         return {"depth": self.depth, "activation": act.key or f"custom:{act.label}", "sigma_w": self.sigma_w,
-                "sigma_b": self.sigma_b, "q_star": self.q_star, "chi": self.chi}
+                "sigma_b": self.sigma_b, "q_star": self.q_star, "chi": self.chi,
+                "variance_slope": self.variance_slope}
 
 
 def model_of(depth: int, a: float | None, b: float | None, activation: Any, sigma_w: float | None,

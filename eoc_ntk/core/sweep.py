@@ -73,6 +73,9 @@ class DepthSweep:
         ``Delta = 0`` or ``sigma_b != 0``; ``inf`` when it is singular).
     singular_reason : str or None
         Structural cause, if some depth is singular.
+    limit_note : str or None
+        Why ``limit_condition_number`` is None, when it is (off the edge of chaos, ``sigma_b != 0`` for
+        the family, ``Delta = 0``, a repelling variance fixed point with a ``sigma_b`` to use instead).
     alignment : ndarray of float or None
         With labels ``y``: kernel-target alignment per depth (:func:`eoc_ntk.alignment`).
     top_k_fraction : dict or None
@@ -88,6 +91,7 @@ class DepthSweep:
     limit_condition_number: float | None
     delta: float
     singular_reason: str | None = None
+    limit_note: str | None = None
     alignment: np.ndarray | None = None
     top_k_fraction: dict[int, np.ndarray] | None = None
 
@@ -103,6 +107,7 @@ class DepthSweep:
             "limit_condition_number": json_float(self.limit_condition_number),
             "delta": self.delta,
             "singular_reason": self.singular_reason,
+            "limit_note": self.limit_note,
         }
         if self.alignment is not None and self.top_k_fraction is not None:
             out["alignment"] = [json_float(v) for v in self.alignment]
@@ -214,7 +219,7 @@ def _depth_sweep(x: np.ndarray, depth_list: np.ndarray, model: Model, eigenvalue
     return DepthSweep(
         depths=depth_list, lambda_min=lmin_arr, lambda_max=lmax_arr, condition_number=cond,
         singular=singular, limit_condition_number=_limit_or_none(x, model), delta=model.delta,
-        singular_reason=reason,
+        singular_reason=reason, limit_note=_family_limit_note(model),
     )
 
 
@@ -323,6 +328,16 @@ def _kernels_by_depth(uu: np.ndarray, r: np.ndarray, m0: int, depth_list: np.nda
                                                           model.delta, a2b2, model.sigma_w2, model.sigma_b):
             if depth in wanted:
                 yield depth, scale * theta
+
+
+def _family_limit_note(model: Model) -> str | None:
+    """Why the family has no depth limit here (None where it has one)."""
+    if model.delta == 0.0:
+        return "linear activation (Delta = 0): K is l times the first layer's Gram matrix, no separate depth limit"
+    if model.sigma_b != 0.0:
+        return (f"no depth limit derived at sigma_b = {model.sigma_b:g}: the family's edge of chaos is at "
+                "sigma_b = 0 (docs/math.md §5); give sigma_b = 0 for it")
+    return None
 
 
 def _limit_or_none(x: np.ndarray, model: Model) -> float | None:

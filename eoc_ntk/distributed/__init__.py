@@ -15,6 +15,14 @@ Optional: needs the ``[distributed]`` extra (``dask[array]`` and ``distributed``
   solves. The singular verdict and its reason come from the same code as on one machine
   (:func:`eoc_ntk.core._numerics.diagnosis.diagnose`, which works from the points, never from ``K``).
 
+Smooth activations (``activation="erf"``, ``"tanh"``, ``"gelu"``, ``"silu"``, with ``sigma_b`` for their
+edge of chaos) work as on one machine: a worker computes its tile with the core's dispatch
+(:func:`eoc_ntk.core.kernels.compute_kernels`, hence :func:`eoc_ntk.core.smooth_kernels.smooth_kernels`)
+on its row and column blocks. ``Activation.custom(phi, dphi)`` travels to the workers when it pickles
+under cloudpickle, as Dask sends tasks: lambdas and functions of ``__main__`` by value, functions of
+a module by name (that module must then be importable on every worker); one that does not pickle is
+refused (``InvalidParameterError``, ``param="activation"``) before anything is sent.
+
 Every tile is a Dask task: a worker lost mid-computation is replaced by its nanny and the
 scheduler recomputes the tiles it held from the graph, down to the data, which are one
 task of the graph rather than scattered (scattered data lost with a worker is gone).
@@ -25,7 +33,7 @@ import contextlib
 import os
 import tempfile
 import warnings
-from typing import Callable, cast
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -41,7 +49,7 @@ from eoc_ntk.core.eigen import (
 )
 from eoc_ntk.core.errors import InvalidParameterError
 from eoc_ntk.core.kernels import check_kinds, check_scale, compute_kernels
-from eoc_ntk.core.model import Model
+from eoc_ntk.core.model import Model, model_of
 from eoc_ntk.core.spectra import Spectrum, assemble_spectrum, singular_tolerance
 from eoc_ntk.core.validation import check_data, check_pair
 from eoc_ntk.distributed._tiled import TiledSymmetric, block_edges
@@ -72,7 +80,9 @@ def _kernel_tile(x: np.ndarray, x2: np.ndarray | None, rows: tuple[int, int], co
     as the core computes the whole matrix: its upper triangle, mirrored, with exact
     ``theta_l(0)`` on the diagonal. Off-diagonal tiles are cross-kernels, whose entries the
     core computes from the same two points in the same way (exact duplicates included:
-    their angle is 0 from the difference of unit vectors). ``transpose`` returns the tile's
+    their angle is 0 from the difference of unit vectors). For a smooth activation
+    ``method`` is not read: the core chooses per tile between its composed-map interpolants
+    and the exact recursion, which agree to 1e-13 of the largest entry. ``transpose`` returns the tile's
     transpose, so a lower tile equals the mirror of the upper one bit for bit.
     """
     first = x[rows[0]:rows[1]]
@@ -80,7 +90,12 @@ def _kernel_tile(x: np.ndarray, x2: np.ndarray | None, rows: tuple[int, int], co
         second = None
     else:
         second = (x if x2 is None else x2)[cols[0]:cols[1]]
-    tile = compute_kernels(first, second, model, (kind,), method=method)[kind]
+    try:
+        tile = compute_kernels(first, second, model, (kind,), method=method)[kind]
+    except InvalidParameterError as exc:  # its row numbers count from the tile's first row and column
+        raise InvalidParameterError(f"{exc} (raised by the tile of rows {rows[0]}:{rows[1]} of x against rows "
+                                    f"{cols[0]}:{cols[1]} of {'x' if x2 is None else 'x2'}; its row numbers count "
+                                    "within that tile)", param=exc.param) from exc
     if divide_by != 1:
         np.divide(tile, divide_by, out=tile)
     return np.ascontiguousarray(tile.T) if transpose else tile
@@ -105,6 +120,47 @@ def _check_progress(progress) -> None:
             f"{type(progress).__name__}",
             param="progress",
         )
+
+
+def _model(depth: int, a: float | None, b: float | None, activation: Any, sigma_w: float | None, sigma_b: float,
+           where: str) -> Model:
+    """The core's model of the arguments (:func:`eoc_ntk.core.model.model_of`), refused
+    (``param="activation"``) when a custom activation's functions cannot be sent to the workers."""
+    model = model_of(depth, a, b, activation, sigma_w, sigma_b, where=where)
+    if model.is_smooth and not model.cacheable:  # Activation.custom: Python callables
+        import cloudpickle  # how Dask sends a task's arguments (a dependency of distributed)
+
+        try:
+            cloudpickle.dumps(model)
+        except Exception as exc:
+            raise InvalidParameterError(
+                f"custom activation {model.activation.label!r} cannot be sent to the Dask workers: its phi or dphi "
+                f"does not pickle ({type(exc).__name__}: {exc}). Give functions without unpicklable state (locks, "
+                "open files, C handles): lambdas, functions of __main__ or of a module every worker can import; or "
+                "use eoc_ntk.spectrum / eoc_ntk.kernel on one machine", param="activation") from exc
+    return model
+
+
+def _check_request(x: np.ndarray, x2: np.ndarray | None, model: Model, kind: str) -> None:
+    """Refuse, before anything reaches the cluster, what the core refuses for the whole matrix.
+
+    Every kind must be defined for the model (the core refuses ``"icd"`` for a smooth
+    activation by name). The family: the core's overflow bound on the norms. A smooth
+    activation: its kernel's refusals (variances that overflow or defeat the quadrature over
+    ``depth`` layers) depend on each input's own variance, so the core's kernel of the two
+    non-zero rows of smallest and largest norm raises them (zero rows at ``sigma_b = 0`` are
+    refused by the tiles that hold them, as on one machine).
+    """
+    check_kinds((kind,), model)
+    norms = unit_rows(x)[1] if x2 is None else np.concatenate([unit_rows(x)[1], unit_rows(x2)[1]])
+    if not model.is_smooth:
+        check_scale(model, norms, x.shape[1])
+        return
+    rows = x if x2 is None else np.concatenate([x, x2])
+    nonzero = np.flatnonzero(np.any(rows != 0.0, axis=1))
+    if nonzero.size:
+        probe = nonzero[np.unique([np.argmin(norms[nonzero]), np.argmax(norms[nonzero])])]
+        compute_kernels(rows[probe], None, model, (kind,))
 
 
 def _method(n: int, n2: int) -> str:
@@ -179,7 +235,8 @@ def _client_or_local(client):
 
 # ------------------------------------------------------------------------------- kernel
 
-def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", chunks=DEFAULT_CHUNKS):
+def kernel(x, x2=None, *, depth, a=None, b=None, activation=None, sigma_w=None, sigma_b=0.0, kind="ntk",
+           chunks=DEFAULT_CHUNKS):
     """The infinite-width kernel as a lazy Dask array computed tile by tile on the workers.
 
     Parameters
@@ -187,7 +244,9 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ch
     x : array-like of shape (n, m0)
     x2 : array-like of shape (n2, m0), optional
         Second set of inputs for a cross-kernel ``K(x, x2)``; defaults to ``x``.
-    depth, a, b, sigma_w, sigma_b, kind : see :func:`eoc_ntk.kernel`.
+    depth, a, b, activation, sigma_w, sigma_b, kind : see :func:`eoc_ntk.kernel`.
+        ``activation`` takes every spelling the core takes, smooth activations included
+        (kinds ``"ntk"``, ``"nngp"``, ``"angle"``), ``Activation.custom`` when it pickles.
     chunks : int
         Rows and columns of one tile.
 
@@ -207,12 +266,10 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ch
     import dask
     import dask.array as da
 
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = _model(depth, a, b, activation, sigma_w, sigma_b, "distributed.kernel")
     x, x2 = check_pair(x, x2)
-    check_kinds((kind,), model)
     chunks = _check_chunks(chunks)
-    norms = unit_rows(x)[1] if x2 is None else np.concatenate([unit_rows(x)[1], unit_rows(x2)[1]])
-    check_scale(model, norms, x.shape[1])
+    _check_request(x, x2, model, kind)
     n, n2 = x.shape[0], (x.shape[0] if x2 is None else x2.shape[0])
     method = _method(n, n2)
     x_on, x2_on = _place(x), _place(x2)
@@ -233,14 +290,15 @@ def kernel(x, x2=None, *, depth, a, b, sigma_w=None, sigma_b=0.0, kind="ntk", ch
 
 # ----------------------------------------------------------------------------- spectrum
 
-def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, client=None, chunks=DEFAULT_CHUNKS,
-             progress: ProgressFn | None = None) -> Spectrum:
+def spectrum(x, *, depth, a=None, b=None, activation=None, sigma_w=None, sigma_b=0.0, client=None,
+             chunks=DEFAULT_CHUNKS, progress: ProgressFn | None = None) -> Spectrum:
     """Certified ``lambda_min``, ``lambda_max`` and condition number of ``K / n`` on a Dask cluster.
 
     Parameters
     ----------
     x : array-like of shape (n, m0)
-    depth, a, b, sigma_w, sigma_b : see :func:`eoc_ntk.kernel`.
+    depth, a, b, activation, sigma_w, sigma_b : see :func:`eoc_ntk.kernel` (smooth activations
+        and ``Activation.custom`` as in :func:`kernel`).
     client : distributed.Client, optional
         The cluster to use; None starts a ``LocalCluster`` of one single-threaded worker
         process per core, each limited to 80 % of the memory divided by the workers,
@@ -260,7 +318,10 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, client=None, chunks=D
         ``singular_tolerance(n) * lambda_max`` exists, a failed Cholesky at that shift proves
         the matrix singular and ``lambda_min`` is a shift-and-invert estimate below it
         (rounding noise, as the dense solver's). Below ``eoc_ntk.core.eigen.DENSE_BELOW`` points
-        the (at most 8 MB) matrix is gathered and solved as on one machine.
+        the (at most 8 MB) matrix is gathered and solved as on one machine. Like the single
+        machine's, it holds no hyperparameters: ``Model(depth, activation=..., sigma_b=...).summary()``
+        names the activation with ``sigma_w``, ``q_star`` and ``chi`` (the service's answer
+        carries it, :func:`eoc_ntk.core.analysis.analysis_document`).
 
     Raises
     ------
@@ -269,11 +330,11 @@ def spectrum(x, *, depth, a, b, sigma_w=None, sigma_b=0.0, client=None, chunks=D
     numpy.linalg.LinAlgError
         When ``lambda_max`` or a proven non-zero ``lambda_min`` cannot be certified.
     """
-    model = Model(depth, a, b, sigma_w, sigma_b)
+    model = _model(depth, a, b, activation, sigma_w, sigma_b, "distributed.spectrum")
     x = check_data(x)
     chunks = _check_chunks(chunks)
     _check_progress(progress)
-    check_scale(model, unit_rows(x)[1], x.shape[1])
+    _check_request(x, None, model, "ntk")
     tracker = _Progress(progress)
     with _client_or_local(client) as active:
         result = _spectrum_on(active, x, model, chunks, tracker)

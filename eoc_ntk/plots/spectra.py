@@ -8,6 +8,8 @@ for infinity).
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from typing import Any, Iterable
 
 import numpy as np
@@ -122,6 +124,8 @@ def _sweep_curves(ax: Any, depths: np.ndarray, results: list[dict[str, Any]]) ->
         cond = floats(res["condition_number"])
         finite = np.isfinite(cond)
         label = activation_label(res["activation"])
+        sigma_b = res["activation"].get("sigma_b")
+        label += f", σ_b={float(sigma_b):g}" if sigma_b else ""
         if not finite.any():
             all_singular.append(label)
             continue
@@ -169,11 +173,27 @@ def draw_sweep(ax: Any, result: dict[str, Any], title: str | None = None) -> Any
     else:
         integer_axis(ax.xaxis)
     finish_axes(ax, "depth l", "condition number of K/n", title or "condition number vs depth")
-    if all_singular:
-        ax.text(1.02, 0.0, "singular at every depth\n(cond = ∞), no curve:\n" + "\n".join(all_singular),
-                transform=ax.transAxes, fontsize=8, color=_SINGULAR_EDGE, va="bottom", ha="left")
+    notes = [f"{_short(activation_label(res['activation']))}: {_short_note(res['limit_note'])}"
+             for res in results if res.get("limit_note")]
+    text = ["singular at every depth\n(cond = ∞), no curve:\n" + "\n".join(all_singular)] if all_singular else []
+    text += ["no depth limit:\n" + "\n".join(notes)] if notes else []
+    if text:
+        ax.text(1.02, 0.0, "\n\n".join(text), transform=ax.transAxes, fontsize=8, color=_SINGULAR_EDGE,
+                va="bottom", ha="left")
     legend(ax, outside=True)
     return ax
+
+
+def _short_note(note: str) -> str:
+    """A few words of a sweep's ``limit_note`` (its full text is in the result), wrapped for the margin."""
+    slope = re.search(r"q\* = ([^ ]+) repels \(slope of the variance map there ([^ ]+)", note)
+    if slope:
+        found = re.search(r"use e\.g\. sigma_b = ([^ ]+)", note)
+        short = f"q* = {slope[1]} repels\n(variance-map slope {slope[2]} > 1)"
+        return short + (f";\nuse sigma_b = {found[1]} or more" if found else "")
+    if "family's edge of chaos is at sigma_b = 0" in note:
+        return "the limit is defined at sigma_b = 0 only"
+    return "\n".join(textwrap.wrap(note.split(";")[0], 32))
 
 
 def draw_icd_error(ax: Any, result: dict[str, Any], title: str | None = None) -> Any:

@@ -76,9 +76,7 @@ async def spectra(body: SpectraIn, engine: EngineDep, prefer_async: PreferAsync,
             if found is not None:
                 return answer_response(found, "hit", engine.settings)
     data = await run_in_threadpool(engine.resolve, body.x, body.dataset_id, "x", who)
-    # The Dask engine computes the paper's family only; a smooth activation runs on numpy.
-    spec = spectra_spec(data.dataset_id, model, NUMPY if model.is_smooth else
-                        engine_for(engine.settings, "spectra", data.x.shape[0]))
+    spec = spectra_spec(data.dataset_id, model, engine_for(engine.settings, "spectra", data.x.shape[0]))
     return await respond(engine, spec, [data], prefer_async, principal=who, callback_url=body.callback_url)
 
 
